@@ -1,0 +1,53 @@
+import { ConfigError, describeConfig, parseConfig } from './config';
+
+const base = {
+  KILN_API_KEYS: 'kiln_test_key_0123456789',
+  DATABASE_URL: 'postgresql://postgres@127.0.0.1:5432/kiln',
+  REDIS_URL: 'redis://127.0.0.1:6379',
+  S3_ENDPOINT: 'http://127.0.0.1:7480',
+  S3_ACCESS_KEY: 'access',
+  S3_SECRET_KEY: 'secret',
+  KILN_WEBHOOK_SECRET: 'whsec_0123456789abcdef',
+};
+
+describe('parseConfig', () => {
+  it('applies defaults and parses lists and byte sizes', () => {
+    const c = parseConfig({ ...base, KILN_API_KEYS: 'kiln_test_key_0123456789, kiln_other_key_987654321', KILN_MAX_FILE_SIZE: '2GiB' });
+    expect(c.KILN_PORT).toBe(3000);
+    expect(c.KILN_API_KEYS).toEqual(['kiln_test_key_0123456789', 'kiln_other_key_987654321']);
+    expect(c.KILN_MAX_FILE_SIZE).toBe(2 * 1024 ** 3);
+    expect(c.S3_BUCKET).toBe('kiln');
+    expect(c.KILN_ALLOW_PRIVATE_URLS).toBe(false);
+  });
+
+  it.each(['DATABASE_URL', 'REDIS_URL', 'S3_ENDPOINT', 'KILN_API_KEYS', 'S3_ACCESS_KEY', 'KILN_WEBHOOK_SECRET'])('names a missing %s', (name) => {
+    const env: Record<string, string> = { ...base };
+    delete env[name];
+    try {
+      parseConfig(env);
+      throw new Error('expected a ConfigError');
+    } catch (err: unknown) {
+      expect(err).toBeInstanceOf(ConfigError);
+      expect((err as ConfigError).problems).toEqual([{ variable: name, message: expect.any(String) }]);
+      expect((err as Error).message).toContain(name);
+    }
+  });
+
+  it('rejects a bad port and a bad byte size without echoing secrets', () => {
+    expect(() => parseConfig({ ...base, KILN_PORT: 'abc' })).toThrow(/KILN_PORT/);
+    expect(() => parseConfig({ ...base, KILN_MAX_FILE_SIZE: 'lots' })).toThrow(/KILN_MAX_FILE_SIZE/);
+    try {
+      parseConfig({ ...base, KILN_API_KEYS: 'short' });
+    } catch (err: unknown) {
+      expect((err as Error).message).toContain('KILN_API_KEYS');
+      expect((err as Error).message).not.toContain('short');
+    }
+  });
+
+  it('masks secrets when described', () => {
+    const d = describeConfig(parseConfig({ ...base, DATABASE_URL: 'postgresql://u:pw@h:5432/db' }));
+    expect(d.KILN_API_KEYS).toBe('***');
+    expect(d.S3_SECRET_KEY).toBe('***');
+    expect(d.DATABASE_URL).toBe('postgresql://u:***@h:5432/db');
+  });
+});

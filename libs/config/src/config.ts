@@ -1,0 +1,120 @@
+import { z } from 'zod';
+
+/**
+ * One validated configuration, read once at start by each app. A wrong or missing value stops the
+ * process at start with one line naming the variable (see `loadConfig`). Secrets are kept out of
+ * `describeConfig`.
+ */
+const bool = z
+  .enum(['true', 'false', '1', '0', 'yes', 'no'])
+  .transform((v) => v === 'true' || v === '1' || v === 'yes');
+const int = (def: number, min = 0) => z.coerce.number().int().min(min).default(def);
+const bytes = (def: number) =>
+  z
+    .string()
+    .default(String(def))
+    .transform((v, ctx) => {
+      const m = /^(\d+(?:\.\d+)?)\s*(b|k|kb|kib|m|mb|mib|g|gb|gib|t|tb|tib)?$/i.exec(v.trim());
+      if (!m) {
+        ctx.addIssue({ code: 'custom', message: 'expected a byte size such as 104857600, 100MiB or 2GiB' });
+        return z.NEVER;
+      }
+      const unit = (m[2] ?? 'b').toLowerCase()[0];
+      const mult = { b: 1, k: 1024, m: 1024 ** 2, g: 1024 ** 3, t: 1024 ** 4 }[unit as 'b'];
+      return Math.floor(Number(m[1]) * mult);
+    });
+const url = z.string().url();
+
+export const configSchema = z.object({
+  NODE_ENV: z.enum(['development', 'production', 'test']).default('development'),
+  KILN_PORT: int(3000, 1),
+  KILN_HOST: z.string().default('0.0.0.0'),
+  /** Base URL clients reach the gateway at (used in links such as upload `location`). */
+  KILN_PUBLIC_URL: url.optional(),
+  KILN_API_KEYS: z
+    .string()
+    .min(1, 'set at least one API key (comma separated)')
+    .transform((v) => v.split(',').map((k) => k.trim()).filter(Boolean))
+    .refine((keys) => keys.length > 0 && keys.every((k) => k.length >= 16), 'each API key needs at least 16 characters'),
+  /** Key of the HMAC-SHA256 signature on callbacks (X-Kiln-Signature). */
+  KILN_WEBHOOK_SECRET: z.string().min(16, 'needs at least 16 characters'),
+  DATABASE_URL: z.string().regex(/^postgres(ql)?:\/\//, 'expected postgresql://user@host:port/db'),
+  REDIS_URL: z.string().regex(/^rediss?:\/\//, 'expected redis://host:port'),
+  /** Prefix of every BullMQ key; a hash tag such as {kiln} keeps a queue in one Redis Cluster slot. */
+  KILN_QUEUE_PREFIX: z.string().min(1).default('kiln'),
+  S3_ENDPOINT: url,
+  S3_PUBLIC_ENDPOINT: url.optional(),
+  S3_ACCESS_KEY: z.string().min(1),
+  S3_SECRET_KEY: z.string().min(1),
+  S3_BUCKET: z.string().regex(/^[a-z0-9][a-z0-9.-]{1,61}[a-z0-9]$/, 'expected an S3 bucket name').default('kiln'),
+  S3_REGION: z.string().default('us-east-1'),
+  S3_PART_SIZE: bytes(16 * 1024 ** 2),
+  KILN_MAX_FILE_SIZE: bytes(10 * 1024 ** 3),
+  KILN_CHUNK_SIZE_MIN: bytes(256 * 1024),
+  KILN_CHUNK_SIZE_MAX: bytes(64 * 1024 ** 2),
+  KILN_UPLOAD_TTL_SECONDS: int(7 * 24 * 3600, 60),
+  KILN_DOWNLOAD_URL_TTL_SECONDS: int(6 * 3600, 60),
+  KILN_CONVERTER_CONCURRENCY: int(1, 1),
+  KILN_ASSEMBLER_CONCURRENCY: int(4, 1),
+  KILN_CONVERSION_TIMEOUT_SECONDS: int(3600, 1),
+  KILN_MAX_OUTPUT_SIZE: bytes(20 * 1024 ** 3),
+  KILN_FFMPEG_THREADS: int(0, 0),
+  KILN_FFMPEG_PRESET: z.enum(['ultrafast', 'superfast', 'veryfast', 'faster', 'fast', 'medium', 'slow']).default('veryfast'),
+  KILN_TMP_DIR: z.string().default(''),
+  KILN_CALLBACK_TIMEOUT_MS: int(10_000, 100),
+  KILN_CALLBACK_ATTEMPTS: int(8, 1),
+  KILN_CALLBACK_BACKOFF_MS: int(2_000, 10),
+  KILN_ALLOW_PRIVATE_URLS: bool.default(false),
+  KILN_SHUTDOWN_GRACE_SECONDS: int(30, 0),
+  KILN_LOG_LEVEL: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']).default('info'),
+});
+
+export type KilnConfig = z.infer<typeof configSchema>;
+
+export class ConfigError extends Error {
+  constructor(readonly problems: { variable: string; message: string }[]) {
+    super(problems.map((p) => `invalid configuration: ${p.variable}: ${p.message}`).join('\n'));
+    this.name = 'ConfigError';
+  }
+}
+
+/** Parses the environment. Throws ConfigError naming each bad variable (never echoing its value). */
+export function parseConfig(env: NodeJS.ProcessEnv): KilnConfig {
+  const withoutEmpty = Object.fromEntries(Object.entries(env).filter(([, v]) => v !== ''));
+  const result = configSchema.safeParse(withoutEmpty);
+  if (result.success) return result.data;
+  throw new ConfigError(
+    result.error.issues.map((i) => ({
+      variable: String(i.path[0] ?? '?'),
+      message: i.code === 'invalid_type' && i.input === undefined ? 'is required' : i.message,
+    })),
+  );
+}
+
+/** For apps: parse once; on error print one line per variable and exit(1). */
+export function loadConfig(env: NodeJS.ProcessEnv = process.env): KilnConfig {
+  try {
+    return parseConfig(env);
+  } catch (err: unknown) {
+    if (err instanceof ConfigError) {
+      process.stderr.write(`${err.message}\n`);
+      process.exit(1);
+    }
+    throw err;
+  }
+}
+
+const SECRET = /KEY|SECRET|PASSWORD|TOKEN/i;
+
+/** Configuration safe to log: secrets masked, passwords stripped from URLs. */
+export function describeConfig(config: KilnConfig): Record<string, unknown> {
+  return Object.fromEntries(
+    Object.entries(config).map(([k, v]) => {
+      if (SECRET.test(k)) return [k, '***'];
+      if (typeof v === 'string' && /^[a-z]+:\/\/[^@/]*:[^@/]*@/i.test(v)) return [k, v.replace(/\/\/([^:@/]*):[^@/]*@/, '//$1:***@')];
+      return [k, v];
+    }),
+  );
+}
+
+export const KILN_CONFIG = Symbol('KilnConfig');

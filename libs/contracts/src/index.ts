@@ -1,0 +1,4 @@
+export * from './errors';
+export * from './status';
+export * from './queues';
+export * from './catalog';

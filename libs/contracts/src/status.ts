@@ -1,0 +1,44 @@
+export const JobStatus = {
+  incomplete: 'incomplete',
+  queued: 'queued',
+  downloading: 'downloading',
+  processing: 'processing',
+  completed: 'completed',
+  failed: 'failed',
+  canceled: 'canceled',
+} as const;
+export type JobStatus = (typeof JobStatus)[keyof typeof JobStatus];
+export const FINAL_JOB_STATUSES: readonly JobStatus[] = ['completed', 'failed', 'canceled'];
+
+export const InputStatus = {
+  pending: 'pending',
+  uploading: 'uploading',
+  assembling: 'assembling',
+  ready: 'ready',
+  failed: 'failed',
+} as const;
+export type InputStatus = (typeof InputStatus)[keyof typeof InputStatus];
+
+export type InputType = 'remote' | 'upload';
+
+/** Status of one conversion, and of one input × conversion unit of work (an Output row). */
+export const TaskStatus = {
+  pending: 'pending',
+  queued: 'queued',
+  processing: 'processing',
+  completed: 'completed',
+  failed: 'failed',
+  canceled: 'canceled',
+} as const;
+export type TaskStatus = (typeof TaskStatus)[keyof typeof TaskStatus];
+
+export type JobErrorSource = 'input' | 'conversion' | 'callback';
+export interface JobError {
+  code: string;
+  message: string;
+  source: JobErrorSource;
+  input_id?: string;
+  conversion_id?: string;
+}
+
+export type CallbackEvent = 'job.completed' | 'job.failed' | 'job.canceled';

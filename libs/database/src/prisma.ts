@@ -1,0 +1,22 @@
+import { PrismaPg } from '@prisma/adapter-pg';
+import { PrismaClient } from './generated/client';
+
+export { Prisma, PrismaClient } from './generated/client';
+export type * from './generated/models';
+
+export interface DatabaseOptions {
+  url: string;
+  /** Connections in the pool of this process. */
+  poolSize?: number;
+}
+
+/** The Prisma 7 client over node-postgres (driver adapter; no native engine). */
+export function createPrismaClient(options: DatabaseOptions): PrismaClient {
+  const adapter = new PrismaPg({
+    connectionString: options.url,
+    max: options.poolSize ?? 10,
+    connectionTimeoutMillis: 5_000,
+    idleTimeoutMillis: 30_000,
+  });
+  return new PrismaClient({ adapter });
+}

@@ -1,0 +1,55 @@
+// Compiles apps/ and libs/ to dist/ with swc (decorator metadata for NestJS DI) and rewrites the
+// @kiln/* path aliases to relative requires, so `node dist/apps/<app>/src/main.js` runs as is.
+import { transformFile } from '@swc/core';
+import { execFileSync } from 'node:child_process';
+import { existsSync } from 'node:fs';
+import { mkdir, readdir, readFile, writeFile } from 'node:fs/promises';
+import path from 'node:path';
+import { fileURLToPath } from 'node:url';
+
+const root = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..');
+const out = path.join(root, 'dist');
+const base = JSON.parse(await readFile(path.join(root, 'tsconfig.base.json'), 'utf8'));
+
+async function* sources(dir) {
+  for (const entry of await readdir(dir, { withFileTypes: true })) {
+    const full = path.join(dir, entry.name);
+    if (entry.isDirectory()) {
+      if (entry.name === 'node_modules') continue;
+      yield* sources(full);
+    } else if (/\.ts$/.test(entry.name) && !/\.(spec|int-spec|e2e-spec|d)\.ts$/.test(entry.name)) {
+      yield full;
+    }
+  }
+}
+
+// dist is overwritten in place (not wiped) so running processes keep their files.
+if (!existsSync(path.join(root, 'libs/database/src/generated/client.ts'))) {
+  execFileSync('bash', [path.join(root, 'scripts/prisma-generate.sh')], { stdio: 'inherit' });
+}
+const files = [];
+for (const top of ['apps', 'libs']) for await (const f of sources(path.join(root, top))) files.push(f);
+
+let next = 0;
+async function worker() {
+  while (next < files.length) {
+    const file = files[next++];
+    const { code, map } = await transformFile(file, {
+      sourceMaps: true,
+      jsc: {
+        target: 'es2022',
+        parser: { syntax: 'typescript', decorators: true },
+        transform: { legacyDecorator: true, decoratorMetadata: true },
+        baseUrl: root,
+        paths: base.compilerOptions.paths,
+      },
+      module: { type: 'commonjs' },
+    });
+    const target = path.join(out, path.relative(root, file)).replace(/\.ts$/, '.js');
+    await mkdir(path.dirname(target), { recursive: true });
+    await writeFile(target, `${code}\n//# sourceMappingURL=${path.basename(target)}.map\n`);
+    if (map) await writeFile(`${target}.map`, map);
+  }
+}
+await Promise.all(Array.from({ length: 8 }, worker));
+console.log(`built ${files.length} files into dist/`);
