@@ -1,0 +1,28 @@
+# One image for every Kiln app (gateway, assembler, converter, migrate); the command picks the app.
+# Multi-stage: build with dev dependencies, run on a slim image with ffmpeg and production deps only.
+FROM node:20-bookworm-slim AS build
+WORKDIR /app
+COPY package.json package-lock.json ./
+RUN npm ci --no-audit --no-fund
+COPY tsconfig.base.json tsconfig.json prisma.config.ts ./
+COPY prisma ./prisma
+COPY scripts ./scripts
+COPY libs ./libs
+COPY apps ./apps
+RUN bash scripts/prisma-generate.sh && node scripts/build.mjs && npm prune --omit=dev
+
+FROM node:20-bookworm-slim AS runtime
+RUN apt-get update \
+ && apt-get install -y --no-install-recommends ffmpeg ca-certificates curl tini \
+ && rm -rf /var/lib/apt/lists/*
+WORKDIR /app
+ENV NODE_ENV=production
+COPY --from=build /app/node_modules ./node_modules
+COPY --from=build /app/dist ./dist
+COPY --from=build /app/prisma ./prisma
+COPY package.json ./
+RUN mkdir -p /tmp/kiln && chown node:node /tmp/kiln
+USER node
+ENV KILN_TMP_DIR=/tmp/kiln
+ENTRYPOINT ["/usr/bin/tini", "--"]
+CMD ["node", "dist/apps/api-gateway/src/main.js"]

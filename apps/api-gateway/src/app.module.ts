@@ -1,0 +1,30 @@
+import { Module, type DynamicModule } from '@nestjs/common';
+import { APP_FILTER, APP_GUARD } from '@nestjs/core';
+import type { KilnConfig } from '@kiln/config';
+import type { Logger } from '@kiln/observability';
+import { AuthGuard } from './auth/auth.guard';
+import { CoreModule } from './core/core.module';
+import { FormatsController } from './formats/formats.controller';
+import { HealthController } from './health/health.controller';
+import { ErrorFilter } from './http/error.filter';
+import { JobsController } from './jobs/jobs.controller';
+import { JobsService } from './jobs/jobs.service';
+import { JobUploadController } from './uploads/job-upload.controller';
+import { WholeFileUploadService } from './uploads/whole-file-upload.service';
+
+@Module({})
+export class AppModule {
+  static forRoot(config: KilnConfig, logger?: Logger): DynamicModule {
+    return {
+      module: AppModule,
+      imports: [CoreModule.forRoot(config, logger)],
+      controllers: [JobsController, JobUploadController, FormatsController, HealthController],
+      providers: [
+        JobsService,
+        WholeFileUploadService,
+        { provide: APP_GUARD, useClass: AuthGuard },
+        { provide: APP_FILTER, useClass: ErrorFilter },
+      ],
+    };
+  }
+}

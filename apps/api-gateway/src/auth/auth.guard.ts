@@ -1,0 +1,68 @@
+import { Inject, Injectable, SetMetadata, type CanActivate, type ExecutionContext } from '@nestjs/common';
+import { Reflector } from '@nestjs/core';
+import type { Request } from 'express';
+import { KILN_CONFIG, type KilnConfig } from '@kiln/config';
+import { KilnError } from '@kiln/contracts';
+import type { PrismaClient } from '@kiln/database';
+import { PRISMA } from '../core/tokens';
+import { hashKey, type Principal } from './principal';
+
+export const PUBLIC_ROUTE = 'kiln:public';
+export const JOB_TOKEN_ALLOWED = 'kiln:job-token';
+/** No credentials needed (health, formats, docs). */
+export const Public = () => SetMetadata(PUBLIC_ROUTE, true);
+/** The route also accepts `X-Job-Token` for the job in its `:id` parameter. */
+export const AllowJobToken = () => SetMetadata(JOB_TOKEN_ALLOWED, true);
+
+export type AuthedRequest = Request & { principal: Principal };
+
+@Injectable()
+export class AuthGuard implements CanActivate {
+  private readonly keyHashes: Set<string>;
+
+  constructor(
+    private readonly reflector: Reflector,
+    @Inject(KILN_CONFIG) config: KilnConfig,
+    @Inject(PRISMA) private readonly prisma: PrismaClient,
+  ) {
+    this.keyHashes = new Set(config.KILN_API_KEYS.map(hashKey));
+  }
+
+  async canActivate(context: ExecutionContext): Promise<boolean> {
+    const targets = [context.getHandler(), context.getClass()];
+    if (this.reflector.getAllAndOverride<boolean>(PUBLIC_ROUTE, targets)) return true;
+    const req = context.switchToHttp().getRequest<AuthedRequest>();
+
+    const key = this.apiKeyOf(req);
+    if (key !== undefined) {
+      const h = hashKey(key);
+      if (!this.keyHashes.has(h)) throw new KilnError('unauthorized', 'The API key is not valid.');
+      req.principal = { kind: 'key', ownerKeyHash: h };
+      return true;
+    }
+    const token = req.header('x-job-token');
+    if (token !== undefined) {
+      if (!this.reflector.getAllAndOverride<boolean>(JOB_TOKEN_ALLOWED, targets)) {
+        throw new KilnError('forbidden', 'A job token only authorizes the upload endpoints of its job.');
+      }
+      if (!/^[0-9a-f]{32}$/.test(token)) throw new KilnError('unauthorized', 'The job token is not valid.');
+      const job = await this.prisma.job.findUnique({ where: { token }, select: { id: true, ownerKeyHash: true } });
+      if (!job) throw new KilnError('unauthorized', 'The job token is not valid.');
+      const wanted = req.params.id;
+      if (wanted && wanted !== job.id) throw new KilnError('forbidden', 'This job token belongs to another job.');
+      req.principal = { kind: 'job-token', jobId: job.id, ownerKeyHash: job.ownerKeyHash };
+      return true;
+    }
+    throw new KilnError('unauthorized', 'Send an API key (X-Api-Key or Authorization: Bearer) or a job token (X-Job-Token).');
+  }
+
+  private apiKeyOf(req: Request): string | undefined {
+    const header = req.header('x-api-key');
+    if (header !== undefined) return header.trim();
+    const auth = req.header('authorization');
+    if (auth === undefined) return undefined;
+    const m = /^Bearer\s+(.+)$/i.exec(auth.trim());
+    if (!m) throw new KilnError('unauthorized', 'The Authorization header must be "Bearer <api key>".');
+    return m[1].trim();
+  }
+}

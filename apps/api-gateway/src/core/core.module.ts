@@ -1,0 +1,66 @@
+import { Global, Module, type DynamicModule, type OnApplicationShutdown, Inject } from '@nestjs/common';
+import type { Redis } from 'ioredis';
+import { KILN_CONFIG, type KilnConfig } from '@kiln/config';
+import { createPrismaClient, type PrismaClient } from '@kiln/database';
+import { createLogger, type Logger } from '@kiln/observability';
+import { createRedis, QueueProducer } from '@kiln/queue';
+import { MinioObjectStore, OBJECT_STORE } from '@kiln/storage';
+import { JobLifecycle } from '@kiln/workflow';
+import { LOGGER, PRISMA, REDIS } from './tokens';
+
+/** Process-wide clients, built once from the validated configuration. */
+@Global()
+@Module({})
+export class CoreModule implements OnApplicationShutdown {
+  constructor(
+    @Inject(PRISMA) private readonly prisma: PrismaClient,
+    @Inject(REDIS) private readonly redis: Redis,
+    @Inject(QueueProducer) private readonly producer: QueueProducer,
+  ) {}
+
+  static forRoot(config: KilnConfig, logger: Logger = createLogger('api-gateway', config.KILN_LOG_LEVEL)): DynamicModule {
+    return {
+      module: CoreModule,
+      providers: [
+        { provide: KILN_CONFIG, useValue: config },
+        { provide: LOGGER, useValue: logger },
+        { provide: PRISMA, useFactory: () => createPrismaClient({ url: config.DATABASE_URL, poolSize: 10 }) },
+        { provide: REDIS, useFactory: () => createRedis(config.REDIS_URL, 'producer') },
+        {
+          provide: QueueProducer,
+          useFactory: (redis: Redis) => new QueueProducer(redis, config.KILN_QUEUE_PREFIX),
+          inject: [REDIS],
+        },
+        {
+          provide: OBJECT_STORE,
+          useFactory: async () => {
+            const store = new MinioObjectStore({
+              endpoint: config.S3_ENDPOINT,
+              publicEndpoint: config.S3_PUBLIC_ENDPOINT,
+              accessKey: config.S3_ACCESS_KEY,
+              secretKey: config.S3_SECRET_KEY,
+              bucket: config.S3_BUCKET,
+              region: config.S3_REGION,
+              partSize: config.S3_PART_SIZE,
+            });
+            await store.ensureBucket();
+            return store;
+          },
+        },
+        {
+          provide: JobLifecycle,
+          useFactory: (prisma: PrismaClient, producer: QueueProducer) =>
+            new JobLifecycle(prisma, producer, { attempts: config.KILN_CALLBACK_ATTEMPTS, backoffMs: config.KILN_CALLBACK_BACKOFF_MS }),
+          inject: [PRISMA, QueueProducer],
+        },
+      ],
+      exports: [KILN_CONFIG, LOGGER, PRISMA, REDIS, QueueProducer, OBJECT_STORE, JobLifecycle],
+    };
+  }
+
+  async onApplicationShutdown(): Promise<void> {
+    await this.producer.close().catch(() => undefined);
+    this.redis.disconnect();
+    await this.prisma.$disconnect();
+  }
+}

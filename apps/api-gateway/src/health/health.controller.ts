@@ -1,0 +1,48 @@
+import { Controller, Get, Inject, Res } from '@nestjs/common';
+import type { Response } from 'express';
+import type { Redis } from 'ioredis';
+import type { PrismaClient } from '@kiln/database';
+import { OBJECT_STORE, type ObjectStore } from '@kiln/storage';
+import { Public } from '../auth/auth.guard';
+import { PRISMA, REDIS } from '../core/tokens';
+
+async function check(name: string, fn: () => Promise<unknown>, timeoutMs = 2_000): Promise<{ name: string; ok: boolean; ms: number; error?: string }> {
+  const started = Date.now();
+  let timer: NodeJS.Timeout | undefined;
+  try {
+    await Promise.race([fn(), new Promise((_, reject) => (timer = setTimeout(() => reject(new Error(`no answer in ${timeoutMs} ms`)), timeoutMs)))]);
+    return { name, ok: true, ms: Date.now() - started };
+  } catch (err: unknown) {
+    return { name, ok: false, ms: Date.now() - started, error: err instanceof Error ? err.message : String(err) };
+  } finally {
+    clearTimeout(timer);
+  }
+}
+
+@Controller('health')
+export class HealthController {
+  constructor(
+    @Inject(PRISMA) private readonly prisma: PrismaClient,
+    @Inject(REDIS) private readonly redis: Redis,
+    @Inject(OBJECT_STORE) private readonly store: ObjectStore,
+  ) {}
+
+  @Get('live')
+  @Public()
+  live() {
+    return { status: 'ok' };
+  }
+
+  @Get('ready')
+  @Public()
+  async ready(@Res({ passthrough: true }) res: Response) {
+    const checks = await Promise.all([
+      check('database', () => this.prisma.$queryRaw`SELECT 1`),
+      check('redis', () => this.redis.ping()),
+      check('storage', () => this.store.ping()),
+    ]);
+    const ok = checks.every((c) => c.ok);
+    res.status(ok ? 200 : 503);
+    return { status: ok ? 'ok' : 'unavailable', checks };
+  }
+}

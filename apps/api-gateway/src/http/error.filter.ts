@@ -1,0 +1,98 @@
+import { ArgumentsHost, Catch, HttpException, Inject, type ExceptionFilter } from '@nestjs/common';
+import type { Request, Response } from 'express';
+import { KilnError, type ErrorCode } from '@kiln/contracts';
+import type { Logger } from '@kiln/observability';
+import { LOGGER } from '../core/tokens';
+
+const BY_STATUS: Record<number, ErrorCode> = {
+  400: 'invalid_input',
+  401: 'unauthorized',
+  403: 'forbidden',
+  404: 'not_found',
+  405: 'invalid_input',
+  409: 'conflict',
+  413: 'payload_too_large',
+  415: 'unsupported_media_type',
+  416: 'range_not_satisfiable',
+  422: 'unprocessable',
+  429: 'rate_limited',
+  503: 'unavailable',
+};
+
+/** Maps any error to the API's JSON error shape. Unexpected errors: 500 with a request id, no stack. */
+export function toKilnError(err: unknown): KilnError {
+  if (err instanceof KilnError) return err;
+  if (err instanceof HttpException) {
+    const status = err.getStatus();
+    const code = BY_STATUS[status] ?? (status >= 500 ? 'internal' : 'invalid_input');
+    const message = status === 404 ? 'No such route.' : err.message;
+    return new KilnError(code, message);
+  }
+  const e = err as { type?: string; status?: number; message?: string };
+  // body-parser errors
+  if (e?.type === 'entity.too.large') return new KilnError('payload_too_large', 'The JSON body is too large.');
+  if (e?.type === 'entity.parse.failed') return new KilnError('invalid_input', 'The body is not valid JSON.', [{ field: 'body', message: e.message ?? 'parse error' }]);
+  if (e?.type === 'encoding.unsupported' || e?.type === 'charset.unsupported') return new KilnError('unsupported_media_type', 'Unsupported body encoding.');
+  return new KilnError('internal', 'Something went wrong on our side; the request id identifies it.');
+}
+
+@Catch()
+export class ErrorFilter implements ExceptionFilter {
+  constructor(@Inject(LOGGER) private readonly log: Logger) {}
+
+  catch(exception: unknown, host: ArgumentsHost): void {
+    const ctx = host.switchToHttp();
+    const res = ctx.getResponse<Response>();
+    const req = ctx.getRequest<Request & { id?: string }>();
+    const error = toKilnError(exception);
+    if (error.code === 'internal') {
+      this.log.error({ reqId: req.id, err: exception instanceof Error ? { message: exception.message, stack: exception.stack } : String(exception), method: req.method, url: req.originalUrl }, 'unhandled error');
+    }
+    if (res.headersSent) {
+      res.destroy();
+      return;
+    }
+    for (const [k, v] of Object.entries(error.headers ?? {})) res.setHeader(k, v);
+    const send = () => {
+      if (!res.headersSent) res.status(error.status).json(error.toBody(req.id));
+    };
+    if (req.complete || req.destroyed) return send();
+    drainThen(req, send, () => {
+      res.setHeader('Connection', 'close');
+      send();
+    });
+  }
+}
+
+/** Bodies up to this size that we stopped reading are drained (discarded) so the client reads the answer. */
+const DRAIN_LIMIT = 64 * 1024 * 1024;
+const DRAIN_TIMEOUT_MS = 10_000;
+
+/**
+ * Many clients only read the answer once they have sent their whole body. A rejected body is read
+ * and discarded (never stored) up to DRAIN_LIMIT; past that, or when it stalls, the connection is
+ * closed after the answer instead.
+ */
+function drainThen(req: Request, drained: () => void, giveUp: () => void): void {
+  const declared = Number(req.headers['content-length']);
+  if (Number.isFinite(declared) && declared > DRAIN_LIMIT) return giveUp();
+  let seen = 0;
+  let done = false;
+  const finish = (ok: boolean) => {
+    if (done) return;
+    done = true;
+    clearTimeout(timer);
+    req.off('data', onData);
+    (ok ? drained : giveUp)();
+  };
+  const onData = (chunk: Buffer) => {
+    seen += chunk.length;
+    if (seen > DRAIN_LIMIT) finish(false);
+  };
+  const timer = setTimeout(() => finish(false), DRAIN_TIMEOUT_MS);
+  req.on('data', onData);
+  req.once('end', () => finish(true));
+  req.once('error', () => finish(false));
+  req.once('close', () => finish(req.complete));
+  req.resume();
+}

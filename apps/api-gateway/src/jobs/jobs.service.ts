@@ -1,0 +1,234 @@
+import { randomBytes, randomUUID } from 'node:crypto';
+import { Inject, Injectable } from '@nestjs/common';
+import { KILN_CONFIG, type KilnConfig } from '@kiln/config';
+import { FINAL_JOB_STATUSES, KilnError, findTarget, type JobStatus } from '@kiln/contracts';
+import type { CallbackDelivery, Output, PrismaClient } from '@kiln/database';
+import { OBJECT_STORE, type ObjectStore } from '@kiln/storage';
+import { JOB_CHILDREN, JobLifecycle, conversionView, inputView, jobView, outputView, type JobView, type JobWithChildren } from '@kiln/workflow';
+import type { Principal } from '../auth/principal';
+import { PRISMA } from '../core/tokens';
+import { parseOrThrow } from '../http/validation';
+import { conversionSpec, createJobBody, inputSpec, listJobsQuery, patchJobBody, type ConversionSpec, type InputSpec } from './jobs.schemas';
+
+const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i;
+
+@Injectable()
+export class JobsService {
+  constructor(
+    @Inject(PRISMA) private readonly prisma: PrismaClient,
+    @Inject(OBJECT_STORE) private readonly store: ObjectStore,
+    @Inject(KILN_CONFIG) private readonly config: KilnConfig,
+    private readonly lifecycle: JobLifecycle,
+  ) {}
+
+  /** Signs a download URL for a stored output. */
+  readonly signOutput = (o: Output): Promise<string> =>
+    this.store.presignGet(o.objectKey!, this.config.KILN_DOWNLOAD_URL_TTL_SECONDS, { filename: o.filename ?? undefined, contentType: o.contentType ?? undefined });
+
+  async create(principal: Principal, body: unknown): Promise<JobView> {
+    const spec = parseOrThrow(createJobBody, body);
+    this.rejectRemote(spec.input);
+    const id = randomUUID();
+    await this.prisma.job.create({
+      data: {
+        id,
+        ownerKeyHash: principal.ownerKeyHash,
+        token: randomBytes(16).toString('hex'),
+        process: spec.process,
+        callback: spec.callback ?? null,
+        tag: spec.tag ?? null,
+        inputs: { create: spec.input.map((i, n) => this.inputRow(i, n)) },
+        conversions: { create: spec.conversion.map((c, n) => this.conversionRow(c, n)) },
+      },
+    });
+    return this.view(await this.loadOwned(principal, id), true);
+  }
+
+  async get(principal: Principal, id: string): Promise<JobView> {
+    return this.view(await this.loadOwned(principal, id));
+  }
+
+  async list(principal: Principal, query: unknown): Promise<{ items: JobView[]; next_cursor: string | null }> {
+    const q = parseOrThrow(listJobsQuery, query, 'query');
+    let after: { createdAt: Date; id: string } | undefined;
+    if (q.cursor) {
+      const [ts, id] = Buffer.from(q.cursor, 'base64url').toString('utf8').split('|');
+      const createdAt = new Date(ts);
+      if (!id || !UUID.test(id) || Number.isNaN(createdAt.getTime())) {
+        throw new KilnError('invalid_input', 'Invalid query: cursor: not a cursor from next_cursor', [{ field: 'cursor', message: 'not a cursor from next_cursor' }]);
+      }
+      after = { createdAt, id };
+    }
+    const jobs = await this.prisma.job.findMany({
+      where: {
+        ownerKeyHash: principal.ownerKeyHash,
+        ...(q.status ? { status: q.status } : {}),
+        ...(after ? { OR: [{ createdAt: { lt: after.createdAt } }, { createdAt: after.createdAt, id: { lt: after.id } }] } : {}),
+      },
+      orderBy: [{ createdAt: 'desc' }, { id: 'desc' }],
+      take: q.limit + 1,
+      include: JOB_CHILDREN,
+    });
+    const page = jobs.slice(0, q.limit);
+    const last = page[page.length - 1];
+    return {
+      items: await Promise.all(page.map((j) => this.view(j))),
+      next_cursor: jobs.length > q.limit && last ? Buffer.from(`${last.createdAt.toISOString()}|${last.id}`).toString('base64url') : null,
+    };
+  }
+
+  async patch(principal: Principal, id: string, body: unknown): Promise<JobView> {
+    const spec = parseOrThrow(patchJobBody, body);
+    const job = await this.loadOwned(principal, id);
+    if (FINAL_JOB_STATUSES.includes(job.status as JobStatus)) {
+      throw new KilnError('conflict', `The job has ended (${job.status}) and cannot be changed.`);
+    }
+    if (spec.process && !job.process) {
+      if (!job.inputs.length || !job.conversions.length) {
+        throw new KilnError('conflict', 'The job needs at least one input and one conversion before it can process.', [
+          ...(job.inputs.length ? [] : [{ field: 'input', message: 'no input' }]),
+          ...(job.conversions.length ? [] : [{ field: 'conversion', message: 'no conversion' }]),
+        ]);
+      }
+    }
+    await this.prisma.job.update({
+      where: { id },
+      data: {
+        ...(spec.process ? { process: true } : {}),
+        ...(spec.callback !== undefined ? { callback: spec.callback } : {}),
+        ...(spec.tag !== undefined ? { tag: spec.tag } : {}),
+      },
+    });
+    if (spec.process) await this.lifecycle.startIfReady(id);
+    return this.view(await this.loadOwned(principal, id));
+  }
+
+  async addConversion(principal: Principal, id: string, body: unknown) {
+    const spec = parseOrThrow(conversionSpec, body);
+    const job = await this.loadOwned(principal, id);
+    this.assertAccepting(job);
+    const row = await this.prisma.conversion.create({ data: { ...this.conversionRow(spec, job.conversions.length), jobId: id } });
+    await this.lifecycle.startIfReady(id);
+    return conversionView(row, []);
+  }
+
+  async listConversions(principal: Principal, id: string) {
+    const job = await this.loadOwned(principal, id);
+    return job.conversions.map((c) => conversionView(c, job.outputs));
+  }
+
+  async addInput(principal: Principal, id: string, body: unknown) {
+    const spec = parseOrThrow(inputSpec, body);
+    this.rejectRemote([spec]);
+    const job = await this.loadOwned(principal, id);
+    this.assertAccepting(job);
+    const row = await this.prisma.input.create({ data: { ...this.inputRow(spec, job.inputs.length), jobId: id } });
+    return inputView(row);
+  }
+
+  async listInputs(principal: Principal, id: string) {
+    return (await this.loadOwned(principal, id)).inputs.map(inputView);
+  }
+
+  async listOutputs(principal: Principal, id: string) {
+    const job = await this.loadOwned(principal, id);
+    return Promise.all(job.outputs.filter((o) => o.status === 'completed').map((o) => outputView(o, this.signOutput)));
+  }
+
+  async downloadUrl(principal: Principal, id: string, outputId: string): Promise<string> {
+    const job = await this.loadOwned(principal, id);
+    const output = job.outputs.find((o) => o.id === outputId && o.status === 'completed');
+    if (!output) throw new KilnError('not_found', 'No such output in this job.');
+    return this.signOutput(output);
+  }
+
+  async listCallbacks(principal: Principal, id: string) {
+    await this.loadOwned(principal, id);
+    const rows: CallbackDelivery[] = await this.prisma.callbackDelivery.findMany({ where: { jobId: id }, orderBy: [{ at: 'asc' }, { attempt: 'asc' }] });
+    return rows.map((d) => ({
+      id: d.id,
+      delivery_id: d.deliveryId,
+      event: d.event,
+      url: d.url,
+      attempt: d.attempt,
+      status_code: d.statusCode,
+      error: d.error,
+      duration_ms: d.durationMs,
+      at: d.at.toISOString(),
+    }));
+  }
+
+  /** Cancels a job that has not ended: its units stop counting, stored bytes are deleted, the callback says so. */
+  async cancel(principal: Principal, id: string): Promise<JobView> {
+    const job = await this.loadOwned(principal, id);
+    if (!FINAL_JOB_STATUSES.includes(job.status as JobStatus)) {
+      const now = new Date();
+      const changed = await this.prisma.job.updateMany({
+        where: { id, status: { notIn: [...FINAL_JOB_STATUSES] } },
+        data: { status: 'canceled', statusInfo: '', finishedAt: now },
+      });
+      if (changed.count) {
+        await this.prisma.output.updateMany({
+          where: { jobId: id, status: { notIn: ['completed', 'failed'] } },
+          data: { status: 'canceled', finishedAt: now },
+        });
+        await this.prisma.conversion.updateMany({ where: { jobId: id }, data: { status: 'canceled' } });
+        await Promise.all([this.store.removePrefix(`inputs/${id}/`), this.store.removePrefix(`outputs/${id}/`)]);
+        await this.prisma.output.updateMany({ where: { jobId: id }, data: { objectKey: null } });
+        await this.prisma.input.updateMany({ where: { jobId: id }, data: { objectKey: null } });
+        await this.lifecycle.enqueueCallback(id, job.callback, 'job.canceled');
+      }
+    }
+    return this.view(await this.loadOwned(principal, id));
+  }
+
+  /** The job if this principal may see it; 404 otherwise (other keys must not learn it exists). */
+  async loadOwned(principal: Principal, id: string): Promise<JobWithChildren> {
+    if (!UUID.test(id)) throw new KilnError('not_found', 'No such job.');
+    if (principal.kind === 'job-token' && principal.jobId !== id) throw new KilnError('forbidden', 'This job token belongs to another job.');
+    const job = await this.lifecycle.load(id);
+    if (!job || job.ownerKeyHash !== principal.ownerKeyHash) throw new KilnError('not_found', 'No such job.');
+    return job;
+  }
+
+  assertAccepting(job: { status: string; id: string }): void {
+    if (job.status !== 'incomplete') {
+      throw new KilnError('job_locked', `The job is ${job.status} and accepts no more inputs or conversions.`);
+    }
+  }
+
+  private view(job: JobWithChildren, includeToken = false): Promise<JobView> {
+    return jobView(job, this.signOutput, { includeToken });
+  }
+
+  private rejectRemote(inputs: InputSpec[]): void {
+    const n = inputs.findIndex((i) => i.type === 'remote');
+    if (n >= 0) {
+      throw new KilnError('invalid_input', 'Remote inputs are not accepted by this server yet; upload the file instead.', [
+        { field: `input.${n}.type`, message: 'remote inputs are not accepted yet' },
+      ]);
+    }
+  }
+
+  private inputRow(i: InputSpec, n: number) {
+    return {
+      id: randomUUID(),
+      type: i.type,
+      source: i.type === 'remote' ? i.source : 'upload',
+      filename: i.filename ?? null,
+      size: i.type === 'upload' && i.size !== undefined ? BigInt(i.size) : null,
+      createdAt: new Date(Date.now() + n), // keeps the request's order
+    };
+  }
+
+  private conversionRow(c: ConversionSpec, n: number) {
+    const spec = findTarget(c.target)!;
+    return {
+      id: randomUUID(),
+      target: spec.target,
+      category: spec.category,
+      options: (c.options ?? {}) as object,
+      createdAt: new Date(Date.now() + n),
+    };
+  }
+}

@@ -1,0 +1,162 @@
+import { Inject, Injectable } from '@nestjs/common';
+import busboy from 'busboy';
+import type { Request } from 'express';
+import type { Readable } from 'node:stream';
+import { KILN_CONFIG, type KilnConfig } from '@kiln/config';
+import { KilnError } from '@kiln/contracts';
+import type { Input, PrismaClient } from '@kiln/database';
+import type { Logger } from '@kiln/observability';
+import { OBJECT_STORE, type ObjectStore } from '@kiln/storage';
+import { JobLifecycle, inputView, type InputView } from '@kiln/workflow';
+import type { Principal } from '../auth/principal';
+import { LOGGER, PRISMA } from '../core/tokens';
+import { JobsService } from '../jobs/jobs.service';
+import { safeFilename } from './filename';
+import { randomUUID } from 'node:crypto';
+
+const MULTIPART_OVERHEAD = 64 * 1024;
+
+export interface WholeFileResult {
+  input: InputView;
+  complete: true;
+}
+
+/**
+ * `POST /v1/jobs/{id}/upload` with a whole file: multipart/form-data (`file` field) or a raw body
+ * with `X-File-Name`. The body is streamed into storage as it arrives (hashing on the way); nothing
+ * holds the file in memory.
+ */
+@Injectable()
+export class WholeFileUploadService {
+  constructor(
+    @Inject(PRISMA) private readonly prisma: PrismaClient,
+    @Inject(OBJECT_STORE) private readonly store: ObjectStore,
+    @Inject(KILN_CONFIG) private readonly config: KilnConfig,
+    @Inject(LOGGER) private readonly log: Logger,
+    private readonly jobs: JobsService,
+    private readonly lifecycle: JobLifecycle,
+  ) {}
+
+  async upload(principal: Principal, jobId: string, req: Request): Promise<WholeFileResult> {
+    const job = await this.jobs.loadOwned(principal, jobId);
+    this.jobs.assertAccepting(job);
+    const max = this.config.KILN_MAX_FILE_SIZE;
+    const declared = req.header('content-length') !== undefined ? Number(req.header('content-length')) : undefined;
+    const isMultipart = /^multipart\/form-data/i.test(req.header('content-type') ?? '');
+    if (declared !== undefined && declared > max + (isMultipart ? MULTIPART_OVERHEAD : 0)) {
+      throw new KilnError('payload_too_large', `The file is larger than the limit of ${max} bytes.`, [{ field: 'Content-Length', message: `at most ${max} bytes`, limit: max }]);
+    }
+    const requestedInput = req.header('x-input-id');
+    const input = await this.claimInput(job.id, requestedInput);
+    try {
+      const stored = isMultipart ? await this.fromMultipart(req, job.id, input.id, max) : await this.fromRaw(req, job.id, input.id, max, declared);
+      const ready = await this.prisma.input.update({
+        where: { id: input.id },
+        data: {
+          status: 'ready',
+          filename: stored.filename,
+          size: BigInt(stored.size),
+          contentType: stored.contentType,
+          checksumSha256: stored.sha256,
+          objectKey: stored.key,
+          readyAt: new Date(),
+          error: null,
+        },
+      });
+      await this.lifecycle.startIfReady(job.id);
+      return { input: inputView(ready), complete: true };
+    } catch (err: unknown) {
+      await this.prisma.input.updateMany({ where: { id: input.id, status: 'uploading' }, data: { status: 'pending' } }).catch(() => undefined);
+      throw err;
+    }
+  }
+
+  /** The input this file fills: the one named by X-Input-Id, else the first waiting upload input, else a new one. */
+  private async claimInput(jobId: string, requested: string | undefined): Promise<Input> {
+    if (requested !== undefined) {
+      const claimed = await this.prisma.input.updateMany({ where: { id: requested, jobId, type: 'upload', status: 'pending' }, data: { status: 'uploading' } });
+      if (!claimed.count) {
+        const exists = await this.prisma.input.findFirst({ where: { id: requested, jobId } }).catch(() => null);
+        if (!exists) throw new KilnError('not_found', 'No such input in this job.', [{ field: 'X-Input-Id', message: 'unknown input' }]);
+        throw new KilnError('conflict', `The input is ${exists.status} and takes no upload.`, [{ field: 'X-Input-Id', message: `input is ${exists.status}` }]);
+      }
+      return this.prisma.input.findUniqueOrThrow({ where: { id: requested } });
+    }
+    for (let i = 0; i < 5; i++) {
+      const waiting = await this.prisma.input.findFirst({ where: { jobId, type: 'upload', status: 'pending' }, orderBy: { createdAt: 'asc' } });
+      if (!waiting) break;
+      const claimed = await this.prisma.input.updateMany({ where: { id: waiting.id, status: 'pending' }, data: { status: 'uploading' } });
+      if (claimed.count) return { ...waiting, status: 'uploading' };
+    }
+    return this.prisma.input.create({ data: { id: randomUUID(), jobId, type: 'upload', source: 'upload', status: 'uploading' } });
+  }
+
+  private async fromRaw(req: Request, jobId: string, inputId: string, max: number, size: number | undefined) {
+    const name = req.header('x-file-name');
+    if (!name) {
+      throw new KilnError('invalid_input', 'A raw upload needs an X-File-Name header (or send multipart/form-data with a file field).', [{ field: 'X-File-Name', message: 'required' }]);
+    }
+    const filename = safeFilename(decodeURIComponentSafe(name));
+    const contentType = (req.header('content-type') ?? 'application/octet-stream').split(';')[0].trim() || 'application/octet-stream';
+    const key = `inputs/${jobId}/${inputId}/${filename}`;
+    const put = await this.store.put(key, req, { size, contentType, maxBytes: max });
+    return { ...put, filename, contentType };
+  }
+
+  private fromMultipart(req: Request, jobId: string, inputId: string, max: number) {
+    return new Promise<{ key: string; size: number; sha256: string; filename: string; contentType: string }>((resolve, reject) => {
+      let bb: busboy.Busboy;
+      try {
+        bb = busboy({ headers: req.headers, limits: { files: 1, fileSize: max + 1, fields: 20, fieldSize: 64 * 1024, parts: 30 } });
+      } catch (err: unknown) {
+        reject(new KilnError('invalid_input', `Malformed multipart body: ${err instanceof Error ? err.message : String(err)}`, [{ field: 'Content-Type', message: 'bad multipart boundary' }]));
+        return;
+      }
+      let settled = false;
+      let storing: Promise<unknown> | undefined;
+      const fail = (err: unknown) => {
+        if (settled) return;
+        settled = true;
+        req.unpipe(bb); // the error filter drains or closes what is left
+        reject(err);
+      };
+      bb.on('file', (field: string, stream: Readable, info: busboy.FileInfo) => {
+        if (field !== 'file' || storing) {
+          stream.resume();
+          return;
+        }
+        const filename = safeFilename(info.filename);
+        const contentType = info.mimeType || 'application/octet-stream';
+        const key = `inputs/${jobId}/${inputId}/${filename}`;
+        storing = this.store.put(key, stream, { contentType, maxBytes: max }).then(
+          (put) => {
+            if (settled) return;
+            settled = true;
+            resolve({ ...put, filename, contentType });
+          },
+          (err: unknown) => {
+            stream.resume();
+            fail(err);
+          },
+        );
+      });
+      bb.on('error', (err: unknown) => fail(new KilnError('invalid_input', `Malformed multipart body: ${err instanceof Error ? err.message : String(err)}`, [{ field: 'body', message: 'malformed multipart' }])));
+      bb.on('close', () => {
+        if (!storing) fail(new KilnError('invalid_input', 'The multipart body has no "file" field.', [{ field: 'file', message: 'required' }]));
+      });
+      req.on('aborted', () => fail(new KilnError('invalid_input', 'The upload was interrupted.')));
+      req.pipe(bb);
+    }).catch((err: unknown) => {
+      this.log.debug({ jobId, inputId, err: err instanceof Error ? err.message : String(err) }, 'multipart upload failed');
+      throw err;
+    });
+  }
+}
+
+function decodeURIComponentSafe(v: string): string {
+  try {
+    return decodeURIComponent(v);
+  } catch {
+    return v;
+  }
+}

@@ -1,0 +1,16 @@
+import 'reflect-metadata';
+import { runWorkerApp } from '@kiln/worker-runtime';
+import { MaintenanceHandler } from './handlers/maintenance.handler';
+import { MaintenanceSchedule } from './maintenance.schedule';
+
+runWorkerApp({
+  name: 'assembler',
+  handlers: [MaintenanceHandler],
+  providers: [MaintenanceSchedule],
+  consumes: () => ({
+    maintenance: { concurrency: 1 },
+  }),
+}).catch((err: unknown) => {
+  process.stderr.write(`assembler failed to start: ${err instanceof Error ? err.stack ?? err.message : String(err)}\n`);
+  process.exit(1);
+});

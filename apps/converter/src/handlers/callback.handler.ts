@@ -1,0 +1,103 @@
+import http from 'node:http';
+import https from 'node:https';
+import { randomUUID } from 'node:crypto';
+import { Inject, Injectable } from '@nestjs/common';
+import type { KilnConfig } from '@kiln/config';
+import type { HandlerOutcome, PayloadOf } from '@kiln/contracts';
+import type { PrismaClient } from '@kiln/database';
+import type { Logger } from '@kiln/observability';
+import type { HandlerContext, JobHandler } from '@kiln/queue';
+import type { ObjectStore } from '@kiln/storage';
+import { KILN_CONFIG, LOGGER, OBJECT_STORE, PRISMA } from '@kiln/worker-runtime';
+import { JobLifecycle, guardedLookup, jobView, signCallback } from '@kiln/workflow';
+
+interface Attempt {
+  statusCode: number | null;
+  error: string | null;
+}
+
+/** Sends one signed POST; never throws (the outcome is recorded either way). */
+export function postJson(url: string, body: string, headers: Record<string, string>, timeoutMs: number, allowPrivate: boolean): Promise<Attempt> {
+  return new Promise((resolve) => {
+    const u = new URL(url);
+    const lib = u.protocol === 'https:' ? https : http;
+    const req = lib.request(
+      u,
+      {
+        method: 'POST',
+        headers: { 'Content-Type': 'application/json', 'Content-Length': Buffer.byteLength(body), 'User-Agent': 'Kiln-Callback/1', ...headers },
+        lookup: guardedLookup(allowPrivate),
+        timeout: timeoutMs,
+      },
+      (res) => {
+        res.resume(); // the receiver's body is not needed
+        res.on('end', () => resolve({ statusCode: res.statusCode ?? null, error: null }));
+        res.on('error', (err) => resolve({ statusCode: res.statusCode ?? null, error: err.message }));
+      },
+    );
+    const deadline = setTimeout(() => req.destroy(new Error(`no answer within ${timeoutMs} ms`)), timeoutMs);
+    req.on('timeout', () => req.destroy(new Error(`no answer within ${timeoutMs} ms`)));
+    req.on('error', (err) => resolve({ statusCode: null, error: err.message }));
+    req.on('close', () => clearTimeout(deadline));
+    req.end(body);
+  });
+}
+
+/**
+ * Delivers a job event to the job's callback URL: the Job JSON, signed, one delivery id for all
+ * attempts. 2xx delivered; 5xx, 408, 429 and network errors retried with backoff (BullMQ attempts);
+ * other answers are final. Every attempt is recorded.
+ */
+@Injectable()
+export class CallbackHandler implements JobHandler<'callback'> {
+  readonly queue = 'callback' as const;
+
+  constructor(
+    @Inject(PRISMA) private readonly prisma: PrismaClient,
+    @Inject(OBJECT_STORE) private readonly store: ObjectStore,
+    @Inject(KILN_CONFIG) private readonly config: KilnConfig,
+    @Inject(LOGGER) private readonly log: Logger,
+    private readonly lifecycle: JobLifecycle,
+  ) {}
+
+  async handle(payload: PayloadOf<'callback'>, ctx: HandlerContext): Promise<HandlerOutcome> {
+    const job = await this.lifecycle.load(payload.jobId);
+    if (!job?.callback) return { status: 'skipped', reason: 'no callback URL' };
+    const view = await jobView(job, (o) =>
+      this.store.presignGet(o.objectKey!, this.config.KILN_DOWNLOAD_URL_TTL_SECONDS, { filename: o.filename ?? undefined, contentType: o.contentType ?? undefined }),
+    );
+    const body = JSON.stringify(view);
+    const started = Date.now();
+    const result = await postJson(
+      job.callback,
+      body,
+      {
+        'X-Kiln-Event': payload.event,
+        'X-Kiln-Delivery': payload.deliveryId,
+        'X-Kiln-Attempt': String(ctx.attempt),
+        'X-Kiln-Signature': signCallback(this.config.KILN_WEBHOOK_SECRET, body),
+      },
+      this.config.KILN_CALLBACK_TIMEOUT_MS,
+      this.config.KILN_ALLOW_PRIVATE_URLS,
+    );
+    const durationMs = Date.now() - started;
+    await this.prisma.callbackDelivery.upsert({
+      where: { deliveryId_attempt: { deliveryId: payload.deliveryId, attempt: ctx.attempt } },
+      create: { id: randomUUID(), jobId: job.id, deliveryId: payload.deliveryId, event: payload.event, url: job.callback, attempt: ctx.attempt, statusCode: result.statusCode, error: result.error, durationMs },
+      update: { statusCode: result.statusCode, error: result.error, durationMs, at: new Date() },
+    });
+    const code = result.statusCode;
+    if (code !== null && code >= 200 && code < 300) return { status: 'success', detail: `delivered (${code})` };
+    const retryable = code === null || code >= 500 || code === 408 || code === 429;
+    const why = result.error ?? `answered ${code}`;
+    if (retryable && !ctx.isLastAttempt) throw new Error(`callback not delivered: ${why}; will retry`);
+    await this.noteFailure(job.id, payload.event, code === 410 ? 'the receiver answered 410 Gone; not retried' : `not delivered: ${why}`);
+    return { status: 'failed', code: 'callback_failed', message: why };
+  }
+
+  private async noteFailure(jobId: string, event: string, message: string): Promise<void> {
+    await this.prisma.$executeRaw`
+      UPDATE jobs SET errors = errors || ${JSON.stringify([{ code: 'callback_failed', message: `${event}: ${message}`, source: 'callback' }])}::jsonb
+      WHERE id = ${jobId}::uuid`;
+  }
+}

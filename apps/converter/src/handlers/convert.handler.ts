@@ -1,0 +1,123 @@
+import { createReadStream, createWriteStream } from 'node:fs';
+import { mkdtemp, rm, stat } from 'node:fs/promises';
+import os from 'node:os';
+import path from 'node:path';
+import { pipeline } from 'node:stream/promises';
+import { Inject, Injectable } from '@nestjs/common';
+import type { KilnConfig } from '@kiln/config';
+import { findTarget, type ConversionOptions, type HandlerOutcome, type PayloadOf } from '@kiln/contracts';
+import type { PrismaClient } from '@kiln/database';
+import { buildConversion, isMediaError, probe, run, type MediaInfo, type X264Preset } from '@kiln/media';
+import type { Logger } from '@kiln/observability';
+import type { HandlerContext, JobHandler } from '@kiln/queue';
+import type { ObjectStore } from '@kiln/storage';
+import { KILN_CONFIG, LOGGER, OBJECT_STORE, PRISMA } from '@kiln/worker-runtime';
+import { JobLifecycle } from '@kiln/workflow';
+
+const PROGRESS_EVERY_MS = 1_000;
+
+/** One input × one conversion: download, probe, ffmpeg, upload the output, record it. */
+@Injectable()
+export class ConvertHandler implements JobHandler<'convert'> {
+  readonly queue = 'convert' as const;
+
+  constructor(
+    @Inject(PRISMA) private readonly prisma: PrismaClient,
+    @Inject(OBJECT_STORE) private readonly store: ObjectStore,
+    @Inject(KILN_CONFIG) private readonly config: KilnConfig,
+    @Inject(LOGGER) private readonly log: Logger,
+    private readonly lifecycle: JobLifecycle,
+  ) {}
+
+  async handle(unit: PayloadOf<'convert'>, ctx: HandlerContext): Promise<HandlerOutcome> {
+    const { jobId, outputId } = unit;
+    const output = await this.prisma.output.findUnique({ where: { id: outputId }, include: { input: true, conversion: true, job: true } });
+    if (!output) return { status: 'skipped', reason: 'the unit no longer exists' };
+    if (output.job.status === 'canceled' || output.status === 'canceled') return { status: 'skipped', reason: 'job canceled' };
+    if (output.status === 'completed' || output.status === 'failed') return { status: 'skipped', reason: `unit already ${output.status}` };
+    const { input, conversion } = output;
+    const target = findTarget(conversion.target);
+    if (!target) return this.fail(unit, 'invalid_input', `unknown target ${conversion.target}`);
+    if (!input.objectKey) return this.fail(unit, 'unprocessable', 'the input has no stored file');
+
+    await this.lifecycle.markUnitStarted(jobId, outputId);
+    const dir = await mkdtemp(path.join(this.config.KILN_TMP_DIR || os.tmpdir(), 'kiln-convert-'));
+    try {
+      const inputPath = path.join(dir, 'input');
+      await pipeline(await this.store.get(input.objectKey), createWriteStream(inputPath));
+
+      let media: MediaInfo;
+      try {
+        media = await probe(inputPath, { timeoutMs: 60_000 });
+      } catch (err: unknown) {
+        if (isMediaError(err)) return this.fail(unit, 'unprocessable', `the input is not a readable media file (${err.message})`);
+        throw err;
+      }
+      if (!input.media) await this.prisma.input.update({ where: { id: input.id }, data: { media: media as object } });
+
+      const base = path.parse(input.filename ?? 'file').name || 'file';
+      const filename = `${base}.${target.extension}`;
+      const outputPath = path.join(dir, `output.${target.extension}`);
+      const built = buildConversion(
+        { target, options: conversion.options as ConversionOptions, input: media, inputPath, outputPath },
+        { preset: this.config.KILN_FFMPEG_PRESET as X264Preset, threads: this.config.KILN_FFMPEG_THREADS || undefined },
+      );
+      if (built.kind === 'unsupported') return this.fail(unit, built.code, built.message);
+
+      let lastWrite = 0;
+      try {
+        await run(built.passes, {
+          durationS: built.expectedDurationS,
+          timeoutMs: this.config.KILN_CONVERSION_TIMEOUT_SECONDS * 1000,
+          maxOutputBytes: this.config.KILN_MAX_OUTPUT_SIZE,
+          outputPath,
+          signal: ctx.signal,
+          onProgress: (percent: number) => {
+            const now = Date.now();
+            if (now - lastWrite < PROGRESS_EVERY_MS) return;
+            lastWrite = now;
+            void this.lifecycle.reportProgress(jobId, outputId, percent).catch(() => undefined);
+            void ctx.job.updateProgress(Math.floor(percent)).catch(() => undefined);
+          },
+        });
+      } catch (err: unknown) {
+        if (isMediaError(err)) {
+          if (err.code === 'canceled') throw err; // shutdown: BullMQ hands the unit to another converter
+          const code = err.code === 'timeout' ? 'unprocessable' : err.code;
+          this.log.warn({ jobId, outputId, code: err.code, stderr: err.stderrTail }, 'ffmpeg failed');
+          return this.fail(unit, code, err.message);
+        }
+        throw err;
+      }
+
+      const size = (await stat(outputPath)).size;
+      const key = `outputs/${jobId}/${outputId}/${filename}`;
+      const put = await this.store.put(key, createReadStream(outputPath), { size, contentType: target.content_type });
+      const still = await this.prisma.job.findUnique({ where: { id: jobId }, select: { status: true } });
+      if (!still || still.status === 'canceled') {
+        await this.store.remove(key);
+        return { status: 'skipped', reason: 'job canceled during conversion' };
+      }
+      await this.lifecycle.completeUnit(jobId, outputId, {
+        objectKey: key,
+        filename,
+        size: BigInt(put.size),
+        contentType: target.content_type,
+        checksumSha256: put.sha256,
+      });
+      return { status: 'success', detail: `${filename} (${put.size} bytes)` };
+    } catch (err: unknown) {
+      if (ctx.isLastAttempt && !(isMediaError(err) && err.code === 'canceled')) {
+        await this.lifecycle.failUnit(jobId, outputId, 'internal', `conversion failed: ${err instanceof Error ? err.message : String(err)}`);
+      }
+      throw err;
+    } finally {
+      await rm(dir, { recursive: true, force: true });
+    }
+  }
+
+  private async fail(unit: PayloadOf<'convert'>, code: string, message: string): Promise<HandlerOutcome> {
+    await this.lifecycle.failUnit(unit.jobId, unit.outputId, code, message);
+    return { status: 'failed', code, message };
+  }
+}

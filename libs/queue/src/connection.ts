@@ -1,0 +1,22 @@
+import { Redis, type RedisOptions } from 'ioredis';
+
+export interface QueueConnectionOptions {
+  url: string;
+  /** Prefix of every BullMQ key. A Redis Cluster deployment uses a hash tag such as "{kiln}". */
+  prefix: string;
+}
+
+/**
+ * An ioredis connection for BullMQ. Workers need `maxRetriesPerRequest: null` (blocking commands
+ * wait through reconnects); producers fail fast instead so an HTTP request never hangs on Redis.
+ */
+export function createRedis(url: string, role: 'worker' | 'producer' | 'client', extra: RedisOptions = {}): Redis {
+  return new Redis(url, {
+    maxRetriesPerRequest: role === 'worker' ? null : 3,
+    enableOfflineQueue: role !== 'producer',
+    retryStrategy: (times) => Math.min(times * 200, 2_000),
+    connectionName: `kiln-${role}`,
+    lazyConnect: false,
+    ...extra,
+  });
+}

@@ -1,0 +1,91 @@
+import { FlowProducer, Queue, type JobsOptions } from 'bullmq';
+import type { Redis } from 'ioredis';
+import { jobIdFor, QueueName, type PayloadOf } from '@kiln/contracts';
+
+/** Default options per queue: retries for crashes and transient errors, bounded history in Redis. */
+export const QUEUE_JOB_DEFAULTS: Record<QueueName, JobsOptions> = {
+  assemble: { attempts: 5, backoff: { type: 'exponential', delay: 1_000 } },
+  fetch: { attempts: 3, backoff: { type: 'exponential', delay: 2_000 } },
+  convert: { attempts: 3, backoff: { type: 'exponential', delay: 2_000 } },
+  finalize: { attempts: 10, backoff: { type: 'exponential', delay: 1_000 } },
+  callback: { attempts: 8, backoff: { type: 'exponential', delay: 2_000 } },
+  maintenance: { attempts: 1 },
+};
+
+const HISTORY: JobsOptions = {
+  removeOnComplete: { age: 24 * 3600, count: 5_000 },
+  removeOnFail: { age: 7 * 24 * 3600, count: 10_000 },
+};
+
+export interface QueueCounts {
+  waiting: number;
+  active: number;
+  delayed: number;
+  failed: number;
+  completed: number;
+  'waiting-children': number;
+}
+
+/** Typed producer: one place derives job ids from payloads, so re-enqueueing a unit is a no-op. */
+export class QueueProducer {
+  private readonly queues = new Map<QueueName, Queue>();
+  private flows?: FlowProducer;
+
+  constructor(
+    private readonly connection: Redis,
+    private readonly prefix: string,
+  ) {}
+
+  queue(name: QueueName): Queue {
+    let q = this.queues.get(name);
+    if (!q) {
+      q = new Queue(name, { connection: this.connection, prefix: this.prefix });
+      this.queues.set(name, q);
+    }
+    return q;
+  }
+
+  async enqueue<Q extends QueueName>(name: Q, payload: PayloadOf<Q>, options: JobsOptions = {}): Promise<string> {
+    const jobId = jobIdFor(name, payload);
+    await this.queue(name).add(name, payload, { ...HISTORY, ...QUEUE_JOB_DEFAULTS[name], ...options, jobId });
+    return jobId;
+  }
+
+  /**
+   * One `convert` job per input × conversion under one `finalize` parent that runs once every child
+   * has ended, failed or not (a failed unit is recorded in the database and judged by finalize).
+   */
+  async enqueueConversionFlow(jobId: string, units: PayloadOf<'convert'>[], convertOptions: JobsOptions = {}): Promise<void> {
+    this.flows ??= new FlowProducer({ connection: this.connection, prefix: this.prefix });
+    const parent: PayloadOf<'finalize'> = { jobId };
+    await this.flows.add({
+      name: QueueName.finalize,
+      queueName: QueueName.finalize,
+      data: parent,
+      opts: { ...HISTORY, ...QUEUE_JOB_DEFAULTS.finalize, jobId: jobIdFor('finalize', parent) },
+      children: units.map((unit) => ({
+        name: QueueName.convert,
+        queueName: QueueName.convert,
+        data: unit,
+        opts: {
+          ...HISTORY,
+          ...QUEUE_JOB_DEFAULTS.convert,
+          ...convertOptions,
+          jobId: jobIdFor('convert', unit),
+          ignoreDependencyOnFailure: true,
+        },
+      })),
+    });
+  }
+
+  async counts(name: QueueName): Promise<QueueCounts> {
+    const c = await this.queue(name).getJobCounts('waiting', 'active', 'delayed', 'failed', 'completed', 'waiting-children');
+    return c as unknown as QueueCounts;
+  }
+
+  async close(): Promise<void> {
+    await Promise.all([...this.queues.values()].map((q) => q.close()));
+    await this.flows?.close();
+    this.queues.clear();
+  }
+}

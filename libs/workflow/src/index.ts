@@ -1,0 +1,4 @@
+export * from './job-view';
+export * from './job-lifecycle';
+export * from './url-guard';
+export * from './callback-signature';

@@ -1,0 +1,180 @@
+import { createHash, randomUUID } from 'node:crypto';
+import type { CallbackEvent, JobError, JobStatus, PayloadOf } from '@kiln/contracts';
+import { FINAL_JOB_STATUSES } from '@kiln/contracts';
+import type { Output, PrismaClient } from '@kiln/database';
+import type { QueueProducer } from '@kiln/queue';
+import { JOB_CHILDREN, type JobWithChildren } from './job-view';
+
+export interface CallbackPolicy {
+  attempts: number;
+  backoffMs: number;
+}
+
+/** The same delivery id for the same job event, however often finalize runs (receivers deduplicate on it). */
+export function deliveryIdFor(jobId: string, event: CallbackEvent): string {
+  const h = createHash('sha256').update(`${jobId}/${event}`).digest('hex');
+  return `${h.slice(0, 8)}-${h.slice(8, 12)}-5${h.slice(13, 16)}-${((parseInt(h[16], 16) & 3) | 8).toString(16)}${h.slice(17, 20)}-${h.slice(20, 32)}`;
+}
+
+const ENDED = new Set(['completed', 'failed', 'canceled']);
+
+/**
+ * Job state transitions shared by the apps. PostgreSQL decides (row lock / conditional update);
+ * queue messages are sent after the decision with deterministic ids, so a repeat is harmless.
+ */
+export class JobLifecycle {
+  constructor(
+    private readonly prisma: PrismaClient,
+    private readonly producer: QueueProducer,
+    private readonly callbacks: CallbackPolicy,
+  ) {}
+
+  async load(jobId: string): Promise<JobWithChildren | null> {
+    return this.prisma.job.findUnique({ where: { id: jobId }, include: JOB_CHILDREN });
+  }
+
+  /**
+   * Starts a job that has `process: true`, at least one ready input and one conversion: one unit of
+   * work per ready input × conversion. Inputs not ready at that moment cannot join any more.
+   * Returns the number of units enqueued (0 when the job is not startable).
+   */
+  async startIfReady(jobId: string): Promise<number> {
+    const units = await this.prisma.$transaction(async (tx) => {
+      const locked = await tx.$queryRaw<{ status: string; process: boolean }[]>`
+        SELECT status, process FROM jobs WHERE id = ${jobId}::uuid FOR UPDATE`;
+      if (!locked.length || locked[0].status !== 'incomplete' || !locked[0].process) return null;
+      const [inputs, conversions] = await Promise.all([
+        tx.input.findMany({ where: { jobId }, orderBy: { createdAt: 'asc' } }),
+        tx.conversion.findMany({ where: { jobId }, orderBy: { createdAt: 'asc' } }),
+      ]);
+      const ready = inputs.filter((i) => i.status === 'ready');
+      if (!ready.length || !conversions.length) return null;
+      const pending = inputs.filter((i) => i.status !== 'ready' && i.status !== 'failed');
+      if (pending.length) {
+        await tx.input.updateMany({
+          where: { id: { in: pending.map((i) => i.id) } },
+          data: { status: 'failed', error: 'the job started processing before this input was ready' },
+        });
+      }
+      const rows = ready.flatMap((input) =>
+        conversions.map((c) => ({ id: randomUUID(), jobId, conversionId: c.id, inputId: input.id, status: 'queued' })),
+      );
+      await tx.output.createMany({ data: rows, skipDuplicates: true });
+      await tx.conversion.updateMany({ where: { jobId }, data: { status: 'queued' } });
+      await tx.job.update({ where: { id: jobId }, data: { status: 'queued', statusInfo: '', startedAt: new Date() } });
+      const stored = await tx.output.findMany({ where: { jobId } });
+      return stored.map<PayloadOf<'convert'>>((o) => ({ jobId, inputId: o.inputId, conversionId: o.conversionId, outputId: o.id }));
+    });
+    if (!units) return 0;
+    await this.producer.enqueueConversionFlow(jobId, units);
+    return units.length;
+  }
+
+  /** The first unit a converter picks up moves the job from queued to processing. */
+  async markUnitStarted(jobId: string, outputId: string): Promise<boolean> {
+    const claimed = await this.prisma.output.updateMany({
+      where: { id: outputId, status: { in: ['queued', 'processing'] } },
+      data: { status: 'processing', startedAt: new Date(), progress: 0 },
+    });
+    await this.prisma.job.updateMany({ where: { id: jobId, status: 'queued' }, data: { status: 'processing', statusInfo: '' } });
+    return claimed.count === 1;
+  }
+
+  /** Monotonic progress of one unit; the job's progress is the mean over its units. */
+  async reportProgress(jobId: string, outputId: string, percent: number): Promise<void> {
+    const p = Math.max(0, Math.min(99, Math.floor(percent)));
+    await this.prisma.$executeRaw`
+      UPDATE outputs SET progress = GREATEST(progress, ${p}) WHERE id = ${outputId}::uuid AND status = 'processing'`;
+    await this.prisma.$executeRaw`
+      UPDATE jobs SET progress = GREATEST(progress, (
+        SELECT COALESCE(FLOOR(AVG(CASE WHEN status IN ('completed', 'failed') THEN 100 ELSE progress END)), 0)::int
+        FROM outputs WHERE job_id = ${jobId}::uuid)), modified_at = now()
+      WHERE id = ${jobId}::uuid AND status IN ('queued', 'processing')`;
+  }
+
+  async completeUnit(
+    jobId: string,
+    outputId: string,
+    file: Pick<Output, 'objectKey' | 'filename' | 'size' | 'contentType' | 'checksumSha256'>,
+  ): Promise<void> {
+    await this.prisma.output.update({
+      where: { id: outputId },
+      data: { ...file, status: 'completed', progress: 100, finishedAt: new Date(), error: null, errorCode: null },
+    });
+    await this.reportProgress(jobId, outputId, 0);
+  }
+
+  async failUnit(jobId: string, outputId: string, code: string, message: string): Promise<void> {
+    await this.prisma.output.updateMany({
+      where: { id: outputId, status: { notIn: ['completed', 'canceled'] } },
+      data: { status: 'failed', errorCode: code, error: message, finishedAt: new Date() },
+    });
+    await this.reportProgress(jobId, outputId, 0);
+  }
+
+  /**
+   * Once every unit has ended: `completed` when all succeeded, else `failed` with errors naming the
+   * input and conversion. Idempotent; a job already final (e.g. canceled) keeps its status.
+   * Enqueues the job's callback (deterministic delivery id).
+   */
+  async finalize(jobId: string): Promise<{ status: JobStatus; callbackEnqueued: boolean } | null> {
+    const job = await this.load(jobId);
+    if (!job) return null;
+    if (!FINAL_JOB_STATUSES.includes(job.status as JobStatus)) {
+      // A unit whose convert job ended without recording an outcome (retries exhausted) failed.
+      const stuck = job.outputs.filter((o) => !ENDED.has(o.status));
+      for (const o of stuck) await this.failUnit(jobId, o.id, 'internal', 'the conversion stopped unexpectedly (retries exhausted)');
+      const outputs = stuck.length ? await this.prisma.output.findMany({ where: { jobId } }) : job.outputs;
+      const errors: JobError[] = [
+        ...job.inputs
+          .filter((i) => i.status === 'failed' && !outputs.some((o) => o.inputId === i.id))
+          .filter((i) => !/started processing before/.test(i.error ?? ''))
+          .map<JobError>((i) => ({ code: 'unprocessable', message: i.error ?? 'input failed', source: 'input', input_id: i.id })),
+        ...outputs
+          .filter((o) => o.status === 'failed')
+          .map<JobError>((o) => {
+            const input = job.inputs.find((i) => i.id === o.inputId);
+            const conv = job.conversions.find((c) => c.id === o.conversionId);
+            return {
+              code: o.errorCode ?? 'internal',
+              message: `${input?.filename ?? o.inputId} → ${conv?.target ?? o.conversionId}: ${o.error ?? 'failed'}`,
+              source: 'conversion',
+              input_id: o.inputId,
+              conversion_id: o.conversionId,
+            };
+          }),
+      ];
+      const ok = outputs.length > 0 && outputs.every((o) => o.status === 'completed');
+      const status: JobStatus = ok ? 'completed' : 'failed';
+      const finishedAt = new Date();
+      await this.prisma.$transaction([
+        this.prisma.job.updateMany({
+          where: { id: jobId, status: { notIn: [...FINAL_JOB_STATUSES] } },
+          data: { status, statusInfo: '', errors: errors as object[], progress: 100, finishedAt },
+        }),
+        ...job.conversions.map((c) => {
+          const mine = outputs.filter((o) => o.conversionId === c.id);
+          const failed = mine.find((o) => o.status === 'failed');
+          return this.prisma.conversion.update({
+            where: { id: c.id },
+            data: { status: failed || !mine.length ? 'failed' : 'completed', progress: 100, error: failed?.error ?? null },
+          });
+        }),
+      ]);
+    }
+    const final = await this.prisma.job.findUniqueOrThrow({ where: { id: jobId } });
+    const status = final.status as JobStatus;
+    const callbackEnqueued = await this.enqueueCallback(jobId, final.callback, `job.${status}` as CallbackEvent);
+    return { status, callbackEnqueued };
+  }
+
+  async enqueueCallback(jobId: string, url: string | null, event: CallbackEvent): Promise<boolean> {
+    if (!url) return false;
+    await this.producer.enqueue(
+      'callback',
+      { jobId, event, deliveryId: deliveryIdFor(jobId, event) },
+      { attempts: this.callbacks.attempts, backoff: { type: 'exponential', delay: this.callbacks.backoffMs, jitter: 0.3 } },
+    );
+    return true;
+  }
+}

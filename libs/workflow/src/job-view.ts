@@ -1,0 +1,163 @@
+import type { Conversion, Input, Job, Output } from '@kiln/database';
+import type { JobError, JobStatus, TaskStatus } from '@kiln/contracts';
+
+export type JobWithChildren = Job & { inputs: Input[]; conversions: Conversion[]; outputs: Output[] };
+
+export interface InputView {
+  id: string;
+  type: string;
+  source: string | null;
+  filename: string | null;
+  size: number | null;
+  content_type: string | null;
+  checksum_sha256: string | null;
+  status: string;
+  error?: string;
+  media?: unknown;
+  created_at: string;
+}
+
+export interface ConversionView {
+  id: string;
+  target: string;
+  category: string;
+  options: unknown;
+  status: TaskStatus;
+  progress: number;
+  error?: string;
+}
+
+export interface OutputView {
+  id: string;
+  conversion_id: string;
+  input_id: string;
+  filename: string | null;
+  size: number | null;
+  content_type: string | null;
+  checksum_sha256: string | null;
+  uri: string | null;
+  created_at: string;
+}
+
+export interface JobView {
+  id: string;
+  token?: string;
+  status: { code: JobStatus; info: string };
+  errors: JobError[];
+  process: boolean;
+  callback: string | null;
+  tag: string | null;
+  input: InputView[];
+  conversion: ConversionView[];
+  output: OutputView[];
+  progress: number;
+  created_at: string;
+  modified_at: string;
+  started_at: string | null;
+  finished_at: string | null;
+  spent_ms: number;
+}
+
+/** Makes a time-limited download URL for a stored output. */
+export type OutputUrlSigner = (output: Output) => Promise<string>;
+
+const iso = (d: Date | null | undefined): string | null => (d ? d.toISOString() : null);
+const num = (n: bigint | null | undefined): number | null => (n === null || n === undefined ? null : Number(n));
+
+export function inputView(i: Input): InputView {
+  return {
+    id: i.id,
+    type: i.type,
+    source: i.source,
+    filename: i.filename,
+    size: num(i.size),
+    content_type: i.contentType,
+    checksum_sha256: i.checksumSha256,
+    status: i.status,
+    ...(i.error ? { error: i.error } : {}),
+    ...(i.media ? { media: i.media } : {}),
+    created_at: i.createdAt.toISOString(),
+  };
+}
+
+/** A conversion's status and progress follow from its units of work (one Output row per input). */
+export function conversionView(c: Conversion, outputs: Output[]): ConversionView {
+  const mine = outputs.filter((o) => o.conversionId === c.id);
+  let status = c.status as TaskStatus;
+  let progress = c.progress;
+  if (mine.length) {
+    const states = new Set(mine.map((o) => o.status));
+    const ended = mine.every((o) => o.status === 'completed' || o.status === 'failed' || o.status === 'canceled');
+    if (states.has('canceled') && ended) status = 'canceled';
+    else if (ended) status = states.has('failed') ? 'failed' : 'completed';
+    else if (states.has('processing') || states.has('completed') || states.has('failed')) status = 'processing';
+    else status = 'queued';
+    progress = Math.floor(mine.reduce((n, o) => n + (o.status === 'completed' ? 100 : o.progress), 0) / mine.length);
+  }
+  const failed = mine.find((o) => o.status === 'failed');
+  const error = c.error ?? failed?.error ?? undefined;
+  return {
+    id: c.id,
+    target: c.target,
+    category: c.category,
+    options: c.options,
+    status,
+    progress,
+    ...(error ? { error } : {}),
+  };
+}
+
+export async function outputView(o: Output, sign: OutputUrlSigner): Promise<OutputView> {
+  return {
+    id: o.id,
+    conversion_id: o.conversionId,
+    input_id: o.inputId,
+    filename: o.filename,
+    size: num(o.size),
+    content_type: o.contentType,
+    checksum_sha256: o.checksumSha256,
+    uri: o.objectKey ? await sign(o) : null,
+    created_at: (o.finishedAt ?? o.createdAt).toISOString(),
+  };
+}
+
+const STATUS_INFO: Record<JobStatus, string> = {
+  incomplete: 'The job accepts inputs and conversions.',
+  queued: 'The job is waiting for a converter.',
+  downloading: 'Inputs are being fetched or assembled.',
+  processing: 'The job is being converted.',
+  completed: 'The job has finished; its outputs are ready to download.',
+  failed: 'The job has failed; see errors.',
+  canceled: 'The job was canceled.',
+};
+
+export async function jobView(job: JobWithChildren, sign: OutputUrlSigner, options: { includeToken?: boolean } = {}): Promise<JobView> {
+  const status = job.status as JobStatus;
+  const completedOutputs = job.outputs.filter((o) => o.status === 'completed');
+  const finished = job.finishedAt ?? null;
+  const spent = job.startedAt ? (finished ?? new Date()).getTime() - job.startedAt.getTime() : 0;
+  return {
+    id: job.id,
+    ...(options.includeToken ? { token: job.token } : {}),
+    status: { code: status, info: job.statusInfo || STATUS_INFO[status] },
+    errors: (job.errors as unknown as JobError[]) ?? [],
+    process: job.process,
+    callback: job.callback,
+    tag: job.tag,
+    input: job.inputs.map(inputView),
+    conversion: job.conversions.map((c) => conversionView(c, job.outputs)),
+    output: await Promise.all(completedOutputs.map((o) => outputView(o, sign))),
+    progress: job.progress,
+    created_at: job.createdAt.toISOString(),
+    modified_at: job.modifiedAt.toISOString(),
+    started_at: iso(job.startedAt),
+    finished_at: iso(finished),
+    spent_ms: Math.max(0, spent),
+  };
+}
+
+export const JOB_CHILDREN = {
+  inputs: { orderBy: { createdAt: 'asc' as const } },
+  conversions: { orderBy: { createdAt: 'asc' as const } },
+  outputs: { orderBy: { createdAt: 'asc' as const } },
+};

@@ -1,0 +1,35 @@
+#!/usr/bin/env bash
+# `npm test`: prepares everything (deps, services, local S3, Prisma client, build) and runs every
+# test tier (unit, int, e2e) in one Jest run. Works on a clean clone with no manual step.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+started=$(date +%s)
+
+bash scripts/ensure-deps.sh
+bash scripts/prisma-generate.sh >/dev/null
+node scripts/build.mjs
+
+# The tests' own S3 server (ports apart from `npm run up`'s so both can run at once).
+export KILN_S3_DIR=${KILN_TEST_S3_DIR:-$PWD/.kiln/s3-test}
+export KILN_S3_PORT=${KILN_TEST_S3_PORT:-7490}
+export KILN_S3_MON_PORT=${KILN_TEST_S3_MON_PORT:-6950}
+s3_was_running=0
+bash scripts/s3-local.sh status >/dev/null 2>&1 && s3_was_running=1
+bash scripts/s3-local.sh start
+if [ "$s3_was_running" = 0 ] && [ "${KILN_KEEP_S3:-0}" != 1 ]; then
+  trap 'bash scripts/s3-local.sh stop >/dev/null 2>&1 || true' EXIT
+fi
+set -a
+# shellcheck disable=SC1091
+. "$KILN_S3_DIR/s3.env"
+set +a
+
+if command -v docker-compose >/dev/null; then
+  echo "[test] docker-compose config -q"
+  KILN_API_KEYS=x KILN_WEBHOOK_SECRET=x docker-compose -f docker-compose.yml config -q
+fi
+
+status=0
+npx --no-install jest --maxWorkers=2 "$@" || status=$?
+echo "[test] wall time: $(( $(date +%s) - started )) s"
+exit $status
