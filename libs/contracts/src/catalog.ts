@@ -33,6 +33,14 @@ const sampleRate: OptionSpec = {
   values: [8000, 11025, 16000, 22050, 24000, 32000, 44100, 48000],
   description: 'Audio sample rate in Hz.',
 };
+/** libopus encodes only these rates (webm and opus). */
+const opusSampleRate: OptionSpec = {
+  type: 'enum',
+  values: [8000, 12000, 16000, 24000, 48000],
+  description: 'Audio sample rate in Hz (Opus supports only these).',
+};
+/** LAME encodes mono or stereo only. */
+const stereoChannels: OptionSpec = { type: 'integer', min: 1, max: 2, description: 'Audio channels (MP3: mono or stereo).' };
 const time: OptionSpec = { type: 'number', min: 0, max: 86400, default: 0, description: 'For a video input: the time offset in seconds of the frame to take.' };
 
 const videoOptions = (crfMax: number, crfDefault: number) => ({
@@ -52,17 +60,17 @@ const imageQuality: OptionSpec = { type: 'integer', min: 1, max: 100, default: 8
 
 export const CATALOG: readonly TargetSpec[] = [
   { target: 'mp4', category: 'video', description: 'MPEG-4 (H.264 + AAC)', extension: 'mp4', content_type: 'video/mp4', accepts: ['video'], options: videoOptions(51, 23) },
-  { target: 'webm', category: 'video', description: 'WebM (VP9 + Opus)', extension: 'webm', content_type: 'video/webm', accepts: ['video'], options: videoOptions(63, 32) },
+  { target: 'webm', category: 'video', description: 'WebM (VP9 + Opus)', extension: 'webm', content_type: 'video/webm', accepts: ['video'], options: { ...videoOptions(63, 32), sample_rate: opusSampleRate } },
   { target: 'mov', category: 'video', description: 'QuickTime (H.264 + AAC)', extension: 'mov', content_type: 'video/quicktime', accepts: ['video'], options: videoOptions(51, 23) },
   { target: 'mkv', category: 'video', description: 'Matroska (H.264 + AAC)', extension: 'mkv', content_type: 'video/x-matroska', accepts: ['video'], options: videoOptions(51, 23) },
   {
     target: 'gif', category: 'video', description: 'Animated GIF (palette-based)', extension: 'gif', content_type: 'image/gif', accepts: ['video', 'image'],
     options: { width, height, fps: { ...fps, default: 10 } as OptionSpec, start, duration },
   },
-  { target: 'mp3', category: 'audio', description: 'MP3 (LAME)', extension: 'mp3', content_type: 'audio/mpeg', accepts: ['audio', 'video'], options: audioOptions },
+  { target: 'mp3', category: 'audio', description: 'MP3 (LAME)', extension: 'mp3', content_type: 'audio/mpeg', accepts: ['audio', 'video'], options: { ...audioOptions, audio_channels: stereoChannels } },
   { target: 'm4a', category: 'audio', description: 'MPEG-4 audio (AAC)', extension: 'm4a', content_type: 'audio/mp4', accepts: ['audio', 'video'], options: audioOptions },
   { target: 'ogg', category: 'audio', description: 'Ogg Vorbis', extension: 'ogg', content_type: 'audio/ogg', accepts: ['audio', 'video'], options: audioOptions },
-  { target: 'opus', category: 'audio', description: 'Opus (in Ogg)', extension: 'opus', content_type: 'audio/ogg', accepts: ['audio', 'video'], options: audioOptions },
+  { target: 'opus', category: 'audio', description: 'Opus (in Ogg)', extension: 'opus', content_type: 'audio/ogg', accepts: ['audio', 'video'], options: { ...audioOptions, sample_rate: opusSampleRate } },
   { target: 'wav', category: 'audio', description: 'WAV (PCM 16-bit)', extension: 'wav', content_type: 'audio/wav', accepts: ['audio', 'video'], options: { start, duration, audio_channels: channels, sample_rate: sampleRate } },
   { target: 'flac', category: 'audio', description: 'FLAC (lossless)', extension: 'flac', content_type: 'audio/flac', accepts: ['audio', 'video'], options: { start, duration, audio_channels: channels, sample_rate: sampleRate } },
   { target: 'png', category: 'image', description: 'PNG (from an image, or a frame of a video)', extension: 'png', content_type: 'image/png', accepts: ['image', 'video'], options: { width, height, time } },

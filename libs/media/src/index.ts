@@ -1,0 +1,5 @@
+export * from './media-error';
+export * from './media-info';
+export * from './command-builder';
+export * from './probe';
+export * from './runner';

@@ -1,0 +1,328 @@
+/**
+ * The thin half of "ffmpeg split in two": executes the builder's passes with fluent-ffmpeg,
+ * reports progress, and enforces the time, cancel and size limits. fluent-ffmpeg stays in this
+ * file (and nowhere else) so it can be swapped.
+ */
+import { execFile, type ChildProcess } from 'node:child_process';
+import { rm, stat } from 'node:fs/promises';
+import ffmpeg from 'fluent-ffmpeg';
+import type { FfmpegPass } from './command-builder';
+import { MediaError } from './media-error';
+import { lastLines } from './stderr-tail';
+
+export interface RunOptions {
+  /** How long the output should play (the plan's `expectedDurationS`); without it progress jumps to 100 at the end. */
+  durationS?: number | null;
+  /** Whole percents 0-100, never decreasing; 100 only once every pass has succeeded. */
+  onProgress?: (percent: number) => void;
+  /** For all passes together. Past it ffmpeg gets SIGTERM, then SIGKILL; rejects MediaError('timeout'). */
+  timeoutMs: number;
+  /** Aborting stops ffmpeg the same way; rejects MediaError('canceled'). */
+  signal?: AbortSignal;
+  /** Cap on each output file, watched while ffmpeg writes and checked at the end; rejects MediaError('payload_too_large'). */
+  maxOutputBytes?: number;
+  /** The final output (the last pass writes it); checked to exist and be non-empty. */
+  outputPath: string;
+  /** Default `ffmpeg` on PATH. Set on every run: fluent-ffmpeg keeps the path process-wide. */
+  ffmpegPath?: string;
+  /** Seconds between progress reports (ffmpeg's `-stats_period`, default 0.5). */
+  progressIntervalS?: number;
+  /** Between SIGTERM (ffmpeg closes its output cleanly) and SIGKILL. Default 1000 ms. */
+  killGraceMs?: number;
+  /** How often the output size is checked while ffmpeg runs. Default 250 ms. */
+  sizeCheckIntervalMs?: number;
+  /** Called with each ffmpeg child's pid as it starts. */
+  onStart?: (pid: number) => void;
+}
+
+export interface RunResult {
+  durationMs: number;
+}
+
+type StopReason = 'timeout' | 'canceled' | 'payload_too_large';
+
+let running = 0;
+
+/** ffmpeg processes alive right now in this process (for metrics). */
+export function runningProcessCount(): number {
+  return running;
+}
+
+/**
+ * Options the runner owns: quiet stderr (errors only, for the error tail) and machine-readable
+ * progress on stdout instead of the stats line.
+ */
+const RUNNER_OPTIONS = ['-loglevel', 'error', '-nostats', '-progress', 'pipe:1'];
+
+/**
+ * Runs the passes in order. Any failure removes the outputs written so far and rejects with a
+ * MediaError: `unprocessable` (ffmpeg failed on this input; `stderrTail` says why), `timeout`,
+ * `canceled`, `payload_too_large`, or `internal` (ffmpeg missing).
+ */
+export async function run(passes: readonly FfmpegPass[], options: RunOptions): Promise<RunResult> {
+  if (passes.length === 0) throw new MediaError('internal', 'run: no ffmpeg pass to run');
+  const started = Date.now();
+  const control = new RunControl(options);
+  try {
+    if (options.signal?.aborted) throw new MediaError('canceled', 'conversion canceled');
+    await ensureFfmpeg(options.ffmpegPath ?? 'ffmpeg');
+    const progress = new ProgressReporter(passes.length, options.durationS ?? null, options.onProgress);
+    for (const [i, pass] of passes.entries()) {
+      if (control.reason) throw control.error(control.reason);
+      await runPass(pass, i, control, progress, options);
+    }
+    await checkOutput(options.outputPath, options.maxOutputBytes);
+    progress.finish();
+    return { durationMs: Date.now() - started };
+  } catch (err: unknown) {
+    await Promise.all(passes.map((p) => rm(p.output, { force: true }).catch(() => undefined)));
+    throw err;
+  } finally {
+    control.dispose();
+  }
+}
+
+/** Shared by the passes: the deadline and the abort signal stop whichever process is current. */
+class RunControl {
+  reason: StopReason | null = null;
+  private current: ((reason: StopReason) => void) | null = null;
+  private readonly timer: NodeJS.Timeout;
+  private readonly onAbort = () => this.stop('canceled');
+
+  constructor(private readonly options: RunOptions) {
+    this.timer = setTimeout(() => this.stop('timeout'), options.timeoutMs);
+    options.signal?.addEventListener('abort', this.onAbort, { once: true });
+  }
+
+  stop(reason: StopReason): void {
+    if (this.reason) return;
+    this.reason = reason;
+    this.current?.(reason);
+  }
+
+  /** The current process's stop function; called at once when a stop came before it started. */
+  attach(stopProcess: (reason: StopReason) => void): void {
+    this.current = stopProcess;
+    if (this.reason) stopProcess(this.reason);
+  }
+
+  detach(): void {
+    this.current = null;
+  }
+
+  dispose(): void {
+    clearTimeout(this.timer);
+    this.options.signal?.removeEventListener('abort', this.onAbort);
+  }
+
+  error(reason: StopReason, tail?: string): MediaError {
+    switch (reason) {
+      case 'timeout':
+        return new MediaError('timeout', `conversion took longer than ${this.options.timeoutMs} ms`, tail);
+      case 'canceled':
+        return new MediaError('canceled', 'conversion canceled', tail);
+      case 'payload_too_large':
+        return new MediaError(
+          'payload_too_large',
+          `the output is larger than the ${this.options.maxOutputBytes} byte limit`,
+          tail,
+        );
+    }
+  }
+}
+
+/** Turns ffmpeg's `-progress` blocks (`out_time_us=…`) into whole, never-decreasing percents. */
+class ProgressReporter {
+  private last = -1;
+
+  constructor(
+    private readonly passCount: number,
+    private readonly durationS: number | null,
+    private readonly onProgress?: (percent: number) => void,
+  ) {}
+
+  start(): void {
+    this.emit(0);
+  }
+
+  /** `seconds` of output written by pass `index`. Below 100 until `finish`. */
+  update(index: number, seconds: number): void {
+    if (!this.durationS || this.durationS <= 0) return;
+    const passShare = Math.min(1, Math.max(0, seconds / this.durationS));
+    this.emit(Math.min(99, Math.floor(((index + passShare) / this.passCount) * 100)));
+  }
+
+  passDone(index: number): void {
+    this.emit(Math.min(99, Math.floor(((index + 1) / this.passCount) * 100)));
+  }
+
+  finish(): void {
+    this.emit(100);
+  }
+
+  private emit(percent: number): void {
+    if (percent <= this.last) return;
+    this.last = percent;
+    this.onProgress?.(percent);
+  }
+}
+
+function runPass(
+  pass: FfmpegPass,
+  index: number,
+  control: RunControl,
+  progress: ProgressReporter,
+  options: RunOptions,
+): Promise<void> {
+  return new Promise<void>((resolve, reject) => {
+    // The variadic calls keep fluent-ffmpeg from splitting an option that contains one space.
+    const period = options.progressIntervalS !== undefined ? ['-stats_period', String(options.progressIntervalS)] : [];
+    const command = ffmpeg(pass.input, { stdoutLines: 40 })
+      .setFfmpegPath(options.ffmpegPath ?? 'ffmpeg')
+      .inputOptions(...RUNNER_OPTIONS, ...period, ...pass.inputOptions)
+      .output(pass.output);
+    if (pass.outputOptions.length > 0) command.outputOptions(...pass.outputOptions);
+
+    let proc: ChildProcess | undefined;
+    let exited = false;
+    let killTimer: NodeJS.Timeout | undefined;
+    let sizeTimer: NodeJS.Timeout | undefined;
+    let settled = false;
+
+    const cleanup = () => {
+      clearTimeout(killTimer);
+      clearInterval(sizeTimer);
+      control.detach();
+    };
+
+    command.on('start', () => {
+      proc = (command as unknown as { ffmpegProc?: ChildProcess }).ffmpegProc;
+      const pid = proc?.pid;
+      if (!proc || pid === undefined) return; // spawn failed; fluent-ffmpeg reports it as 'error'
+      running += 1;
+      proc.once('exit', () => {
+        exited = true;
+        running -= 1;
+      });
+      options.onStart?.(pid);
+      if (index === 0) progress.start();
+      proc.stdout?.on('data', parseProgress(index, progress));
+
+      control.attach(() => {
+        if (exited || !proc) return;
+        proc.kill('SIGTERM');
+        killTimer = setTimeout(() => {
+          if (!exited) proc?.kill('SIGKILL');
+        }, options.killGraceMs ?? 1000);
+      });
+
+      const cap = options.maxOutputBytes;
+      if (cap !== undefined) {
+        sizeTimer = setInterval(() => {
+          stat(pass.output)
+            .then((s) => {
+              if (s.size > cap) control.stop('payload_too_large');
+            })
+            .catch(() => undefined); // not created yet
+        }, options.sizeCheckIntervalMs ?? 250);
+      }
+    });
+
+    command.on('error', (err: Error, _stdout: string | null, stderr: string | null) => {
+      if (settled) return;
+      settled = true;
+      cleanup();
+      const tail = lastLines(stderr ?? '', pass.input, pass.output);
+      if (control.reason) return reject(control.error(control.reason, tail));
+      if (!proc || /Cannot find ffmpeg|ENOENT/.test(err.message)) {
+        return reject(new MediaError('internal', `ffmpeg could not start: ${err.message}`, tail, { cause: err }));
+      }
+      reject(new MediaError('unprocessable', `ffmpeg could not convert the input${reasonOf(tail)}`, tail, { cause: err }));
+    });
+
+    command.on('end', () => {
+      if (settled) return;
+      settled = true;
+      cleanup();
+      // A stop that raced a clean finish still wins: the caller asked for it (or the limit passed).
+      if (control.reason) return reject(control.error(control.reason));
+      stat(pass.output)
+        .then((s) => {
+          if (options.maxOutputBytes !== undefined && s.size > options.maxOutputBytes) {
+            return reject(control.error('payload_too_large'));
+          }
+          progress.passDone(index);
+          resolve();
+        })
+        .catch(() => {
+          reject(new MediaError('unprocessable', 'ffmpeg wrote no output (e.g. a time past the end of the input)'));
+        });
+    });
+
+    command.run();
+  });
+}
+
+const verified = new Map<string, Promise<void>>();
+
+/**
+ * Runs `ffmpeg -version` once per path. fluent-ffmpeg 2.1.3 cannot report a binary that fails to
+ * spawn (ENOENT): its handler throws on a missing buffer and the command never ends.
+ */
+function ensureFfmpeg(path: string): Promise<void> {
+  let check = verified.get(path);
+  if (!check) {
+    check = new Promise<void>((resolve, reject) => {
+      execFile(path, ['-hide_banner', '-version'], { timeout: 10_000, killSignal: 'SIGKILL' }, (err) => {
+        if (!err) return resolve();
+        verified.delete(path);
+        reject(new MediaError('internal', `ffmpeg is not runnable at ${path}: ${err.message}`, undefined, { cause: err }));
+      });
+    });
+    verified.set(path, check);
+  }
+  return check;
+}
+
+async function checkOutput(path: string, max: number | undefined): Promise<void> {
+  let size: number;
+  try {
+    size = (await stat(path)).size;
+  } catch (err: unknown) {
+    throw new MediaError('unprocessable', 'ffmpeg wrote no output (e.g. a time past the end of the input)', undefined, {
+      cause: err,
+    });
+  }
+  if (size === 0) {
+    throw new MediaError('unprocessable', 'ffmpeg wrote an empty output: nothing in the input could be converted');
+  }
+  if (max !== undefined && size > max) {
+    throw new MediaError('payload_too_large', `the output is larger than the ${max} byte limit`);
+  }
+}
+
+function parseProgress(index: number, progress: ProgressReporter): (chunk: Buffer | string) => void {
+  let buffered = '';
+  return (chunk) => {
+    buffered += chunk.toString();
+    const lines = buffered.split('\n');
+    buffered = lines.pop() ?? '';
+    for (const line of lines) {
+      const eq = line.indexOf('=');
+      if (eq < 0) continue;
+      const key = line.slice(0, eq).trim();
+      if (key !== 'out_time_us') continue;
+      const us = Number(line.slice(eq + 1).trim());
+      if (Number.isFinite(us) && us >= 0) progress.update(index, us / 1e6);
+    }
+  };
+}
+
+/** ffmpeg's last error line, e.g. ": <input>: Invalid data found when processing input". */
+function reasonOf(tail: string): string {
+  const line = tail
+    .split('\n')
+    .filter((l) => l && !/^Conversion failed!?$/.test(l))
+    .pop();
+  return line ? `: ${line}` : '';
+}
