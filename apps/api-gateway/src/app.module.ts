@@ -11,6 +11,10 @@ import { JobsController } from './jobs/jobs.controller';
 import { JobsService } from './jobs/jobs.service';
 import { JobUploadController } from './uploads/job-upload.controller';
 import { WholeFileUploadService } from './uploads/whole-file-upload.service';
+import { ChunkStore } from './uploads/chunk-store.service';
+import { JobChunkUploadService } from './uploads/job-chunk-upload.service';
+import { UploadSessionsController } from './uploads/upload-sessions.controller';
+import { UploadSessionsService } from './uploads/upload-sessions.service';
 
 @Module({})
 export class AppModule {
@@ -18,10 +22,13 @@ export class AppModule {
     return {
       module: AppModule,
       imports: [CoreModule.forRoot(config, logger)],
-      controllers: [JobsController, JobUploadController, FormatsController, HealthController],
+      controllers: [JobsController, JobUploadController, UploadSessionsController, FormatsController, HealthController],
       providers: [
         JobsService,
         WholeFileUploadService,
+        ChunkStore,
+        JobChunkUploadService,
+        UploadSessionsService,
         { provide: APP_GUARD, useClass: AuthGuard },
         { provide: APP_FILTER, useClass: ErrorFilter },
       ],

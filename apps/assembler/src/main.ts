@@ -1,13 +1,15 @@
 import 'reflect-metadata';
 import { runWorkerApp } from '@kiln/worker-runtime';
+import { AssembleHandler } from './handlers/assemble.handler';
 import { MaintenanceHandler } from './handlers/maintenance.handler';
 import { MaintenanceSchedule } from './maintenance.schedule';
 
 runWorkerApp({
   name: 'assembler',
-  handlers: [MaintenanceHandler],
+  handlers: [AssembleHandler, MaintenanceHandler],
   providers: [MaintenanceSchedule],
-  consumes: () => ({
+  consumes: (config) => ({
+    assemble: { concurrency: config.KILN_ASSEMBLER_CONCURRENCY },
     maintenance: { concurrency: 1 },
   }),
 }).catch((err: unknown) => {

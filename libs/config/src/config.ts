@@ -50,7 +50,8 @@ export const configSchema = z.object({
   S3_REGION: z.string().default('us-east-1'),
   S3_PART_SIZE: bytes(16 * 1024 ** 2),
   KILN_MAX_FILE_SIZE: bytes(10 * 1024 ** 3),
-  KILN_CHUNK_SIZE_MIN: bytes(256 * 1024),
+  /** Smallest chunk accepted (all but the last); chunks of 5 MiB or more are assembled server-side. */
+  KILN_CHUNK_SIZE_MIN: bytes(64 * 1024),
   KILN_CHUNK_SIZE_MAX: bytes(64 * 1024 ** 2),
   KILN_UPLOAD_TTL_SECONDS: int(7 * 24 * 3600, 60),
   KILN_DOWNLOAD_URL_TTL_SECONDS: int(6 * 3600, 60),

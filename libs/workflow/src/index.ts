@@ -2,3 +2,4 @@ export * from './job-view';
 export * from './job-lifecycle';
 export * from './url-guard';
 export * from './callback-signature';
+export * from './byte-ranges';

@@ -17,6 +17,7 @@ export function deliveryIdFor(jobId: string, event: CallbackEvent): string {
 }
 
 const ENDED = new Set(['completed', 'failed', 'canceled']);
+const IN_FLIGHT = new Set(['pending', 'uploading', 'assembling']);
 
 /**
  * Job state transitions shared by the apps. PostgreSQL decides (row lock / conditional update);
@@ -42,13 +43,17 @@ export class JobLifecycle {
     const units = await this.prisma.$transaction(async (tx) => {
       const locked = await tx.$queryRaw<{ status: string; process: boolean }[]>`
         SELECT status, process FROM jobs WHERE id = ${jobId}::uuid FOR UPDATE`;
-      if (!locked.length || locked[0].status !== 'incomplete' || !locked[0].process) return null;
+      if (!locked.length || !['incomplete', 'downloading'].includes(locked[0].status) || !locked[0].process) return null;
       const [inputs, conversions] = await Promise.all([
         tx.input.findMany({ where: { jobId }, orderBy: { createdAt: 'asc' } }),
         tx.conversion.findMany({ where: { jobId }, orderBy: { createdAt: 'asc' } }),
       ]);
       const ready = inputs.filter((i) => i.status === 'ready');
       if (!ready.length || !conversions.length) return null;
+      // Remote inputs were part of the job's request: wait for every fetch to end. Uploads follow
+      // the contract instead: the first completed file starts the job.
+      if (inputs.some((i) => i.type === 'remote' && IN_FLIGHT.has(i.status))) return null;
+      if (inputs.some((i) => i.status === 'assembling')) return null;
       const pending = inputs.filter((i) => i.status !== 'ready' && i.status !== 'failed');
       if (pending.length) {
         await tx.input.updateMany({
@@ -68,6 +73,42 @@ export class JobLifecycle {
     if (!units) return 0;
     await this.producer.enqueueConversionFlow(jobId, units);
     return units.length;
+  }
+
+  /** A process:true job whose bytes are arriving server-side (fetch, assembly) shows `downloading`. */
+  async markDownloading(jobId: string): Promise<void> {
+    await this.prisma.job.updateMany({ where: { id: jobId, status: 'incomplete', process: true }, data: { status: 'downloading', statusInfo: '' } });
+  }
+
+  /**
+   * An input that can never become ready. A process:true job left with no input that could still
+   * start it fails (errors name the inputs) and its callback is sent; otherwise the job waits on.
+   */
+  async failInput(jobId: string, inputId: string, message: string, code = 'unprocessable'): Promise<void> {
+    await this.prisma.input.updateMany({ where: { id: inputId, status: { not: 'ready' } }, data: { status: 'failed', error: message } });
+    const done = await this.prisma.$transaction(async (tx) => {
+      const locked = await tx.$queryRaw<{ status: string; process: boolean }[]>`
+        SELECT status, process FROM jobs WHERE id = ${jobId}::uuid FOR UPDATE`;
+      if (!locked.length || !locked[0].process || !['incomplete', 'downloading'].includes(locked[0].status)) return null;
+      const inputs = await tx.input.findMany({ where: { jobId } });
+      if (inputs.some((i) => i.status === 'ready' || IN_FLIGHT.has(i.status))) {
+        if (inputs.some((i) => i.status === 'ready')) return 'maybe-start';
+        return null;
+      }
+      const errors: JobError[] = inputs
+        .filter((i) => i.status === 'failed')
+        .map((i) => ({ code: i.id === inputId ? code : 'unprocessable', message: `${i.filename ?? i.source ?? i.id}: ${i.error ?? 'failed'}`, source: 'input', input_id: i.id }));
+      const job = await tx.job.update({
+        where: { id: jobId },
+        data: { status: 'failed', statusInfo: '', errors: errors as object[], finishedAt: new Date(), progress: 100 },
+      });
+      return job.callback ? 'failed' : 'failed-silent';
+    });
+    if (done === 'maybe-start') await this.startIfReady(jobId);
+    if (done === 'failed') {
+      const job = await this.prisma.job.findUnique({ where: { id: jobId }, select: { callback: true } });
+      await this.enqueueCallback(jobId, job?.callback ?? null, 'job.failed');
+    }
   }
 
   /** The first unit a converter picks up moves the job from queued to processing. */

@@ -11,8 +11,11 @@ export const PUBLIC_ROUTE = 'kiln:public';
 export const JOB_TOKEN_ALLOWED = 'kiln:job-token';
 /** No credentials needed (health, formats, docs). */
 export const Public = () => SetMetadata(PUBLIC_ROUTE, true);
-/** The route also accepts `X-Job-Token` for the job in its `:id` parameter. */
-export const AllowJobToken = () => SetMetadata(JOB_TOKEN_ALLOWED, true);
+/**
+ * The route also accepts `X-Job-Token`: for the job in its `:id` parameter ('job'), or for
+ * resources the service checks belong to the token's job ('resource', e.g. upload sessions).
+ */
+export const AllowJobToken = (scope: 'job' | 'resource' = 'job') => SetMetadata(JOB_TOKEN_ALLOWED, scope);
 
 export type AuthedRequest = Request & { principal: Principal };
 
@@ -42,13 +45,14 @@ export class AuthGuard implements CanActivate {
     }
     const token = req.header('x-job-token');
     if (token !== undefined) {
-      if (!this.reflector.getAllAndOverride<boolean>(JOB_TOKEN_ALLOWED, targets)) {
+      const scope = this.reflector.getAllAndOverride<'job' | 'resource' | undefined>(JOB_TOKEN_ALLOWED, targets);
+      if (!scope) {
         throw new KilnError('forbidden', 'A job token only authorizes the upload endpoints of its job.');
       }
       if (!/^[0-9a-f]{32}$/.test(token)) throw new KilnError('unauthorized', 'The job token is not valid.');
       const job = await this.prisma.job.findUnique({ where: { token }, select: { id: true, ownerKeyHash: true } });
       if (!job) throw new KilnError('unauthorized', 'The job token is not valid.');
-      const wanted = req.params.id;
+      const wanted = scope === 'job' ? req.params.id : undefined;
       if (wanted && wanted !== job.id) throw new KilnError('forbidden', 'This job token belongs to another job.');
       req.principal = { kind: 'job-token', jobId: job.id, ownerKeyHash: job.ownerKeyHash };
       return true;

@@ -4,7 +4,8 @@ import { KILN_CONFIG, type KilnConfig } from '@kiln/config';
 import { FINAL_JOB_STATUSES, KilnError, findTarget, type JobStatus } from '@kiln/contracts';
 import type { CallbackDelivery, Output, PrismaClient } from '@kiln/database';
 import { OBJECT_STORE, type ObjectStore } from '@kiln/storage';
-import { JOB_CHILDREN, JobLifecycle, conversionView, inputView, jobView, outputView, type JobView, type JobWithChildren } from '@kiln/workflow';
+import { QueueProducer } from '@kiln/queue';
+import { JOB_CHILDREN, JobLifecycle, assertPublicUrlLiteral, conversionView, inputView, jobView, outputView, type JobView, type JobWithChildren } from '@kiln/workflow';
 import type { Principal } from '../auth/principal';
 import { PRISMA } from '../core/tokens';
 import { parseOrThrow } from '../http/validation';
@@ -19,6 +20,7 @@ export class JobsService {
     @Inject(OBJECT_STORE) private readonly store: ObjectStore,
     @Inject(KILN_CONFIG) private readonly config: KilnConfig,
     private readonly lifecycle: JobLifecycle,
+    @Inject(QueueProducer) private readonly producer: QueueProducer,
   ) {}
 
   /** Signs a download URL for a stored output. */
@@ -27,8 +29,9 @@ export class JobsService {
 
   async create(principal: Principal, body: unknown): Promise<JobView> {
     const spec = parseOrThrow(createJobBody, body);
-    this.rejectRemote(spec.input);
+    this.guardUrls(spec.input, spec.callback);
     const id = randomUUID();
+    const inputs = spec.input.map((i, n) => this.inputRow(i, n));
     await this.prisma.job.create({
       data: {
         id,
@@ -37,10 +40,11 @@ export class JobsService {
         process: spec.process,
         callback: spec.callback ?? null,
         tag: spec.tag ?? null,
-        inputs: { create: spec.input.map((i, n) => this.inputRow(i, n)) },
+        inputs: { create: inputs },
         conversions: { create: spec.conversion.map((c, n) => this.conversionRow(c, n)) },
       },
     });
+    await this.fetchRemote(id, inputs);
     return this.view(await this.loadOwned(principal, id), true);
   }
 
@@ -79,6 +83,7 @@ export class JobsService {
 
   async patch(principal: Principal, id: string, body: unknown): Promise<JobView> {
     const spec = parseOrThrow(patchJobBody, body);
+    this.guardUrls([], spec.callback);
     const job = await this.loadOwned(principal, id);
     if (FINAL_JOB_STATUSES.includes(job.status as JobStatus)) {
       throw new KilnError('conflict', `The job has ended (${job.status}) and cannot be changed.`);
@@ -119,10 +124,11 @@ export class JobsService {
 
   async addInput(principal: Principal, id: string, body: unknown) {
     const spec = parseOrThrow(inputSpec, body);
-    this.rejectRemote([spec]);
+    this.guardUrls([spec]);
     const job = await this.loadOwned(principal, id);
     this.assertAccepting(job);
     const row = await this.prisma.input.create({ data: { ...this.inputRow(spec, job.inputs.length), jobId: id } });
+    await this.fetchRemote(id, [row]);
     return inputView(row);
   }
 
@@ -192,7 +198,7 @@ export class JobsService {
   }
 
   assertAccepting(job: { status: string; id: string }): void {
-    if (job.status !== 'incomplete') {
+    if (job.status !== 'incomplete' && job.status !== 'downloading') {
       throw new KilnError('job_locked', `The job is ${job.status} and accepts no more inputs or conversions.`);
     }
   }
@@ -201,13 +207,19 @@ export class JobsService {
     return jobView(job, this.signOutput, { includeToken });
   }
 
-  private rejectRemote(inputs: InputSpec[]): void {
-    const n = inputs.findIndex((i) => i.type === 'remote');
-    if (n >= 0) {
-      throw new KilnError('invalid_input', 'Remote inputs are not accepted by this server yet; upload the file instead.', [
-        { field: `input.${n}.type`, message: 'remote inputs are not accepted yet' },
-      ]);
-    }
+  /** Request-time refusal of literal private addresses; the fetcher checks every resolved address again. */
+  private guardUrls(inputs: InputSpec[], callback?: string): void {
+    const allow = this.config.KILN_ALLOW_PRIVATE_URLS;
+    inputs.forEach((i, n) => i.type === 'remote' && assertPublicUrlLiteral(i.source, allow, `input.${n}.source`));
+    if (callback) assertPublicUrlLiteral(callback, allow, 'callback');
+  }
+
+  /** Remote inputs are fetched by a worker (queue `fetch`), never inside the request. */
+  private async fetchRemote(jobId: string, inputs: { id: string; type: string }[]): Promise<void> {
+    const remote = inputs.filter((i) => i.type === 'remote');
+    if (!remote.length) return;
+    await this.lifecycle.markDownloading(jobId);
+    for (const i of remote) await this.producer.enqueue('fetch', { jobId, inputId: i.id });
   }
 
   private inputRow(i: InputSpec, n: number) {

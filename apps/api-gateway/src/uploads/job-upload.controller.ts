@@ -1,19 +1,31 @@
-import { Controller, HttpCode, Param, Post, Req } from '@nestjs/common';
-import type { Request } from 'express';
+import { Controller, Param, Post, Req, Res } from '@nestjs/common';
+import type { Request, Response } from 'express';
 import { AllowJobToken } from '../auth/auth.guard';
 import { Caller } from '../auth/principal.decorator';
 import type { Principal } from '../auth/principal';
+import { JobChunkUploadService } from './job-chunk-upload.service';
 import { WholeFileUploadService } from './whole-file-upload.service';
 
 @Controller('v1/jobs')
 export class JobUploadController {
-  constructor(private readonly wholeFile: WholeFileUploadService) {}
+  constructor(
+    private readonly wholeFile: WholeFileUploadService,
+    private readonly chunked: JobChunkUploadService,
+  ) {}
 
-  /** Whole file (multipart `file` field, or raw body with X-File-Name) into the job. */
+  /**
+   * A whole file (multipart `file` field, or raw body with X-File-Name) → 201; or one chunk of a
+   * file (X-Upload-Id + Content-Range) → 202 until every byte is present, then 201.
+   */
   @Post(':id/upload')
   @AllowJobToken()
-  @HttpCode(201)
-  upload(@Caller() caller: Principal, @Param('id') id: string, @Req() req: Request) {
+  async upload(@Caller() caller: Principal, @Param('id') id: string, @Req() req: Request, @Res({ passthrough: true }) res: Response) {
+    if (req.header('x-upload-id') !== undefined || req.header('content-range') !== undefined) {
+      const answer = await this.chunked.upload(caller, id, req);
+      res.status(answer.status);
+      return answer.body;
+    }
+    res.status(201);
     return this.wholeFile.upload(caller, id, req);
   }
 }

@@ -4,7 +4,7 @@ import type { Request } from 'express';
 import type { Readable } from 'node:stream';
 import { KILN_CONFIG, type KilnConfig } from '@kiln/config';
 import { KilnError } from '@kiln/contracts';
-import type { Input, PrismaClient } from '@kiln/database';
+import type { PrismaClient } from '@kiln/database';
 import type { Logger } from '@kiln/observability';
 import { OBJECT_STORE, type ObjectStore } from '@kiln/storage';
 import { JobLifecycle, inputView, type InputView } from '@kiln/workflow';
@@ -12,7 +12,7 @@ import type { Principal } from '../auth/principal';
 import { LOGGER, PRISMA } from '../core/tokens';
 import { JobsService } from '../jobs/jobs.service';
 import { safeFilename } from './filename';
-import { randomUUID } from 'node:crypto';
+import { claimUploadInput } from './input-claim';
 
 const MULTIPART_OVERHEAD = 64 * 1024;
 
@@ -47,7 +47,7 @@ export class WholeFileUploadService {
       throw new KilnError('payload_too_large', `The file is larger than the limit of ${max} bytes.`, [{ field: 'Content-Length', message: `at most ${max} bytes`, limit: max }]);
     }
     const requestedInput = req.header('x-input-id');
-    const input = await this.claimInput(job.id, requestedInput);
+    const input = await claimUploadInput(this.prisma, job.id, requestedInput);
     try {
       const stored = isMultipart ? await this.fromMultipart(req, job.id, input.id, max) : await this.fromRaw(req, job.id, input.id, max, declared);
       const ready = await this.prisma.input.update({
@@ -69,26 +69,6 @@ export class WholeFileUploadService {
       await this.prisma.input.updateMany({ where: { id: input.id, status: 'uploading' }, data: { status: 'pending' } }).catch(() => undefined);
       throw err;
     }
-  }
-
-  /** The input this file fills: the one named by X-Input-Id, else the first waiting upload input, else a new one. */
-  private async claimInput(jobId: string, requested: string | undefined): Promise<Input> {
-    if (requested !== undefined) {
-      const claimed = await this.prisma.input.updateMany({ where: { id: requested, jobId, type: 'upload', status: 'pending' }, data: { status: 'uploading' } });
-      if (!claimed.count) {
-        const exists = await this.prisma.input.findFirst({ where: { id: requested, jobId } }).catch(() => null);
-        if (!exists) throw new KilnError('not_found', 'No such input in this job.', [{ field: 'X-Input-Id', message: 'unknown input' }]);
-        throw new KilnError('conflict', `The input is ${exists.status} and takes no upload.`, [{ field: 'X-Input-Id', message: `input is ${exists.status}` }]);
-      }
-      return this.prisma.input.findUniqueOrThrow({ where: { id: requested } });
-    }
-    for (let i = 0; i < 5; i++) {
-      const waiting = await this.prisma.input.findFirst({ where: { jobId, type: 'upload', status: 'pending' }, orderBy: { createdAt: 'asc' } });
-      if (!waiting) break;
-      const claimed = await this.prisma.input.updateMany({ where: { id: waiting.id, status: 'pending' }, data: { status: 'uploading' } });
-      if (claimed.count) return { ...waiting, status: 'uploading' };
-    }
-    return this.prisma.input.create({ data: { id: randomUUID(), jobId, type: 'upload', source: 'upload', status: 'uploading' } });
   }
 
   private async fromRaw(req: Request, jobId: string, inputId: string, max: number, size: number | undefined) {

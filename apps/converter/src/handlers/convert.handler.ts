@@ -1,4 +1,6 @@
+import { createHash } from 'node:crypto';
 import { createReadStream, createWriteStream } from 'node:fs';
+import { Transform } from 'node:stream';
 import { mkdtemp, rm, stat } from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
@@ -44,7 +46,10 @@ export class ConvertHandler implements JobHandler<'convert'> {
     const dir = await mkdtemp(path.join(this.config.KILN_TMP_DIR || os.tmpdir(), 'kiln-convert-'));
     try {
       const inputPath = path.join(dir, 'input');
-      await pipeline(await this.store.get(input.objectKey), createWriteStream(inputPath));
+      const hash = createHash('sha256');
+      await pipeline(await this.store.get(input.objectKey), new Transform({ transform(c: Buffer, _e, cb) { hash.update(c); cb(null, c); } }), createWriteStream(inputPath));
+      // Inputs assembled server-side have no checksum yet: the bytes passed through here anyway.
+      if (!input.checksumSha256) await this.prisma.input.update({ where: { id: input.id }, data: { checksumSha256: hash.digest('hex') } });
 
       let media: MediaInfo;
       try {

@@ -1,0 +1,187 @@
+import { createHash, randomBytes, randomUUID } from 'node:crypto';
+import type { Readable } from 'node:stream';
+import { Inject, Injectable } from '@nestjs/common';
+import type { Request } from 'express';
+import { KILN_CONFIG, type KilnConfig } from '@kiln/config';
+import { KilnError } from '@kiln/contracts';
+import type { Prisma, PrismaClient, Upload, UploadChunk } from '@kiln/database';
+import { QueueProducer } from '@kiln/queue';
+import { OBJECT_STORE, type ObjectStore } from '@kiln/storage';
+import { JobLifecycle, firstMissingByte, mergeRanges } from '@kiln/workflow';
+import { PRISMA } from '../core/tokens';
+import { parseChunkDigest, type ChunkRange } from './content-range';
+
+export interface ChunkResult {
+  upload: Upload;
+  /** Whether this chunk's bytes were new (false: an identical re-send). */
+  stored: boolean;
+  /** Every byte is present now (assembly queued or done). */
+  complete: boolean;
+  received: [number, number][];
+  receivedBytes: number;
+  offset: number;
+}
+
+type Tx = Prisma.TransactionClient;
+
+/**
+ * The chunk mechanics shared by both upload protocols (job upload with X-Upload-Id, and upload
+ * sessions). A chunk is stored as its own object first; then, under a per-upload lock in PostgreSQL
+ * (any gateway replica, no sticky sessions), it is checked against the stored ranges and recorded.
+ * Identical re-sends are accepted, different bytes for a stored range and partial overlaps are 409,
+ * and the chunk that completes the file queues the assembly exactly once.
+ */
+@Injectable()
+export class ChunkStore {
+  constructor(
+    @Inject(PRISMA) private readonly prisma: PrismaClient,
+    @Inject(OBJECT_STORE) private readonly store: ObjectStore,
+    @Inject(KILN_CONFIG) private readonly config: KilnConfig,
+    @Inject(QueueProducer) private readonly producer: QueueProducer,
+    private readonly lifecycle: JobLifecycle,
+  ) {}
+
+  get limits() {
+    return { chunkSizeMin: this.config.KILN_CHUNK_SIZE_MIN, chunkSizeMax: this.config.KILN_CHUNK_SIZE_MAX, maxFileSize: this.config.KILN_MAX_FILE_SIZE };
+  }
+
+  /** Checks a chunk's range against its upload before any byte is read. */
+  checkRange(upload: Pick<Upload, 'size'>, range: ChunkRange, req: Request): void {
+    const size = Number(upload.size);
+    if (range.total !== size) {
+      throw new KilnError('range_not_satisfiable', `Content-Range total ${range.total} differs from the upload's size ${size}.`, [
+        { field: 'Content-Range', message: `total must be ${size}` },
+      ]);
+    }
+    if (range.length > this.config.KILN_CHUNK_SIZE_MAX) {
+      throw new KilnError('payload_too_large', `The chunk has ${range.length} bytes; chunk_size_max is ${this.config.KILN_CHUNK_SIZE_MAX}.`, [
+        { field: 'Content-Range', message: `at most ${this.config.KILN_CHUNK_SIZE_MAX} bytes per chunk` },
+      ]);
+    }
+    if (range.end !== size - 1 && range.length < this.config.KILN_CHUNK_SIZE_MIN) {
+      throw new KilnError('range_not_satisfiable', `The chunk has ${range.length} bytes; every chunk but the last needs at least chunk_size_min (${this.config.KILN_CHUNK_SIZE_MIN}).`, [
+        { field: 'Content-Range', message: `at least ${this.config.KILN_CHUNK_SIZE_MIN} bytes unless it is the last chunk` },
+      ]);
+    }
+    const declared = req.header('content-length');
+    if (declared !== undefined && Number(declared) !== range.length) {
+      throw new KilnError('invalid_input', `Content-Length ${declared} differs from the ${range.length} bytes of the Content-Range.`, [
+        { field: 'Content-Length', message: `must be ${range.length}` },
+      ]);
+    }
+  }
+
+  async writeChunk(upload: Upload, range: ChunkRange, req: Request): Promise<ChunkResult> {
+    this.checkRange(upload, range, req);
+    const digest = parseChunkDigest(req.header('content-digest'), req.header('x-chunk-sha256'));
+    const overlapping = await this.overlaps(this.prisma, upload.id, range);
+    const same = overlapping.find((c) => Number(c.start) === range.start && Number(c.end) === range.end);
+    if (overlapping.length && !same) throw this.overlapError(range, overlapping);
+    if (same) {
+      // A re-send of a stored range: compare its bytes without storing them again.
+      const sha = await hashExactly(req, range.length);
+      if (digest && digest !== sha) throw digestMismatch();
+      if (sha !== same.sha256) throw differentBytes(range);
+      return this.state(upload.id, false);
+    }
+    if (upload.status !== 'uploading') throw new KilnError('conflict', `The upload is ${upload.status} and takes no new bytes.`);
+
+    const key = `chunks/${upload.id}/${range.start}-${range.end}.${randomBytes(4).toString('hex')}`;
+    const put = await this.store.put(key, req, { size: range.length });
+    if (digest && digest !== put.sha256) {
+      await this.store.remove(key);
+      throw digestMismatch();
+    }
+    let completedNow = false;
+    try {
+      completedNow = await this.prisma.$transaction(async (tx) => {
+        await tx.$executeRaw`SELECT pg_advisory_xact_lock(hashtextextended(${`upload:${upload.id}`}, 0))`;
+        const current = await tx.upload.findUnique({ where: { id: upload.id } });
+        if (!current) throw new KilnError('not_found', 'The upload no longer exists.');
+        const now = await this.overlaps(tx, upload.id, range);
+        const twin = now.find((c) => Number(c.start) === range.start && Number(c.end) === range.end);
+        if (twin) {
+          if (twin.sha256 !== put.sha256) throw differentBytes(range);
+          throw new AlreadyStored();
+        }
+        if (now.length) throw this.overlapError(range, now);
+        if (current.status !== 'uploading') throw new KilnError('conflict', `The upload is ${current.status} and takes no new bytes.`);
+        await tx.uploadChunk.create({
+          data: { id: randomUUID(), uploadId: upload.id, start: BigInt(range.start), end: BigInt(range.end), sha256: put.sha256, objectKey: key },
+        });
+        const received = (current.receivedBytes ?? 0n) + BigInt(range.length);
+        const complete = received === current.size;
+        await tx.upload.update({ where: { id: upload.id }, data: { receivedBytes: received, ...(complete ? { status: 'complete' } : {}) } });
+        if (complete && current.inputId) {
+          await tx.input.updateMany({ where: { id: current.inputId, status: { in: ['pending', 'uploading'] } }, data: { status: 'assembling' } });
+        }
+        return complete;
+      });
+    } catch (err: unknown) {
+      await this.store.remove(key).catch(() => undefined);
+      if (err instanceof AlreadyStored) return this.state(upload.id, false);
+      throw err;
+    }
+    if (completedNow) await this.queueAssembly(upload);
+    return this.state(upload.id, true);
+  }
+
+  /** Queues the assembly (deterministic job id: a repeat is a no-op). */
+  async queueAssembly(upload: Pick<Upload, 'id' | 'jobId'>): Promise<void> {
+    if (upload.jobId) await this.lifecycle.markDownloading(upload.jobId);
+    await this.producer.enqueue('assemble', { uploadId: upload.id });
+  }
+
+  async state(uploadId: string, stored: boolean): Promise<ChunkResult> {
+    const upload = await this.prisma.upload.findUniqueOrThrow({ where: { id: uploadId } });
+    const chunks = await this.prisma.uploadChunk.findMany({ where: { uploadId }, select: { start: true, end: true } });
+    const ranges = chunks.map((c) => ({ start: Number(c.start), end: Number(c.end) }));
+    const size = Number(upload.size);
+    return {
+      upload,
+      stored,
+      complete: upload.status === 'complete',
+      received: mergeRanges(ranges),
+      receivedBytes: Number(upload.receivedBytes),
+      offset: upload.status === 'complete' ? size : firstMissingByte(ranges, size),
+    };
+  }
+
+  /** Deletes an upload's chunk objects and rows (abort, expiry). */
+  async discard(uploadId: string): Promise<void> {
+    await this.store.removePrefix(`chunks/${uploadId}/`);
+    await this.prisma.upload.deleteMany({ where: { id: uploadId } });
+  }
+
+  private overlaps(db: Tx | PrismaClient, uploadId: string, range: ChunkRange): Promise<UploadChunk[]> {
+    return db.uploadChunk.findMany({ where: { uploadId, start: { lte: BigInt(range.end) }, end: { gte: BigInt(range.start) } } });
+  }
+
+  private overlapError(range: ChunkRange, stored: UploadChunk[]): KilnError {
+    const ranges = stored.map((c) => `${c.start}-${c.end}`).join(', ');
+    return new KilnError('conflict', `Bytes ${range.start}-${range.end} partly overlap stored range(s) ${ranges}; send exactly a stored range again or a range that does not overlap.`, [
+      { field: 'Content-Range', message: `overlaps ${ranges}` },
+    ]);
+  }
+}
+
+class AlreadyStored extends Error {}
+
+const digestMismatch = () =>
+  new KilnError('unprocessable', 'The chunk does not match its digest (Content-Digest / X-Chunk-Sha256); it was discarded.', [{ field: 'Content-Digest', message: 'sha-256 mismatch' }]);
+
+const differentBytes = (range: ChunkRange) =>
+  new KilnError('conflict', `Bytes ${range.start}-${range.end} differ from the bytes already stored for that range.`, [{ field: 'Content-Range', message: 'different bytes for a stored range' }]);
+
+/** SHA-256 of exactly `length` bytes of a stream (more or fewer is an error); nothing is kept. */
+export async function hashExactly(body: Readable, length: number): Promise<string> {
+  const hash = createHash('sha256');
+  let seen = 0;
+  for await (const chunk of body) {
+    seen += (chunk as Buffer).length;
+    if (seen > length) throw new KilnError('invalid_input', `The body is longer than the ${length} bytes of its Content-Range.`, [{ field: 'body', message: 'too long' }]);
+    hash.update(chunk as Buffer);
+  }
+  if (seen !== length) throw new KilnError('invalid_input', `The body has ${seen} bytes; its Content-Range says ${length}.`, [{ field: 'body', message: 'too short' }]);
+  return hash.digest('hex');
+}

@@ -1,0 +1,61 @@
+import { Body, Controller, Delete, Get, Head, HttpCode, Param, Post, Put, Req, Res } from '@nestjs/common';
+import type { Request, Response } from 'express';
+import { AllowJobToken } from '../auth/auth.guard';
+import { Caller } from '../auth/principal.decorator';
+import type { Principal } from '../auth/principal';
+import { UploadSessionsService } from './upload-sessions.service';
+
+/** Upload sessions (shared/design/API.md "Upload sessions"): resumable uploads of large files. */
+@Controller('v1/uploads')
+@AllowJobToken('resource')
+export class UploadSessionsController {
+  constructor(private readonly sessions: UploadSessionsService) {}
+
+  @Post()
+  @HttpCode(201)
+  create(@Caller() caller: Principal, @Body() body: unknown, @Req() req: Request) {
+    return this.sessions.create(caller, body, req);
+  }
+
+  /** One chunk: raw bytes with `Content-Range: bytes start-end/total`. 202 until complete, then 201. */
+  @Put(':id')
+  async put(@Caller() caller: Principal, @Param('id') id: string, @Req() req: Request, @Res({ passthrough: true }) res: Response) {
+    const answer = await this.sessions.putChunk(caller, id, req);
+    res.status(answer.status);
+    return answer.body;
+  }
+
+  /** (Declared before GET: Express would answer HEAD with the GET route.) Progress for resume in headers only: Upload-Offset (first missing byte), X-Upload-Status, X-Received-Bytes. */
+  @Head(':id')
+  async head(@Caller() caller: Principal, @Param('id') id: string, @Req() req: Request, @Res() res: Response) {
+    const v = await this.sessions.get(caller, id, req);
+    res
+      .status(200)
+      .set({
+        'Cache-Control': 'no-store',
+        'Upload-Offset': String(v.offset),
+        'Upload-Length': String(v.size),
+        'X-Upload-Status': v.status,
+        'X-Received-Bytes': String(v.received_bytes),
+      })
+      .end();
+  }
+
+  @Get(':id')
+  async get(@Caller() caller: Principal, @Param('id') id: string, @Req() req: Request, @Res({ passthrough: true }) res: Response) {
+    res.setHeader('Cache-Control', 'no-store');
+    return this.sessions.get(caller, id, req);
+  }
+
+  @Post(':id/complete')
+  @HttpCode(200)
+  complete(@Caller() caller: Principal, @Param('id') id: string, @Req() req: Request) {
+    return this.sessions.complete(caller, id, req);
+  }
+
+  @Delete(':id')
+  @HttpCode(204)
+  async abort(@Caller() caller: Principal, @Param('id') id: string) {
+    await this.sessions.abort(caller, id);
+  }
+}

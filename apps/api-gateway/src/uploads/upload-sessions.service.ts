@@ -1,0 +1,135 @@
+import { randomUUID } from 'node:crypto';
+import { Inject, Injectable } from '@nestjs/common';
+import type { Request } from 'express';
+import { z } from 'zod';
+import { KILN_CONFIG, type KilnConfig } from '@kiln/config';
+import { KilnError } from '@kiln/contracts';
+import type { PrismaClient, Upload } from '@kiln/database';
+import { gapsOf } from '@kiln/workflow';
+import type { Principal } from '../auth/principal';
+import { PRISMA } from '../core/tokens';
+import { parseOrThrow } from '../http/validation';
+import { JobsService } from '../jobs/jobs.service';
+import { ChunkStore } from './chunk-store.service';
+import { parseContentRange } from './content-range';
+import { safeFilename } from './filename';
+import { claimUploadInput } from './input-claim';
+import { uploadView, type UploadView } from './upload-view';
+
+const createSessionBody = z.strictObject({
+  filename: z.string().min(1).max(255),
+  size: z.number().int().min(1),
+  job_id: z.string().uuid().optional(),
+  input_id: z.string().uuid().optional(),
+  content_type: z.string().max(255).regex(/^[\w.+-]+\/[\w.+-]+$/, 'must be a media type such as video/mp4').optional(),
+  checksum_sha256: z.string().regex(/^[0-9a-fA-F]{64}$/, 'must be 64 hex characters').optional(),
+  /** Epoch seconds; 0 = never; default now + KILN_UPLOAD_TTL_SECONDS. */
+  expires_at: z.number().int().min(0).optional(),
+});
+
+/** Upload sessions for large files: create, PUT chunks, GET/HEAD to resume, complete, abort. */
+@Injectable()
+export class UploadSessionsService {
+  constructor(
+    @Inject(PRISMA) private readonly prisma: PrismaClient,
+    @Inject(KILN_CONFIG) private readonly config: KilnConfig,
+    private readonly jobs: JobsService,
+    private readonly chunks: ChunkStore,
+  ) {}
+
+  async create(principal: Principal, body: unknown, req: Request): Promise<UploadView> {
+    const spec = parseOrThrow(createSessionBody, body);
+    if (spec.size > this.config.KILN_MAX_FILE_SIZE) {
+      throw new KilnError('payload_too_large', `The file has ${spec.size} bytes; the limit is ${this.config.KILN_MAX_FILE_SIZE}.`, [{ field: 'size', message: `at most ${this.config.KILN_MAX_FILE_SIZE}` }]);
+    }
+    const nowS = Math.floor(Date.now() / 1000);
+    if (spec.expires_at !== undefined && spec.expires_at !== 0 && spec.expires_at <= nowS) {
+      throw new KilnError('invalid_input', 'Invalid body: expires_at: must be in the future (epoch seconds), or 0 for never', [{ field: 'expires_at', message: 'must be in the future, or 0' }]);
+    }
+    if (principal.kind === 'job-token' && spec.job_id !== principal.jobId) {
+      throw new KilnError('forbidden', 'A job token can only open uploads into its own job (job_id).');
+    }
+    const expiresAt =
+      spec.expires_at === 0 ? null : spec.expires_at !== undefined ? new Date(spec.expires_at * 1000) : new Date(Date.now() + this.config.KILN_UPLOAD_TTL_SECONDS * 1000);
+    const filename = safeFilename(spec.filename);
+    const data = {
+      id: randomUUID(),
+      ownerKeyHash: principal.ownerKeyHash,
+      filename,
+      size: BigInt(spec.size),
+      contentType: spec.content_type ?? null,
+      checksumSha256: spec.checksum_sha256?.toLowerCase() ?? null,
+      expiresAt,
+    };
+    let upload: Upload;
+    if (spec.job_id) {
+      const job = await this.jobs.loadOwned(principal, spec.job_id);
+      this.jobs.assertAccepting(job);
+      upload = await this.prisma.$transaction(async (tx) => {
+        const input = await claimUploadInput(tx, job.id, spec.input_id, filename);
+        await tx.input.update({ where: { id: input.id }, data: { filename, size: BigInt(spec.size), contentType: spec.content_type ?? null } });
+        return tx.upload.create({ data: { ...data, jobId: job.id, inputId: input.id } });
+      });
+    } else {
+      if (spec.input_id) throw new KilnError('invalid_input', 'Invalid body: input_id needs job_id', [{ field: 'input_id', message: 'needs job_id' }]);
+      upload = await this.prisma.upload.create({ data });
+    }
+    return this.view(upload.id, req);
+  }
+
+  async putChunk(principal: Principal, id: string, req: Request): Promise<{ status: 201 | 202; body: UploadView }> {
+    const range = parseContentRange(req.header('content-range'));
+    const upload = await this.loadOwned(principal, id);
+    if (upload.status === 'uploading' && upload.jobId) {
+      const job = await this.jobs.loadOwned(principal, upload.jobId);
+      this.jobs.assertAccepting(job);
+    }
+    const state = await this.chunks.writeChunk(upload, range, req);
+    return { status: state.complete ? 201 : 202, body: await this.view(id, req) };
+  }
+
+  async get(principal: Principal, id: string, req: Request): Promise<UploadView> {
+    await this.loadOwned(principal, id);
+    return this.view(id, req);
+  }
+
+  /** Explicit finalize: 400 listing the gaps while bytes are missing; otherwise (re)queues the assembly. */
+  async complete(principal: Principal, id: string, req: Request): Promise<UploadView> {
+    const upload = await this.loadOwned(principal, id);
+    if (upload.status === 'failed') throw new KilnError('conflict', `The upload failed: ${upload.error ?? 'see its status'}.`);
+    if (upload.status === 'uploading') {
+      const chunks = await this.prisma.uploadChunk.findMany({ where: { uploadId: id }, select: { start: true, end: true } });
+      const gaps = gapsOf(chunks.map((c) => ({ start: Number(c.start), end: Number(c.end) })), Number(upload.size));
+      throw new KilnError('invalid_input', `The upload is missing ${gaps.length} range(s) of bytes; send them, then complete again.`, gaps.map(([s, e]) => ({ field: 'Content-Range', message: `missing bytes ${s}-${e}`, start: s, end: e })));
+    }
+    if (!upload.completedAt) await this.chunks.queueAssembly(upload);
+    return this.view(id, req);
+  }
+
+  /** Abort: stored chunks are deleted; the job's input waits for another upload. */
+  async abort(principal: Principal, id: string): Promise<void> {
+    const upload = await this.loadOwned(principal, id);
+    if (upload.status === 'complete') throw new KilnError('conflict', 'The upload is complete; delete its job instead.');
+    await this.chunks.discard(id);
+    if (upload.inputId) {
+      await this.prisma.input.updateMany({ where: { id: upload.inputId, status: 'uploading' }, data: { status: 'pending', size: null } });
+    }
+  }
+
+  private async loadOwned(principal: Principal, id: string): Promise<Upload> {
+    const upload = /^[0-9a-f-]{36}$/i.test(id) ? await this.prisma.upload.findUnique({ where: { id } }) : null;
+    if (!upload || upload.ownerKeyHash !== principal.ownerKeyHash) throw new KilnError('not_found', 'No such upload.');
+    if (principal.kind === 'job-token' && upload.jobId !== principal.jobId) throw new KilnError('forbidden', 'This job token belongs to another job.');
+    if (upload.status === 'uploading' && upload.expiresAt && upload.expiresAt < new Date()) {
+      throw new KilnError('not_found', 'The upload has expired.');
+    }
+    return upload;
+  }
+
+  private async view(id: string, req: Request): Promise<UploadView> {
+    const state = await this.chunks.state(id, false);
+    const input = state.upload.inputId ? await this.prisma.input.findUnique({ where: { id: state.upload.inputId } }) : null;
+    const base = this.config.KILN_PUBLIC_URL?.replace(/\/$/, '') ?? `${req.protocol}://${req.get('host')}`;
+    return uploadView(state, base, this.chunks.limits, input);
+  }
+}

@@ -1,0 +1,56 @@
+import type { Input, Upload } from '@kiln/database';
+import { inputView, type InputView } from '@kiln/workflow';
+import type { ChunkResult } from './chunk-store.service';
+
+export interface UploadView {
+  id: string;
+  location: string;
+  filename: string;
+  size: number;
+  job_id: string | null;
+  input_id: string | null;
+  content_type: string | null;
+  checksum_sha256: string | null;
+  chunk_size_min: number;
+  chunk_size_max: number;
+  received: [number, number][];
+  received_bytes: number;
+  offset: number;
+  /** uploading → complete (every byte present; assembled into one object) | failed */
+  status: string;
+  assembled: boolean;
+  error?: string;
+  expires_at: number;
+  created_at: string;
+  input?: InputView;
+}
+
+export function uploadView(
+  state: ChunkResult,
+  base: string,
+  limits: { chunkSizeMin: number; chunkSizeMax: number },
+  input?: Input | null,
+): UploadView {
+  const u: Upload = state.upload;
+  return {
+    id: u.id,
+    location: `${base}/v1/uploads/${u.id}`,
+    filename: u.filename,
+    size: Number(u.size),
+    job_id: u.jobId,
+    input_id: u.inputId,
+    content_type: u.contentType,
+    checksum_sha256: u.checksumSha256,
+    chunk_size_min: limits.chunkSizeMin,
+    chunk_size_max: limits.chunkSizeMax,
+    received: state.received,
+    received_bytes: state.receivedBytes,
+    offset: state.offset,
+    status: u.status,
+    assembled: !!u.completedAt,
+    ...(u.error ? { error: u.error } : {}),
+    expires_at: u.expiresAt ? Math.floor(u.expiresAt.getTime() / 1000) : 0,
+    created_at: u.createdAt.toISOString(),
+    ...(input ? { input: inputView(input) } : {}),
+  };
+}

@@ -1,0 +1,290 @@
+// Chunked, resumable, multi-file uploads and the assembler, end to end: two gateway processes,
+// an assembler and a converter as OS processes, real PostgreSQL, Redis, S3 and ffmpeg.
+import { createHash } from 'node:crypto';
+import { readFile, stat } from 'node:fs/promises';
+import path from 'node:path';
+import { Queue } from 'bullmq';
+import { Redis } from 'ioredis';
+import { makeAudio, makeTempDir, makeVideo } from '../libs/media/src/testing';
+import { MinioObjectStore } from '../libs/storage/src/minio-object-store';
+import { CallbackReceiver } from '../test/callback-receiver';
+import { chunkRanges, inParallel, makeRandomFile, readRange, sha256OfStream, shuffled } from '../test/files';
+import { Stack, json, waitFor } from '../test/stack';
+
+jest.setTimeout(300_000);
+
+const MiB = 1024 * 1024;
+
+describe('chunked uploads and assembly (real processes, two gateways)', () => {
+  const stack = new Stack();
+  const receiver = new CallbackReceiver();
+  let tmp: { dir: string; remove: () => Promise<void> };
+  let store: MinioObjectStore;
+  let big: string;
+  let bigSha: string;
+  const BIG = 64 * MiB;
+
+  beforeAll(async () => {
+    tmp = await makeTempDir('kiln-chunks-');
+    big = path.join(tmp.dir, 'big.bin');
+    bigSha = await makeRandomFile(big, BIG);
+    await receiver.start();
+    await stack.start({ gateways: 2, converters: 1, env: { KILN_CHUNK_SIZE_MIN: '100KiB', KILN_CHUNK_SIZE_MAX: '16MiB' } });
+    store = new MinioObjectStore({ endpoint: stack.env.S3_ENDPOINT, accessKey: stack.env.S3_ACCESS_KEY, secretKey: stack.env.S3_SECRET_KEY, bucket: stack.env.S3_BUCKET });
+  });
+
+  afterAll(async () => {
+    await stack.stop();
+    await receiver.stop();
+    await tmp?.remove();
+  });
+
+  const jsonPost = (p: string, body: unknown, base?: string) =>
+    stack.api(p, { method: 'POST', base, headers: { 'Content-Type': 'application/json' }, body: JSON.stringify(body) });
+
+  async function putChunk(uploadId: string, file: string, r: { start: number; end: number }, total: number, base?: string, extra: Record<string, string> = {}) {
+    return stack.api(`/v1/uploads/${uploadId}`, {
+      method: 'PUT',
+      base,
+      headers: { 'Content-Range': `bytes ${r.start}-${r.end}/${total}`, 'Content-Type': 'application/octet-stream', ...extra },
+      body: await readRange(file, r.start, r.end),
+    });
+  }
+
+  async function jobChunk(jobId: string, uploadId: string, file: string, r: { start: number; end: number }, total: number, base?: string, extra: Record<string, string> = {}) {
+    return stack.api(`/v1/jobs/${jobId}/upload`, {
+      method: 'POST',
+      base,
+      headers: { 'X-Upload-Id': uploadId, 'Content-Range': `bytes ${r.start}-${r.end}/${total}`, 'X-File-Name': path.basename(file), ...extra },
+      body: await readRange(file, r.start, r.end),
+    });
+  }
+
+  async function assembled(uploadId: string) {
+    return waitFor('assembly', async () => {
+      const u = await json(stack.api(`/v1/uploads/${uploadId}`));
+      if (u.status === 'failed') throw new Error(`upload failed: ${u.error}`);
+      return u.assembled ? u : undefined;
+    }, 120_000);
+  }
+
+  async function storedSha(key: string) {
+    return sha256OfStream(await store.get(key));
+  }
+
+  it.each([
+    ['5 MiB chunks: server-side compose', 5 * MiB],
+    ['200 KiB chunks: streamed assembly', 200 * 1024],
+  ])('64 MiB in shuffled %s, 4 concurrent clients over both gateways → the same sha256', async (_name, chunk) => {
+    const session = await json(jsonPost('/v1/uploads', { filename: 'big.bin', size: BIG, checksum_sha256: bigSha }));
+    expect(session).toMatchObject({ status: 'uploading', offset: 0, received: [], size: BIG });
+    const answers: number[] = [];
+    await inParallel(shuffled(chunkRanges(BIG, chunk)), 4, async (r, i) => {
+      const res = await putChunk(session.id, big, r, BIG, stack.gatewayUrls[i % 2]);
+      answers.push(res.status);
+      if (res.status >= 300) throw new Error(`chunk ${r.start}-${r.end}: ${res.status} ${await res.text()}`);
+    });
+    expect(answers.filter((s) => s === 201)).toHaveLength(1);
+    expect(answers.filter((s) => s === 202)).toHaveLength(answers.length - 1);
+    const done = await assembled(session.id);
+    expect(done).toMatchObject({ status: 'complete', offset: BIG, received: [[0, BIG - 1]], received_bytes: BIG });
+    expect(await storedSha(`uploads/${session.id}/big.bin`)).toBe(bigSha);
+    const leftovers: string[] = [];
+    for await (const o of store.list(`chunks/${session.id}/`)) leftovers.push(o.key);
+    expect(leftovers).toEqual([]);
+  });
+
+  it('resumes after the gateway process is killed mid-upload', async () => {
+    const size = 12 * MiB;
+    const file = path.join(tmp.dir, 'resume.bin');
+    const sha = await makeRandomFile(file, size);
+    const session = await json(jsonPost('/v1/uploads', { filename: 'resume.bin', size, checksum_sha256: sha }));
+    const ranges = chunkRanges(size, 1 * MiB);
+    const first = ranges.filter((_, i) => i % 3 !== 2); // leave holes
+    for (const r of first.slice(0, 6)) expect((await putChunk(session.id, file, r, size)).status).toBe(202);
+
+    const gw = stack.apps.find((a) => a.name === 'gateway-1')!;
+    gw.child.kill('SIGKILL');
+    await gw.exited;
+    const port = new URL(stack.gatewayUrls[0]).port;
+    stack.spawnApp('api-gateway', 'gateway-1b', { KILN_PORT: port, KILN_HOST: '127.0.0.1' });
+    await stack.waitReady(stack.gatewayUrls[0]);
+
+    const state = await json(stack.api(`/v1/uploads/${session.id}`));
+    expect(state.received_bytes).toBe(6 * MiB);
+    const head = await stack.api(`/v1/uploads/${session.id}`, { method: 'HEAD' });
+    expect(head.headers.get('upload-offset')).toBe(String(state.offset));
+    const incomplete = await stack.api(`/v1/uploads/${session.id}/complete`, { method: 'POST' });
+    expect(incomplete.status).toBe(400);
+    const gaps = (await json(incomplete)).error.details;
+    expect(gaps.length).toBeGreaterThan(0);
+    // Send only what the server says is missing.
+    const missing = gaps.flatMap((g: { start: number; end: number }) => chunkRanges(g.end - g.start + 1, 1 * MiB).map((r) => ({ start: r.start + g.start, end: r.end + g.start })));
+    for (const r of missing) expect([201, 202]).toContain((await putChunk(session.id, file, r, size)).status);
+    const completed = await stack.api(`/v1/uploads/${session.id}/complete`, { method: 'POST' });
+    expect(completed.status).toBe(200);
+    await assembled(session.id);
+    expect(await storedSha(`uploads/${session.id}/resume.bin`)).toBe(sha);
+  });
+
+  describe('idempotency, conflicts and malformed ranges', () => {
+    const size = 3 * MiB;
+    let file: string;
+    beforeAll(async () => {
+      file = path.join(tmp.dir, 'small.bin');
+      await makeRandomFile(file, size);
+    });
+
+    it('accepts an identical re-send, refuses changed bytes and partial overlaps (409), checks chunk digests (422)', async () => {
+      const s = await json(jsonPost('/v1/uploads', { filename: 'small.bin', size }));
+      const r = { start: 0, end: MiB - 1 };
+      expect((await putChunk(s.id, file, r, size)).status).toBe(202);
+      const again = await putChunk(s.id, file, r, size, stack.gatewayUrls[1]);
+      expect(again.status).toBe(202);
+      expect((await json(again)).received_bytes).toBe(MiB);
+
+      const changed = Buffer.from(await readRange(file, 0, MiB - 1));
+      changed[10] ^= 0xff;
+      const conflict = await stack.api(`/v1/uploads/${s.id}`, { method: 'PUT', headers: { 'Content-Range': `bytes 0-${MiB - 1}/${size}` }, body: changed });
+      expect(conflict.status).toBe(409);
+      expect((await json(conflict)).error.code).toBe('conflict');
+      const overlap = await putChunk(s.id, file, { start: MiB / 2, end: MiB + MiB / 2 - 1 }, size);
+      expect(overlap.status).toBe(409);
+      expect((await json(overlap)).error.message).toMatch(/overlap/);
+
+      const second = await readRange(file, MiB, 2 * MiB - 1);
+      const wrongDigest = createHash('sha256').update('something else').digest('base64');
+      const bad = await stack.api(`/v1/uploads/${s.id}`, { method: 'PUT', headers: { 'Content-Range': `bytes ${MiB}-${2 * MiB - 1}/${size}`, 'Content-Digest': `sha-256=:${wrongDigest}:` }, body: second });
+      expect(bad.status).toBe(422);
+      expect((await json(bad)).error.code).toBe('unprocessable');
+      const goodDigest = createHash('sha256').update(second).digest('base64');
+      const good = await stack.api(`/v1/uploads/${s.id}`, { method: 'PUT', headers: { 'Content-Range': `bytes ${MiB}-${2 * MiB - 1}/${size}`, 'Content-Digest': `sha-256=:${goodDigest}:` }, body: second });
+      expect(good.status).toBe(202);
+      const state = await json(stack.api(`/v1/uploads/${s.id}`));
+      expect(state.received).toEqual([[0, 2 * MiB - 1]]);
+      expect(state.offset).toBe(2 * MiB);
+      // Stored chunk objects: exactly the two accepted ones (the rejected bytes were discarded).
+      const keys: string[] = [];
+      for await (const o of store.list(`chunks/${s.id}/`)) keys.push(o.key);
+      expect(keys).toHaveLength(2);
+    });
+
+    it.each([
+      ['bytes 0-99', 416, /bytes start-end\/total/],
+      ['bytes=0-99/3145728', 416, /bytes start-end\/total/],
+      ['bytes 0-99/*', 416, /unknown total/],
+      ['bytes 200-100/3145728', 416, /before start/],
+      ['bytes 0-3145728/3145728', 416, /beyond the total/],
+      ['bytes 0-1048575/9999999', 416, /differs from the upload's size/],
+      ['bytes 0-99/3145728', 416, /chunk_size_min/],
+      ['bytes 0-16777216/33554432', 416, /differs|beyond/],
+    ])('Content-Range %p → %i with a reason', async (header, status, reason) => {
+      const s = await json(jsonPost('/v1/uploads', { filename: 'x.bin', size }));
+      const res = await stack.api(`/v1/uploads/${s.id}`, { method: 'PUT', headers: { 'Content-Range': header }, body: Buffer.alloc(100) });
+      expect(res.status).toBe(status);
+      const e = (await json(res)).error;
+      expect(e.code).toBe('range_not_satisfiable');
+      expect(e.message).toMatch(reason);
+    });
+
+    it('413 for a chunk over chunk_size_max or a file over the limit; 403 for another job token; 404 for another key', async () => {
+      const s = await json(jsonPost('/v1/uploads', { filename: 'x.bin', size: 40 * MiB }));
+      const tooBig = await stack.api(`/v1/uploads/${s.id}`, { method: 'PUT', headers: { 'Content-Range': `bytes 0-${17 * MiB - 1}/${40 * MiB}` }, body: Buffer.alloc(10) });
+      expect(tooBig.status).toBe(413);
+      const job = await json(jsonPost('/v1/jobs', { conversion: [{ target: 'mp3' }] }));
+      const other = await json(jsonPost('/v1/jobs', { conversion: [{ target: 'mp3' }] }));
+      const viaToken = await fetch(`${stack.url}/v1/jobs/${job.id}/upload`, { method: 'POST', headers: { 'X-Job-Token': other.token, 'X-Upload-Id': 'u1', 'Content-Range': `bytes 0-99/100` }, body: Buffer.alloc(100) });
+      expect(viaToken.status).toBe(403);
+      const otherKey = await stack.api(`/v1/jobs/${job.id}/upload`, { key: stack.otherKey, method: 'POST', headers: { 'X-Upload-Id': 'u1', 'Content-Range': `bytes 0-99/100` }, body: Buffer.alloc(100) });
+      expect(otherKey.status).toBe(404);
+      const otherKeySession = await stack.api(`/v1/uploads/${s.id}`, { key: stack.otherKey });
+      expect(otherKeySession.status).toBe(404);
+      const huge = await jsonPost('/v1/uploads', { filename: 'x.bin', size: 1024 * 1024 * MiB });
+      expect(huge.status).toBe(413);
+    });
+
+    it('a whole-file checksum mismatch fails the upload and its input after assembly', async () => {
+      const job = await json(jsonPost('/v1/jobs', { process: false, conversion: [{ target: 'mp3' }] }));
+      const s = await json(jsonPost('/v1/uploads', { filename: 'small.bin', size, job_id: job.id, checksum_sha256: 'a'.repeat(64) }));
+      for (const r of chunkRanges(size, MiB)) await putChunk(s.id, file, r, size);
+      const failed = await waitFor('failed upload', async () => {
+        const u = await json(stack.api(`/v1/uploads/${s.id}`));
+        return u.status === 'failed' ? u : undefined;
+      });
+      expect(failed.error).toMatch(/checksum mismatch/);
+      const j = await json(stack.api(`/v1/jobs/${job.id}`));
+      expect(j.input[0]).toMatchObject({ status: 'failed', error: expect.stringMatching(/checksum mismatch/) });
+    });
+  });
+
+  it('two files (chunked into the job + an upload session) × two conversions → four outputs, one callback after all', async () => {
+    const wav = await makeAudio({ path: path.join(tmp.dir, 'a.wav'), seconds: 2, format: 'wav' });
+    const mp4 = await makeVideo({ path: path.join(tmp.dir, 'b.mp4'), seconds: 2, width: 320, height: 240, audio: true });
+    const job = await json(jsonPost('/v1/jobs', { process: false, callback: receiver.url, input: [{ type: 'upload' }, { type: 'upload' }] }));
+    for (const target of ['mp3', 'flac']) expect((await jsonPost(`/v1/jobs/${job.id}/conversions`, { target })).status).toBe(201);
+
+    const wavSize = (await stat(wav)).size;
+    const ranges = chunkRanges(wavSize, 128 * 1024);
+    let last: Response | undefined;
+    for (const [i, r] of ranges.entries()) {
+      last = await jobChunk(job.id, 'wav-1', wav, r, wavSize, stack.gatewayUrls[i % 2]);
+      expect(last.status).toBe(i === ranges.length - 1 ? 201 : 202);
+    }
+    expect(await json(last!)).toMatchObject({ complete: true, input: { id: job.input[0].id, filename: 'a.wav' } });
+
+    const mp4Size = (await stat(mp4)).size;
+    const s = await json(stack.api('/v1/uploads', { method: 'POST', headers: { 'Content-Type': 'application/json', 'X-Job-Token': job.token }, key: null, body: JSON.stringify({ filename: 'b.mp4', size: mp4Size, job_id: job.id }) }));
+    expect(s.input_id).toBe(job.input[1].id);
+    const put = await fetch(`${stack.url}/v1/uploads/${s.id}`, { method: 'PUT', headers: { 'X-Job-Token': job.token, 'Content-Range': `bytes 0-${mp4Size - 1}/${mp4Size}` }, body: await readFile(mp4) });
+    expect(put.status).toBe(201);
+    expect((await json(put)).status).toBe('complete');
+
+    await waitFor('inputs ready', async () => (await json(stack.api(`/v1/jobs/${job.id}/input`))).every((i: { status: string }) => i.status === 'ready'));
+    expect((await json(stack.api(`/v1/jobs/${job.id}`))).status.code).toBe('incomplete'); // process: false waits
+    const patched = await stack.api(`/v1/jobs/${job.id}`, { method: 'PATCH', headers: { 'Content-Type': 'application/json' }, body: JSON.stringify({ process: true }) });
+    expect(patched.status).toBe(200);
+
+    const cb = await waitFor('callback', async () => receiver.forJob(job.id)[0], 180_000);
+    expect(cb.json.status.code).toBe('completed');
+    expect(cb.json.output).toHaveLength(4);
+    const pairs = cb.json.output.map((o: { input_id: string; conversion_id: string; filename: string }) => o.filename).sort();
+    expect(pairs).toEqual(['a.flac', 'a.mp3', 'b.flac', 'b.mp3']);
+    await new Promise((r) => setTimeout(r, 500));
+    expect(receiver.forJob(job.id)).toHaveLength(1);
+    const outputs = await json(stack.api(`/v1/jobs/${job.id}/output`));
+    expect(outputs).toHaveLength(4);
+  });
+
+  it('with process: true the first completed file starts the job and later uploads get 409 job_locked', async () => {
+    const wav = path.join(tmp.dir, 'a.wav');
+    const size = (await stat(wav)).size;
+    const job = await json(jsonPost('/v1/jobs', { conversion: [{ target: 'mp3' }], input: [{ type: 'upload' }, { type: 'upload' }] }));
+    const done = await jobChunk(job.id, 'first', wav, { start: 0, end: size - 1 }, size);
+    expect(done.status).toBe(201);
+    await waitFor('job started', async () => !['incomplete', 'downloading'].includes((await json(stack.api(`/v1/jobs/${job.id}`))).status.code));
+    const later = await jobChunk(job.id, 'second', wav, { start: 0, end: size - 1 }, size);
+    expect(later.status).toBe(409);
+    expect((await json(later)).error.code).toBe('job_locked');
+  });
+
+  it('expired sessions are removed with their chunks by the maintenance run', async () => {
+    const size = 2 * MiB;
+    const file = path.join(tmp.dir, 'small.bin');
+    const s = await json(jsonPost('/v1/uploads', { filename: 'small.bin', size, expires_at: Math.floor(Date.now() / 1000) + 2 }));
+    expect((await putChunk(s.id, file, { start: 0, end: MiB - 1 }, size)).status).toBe(202);
+    await new Promise((r) => setTimeout(r, 2500));
+    const redis = new Redis(stack.env.REDIS_URL, { maxRetriesPerRequest: null });
+    const q = new Queue('maintenance', { connection: redis, prefix: stack.env.KILN_QUEUE_PREFIX });
+    try {
+      const job = await q.add('maintenance', { task: 'expire-uploads' }, { jobId: `test-expire-${Date.now()}` });
+      await waitFor('maintenance run', async () => (await q.getJob(job.id!))?.finishedOn);
+    } finally {
+      await q.close();
+      redis.disconnect();
+    }
+    expect((await stack.api(`/v1/uploads/${s.id}`)).status).toBe(404);
+    const keys: string[] = [];
+    for await (const o of store.list(`chunks/${s.id}/`)) keys.push(o.key);
+    expect(keys).toEqual([]);
+  });
+});
