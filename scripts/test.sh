@@ -24,11 +24,6 @@ set -a
 . "$KILN_S3_DIR/s3.env"
 set +a
 
-if command -v docker-compose >/dev/null; then
-  echo "[test] docker-compose config -q"
-  KILN_API_KEYS=x KILN_WEBHOOK_SECRET=x docker-compose -f docker-compose.yml config -q
-fi
-
 status=0
 npx --no-install jest --maxWorkers=2 "$@" || status=$?
 echo "[test] wall time: $(( $(date +%s) - started )) s"
