@@ -1,0 +1,193 @@
+import { createHash, randomUUID } from 'node:crypto';
+import { Readable } from 'node:stream';
+
+import { KilnError } from '@kiln/contracts';
+
+import {
+  S3_MIN_PART_SIZE,
+  type ObjectInfo,
+  type ObjectStore,
+  type PresignOptions,
+  type PutOptions,
+  type PutResult,
+} from '../object-store';
+
+interface StoredObject {
+  data: Buffer;
+  etag: string;
+  lastModified: Date;
+  contentType?: string;
+}
+
+/**
+ * ObjectStore in memory for unit tests of code that uses storage. It keeps the port's rules (checked by
+ * the same contract suite as the S3 adapter): size mismatch and maxBytes fail and write nothing, a body
+ * is never destroyed by a failed put, compose refuses sources under 5 MiB but the last, presignGet
+ * returns a memory:// URL. Everything is held in memory, so keep test objects small.
+ */
+export class InMemoryObjectStore implements ObjectStore {
+  private readonly objects = new Map<string, StoredObject>();
+  private readonly uploads = new Map<string, { key: string; initiated: Date }>();
+  /** Set to false to make ping() fail (a storage outage as the readiness probe sees it). */
+  available = true;
+
+  constructor(readonly bucket = 'kiln') {}
+
+  async ensureBucket(): Promise<void> {}
+
+  async ping(): Promise<void> {
+    if (!this.available) throw new KilnError('unavailable', 'object storage unavailable');
+  }
+
+  async put(key: string, body: Readable, options: PutOptions = {}): Promise<PutResult> {
+    const { size, maxBytes } = options;
+    if (size !== undefined && (!Number.isSafeInteger(size) || size < 0)) {
+      throw new KilnError('invalid_input', `invalid size ${size}`);
+    }
+    if (size !== undefined && maxBytes !== undefined && size > maxBytes) throw tooLarge(key, maxBytes);
+    const chunks: Buffer[] = [];
+    let received = 0;
+    // Like the adapter: stop reading on failure but leave the caller's stream undestroyed.
+    for await (const chunk of body.iterator({ destroyOnReturn: false }) as AsyncIterableIterator<unknown>) {
+      const buffer = typeof chunk === 'string' ? Buffer.from(chunk) : Buffer.from(chunk as Uint8Array);
+      received += buffer.length;
+      if (maxBytes !== undefined && received > maxBytes) throw tooLarge(key, maxBytes);
+      if (size !== undefined && received > size) throw mismatch(key, size, 'more');
+      chunks.push(buffer);
+    }
+    if (size !== undefined && received !== size) throw mismatch(key, size, 'fewer');
+    const data = Buffer.concat(chunks);
+    this.store(key, data, options.contentType);
+    return { key, size: data.length, sha256: createHash('sha256').update(data).digest('hex') };
+  }
+
+  async get(key: string): Promise<Readable> {
+    const object = this.objects.get(key);
+    if (!object) throw new KilnError('not_found', `object ${key} not found`);
+    return Readable.from([Buffer.from(object.data)]);
+  }
+
+  async stat(key: string): Promise<ObjectInfo | null> {
+    const object = this.objects.get(key);
+    return object ? info(key, object) : null;
+  }
+
+  async remove(key: string): Promise<void> {
+    this.objects.delete(key);
+  }
+
+  async removePrefix(prefix: string): Promise<number> {
+    if (!prefix) throw new Error('removePrefix needs a non-empty prefix (refusing to empty the bucket)');
+    let removed = 0;
+    for (const key of [...this.objects.keys()]) {
+      if (key.startsWith(prefix)) {
+        this.objects.delete(key);
+        removed += 1;
+      }
+    }
+    return removed;
+  }
+
+  async *list(prefix: string): AsyncIterable<ObjectInfo> {
+    // S3 lists in UTF-8 byte order.
+    const keys = [...this.objects.keys()]
+      .filter((key) => key.startsWith(prefix))
+      .sort((a, b) => Buffer.compare(Buffer.from(a), Buffer.from(b)));
+    for (const key of keys) {
+      const object = this.objects.get(key);
+      if (object) yield info(key, object);
+    }
+  }
+
+  async compose(target: string, sources: string[]): Promise<ObjectInfo> {
+    if (!sources.length) throw new KilnError('invalid_input', 'compose needs at least one source');
+    const parts = sources.map((key) => {
+      const object = this.objects.get(key);
+      if (!object) throw new KilnError('not_found', `compose source ${key} not found`);
+      return object;
+    });
+    parts.forEach((part, i) => {
+      if (i < parts.length - 1 && part.data.length < S3_MIN_PART_SIZE) {
+        throw new KilnError(
+          'unprocessable',
+          `compose source ${sources[i]} has ${part.data.length} bytes; every source but the last needs at least 5 MiB`,
+        );
+      }
+    });
+    const stored = this.store(
+      target,
+      Buffer.concat(parts.map((p) => p.data)),
+      parts[0].contentType,
+    );
+    return info(target, stored);
+  }
+
+  async presignGet(key: string, expirySeconds: number, options: PresignOptions = {}): Promise<string> {
+    if (!Number.isInteger(expirySeconds) || expirySeconds < 1 || expirySeconds > 604_800) {
+      throw new RangeError('expirySeconds must be between 1 and 604800');
+    }
+    const url = new URL(`memory://${this.bucket}/${key.split('/').map(encodeURIComponent).join('/')}`);
+    url.searchParams.set('expires', new Date(Date.now() + expirySeconds * 1000).toISOString());
+    if (options.filename) url.searchParams.set('filename', options.filename);
+    if (options.contentType) url.searchParams.set('content-type', options.contentType);
+    return url.toString();
+  }
+
+  async abortStaleUploads(olderThan: Date): Promise<number> {
+    let aborted = 0;
+    for (const [id, upload] of this.uploads) {
+      if (upload.initiated.getTime() < olderThan.getTime()) {
+        this.uploads.delete(id);
+        aborted += 1;
+      }
+    }
+    return aborted;
+  }
+
+  // --- test helpers --------------------------------------------------------------------------------
+
+  /** Records a multipart upload that was started and never completed (a crashed writer). */
+  beginMultipartUpload(key: string, initiated = new Date()): string {
+    const id = randomUUID();
+    this.uploads.set(id, { key, initiated });
+    return id;
+  }
+
+  /** Number of multipart uploads started and not yet completed or aborted. */
+  get incompleteUploads(): number {
+    return this.uploads.size;
+  }
+
+  /** The stored bytes of `key` (a copy), or undefined. */
+  bytes(key: string): Buffer | undefined {
+    const object = this.objects.get(key);
+    return object ? Buffer.from(object.data) : undefined;
+  }
+
+  keys(): string[] {
+    return [...this.objects.keys()].sort();
+  }
+
+  private store(key: string, data: Buffer, contentType?: string): StoredObject {
+    const object: StoredObject = {
+      data,
+      etag: createHash('md5').update(data).digest('hex'),
+      lastModified: new Date(),
+      contentType,
+    };
+    this.objects.set(key, object);
+    return object;
+  }
+}
+
+function info(key: string, object: StoredObject): ObjectInfo {
+  return { key, size: object.data.length, etag: object.etag, lastModified: object.lastModified };
+}
+
+function tooLarge(key: string, maxBytes: number): KilnError {
+  return new KilnError('payload_too_large', `${key}: more than ${maxBytes} bytes`);
+}
+
+function mismatch(key: string, size: number, what: 'more' | 'fewer'): KilnError {
+  return new KilnError('invalid_input', `${key}: the body has ${what} bytes than the announced ${size}`);
+}

@@ -1,0 +1,354 @@
+import { createHash, randomBytes } from 'node:crypto';
+import { Readable } from 'node:stream';
+
+import { KilnError, type ErrorCode } from '@kiln/contracts';
+
+import type { ObjectStore } from '../object-store';
+
+const MiB = 1024 * 1024;
+const TIMEOUT = 60_000;
+
+export interface ObjectStoreHarness {
+  store: ObjectStore;
+  cleanup(): Promise<void>;
+  /** Starts a multipart upload of `key` and leaves it incomplete, as a writer that crashed would. */
+  createIncompleteUpload(key: string): Promise<void>;
+}
+
+/**
+ * The behaviour every ObjectStore must have, as a Jest suite. Run it against the in-memory fake and
+ * against the S3 adapter on a real server, so the fake cannot drift from what production does.
+ * `make` is called once for the suite; the store must start with no incomplete multipart uploads
+ * (abortStaleUploads is checked for an exact count, which also proves failed puts leave none).
+ * Multipart paths are reached when the store's part size is 5 MiB (objects here reach 12 MiB).
+ */
+export function objectStoreContract(name: string, make: () => Promise<ObjectStoreHarness>): void {
+  describe(`ObjectStore contract: ${name}`, () => {
+    let harness: ObjectStoreHarness;
+    let store: ObjectStore;
+    const prefix = `contract-${randomBytes(4).toString('hex')}/`;
+    const k = (key: string): string => prefix + key;
+
+    beforeAll(async () => {
+      harness = await make();
+      store = harness.store;
+    }, TIMEOUT);
+
+    afterAll(async () => {
+      await harness?.cleanup();
+    }, TIMEOUT);
+
+    it('ensureBucket is idempotent and ping answers', async () => {
+      await store.ensureBucket();
+      await store.ensureBucket();
+      await expect(store.ping()).resolves.toBeUndefined();
+    });
+
+    describe('put', () => {
+      it(
+        'with a known size stores the bytes and returns their size and sha256',
+        async () => {
+          const data = randomBytes(MiB + 123);
+          const result = await store.put(k('known'), streamOf(data), { size: data.length, contentType: 'video/mp4' });
+          expect(result).toEqual({ key: k('known'), size: data.length, sha256: sha256(data) });
+          expect((await store.stat(k('known')))?.size).toBe(data.length);
+          expectBytes(await readAll(await store.get(k('known'))), data);
+        },
+        TIMEOUT,
+      );
+
+      it(
+        'of unknown size spanning several parts keeps every byte in order',
+        async () => {
+          const data = randomBytes(12 * MiB + 5);
+          const result = await store.put(k('unknown'), streamOf(data, 100_000));
+          expect(result).toEqual({ key: k('unknown'), size: data.length, sha256: sha256(data) });
+          expect(sha256(await readAll(await store.get(k('unknown'))))).toBe(sha256(data));
+        },
+        TIMEOUT,
+      );
+
+      it('of a small body of unknown size', async () => {
+        const data = Buffer.from('a small body');
+        expect(await store.put(k('small'), streamOf(data))).toEqual({
+          key: k('small'),
+          size: data.length,
+          sha256: sha256(data),
+        });
+        expectBytes(await readAll(await store.get(k('small'))), data);
+      });
+
+      it('of empty bodies, with and without a size', async () => {
+        const empty = sha256(Buffer.alloc(0));
+        expect(await store.put(k('empty-known'), streamOf(Buffer.alloc(0)), { size: 0 })).toMatchObject({ size: 0, sha256: empty });
+        expect(await store.put(k('empty-unknown'), streamOf(Buffer.alloc(0)))).toMatchObject({ size: 0, sha256: empty });
+        expect((await store.stat(k('empty-known')))?.size).toBe(0);
+        expect((await readAll(await store.get(k('empty-unknown')))).length).toBe(0);
+      });
+
+      it('replaces an existing object', async () => {
+        await store.put(k('replace'), streamOf(Buffer.from('first version')));
+        await store.put(k('replace'), streamOf(Buffer.from('second')), { size: 6 });
+        expect((await readAll(await store.get(k('replace')))).toString()).toBe('second');
+      });
+
+      it('rejects a body shorter than its size and writes nothing', async () => {
+        const body = streamOf(randomBytes(100));
+        await expectKilnError(store.put(k('short'), body, { size: 200 }), 'invalid_input');
+        expect(await store.stat(k('short'))).toBeNull();
+      });
+
+      it('rejects a body longer than its size and writes nothing', async () => {
+        await expectKilnError(store.put(k('long'), streamOf(randomBytes(300)), { size: 200 }), 'invalid_input');
+        // The announced size arrives complete in one chunk and the extra byte only after it.
+        const exactThenMore = chunkStream([randomBytes(200), Buffer.from('x')]);
+        await expectKilnError(store.put(k('long'), exactThenMore, { size: 200 }), 'invalid_input');
+        expect(await store.stat(k('long'))).toBeNull();
+      });
+
+      it('that fails leaves an existing object as it was', async () => {
+        const original = randomBytes(1000);
+        await store.put(k('keep'), streamOf(original), { size: original.length });
+        await expectKilnError(store.put(k('keep'), streamOf(randomBytes(10)), { size: 20 }), 'invalid_input');
+        await expectKilnError(store.put(k('keep'), streamOf(randomBytes(2000)), { maxBytes: 1500 }), 'payload_too_large');
+        expectBytes(await readAll(await store.get(k('keep'))), original);
+      });
+
+      it('refuses a known size over maxBytes without consuming or destroying the body', async () => {
+        const body = streamOf(randomBytes(2000));
+        await expectKilnError(store.put(k('too-big-known'), body, { size: 2000, maxBytes: 1000 }), 'payload_too_large');
+        expect(body.destroyed).toBe(false);
+        expect(await store.stat(k('too-big-known'))).toBeNull();
+      });
+
+      it(
+        'stops at maxBytes for an unknown size, writes nothing and leaves the body undestroyed',
+        async () => {
+          const small = streamOf(randomBytes(3 * MiB));
+          await expectKilnError(store.put(k('too-big'), small, { maxBytes: MiB }), 'payload_too_large');
+          expect(small.destroyed).toBe(false);
+          expect(await store.stat(k('too-big'))).toBeNull();
+          // Past several parts (multipart path when parts are 5 MiB).
+          const large = streamOf(randomBytes(12 * MiB));
+          await expectKilnError(store.put(k('too-big'), large, { maxBytes: 11 * MiB }), 'payload_too_large');
+          expect(large.destroyed).toBe(false);
+          expect(await store.stat(k('too-big'))).toBeNull();
+        },
+        TIMEOUT,
+      );
+
+      it('accepts a body of exactly maxBytes', async () => {
+        const data = randomBytes(4096);
+        await expect(store.put(k('at-limit'), streamOf(data), { maxBytes: 4096 })).resolves.toMatchObject({ size: 4096 });
+        await expect(store.put(k('at-limit'), streamOf(data), { size: 4096, maxBytes: 4096 })).resolves.toMatchObject({ size: 4096 });
+      });
+
+      it(
+        'fails with the body’s error when the body fails, and writes nothing',
+        async () => {
+          const boom = new Error('client went away');
+          await expect(store.put(k('broken'), chunkStream([randomBytes(1000)], boom), { size: 5000 })).rejects.toBe(boom);
+          const parts = [randomBytes(6 * MiB), randomBytes(6 * MiB)];
+          await expect(store.put(k('broken'), chunkStream(parts, boom))).rejects.toBe(boom);
+          expect(await store.stat(k('broken'))).toBeNull();
+        },
+        TIMEOUT,
+      );
+    });
+
+    describe('get, stat, remove', () => {
+      it('stat is null, get fails with not_found and remove succeeds for a missing key', async () => {
+        expect(await store.stat(k('missing'))).toBeNull();
+        await expectKilnError(store.get(k('missing')), 'not_found');
+        await expect(store.remove(k('missing'))).resolves.toBeUndefined();
+      });
+
+      it('stat describes an object and remove deletes it', async () => {
+        await store.put(k('stat-me'), streamOf(Buffer.from('12345')), { size: 5 });
+        const info = await store.stat(k('stat-me'));
+        expect(info).toMatchObject({ key: k('stat-me'), size: 5 });
+        expect(info?.lastModified).toBeInstanceOf(Date);
+        await store.remove(k('stat-me'));
+        expect(await store.stat(k('stat-me'))).toBeNull();
+      });
+    });
+
+    describe('list and removePrefix', () => {
+      beforeAll(async () => {
+        for (const [key, size] of [
+          ['tree/a/1', 1],
+          ['tree/a/2', 2],
+          ['tree/a/b/3', 3],
+          ['tree/ab/4', 4],
+          ['tree/c/5', 5],
+        ] as const) {
+          await store.put(k(key), streamOf(Buffer.alloc(size, 7)), { size });
+        }
+      });
+
+      it('list yields every object under a prefix, nested ones too, in key order', async () => {
+        const listed: [string, number][] = [];
+        for await (const info of store.list(k('tree/a/'))) listed.push([info.key, info.size]);
+        expect(listed).toEqual([
+          [k('tree/a/1'), 1],
+          [k('tree/a/2'), 2],
+          [k('tree/a/b/3'), 3],
+        ]);
+      });
+
+      it('removePrefix removes exactly the objects under the prefix and counts them', async () => {
+        expect(await store.removePrefix(k('tree/a/'))).toBe(3);
+        const left: string[] = [];
+        for await (const info of store.list(k('tree/'))) left.push(info.key);
+        expect(left).toEqual([k('tree/ab/4'), k('tree/c/5')]);
+        expect(await store.removePrefix(k('tree/nothing/'))).toBe(0);
+      });
+
+      it('removePrefix refuses an empty prefix', async () => {
+        await expect(store.removePrefix('')).rejects.toThrow(/prefix/);
+        expect(await store.stat(k('tree/c/5'))).not.toBeNull();
+      });
+    });
+
+    describe('compose', () => {
+      let first: Buffer;
+      let second: Buffer;
+      let tail: Buffer;
+
+      beforeAll(async () => {
+        first = randomBytes(5 * MiB);
+        second = randomBytes(5 * MiB + 17);
+        tail = randomBytes(1000);
+        await store.put(k('parts/1'), streamOf(first), { size: first.length });
+        await store.put(k('parts/2'), streamOf(second), { size: second.length });
+        await store.put(k('parts/3'), streamOf(tail), { size: tail.length });
+      }, TIMEOUT);
+
+      it(
+        'concatenates whole objects in order into the target',
+        async () => {
+          const info = await store.compose(k('composed'), [k('parts/1'), k('parts/2'), k('parts/3')]);
+          const expected = Buffer.concat([first, second, tail]);
+          expect(info).toMatchObject({ key: k('composed'), size: expected.length });
+          expect(sha256(await readAll(await store.get(k('composed'))))).toBe(sha256(expected));
+          expect((await store.stat(k('parts/2')))?.size).toBe(second.length); // sources stay
+        },
+        TIMEOUT,
+      );
+
+      it('of a single source copies it (any size)', async () => {
+        const info = await store.compose(k('copied'), [k('parts/3')]);
+        expect(info.size).toBe(tail.length);
+        expectBytes(await readAll(await store.get(k('copied'))), tail);
+      });
+
+      it('refuses a source under 5 MiB that is not the last, and writes nothing', async () => {
+        await expectKilnError(store.compose(k('refused'), [k('parts/1'), k('parts/3'), k('parts/2')]), 'unprocessable');
+        expect(await store.stat(k('refused'))).toBeNull();
+      });
+
+      it('fails with not_found when a source is missing', async () => {
+        await expectKilnError(store.compose(k('orphan'), [k('parts/1'), k('parts/none')]), 'not_found');
+        expect(await store.stat(k('orphan'))).toBeNull();
+      });
+    });
+
+    it(
+      'handles keys with spaces, non-ASCII and URL-special characters everywhere',
+      async () => {
+        // Compose sources avoid '%': radosgw 16 decodes x-amz-copy-source twice in UploadPartCopy (a
+        // source named "a%20b" is looked up as "a b"). Kiln composes chunk keys, which never hold one.
+        const key = k('inputs/job/input/vidéo #1 (final)+&a=b?.mp4');
+        const percent = k('inputs/job/input/100% 50%25.txt');
+        const big = randomBytes(5 * MiB);
+        const small = Buffer.from('tail');
+        await store.put(key, streamOf(big), { size: big.length });
+        await store.put(`${key}.tail`, streamOf(small));
+        await store.put(percent, streamOf(small), { size: small.length });
+        expect((await store.stat(key))?.size).toBe(big.length);
+        expectBytes(await readAll(await store.get(percent)), small);
+        const listed: string[] = [];
+        for await (const info of store.list(k('inputs/job/'))) listed.push(info.key);
+        expect(listed).toEqual([percent, key, `${key}.tail`]);
+        const target = k('inputs/job/input/ünïcødé 100% target.mp4');
+        await store.compose(target, [key, `${key}.tail`]);
+        expect(sha256(await readAll(await store.get(target)))).toBe(sha256(Buffer.concat([big, small])));
+        await store.compose(`${target}.copy`, [percent]);
+        expectBytes(await readAll(await store.get(`${target}.copy`)), small);
+        await store.remove(key);
+        expect(await store.stat(key)).toBeNull();
+        expect(await store.removePrefix(k('inputs/job/'))).toBe(4);
+      },
+      TIMEOUT,
+    );
+
+    it('presignGet gives a URL that serves the object under the requested name and type', async () => {
+      const data = Buffer.from('downloadable bytes');
+      await store.put(k('out/file.bin'), streamOf(data), { size: data.length, contentType: 'application/octet-stream' });
+      const filename = 'résumé "final".mp4';
+      const url = new URL(await store.presignGet(k('out/file.bin'), 300, { filename, contentType: 'video/mp4' }));
+      if (url.protocol === 'memory:') {
+        expect(decodeURIComponent(url.pathname)).toContain(k('out/file.bin'));
+        expect(url.searchParams.get('filename')).toBe(filename);
+        expect(url.searchParams.get('content-type')).toBe('video/mp4');
+        return;
+      }
+      const res = await fetch(url);
+      expect(res.status).toBe(200);
+      expect(res.headers.get('content-type')).toBe('video/mp4');
+      expect(res.headers.get('content-disposition')).toContain(`filename*=UTF-8''${encodeURIComponent(filename)}`);
+      expectBytes(Buffer.from(await res.arrayBuffer()), data);
+    });
+
+    it('abortStaleUploads aborts only uploads started before the cutoff (and failed puts left none)', async () => {
+      await harness.createIncompleteUpload(k('stale/upload'));
+      expect(await store.abortStaleUploads(new Date(Date.now() - 3_600_000))).toBe(0);
+      expect(await store.abortStaleUploads(new Date(Date.now() + 60_000))).toBe(1);
+      expect(await store.abortStaleUploads(new Date(Date.now() + 60_000))).toBe(0);
+    });
+  });
+}
+
+// --- helpers ---------------------------------------------------------------------------------------
+
+export function sha256(data: Buffer): string {
+  return createHash('sha256').update(data).digest('hex');
+}
+
+/** A readable over `data` in chunks of `chunkSize` bytes (not one big chunk, like a socket). */
+export function streamOf(data: Buffer, chunkSize = 64 * 1024): Readable {
+  const chunks: Buffer[] = [];
+  for (let at = 0; at < data.length; at += chunkSize) chunks.push(data.subarray(at, at + chunkSize));
+  return chunkStream(chunks);
+}
+
+/** A readable yielding `chunks`, then failing with `error` when given. */
+export function chunkStream(chunks: Buffer[], error?: Error): Readable {
+  return Readable.from(
+    (async function* () {
+      for (const chunk of chunks) yield chunk;
+      if (error) throw error;
+    })(),
+    { objectMode: false },
+  );
+}
+
+export async function readAll(stream: Readable): Promise<Buffer> {
+  const chunks: Buffer[] = [];
+  for await (const chunk of stream) chunks.push(Buffer.from(chunk as Uint8Array));
+  return Buffer.concat(chunks);
+}
+
+/** Compares by length and digest: Jest's toEqual walks a Buffer byte by byte (seconds per MiB). */
+function expectBytes(actual: Buffer, expected: Buffer): void {
+  expect({ length: actual.length, sha256: sha256(actual) }).toEqual({ length: expected.length, sha256: sha256(expected) });
+}
+
+async function expectKilnError(promise: Promise<unknown>, code: ErrorCode): Promise<void> {
+  const error = await promise.then(
+    () => undefined,
+    (err: unknown) => err,
+  );
+  expect(error).toBeInstanceOf(KilnError);
+  expect((error as KilnError).code).toBe(code);
+}
