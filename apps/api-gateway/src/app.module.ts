@@ -4,6 +4,7 @@ import type { KilnConfig } from '@kiln/config';
 import type { Logger } from '@kiln/observability';
 import { AuthGuard } from './auth/auth.guard';
 import { CoreModule } from './core/core.module';
+import { JobEventsController } from './events/job-events.controller';
 import { FormatsController } from './formats/formats.controller';
 import { HealthController } from './health/health.controller';
 import { ErrorFilter } from './http/error.filter';
@@ -22,7 +23,7 @@ export class AppModule {
     return {
       module: AppModule,
       imports: [CoreModule.forRoot(config, logger)],
-      controllers: [JobsController, JobUploadController, UploadSessionsController, FormatsController, HealthController],
+      controllers: [JobsController, JobEventsController, JobUploadController, UploadSessionsController, FormatsController, HealthController],
       providers: [
         JobsService,
         WholeFileUploadService,

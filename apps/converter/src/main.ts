@@ -1,5 +1,6 @@
 import 'reflect-metadata';
 import { runWorkerApp } from '@kiln/worker-runtime';
+import { CancelSignals } from './cancel-signals';
 import { CallbackHandler } from './handlers/callback.handler';
 import { ConvertHandler } from './handlers/convert.handler';
 import { FinalizeHandler } from './handlers/finalize.handler';
@@ -7,9 +8,10 @@ import { FinalizeHandler } from './handlers/finalize.handler';
 runWorkerApp({
   name: 'converter',
   handlers: [ConvertHandler, FinalizeHandler, CallbackHandler],
+  providers: [CancelSignals],
   consumes: (config) => ({
     // ffmpeg runs in a child process, so the event loop stays free to renew the lock.
-    convert: { concurrency: config.KILN_CONVERTER_CONCURRENCY, lockDurationMs: 60_000 },
+    convert: { concurrency: config.KILN_CONVERTER_CONCURRENCY, lockDurationMs: config.KILN_CONVERT_LOCK_SECONDS * 1000 },
     finalize: { concurrency: 10 },
     callback: { concurrency: 20 },
   }),

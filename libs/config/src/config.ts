@@ -58,6 +58,8 @@ export const configSchema = z.object({
   KILN_CONVERTER_CONCURRENCY: int(1, 1),
   KILN_ASSEMBLER_CONCURRENCY: int(4, 1),
   KILN_CONVERSION_TIMEOUT_SECONDS: int(3600, 1),
+  /** A converter that stops renewing its lock (crashed) loses the unit to another after this long. */
+  KILN_CONVERT_LOCK_SECONDS: int(60, 2),
   KILN_MAX_OUTPUT_SIZE: bytes(20 * 1024 ** 3),
   KILN_FFMPEG_THREADS: int(0, 0),
   KILN_FFMPEG_PRESET: z.enum(['ultrafast', 'superfast', 'veryfast', 'faster', 'fast', 'medium', 'slow']).default('veryfast'),
@@ -66,6 +68,13 @@ export const configSchema = z.object({
   KILN_CALLBACK_ATTEMPTS: int(8, 1),
   KILN_CALLBACK_BACKOFF_MS: int(2_000, 10),
   KILN_ALLOW_PRIVATE_URLS: bool.default(false),
+  /**
+   * Remote inputs: a download that receives no byte for this long (DNS + connect, waiting for the
+   * answer, or mid-body) is aborted; the attempt is retried while BullMQ attempts remain.
+   */
+  KILN_FETCH_TIMEOUT_SECONDS: int(30, 1),
+  /** Remote inputs: the whole download, redirects included, must end within this; not retried. */
+  KILN_FETCH_MAX_SECONDS: int(3600, 1),
   KILN_SHUTDOWN_GRACE_SECONDS: int(30, 0),
   KILN_LOG_LEVEL: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']).default('info'),
 });

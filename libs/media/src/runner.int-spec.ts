@@ -323,21 +323,23 @@ describe('runner limits', () => {
   });
 
   it('ffmpeg ignoring SIGTERM is SIGKILLed after the grace period', async () => {
-    // A stand-in ffmpeg: answers fluent-ffmpeg's capability queries, then ignores SIGTERM.
+    // A stand-in ffmpeg: answers fluent-ffmpeg's capability queries, then notes every SIGTERM in a
+    // file and carries on; only SIGKILL can end it.
     const fake = join(dir, 'stubborn-ffmpeg.sh');
+    const marks = join(dir, 'stubborn-ffmpeg.marks');
     await writeFile(
       fake,
-      '#!/bin/sh\ncase "$*" in *-version*|*-formats*|*-encoders*|*-codecs*|*-filters*) exec ffmpeg "$@";; esac\ntrap "" TERM\nexec sleep 30\n',
+      `#!/bin/sh\ncase "$*" in *-version*|*-formats*|*-encoders*|*-codecs*|*-filters*) exec ffmpeg "$@";; esac\ntrap 'echo term >> ${marks}' TERM\necho started >> ${marks}\nwhile :; do sleep 0.1; done\n`,
     );
     await chmod(fake, 0o755);
     const out = outputPath('mp4');
     let pid = 0;
-    const started = Date.now();
-    const err = await run([endlessPass(out)], { timeoutMs: 300, killGraceMs: 500, outputPath: out, ffmpegPath: fake, onStart: (p) => (pid = p) }).catch((e: unknown) => e);
+    const err = await run([endlessPass(out)], { timeoutMs: 1500, killGraceMs: 500, outputPath: out, ffmpegPath: fake, onStart: (p) => (pid = p) }).catch((e: unknown) => e);
     expect(err).toMatchObject({ code: 'timeout' });
-    expect(Date.now() - started).toBeGreaterThanOrEqual(700);
-    expect(Date.now() - started).toBeLessThan(3000);
+    // It was running, got SIGTERM and survived it; it is gone now, so SIGKILL ended it.
+    expect((await readFile(marks, 'utf8')).split('\n').filter(Boolean)).toEqual(['started', 'term']);
     expect(processGone(pid)).toBe(true);
+    expect(runningProcessCount()).toBe(0);
   });
 
   it('an output over the size cap is stopped and removed', async () => {

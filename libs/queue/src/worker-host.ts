@@ -84,6 +84,8 @@ export class WorkerHost {
           prefix: this.options.prefix,
           concurrency: settings.concurrency,
           lockDuration: settings.lockDurationMs ?? 60_000,
+          // A crashed worker's job is noticed within one interval after its lock expired.
+          stalledInterval: Math.min(30_000, settings.lockDurationMs ?? 60_000),
           autorun: false,
         },
       );

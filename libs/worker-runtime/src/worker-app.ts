@@ -6,8 +6,8 @@ import type { QueueName } from '@kiln/contracts';
 import { createPrismaClient, type PrismaClient } from '@kiln/database';
 import { createLogger, type Logger } from '@kiln/observability';
 import { createRedis, QueueProducer, WorkerHost, type JobHandler } from '@kiln/queue';
-import { MinioObjectStore, OBJECT_STORE } from '@kiln/storage';
-import { JobLifecycle } from '@kiln/workflow';
+import { OBJECT_STORE, objectStoreFromConfig } from '@kiln/storage';
+import { JobEvents, JobLifecycle } from '@kiln/workflow';
 
 export const PRISMA = Symbol('Prisma');
 export const LOGGER = Symbol('Logger');
@@ -32,27 +32,13 @@ export function workerProviders(config: KilnConfig, log: Logger): Provider[] {
     { provide: WORKER_REDIS, useFactory: () => createRedis(config.REDIS_URL, 'worker') },
     { provide: PRODUCER_REDIS, useFactory: () => createRedis(config.REDIS_URL, 'producer') },
     { provide: QueueProducer, useFactory: (redis: Redis) => new QueueProducer(redis, config.KILN_QUEUE_PREFIX), inject: [PRODUCER_REDIS] },
-    {
-      provide: OBJECT_STORE,
-      useFactory: async () => {
-        const store = new MinioObjectStore({
-          endpoint: config.S3_ENDPOINT,
-          publicEndpoint: config.S3_PUBLIC_ENDPOINT,
-          accessKey: config.S3_ACCESS_KEY,
-          secretKey: config.S3_SECRET_KEY,
-          bucket: config.S3_BUCKET,
-          region: config.S3_REGION,
-          partSize: config.S3_PART_SIZE,
-        });
-        await store.ensureBucket();
-        return store;
-      },
-    },
+    { provide: OBJECT_STORE, useFactory: () => objectStoreFromConfig(config) },
+    { provide: JobEvents, useFactory: (redis: Redis) => new JobEvents(redis, config.KILN_QUEUE_PREFIX), inject: [PRODUCER_REDIS] },
     {
       provide: JobLifecycle,
-      useFactory: (prisma: PrismaClient, producer: QueueProducer) =>
-        new JobLifecycle(prisma, producer, { attempts: config.KILN_CALLBACK_ATTEMPTS, backoffMs: config.KILN_CALLBACK_BACKOFF_MS }),
-      inject: [PRISMA, QueueProducer],
+      useFactory: (prisma: PrismaClient, producer: QueueProducer, events: JobEvents) =>
+        new JobLifecycle(prisma, producer, { attempts: config.KILN_CALLBACK_ATTEMPTS, backoffMs: config.KILN_CALLBACK_BACKOFF_MS }, events),
+      inject: [PRISMA, QueueProducer, JobEvents],
     },
   ];
 }
@@ -112,6 +98,26 @@ export async function runWorkerApp(spec: WorkerAppSpec): Promise<void> {
     ],
   };
   const app = await NestFactory.createApplicationContext(module, { logger: ['error', 'warn'] });
-  app.enableShutdownHooks(['SIGTERM', 'SIGINT']);
   await app.init();
+  // SIGTERM/SIGINT: stop taking work, let running jobs finish within the grace period, exit 0.
+  let stopping = false;
+  const stop = (signal: NodeJS.Signals) => {
+    if (stopping) return;
+    stopping = true;
+    log.info({ signal }, `${spec.name} received ${signal}`);
+    const hard = setTimeout(() => {
+      log.error({}, `${spec.name} did not stop in time; exiting`);
+      process.exit(1);
+    }, (config.KILN_SHUTDOWN_GRACE_SECONDS + 15) * 1000);
+    hard.unref();
+    app.close().then(
+      () => process.exit(0),
+      (err: unknown) => {
+        log.error({ err: String(err) }, 'shutdown failed');
+        process.exit(1);
+      },
+    );
+  };
+  process.once('SIGTERM', stop);
+  process.once('SIGINT', stop);
 }

@@ -3,3 +3,4 @@ export * from './job-lifecycle';
 export * from './url-guard';
 export * from './callback-signature';
 export * from './byte-ranges';
+export * from './job-events';

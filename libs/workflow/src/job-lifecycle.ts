@@ -3,6 +3,7 @@ import type { CallbackEvent, JobError, JobStatus, PayloadOf } from '@kiln/contra
 import { FINAL_JOB_STATUSES } from '@kiln/contracts';
 import type { Output, PrismaClient } from '@kiln/database';
 import type { QueueProducer } from '@kiln/queue';
+import type { JobEvents } from './job-events';
 import { JOB_CHILDREN, type JobWithChildren } from './job-view';
 
 export interface CallbackPolicy {
@@ -28,7 +29,15 @@ export class JobLifecycle {
     private readonly prisma: PrismaClient,
     private readonly producer: QueueProducer,
     private readonly callbacks: CallbackPolicy,
+    readonly events?: JobEvents,
   ) {}
+
+  /** Publishes the job's current status and progress to live listeners. */
+  async announce(jobId: string): Promise<void> {
+    if (!this.events) return;
+    const job = await this.prisma.job.findUnique({ where: { id: jobId }, select: { status: true, progress: true } });
+    if (job) await this.events.publish(jobId, job.status as JobStatus, job.progress);
+  }
 
   async load(jobId: string): Promise<JobWithChildren | null> {
     return this.prisma.job.findUnique({ where: { id: jobId }, include: JOB_CHILDREN });
@@ -72,12 +81,14 @@ export class JobLifecycle {
     });
     if (!units) return 0;
     await this.producer.enqueueConversionFlow(jobId, units);
+    await this.announce(jobId);
     return units.length;
   }
 
   /** A process:true job whose bytes are arriving server-side (fetch, assembly) shows `downloading`. */
   async markDownloading(jobId: string): Promise<void> {
-    await this.prisma.job.updateMany({ where: { id: jobId, status: 'incomplete', process: true }, data: { status: 'downloading', statusInfo: '' } });
+    const changed = await this.prisma.job.updateMany({ where: { id: jobId, status: 'incomplete', process: true }, data: { status: 'downloading', statusInfo: '' } });
+    if (changed.count) await this.announce(jobId);
   }
 
   /**
@@ -105,6 +116,7 @@ export class JobLifecycle {
       return job.callback ? 'failed' : 'failed-silent';
     });
     if (done === 'maybe-start') await this.startIfReady(jobId);
+    if (done === 'failed' || done === 'failed-silent') await this.announce(jobId);
     if (done === 'failed') {
       const job = await this.prisma.job.findUnique({ where: { id: jobId }, select: { callback: true } });
       await this.enqueueCallback(jobId, job?.callback ?? null, 'job.failed');
@@ -117,7 +129,8 @@ export class JobLifecycle {
       where: { id: outputId, status: { in: ['queued', 'processing'] } },
       data: { status: 'processing', startedAt: new Date(), progress: 0 },
     });
-    await this.prisma.job.updateMany({ where: { id: jobId, status: 'queued' }, data: { status: 'processing', statusInfo: '' } });
+    const moved = await this.prisma.job.updateMany({ where: { id: jobId, status: 'queued' }, data: { status: 'processing', statusInfo: '' } });
+    if (moved.count) await this.announce(jobId);
     return claimed.count === 1;
   }
 
@@ -126,11 +139,14 @@ export class JobLifecycle {
     const p = Math.max(0, Math.min(99, Math.floor(percent)));
     await this.prisma.$executeRaw`
       UPDATE outputs SET progress = GREATEST(progress, ${p}) WHERE id = ${outputId}::uuid AND status = 'processing'`;
-    await this.prisma.$executeRaw`
-      UPDATE jobs SET progress = GREATEST(progress, (
+    const rows = await this.prisma.$queryRaw<{ status: string; progress: number; changed: boolean }[]>`
+      WITH before AS (SELECT progress FROM jobs WHERE id = ${jobId}::uuid)
+      UPDATE jobs SET progress = GREATEST(jobs.progress, (
         SELECT COALESCE(FLOOR(AVG(CASE WHEN status IN ('completed', 'failed') THEN 100 ELSE progress END)), 0)::int
         FROM outputs WHERE job_id = ${jobId}::uuid)), modified_at = now()
-      WHERE id = ${jobId}::uuid AND status IN ('queued', 'processing')`;
+      WHERE id = ${jobId}::uuid AND status IN ('queued', 'processing')
+      RETURNING status, progress, progress <> (SELECT progress FROM before) AS changed`;
+    if (rows[0]?.changed) await this.events?.publish(jobId, rows[0].status as JobStatus, rows[0].progress);
   }
 
   async completeUnit(
@@ -205,6 +221,7 @@ export class JobLifecycle {
     }
     const final = await this.prisma.job.findUniqueOrThrow({ where: { id: jobId } });
     const status = final.status as JobStatus;
+    await this.events?.publish(jobId, status, final.progress);
     const callbackEnqueued = await this.enqueueCallback(jobId, final.callback, `job.${status}` as CallbackEvent);
     return { status, callbackEnqueued };
   }

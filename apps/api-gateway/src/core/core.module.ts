@@ -4,8 +4,8 @@ import { KILN_CONFIG, type KilnConfig } from '@kiln/config';
 import { createPrismaClient, type PrismaClient } from '@kiln/database';
 import { createLogger, type Logger } from '@kiln/observability';
 import { createRedis, QueueProducer } from '@kiln/queue';
-import { MinioObjectStore, OBJECT_STORE } from '@kiln/storage';
-import { JobLifecycle } from '@kiln/workflow';
+import { OBJECT_STORE, objectStoreFromConfig } from '@kiln/storage';
+import { ChannelFanout, JobEvents, JobLifecycle } from '@kiln/workflow';
 import { LOGGER, PRISMA, REDIS } from './tokens';
 
 /** Process-wide clients, built once from the validated configuration. */
@@ -16,6 +16,7 @@ export class CoreModule implements OnApplicationShutdown {
     @Inject(PRISMA) private readonly prisma: PrismaClient,
     @Inject(REDIS) private readonly redis: Redis,
     @Inject(QueueProducer) private readonly producer: QueueProducer,
+    @Inject(ChannelFanout) private readonly fanout: ChannelFanout,
   ) {}
 
   static forRoot(config: KilnConfig, logger: Logger = createLogger('api-gateway', config.KILN_LOG_LEVEL)): DynamicModule {
@@ -31,35 +32,23 @@ export class CoreModule implements OnApplicationShutdown {
           useFactory: (redis: Redis) => new QueueProducer(redis, config.KILN_QUEUE_PREFIX),
           inject: [REDIS],
         },
-        {
-          provide: OBJECT_STORE,
-          useFactory: async () => {
-            const store = new MinioObjectStore({
-              endpoint: config.S3_ENDPOINT,
-              publicEndpoint: config.S3_PUBLIC_ENDPOINT,
-              accessKey: config.S3_ACCESS_KEY,
-              secretKey: config.S3_SECRET_KEY,
-              bucket: config.S3_BUCKET,
-              region: config.S3_REGION,
-              partSize: config.S3_PART_SIZE,
-            });
-            await store.ensureBucket();
-            return store;
-          },
-        },
+        { provide: OBJECT_STORE, useFactory: () => objectStoreFromConfig(config) },
+        { provide: JobEvents, useFactory: (redis: Redis) => new JobEvents(redis, config.KILN_QUEUE_PREFIX), inject: [REDIS] },
+        { provide: ChannelFanout, useFactory: () => new ChannelFanout(createRedis(config.REDIS_URL, 'client')) },
         {
           provide: JobLifecycle,
-          useFactory: (prisma: PrismaClient, producer: QueueProducer) =>
-            new JobLifecycle(prisma, producer, { attempts: config.KILN_CALLBACK_ATTEMPTS, backoffMs: config.KILN_CALLBACK_BACKOFF_MS }),
-          inject: [PRISMA, QueueProducer],
+          useFactory: (prisma: PrismaClient, producer: QueueProducer, events: JobEvents) =>
+            new JobLifecycle(prisma, producer, { attempts: config.KILN_CALLBACK_ATTEMPTS, backoffMs: config.KILN_CALLBACK_BACKOFF_MS }, events),
+          inject: [PRISMA, QueueProducer, JobEvents],
         },
       ],
-      exports: [KILN_CONFIG, LOGGER, PRISMA, REDIS, QueueProducer, OBJECT_STORE, JobLifecycle],
+      exports: [KILN_CONFIG, LOGGER, PRISMA, REDIS, QueueProducer, OBJECT_STORE, JobLifecycle, JobEvents, ChannelFanout],
     };
   }
 
   async onApplicationShutdown(): Promise<void> {
     await this.producer.close().catch(() => undefined);
+    this.fanout.close();
     this.redis.disconnect();
     await this.prisma.$disconnect();
   }

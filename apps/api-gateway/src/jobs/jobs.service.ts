@@ -1,11 +1,11 @@
 import { randomBytes, randomUUID } from 'node:crypto';
 import { Inject, Injectable } from '@nestjs/common';
 import { KILN_CONFIG, type KilnConfig } from '@kiln/config';
-import { FINAL_JOB_STATUSES, KilnError, findTarget, type JobStatus } from '@kiln/contracts';
+import { FINAL_JOB_STATUSES, KilnError, findTarget, jobIdFor, type JobStatus } from '@kiln/contracts';
 import type { CallbackDelivery, Output, PrismaClient } from '@kiln/database';
 import { OBJECT_STORE, type ObjectStore } from '@kiln/storage';
 import { QueueProducer } from '@kiln/queue';
-import { JOB_CHILDREN, JobLifecycle, assertPublicUrlLiteral, conversionView, inputView, jobView, outputView, type JobView, type JobWithChildren } from '@kiln/workflow';
+import { JOB_CHILDREN, JobEvents, JobLifecycle, assertPublicUrlLiteral, conversionView, inputView, jobView, outputView, type JobView, type JobWithChildren } from '@kiln/workflow';
 import type { Principal } from '../auth/principal';
 import { PRISMA } from '../core/tokens';
 import { parseOrThrow } from '../http/validation';
@@ -21,6 +21,7 @@ export class JobsService {
     @Inject(KILN_CONFIG) private readonly config: KilnConfig,
     private readonly lifecycle: JobLifecycle,
     @Inject(QueueProducer) private readonly producer: QueueProducer,
+    @Inject(JobEvents) private readonly events: JobEvents,
   ) {}
 
   /** Signs a download URL for a stored output. */
@@ -164,7 +165,10 @@ export class JobsService {
     }));
   }
 
-  /** Cancels a job that has not ended: its units stop counting, stored bytes are deleted, the callback says so. */
+  /**
+   * Cancels a job that has not ended: running conversions are stopped on whichever converter holds
+   * them (Redis pub/sub), queued units are removed, stored bytes are deleted, the callback says so.
+   */
   async cancel(principal: Principal, id: string): Promise<JobView> {
     const job = await this.loadOwned(principal, id);
     if (!FINAL_JOB_STATUSES.includes(job.status as JobStatus)) {
@@ -179,9 +183,19 @@ export class JobsService {
           data: { status: 'canceled', finishedAt: now },
         });
         await this.prisma.conversion.updateMany({ where: { jobId: id }, data: { status: 'canceled' } });
-        await Promise.all([this.store.removePrefix(`inputs/${id}/`), this.store.removePrefix(`outputs/${id}/`)]);
+        await this.events.publishCancel(id);
+        const convert = this.producer.queue('convert');
+        for (const o of job.outputs) await convert.remove(jobIdFor('convert', { jobId: id, inputId: o.inputId, conversionId: o.conversionId, outputId: o.id })).catch(() => 0);
+        const uploads = await this.prisma.upload.findMany({ where: { jobId: id }, select: { id: true } });
+        await Promise.all([
+          this.store.removePrefix(`inputs/${id}/`),
+          this.store.removePrefix(`outputs/${id}/`),
+          ...uploads.map((u) => this.store.removePrefix(`chunks/${u.id}/`)),
+        ]);
         await this.prisma.output.updateMany({ where: { jobId: id }, data: { objectKey: null } });
         await this.prisma.input.updateMany({ where: { jobId: id }, data: { objectKey: null } });
+        await this.prisma.upload.updateMany({ where: { jobId: id, status: 'uploading' }, data: { status: 'failed', error: 'the job was canceled' } });
+        await this.lifecycle.announce(id);
         await this.lifecycle.enqueueCallback(id, job.callback, 'job.canceled');
       }
     }

@@ -3,7 +3,7 @@ import https from 'node:https';
 import { randomUUID } from 'node:crypto';
 import { Inject, Injectable } from '@nestjs/common';
 import type { KilnConfig } from '@kiln/config';
-import type { HandlerOutcome, PayloadOf } from '@kiln/contracts';
+import { KilnError, type HandlerOutcome, type PayloadOf } from '@kiln/contracts';
 import type { PrismaClient } from '@kiln/database';
 import type { Logger } from '@kiln/observability';
 import type { HandlerContext, JobHandler } from '@kiln/queue';
@@ -14,6 +14,8 @@ import { JobLifecycle, guardedLookup, jobView, signCallback } from '@kiln/workfl
 interface Attempt {
   statusCode: number | null;
   error: string | null;
+  /** The URL resolved to a refused (private) address: final, never retried. */
+  refused?: boolean;
 }
 
 /** Sends one signed POST; never throws (the outcome is recorded either way). */
@@ -37,7 +39,7 @@ export function postJson(url: string, body: string, headers: Record<string, stri
     );
     const deadline = setTimeout(() => req.destroy(new Error(`no answer within ${timeoutMs} ms`)), timeoutMs);
     req.on('timeout', () => req.destroy(new Error(`no answer within ${timeoutMs} ms`)));
-    req.on('error', (err) => resolve({ statusCode: null, error: err.message }));
+    req.on('error', (err) => resolve({ statusCode: null, error: err.message, refused: err instanceof KilnError }));
     req.on('close', () => clearTimeout(deadline));
     req.end(body);
   });
@@ -88,7 +90,7 @@ export class CallbackHandler implements JobHandler<'callback'> {
     });
     const code = result.statusCode;
     if (code !== null && code >= 200 && code < 300) return { status: 'success', detail: `delivered (${code})` };
-    const retryable = code === null || code >= 500 || code === 408 || code === 429;
+    const retryable = !result.refused && (code === null || code >= 500 || code === 408 || code === 429);
     const why = result.error ?? `answered ${code}`;
     if (retryable && !ctx.isLastAttempt) throw new Error(`callback not delivered: ${why}; will retry`);
     await this.noteFailure(job.id, payload.event, code === 410 ? 'the receiver answered 410 Gone; not retried' : `not delivered: ${why}`);

@@ -15,6 +15,7 @@ import type { HandlerContext, JobHandler } from '@kiln/queue';
 import type { ObjectStore } from '@kiln/storage';
 import { KILN_CONFIG, LOGGER, OBJECT_STORE, PRISMA } from '@kiln/worker-runtime';
 import { JobLifecycle } from '@kiln/workflow';
+import { CancelSignals } from '../cancel-signals';
 
 const PROGRESS_EVERY_MS = 1_000;
 
@@ -29,6 +30,7 @@ export class ConvertHandler implements JobHandler<'convert'> {
     @Inject(KILN_CONFIG) private readonly config: KilnConfig,
     @Inject(LOGGER) private readonly log: Logger,
     private readonly lifecycle: JobLifecycle,
+    private readonly cancels: CancelSignals,
   ) {}
 
   async handle(unit: PayloadOf<'convert'>, ctx: HandlerContext): Promise<HandlerOutcome> {
@@ -44,10 +46,12 @@ export class ConvertHandler implements JobHandler<'convert'> {
 
     await this.lifecycle.markUnitStarted(jobId, outputId);
     const dir = await mkdtemp(path.join(this.config.KILN_TMP_DIR || os.tmpdir(), 'kiln-convert-'));
+    const cancel = this.cancels.register(jobId);
+    const signal = AbortSignal.any([ctx.signal, cancel.signal]);
     try {
       const inputPath = path.join(dir, 'input');
       const hash = createHash('sha256');
-      await pipeline(await this.store.get(input.objectKey), new Transform({ transform(c: Buffer, _e, cb) { hash.update(c); cb(null, c); } }), createWriteStream(inputPath));
+      await pipeline(await this.store.get(input.objectKey), new Transform({ transform(c: Buffer, _e, cb) { hash.update(c); cb(null, c); } }), createWriteStream(inputPath), { signal });
       // Inputs assembled server-side have no checksum yet: the bytes passed through here anyway.
       if (!input.checksumSha256) await this.prisma.input.update({ where: { id: input.id }, data: { checksumSha256: hash.digest('hex') } });
 
@@ -76,7 +80,7 @@ export class ConvertHandler implements JobHandler<'convert'> {
           timeoutMs: this.config.KILN_CONVERSION_TIMEOUT_SECONDS * 1000,
           maxOutputBytes: this.config.KILN_MAX_OUTPUT_SIZE,
           outputPath,
-          signal: ctx.signal,
+          signal,
           onProgress: (percent: number) => {
             const now = Date.now();
             if (now - lastWrite < PROGRESS_EVERY_MS) return;
@@ -112,11 +116,13 @@ export class ConvertHandler implements JobHandler<'convert'> {
       });
       return { status: 'success', detail: `${filename} (${put.size} bytes)` };
     } catch (err: unknown) {
+      if (cancel.signal.aborted) return { status: 'skipped', reason: 'job canceled during conversion' };
       if (ctx.isLastAttempt && !(isMediaError(err) && err.code === 'canceled')) {
         await this.lifecycle.failUnit(jobId, outputId, 'internal', `conversion failed: ${err instanceof Error ? err.message : String(err)}`);
       }
       throw err;
     } finally {
+      cancel.release();
       await rm(dir, { recursive: true, force: true });
     }
   }

@@ -1,0 +1,55 @@
+import { Inject, Injectable, type OnApplicationBootstrap, type OnApplicationShutdown } from '@nestjs/common';
+import type { Redis } from 'ioredis';
+import type { KilnConfig } from '@kiln/config';
+import type { Logger } from '@kiln/observability';
+import { createRedis } from '@kiln/queue';
+import { KILN_CONFIG, LOGGER } from '@kiln/worker-runtime';
+import { JobEvents } from '@kiln/workflow';
+
+/**
+ * Cluster-wide cancel: the gateway publishes a job id on the cancel channel; every converter aborts
+ * the conversions it is running for that job (ffmpeg gets SIGTERM, then SIGKILL).
+ */
+@Injectable()
+export class CancelSignals implements OnApplicationBootstrap, OnApplicationShutdown {
+  private readonly running = new Map<string, Set<AbortController>>();
+  private subscriber?: Redis;
+
+  constructor(
+    @Inject(KILN_CONFIG) private readonly config: KilnConfig,
+    @Inject(LOGGER) private readonly log: Logger,
+    @Inject(JobEvents) private readonly events: JobEvents,
+  ) {}
+
+  async onApplicationBootstrap(): Promise<void> {
+    this.subscriber = createRedis(this.config.REDIS_URL, 'client');
+    this.subscriber.on('message', (_channel: string, jobId: string) => this.abort(jobId));
+    await this.subscriber.subscribe(this.events.cancelChannel);
+  }
+
+  onApplicationShutdown(): void {
+    this.subscriber?.disconnect();
+  }
+
+  /** A signal that fires when the job is canceled; release it when the unit ends. */
+  register(jobId: string): { signal: AbortSignal; release: () => void } {
+    const controller = new AbortController();
+    let set = this.running.get(jobId);
+    if (!set) this.running.set(jobId, (set = new Set()));
+    set.add(controller);
+    return {
+      signal: controller.signal,
+      release: () => {
+        set!.delete(controller);
+        if (!set!.size) this.running.delete(jobId);
+      },
+    };
+  }
+
+  private abort(jobId: string): void {
+    const set = this.running.get(jobId);
+    if (!set?.size) return;
+    this.log.info({ jobId, units: set.size }, 'job canceled: stopping its conversions');
+    for (const c of set) c.abort(new Error('job canceled'));
+  }
+}
