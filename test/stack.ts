@@ -105,10 +105,12 @@ export class Stack {
 
   async waitReady(url: string, timeoutMs = 30_000): Promise<void> {
     const deadline = Date.now() + timeoutMs;
+    let last = '';
     while (Date.now() < deadline) {
       try {
         const r = await fetch(`${url}/health/ready`);
         if (r.ok) return;
+        last = await r.text();
       } catch {
         /* not listening yet */
       }
@@ -116,7 +118,7 @@ export class Stack {
       if (dead) throw new Error(`${dead.name} exited (${dead.child.exitCode}):\n${dead.output.join('').slice(-3000)}`);
       await sleep(100);
     }
-    throw new Error(`gateway at ${url} not ready in ${timeoutMs} ms:\n${this.logs()}`);
+    throw new Error(`gateway at ${url} not ready in ${timeoutMs} ms (last answer: ${last}):\n${this.logs()}`);
   }
 
   async waitForLog(app: RunningApp, pattern: RegExp, timeoutMs = 30_000): Promise<void> {

@@ -4,7 +4,8 @@ import type { Redis } from 'ioredis';
 import type { PrismaClient } from '@kiln/database';
 import { OBJECT_STORE, type ObjectStore } from '@kiln/storage';
 import { Public } from '../auth/auth.guard';
-import { PRISMA, REDIS } from '../core/tokens';
+import { LOGGER, PRISMA, REDIS } from '../core/tokens';
+import type { Logger } from '@kiln/observability';
 
 async function check(name: string, fn: () => Promise<unknown>, timeoutMs = 2_000): Promise<{ name: string; ok: boolean; ms: number; error?: string }> {
   const started = Date.now();
@@ -25,6 +26,7 @@ export class HealthController {
     @Inject(PRISMA) private readonly prisma: PrismaClient,
     @Inject(REDIS) private readonly redis: Redis,
     @Inject(OBJECT_STORE) private readonly store: ObjectStore,
+    @Inject(LOGGER) private readonly log: Logger,
   ) {}
 
   @Get('live')
@@ -42,6 +44,7 @@ export class HealthController {
       check('storage', () => this.store.ping()),
     ]);
     const ok = checks.every((c) => c.ok);
+    if (!ok) this.log.warn({ checks: checks.filter((c) => !c.ok) }, 'not ready');
     res.status(ok ? 200 : 503);
     return { status: ok ? 'ok' : 'unavailable', checks };
   }
