@@ -1,15 +1,17 @@
 import 'reflect-metadata';
 import { runWorkerApp } from '@kiln/worker-runtime';
 import { AssembleHandler } from './handlers/assemble.handler';
+import { FetchHandler } from './handlers/fetch.handler';
 import { MaintenanceHandler } from './handlers/maintenance.handler';
 import { MaintenanceSchedule } from './maintenance.schedule';
 
 runWorkerApp({
   name: 'assembler',
-  handlers: [AssembleHandler, MaintenanceHandler],
+  handlers: [AssembleHandler, FetchHandler, MaintenanceHandler],
   providers: [MaintenanceSchedule],
   consumes: (config) => ({
     assemble: { concurrency: config.KILN_ASSEMBLER_CONCURRENCY },
+    fetch: { concurrency: config.KILN_ASSEMBLER_CONCURRENCY },
     maintenance: { concurrency: 1 },
   }),
 }).catch((err: unknown) => {

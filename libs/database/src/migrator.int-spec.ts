@@ -15,7 +15,7 @@ async function dropDatabase(name: string): Promise<void> {
 }
 
 describe('migrator (real PostgreSQL)', () => {
-  const name = `kiln_t_mig_${randomBytes(4).toString('hex')}`;
+  const name = `kiln_tm_${randomBytes(4).toString('hex')}`;
   const url = databaseUrl(name);
   afterAll(() => dropDatabase(name));
 
@@ -42,7 +42,7 @@ describe('migrator (real PostgreSQL)', () => {
   });
 
   it('runs concurrently without applying anything twice', async () => {
-    const other = `kiln_t_mig_${randomBytes(4).toString('hex')}`;
+    const other = `kiln_tm_${randomBytes(4).toString('hex')}`;
     const otherUrl = databaseUrl(other);
     try {
       await ensureDatabase(otherUrl);

@@ -5,8 +5,10 @@ import { KilnError } from '@kiln/contracts';
 /**
  * Outbound requests to user-given URLs (remote inputs, callbacks) must not reach the service's own
  * network: loopback, private, link-local (cloud metadata at 169.254.169.254), CGNAT, multicast and
- * reserved ranges are refused unless KILN_ALLOW_PRIVATE_URLS is set. The check runs inside the
- * socket's DNS lookup, so what is checked is what is connected to (no rebinding window).
+ * reserved ranges are refused unless KILN_ALLOW_PRIVATE_URLS is set. For host names the check runs
+ * inside the socket's DNS lookup, so what is checked is what is connected to (no rebinding window);
+ * Node skips `lookup` for IP literals, so callers check those with `refusedLiteral` on every request,
+ * and use no pooled sockets (`agent: false`), which would skip both.
  */
 const blocked = new BlockList();
 for (const [net, bits] of [
@@ -15,7 +17,8 @@ for (const [net, bits] of [
   ['203.0.113.0', 24], ['224.0.0.0', 4], ['240.0.0.0', 4],
 ] as const) blocked.addSubnet(net, bits, 'ipv4');
 for (const [net, bits] of [
-  ['::', 128], ['::1', 128], ['fc00::', 7], ['fe80::', 10], ['ff00::', 8], ['64:ff9b::', 96], ['2001:db8::', 32],
+  ['::', 128], ['::1', 128], ['::', 96] /* IPv4-compatible */, ['fc00::', 7], ['fe80::', 10], ['ff00::', 8],
+  ['64:ff9b::', 96], ['2001:db8::', 32], ['2002::', 16] /* 6to4 */, ['2001::', 32] /* Teredo */,
 ] as const) blocked.addSubnet(net, bits, 'ipv6');
 
 export function isPrivateAddress(address: string): boolean {
@@ -59,4 +62,12 @@ export function assertPublicUrlLiteral(url: string, allowPrivate: boolean, field
       { field, message: 'private, loopback, link-local and metadata addresses are refused' },
     ]);
   }
+}
+
+/** For an IP-literal host: the refusal reason when it is private and not allowed, else undefined. */
+export function refusedLiteral(url: URL, allowPrivate: boolean): string | undefined {
+  if (allowPrivate) return undefined;
+  const host = url.hostname.replace(/^\[|\]$/g, '');
+  if (isIP(host) && isPrivateAddress(host)) return `The URL's host ${host} is a private or reserved address; it is refused.`;
+  return undefined;
 }

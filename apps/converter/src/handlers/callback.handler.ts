@@ -9,7 +9,7 @@ import type { Logger } from '@kiln/observability';
 import type { HandlerContext, JobHandler } from '@kiln/queue';
 import type { ObjectStore } from '@kiln/storage';
 import { KILN_CONFIG, LOGGER, OBJECT_STORE, PRISMA } from '@kiln/worker-runtime';
-import { JobLifecycle, guardedLookup, jobView, signCallback } from '@kiln/workflow';
+import { JobLifecycle, guardedLookup, jobView, refusedLiteral, signCallback } from '@kiln/workflow';
 
 interface Attempt {
   statusCode: number | null;
@@ -22,6 +22,8 @@ interface Attempt {
 export function postJson(url: string, body: string, headers: Record<string, string>, timeoutMs: number, allowPrivate: boolean): Promise<Attempt> {
   return new Promise((resolve) => {
     const u = new URL(url);
+    const refused = refusedLiteral(u, allowPrivate);
+    if (refused) return resolve({ statusCode: null, error: refused, refused: true });
     const lib = u.protocol === 'https:' ? https : http;
     const req = lib.request(
       u,
@@ -29,6 +31,7 @@ export function postJson(url: string, body: string, headers: Record<string, stri
         method: 'POST',
         headers: { 'Content-Type': 'application/json', 'Content-Length': Buffer.byteLength(body), 'User-Agent': 'Kiln-Callback/1', ...headers },
         lookup: guardedLookup(allowPrivate),
+        agent: false, // a pooled socket would skip the address check
         timeout: timeoutMs,
       },
       (res) => {

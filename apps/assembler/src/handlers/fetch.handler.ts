@@ -1,0 +1,372 @@
+import http, { type ClientRequest, type IncomingMessage } from 'node:http';
+import https from 'node:https';
+import { isIP, type LookupFunction } from 'node:net';
+import { Inject, Injectable } from '@nestjs/common';
+import type { KilnConfig } from '@kiln/config';
+import { KilnError, type HandlerOutcome, type PayloadOf } from '@kiln/contracts';
+import type { Input, PrismaClient } from '@kiln/database';
+import type { Logger } from '@kiln/observability';
+import type { HandlerContext, JobHandler } from '@kiln/queue';
+import type { ObjectStore } from '@kiln/storage';
+import { KILN_CONFIG, LOGGER, OBJECT_STORE, PRISMA } from '@kiln/worker-runtime';
+import { JobLifecycle, guardedLookup, isPrivateAddress } from '@kiln/workflow';
+import { fetchedFilename } from '../filename';
+
+/** Redirects followed per download; one more is a failure. */
+export const MAX_REDIRECTS = 5;
+const REDIRECT_STATUSES = new Set([301, 302, 303, 307, 308]);
+/** Answers worth another attempt later (the server said so, or is briefly unwell). */
+const RETRYABLE_STATUSES = new Set([408, 425, 429, 500, 502, 503, 504]);
+/** Socket errors a later attempt may not see. */
+const TRANSIENT_ERRNOS = new Set(['ECONNRESET', 'ECONNREFUSED', 'ECONNABORTED', 'EPIPE', 'ETIMEDOUT', 'EHOSTUNREACH', 'ENETUNREACH', 'EAI_AGAIN']);
+
+/**
+ * Why a download ended without a file. `code` goes into the job's `errors[]`:
+ * `invalid_input` (the URL, or a redirect, is not acceptable), `payload_too_large`, `download_failed`
+ * (the remote side failed: HTTP status, DNS, network, TLS, timeout). `transient` failures are
+ * retried while BullMQ attempts remain.
+ */
+export class FetchFailure extends Error {
+  constructor(
+    readonly code: 'invalid_input' | 'payload_too_large' | 'download_failed',
+    message: string,
+    readonly transient: boolean,
+  ) {
+    super(message);
+    this.name = 'FetchFailure';
+  }
+}
+
+/** A failure on our side (object storage), not the remote's: thrown for a retry, never blamed on the input. */
+class StoreFailure extends Error {
+  constructor(readonly storeError: unknown) {
+    super(`storing the download failed: ${messageOf(storeError)}`);
+    this.name = 'StoreFailure';
+  }
+}
+
+/**
+ * Every URL a download connects to: http(s) only, and no literal private address unless allowed.
+ * Host names are checked at connect time by `guardedLookup` — but Node skips the lookup for IP
+ * literals, so those are checked here, on every hop.
+ */
+export function checkTarget(url: string | URL, allowPrivate: boolean): URL {
+  let u: URL;
+  try {
+    u = new URL(url);
+  } catch {
+    throw new FetchFailure('invalid_input', `not a valid URL: ${String(url).slice(0, 200)}`, false);
+  }
+  if (u.protocol !== 'http:' && u.protocol !== 'https:') {
+    throw new FetchFailure('invalid_input', `the URL scheme ${u.protocol} is not supported (http and https are)`, false);
+  }
+  const host = u.hostname.replace(/^\[|\]$/g, '');
+  if (!allowPrivate && isIP(host) && isPrivateAddress(host)) {
+    throw new FetchFailure('invalid_input', `the address ${host} is private, loopback or reserved; it is refused`, false);
+  }
+  return u;
+}
+
+/**
+ * The next hop of a redirect: Location resolved against the URL that answered, hop `hop` (1-based)
+ * within MAX_REDIRECTS, and the target checked like the first URL.
+ */
+export function checkRedirect(from: string | URL, location: string | undefined, hop: number, allowPrivate = false): URL {
+  if (hop > MAX_REDIRECTS) throw new FetchFailure('invalid_input', `more than ${MAX_REDIRECTS} redirects`, false);
+  if (!location) throw new FetchFailure('download_failed', `${new URL(from).host} answered a redirect without a Location`, false);
+  let next: URL;
+  try {
+    next = new URL(location, from);
+  } catch {
+    throw new FetchFailure('invalid_input', `redirect to an invalid URL: ${location.slice(0, 200)}`, false);
+  }
+  if (next.protocol !== 'http:' && next.protocol !== 'https:') {
+    throw new FetchFailure('invalid_input', `redirect to the unsupported scheme ${next.protocol} (http and https are)`, false);
+  }
+  return checkTarget(next, allowPrivate);
+}
+
+/** A Content-Length we can trust: one non-negative safe integer (repeated values must agree). */
+export function parseContentLength(header: string | undefined): number | undefined {
+  if (header === undefined) return undefined;
+  const values = [...new Set(header.split(',').map((v) => v.trim()))];
+  if (values.length !== 1 || !/^\d{1,16}$/.test(values[0])) return undefined;
+  const n = Number(values[0]);
+  return Number.isSafeInteger(n) ? n : undefined;
+}
+
+/** Maps whatever a download attempt threw to a FetchFailure; null when it is not the remote's doing. */
+export function classifyFetchError(err: unknown, host: string): FetchFailure | null {
+  if (err instanceof FetchFailure) return err;
+  if (err instanceof StoreFailure) return null;
+  if (err instanceof KilnError) {
+    // guardedLookup refused a resolved address.
+    return new FetchFailure(err.code === 'invalid_input' ? 'invalid_input' : 'download_failed', err.message, false);
+  }
+  const code = typeof err === 'object' && err !== null && 'code' in err ? String((err as { code: unknown }).code) : '';
+  const message = messageOf(err);
+  if (code === 'ENOTFOUND') return new FetchFailure('download_failed', `the host ${host} could not be resolved`, false);
+  if (code.startsWith('HPE_')) return new FetchFailure('download_failed', `${host} sent an invalid HTTP answer (${message})`, false);
+  if (/CERT|SSL|TLS|SELF_SIGNED|UNABLE_TO_VERIFY|UNABLE_TO_GET/.test(code)) {
+    return new FetchFailure('download_failed', `TLS with ${host} failed: ${message}`, false);
+  }
+  if (message === 'aborted') return new FetchFailure('download_failed', `${host} closed the connection before the whole body arrived`, true);
+  if (TRANSIENT_ERRNOS.has(code) || message === 'socket hang up') {
+    return new FetchFailure('download_failed', `the connection to ${host} failed: ${message}${code && !message.includes(code) ? ` (${code})` : ''}`, true);
+  }
+  return new FetchFailure('download_failed', `downloading from ${host} failed: ${message}`, true);
+}
+
+/**
+ * Time limits of one download, over all its hops: `idleMs` without a byte from the remote (DNS,
+ * connect, waiting for headers, mid-body; time the body waits on our storage does not count) and
+ * `totalMs` for everything. On expiry the current request and answer are destroyed with the reason,
+ * which then surfaces from whichever await is pending.
+ */
+class TransferClock {
+  failure: unknown;
+  private req?: ClientRequest;
+  private res?: IncomingMessage;
+  private lastBytes = 0;
+  private lastProgress = Date.now();
+  private readonly ticker: NodeJS.Timeout;
+  private readonly deadline: NodeJS.Timeout;
+  private readonly onAbort: () => void;
+
+  constructor(
+    private readonly idleMs: number,
+    totalMs: number,
+    private readonly signal: AbortSignal,
+  ) {
+    this.ticker = setInterval(() => this.check(), Math.max(20, Math.min(1000, Math.floor(idleMs / 4))));
+    this.deadline = setTimeout(
+      () => this.fail(new FetchFailure('download_failed', `the download did not finish within ${Math.round(totalMs / 1000)} s`, false)),
+      totalMs,
+    );
+    this.onAbort = () => this.fail((signal.reason as Error | undefined) ?? new Error('the worker is shutting down'));
+    if (signal.aborted) this.onAbort();
+    else signal.addEventListener('abort', this.onAbort, { once: true });
+  }
+
+  watch(req: ClientRequest): void {
+    this.req = req;
+    this.res = undefined;
+    this.lastBytes = 0;
+    this.lastProgress = Date.now();
+    req.once('response', (res: IncomingMessage) => (this.res = res));
+    if (this.failure !== undefined) req.destroy(this.failure as Error);
+  }
+
+  close(): void {
+    clearInterval(this.ticker);
+    clearTimeout(this.deadline);
+    this.signal.removeEventListener('abort', this.onAbort);
+  }
+
+  private check(): void {
+    if (!this.req || this.failure !== undefined) return;
+    const bytes = this.req.socket?.bytesRead ?? 0;
+    // A full answer buffer means we are the slow side (storage backpressure), not the remote.
+    const waitingOnUs = this.res !== undefined && this.res.readableLength >= this.res.readableHighWaterMark;
+    if (bytes !== this.lastBytes || waitingOnUs) {
+      this.lastBytes = bytes;
+      this.lastProgress = Date.now();
+      return;
+    }
+    if (Date.now() - this.lastProgress >= this.idleMs) {
+      const what = this.res ? 'sent no data' : 'did not answer';
+      this.fail(new FetchFailure('download_failed', `${this.req.host} ${what} for ${Math.round(this.idleMs / 1000)} s (timeout)`, true));
+    }
+  }
+
+  private fail(reason: unknown): void {
+    this.failure ??= reason;
+    this.res?.destroy(this.failure as Error);
+    this.req?.destroy(this.failure as Error);
+  }
+}
+
+/** One GET with the guarded lookup; resolves with the answer's headers (body unread). */
+function openGet(url: URL, lookup: LookupFunction, clock: TransferClock): Promise<IncomingMessage> {
+  return new Promise((resolve, reject) => {
+    const req = (url.protocol === 'https:' ? https : http).request(url, {
+      method: 'GET',
+      // No pooled sockets: a reused keep-alive socket (e.g. one the S3 client opened to an internal
+      // host of the same name) would skip the lookup and its address check.
+      agent: false,
+      lookup,
+      headers: { 'User-Agent': 'Kiln-Fetch/1', Accept: '*/*', 'Accept-Encoding': 'identity' },
+    });
+    req.on('error', reject); // later errors (after the answer) surface on the answer stream instead
+    req.once('response', resolve);
+    clock.watch(req);
+    req.end();
+  });
+}
+
+interface Downloaded {
+  key: string;
+  size: number;
+  sha256: string;
+  filename: string;
+  contentType: string | null;
+  finalUrl: URL;
+  redirects: number;
+}
+
+/**
+ * Downloads a remote input (queue `fetch`) into `inputs/{jobId}/{inputId}/{filename}`, streamed
+ * with a byte limit, every connection through the private-address guard, redirects followed by
+ * hand. Then the input is ready and the job starts if it should.
+ *
+ * Retry policy: failures another attempt may cure (network errors, 408/425/429/5xx answers, idle
+ * timeout, a body shorter than announced, DNS EAI_AGAIN) are thrown for a BullMQ retry (input stays
+ * `uploading`, job `downloading`) unless this is the last attempt; everything else — refused
+ * address, bad or too many redirects, other 4xx, too large, unknown host, TLS, overall time limit —
+ * fails the input at once (`JobLifecycle.failInput`) and returns a `failed` outcome. Storage errors
+ * are ours, not the input's: always thrown, and on the last attempt the input is failed as `internal`.
+ */
+@Injectable()
+export class FetchHandler implements JobHandler<'fetch'> {
+  readonly queue = 'fetch' as const;
+
+  constructor(
+    @Inject(PRISMA) private readonly prisma: PrismaClient,
+    @Inject(OBJECT_STORE) private readonly store: ObjectStore,
+    @Inject(KILN_CONFIG) private readonly config: KilnConfig,
+    @Inject(LOGGER) private readonly log: Logger,
+    private readonly lifecycle: JobLifecycle,
+  ) {}
+
+  async handle({ jobId, inputId }: PayloadOf<'fetch'>, ctx: HandlerContext): Promise<HandlerOutcome> {
+    const input = await this.prisma.input.findUnique({ where: { id: inputId }, include: { job: { select: { status: true } } } });
+    if (!input || input.jobId !== jobId) return { status: 'skipped', reason: 'input no longer exists' };
+    if (input.type !== 'remote' || !input.source) return { status: 'skipped', reason: 'not a remote input' };
+    if (input.status === 'ready' || input.status === 'failed') return { status: 'skipped', reason: `input is already ${input.status}` };
+    if (!['incomplete', 'downloading'].includes(input.job.status)) return { status: 'skipped', reason: `job is ${input.job.status}` };
+    const claimed = await this.prisma.input.updateMany({
+      where: { id: inputId, status: { in: ['pending', 'uploading'] } },
+      data: { status: 'uploading', error: null },
+    });
+    if (!claimed.count) return { status: 'skipped', reason: 'input changed meanwhile' };
+
+    const started = Date.now();
+    let file: Downloaded;
+    try {
+      file = await this.download(input, ctx.signal);
+    } catch (err: unknown) {
+      return this.onError(err, input, ctx);
+    }
+
+    const readyAt = new Date();
+    const stored = await this.prisma.input.updateMany({
+      // Not when the job was canceled (or started without this input) while the bytes flowed.
+      where: { id: inputId, status: 'uploading', job: { status: { in: ['incomplete', 'downloading'] } } },
+      data: {
+        status: 'ready',
+        filename: file.filename,
+        size: BigInt(file.size),
+        contentType: file.contentType,
+        checksumSha256: file.sha256,
+        objectKey: file.key,
+        readyAt,
+        error: null,
+      },
+    });
+    if (!stored.count) {
+      await this.store.remove(file.key);
+      return { status: 'skipped', reason: 'the job or input changed while downloading; the file was discarded' };
+    }
+    await this.lifecycle.startIfReady(jobId);
+    const ms = Date.now() - started;
+    this.log.info({ jobId, inputId, size: file.size, redirects: file.redirects, host: file.finalUrl.host, ms }, 'remote input fetched');
+    return { status: 'success', detail: `${file.size} bytes from ${file.finalUrl.host} (${file.redirects} redirects) in ${ms} ms` };
+  }
+
+  private async download(input: Input, signal: AbortSignal): Promise<Downloaded> {
+    const allowPrivate = this.config.KILN_ALLOW_PRIVATE_URLS;
+    const maxBytes = this.config.KILN_MAX_FILE_SIZE;
+    const lookup = guardedLookup(allowPrivate);
+    const clock = new TransferClock(this.config.KILN_FETCH_TIMEOUT_SECONDS * 1000, this.config.KILN_FETCH_MAX_SECONDS * 1000, signal);
+    let res: IncomingMessage | undefined;
+    try {
+      let url = checkTarget(input.source!, allowPrivate);
+      let redirects = 0;
+      for (;;) {
+        try {
+          res = await openGet(url, lookup, clock);
+        } catch (err: unknown) {
+          throw clock.failure ?? classifyFetchError(err, url.host) ?? err;
+        }
+        const status = res.statusCode ?? 0;
+        if (!REDIRECT_STATUSES.has(status)) break;
+        res.destroy(); // a redirect's body is not wanted
+        redirects += 1;
+        url = checkRedirect(url, res.headers.location, redirects, allowPrivate);
+      }
+      const status = res.statusCode ?? 0;
+      if (status < 200 || status > 299) {
+        const text = `${status}${res.statusMessage ? ` ${res.statusMessage}` : ''}`;
+        throw new FetchFailure('download_failed', `${url.host} answered ${text}`, RETRYABLE_STATUSES.has(status));
+      }
+      const size = parseContentLength(res.headers['content-length']);
+      if (size !== undefined && size > maxBytes) {
+        throw new FetchFailure('payload_too_large', `the file has ${size} bytes; the limit is ${maxBytes}`, false);
+      }
+      const filename = fetchedFilename(input.filename, res.headers['content-disposition'], url);
+      const contentType = res.headers['content-type']?.trim().slice(0, 255) || null;
+      const key = `inputs/${input.jobId}/${input.id}/${filename}`;
+      let sourceError: unknown;
+      res.on('error', (err: unknown) => (sourceError ??= err));
+      try {
+        const put = await this.store.put(key, res, { size, contentType: contentType ?? undefined, maxBytes });
+        return { key, size: put.size, sha256: put.sha256, filename, contentType, finalUrl: url, redirects };
+      } catch (err: unknown) {
+        if (clock.failure !== undefined) throw clock.failure;
+        if (sourceError !== undefined) throw classifyFetchError(sourceError, url.host) ?? sourceError;
+        if (err instanceof KilnError && err.code === 'payload_too_large') {
+          throw new FetchFailure('payload_too_large', `the file is larger than the limit of ${maxBytes} bytes`, false);
+        }
+        if (err instanceof KilnError && err.code === 'invalid_input' && size !== undefined) {
+          throw new FetchFailure('download_failed', `${url.host} sent a body that does not match its Content-Length of ${size}`, true);
+        }
+        throw new StoreFailure(err);
+      }
+    } finally {
+      clock.close();
+      res?.destroy(); // no-op after a complete body; frees the socket otherwise
+    }
+  }
+
+  private async onError(err: unknown, input: Input, ctx: HandlerContext): Promise<HandlerOutcome> {
+    const { jobId, id: inputId } = input;
+    const host = safeHost(input.source!);
+    if (ctx.signal.aborted) throw err; // shutdown: another worker takes the job over
+    const failure = classifyFetchError(err, host);
+    if (!failure) {
+      const store = err as StoreFailure;
+      if (ctx.isLastAttempt) await this.lifecycle.failInput(jobId, inputId, store.message, 'internal');
+      throw store.storeError;
+    }
+    if (failure.transient && !ctx.isLastAttempt) {
+      this.log.warn({ jobId, inputId, attempt: ctx.attempt, reason: failure.message }, 'remote input fetch failed; will retry');
+      throw new Error(`${failure.message}; will retry`);
+    }
+    await this.lifecycle.failInput(jobId, inputId, `download failed: ${failure.message}`, failure.code);
+    return { status: 'failed', code: failure.code, message: failure.message };
+  }
+}
+
+/** An error's message; `instanceof Error` is not used since errors may come from another realm. */
+function messageOf(err: unknown): string {
+  if (typeof err === 'object' && err !== null && 'message' in err) return String((err as { message: unknown }).message);
+  return String(err);
+}
+
+function safeHost(url: string): string {
+  try {
+    return new URL(url).host;
+  } catch {
+    return 'the remote host';
+  }
+}
