@@ -29,6 +29,13 @@ export async function memoryOf(pid: number): Promise<{ peak: number; now: number
   return { peak: kb('VmHWM'), now: kb('VmRSS') };
 }
 
+/** CPU seconds (user + system) a process has used so far. */
+export async function cpuSecondsOf(pid: number): Promise<number> {
+  const stat = await readFile(`/proc/${pid}/stat`, 'utf8');
+  const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
+  return (Number(fields[11]) + Number(fields[12])) / 100; // utime, stime in clock ticks (100 Hz)
+}
+
 export interface BenchEnv {
   env: Record<string, string>;
   apiKey: string;
@@ -63,6 +70,7 @@ export async function benchEnv(extra: Record<string, string> = {}): Promise<Benc
       S3_BUCKET: process.env.KILN_BENCH_BUCKET ?? 'kiln-bench',
       KILN_LOG_LEVEL: 'warn',
       KILN_MAX_FILE_SIZE: '20GiB',
+      ...(process.env.KILN_BENCH_NODE_OPTIONS ? { NODE_OPTIONS: process.env.KILN_BENCH_NODE_OPTIONS } : {}),
       ...extra,
     },
   };

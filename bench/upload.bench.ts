@@ -4,7 +4,7 @@
 import http from 'node:http';
 import { Client } from 'minio';
 import { MinioObjectStore } from '../libs/storage/src/minio-object-store';
-import { MiB, benchEnv, chunkMaker, freePort, median, memoryOf, pool, send, spread, startApp, stopApp } from './bench-kit';
+import { MiB, benchEnv, cpuSecondsOf, chunkMaker, freePort, median, memoryOf, pool, send, spread, startApp, stopApp } from './bench-kit';
 
 const TOTAL = Number(process.env.KILN_BENCH_BYTES ?? 1024 * MiB);
 const CHUNK = 16 * MiB;
@@ -24,7 +24,7 @@ async function main(): Promise<void> {
   const chunk = chunkMaker(CHUNK);
   const count = Math.ceil(TOTAL / CHUNK);
   const base = `http://127.0.0.1:${port}`;
-  const results: { direct: number; kiln: number; assemblyS: number }[] = [];
+  const results: { direct: number; kiln: number; assemblyS: number; gatewayCpuPerGiB: number }[] = [];
   try {
     for (let round = 1; round <= ROUNDS; round++) {
       // Baseline: the same bytes straight into S3 with presigned PUTs, same parallelism.
@@ -41,6 +41,7 @@ async function main(): Promise<void> {
       // Kiln: an upload session, 16 MiB chunks with Content-Range, 8 in flight.
       const session = await send(`${base}/v1/uploads`, 'POST', { 'X-Api-Key': apiKey, 'Content-Type': 'application/json' }, Buffer.from(JSON.stringify({ filename: 'bench.bin', size: TOTAL })), agent);
       const { id } = JSON.parse(session.text) as { id: string };
+      const cpu0 = await cpuSecondsOf(gateway.pid!);
       t0 = process.hrtime.bigint();
       await pool([...Array(count).keys()], STREAMS, async (i) => {
         const start = i * CHUNK;
@@ -50,6 +51,7 @@ async function main(): Promise<void> {
         if (r.status !== 202 && r.status !== 201) throw new Error(`chunk ${r.status}: ${r.text}`);
       });
       const kilnS = Number(process.hrtime.bigint() - t0) / 1e9;
+      const gatewayCpuPerGiB = ((await cpuSecondsOf(gateway.pid!)) - cpu0) / (TOTAL / 1024 ** 3);
       const a0 = process.hrtime.bigint();
       for (;;) {
         const s = JSON.parse((await send(`${base}/v1/uploads/${id}`, 'GET', { 'X-Api-Key': apiKey }, undefined, agent)).text) as { assembled: boolean; status: string };
@@ -59,8 +61,8 @@ async function main(): Promise<void> {
       const assemblyS = Number(process.hrtime.bigint() - a0) / 1e9;
       await store.removePrefix(`uploads/${id}/`);
       const mb = TOTAL / 1e6;
-      results.push({ direct: mb / directS, kiln: mb / kilnS, assemblyS });
-      console.log(`round ${round}: direct ${(mb / directS).toFixed(1)} MB/s, kiln ${(mb / kilnS).toFixed(1)} MB/s, ratio ${(directS / kilnS).toFixed(2)}, assembly ${assemblyS.toFixed(2)} s (${((assemblyS / kilnS) * 100).toFixed(1)} % of upload time)`);
+      results.push({ direct: mb / directS, kiln: mb / kilnS, assemblyS, gatewayCpuPerGiB });
+      console.log(`round ${round}: direct ${(mb / directS).toFixed(1)} MB/s, kiln ${(mb / kilnS).toFixed(1)} MB/s, ratio ${(directS / kilnS).toFixed(2)}, assembly ${assemblyS.toFixed(2)} s (${((assemblyS / kilnS) * 100).toFixed(1)} % of upload time), gateway CPU ${gatewayCpuPerGiB.toFixed(2)} core·s/GiB`);
     }
     const mem = await memoryOf(gateway.pid!);
     const ratios = results.map((r) => r.kiln / r.direct);

@@ -13,6 +13,7 @@
 #                     apart never compete for ports.
 #   S3_ACCESS_KEY / S3_SECRET_KEY   the S3 user's keys (default kiln-local / kiln-local-secret-key)
 #   KILN_S3_TIMEOUT   seconds to wait for HTTP (default 90)
+#   KILN_S3_BLOCK_GIB size of the OSD's sparse block file in GiB (default 24; only written bytes use disk)
 #
 # `start` is idempotent: a running instance that answers HTTP is left alone; stale pid files lead to a
 # clean restart; a stopped cluster is restarted from its data (no mkfs), and only when that fails (or the
@@ -29,7 +30,7 @@ SECRET_KEY=${S3_SECRET_KEY:-kiln-local-secret-key}
 TIMEOUT=${KILN_S3_TIMEOUT:-90}
 REGION=us-east-1
 RGW_UID=kiln
-BLOCK_SIZE=$((8 * 1024 * 1024 * 1024)) # sparse file: only written bytes use disk
+BLOCK_SIZE=$((${KILN_S3_BLOCK_GIB:-24} * 1024 * 1024 * 1024)) # sparse file: only written bytes use disk
 OSD_PORT_MIN=$((MON_PORT + 11))
 OSD_PORT_MAX=$((MON_PORT + 110))
 
@@ -146,8 +147,11 @@ run dir = $RUN
 log file = $LOG/\$name.log
 keyring = $DIR/keyring
 # Deleted S3 data is reclaimed after minutes instead of hours, so repeated test runs never fill the OSD.
-rgw gc obj min wait = 60
-rgw gc processor period = 60
+rgw gc obj min wait = 10
+rgw gc processor period = 10
+# Only a test server: a host disk with little free space must not stop the monitor.
+mon data avail warn = 2
+mon data avail crit = 1
 
 [mon]
 mon data = $DIR/mon/\$name

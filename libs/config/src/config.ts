@@ -94,10 +94,11 @@ export function parseConfig(env: NodeJS.ProcessEnv): KilnConfig {
   const result = configSchema.safeParse(withoutEmpty);
   if (result.success) return result.data;
   throw new ConfigError(
-    result.error.issues.map((i) => ({
-      variable: String(i.path[0] ?? '?'),
-      message: i.code === 'invalid_type' && i.input === undefined ? 'is required' : i.message,
-    })),
+    result.error.issues.map((i) => {
+      const variable = String(i.path[0] ?? '?');
+      const missing = withoutEmpty[variable] === undefined;
+      return { variable, message: missing ? 'is required' : i.code === 'invalid_type' ? `is not valid (${i.message.replace(/, received .*/, '')})` : i.message };
+    }),
   );
 }
 

@@ -102,7 +102,7 @@ export function validateOptions(spec: TargetSpec, options: unknown): OptionProbl
   const problems: OptionProblem[] = [];
   for (const [name, value] of Object.entries(options as Record<string, unknown>)) {
     const field = `options.${name}`;
-    const opt = spec.options[name];
+    const opt = Object.hasOwn(spec.options, name) ? spec.options[name] : undefined;
     if (!opt) {
       const known = Object.keys(spec.options);
       problems.push({ field, message: `unknown option for target ${spec.target}; known: ${known.join(', ') || 'none'}` });

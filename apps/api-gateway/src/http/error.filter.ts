@@ -33,7 +33,24 @@ export function toKilnError(err: unknown): KilnError {
   if (e?.type === 'entity.too.large') return new KilnError('payload_too_large', 'The JSON body is too large.');
   if (e?.type === 'entity.parse.failed') return new KilnError('invalid_input', 'The body is not valid JSON.', [{ field: 'body', message: e.message ?? 'parse error' }]);
   if (e?.type === 'encoding.unsupported' || e?.type === 'charset.unsupported') return new KilnError('unsupported_media_type', 'Unsupported body encoding.');
+  if (isDependencyOutage(err)) {
+    return new KilnError('unavailable', 'A service Kiln depends on is not reachable right now; try again shortly.', undefined, { 'Retry-After': '5' });
+  }
   return new KilnError('internal', 'Something went wrong on our side; the request id identifies it.');
+}
+
+const OUTAGE_CODES = new Set(['ECONNREFUSED', 'ECONNRESET', 'ETIMEDOUT', 'EPIPE', 'EHOSTUNREACH', 'ENOTFOUND', 'EAI_AGAIN', 'RequestTimeout']);
+
+/** Database, Redis or storage unreachable: a 503 the client may retry, not a bug (500). */
+function isDependencyOutage(err: unknown): boolean {
+  for (let e = err as { code?: unknown; name?: string; cause?: unknown; message?: string } | undefined, depth = 0; e && depth < 4; e = e.cause as typeof e, depth++) {
+    if (typeof e.code === 'string' && OUTAGE_CODES.has(e.code)) return true;
+    if (e.name === 'S3RequestError') return true;
+    if (e.name === 'PrismaClientInitializationError') return true;
+    if (typeof e.code === 'string' && ['P1001', 'P1002', 'P1017', 'P2024'].includes(e.code)) return true;
+    if (typeof e.message === 'string' && /Connection terminated|Can't reach database server|Stream isn't writeable|Connection is closed|connect ECONNREFUSED/.test(e.message)) return true;
+  }
+  return false;
 }
 
 @Catch()
@@ -45,7 +62,7 @@ export class ErrorFilter implements ExceptionFilter {
     const res = ctx.getResponse<Response>();
     const req = ctx.getRequest<Request & { id?: string }>();
     const error = toKilnError(exception);
-    if (error.code === 'internal') {
+    if (error.code === 'internal' || error.code === 'unavailable') {
       this.log.error({ reqId: req.id, err: exception instanceof Error ? { message: exception.message, stack: exception.stack } : String(exception), method: req.method, url: req.originalUrl }, 'unhandled error');
     }
     if (res.headersSent) {
