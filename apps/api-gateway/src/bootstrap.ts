@@ -16,7 +16,6 @@ export async function createGateway(config: KilnConfig, logger: Logger = createL
   app.set('trust proxy', true);
   app.use(requestContext(logger));
   app.use(jsonBody());
-  app.enableShutdownHooks();
   const server = app.getHttpServer();
   // Uploads of large files over slow links: no whole-request timeout, but idle sockets are closed.
   server.requestTimeout = 0;
