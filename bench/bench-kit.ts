@@ -70,14 +70,17 @@ export async function benchEnv(extra: Record<string, string> = {}): Promise<Benc
       S3_BUCKET: process.env.KILN_BENCH_BUCKET ?? 'kiln-bench',
       KILN_LOG_LEVEL: 'warn',
       KILN_MAX_FILE_SIZE: '20GiB',
-      ...(process.env.KILN_BENCH_NODE_OPTIONS ? { NODE_OPTIONS: process.env.KILN_BENCH_NODE_OPTIONS } : {}),
+      // As the Dockerfile and `npm run up` run the apps; KILN_BENCH_NODE_OPTIONS overrides it.
+      NODE_OPTIONS: process.env.KILN_BENCH_NODE_OPTIONS ?? '--max-semi-space-size=2',
       ...extra,
     },
   };
 }
 
 export async function startApp(app: 'api-gateway' | 'assembler' | 'converter', env: Record<string, string>): Promise<ChildProcess> {
-  const child = spawn(process.execPath, [path.join(ROOT, 'dist/apps', app, 'src/main.js')], { env, stdio: ['ignore', 'inherit', 'inherit'] });
+  // KILN_BENCH_GATEWAY_ARGS: node flags for the gateway only (e.g. --cpu-prof) when profiling.
+  const flags = app === 'api-gateway' && process.env.KILN_BENCH_GATEWAY_ARGS ? process.env.KILN_BENCH_GATEWAY_ARGS.split(' ') : [];
+  const child = spawn(process.execPath, [...flags, path.join(ROOT, 'dist/apps', app, 'src/main.js')], { env, stdio: ['ignore', 'inherit', 'inherit'] });
   if (app === 'api-gateway') {
     const url = `http://127.0.0.1:${env.KILN_PORT}/health/ready`;
     for (let i = 0; i < 300; i++) {

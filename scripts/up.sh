@@ -29,6 +29,8 @@ export REDIS_URL=${REDIS_URL:-redis://127.0.0.1:6379}
 export KILN_PUBLIC_URL=${KILN_PUBLIC_URL:-http://127.0.0.1:$KILN_PORT}
 # Local callback receivers (README walkthrough) live on this machine.
 export KILN_ALLOW_PRIVATE_URLS=${KILN_ALLOW_PRIVATE_URLS:-true}
+# A small young generation keeps upload buffers short-lived (README: Performance).
+export NODE_OPTIONS=${NODE_OPTIONS:---max-semi-space-size=2}
 
 pids=()
 s3_started=0
