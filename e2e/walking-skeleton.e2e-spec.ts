@@ -121,6 +121,33 @@ describe('walking skeleton: upload → convert → callback (real processes)', (
     expect(final.output[0]).toMatchObject({ filename: 'raw tone.ogg', content_type: 'audio/ogg' });
   });
 
+  it('lists jobs newest first with a cursor, filtered by status, only for the calling key', async () => {
+    const made: string[] = [];
+    for (let i = 0; i < 3; i++) made.push((await createJob({ process: false, tag: `list-${i}` })).json.id);
+    await createJob({ process: false }, stack.otherKey);
+    const page1 = await json(stack.api('/v1/jobs?limit=2&status=incomplete'));
+    expect(page1.items.map((j: { id: string }) => j.id)).toEqual([made[2], made[1]]);
+    expect(page1.next_cursor).toEqual(expect.any(String));
+    const page2 = await json(stack.api(`/v1/jobs?limit=2&status=incomplete&cursor=${page1.next_cursor}`));
+    expect(page2.items[0].id).toBe(made[0]);
+    const all = await json(stack.api('/v1/jobs?limit=100'));
+    expect(all.items.every((j: { token?: string }) => j.token === undefined)).toBe(true);
+    const mine = new Set(all.items.map((j: { id: string }) => j.id));
+    const theirs = await json(stack.api('/v1/jobs?limit=100', { key: stack.otherKey }));
+    expect(theirs.items.some((j: { id: string }) => mine.has(j.id))).toBe(false);
+  });
+
+  it('serves the OpenAPI document and a readable index at /docs', async () => {
+    const doc = await json(fetch(`${stack.url}/docs/openapi.json`));
+    expect(doc.openapi).toBe('3.1.0');
+    for (const p of ['/v1/jobs', '/v1/jobs/{id}', '/v1/jobs/{id}/upload', '/v1/jobs/{id}/output', '/v1/jobs/{id}/events', '/v1/uploads', '/v1/uploads/{id}', '/v1/uploads/{id}/complete', '/v1/formats']) {
+      expect(Object.keys(doc.paths)).toContain(p);
+    }
+    const html = await fetch(`${stack.url}/docs`);
+    expect(html.headers.get('content-type')).toMatch(/text\/html/);
+    expect(await html.text()).toContain('/v1/uploads/{id}/complete');
+  });
+
   describe('bad input gets the JSON errors of the API table', () => {
     // eslint-disable-next-line @typescript-eslint/no-explicit-any
     const expectError = async (res: Response, status: number, code: string, parsed?: any) => {

@@ -5,6 +5,7 @@ import type { Logger } from '@kiln/observability';
 import { AuthGuard } from './auth/auth.guard';
 import { CoreModule } from './core/core.module';
 import { JobEventsController } from './events/job-events.controller';
+import { DocsController } from './docs/docs.controller';
 import { FormatsController } from './formats/formats.controller';
 import { HealthController } from './health/health.controller';
 import { ErrorFilter } from './http/error.filter';
@@ -23,7 +24,7 @@ export class AppModule {
     return {
       module: AppModule,
       imports: [CoreModule.forRoot(config, logger)],
-      controllers: [JobsController, JobEventsController, JobUploadController, UploadSessionsController, FormatsController, HealthController],
+      controllers: [JobsController, JobEventsController, JobUploadController, UploadSessionsController, FormatsController, HealthController, DocsController],
       providers: [
         JobsService,
         WholeFileUploadService,
