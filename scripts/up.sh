@@ -43,7 +43,8 @@ cleanup() {
   [ "$s3_started" = 1 ] && bash scripts/s3-local.sh stop || true
   echo "[up] stopped"
 }
-trap cleanup INT TERM EXIT
+trap 'cleanup; exit 0' INT TERM
+trap cleanup EXIT
 
 if [ -z "${S3_ENDPOINT:-}" ]; then
   bash scripts/s3-local.sh status >/dev/null 2>&1 || s3_started=1
