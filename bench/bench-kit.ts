@@ -72,6 +72,7 @@ export async function benchEnv(extra: Record<string, string> = {}): Promise<Benc
       KILN_MAX_FILE_SIZE: '20GiB',
       // As the Dockerfile and `npm run up` run the apps; KILN_BENCH_NODE_OPTIONS overrides it.
       NODE_OPTIONS: process.env.KILN_BENCH_NODE_OPTIONS ?? '--max-semi-space-size=2',
+      MALLOC_ARENA_MAX: process.env.KILN_BENCH_MALLOC_ARENA_MAX ?? '2',
       ...extra,
     },
   };

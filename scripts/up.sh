@@ -31,6 +31,7 @@ export KILN_PUBLIC_URL=${KILN_PUBLIC_URL:-http://127.0.0.1:$KILN_PORT}
 export KILN_ALLOW_PRIVATE_URLS=${KILN_ALLOW_PRIVATE_URLS:-true}
 # A small young generation keeps upload buffers short-lived (README: Performance).
 export NODE_OPTIONS=${NODE_OPTIONS:---max-semi-space-size=2}
+export MALLOC_ARENA_MAX=${MALLOC_ARENA_MAX:-2}
 
 pids=()
 s3_started=0

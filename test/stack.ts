@@ -57,6 +57,7 @@ export class Stack {
       HOME: process.env.HOME ?? '/tmp',
       NODE_ENV: 'test',
       NODE_OPTIONS: '--max-semi-space-size=2',
+      MALLOC_ARENA_MAX: '2',
       KILN_API_KEYS: `${this.apiKey},${this.otherKey}`,
       KILN_WEBHOOK_SECRET: this.webhookSecret,
       DATABASE_URL: this.db.url,

@@ -126,7 +126,7 @@ describe('schema.prisma and the SQL migrations agree (every model written and re
       },
     });
     const chunk = await prisma.uploadChunk.create({
-      data: { id: randomUUID(), uploadId: upload.id, start: 0n, end: 5_368_709_119n, sha256: sha, objectKey: 'chunks/u/0-1' },
+      data: { id: randomUUID(), uploadId: upload.id, start: 0n, end: 5_368_709_119n, sha256: sha, etag: 'c'.repeat(32), objectKey: 'chunks/u/0-1' },
     });
 
     const back = await prisma.job.findUniqueOrThrow({

@@ -1,4 +1,4 @@
-import { createHash } from 'node:crypto';
+import { createHash, type Hash } from 'node:crypto';
 import http from 'node:http';
 import https from 'node:https';
 import type { Readable } from 'node:stream';
@@ -14,6 +14,7 @@ import {
   type PresignOptions,
   type PutOptions,
   type PutResult,
+  type HashedPutResult,
 } from './object-store';
 
 const MiB = 1024 * 1024;
@@ -151,6 +152,8 @@ export class MinioObjectStore implements ObjectStore {
    * was) and `body` is left paused and unpiped, not destroyed: the caller owns it (an HTTP handler may
    * still want to answer 413 on that connection).
    */
+  put(key: string, body: Readable, options?: PutOptions & { checksum?: 'sha256' }): Promise<HashedPutResult>;
+  put(key: string, body: Readable, options: PutOptions): Promise<PutResult>;
   async put(key: string, body: Readable, options: PutOptions = {}): Promise<PutResult> {
     const { size, maxBytes } = options;
     if (size !== undefined && (!Number.isSafeInteger(size) || size < 0)) {
@@ -162,7 +165,7 @@ export class MinioObjectStore implements ObjectStore {
     if (size !== undefined && size > S3_MAX_OBJECT_SIZE) {
       throw new KilnError('payload_too_large', `${size} bytes exceed the S3 object limit of 5 TiB`);
     }
-    const meter = new BodyMeter(key, size, maxBytes);
+    const meter = new BodyMeter(key, size, maxBytes, options.checksum !== 'none');
     if (size !== undefined && size <= S3_MAX_SINGLE_PUT) {
       return this.putStreamed(key, body, size, options.contentType, meter);
     }
@@ -369,8 +372,8 @@ export class MinioObjectStore implements ObjectStore {
       }
       const sha256 = meter.finish();
       if (last) await request.write(last);
-      await request.end();
-      return { key, size, sha256 };
+      const etag = unquote(await request.end());
+      return { key, size, ...(sha256 !== undefined ? { sha256 } : {}), ...(etag ? { etag } : {}) };
     } catch (err: unknown) {
       request.abort();
       throw err;
@@ -514,25 +517,28 @@ function minioClient(endpoint: string, options: MinioObjectStoreOptions, region:
 /** Counts, hashes and checks the bytes of a put as they pass. */
 class BodyMeter {
   bytes = 0;
-  private readonly hash = createHash('sha256');
+  private readonly hash: Hash | undefined;
 
   constructor(
     private readonly key: string,
     private readonly size: number | undefined,
     private readonly maxBytes: number | undefined,
-  ) {}
+    hashing: boolean,
+  ) {
+    this.hash = hashing ? createHash('sha256') : undefined;
+  }
 
   take(chunk: Buffer): void {
     this.bytes += chunk.length;
     if (this.maxBytes !== undefined && this.bytes > this.maxBytes) throw tooLarge(this.key, this.maxBytes);
     if (this.size !== undefined && this.bytes > this.size) throw sizeMismatch(this.key, this.size, 'more');
-    this.hash.update(chunk);
+    this.hash?.update(chunk);
   }
 
-  /** Hex SHA-256 of everything taken; throws when fewer bytes came than announced. */
-  finish(): string {
+  /** Hex SHA-256 of everything taken (undefined when not hashing); throws when fewer bytes came than announced. */
+  finish(): string | undefined {
     if (this.size !== undefined && this.bytes !== this.size) throw sizeMismatch(this.key, this.size, 'fewer');
-    return this.hash.digest('hex');
+    return this.hash?.digest('hex');
   }
 }
 
@@ -740,4 +746,8 @@ async function mapLimit<T, R>(items: T[], limit: number, fn: (item: T, index: nu
   const rejected = settled.find((s): s is PromiseRejectedResult => s.status === 'rejected');
   if (rejected) throw rejected.reason;
   return results;
+}
+
+function unquote(etag: string | undefined): string | undefined {
+  return etag?.replace(/^"|"$/g, '') || undefined;
 }

@@ -13,14 +13,26 @@ export interface PutOptions {
   contentType?: string;
   /** Abort and throw KilnError('payload_too_large') once more than this many bytes arrive. */
   maxBytes?: number;
+  /**
+   * 'sha256' (default): hash the bytes as they pass. 'none': skip it (the hot path of chunk
+   * uploads, which compare re-sent chunks by the server's ETag instead).
+   */
+  checksum?: 'sha256' | 'none';
 }
 
 export interface PutResult {
   key: string;
   size: number;
-  /** Hex SHA-256 of the bytes written, computed as they pass. */
-  sha256: string;
+  /** Hex SHA-256 of the bytes written, computed as they pass (absent with checksum 'none'). */
+  sha256?: string;
+  /**
+   * The server's ETag, unquoted. For a put of known size up to 5 GiB it is the hex MD5 of the bytes
+   * (S3 single PUT without KMS encryption); for multipart writes it is S3's "md5-of-parts-N" form.
+   */
+  etag?: string;
 }
+
+export type HashedPutResult = PutResult & { sha256: string };
 
 export interface PresignOptions {
   /** Suggested download file name (Content-Disposition). */
@@ -37,7 +49,8 @@ export interface ObjectStore {
   ensureBucket(): Promise<void>;
   /** Cheap reachability check for readiness probes. */
   ping(): Promise<void>;
-  put(key: string, body: Readable, options?: PutOptions): Promise<PutResult>;
+  put(key: string, body: Readable, options?: PutOptions & { checksum?: 'sha256' }): Promise<HashedPutResult>;
+  put(key: string, body: Readable, options: PutOptions): Promise<PutResult>;
   get(key: string): Promise<Readable>;
   /** null when the object does not exist. */
   stat(key: string): Promise<ObjectInfo | null>;

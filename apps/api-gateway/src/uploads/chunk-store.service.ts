@@ -79,15 +79,17 @@ export class ChunkStore {
     if (overlapping.length && !same) throw this.overlapError(range, overlapping);
     if (same) {
       // A re-send of a stored range: compare its bytes without storing them again.
-      const sha = await hashExactly(req, range.length);
-      if (digest && digest !== sha) throw digestMismatch();
-      if (sha !== same.sha256) throw differentBytes(range);
+      const seen = await hashExactly(req, range.length);
+      if (digest && digest !== seen.sha256) throw digestMismatch();
+      if (!(await this.matches(same, seen))) throw differentBytes(range);
       return this.state(upload.id, false);
     }
     if (upload.status !== 'uploading') throw new KilnError('conflict', `The upload is ${upload.status} and takes no new bytes.`);
 
     const key = `chunks/${upload.id}/${range.start}-${range.end}.${randomBytes(4).toString('hex')}`;
-    const put = await this.store.put(key, req, { size: range.length });
+    // No hashing on the hot path unless the client sent a digest to check: the server's ETag (MD5)
+    // is what a re-sent chunk is compared with.
+    const put = await this.store.put(key, req, { size: range.length, checksum: digest ? 'sha256' : 'none' });
     if (digest && digest !== put.sha256) {
       await this.store.remove(key);
       throw digestMismatch();
@@ -101,13 +103,13 @@ export class ChunkStore {
         const now = await this.overlaps(tx, upload.id, range);
         const twin = now.find((c) => Number(c.start) === range.start && Number(c.end) === range.end);
         if (twin) {
-          if (twin.sha256 !== put.sha256) throw differentBytes(range);
+          if (!(await this.sameStoredBytes(twin, { ...put, objectKey: key }))) throw differentBytes(range);
           throw new AlreadyStored();
         }
         if (now.length) throw this.overlapError(range, now);
         if (current.status !== 'uploading') throw new KilnError('conflict', `The upload is ${current.status} and takes no new bytes.`);
         await tx.uploadChunk.create({
-          data: { id: randomUUID(), uploadId: upload.id, start: BigInt(range.start), end: BigInt(range.end), sha256: put.sha256, objectKey: key },
+          data: { id: randomUUID(), uploadId: upload.id, start: BigInt(range.start), end: BigInt(range.end), sha256: put.sha256 ?? null, etag: put.etag ?? null, objectKey: key },
         });
         const received = (current.receivedBytes ?? 0n) + BigInt(range.length);
         const complete = received === current.size;
@@ -153,6 +155,26 @@ export class ChunkStore {
     await this.prisma.upload.deleteMany({ where: { id: uploadId } });
   }
 
+  /** Whether re-sent bytes (their hashes) equal a stored chunk. */
+  private async matches(stored: UploadChunk, seen: { sha256: string; md5: string }): Promise<boolean> {
+    if (stored.sha256) return stored.sha256 === seen.sha256;
+    if (stored.etag && MD5_ETAG.test(stored.etag)) return stored.etag === seen.md5;
+    return (await this.sha256Of(stored.objectKey)) === seen.sha256;
+  }
+
+  /** Whether two stored objects for one range hold the same bytes (two concurrent identical sends). */
+  private async sameStoredBytes(a: Pick<UploadChunk, 'sha256' | 'etag' | 'objectKey'>, b: { sha256?: string; etag?: string; objectKey: string }): Promise<boolean> {
+    if (a.sha256 && b.sha256) return a.sha256 === b.sha256;
+    if (a.etag && b.etag && MD5_ETAG.test(a.etag) && MD5_ETAG.test(b.etag)) return a.etag === b.etag;
+    return (await this.sha256Of(a.objectKey)) === (await this.sha256Of(b.objectKey));
+  }
+
+  private async sha256Of(key: string): Promise<string> {
+    const hash = createHash('sha256');
+    for await (const c of await this.store.get(key)) hash.update(c as Buffer);
+    return hash.digest('hex');
+  }
+
   private overlaps(db: Tx | PrismaClient, uploadId: string, range: ChunkRange): Promise<UploadChunk[]> {
     return db.uploadChunk.findMany({ where: { uploadId, start: { lte: BigInt(range.end) }, end: { gte: BigInt(range.start) } } });
   }
@@ -167,21 +189,25 @@ export class ChunkStore {
 
 class AlreadyStored extends Error {}
 
+const MD5_ETAG = /^[0-9a-f]{32}$/;
+
 const digestMismatch = () =>
   new KilnError('unprocessable', 'The chunk does not match its digest (Content-Digest / X-Chunk-Sha256); it was discarded.', [{ field: 'Content-Digest', message: 'sha-256 mismatch' }]);
 
 const differentBytes = (range: ChunkRange) =>
   new KilnError('conflict', `Bytes ${range.start}-${range.end} differ from the bytes already stored for that range.`, [{ field: 'Content-Range', message: 'different bytes for a stored range' }]);
 
-/** SHA-256 of exactly `length` bytes of a stream (more or fewer is an error); nothing is kept. */
-export async function hashExactly(body: Readable, length: number): Promise<string> {
-  const hash = createHash('sha256');
+/** SHA-256 and MD5 of exactly `length` bytes of a stream (more or fewer is an error); nothing is kept. */
+export async function hashExactly(body: Readable, length: number): Promise<{ sha256: string; md5: string }> {
+  const sha = createHash('sha256');
+  const md5 = createHash('md5');
   let seen = 0;
   for await (const chunk of body) {
     seen += (chunk as Buffer).length;
     if (seen > length) throw new KilnError('invalid_input', `The body is longer than the ${length} bytes of its Content-Range.`, [{ field: 'body', message: 'too long' }]);
-    hash.update(chunk as Buffer);
+    sha.update(chunk as Buffer);
+    md5.update(chunk as Buffer);
   }
   if (seen !== length) throw new KilnError('invalid_input', `The body has ${seen} bytes; its Content-Range says ${length}.`, [{ field: 'body', message: 'too short' }]);
-  return hash.digest('hex');
+  return { sha256: sha.digest('hex'), md5: md5.digest('hex') };
 }

@@ -10,6 +10,7 @@ import {
   type PresignOptions,
   type PutOptions,
   type PutResult,
+  type HashedPutResult,
 } from '../object-store';
 
 interface StoredObject {
@@ -39,6 +40,8 @@ export class InMemoryObjectStore implements ObjectStore {
     if (!this.available) throw new KilnError('unavailable', 'object storage unavailable');
   }
 
+  put(key: string, body: Readable, options?: PutOptions & { checksum?: 'sha256' }): Promise<HashedPutResult>;
+  put(key: string, body: Readable, options: PutOptions): Promise<PutResult>;
   async put(key: string, body: Readable, options: PutOptions = {}): Promise<PutResult> {
     const { size, maxBytes } = options;
     if (size !== undefined && (!Number.isSafeInteger(size) || size < 0)) {
@@ -58,7 +61,9 @@ export class InMemoryObjectStore implements ObjectStore {
     if (size !== undefined && received !== size) throw mismatch(key, size, 'fewer');
     const data = Buffer.concat(chunks);
     this.store(key, data, options.contentType);
-    return { key, size: data.length, sha256: createHash('sha256').update(data).digest('hex') };
+    const etag = createHash('md5').update(data).digest('hex');
+    if (options.checksum === 'none') return { key, size: data.length, etag };
+    return { key, size: data.length, sha256: createHash('sha256').update(data).digest('hex'), etag };
   }
 
   async get(key: string): Promise<Readable> {
