@@ -72,6 +72,8 @@ export class Stack {
       KILN_LOG_LEVEL: 'info',
       KILN_FFMPEG_THREADS: '1',
       KILN_SHUTDOWN_GRACE_SECONDS: '5',
+      // Tests poll fast; the rate limit has its own test.
+      KILN_RATE_LIMIT_PER_MINUTE: '0',
       ...options.env,
     };
     const gateways = options.gateways ?? 1;

@@ -3,6 +3,8 @@ import { APP_FILTER, APP_GUARD } from '@nestjs/core';
 import type { KilnConfig } from '@kiln/config';
 import type { Logger } from '@kiln/observability';
 import { AuthGuard } from './auth/auth.guard';
+import { KeyLimits } from './limits/key-limits.service';
+import { RateLimitGuard } from './limits/rate-limit.guard';
 import { CoreModule } from './core/core.module';
 import { JobEventsController } from './events/job-events.controller';
 import { DocsController } from './docs/docs.controller';
@@ -31,7 +33,9 @@ export class AppModule {
         ChunkStore,
         JobChunkUploadService,
         UploadSessionsService,
+        KeyLimits,
         { provide: APP_GUARD, useClass: AuthGuard },
+        { provide: APP_GUARD, useClass: RateLimitGuard },
         { provide: APP_FILTER, useClass: ErrorFilter },
       ],
     };

@@ -3,7 +3,9 @@ import type { NestExpressApplication } from '@nestjs/platform-express';
 import type { KilnConfig } from '@kiln/config';
 import { createLogger, type Logger } from '@kiln/observability';
 import { AppModule } from './app.module';
+import { QueueProducer } from '@kiln/queue';
 import { jsonBody } from './http/json-body';
+import { QUEUE_BOARD_PATH, adminAuth, queueBoard } from './http/queue-board';
 import { requestContext } from './http/request-context.middleware';
 
 /** Builds the gateway (used by main.ts and by tests that run it in-process). */
@@ -16,6 +18,7 @@ export async function createGateway(config: KilnConfig, logger: Logger = createL
   app.set('trust proxy', true);
   app.use(requestContext(logger));
   app.use(jsonBody());
+  app.use(QUEUE_BOARD_PATH, adminAuth(config), queueBoard(app.get(QueueProducer)));
   const server = app.getHttpServer();
   // Uploads of large files over slow links: no whole-request timeout, but idle sockets are closed.
   server.requestTimeout = 0;

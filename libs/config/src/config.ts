@@ -76,6 +76,10 @@ export const configSchema = z.object({
   /** Remote inputs: the whole download, redirects included, must end within this; not retried. */
   KILN_FETCH_MAX_SECONDS: int(3600, 1),
   KILN_SHUTDOWN_GRACE_SECONDS: int(30, 0),
+  /** Requests per minute per API key (or job token's key); 0 = no limit. Over it: 429 with Retry-After. */
+  KILN_RATE_LIMIT_PER_MINUTE: int(1200, 0),
+  /** Uploads (whole files or chunks) streaming at once per API key, across all gateways; 0 = no limit. */
+  KILN_MAX_CONCURRENT_UPLOADS_PER_KEY: int(32, 0),
   KILN_LOG_LEVEL: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']).default('info'),
 });
 

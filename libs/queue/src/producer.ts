@@ -55,7 +55,12 @@ export class QueueProducer {
    * One `convert` job per input × conversion under one `finalize` parent that runs once every child
    * has ended, failed or not (a failed unit is recorded in the database and judged by finalize).
    */
-  async enqueueConversionFlow(jobId: string, units: PayloadOf<'convert'>[], convertOptions: JobsOptions = {}): Promise<void> {
+  async enqueueConversionFlow(
+    jobId: string,
+    units: PayloadOf<'convert'>[],
+    convertOptions: JobsOptions = {},
+    priorityOf?: (index: number) => number,
+  ): Promise<void> {
     this.flows ??= new FlowProducer({ connection: this.connection, prefix: this.prefix });
     const parent: PayloadOf<'finalize'> = { jobId };
     await this.flows.add({
@@ -63,7 +68,7 @@ export class QueueProducer {
       queueName: QueueName.finalize,
       data: parent,
       opts: { ...HISTORY, ...QUEUE_JOB_DEFAULTS.finalize, jobId: jobIdFor('finalize', parent) },
-      children: units.map((unit) => ({
+      children: units.map((unit, index) => ({
         name: QueueName.convert,
         queueName: QueueName.convert,
         data: unit,
@@ -71,6 +76,7 @@ export class QueueProducer {
           ...HISTORY,
           ...QUEUE_JOB_DEFAULTS.convert,
           ...convertOptions,
+          ...(priorityOf ? { priority: priorityOf(index) } : {}),
           jobId: jobIdFor('convert', unit),
           ignoreDependencyOnFailure: true,
         },

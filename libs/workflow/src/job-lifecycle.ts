@@ -18,6 +18,11 @@ export function deliveryIdFor(jobId: string, event: CallbackEvent): string {
 }
 
 const ENDED = new Set(['completed', 'failed', 'canceled']);
+
+/** BullMQ priorities run from 1 (first) to 2,097,152. */
+export function fairPriority(backlogAhead: number): number {
+  return Math.min(2_097_152, 1 + Math.max(0, backlogAhead));
+}
 const IN_FLIGHT = new Set(['pending', 'uploading', 'assembling']);
 
 /**
@@ -49,9 +54,9 @@ export class JobLifecycle {
    * Returns the number of units enqueued (0 when the job is not startable).
    */
   async startIfReady(jobId: string): Promise<number> {
-    const units = await this.prisma.$transaction(async (tx) => {
-      const locked = await tx.$queryRaw<{ status: string; process: boolean }[]>`
-        SELECT status, process FROM jobs WHERE id = ${jobId}::uuid FOR UPDATE`;
+    const started = await this.prisma.$transaction(async (tx) => {
+      const locked = await tx.$queryRaw<{ status: string; process: boolean; owner_key_hash: string }[]>`
+        SELECT status, process, owner_key_hash FROM jobs WHERE id = ${jobId}::uuid FOR UPDATE`;
       if (!locked.length || !['incomplete', 'downloading'].includes(locked[0].status) || !locked[0].process) return null;
       const [inputs, conversions] = await Promise.all([
         tx.input.findMany({ where: { jobId }, orderBy: { createdAt: 'asc' } }),
@@ -77,10 +82,19 @@ export class JobLifecycle {
       await tx.conversion.updateMany({ where: { jobId }, data: { status: 'queued' } });
       await tx.job.update({ where: { id: jobId }, data: { status: 'queued', statusInfo: '', startedAt: new Date() } });
       const stored = await tx.output.findMany({ where: { jobId } });
-      return stored.map<PayloadOf<'convert'>>((o) => ({ jobId, inputId: o.inputId, conversionId: o.conversionId, outputId: o.id }));
+      // Fair share between API keys: a unit's priority is its key's backlog, so one key's thousand
+      // queued units do not starve another key's single one (BullMQ: lower number runs first).
+      const [{ backlog }] = await tx.$queryRaw<{ backlog: number }[]>`
+        SELECT COUNT(*)::int AS backlog FROM outputs o JOIN jobs j ON j.id = o.job_id
+        WHERE j.owner_key_hash = ${locked[0].owner_key_hash} AND o.status = 'queued' AND o.job_id <> ${jobId}::uuid`;
+      return {
+        priority: backlog,
+        units: stored.map<PayloadOf<'convert'>>((o) => ({ jobId, inputId: o.inputId, conversionId: o.conversionId, outputId: o.id })),
+      };
     });
-    if (!units) return 0;
-    await this.producer.enqueueConversionFlow(jobId, units);
+    if (!started) return 0;
+    const { units, priority } = started;
+    await this.producer.enqueueConversionFlow(jobId, units, {}, (i) => fairPriority(priority + i));
     await this.announce(jobId);
     return units.length;
   }

@@ -3,6 +3,7 @@ import type { Request, Response } from 'express';
 import { AllowJobToken } from '../auth/auth.guard';
 import { Caller } from '../auth/principal.decorator';
 import type { Principal } from '../auth/principal';
+import { KeyLimits } from '../limits/key-limits.service';
 import { JobChunkUploadService } from './job-chunk-upload.service';
 import { WholeFileUploadService } from './whole-file-upload.service';
 
@@ -11,6 +12,7 @@ export class JobUploadController {
   constructor(
     private readonly wholeFile: WholeFileUploadService,
     private readonly chunked: JobChunkUploadService,
+    private readonly limits: KeyLimits,
   ) {}
 
   /**
@@ -20,12 +22,14 @@ export class JobUploadController {
   @Post(':id/upload')
   @AllowJobToken()
   async upload(@Caller() caller: Principal, @Param('id') id: string, @Req() req: Request, @Res({ passthrough: true }) res: Response) {
-    if (req.header('x-upload-id') !== undefined || req.header('content-range') !== undefined) {
-      const answer = await this.chunked.upload(caller, id, req);
-      res.status(answer.status);
-      return answer.body;
-    }
-    res.status(201);
-    return this.wholeFile.upload(caller, id, req);
+    return this.limits.withUploadSlot(caller, async () => {
+      if (req.header('x-upload-id') !== undefined || req.header('content-range') !== undefined) {
+        const answer = await this.chunked.upload(caller, id, req);
+        res.status(answer.status);
+        return answer.body;
+      }
+      res.status(201);
+      return this.wholeFile.upload(caller, id, req);
+    });
   }
 }

@@ -3,13 +3,17 @@ import type { Request, Response } from 'express';
 import { AllowJobToken } from '../auth/auth.guard';
 import { Caller } from '../auth/principal.decorator';
 import type { Principal } from '../auth/principal';
+import { KeyLimits } from '../limits/key-limits.service';
 import { UploadSessionsService } from './upload-sessions.service';
 
 /** Upload sessions (shared/design/API.md "Upload sessions"): resumable uploads of large files. */
 @Controller('v1/uploads')
 @AllowJobToken('resource')
 export class UploadSessionsController {
-  constructor(private readonly sessions: UploadSessionsService) {}
+  constructor(
+    private readonly sessions: UploadSessionsService,
+    private readonly limits: KeyLimits,
+  ) {}
 
   @Post()
   @HttpCode(201)
@@ -20,7 +24,7 @@ export class UploadSessionsController {
   /** One chunk: raw bytes with `Content-Range: bytes start-end/total`. 202 until complete, then 201. */
   @Put(':id')
   async put(@Caller() caller: Principal, @Param('id') id: string, @Req() req: Request, @Res({ passthrough: true }) res: Response) {
-    const answer = await this.sessions.putChunk(caller, id, req);
+    const answer = await this.limits.withUploadSlot(caller, () => this.sessions.putChunk(caller, id, req));
     res.status(answer.status);
     return answer.body;
   }

@@ -1,0 +1,64 @@
+import { randomUUID } from 'node:crypto';
+import { Inject, Injectable } from '@nestjs/common';
+import type { Redis } from 'ioredis';
+import { KILN_CONFIG, type KilnConfig } from '@kiln/config';
+import { KilnError } from '@kiln/contracts';
+import type { Principal } from '../auth/principal';
+import { REDIS } from '../core/tokens';
+
+/** An upload slot older than this belonged to a gateway that died mid-request; it no longer counts. */
+const SLOT_STALE_MS = 15 * 60 * 1000;
+
+/**
+ * Per-key limits shared by every gateway replica (Redis): a request rate (fixed one-minute windows)
+ * and the number of uploads streaming at once. Over a limit: 429 `rate_limited` with Retry-After.
+ */
+@Injectable()
+export class KeyLimits {
+  constructor(
+    @Inject(REDIS) private readonly redis: Redis,
+    @Inject(KILN_CONFIG) private readonly config: KilnConfig,
+  ) {}
+
+  private key(kind: string, owner: string): string {
+    return `${this.config.KILN_QUEUE_PREFIX}:limits:${kind}:${owner}`;
+  }
+
+  async checkRate(principal: Principal, now = Date.now()): Promise<void> {
+    const limit = this.config.KILN_RATE_LIMIT_PER_MINUTE;
+    if (!limit) return;
+    const window = Math.floor(now / 60_000);
+    const k = this.key(`rate:${window}`, principal.ownerKeyHash);
+    const [[, count]] = (await this.redis.multi().incr(k).pexpire(k, 61_000).exec()) as [[null, number], unknown];
+    if (count > limit) {
+      const retryAfter = Math.max(1, Math.ceil(((window + 1) * 60_000 - now) / 1000));
+      throw new KilnError('rate_limited', `More than ${limit} requests per minute for this API key; try again in ${retryAfter} s.`, undefined, { 'Retry-After': String(retryAfter) });
+    }
+  }
+
+  /** Runs an upload inside one of the key's upload slots (released in every outcome). */
+  async withUploadSlot<T>(principal: Principal, work: () => Promise<T>): Promise<T> {
+    const limit = this.config.KILN_MAX_CONCURRENT_UPLOADS_PER_KEY;
+    if (!limit) return work();
+    const k = this.key('uploads', principal.ownerKeyHash);
+    const slot = randomUUID();
+    const now = Date.now();
+    const result = (await this.redis
+      .multi()
+      .zremrangebyscore(k, 0, now - SLOT_STALE_MS)
+      .zadd(k, now, slot)
+      .zcard(k)
+      .pexpire(k, SLOT_STALE_MS)
+      .exec()) as [null, number][];
+    const inUse = result[2][1];
+    if (inUse > limit) {
+      await this.redis.zrem(k, slot);
+      throw new KilnError('rate_limited', `This API key already has ${limit} uploads in progress; wait for one to finish.`, undefined, { 'Retry-After': '5' });
+    }
+    try {
+      return await work();
+    } finally {
+      await this.redis.zrem(k, slot).catch(() => undefined);
+    }
+  }
+}
