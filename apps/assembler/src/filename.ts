@@ -1,19 +1,6 @@
-/**
- * File names of fetched inputs. Same rules as the gateway's `safeFilename` (apps do not import
- * apps): the last path segment only, no control characters, at most 200 characters (extension kept).
- */
-export function safeFilename(name: string | undefined | null, fallback = 'file'): string {
-  let base = (name ?? '').split(/[\\/]/).pop() ?? '';
-  // eslint-disable-next-line no-control-regex
-  base = base.replace(/[\u0000-\u001f\u007f]/g, '').trim();
-  if (base === '.' || base === '..') base = '';
-  if (base.length > 200) {
-    const dot = base.lastIndexOf('.');
-    const ext = dot > 0 && base.length - dot <= 10 ? base.slice(dot) : '';
-    base = base.slice(0, 200 - ext.length) + ext;
-  }
-  return base || fallback;
-}
+import { safeFilename } from '@kiln/workflow';
+
+export { safeFilename };
 
 /**
  * The file name a Content-Disposition header suggests (RFC 6266): `filename*` (RFC 8187,

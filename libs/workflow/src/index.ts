@@ -4,3 +4,4 @@ export * from './url-guard';
 export * from './callback-signature';
 export * from './byte-ranges';
 export * from './job-events';
+export * from './filename';

@@ -4,13 +4,12 @@ import type { Request } from 'express';
 import { KILN_CONFIG, type KilnConfig } from '@kiln/config';
 import { KilnError } from '@kiln/contracts';
 import type { PrismaClient, Upload } from '@kiln/database';
-import { inputView, type InputView } from '@kiln/workflow';
+import { headerFilename, inputView, type InputView, safeFilename } from '@kiln/workflow';
 import type { Principal } from '../auth/principal';
 import { PRISMA } from '../core/tokens';
 import { JobsService } from '../jobs/jobs.service';
 import { ChunkStore } from './chunk-store.service';
 import { parseContentRange } from './content-range';
-import { safeFilename } from './filename';
 import { claimUploadInput } from './input-claim';
 
 const CLIENT_UPLOAD_ID = /^[A-Za-z0-9._:-]{1,128}$/;
@@ -66,7 +65,7 @@ export class JobChunkUploadService {
       await tx.$executeRaw`SELECT pg_advisory_xact_lock(hashtextextended(${`job-uploads:${jobId}`}, 0))`;
       const existing = await tx.upload.findUnique({ where: { jobId_clientUploadId: { jobId, clientUploadId: clientId } } });
       if (existing) return existing;
-      const filename = name ? safeFilename(decodeSafe(name)) : undefined;
+      const filename = name ? safeFilename(headerFilename(name)) : undefined;
       const input = await claimUploadInput(tx, jobId, req.header('x-input-id'), filename);
       const finalName = filename ?? input.filename ?? 'file';
       await tx.input.update({ where: { id: input.id }, data: { filename: finalName, size: BigInt(total) } });
@@ -84,13 +83,5 @@ export class JobChunkUploadService {
         },
       });
     });
-  }
-}
-
-function decodeSafe(v: string): string {
-  try {
-    return decodeURIComponent(v);
-  } catch {
-    return v;
   }
 }

@@ -5,14 +5,13 @@ import { z } from 'zod';
 import { KILN_CONFIG, type KilnConfig } from '@kiln/config';
 import { KilnError } from '@kiln/contracts';
 import type { PrismaClient, Upload } from '@kiln/database';
-import { gapsOf } from '@kiln/workflow';
+import { gapsOf, safeFilename } from '@kiln/workflow';
 import type { Principal } from '../auth/principal';
 import { PRISMA } from '../core/tokens';
 import { parseOrThrow } from '../http/validation';
 import { JobsService } from '../jobs/jobs.service';
 import { ChunkStore } from './chunk-store.service';
 import { parseContentRange } from './content-range';
-import { safeFilename } from './filename';
 import { claimUploadInput } from './input-claim';
 import { uploadView, type UploadView } from './upload-view';
 

@@ -7,11 +7,10 @@ import { KilnError } from '@kiln/contracts';
 import type { PrismaClient } from '@kiln/database';
 import type { Logger } from '@kiln/observability';
 import { OBJECT_STORE, type ObjectStore } from '@kiln/storage';
-import { JobLifecycle, inputView, type InputView } from '@kiln/workflow';
+import { headerFilename, inputView, type InputView, JobLifecycle, safeFilename } from '@kiln/workflow';
 import type { Principal } from '../auth/principal';
 import { LOGGER, PRISMA } from '../core/tokens';
 import { JobsService } from '../jobs/jobs.service';
-import { safeFilename } from './filename';
 import { claimUploadInput } from './input-claim';
 
 const MULTIPART_OVERHEAD = 64 * 1024;
@@ -76,7 +75,7 @@ export class WholeFileUploadService {
     if (!name) {
       throw new KilnError('invalid_input', 'A raw upload needs an X-File-Name header (or send multipart/form-data with a file field).', [{ field: 'X-File-Name', message: 'required' }]);
     }
-    const filename = safeFilename(decodeURIComponentSafe(name));
+    const filename = safeFilename(headerFilename(name));
     const contentType = (req.header('content-type') ?? 'application/octet-stream').split(';')[0].trim() || 'application/octet-stream';
     const key = `inputs/${jobId}/${inputId}/${filename}`;
     const put = await this.store.put(key, req, { size, contentType, maxBytes: max });
@@ -130,13 +129,5 @@ export class WholeFileUploadService {
       this.log.debug({ jobId, inputId, err: err instanceof Error ? err.message : String(err) }, 'multipart upload failed');
       throw err;
     });
-  }
-}
-
-function decodeURIComponentSafe(v: string): string {
-  try {
-    return decodeURIComponent(v);
-  } catch {
-    return v;
   }
 }

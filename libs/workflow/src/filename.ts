@@ -1,4 +1,7 @@
-/** A file name safe to use as the last part of an object key and in Content-Disposition. */
+/**
+ * File names of stored inputs and outputs: the last path segment only, no control characters, at most
+ * 200 characters (extension kept). Used as the last part of object keys and in Content-Disposition.
+ */
 export function safeFilename(name: string | undefined | null, fallback = 'file'): string {
   let base = (name ?? '').split(/[\\/]/).pop() ?? '';
   // eslint-disable-next-line no-control-regex
@@ -10,4 +13,13 @@ export function safeFilename(name: string | undefined | null, fallback = 'file')
     base = base.slice(0, 200 - ext.length) + ext;
   }
   return base || fallback;
+}
+
+/** A file name sent in a header (X-File-Name), percent-decoded when it is encoded. */
+export function headerFilename(value: string): string {
+  try {
+    return decodeURIComponent(value);
+  } catch {
+    return value;
+  }
 }
