@@ -43,6 +43,8 @@ describe('conversions: progress, cancel, callbacks, crashes, shutdown', () => {
         KILN_CONVERT_LOCK_SECONDS: '4',
         KILN_FFMPEG_PRESET: 'medium',
         KILN_FFMPEG_THREADS: '1',
+        // Long enough for a conversion started before SIGTERM to finish on a loaded machine.
+        KILN_SHUTDOWN_GRACE_SECONDS: '90',
       },
     });
     store = new MinioObjectStore({ endpoint: stack.env.S3_ENDPOINT, accessKey: stack.env.S3_ACCESS_KEY, secretKey: stack.env.S3_SECRET_KEY, bucket: stack.env.S3_BUCKET });
