@@ -13,6 +13,8 @@ import { HealthController } from './health/health.controller';
 import { ErrorFilter } from './http/error.filter';
 import { JobsController } from './jobs/jobs.controller';
 import { JobsService } from './jobs/jobs.service';
+import { MetricsController } from './metrics/metrics.controller';
+import { metricsProvider } from './metrics/metrics.provider';
 import { JobUploadController } from './uploads/job-upload.controller';
 import { WholeFileUploadService } from './uploads/whole-file-upload.service';
 import { ChunkStore } from './uploads/chunk-store.service';
@@ -26,7 +28,7 @@ export class AppModule {
     return {
       module: AppModule,
       imports: [CoreModule.forRoot(config, logger)],
-      controllers: [JobsController, JobEventsController, JobUploadController, UploadSessionsController, FormatsController, HealthController, DocsController],
+      controllers: [JobsController, JobEventsController, JobUploadController, UploadSessionsController, FormatsController, HealthController, DocsController, MetricsController],
       providers: [
         JobsService,
         WholeFileUploadService,
@@ -34,6 +36,7 @@ export class AppModule {
         JobChunkUploadService,
         UploadSessionsService,
         KeyLimits,
+        metricsProvider,
         { provide: APP_GUARD, useClass: AuthGuard },
         { provide: APP_GUARD, useClass: RateLimitGuard },
         { provide: APP_FILTER, useClass: ErrorFilter },

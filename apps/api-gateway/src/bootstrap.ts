@@ -1,7 +1,7 @@
 import { NestFactory } from '@nestjs/core';
 import type { NestExpressApplication } from '@nestjs/platform-express';
 import type { KilnConfig } from '@kiln/config';
-import { createLogger, type Logger } from '@kiln/observability';
+import { KilnMetrics, createLogger, type Logger } from '@kiln/observability';
 import { AppModule } from './app.module';
 import { QueueProducer } from '@kiln/queue';
 import { jsonBody } from './http/json-body';
@@ -16,7 +16,7 @@ export async function createGateway(config: KilnConfig, logger: Logger = createL
   });
   app.disable('x-powered-by');
   app.set('trust proxy', true);
-  app.use(requestContext(logger));
+  app.use(requestContext(logger, app.get(KilnMetrics)));
   app.use(jsonBody());
   app.use(QUEUE_BOARD_PATH, adminAuth(config), queueBoard(app.get(QueueProducer)));
   const server = app.getHttpServer();

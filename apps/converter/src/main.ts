@@ -1,4 +1,5 @@
 import 'reflect-metadata';
+import { runningProcessCount } from '@kiln/media';
 import { runWorkerApp } from '@kiln/worker-runtime';
 import { CancelSignals } from './cancel-signals';
 import { CallbackHandler } from './handlers/callback.handler';
@@ -9,6 +10,7 @@ runWorkerApp({
   name: 'converter',
   handlers: [ConvertHandler, FinalizeHandler, CallbackHandler],
   providers: [CancelSignals],
+  metrics: { ffmpegProcesses: runningProcessCount },
   consumes: (config) => ({
     // ffmpeg runs in a child process, so the event loop stays free to renew the lock.
     convert: { concurrency: config.KILN_CONVERTER_CONCURRENCY, lockDurationMs: config.KILN_CONVERT_LOCK_SECONDS * 1000 },

@@ -81,6 +81,17 @@ export const configSchema = z.object({
   /** Uploads (whole files or chunks) streaming at once per API key, across all gateways; 0 = no limit. */
   KILN_MAX_CONCURRENT_UPLOADS_PER_KEY: int(32, 0),
   KILN_LOG_LEVEL: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']).default('info'),
+  /**
+   * When set, `GET /metrics` (gateway and workers) requires `Authorization: Bearer <token>`;
+   * unset, it is public on the gateway's port (keep that port off the internet or set a token).
+   */
+  KILN_METRICS_TOKEN: z.string().min(16, 'needs at least 16 characters').optional(),
+  /**
+   * Workers (assembler, converter): port of their own HTTP server with /metrics, /health/live and
+   * /health/ready, bound to KILN_HOST. 0 = no server. One variable for both apps so several
+   * workers on one host each get their own port; compose sets 9464 in every container.
+   */
+  KILN_WORKER_HTTP_PORT: z.coerce.number().int().min(0).max(65535).default(0),
 });
 
 export type KilnConfig = z.infer<typeof configSchema>;

@@ -57,6 +57,17 @@ export class WorkerHost {
     return Object.keys(this.options.consumes) as QueueName[];
   }
 
+  /** Queues whose BullMQ worker is not taking work (not started, stopped or closing). */
+  stoppedQueues(): QueueName[] {
+    if (this.workers.length === 0) return this.queues;
+    return this.workers.filter((w) => !w.isRunning() || w.closing !== undefined).map((w) => w.name as QueueName);
+  }
+
+  /** Every BullMQ worker of this host is running and none is closing (readiness). */
+  isRunning(): boolean {
+    return this.stoppedQueues().length === 0;
+  }
+
   async start(): Promise<void> {
     const byQueue = indexHandlers(this.handlers, this.queues);
     const { log } = this.options;

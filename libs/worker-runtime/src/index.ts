@@ -1,1 +1,2 @@
 export * from './worker-app';
+export * from './worker-http';

@@ -4,10 +4,11 @@ import type { Redis } from 'ioredis';
 import { KILN_CONFIG, describeConfig, loadConfig, type KilnConfig } from '@kiln/config';
 import type { QueueName } from '@kiln/contracts';
 import { createPrismaClient, type PrismaClient } from '@kiln/database';
-import { createLogger, type Logger } from '@kiln/observability';
+import { KilnMetrics, createLogger, runCheck, type KilnMetricsOptions, type Logger } from '@kiln/observability';
 import { createRedis, QueueProducer, WorkerHost, type JobHandler } from '@kiln/queue';
-import { OBJECT_STORE, objectStoreFromConfig } from '@kiln/storage';
+import { OBJECT_STORE, objectStoreFromConfig, type ObjectStore } from '@kiln/storage';
 import { JobEvents, JobLifecycle } from '@kiln/workflow';
+import { startWorkerHttp, type WorkerHttp } from './worker-http';
 
 export const PRISMA = Symbol('Prisma');
 export const LOGGER = Symbol('Logger');
@@ -21,13 +22,16 @@ export interface WorkerAppSpec {
   handlers: Type<JobHandler>[];
   consumes: (config: KilnConfig) => Partial<Record<QueueName, { concurrency: number; lockDurationMs?: number }>>;
   providers?: Provider[];
+  /** Process gauges read on scrape (the converter passes `ffmpegProcesses`). */
+  metrics?: Omit<KilnMetricsOptions, 'app'>;
 }
 
 /** Shared providers of the worker processes (database, storage, queues, lifecycle). */
-export function workerProviders(config: KilnConfig, log: Logger): Provider[] {
+export function workerProviders(config: KilnConfig, log: Logger, metrics: KilnMetrics = new KilnMetrics({ app: 'worker' })): Provider[] {
   return [
     { provide: KILN_CONFIG, useValue: config },
     { provide: LOGGER, useValue: log },
+    { provide: KilnMetrics, useValue: metrics },
     { provide: PRISMA, useFactory: () => createPrismaClient({ url: config.DATABASE_URL, poolSize: 5 }) },
     { provide: WORKER_REDIS, useFactory: () => createRedis(config.REDIS_URL, 'worker') },
     { provide: PRODUCER_REDIS, useFactory: () => createRedis(config.REDIS_URL, 'producer') },
@@ -45,11 +49,14 @@ export function workerProviders(config: KilnConfig, log: Logger): Provider[] {
 
 class WorkerLifecycle implements OnApplicationBootstrap, OnApplicationShutdown {
   private host?: WorkerHost;
+  private http?: WorkerHttp;
   constructor(
     @Inject(JOB_HANDLERS) private readonly handlers: JobHandler[],
     @Inject(WORKER_REDIS) private readonly workerRedis: Redis,
     @Inject(PRODUCER_REDIS) private readonly producerRedis: Redis,
     @Inject(PRISMA) private readonly prisma: PrismaClient,
+    @Inject(OBJECT_STORE) private readonly store: ObjectStore,
+    @Inject(KilnMetrics) private readonly metrics: KilnMetrics,
     @Inject(QueueProducer) private readonly producer: QueueProducer,
     @Inject(KILN_CONFIG) private readonly config: KilnConfig,
     @Inject(LOGGER) private readonly log: Logger,
@@ -57,6 +64,17 @@ class WorkerLifecycle implements OnApplicationBootstrap, OnApplicationShutdown {
   ) {}
 
   async onApplicationBootstrap(): Promise<void> {
+    // Listening first: /health/live answers while the workers connect, /health/ready says "not started".
+    if (this.config.KILN_WORKER_HTTP_PORT) {
+      this.http = await startWorkerHttp({
+        port: this.config.KILN_WORKER_HTTP_PORT,
+        host: this.config.KILN_HOST,
+        metrics: this.metrics,
+        metricsToken: this.config.KILN_METRICS_TOKEN,
+        ready: () => this.readiness(),
+        log: this.log,
+      });
+    }
     this.host = new WorkerHost(this.handlers, {
       connection: this.workerRedis,
       prefix: this.config.KILN_QUEUE_PREFIX,
@@ -64,7 +82,20 @@ class WorkerLifecycle implements OnApplicationBootstrap, OnApplicationShutdown {
       log: this.log,
     });
     await this.host.start();
-    this.log.info({ queues: this.host.queues, config: describeConfig(this.config) }, `${this.spec.name} ready`);
+    this.log.info({ queues: this.host.queues, httpPort: this.http?.port ?? null, config: describeConfig(this.config) }, `${this.spec.name} ready`);
+  }
+
+  /** Readiness: PostgreSQL, Redis (the workers' connection), storage, and every BullMQ worker taking work. */
+  private readiness() {
+    return Promise.all([
+      runCheck('database', () => this.prisma.$queryRaw`SELECT 1`),
+      runCheck('redis', () => this.workerRedis.ping()),
+      runCheck('storage', () => this.store.ping()),
+      runCheck('workers', () => {
+        const stopped = this.host?.stoppedQueues() ?? [];
+        if (!this.host || stopped.length) throw new Error(`not taking work: ${stopped.join(', ') || 'not started'}`);
+      }),
+    ]);
   }
 
   async onApplicationShutdown(signal?: string): Promise<void> {
@@ -74,6 +105,7 @@ class WorkerLifecycle implements OnApplicationBootstrap, OnApplicationShutdown {
     this.workerRedis.disconnect();
     this.producerRedis.disconnect();
     await this.prisma.$disconnect();
+    await this.http?.close();
     this.log.info({}, `${this.spec.name} stopped`);
   }
 }
@@ -82,6 +114,7 @@ class WorkerLifecycle implements OnApplicationBootstrap, OnApplicationShutdown {
 export async function runWorkerApp(spec: WorkerAppSpec): Promise<void> {
   const config = loadConfig();
   const log = createLogger(spec.name, config.KILN_LOG_LEVEL);
+  const metrics = new KilnMetrics({ app: spec.name, ...spec.metrics });
 
   @Module({})
   class WorkerModule {}
@@ -89,7 +122,7 @@ export async function runWorkerApp(spec: WorkerAppSpec): Promise<void> {
   const module: DynamicModule = {
     module: WorkerModule,
     providers: [
-      ...workerProviders(config, log),
+      ...workerProviders(config, log, metrics),
       ...(spec.providers ?? []),
       ...spec.handlers,
       { provide: 'WORKER_SPEC', useValue: spec },

@@ -97,6 +97,7 @@ export function openApiDocument(serverUrl?: string): Record<string, unknown> {
       '/v1/formats': { get: { summary: 'The conversion catalog', security: [], responses: { '200': json({ type: 'array', items: { type: 'object' } }) } } },
       '/health/live': { get: { summary: 'Process up', security: [], responses: { '200': { description: 'ok' } } } },
       '/health/ready': { get: { summary: 'PostgreSQL, Redis and storage reachable', security: [], responses: { '200': { description: 'ready' }, '503': { description: 'a dependency is down' } } } },
+      '/metrics': { get: { summary: 'Prometheus metrics (text format); a Bearer token when KILN_METRICS_TOKEN is set', security: [], responses: { '200': { description: 'metrics', content: { 'text/plain': {} } }, '401': { description: 'KILN_METRICS_TOKEN set and not sent' } } } },
     },
   };
 }

@@ -5,20 +5,7 @@ import type { PrismaClient } from '@kiln/database';
 import { OBJECT_STORE, type ObjectStore } from '@kiln/storage';
 import { Public } from '../auth/auth.guard';
 import { LOGGER, PRISMA, REDIS } from '../core/tokens';
-import type { Logger } from '@kiln/observability';
-
-async function check(name: string, fn: () => Promise<unknown>, timeoutMs = 2_000): Promise<{ name: string; ok: boolean; ms: number; error?: string }> {
-  const started = Date.now();
-  let timer: NodeJS.Timeout | undefined;
-  try {
-    await Promise.race([fn(), new Promise((_, reject) => (timer = setTimeout(() => reject(new Error(`no answer in ${timeoutMs} ms`)), timeoutMs)))]);
-    return { name, ok: true, ms: Date.now() - started };
-  } catch (err: unknown) {
-    return { name, ok: false, ms: Date.now() - started, error: err instanceof Error ? err.message : String(err) };
-  } finally {
-    clearTimeout(timer);
-  }
-}
+import { runCheck, type Logger } from '@kiln/observability';
 
 @Controller('health')
 export class HealthController {
@@ -39,9 +26,9 @@ export class HealthController {
   @Public()
   async ready(@Res({ passthrough: true }) res: Response) {
     const checks = await Promise.all([
-      check('database', () => this.prisma.$queryRaw`SELECT 1`),
-      check('redis', () => this.redis.ping()),
-      check('storage', () => this.store.ping()),
+      runCheck('database', () => this.prisma.$queryRaw`SELECT 1`),
+      runCheck('redis', () => this.redis.ping()),
+      runCheck('storage', () => this.store.ping()),
     ]);
     const ok = checks.every((c) => c.ok);
     if (!ok) this.log.warn({ checks: checks.filter((c) => !c.ok) }, 'not ready');

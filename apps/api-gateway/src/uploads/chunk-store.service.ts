@@ -4,6 +4,7 @@ import { Inject, Injectable } from '@nestjs/common';
 import type { Request } from 'express';
 import { KILN_CONFIG, type KilnConfig } from '@kiln/config';
 import { KilnError } from '@kiln/contracts';
+import { KilnMetrics } from '@kiln/observability';
 import type { Prisma, PrismaClient, Upload, UploadChunk } from '@kiln/database';
 import { QueueProducer } from '@kiln/queue';
 import { OBJECT_STORE, type ObjectStore } from '@kiln/storage';
@@ -39,6 +40,7 @@ export class ChunkStore {
     @Inject(KILN_CONFIG) private readonly config: KilnConfig,
     @Inject(QueueProducer) private readonly producer: QueueProducer,
     private readonly lifecycle: JobLifecycle,
+    @Inject(KilnMetrics) private readonly metrics: KilnMetrics,
   ) {}
 
   get limits() {
@@ -79,7 +81,8 @@ export class ChunkStore {
     if (overlapping.length && !same) throw this.overlapError(range, overlapping);
     if (same) {
       // A re-send of a stored range: compare its bytes without storing them again.
-      const seen = await hashExactly(req, range.length);
+      const seen = await this.metrics.trackUpload(() => hashExactly(req, range.length));
+      this.metrics.uploadBytesReceived.inc({ kind: 'chunk' }, range.length);
       if (digest && digest !== seen.sha256) throw digestMismatch();
       if (!(await this.matches(same, seen))) throw differentBytes(range);
       return this.state(upload.id, false);
@@ -89,7 +92,8 @@ export class ChunkStore {
     const key = `chunks/${upload.id}/${range.start}-${range.end}.${randomBytes(4).toString('hex')}`;
     // No hashing on the hot path unless the client sent a digest to check: the server's ETag (MD5)
     // is what a re-sent chunk is compared with.
-    const put = await this.store.put(key, req, { size: range.length, checksum: digest ? 'sha256' : 'none' });
+    const put = await this.metrics.trackUpload(() => this.store.put(key, req, { size: range.length, checksum: digest ? 'sha256' : 'none' }));
+    this.metrics.uploadBytesReceived.inc({ kind: 'chunk' }, put.size);
     if (digest && digest !== put.sha256) {
       await this.store.remove(key);
       throw digestMismatch();

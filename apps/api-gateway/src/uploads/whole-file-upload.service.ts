@@ -5,7 +5,7 @@ import type { Readable } from 'node:stream';
 import { KILN_CONFIG, type KilnConfig } from '@kiln/config';
 import { KilnError } from '@kiln/contracts';
 import type { PrismaClient } from '@kiln/database';
-import type { Logger } from '@kiln/observability';
+import { KilnMetrics, type Logger } from '@kiln/observability';
 import { OBJECT_STORE, type ObjectStore } from '@kiln/storage';
 import { headerFilename, inputView, type InputView, JobLifecycle, safeFilename } from '@kiln/workflow';
 import type { Principal } from '../auth/principal';
@@ -34,6 +34,7 @@ export class WholeFileUploadService {
     @Inject(LOGGER) private readonly log: Logger,
     private readonly jobs: JobsService,
     private readonly lifecycle: JobLifecycle,
+    @Inject(KilnMetrics) private readonly metrics: KilnMetrics,
   ) {}
 
   async upload(principal: Principal, jobId: string, req: Request): Promise<WholeFileResult> {
@@ -48,7 +49,8 @@ export class WholeFileUploadService {
     const requestedInput = req.header('x-input-id');
     const input = await claimUploadInput(this.prisma, job.id, requestedInput);
     try {
-      const stored = isMultipart ? await this.fromMultipart(req, job.id, input.id, max) : await this.fromRaw(req, job.id, input.id, max, declared);
+      const stored = await this.metrics.trackUpload(() => (isMultipart ? this.fromMultipart(req, job.id, input.id, max) : this.fromRaw(req, job.id, input.id, max, declared)));
+      this.metrics.uploadBytesReceived.inc({ kind: 'whole' }, stored.size);
       const ready = await this.prisma.input.update({
         where: { id: input.id },
         data: {

@@ -1,10 +1,10 @@
 import { createHash } from 'node:crypto';
 import { PassThrough, type Readable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
-import { Inject, Injectable } from '@nestjs/common';
+import { Inject, Injectable, Optional } from '@nestjs/common';
 import type { HandlerOutcome, PayloadOf } from '@kiln/contracts';
 import type { PrismaClient, Upload, UploadChunk } from '@kiln/database';
-import type { Logger } from '@kiln/observability';
+import { KilnMetrics, type Logger } from '@kiln/observability';
 import type { HandlerContext, JobHandler } from '@kiln/queue';
 import { S3_MAX_PARTS, S3_MIN_PART_SIZE, type ObjectStore } from '@kiln/storage';
 import { LOGGER, OBJECT_STORE, PRISMA } from '@kiln/worker-runtime';
@@ -47,9 +47,23 @@ export class AssembleHandler implements JobHandler<'assemble'> {
     @Inject(OBJECT_STORE) private readonly store: ObjectStore,
     @Inject(LOGGER) private readonly log: Logger,
     private readonly lifecycle: JobLifecycle,
+    @Optional() @Inject(KilnMetrics) private readonly metrics?: KilnMetrics,
   ) {}
 
-  async handle({ uploadId }: PayloadOf<'assemble'>, _ctx: HandlerContext): Promise<HandlerOutcome> {
+  /** Counted in kiln_assemblies_total{mode, outcome} once the mode is known (skips are not counted). */
+  async handle(payload: PayloadOf<'assemble'>, ctx: HandlerContext): Promise<HandlerOutcome> {
+    const labels: { mode?: 'compose' | 'stream' } = {};
+    try {
+      const outcome = await this.assemble(payload, ctx, labels);
+      if (labels.mode && outcome.status !== 'skipped') this.metrics?.assemblies.inc({ mode: labels.mode, outcome: outcome.status });
+      return outcome;
+    } catch (err: unknown) {
+      if (labels.mode) this.metrics?.assemblies.inc({ mode: labels.mode, outcome: 'error' });
+      throw err;
+    }
+  }
+
+  private async assemble({ uploadId }: PayloadOf<'assemble'>, _ctx: HandlerContext, labels: { mode?: 'compose' | 'stream' }): Promise<HandlerOutcome> {
     const upload = await this.prisma.upload.findUnique({ where: { id: uploadId }, include: { chunks: { orderBy: { start: 'asc' } }, job: { select: { status: true } } } });
     if (!upload) return { status: 'skipped', reason: 'upload no longer exists' };
     if (upload.job?.status === 'canceled') return { status: 'skipped', reason: 'job canceled' };
@@ -58,6 +72,7 @@ export class AssembleHandler implements JobHandler<'assemble'> {
       return { status: 'skipped', reason: 'already assembled' };
     }
     if (upload.status !== 'complete') return { status: 'skipped', reason: `upload is ${upload.status}` };
+    labels.mode = canComposeServerSide(upload.chunks) ? 'compose' : 'stream';
     const size = Number(upload.size);
     if (!coversExactly(upload.chunks.map((c) => ({ start: Number(c.start), end: Number(c.end) })), size)) {
       return this.fail(upload, 'the stored chunks do not cover the file exactly (gap or overlap)');

@@ -5,7 +5,7 @@ import { Inject, Injectable } from '@nestjs/common';
 import type { KilnConfig } from '@kiln/config';
 import { KilnError, type HandlerOutcome, type PayloadOf } from '@kiln/contracts';
 import type { PrismaClient } from '@kiln/database';
-import type { Logger } from '@kiln/observability';
+import { KilnMetrics, type Logger } from '@kiln/observability';
 import type { HandlerContext, JobHandler } from '@kiln/queue';
 import type { ObjectStore } from '@kiln/storage';
 import { KILN_CONFIG, LOGGER, OBJECT_STORE, PRISMA } from '@kiln/worker-runtime';
@@ -63,6 +63,7 @@ export class CallbackHandler implements JobHandler<'callback'> {
     @Inject(KILN_CONFIG) private readonly config: KilnConfig,
     @Inject(LOGGER) private readonly log: Logger,
     private readonly lifecycle: JobLifecycle,
+    @Inject(KilnMetrics) private readonly metrics: KilnMetrics,
   ) {}
 
   async handle(payload: PayloadOf<'callback'>, ctx: HandlerContext): Promise<HandlerOutcome> {
@@ -92,8 +93,10 @@ export class CallbackHandler implements JobHandler<'callback'> {
       update: { statusCode: result.statusCode, error: result.error, durationMs, at: new Date() },
     });
     const code = result.statusCode;
-    if (code !== null && code >= 200 && code < 300) return { status: 'success', detail: `delivered (${code})` };
+    const delivered = code !== null && code >= 200 && code < 300;
     const retryable = !result.refused && (code === null || code >= 500 || code === 408 || code === 429);
+    this.metrics.callbackAttempts.inc({ outcome: delivered ? 'delivered' : result.refused ? 'refused' : retryable && !ctx.isLastAttempt ? 'retry' : 'failed' });
+    if (delivered) return { status: 'success', detail: `delivered (${code})` };
     const why = result.error ?? `answered ${code}`;
     if (retryable && !ctx.isLastAttempt) throw new Error(`callback not delivered: ${why}; will retry`);
     await this.noteFailure(job.id, payload.event, code === 410 ? 'the receiver answered 410 Gone; not retried' : `not delivered: ${why}`);

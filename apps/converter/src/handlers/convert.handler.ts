@@ -10,7 +10,7 @@ import type { KilnConfig } from '@kiln/config';
 import { findTarget, type ConversionOptions, type HandlerOutcome, type PayloadOf } from '@kiln/contracts';
 import type { PrismaClient } from '@kiln/database';
 import { buildConversion, isMediaError, probe, run, type MediaInfo, type X264Preset } from '@kiln/media';
-import type { Logger } from '@kiln/observability';
+import { KilnMetrics, type Logger } from '@kiln/observability';
 import type { HandlerContext, JobHandler } from '@kiln/queue';
 import type { ObjectStore } from '@kiln/storage';
 import { KILN_CONFIG, LOGGER, OBJECT_STORE, PRISMA } from '@kiln/worker-runtime';
@@ -31,9 +31,24 @@ export class ConvertHandler implements JobHandler<'convert'> {
     @Inject(LOGGER) private readonly log: Logger,
     private readonly lifecycle: JobLifecycle,
     private readonly cancels: CancelSignals,
+    @Inject(KilnMetrics) private readonly metrics: KilnMetrics,
   ) {}
 
+  /** The unit, timed into kiln_conversion_duration_seconds{target, outcome}. */
   async handle(unit: PayloadOf<'convert'>, ctx: HandlerContext): Promise<HandlerOutcome> {
+    const labels = { target: 'unknown' };
+    const end = this.metrics.conversionDuration.startTimer();
+    try {
+      const outcome = await this.convert(unit, ctx, labels);
+      end({ ...labels, outcome: outcome.status });
+      return outcome;
+    } catch (err: unknown) {
+      end({ ...labels, outcome: 'error' });
+      throw err;
+    }
+  }
+
+  private async convert(unit: PayloadOf<'convert'>, ctx: HandlerContext, labels: { target: string }): Promise<HandlerOutcome> {
     const { jobId, outputId } = unit;
     const output = await this.prisma.output.findUnique({ where: { id: outputId }, include: { input: true, conversion: true, job: true } });
     if (!output) return { status: 'skipped', reason: 'the unit no longer exists' };
@@ -42,6 +57,7 @@ export class ConvertHandler implements JobHandler<'convert'> {
     const { input, conversion } = output;
     const target = findTarget(conversion.target);
     if (!target) return this.fail(unit, 'invalid_input', `unknown target ${conversion.target}`);
+    labels.target = target.target; // a catalog name: a bounded label
     if (!input.objectKey) return this.fail(unit, 'unprocessable', 'the input has no stored file');
 
     await this.lifecycle.markUnitStarted(jobId, outputId);
