@@ -34,6 +34,8 @@ export interface StackOptions {
   gateways?: number;
   assemblers?: number;
   env?: Record<string, string>;
+  /** The apps reach PostgreSQL at this address instead (e.g. a test's TCP proxy); the database stays the stack's own. */
+  databaseAddress?: { host: string; port: number };
 }
 
 export class Stack {
@@ -60,7 +62,7 @@ export class Stack {
       MALLOC_ARENA_MAX: '2',
       KILN_API_KEYS: `${this.apiKey},${this.otherKey}`,
       KILN_WEBHOOK_SECRET: this.webhookSecret,
-      DATABASE_URL: this.db.url,
+      DATABASE_URL: options.databaseAddress ? withAddress(this.db.url, options.databaseAddress) : this.db.url,
       REDIS_URL: process.env.REDIS_URL ?? 'redis://127.0.0.1:6379',
       KILN_QUEUE_PREFIX: `kiln-e2e-${randomBytes(5).toString('hex')}`,
       S3_ENDPOINT: required('S3_ENDPOINT'),
@@ -159,6 +161,13 @@ export class Stack {
     if (key !== null) headers.set('X-Api-Key', key);
     return fetch(`${init.base ?? this.url}${pathname}`, { ...init, headers });
   }
+}
+
+function withAddress(url: string, address: { host: string; port: number }): string {
+  const u = new URL(url);
+  u.hostname = address.host;
+  u.port = String(address.port);
+  return u.toString();
 }
 
 function required(name: string): string {

@@ -11,7 +11,7 @@ export interface QueueConnectionOptions {
  * wait through reconnects); producers fail fast instead so an HTTP request never hangs on Redis.
  */
 export function createRedis(url: string, role: 'worker' | 'producer' | 'client', extra: RedisOptions = {}): Redis {
-  return new Redis(url, {
+  const redis = new Redis(url, {
     maxRetriesPerRequest: role === 'worker' ? null : 3,
     enableOfflineQueue: role !== 'producer',
     retryStrategy: (times) => Math.min(times * 200, 2_000),
@@ -19,4 +19,8 @@ export function createRedis(url: string, role: 'worker' | 'producer' | 'client',
     lazyConnect: false,
     ...extra,
   });
+  // Connection errors surface through failing commands, health checks and reconnects; without a
+  // listener ioredis would print each one as an unhandled error event outside the JSON logs.
+  redis.on('error', () => undefined);
+  return redis;
 }

@@ -17,6 +17,27 @@ const HISTORY: JobsOptions = {
   removeOnFail: { age: 7 * 24 * 3600, count: 10_000 },
 };
 
+/** Redis did not take a queue write in time: callers answer 503 (the id-keyed write may still land later, harmlessly). */
+export class QueueUnavailableError extends Error {
+  readonly code = 'ETIMEDOUT';
+  constructor(what: string, ms: number) {
+    super(`the queue did not accept ${what} within ${ms} ms (Redis unreachable?)`);
+    this.name = 'QueueUnavailableError';
+  }
+}
+
+/** A queue write never waits longer than this (BullMQ would wait for a connection without limit). */
+export const QUEUE_WRITE_DEADLINE_MS = 5_000;
+
+function withDeadline<T>(what: string, work: Promise<T>, ms = QUEUE_WRITE_DEADLINE_MS): Promise<T> {
+  let timer: NodeJS.Timeout | undefined;
+  const deadline = new Promise<never>((_, reject) => {
+    timer = setTimeout(() => reject(new QueueUnavailableError(what, ms)), ms);
+  });
+  work.catch(() => undefined); // a late failure after the deadline is not unhandled
+  return Promise.race([work, deadline]).finally(() => clearTimeout(timer));
+}
+
 export interface QueueCounts {
   waiting: number;
   active: number;
@@ -47,7 +68,7 @@ export class QueueProducer {
 
   async enqueue<Q extends QueueName>(name: Q, payload: PayloadOf<Q>, options: JobsOptions = {}): Promise<string> {
     const jobId = jobIdFor(name, payload);
-    await this.queue(name).add(name, payload, { ...HISTORY, ...QUEUE_JOB_DEFAULTS[name], ...options, jobId });
+    await withDeadline(jobId, this.queue(name).add(name, payload, { ...HISTORY, ...QUEUE_JOB_DEFAULTS[name], ...options, jobId }));
     return jobId;
   }
 
@@ -63,7 +84,7 @@ export class QueueProducer {
   ): Promise<void> {
     this.flows ??= new FlowProducer({ connection: this.connection, prefix: this.prefix });
     const parent: PayloadOf<'finalize'> = { jobId };
-    await this.flows.add({
+    await withDeadline(`the flow of job ${jobId}`, this.flows.add({
       name: QueueName.finalize,
       queueName: QueueName.finalize,
       data: parent,
@@ -81,7 +102,7 @@ export class QueueProducer {
           ignoreDependencyOnFailure: true,
         },
       })),
-    });
+    }));
   }
 
   async counts(name: QueueName): Promise<QueueCounts> {

@@ -51,13 +51,22 @@ export class JobLifecycle {
   /**
    * Starts a job that has `process: true`, at least one ready input and one conversion: one unit of
    * work per ready input × conversion. Inputs not ready at that moment cannot join any more.
+   * For a job already `queued` it sends the queued units again (a no-op unless an outage lost them).
    * Returns the number of units enqueued (0 when the job is not startable).
    */
   async startIfReady(jobId: string): Promise<number> {
     const started = await this.prisma.$transaction(async (tx) => {
       const locked = await tx.$queryRaw<{ status: string; process: boolean; owner_key_hash: string }[]>`
         SELECT status, process, owner_key_hash FROM jobs WHERE id = ${jobId}::uuid FOR UPDATE`;
-      if (!locked.length || !['incomplete', 'downloading'].includes(locked[0].status) || !locked[0].process) return null;
+      if (!locked.length || !locked[0].process) return null;
+      if (locked[0].status === 'queued') {
+        // Already decided: send the queued units again. Their BullMQ ids are fixed, so units that
+        // reached Redis are not duplicated, and a flow lost to an outage is restored.
+        const queued = await tx.output.findMany({ where: { jobId, status: 'queued' } });
+        if (!queued.length) return null;
+        return { priority: 0, units: queued.map<PayloadOf<'convert'>>((o) => ({ jobId, inputId: o.inputId, conversionId: o.conversionId, outputId: o.id })) };
+      }
+      if (!['incomplete', 'downloading'].includes(locked[0].status)) return null;
       const [inputs, conversions] = await Promise.all([
         tx.input.findMany({ where: { jobId }, orderBy: { createdAt: 'asc' } }),
         tx.conversion.findMany({ where: { jobId }, orderBy: { createdAt: 'asc' } }),

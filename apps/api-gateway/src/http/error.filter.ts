@@ -45,7 +45,7 @@ const OUTAGE_CODES = new Set(['ECONNREFUSED', 'ECONNRESET', 'ETIMEDOUT', 'EPIPE'
 function isDependencyOutage(err: unknown): boolean {
   for (let e = err as { code?: unknown; name?: string; cause?: unknown; message?: string } | undefined, depth = 0; e && depth < 4; e = e.cause as typeof e, depth++) {
     if (typeof e.code === 'string' && OUTAGE_CODES.has(e.code)) return true;
-    if (e.name === 'S3RequestError') return true;
+    if (e.name === 'S3RequestError' || e.name === 'QueueUnavailableError') return true;
     if (e.name === 'PrismaClientInitializationError') return true;
     if (typeof e.code === 'string' && ['P1001', 'P1002', 'P1017', 'P2024'].includes(e.code)) return true;
     if (typeof e.message === 'string' && /Connection terminated|Can't reach database server|Stream isn't writeable|Connection is closed|connect ECONNREFUSED/.test(e.message)) return true;

@@ -64,7 +64,9 @@ export class WholeFileUploadService {
           error: null,
         },
       });
-      await this.lifecycle.startIfReady(job.id);
+      // The file is stored and recorded: a queue outage now must not fail the upload. The job is
+      // queued in PostgreSQL and the assembler's maintenance run sends its units again.
+      await this.lifecycle.startIfReady(job.id).catch((err: unknown) => this.log.warn({ jobId: job.id, err: String(err) }, 'job start deferred: queue unavailable'));
       return { input: inputView(ready), complete: true };
     } catch (err: unknown) {
       await this.prisma.input.updateMany({ where: { id: input.id, status: 'uploading' }, data: { status: 'pending' } }).catch(() => undefined);

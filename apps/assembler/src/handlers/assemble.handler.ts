@@ -69,6 +69,7 @@ export class AssembleHandler implements JobHandler<'assemble'> {
     if (upload.job?.status === 'canceled') return { status: 'skipped', reason: 'job canceled' };
     if (upload.completedAt) {
       await this.store.removePrefix(`chunks/${upload.id}/`);
+      if (upload.jobId) await this.lifecycle.startIfReady(upload.jobId); // a retry after an outage
       return { status: 'skipped', reason: 'already assembled' };
     }
     if (upload.status !== 'complete') return { status: 'skipped', reason: `upload is ${upload.status}` };

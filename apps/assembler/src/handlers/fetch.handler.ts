@@ -242,7 +242,11 @@ export class FetchHandler implements JobHandler<'fetch'> {
     const input = await this.prisma.input.findUnique({ where: { id: inputId }, include: { job: { select: { status: true } } } });
     if (!input || input.jobId !== jobId) return { status: 'skipped', reason: 'input no longer exists' };
     if (input.type !== 'remote' || !input.source) return { status: 'skipped', reason: 'not a remote input' };
-    if (input.status === 'ready' || input.status === 'failed') return { status: 'skipped', reason: `input is already ${input.status}` };
+    if (input.status === 'ready' || input.status === 'failed') {
+      // A retry after the job could not be started (e.g. Redis was down): start it now.
+      if (input.status === 'ready') await this.lifecycle.startIfReady(jobId);
+      return { status: 'skipped', reason: `input is already ${input.status}` };
+    }
     if (!['incomplete', 'downloading'].includes(input.job.status)) return { status: 'skipped', reason: `job is ${input.job.status}` };
     const claimed = await this.prisma.input.updateMany({
       where: { id: inputId, status: { in: ['pending', 'uploading'] } },

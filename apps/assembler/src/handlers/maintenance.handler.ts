@@ -5,9 +5,12 @@ import type { Logger } from '@kiln/observability';
 import type { JobHandler } from '@kiln/queue';
 import type { ObjectStore } from '@kiln/storage';
 import { LOGGER, OBJECT_STORE, PRISMA } from '@kiln/worker-runtime';
+import { JobLifecycle } from '@kiln/workflow';
 
 /** Multipart uploads older than this were abandoned (a crashed writer); S3 keeps their parts forever. */
 export const STALE_MULTIPART_AGE_MS = 24 * 3600 * 1000;
+/** A job queued for longer than this is checked for units lost on the way to Redis. */
+export const REQUEUE_AFTER_MS = 60 * 1000;
 
 /** Housekeeping on a schedule: expired upload sessions and their chunks, abandoned multipart uploads. */
 @Injectable()
@@ -18,12 +21,15 @@ export class MaintenanceHandler implements JobHandler<'maintenance'> {
     @Inject(PRISMA) private readonly prisma: PrismaClient,
     @Inject(OBJECT_STORE) private readonly store: ObjectStore,
     @Inject(LOGGER) private readonly log: Logger,
+    private readonly lifecycle: JobLifecycle,
   ) {}
 
   async handle(payload: PayloadOf<'maintenance'>): Promise<HandlerOutcome> {
     switch (payload.task) {
       case 'expire-uploads':
         return this.expireUploads();
+      case 'requeue-queued':
+        return this.requeueQueued();
       case 'stale-multipart': {
         const aborted = await this.store.abortStaleUploads(new Date(Date.now() - STALE_MULTIPART_AGE_MS));
         return { status: 'success', detail: `${aborted} stale multipart uploads aborted` };
@@ -31,6 +37,22 @@ export class MaintenanceHandler implements JobHandler<'maintenance'> {
       default:
         return { status: 'skipped', reason: `task ${payload.task} is not run by this version` };
     }
+  }
+
+  /**
+   * Jobs PostgreSQL says are queued whose units may never have reached Redis (it was down when they
+   * started): their units are sent again; fixed BullMQ ids make this a no-op for the others.
+   */
+  async requeueQueued(now = new Date()): Promise<HandlerOutcome> {
+    const jobs = await this.prisma.job.findMany({
+      where: { status: 'queued', startedAt: { lt: new Date(now.getTime() - REQUEUE_AFTER_MS) } },
+      select: { id: true },
+      orderBy: { startedAt: 'asc' },
+      take: 200,
+    });
+    let units = 0;
+    for (const j of jobs) units += await this.lifecycle.startIfReady(j.id);
+    return { status: 'success', detail: `${jobs.length} queued jobs checked, ${units} units sent again` };
   }
 
   /** Upload sessions past `expires_at` that never completed: chunks deleted from storage, then the rows. */
