@@ -1,26 +1,17 @@
 // Conversions users can rely on: live progress (SSE), cancel that stops ffmpeg cluster-wide,
 // callbacks retried with one delivery id, a crashed converter's unit finished by another, and
 // SIGTERM that finishes or hands back running work. Real processes, PostgreSQL, Redis, S3, ffmpeg.
-import { execFileSync } from 'node:child_process';
 import { readFile } from 'node:fs/promises';
 import path from 'node:path';
 import { makeAudio, makeTempDir, makeVideo } from '../libs/media/src/testing';
 import { MinioObjectStore } from '../libs/storage/src/minio-object-store';
 import { verifyCallback } from '../libs/workflow/src/callback-signature';
 import { CallbackReceiver } from '../test/callback-receiver';
+import { ffmpegChildren } from '../test/processes';
 import { Stack, json, sleep, waitFor, type RunningApp } from '../test/stack';
 
 jest.setTimeout(300_000);
 
-/** ffmpeg processes started by a converter process. */
-function ffmpegChildren(pid: number): number[] {
-  try {
-    const out = execFileSync('ps', ['-o', 'pid=,comm=', '--ppid', String(pid)], { encoding: 'utf8' });
-    return out.split('\n').filter((l) => /ffmpeg/.test(l)).map((l) => Number(l.trim().split(/\s+/)[0]));
-  } catch {
-    return []; // ps exits 1 when there is no child
-  }
-}
 
 describe('conversions: progress, cancel, callbacks, crashes, shutdown', () => {
   const stack = new Stack();

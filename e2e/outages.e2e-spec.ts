@@ -4,7 +4,6 @@
 // - PostgreSQL cut off by a TCP proxy in front of it: requests answer 503 `unavailable` (JSON,
 //   Retry-After), readiness names the database, and the same processes recover once it is back.
 // The machine's own Redis and PostgreSQL are never stopped.
-import { execFileSync } from 'node:child_process';
 import { createServer as createHttpServer, type Server } from 'node:http';
 import { readFile } from 'node:fs/promises';
 import path from 'node:path';
@@ -12,6 +11,7 @@ import { adminUrl } from '../libs/database/src/testing/test-database';
 import { makeAudio, makeTempDir, makeVideo } from '../libs/media/src/testing';
 import { CallbackReceiver } from '../test/callback-receiver';
 import { RedisServer } from '../test/redis-server';
+import { ffmpegChildren } from '../test/processes';
 import { Stack, freePort, json, sleep, waitFor, type RunningApp } from '../test/stack';
 import { TcpProxy } from '../test/tcp-proxy';
 
@@ -19,14 +19,6 @@ jest.setTimeout(240_000);
 
 const ENDED = ['completed', 'failed', 'canceled'];
 
-function ffmpegChildren(pid: number): number[] {
-  try {
-    const out = execFileSync('ps', ['-o', 'pid=,comm=', '--ppid', String(pid)], { encoding: 'utf8' });
-    return out.split('\n').filter((l) => /ffmpeg/.test(l)).map((l) => Number(l.trim().split(/\s+/)[0]));
-  } catch {
-    return []; // ps exits 1 when there is no child
-  }
-}
 
 async function submit(stack: Stack, file: Buffer, filename: string, conversion: unknown, callback: string): Promise<string> {
   const res = await stack.api('/v1/jobs', { method: 'POST', headers: { 'Content-Type': 'application/json' }, body: JSON.stringify({ conversion: [conversion], callback }) });
