@@ -25,6 +25,9 @@ set -a
 set +a
 
 status=0
-npx --no-install jest --maxWorkers=2 "$@" || status=$?
+mkdir -p .kiln
+npx --no-install jest --maxWorkers=2 --json --outputFile=.kiln/jest-results.json "$@" || status=$?
 echo "[test] wall time: $(( $(date +%s) - started )) s"
+# One plain closing line for CI: "tests: N passed, N failed".
+node -e "const r=require('./.kiln/jest-results.json'); console.log('tests: ' + r.numPassedTests + ' passed, ' + r.numFailedTests + ' failed' + (r.numPendingTests ? ', ' + r.numPendingTests + ' skipped' : ''))" || true
 exit $status
