@@ -1,5 +1,6 @@
 import type { Conversion, Input, Job, Output } from '@kiln/database';
 import type { JobError, JobStatus, TaskStatus } from '@kiln/contracts';
+import type { ObjectStore } from '@kiln/storage';
 
 export type JobWithChildren = Job & { inputs: Input[]; conversions: Conversion[]; outputs: Output[] };
 
@@ -60,6 +61,11 @@ export interface JobView {
 
 /** Makes a time-limited download URL for a stored output. */
 export type OutputUrlSigner = (output: Output) => Promise<string>;
+
+/** The signer the gateway and the callbacks share: a presigned GET named after the output. */
+export function outputUrlSigner(store: Pick<ObjectStore, 'presignGet'>, ttlSeconds: number): OutputUrlSigner {
+  return (o) => store.presignGet(o.objectKey!, ttlSeconds, { filename: o.filename ?? undefined, contentType: o.contentType ?? undefined });
+}
 
 const iso = (d: Date | null | undefined): string | null => (d ? d.toISOString() : null);
 const num = (n: bigint | null | undefined): number | null => (n === null || n === undefined ? null : Number(n));

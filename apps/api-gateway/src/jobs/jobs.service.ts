@@ -5,7 +5,7 @@ import { FINAL_JOB_STATUSES, KilnError, findTarget, jobIdFor, type JobStatus } f
 import type { CallbackDelivery, Output, PrismaClient } from '@kiln/database';
 import { OBJECT_STORE, type ObjectStore } from '@kiln/storage';
 import { QueueProducer } from '@kiln/queue';
-import { JOB_CHILDREN, JobEvents, JobLifecycle, assertPublicUrlLiteral, conversionView, inputView, jobView, outputView, type JobView, type JobWithChildren } from '@kiln/workflow';
+import { JOB_CHILDREN, JobEvents, JobLifecycle, assertPublicUrlLiteral, outputUrlSigner, conversionView, inputView, jobView, outputView, type JobView, type JobWithChildren } from '@kiln/workflow';
 import type { Principal } from '../auth/principal';
 import { PRISMA } from '../core/tokens';
 import { parseOrThrow } from '../http/validation';
@@ -25,8 +25,7 @@ export class JobsService {
   ) {}
 
   /** Signs a download URL for a stored output. */
-  readonly signOutput = (o: Output): Promise<string> =>
-    this.store.presignGet(o.objectKey!, this.config.KILN_DOWNLOAD_URL_TTL_SECONDS, { filename: o.filename ?? undefined, contentType: o.contentType ?? undefined });
+  readonly signOutput = (o: Output): Promise<string> => outputUrlSigner(this.store, this.config.KILN_DOWNLOAD_URL_TTL_SECONDS)(o);
 
   async create(principal: Principal, body: unknown): Promise<JobView> {
     const spec = parseOrThrow(createJobBody, body);

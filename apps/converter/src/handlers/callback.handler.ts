@@ -9,7 +9,7 @@ import { KilnMetrics, type Logger } from '@kiln/observability';
 import type { HandlerContext, JobHandler } from '@kiln/queue';
 import type { ObjectStore } from '@kiln/storage';
 import { KILN_CONFIG, LOGGER, OBJECT_STORE, PRISMA } from '@kiln/worker-runtime';
-import { JobLifecycle, guardedLookup, jobView, refusedLiteral, signCallback } from '@kiln/workflow';
+import { JobLifecycle, guardedLookup, jobView, outputUrlSigner, refusedLiteral, signCallback } from '@kiln/workflow';
 
 interface Attempt {
   statusCode: number | null;
@@ -69,9 +69,7 @@ export class CallbackHandler implements JobHandler<'callback'> {
   async handle(payload: PayloadOf<'callback'>, ctx: HandlerContext): Promise<HandlerOutcome> {
     const job = await this.lifecycle.load(payload.jobId);
     if (!job?.callback) return { status: 'skipped', reason: 'no callback URL' };
-    const view = await jobView(job, (o) =>
-      this.store.presignGet(o.objectKey!, this.config.KILN_DOWNLOAD_URL_TTL_SECONDS, { filename: o.filename ?? undefined, contentType: o.contentType ?? undefined }),
-    );
+    const view = await jobView(job, outputUrlSigner(this.store, this.config.KILN_DOWNLOAD_URL_TTL_SECONDS));
     const body = JSON.stringify(view);
     const started = Date.now();
     const result = await postJson(
