@@ -89,8 +89,13 @@ describe('chunked uploads and assembly (real processes, two gateways)', () => {
     const done = await assembled(session.id);
     expect(done).toMatchObject({ status: 'complete', offset: BIG, received: [[0, BIG - 1]], received_bytes: BIG });
     expect(await storedSha(`uploads/${session.id}/big.bin`)).toBe(bigSha);
-    const leftovers: string[] = [];
-    for await (const o of store.list(`chunks/${session.id}/`)) leftovers.push(o.key);
+    // The chunk objects are removed right after the upload is marked assembled, so the API can say
+    // "assembled" a moment before the last of them is gone: wait for the cleanup, then check it is complete.
+    const leftovers = await waitFor('chunk cleanup', async () => {
+      const keys: string[] = [];
+      for await (const o of store.list(`chunks/${session.id}/`)) keys.push(o.key);
+      return keys.length === 0 ? keys : undefined;
+    }, 60_000, 500);
     expect(leftovers).toEqual([]);
   });
 
