@@ -23,6 +23,8 @@ command -v ffmpeg >/dev/null && command -v ffprobe >/dev/null || apt_install ffm
 command -v radosgw >/dev/null && command -v ceph-mon >/dev/null && command -v ceph-osd >/dev/null || apt_install ceph-mon ceph-osd radosgw ceph-common
 if [ "${KILN_NEED_COMPOSE:-1}" = 1 ] && ! command -v docker-compose >/dev/null; then apt_install docker-compose || log "docker-compose not installable; compose validation will be skipped"; fi
 command -v redis-server >/dev/null || apt_install redis-server
+# Debian's Chromium drives the web page's browser test (playwright-core never downloads a browser).
+[ "${KILN_NEED_BROWSER:-1}" = 1 ] && ! [ -x /usr/bin/chromium ] && { apt_install chromium || log "chromium not installable; the browser test will fail"; }
 command -v pg_ctlcluster >/dev/null || apt_install postgresql
 
 REDIS_PORT=$(node -e "console.log(new URL(process.env.REDIS_URL||'redis://127.0.0.1:6379').port||6379)")
