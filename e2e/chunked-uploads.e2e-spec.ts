@@ -272,6 +272,95 @@ describe('chunked uploads and assembly (real processes, two gateways)', () => {
     expect((await json(later)).error.code).toBe('job_locked');
   });
 
+  describe('standalone upload sessions become job inputs (input {type: upload, upload_id})', () => {
+    async function standaloneUpload(name: string, opts: { complete: boolean; expires_at?: number }) {
+      const wav = await makeAudio({ path: path.join(tmp.dir, name), seconds: 2, format: 'wav' });
+      const size = (await stat(wav)).size;
+      const s = await json(jsonPost('/v1/uploads', { filename: name, size, content_type: 'audio/wav', ...(opts.expires_at ? { expires_at: opts.expires_at } : {}) }));
+      const half = Math.ceil(size / 2);
+      expect((await putChunk(s.id, wav, { start: 0, end: half - 1 }, size)).status).toBe(202);
+      const last = () => putChunk(s.id, wav, { start: half, end: size - 1 }, size);
+      if (opts.complete) {
+        expect((await last()).status).toBe(201);
+        await assembled(s.id);
+      }
+      return { id: s.id as string, size, last };
+    }
+
+    async function runMaintenance() {
+      const redis = new Redis(stack.env.REDIS_URL, { maxRetriesPerRequest: null });
+      const q = new Queue('maintenance', { connection: redis, prefix: stack.env.KILN_QUEUE_PREFIX });
+      try {
+        const job = await q.add('maintenance', { task: 'expire-uploads' }, { jobId: `test-expire-${Date.now()}` });
+        await waitFor('maintenance run', async () => (await q.getJob(job.id!))?.finishedOn);
+      } finally {
+        await q.close();
+        redis.disconnect();
+      }
+    }
+
+    async function keysUnder(prefix: string) {
+      const keys: string[] = [];
+      for await (const o of store.list(prefix)) keys.push(o.key);
+      return keys;
+    }
+
+    it('an assembled upload is ready at once; it converts; it cannot be attached twice or by another key; cancel deletes its file', async () => {
+      const up = await standaloneUpload('standalone.wav', { complete: true });
+      expect(await keysUnder(`uploads/${up.id}/`)).toEqual([`uploads/${up.id}/standalone.wav`]);
+      const other = await stack.api('/v1/jobs', { method: 'POST', key: stack.otherKey, headers: { 'Content-Type': 'application/json' }, body: JSON.stringify({ input: [{ type: 'upload', upload_id: up.id }], conversion: [{ target: 'mp3' }] }) });
+      expect(other.status).toBe(404);
+      expect((await json(other)).error.details[0].field).toBe('upload_id');
+
+      const job = await json(jsonPost('/v1/jobs', { input: [{ type: 'upload', upload_id: up.id }], conversion: [{ target: 'mp3' }], callback: receiver.url }));
+      expect(job.input[0]).toMatchObject({ type: 'upload', filename: 'standalone.wav', size: up.size, status: 'ready' });
+      const cb = await waitFor('callback', async () => receiver.forJob(job.id)[0], 120_000);
+      expect(cb.json.status.code).toBe('completed');
+      expect(cb.json.output.map((o: { filename: string }) => o.filename)).toEqual(['standalone.mp3']);
+      expect(await json(stack.api(`/v1/uploads/${up.id}`))).toMatchObject({ job_id: job.id, input_id: job.input[0].id, status: 'complete' });
+
+      const again = await jsonPost('/v1/jobs', { input: [{ type: 'upload', upload_id: up.id }], conversion: [{ target: 'mp3' }] });
+      expect(again.status).toBe(409);
+      expect((await json(again)).error.code).toBe('conflict');
+      const both = await jsonPost('/v1/jobs', { input: [{ type: 'upload', upload_id: up.id, size: 3 }] });
+      expect(both.status).toBe(400);
+
+      // The job owns the file now: deleting the job deletes it.
+      const running = await json(jsonPost('/v1/jobs', { process: false, conversion: [{ target: 'flac' }] }));
+      const up2 = await standaloneUpload('standalone2.wav', { complete: true });
+      const added = await jsonPost(`/v1/jobs/${running.id}/input`, { type: 'upload', upload_id: up2.id });
+      expect(added.status).toBe(201);
+      expect(await json(added)).toMatchObject({ status: 'ready', filename: 'standalone2.wav' });
+      expect((await stack.api(`/v1/jobs/${running.id}`, { method: 'DELETE' })).status).toBe(200);
+      expect(await keysUnder(`uploads/${up2.id}/`)).toEqual([]);
+    });
+
+    it('an upload attached while bytes are missing starts the job when its last chunk arrives', async () => {
+      const up = await standaloneUpload('later.wav', { complete: false });
+      const job = await json(jsonPost('/v1/jobs', { process: false, conversion: [{ target: 'mp3' }], callback: receiver.url }));
+      const input = await json(jsonPost(`/v1/jobs/${job.id}/input`, { type: 'upload', upload_id: up.id }));
+      expect(input).toMatchObject({ status: 'uploading', filename: 'later.wav', size: up.size });
+      expect((await json(stack.api(`/v1/jobs/${job.id}`, { method: 'PATCH', headers: { 'Content-Type': 'application/json' }, body: JSON.stringify({ process: true }) }))).status.code).toBe('incomplete');
+      expect((await up.last()).status).toBe(201);
+      const cb = await waitFor('callback', async () => receiver.forJob(job.id)[0], 120_000);
+      expect(cb.json.status.code).toBe('completed');
+      expect(cb.json.input[0]).toMatchObject({ id: input.id, status: 'ready' });
+    });
+
+    it('an assembled upload that no job claimed is removed, file and all, once it expires', async () => {
+      const up = await standaloneUpload('unclaimed.wav', { complete: true, expires_at: Math.floor(Date.now() / 1000) + 3 });
+      await runMaintenance();
+      expect((await stack.api(`/v1/uploads/${up.id}`)).status).toBe(200); // not expired yet: kept
+      expect(await keysUnder(`uploads/${up.id}/`)).toHaveLength(1);
+      await waitFor('expiry', async () => Date.now() / 1000 > (await json(stack.api(`/v1/uploads/${up.id}`))).expires_at + 0.5, 10_000);
+      const late = await jsonPost('/v1/jobs', { input: [{ type: 'upload', upload_id: up.id }], conversion: [{ target: 'mp3' }] });
+      expect(late.status).toBe(404);
+      await runMaintenance();
+      expect((await stack.api(`/v1/uploads/${up.id}`)).status).toBe(404);
+      expect(await keysUnder(`uploads/${up.id}/`)).toEqual([]);
+    });
+  });
+
   it('expired sessions are removed with their chunks by the maintenance run', async () => {
     const size = 2 * MiB;
     const file = path.join(tmp.dir, 'small.bin');

@@ -245,6 +245,9 @@ const badInputs: { why: string; spec: unknown; fields: string[] }[] = [
   { why: 'upload input with a string size', spec: { type: 'upload', size: '100' }, fields: ['size'] },
   { why: 'upload input with a filename over 255 characters', spec: { type: 'upload', filename: `${'a'.repeat(252)}.mp4` }, fields: ['filename'] },
   { why: 'upload input with a source', spec: { type: 'upload', source: 'https://example.com/a.mp4' }, fields: ['source'] },
+  { why: 'upload input with an upload_id that is not a uuid', spec: { type: 'upload', upload_id: 'abc' }, fields: ['upload_id'] },
+  { why: 'upload input with an upload_id and a size', spec: { type: 'upload', upload_id: '6f1c2a52-3c2e-4a53-9d0e-1b2c3d4e5f60', size: 3 }, fields: ['upload_id'] },
+  { why: 'upload input with an upload_id and a filename', spec: { type: 'upload', upload_id: '6f1c2a52-3c2e-4a53-9d0e-1b2c3d4e5f60', filename: 'a.wav' }, fields: ['upload_id'] },
 ];
 
 describe('input specs', () => {
@@ -266,6 +269,7 @@ describe('input specs', () => {
     });
     expect(parseOrThrow(inputSpec, { type: 'remote', source: 'http://example.com:8080/a?b=c' })).toEqual({ type: 'remote', source: 'http://example.com:8080/a?b=c' });
     expect(parseOrThrow(inputSpec, { type: 'upload' })).toEqual({ type: 'upload' });
+    expect(parseOrThrow(inputSpec, { type: 'upload', upload_id: '6f1c2a52-3c2e-4a53-9d0e-1b2c3d4e5f60' })).toEqual({ type: 'upload', upload_id: '6f1c2a52-3c2e-4a53-9d0e-1b2c3d4e5f60' });
     expect(parseOrThrow(inputSpec, { type: 'upload', size: 0, filename: 'empty.wav' })).toEqual({ type: 'upload', size: 0, filename: 'empty.wav' });
   });
 });

@@ -16,7 +16,18 @@ const httpUrl = z
 const filename = z.string().min(1).max(255);
 
 export const inputSpec = z.discriminatedUnion('type', [
-  z.strictObject({ type: z.literal('upload'), filename: filename.optional(), size: z.number().int().min(0).optional() }),
+  z
+    .strictObject({
+      type: z.literal('upload'),
+      filename: filename.optional(),
+      size: z.number().int().min(0).optional(),
+      /** A standalone upload session (POST /v1/uploads or tus without job_id) that becomes this input's file. */
+      upload_id: z.string().uuid('must be the id of an upload session').optional(),
+    })
+    .refine((i) => i.upload_id === undefined || (i.size === undefined && i.filename === undefined), {
+      message: 'with upload_id, filename and size come from the upload',
+      path: ['upload_id'],
+    }),
   z.strictObject({ type: z.literal('remote'), source: httpUrl, filename: filename.optional() }),
 ]);
 export type InputSpec = z.infer<typeof inputSpec>;

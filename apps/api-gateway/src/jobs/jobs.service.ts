@@ -9,6 +9,7 @@ import { JOB_CHILDREN, JobEvents, JobLifecycle, assertPublicUrlLiteral, outputUr
 import type { Principal } from '../auth/principal';
 import { PRISMA } from '../core/tokens';
 import { parseOrThrow } from '../http/validation';
+import { attachUpload } from '../uploads/attach-upload';
 import { conversionSpec, createJobBody, inputSpec, listJobsQuery, patchJobBody, type ConversionSpec, type InputSpec } from './jobs.schemas';
 
 const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i;
@@ -32,18 +33,26 @@ export class JobsService {
     this.guardUrls(spec.input, spec.callback);
     const id = randomUUID();
     const inputs = spec.input.map((i, n) => this.inputRow(i, n));
-    await this.prisma.job.create({
-      data: {
-        id,
-        ownerKeyHash: principal.ownerKeyHash,
-        token: randomBytes(16).toString('hex'),
-        process: spec.process,
-        callback: spec.callback ?? null,
-        tag: spec.tag ?? null,
-        inputs: { create: inputs },
-        conversions: { create: spec.conversion.map((c, n) => this.conversionRow(c, n)) },
-      },
-    });
+    const job = {
+      id,
+      ownerKeyHash: principal.ownerKeyHash,
+      token: randomBytes(16).toString('hex'),
+      process: spec.process,
+      callback: spec.callback ?? null,
+      tag: spec.tag ?? null,
+      inputs: { create: inputs },
+      conversions: { create: spec.conversion.map((c, n) => this.conversionRow(c, n)) },
+    };
+    const attach = spec.input.flatMap((i, n) => (i.type === 'upload' && i.upload_id ? [{ input: { id: inputs[n].id, jobId: id }, uploadId: i.upload_id }] : []));
+    if (attach.length) {
+      await this.prisma.$transaction(async (tx) => {
+        await tx.job.create({ data: job });
+        for (const a of attach) await attachUpload(tx, principal, a.input, a.uploadId);
+      });
+      await this.lifecycle.startIfReady(id);
+    } else {
+      await this.prisma.job.create({ data: job });
+    }
     await this.fetchRemote(id, inputs);
     return this.view(await this.loadOwned(principal, id), true);
   }
@@ -127,7 +136,17 @@ export class JobsService {
     this.guardUrls([spec]);
     const job = await this.loadOwned(principal, id);
     this.assertAccepting(job);
-    const row = await this.prisma.input.create({ data: { ...this.inputRow(spec, job.inputs.length), jobId: id } });
+    const data = { ...this.inputRow(spec, job.inputs.length), jobId: id };
+    if (spec.type === 'upload' && spec.upload_id) {
+      const uploadId = spec.upload_id;
+      const row = await this.prisma.$transaction(async (tx) => {
+        await tx.input.create({ data });
+        return attachUpload(tx, principal, data, uploadId);
+      });
+      await this.lifecycle.startIfReady(id);
+      return inputView(row);
+    }
+    const row = await this.prisma.input.create({ data });
     await this.fetchRemote(id, [row]);
     return inputView(row);
   }
@@ -189,7 +208,8 @@ export class JobsService {
         await Promise.all([
           this.store.removePrefix(`inputs/${id}/`),
           this.store.removePrefix(`outputs/${id}/`),
-          ...uploads.map((u) => this.store.removePrefix(`chunks/${u.id}/`)),
+          // uploads/<id>/: a standalone upload assembled before it was attached to this job
+          ...uploads.flatMap((u) => [this.store.removePrefix(`chunks/${u.id}/`), this.store.removePrefix(`uploads/${u.id}/`)]),
         ]);
         await this.prisma.output.updateMany({ where: { jobId: id }, data: { objectKey: null } });
         await this.prisma.input.updateMany({ where: { jobId: id }, data: { objectKey: null } });

@@ -102,28 +102,30 @@ export class AssembleHandler implements JobHandler<'assemble'> {
       }
     }
     const now = new Date();
-    await this.prisma.$transaction([
-      this.prisma.upload.update({ where: { id: upload.id }, data: { objectKey: target, completedAt: now } }),
-      ...(upload.inputId
-        ? [
-            this.prisma.input.update({
-              where: { id: upload.inputId },
-              data: {
-                status: 'ready',
-                filename: upload.filename,
-                size: upload.size,
-                contentType: upload.contentType,
-                checksumSha256: sha256,
-                objectKey: target,
-                readyAt: now,
-                error: null,
-              },
-            }),
-          ]
-        : []),
-    ]);
+    // Under the upload's lock, reading its job and input again: a standalone upload may have been
+    // attached to a job while it was being assembled (see the gateway's attachUpload).
+    const owner = await this.prisma.$transaction(async (tx) => {
+      await tx.$executeRaw`SELECT pg_advisory_xact_lock(hashtextextended(${`upload:${upload.id}`}, 0))`;
+      const done = await tx.upload.update({ where: { id: upload.id }, data: { objectKey: target, completedAt: now }, select: { jobId: true, inputId: true } });
+      if (done.inputId) {
+        await tx.input.update({
+          where: { id: done.inputId },
+          data: {
+            status: 'ready',
+            filename: upload.filename,
+            size: upload.size,
+            contentType: upload.contentType,
+            checksumSha256: sha256 ?? upload.checksumSha256,
+            objectKey: target,
+            readyAt: now,
+            error: null,
+          },
+        });
+      }
+      return done;
+    });
     await this.store.removePrefix(`chunks/${upload.id}/`);
-    if (upload.jobId) await this.lifecycle.startIfReady(upload.jobId);
+    if (owner.jobId) await this.lifecycle.startIfReady(owner.jobId);
     const ms = Date.now() - started;
     this.log.info({ uploadId, jobId: upload.jobId, chunks: keys.length, size, serverSide, ms }, 'upload assembled');
     return { status: 'success', detail: `${keys.length} chunks, ${size} bytes, ${serverSide ? 'server-side compose' : 'streamed'} in ${ms} ms` };

@@ -55,7 +55,7 @@ export class MaintenanceHandler implements JobHandler<'maintenance'> {
     return { status: 'success', detail: `${jobs.length} queued jobs checked, ${units} units sent again` };
   }
 
-  /** Upload sessions past `expires_at` that never completed: chunks deleted from storage, then the rows. */
+  /** Upload sessions past `expires_at` that never completed (chunks deleted, then the rows), and unclaimed standalone files. */
   async expireUploads(now = new Date()): Promise<HandlerOutcome> {
     const expired = await this.prisma.upload.findMany({
       where: { status: { in: ['uploading', 'failed'] }, expiresAt: { lt: now } },
@@ -71,7 +71,26 @@ export class MaintenanceHandler implements JobHandler<'maintenance'> {
           : []),
       ]);
     }
-    if (expired.length) this.log.info({ count: expired.length }, 'expired upload sessions removed');
-    return { status: 'success', detail: `${expired.length} expired upload sessions removed` };
+    // Standalone uploads that were assembled but never became a job's input: the file is kept
+    // until the session's expires_at, then removed. The row goes first, under the upload's lock, so
+    // a job attaching it at the same moment either wins (and keeps it) or finds it gone.
+    const unclaimed = await this.prisma.upload.findMany({
+      where: { status: 'complete', jobId: null, expiresAt: { lt: now } },
+      select: { id: true },
+      take: 500,
+    });
+    let removed = 0;
+    for (const u of unclaimed) {
+      const deleted = await this.prisma.$transaction(async (tx) => {
+        await tx.$executeRaw`SELECT pg_advisory_xact_lock(hashtextextended(${`upload:${u.id}`}, 0))`;
+        return (await tx.upload.deleteMany({ where: { id: u.id, jobId: null } })).count;
+      });
+      if (!deleted) continue;
+      removed++;
+      await this.store.removePrefix(`uploads/${u.id}/`);
+      await this.store.removePrefix(`chunks/${u.id}/`);
+    }
+    if (expired.length || removed) this.log.info({ count: expired.length, unclaimed: removed }, 'expired upload sessions removed');
+    return { status: 'success', detail: `${expired.length} expired upload sessions removed, ${removed} unclaimed uploads removed` };
   }
 }
