@@ -251,6 +251,7 @@ describe('remote inputs (fetched by the assembler)', () => {
   let base = '';
   let wavBytes: Buffer;
   let tmp: { dir: string; remove: () => Promise<void> };
+  const trickle = { opened: 0, closed: 0 };
 
   beforeAll(async () => {
     tmp = await makeTempDir('kiln-remote-');
@@ -259,6 +260,17 @@ describe('remote inputs (fetched by the assembler)', () => {
     server = http.createServer((req, res) => {
       if (req.url === '/redirect') return void res.writeHead(302, { Location: '/files/remote.wav' }).end();
       if (req.url === '/files/remote.wav') return void res.writeHead(200, { 'Content-Type': 'audio/wav', 'Content-Length': wavBytes.length }).end(wavBytes);
+      if (req.url === '/trickle.wav') {
+        // A slow server: 1 KiB every 200 ms of a 1 GiB body, so the download is in flight until someone stops it.
+        trickle.opened++;
+        res.writeHead(200, { 'Content-Type': 'audio/wav', 'Content-Length': 1024 ** 3 });
+        const timer = setInterval(() => res.write(Buffer.alloc(1024)), 200);
+        res.on('close', () => {
+          clearInterval(timer);
+          trickle.closed++;
+        });
+        return;
+      }
       res.writeHead(404).end();
     });
     await new Promise<void>((r) => server.listen(0, '127.0.0.1', r));
@@ -284,6 +296,19 @@ describe('remote inputs (fetched by the assembler)', () => {
     expect(final.status.code).toBe('completed');
     expect(final.input[0]).toMatchObject({ type: 'remote', status: 'ready', filename: 'remote.wav', size: wavBytes.length });
     expect(final.output[0].filename).toBe('remote.mp3');
+  });
+
+  it('cancel stops a remote download in flight (the assembler drops the connection) and sends job.canceled', async () => {
+    const job = await json(stack.api('/v1/jobs', { method: 'POST', headers: { 'Content-Type': 'application/json' }, body: JSON.stringify({ input: [{ type: 'remote', source: `${base}/trickle.wav` }], conversion: [{ target: 'mp3' }] }) }));
+    await waitFor('download started', async () => trickle.opened > 0 && (await json(stack.api(`/v1/jobs/${job.id}/input`)))[0].status === 'uploading');
+    expect(trickle.closed).toBe(0);
+    const res = await stack.api(`/v1/jobs/${job.id}`, { method: 'DELETE' });
+    expect((await json(res)).status.code).toBe('canceled');
+    // The body would take days at this rate; only the cancel signal closes the connection.
+    await waitFor('connection closed by the assembler', async () => trickle.closed === trickle.opened, 30_000);
+    const assembler = stack.apps.find((a) => a.app === 'assembler')!;
+    await waitFor('log line', async () => assembler.output.join('').split('\n').some((l) => l.includes(job.id) && l.includes('remote download stopped')), 10_000);
+    expect((await json(stack.api(`/v1/jobs/${job.id}`))).status.code).toBe('canceled');
   });
 
   it('a remote input that answers 404 fails the job with an input error', async () => {

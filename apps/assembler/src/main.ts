@@ -1,5 +1,5 @@
 import 'reflect-metadata';
-import { runWorkerApp } from '@kiln/worker-runtime';
+import { CancelSignals, runWorkerApp } from '@kiln/worker-runtime';
 import { AssembleHandler } from './handlers/assemble.handler';
 import { FetchHandler } from './handlers/fetch.handler';
 import { MaintenanceHandler } from './handlers/maintenance.handler';
@@ -8,7 +8,7 @@ import { MaintenanceSchedule } from './maintenance.schedule';
 runWorkerApp({
   name: 'assembler',
   handlers: [AssembleHandler, FetchHandler, MaintenanceHandler],
-  providers: [MaintenanceSchedule],
+  providers: [MaintenanceSchedule, CancelSignals],
   consumes: (config) => ({
     assemble: { concurrency: config.KILN_ASSEMBLER_CONCURRENCY },
     fetch: { concurrency: config.KILN_ASSEMBLER_CONCURRENCY },

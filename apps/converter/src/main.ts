@@ -1,7 +1,6 @@
 import 'reflect-metadata';
 import { runningProcessCount } from '@kiln/media';
-import { runWorkerApp } from '@kiln/worker-runtime';
-import { CancelSignals } from './cancel-signals';
+import { CancelSignals, runWorkerApp } from '@kiln/worker-runtime';
 import { CallbackHandler } from './handlers/callback.handler';
 import { ConvertHandler } from './handlers/convert.handler';
 import { FinalizeHandler } from './handlers/finalize.handler';

@@ -1,2 +1,3 @@
 export * from './worker-app';
 export * from './worker-http';
+export * from './cancel-signals';

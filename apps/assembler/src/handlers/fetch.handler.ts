@@ -1,14 +1,14 @@
 import http, { type ClientRequest, type IncomingMessage } from 'node:http';
 import https from 'node:https';
 import { isIP, type LookupFunction } from 'node:net';
-import { Inject, Injectable } from '@nestjs/common';
+import { Inject, Injectable, Optional } from '@nestjs/common';
 import type { KilnConfig } from '@kiln/config';
 import { KilnError, type HandlerOutcome, type PayloadOf } from '@kiln/contracts';
 import type { Input, PrismaClient } from '@kiln/database';
 import type { Logger } from '@kiln/observability';
 import type { HandlerContext, JobHandler } from '@kiln/queue';
 import type { ObjectStore } from '@kiln/storage';
-import { KILN_CONFIG, LOGGER, OBJECT_STORE, PRISMA } from '@kiln/worker-runtime';
+import { CancelSignals, KILN_CONFIG, LOGGER, OBJECT_STORE, PRISMA } from '@kiln/worker-runtime';
 import { JobLifecycle, guardedLookup, isPrivateAddress } from '@kiln/workflow';
 import { fetchedFilename } from '../filename';
 
@@ -236,6 +236,8 @@ export class FetchHandler implements JobHandler<'fetch'> {
     @Inject(KILN_CONFIG) private readonly config: KilnConfig,
     @Inject(LOGGER) private readonly log: Logger,
     private readonly lifecycle: JobLifecycle,
+    /** Cluster-wide cancel: DELETE /v1/jobs/{id} stops a download in flight. */
+    @Optional() private readonly cancels?: CancelSignals,
   ) {}
 
   async handle({ jobId, inputId }: PayloadOf<'fetch'>, ctx: HandlerContext): Promise<HandlerOutcome> {
@@ -255,11 +257,18 @@ export class FetchHandler implements JobHandler<'fetch'> {
     if (!claimed.count) return { status: 'skipped', reason: 'input changed meanwhile' };
 
     const started = Date.now();
+    const cancel = this.cancels?.register(jobId);
     let file: Downloaded;
     try {
-      file = await this.download(input, ctx.signal);
+      file = await this.download(input, cancel ? AbortSignal.any([ctx.signal, cancel.signal]) : ctx.signal);
     } catch (err: unknown) {
+      if (cancel?.signal.aborted && !ctx.signal.aborted) {
+        this.log.info({ jobId, inputId }, 'job canceled: remote download stopped');
+        return { status: 'skipped', reason: 'job canceled during the download' };
+      }
       return this.onError(err, input, ctx);
+    } finally {
+      cancel?.release();
     }
 
     const readyAt = new Date();

@@ -13,9 +13,8 @@ import { buildConversion, isMediaError, probe, run, type MediaInfo, type X264Pre
 import { KilnMetrics, type Logger } from '@kiln/observability';
 import type { HandlerContext, JobHandler } from '@kiln/queue';
 import type { ObjectStore } from '@kiln/storage';
-import { KILN_CONFIG, LOGGER, OBJECT_STORE, PRISMA } from '@kiln/worker-runtime';
+import { CancelSignals, KILN_CONFIG, LOGGER, OBJECT_STORE, PRISMA } from '@kiln/worker-runtime';
 import { JobLifecycle } from '@kiln/workflow';
-import { CancelSignals } from '../cancel-signals';
 
 const PROGRESS_EVERY_MS = 1_000;
 

@@ -3,12 +3,13 @@ import type { Redis } from 'ioredis';
 import type { KilnConfig } from '@kiln/config';
 import type { Logger } from '@kiln/observability';
 import { createRedis } from '@kiln/queue';
-import { KILN_CONFIG, LOGGER } from '@kiln/worker-runtime';
+import { KILN_CONFIG, LOGGER } from './worker-app';
 import { JobEvents } from '@kiln/workflow';
 
 /**
- * Cluster-wide cancel: the gateway publishes a job id on the cancel channel; every converter aborts
- * the conversions it is running for that job (ffmpeg gets SIGTERM, then SIGKILL).
+ * Cluster-wide cancel: the gateway publishes a job id on the cancel channel; every worker aborts the
+ * work it is running for that job (converters: ffmpeg gets SIGTERM, then SIGKILL; assemblers: a
+ * remote download stops).
  */
 @Injectable()
 export class CancelSignals implements OnApplicationBootstrap, OnApplicationShutdown {
