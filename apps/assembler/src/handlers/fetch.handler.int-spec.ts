@@ -378,9 +378,8 @@ describe('FetchHandler: failures', () => {
   it('a server that stalls mid-body times out (idle), retried until the last attempt', async () => {
     const s = await seed([local('/stall')]);
     const h = handler({ KILN_FETCH_TIMEOUT_SECONDS: '1' });
-    const started = Date.now();
+    // The idle timer, not the server (which never ends the body), ends the download.
     await expect(h.handle({ jobId: s.jobId, inputId: s.inputIds[0] }, context(false))).rejects.toThrow(/sent no data for 1 s \(timeout\)/);
-    expect(Date.now() - started).toBeLessThan(5_000);
     const outcome = await h.handle({ jobId: s.jobId, inputId: s.inputIds[0] }, context(true));
     expect(outcome).toMatchObject({ status: 'failed', code: 'download_failed', message: expect.stringMatching(/timeout/) });
     await expectInputFailed(s, 'download_failed', /sent no data for 1 s/);
@@ -449,10 +448,8 @@ describe('FetchHandler with KILN_ALLOW_PRIVATE_URLS=false', () => {
   ])('refuses %s without reaching the server', async (_name, source, message) => {
     const s = await seed([source()]);
     const before = hits.length;
-    const started = Date.now();
     const outcome = await handler({ KILN_ALLOW_PRIVATE_URLS: 'false' }).handle({ jobId: s.jobId, inputId: s.inputIds[0] }, context(false));
     expect(outcome).toMatchObject({ status: 'failed', code: 'invalid_input', message: expect.stringMatching(message) });
-    expect(Date.now() - started).toBeLessThan(3_000);
     expect(hits.length).toBe(before);
     await expectInputFailed(s, 'invalid_input', message);
   });
