@@ -18,11 +18,11 @@ const APPS: App[] = ['api-gateway', 'converter', 'assembler'];
 const mainOf = (app: App) => path.join(ROOT, 'dist/apps', app, 'src/main.js');
 
 /**
- * A process that fails its configuration must be gone within this. Idle, it takes under a second
- * (loading the module graph; configuration is checked before any connection); the margin is for a
- * loaded CI machine running other e2e files next to this one.
+ * A process that fails its configuration exits by itself (configuration is checked before any
+ * connection is made); one still running after this long is killed and counts as hanging. The
+ * figure is a hang detector, not a speed check: idle, the exit takes under a second.
  */
-const EXIT_WITHIN_MS = 8_000;
+const EXIT_WITHIN_MS = 30_000;
 /** Apps started at once by this file (each start is CPU-bound). */
 const PARALLEL = 2;
 
@@ -84,7 +84,7 @@ async function slot<T>(fn: () => Promise<T>): Promise<T> {
 }
 
 /** Starts `app` with exactly PATH, HOME and `vars`; resolves when it exits (or is killed after `limitMs`). */
-function run(app: App, vars: Record<string, string>, limitMs = EXIT_WITHIN_MS + 2_000): Promise<Outcome> {
+function run(app: App, vars: Record<string, string>, limitMs = EXIT_WITHIN_MS): Promise<Outcome> {
   return slot(() => spawnApp(app, vars, limitMs));
 }
 
@@ -120,11 +120,11 @@ const configLines = (stderr: string) => stderr.split(/\r?\n/).filter((l) => l.st
 
 const describeOutcome = (o: Outcome) => `exit ${o.code} signal ${o.signal} after ${o.ms} ms\n--- stderr ---\n${o.stderr}\n--- stdout ---\n${o.stdout}`;
 
-/** Exited by itself, non-zero, quickly. */
+/** Exited by itself (not killed as hanging), non-zero. */
 function expectQuickFailure(o: Outcome): void {
-  if (o.killed || o.code === 0 || o.code === null || o.ms > EXIT_WITHIN_MS) throw new Error(`expected a quick non-zero exit, got ${describeOutcome(o)}`);
+  if (o.killed || o.code === 0 || o.code === null) throw new Error(`expected a non-zero exit by itself, got ${describeOutcome(o)}`);
+  expect(o.killed).toBe(false);
   expect(o.code).not.toBe(0);
-  expect(o.ms).toBeLessThanOrEqual(EXIT_WITHIN_MS);
 }
 
 function expectNoSecrets(o: Outcome, extra: string[] = []): void {
