@@ -18,6 +18,8 @@ const ALLOWED: Record<string, string[]> = {
   'api-gateway': ['contracts', 'config', 'database', 'storage', 'queue', 'observability', 'workflow'],
   assembler: ['contracts', 'config', 'database', 'storage', 'queue', 'observability', 'workflow', 'worker-runtime'],
   converter: ['contracts', 'config', 'database', 'storage', 'queue', 'observability', 'workflow', 'worker-runtime', 'media'],
+  // A pure HTTP client of the public API: the catalog's types, nothing that needs a service.
+  cli: ['contracts'],
 };
 
 function sources(dir: string): string[] {
