@@ -5,6 +5,7 @@
  */
 import { execFile } from 'node:child_process';
 import { stat } from 'node:fs/promises';
+import { sniffImage } from './image-sniff';
 import { MediaError } from './media-error';
 import { lastLines } from './stderr-tail';
 import { normaliseProbe, type FfprobeJson, type MediaInfo } from './media-info';
@@ -15,6 +16,11 @@ export interface ProbeOptions {
   /** Default `ffprobe` (looked up on PATH). */
   ffprobePath?: string;
   signal?: AbortSignal;
+  /**
+   * Plain PNG and JPEG files are described from their headers without spawning ffprobe (the same
+   * MediaInfo; see image-sniff.ts). Default true; false always runs ffprobe.
+   */
+  sniffImages?: boolean;
 }
 
 /** ffprobe's JSON for a normal file is a few KiB; a hostile one with thousands of streams is capped here. */
@@ -47,6 +53,10 @@ export async function probe(path: string, options: ProbeOptions): Promise<MediaI
     throw new MediaError('internal', `probe: cannot read ${path}: ${(err as Error).message}`, undefined, { cause: err });
   }
   if (options.signal?.aborted) throw new MediaError('canceled', 'probe canceled');
+  if (options.sniffImages !== false) {
+    const sniffed = await sniffImage(path).catch(() => null);
+    if (sniffed) return sniffed;
+  }
 
   const ffprobe = options.ffprobePath ?? 'ffprobe';
   const stdout = await new Promise<string>((resolve, reject) => {
