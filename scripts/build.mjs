@@ -3,7 +3,7 @@
 import { transformFile } from '@swc/core';
 import { execFileSync } from 'node:child_process';
 import { existsSync } from 'node:fs';
-import { mkdir, readdir, readFile, writeFile } from 'node:fs/promises';
+import { cp, mkdir, readdir, readFile, writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 
@@ -52,4 +52,8 @@ async function worker() {
   }
 }
 await Promise.all(Array.from({ length: 8 }, worker));
+// Static assets served as they are (the gateway's web page: HTML, CSS, JS).
+for (const dir of ['apps/api-gateway/src/web/static']) {
+  await cp(path.join(root, dir), path.join(out, dir), { recursive: true, force: true });
+}
 console.log(`built ${files.length} files into dist/`);

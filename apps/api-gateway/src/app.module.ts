@@ -21,6 +21,13 @@ import { ChunkStore } from './uploads/chunk-store.service';
 import { JobChunkUploadService } from './uploads/job-chunk-upload.service';
 import { UploadSessionsController } from './uploads/upload-sessions.controller';
 import { UploadSessionsService } from './uploads/upload-sessions.service';
+import { TusController } from './tus/tus.controller';
+import { TusService } from './tus/tus.service';
+import { UploadLocks } from './tus/upload-lock';
+import { WebController } from './web/web.controller';
+import { WebJobsController } from './web/web-jobs.controller';
+import { WebPage } from './web/web-page';
+import { WebSessions } from './web/web-sessions.service';
 
 @Module({})
 export class AppModule {
@@ -28,14 +35,18 @@ export class AppModule {
     return {
       module: AppModule,
       imports: [CoreModule.forRoot(config, logger)],
-      controllers: [JobsController, JobEventsController, JobUploadController, UploadSessionsController, FormatsController, HealthController, DocsController, MetricsController],
+      controllers: [JobsController, JobEventsController, JobUploadController, UploadSessionsController, FormatsController, HealthController, DocsController, MetricsController, WebController, WebJobsController, TusController],
       providers: [
         JobsService,
         WholeFileUploadService,
         ChunkStore,
         JobChunkUploadService,
         UploadSessionsService,
+        TusService,
+        UploadLocks,
         KeyLimits,
+        WebSessions,
+        { provide: WebPage, useFactory: () => new WebPage() },
         metricsProvider,
         { provide: APP_GUARD, useClass: AuthGuard },
         { provide: APP_GUARD, useClass: RateLimitGuard },

@@ -44,6 +44,18 @@ describe('parseConfig', () => {
     }
   });
 
+  it('reads the web session settings: the secret is optional (derived when unset), at least 32 characters when set', () => {
+    const c = parseConfig(base);
+    expect(c.KILN_WEB_SESSION_SECRET).toBeUndefined();
+    expect(c.KILN_WEB_SESSION_TTL_SECONDS).toBe(12 * 3600);
+    const set = parseConfig({ ...base, KILN_WEB_SESSION_SECRET: 'w'.repeat(32), KILN_WEB_SESSION_TTL_SECONDS: '600' });
+    expect(set.KILN_WEB_SESSION_SECRET).toBe('w'.repeat(32));
+    expect(set.KILN_WEB_SESSION_TTL_SECONDS).toBe(600);
+    expect(() => parseConfig({ ...base, KILN_WEB_SESSION_SECRET: 'too-short' })).toThrow(/KILN_WEB_SESSION_SECRET/);
+    expect(() => parseConfig({ ...base, KILN_WEB_SESSION_TTL_SECONDS: '5' })).toThrow(/KILN_WEB_SESSION_TTL_SECONDS/);
+    expect(describeConfig(set).KILN_WEB_SESSION_SECRET).toBe('***');
+  });
+
   it('masks secrets when described', () => {
     const d = describeConfig(parseConfig({ ...base, DATABASE_URL: 'postgresql://u:pw@h:5432/db' }));
     expect(d.KILN_API_KEYS).toBe('***');

@@ -80,6 +80,13 @@ export const configSchema = z.object({
   KILN_RATE_LIMIT_PER_MINUTE: int(1200, 0),
   /** Uploads (whole files or chunks) streaming at once per API key, across all gateways; 0 = no limit. */
   KILN_MAX_CONCURRENT_UPLOADS_PER_KEY: int(32, 0),
+  /**
+   * Key of the HMAC on the web page's session cookie. Unset: derived (HKDF) from KILN_WEBHOOK_SECRET,
+   * so every gateway replica that shares the webhook secret accepts the same cookies.
+   */
+  KILN_WEB_SESSION_SECRET: z.string().min(32, 'needs at least 32 characters').optional(),
+  /** Lifetime of a web page login (the session cookie) in seconds. */
+  KILN_WEB_SESSION_TTL_SECONDS: int(12 * 3600, 60),
   KILN_LOG_LEVEL: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']).default('info'),
   /**
    * When set, `GET /metrics` (gateway and workers) requires `Authorization: Bearer <token>`;

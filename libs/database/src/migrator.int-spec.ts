@@ -122,7 +122,7 @@ describe('schema.prisma and the SQL migrations agree (every model written and re
       data: {
         id: randomUUID(), ownerKeyHash: sha, jobId: job.id, inputId: input.id, clientUploadId: 'u1', filename: 'a.wav',
         size: 6_000_000_000n, contentType: 'audio/wav', checksumSha256: sha, receivedBytes: 10n, status: 'uploading',
-        error: null, objectKey: 'inputs/y', expiresAt: now, completedAt: now,
+        error: null, objectKey: 'inputs/y', expiresAt: now, completedAt: now, tusMetadata: 'filename YS53YXY=', lengthDeferred: true,
       },
     });
     const chunk = await prisma.uploadChunk.create({

@@ -5,6 +5,7 @@ import { KILN_CONFIG, type KilnConfig } from '@kiln/config';
 import { KilnError } from '@kiln/contracts';
 import type { PrismaClient } from '@kiln/database';
 import { PRISMA } from '../core/tokens';
+import { WEB_CSRF_HEADER, WebSessions } from '../web/web-sessions.service';
 import { hashKey, type Principal } from './principal';
 
 export const PUBLIC_ROUTE = 'kiln:public';
@@ -16,6 +17,12 @@ export const Public = () => SetMetadata(PUBLIC_ROUTE, true);
  * resources the service checks belong to the token's job ('resource', e.g. upload sessions).
  */
 export const AllowJobToken = (scope: 'job' | 'resource' = 'job') => SetMetadata(JOB_TOKEN_ALLOWED, scope);
+export const WEB_SESSION_ALLOWED = 'kiln:web-session';
+/**
+ * The route also accepts the web page's session cookie (only the page's own routes under /web).
+ * Cookie-authenticated requests other than GET/HEAD must send `X-Kiln-Web: 1` (CSRF).
+ */
+export const AllowWebSession = () => SetMetadata(WEB_SESSION_ALLOWED, true);
 
 export type AuthedRequest = Request & { principal: Principal };
 
@@ -27,6 +34,7 @@ export class AuthGuard implements CanActivate {
     private readonly reflector: Reflector,
     @Inject(KILN_CONFIG) config: KilnConfig,
     @Inject(PRISMA) private readonly prisma: PrismaClient,
+    private readonly webSessions: WebSessions,
   ) {
     this.keyHashes = new Set(config.KILN_API_KEYS.map(hashKey));
   }
@@ -55,6 +63,14 @@ export class AuthGuard implements CanActivate {
       const wanted = scope === 'job' ? req.params.id : undefined;
       if (wanted && wanted !== job.id) throw new KilnError('forbidden', 'This job token belongs to another job.');
       req.principal = { kind: 'job-token', jobId: job.id, ownerKeyHash: job.ownerKeyHash };
+      return true;
+    }
+    const session = this.webSessions.tokenOf(req);
+    if (session !== undefined && this.reflector.getAllAndOverride<boolean>(WEB_SESSION_ALLOWED, targets)) {
+      req.principal = await this.webSessions.principal(session, req);
+      if (req.method !== 'GET' && req.method !== 'HEAD' && req.header(WEB_CSRF_HEADER) !== '1') {
+        throw new KilnError('forbidden', 'Requests authenticated by the web session cookie that change something must send X-Kiln-Web: 1.');
+      }
       return true;
     }
     throw new KilnError('unauthorized', 'Send an API key (X-Api-Key or Authorization: Bearer) or a job token (X-Job-Token).');

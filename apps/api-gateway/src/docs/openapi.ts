@@ -21,6 +21,7 @@ export function openApiDocument(serverUrl?: string): Record<string, unknown> {
         apiKey: { type: 'apiKey', in: 'header', name: 'X-Api-Key' },
         bearer: { type: 'http', scheme: 'bearer' },
         jobToken: { type: 'apiKey', in: 'header', name: 'X-Job-Token', description: 'Authorizes the upload endpoints (and events) of one job.' },
+        webSession: { type: 'apiKey', in: 'cookie', name: 'kiln_session', description: 'The web page’s session (POST /web/session); only the /web routes. Requests other than GET also need X-Kiln-Web: 1.' },
       },
       schemas: {
         Error: {
@@ -43,7 +44,7 @@ export function openApiDocument(serverUrl?: string): Record<string, unknown> {
         ConversionSpec: { type: 'object', required: ['target'], additionalProperties: false, properties: { target: ref('Target'), options: { type: 'object', description: 'See GET /v1/formats for each target’s options.' } } },
         InputSpec: {
           oneOf: [
-            { type: 'object', required: ['type'], additionalProperties: false, properties: { type: { const: 'upload' }, filename: { type: 'string' }, size: { type: 'integer', minimum: 0 } } },
+            { type: 'object', required: ['type'], additionalProperties: false, properties: { type: { const: 'upload' }, filename: { type: 'string' }, size: { type: 'integer', minimum: 0 }, upload_id: { type: 'string', format: 'uuid', description: 'A standalone upload session (opened without job_id) that becomes this input; filename and size then come from it.' } } },
             { type: 'object', required: ['type', 'source'], additionalProperties: false, properties: { type: { const: 'remote' }, source: { type: 'string', format: 'uri' }, filename: { type: 'string' } } },
           ],
         },
@@ -94,9 +95,44 @@ export function openApiDocument(serverUrl?: string): Record<string, unknown> {
         delete: { summary: 'Abort: stored chunks are deleted', responses: { '204': { description: 'deleted' }, ...errors(404, 409) } },
       },
       '/v1/uploads/{id}/complete': { parameters: [id], post: { summary: 'Finalize; 400 lists the missing ranges', responses: { '200': json(ref('Upload')), ...errors(400, 404, 409) } } },
+      // tus 1.0.0 (https://tus.io/protocols/resumable-upload): a tus upload is an upload session (GET /v1/uploads/{id}).
+      '/v1/tus/': {
+        options: { summary: 'tus: what the server supports (Tus-Version, Tus-Extension: creation,creation-with-upload,creation-defer-length,expiration,checksum,termination, Tus-Max-Size, Tus-Checksum-Algorithm: sha1,sha256); no credentials; answers CORS preflights', security: [], responses: { '204': { description: 'headers only' } } },
+        post: {
+          summary: 'tus creation: Upload-Length (or Upload-Defer-Length: 1), Tus-Resumable: 1.0.0, Upload-Metadata (base64 pairs: filename, filetype | content_type, job_id, input_id, target — creates a job converting this upload to that target, checksum_sha256); a body sent as application/offset+octet-stream is the first PATCH',
+          security: [{ apiKey: [] }, { bearer: [] }, { jobToken: [] }],
+          responses: { '201': { description: 'Location: the upload URL; Upload-Expires; Kiln-Job-Id when bound to a job; Upload-Offset with a body' }, '412': json(ref('Error'), 'Tus-Resumable not 1.0.0 (Tus-Version names it)'), ...errors(400, 401, 403, 404, 409, 413, 415) },
+        },
+      },
+      '/v1/tus/{id}': {
+        parameters: [id],
+        head: { summary: 'tus: Upload-Offset to resume from, Upload-Length (or Upload-Defer-Length: 1), Upload-Metadata, Upload-Expires', security: [{ apiKey: [] }, { bearer: [] }, { jobToken: [] }], responses: { '200': { description: 'headers only' }, '410': json(ref('Error'), 'expired'), ...errors(403, 404) } },
+        patch: {
+          summary: 'tus: bytes at Upload-Offset (Content-Type: application/offset+octet-stream); Upload-Checksum: sha1|sha256 <base64> over this body; Upload-Length once a deferred length is known. One request per upload at a time (423 Locked otherwise).',
+          security: [{ apiKey: [] }, { bearer: [] }, { jobToken: [] }],
+          requestBody: { content: { 'application/offset+octet-stream': { schema: { type: 'string', format: 'binary' } } } },
+          responses: { '204': { description: 'Upload-Offset: the new offset' }, '409': json(ref('Error'), 'Upload-Offset is not the offset'), '410': json(ref('Error'), 'expired'), '423': json(ref('Error'), 'another request is writing this upload'), '460': json(ref('Error'), 'Checksum Mismatch: the bytes were discarded'), ...errors(400, 403, 404, 413, 415) },
+        },
+        delete: { summary: 'tus termination: stored chunks deleted (409 once complete)', security: [{ apiKey: [] }, { bearer: [] }, { jobToken: [] }], responses: { '204': { description: 'terminated' }, ...errors(404, 409) } },
+      },
       '/v1/formats': { get: { summary: 'The conversion catalog', security: [], responses: { '200': json({ type: 'array', items: { type: 'object' } }) } } },
       '/health/live': { get: { summary: 'Process up', security: [], responses: { '200': { description: 'ok' } } } },
       '/health/ready': { get: { summary: 'PostgreSQL, Redis and storage reachable', security: [], responses: { '200': { description: 'ready' }, '503': { description: 'a dependency is down' } } } },
+      '/web/session': {
+        post: { summary: 'Web page login: an HTML form posts the API key once; 303 to / with an HttpOnly session cookie (303 to /?login=failed for a wrong key)', security: [], requestBody: { content: { 'application/x-www-form-urlencoded': { schema: { type: 'object', required: ['api_key'], properties: { api_key: { type: 'string' } } } } } }, responses: { '303': { description: 'Location: / (Set-Cookie: kiln_session) or /?login=failed' }, ...errors(403, 413, 415) } },
+        get: { summary: 'The web session: a fingerprint of the key’s hash and its expiry', security: [{ webSession: [] }], responses: { '200': json({ type: 'object', properties: { key_fingerprint: { type: 'string' }, expires_at: { type: 'string', format: 'date-time' } } }), ...errors(401) } },
+        delete: { summary: 'Web page logout: revokes the session and clears the cookie (needs X-Kiln-Web: 1)', security: [], responses: { '204': { description: 'logged out' }, ...errors(403) } },
+      },
+      '/web/jobs': {
+        post: { summary: 'Web page: create a job of uploaded files and conversions (no remote inputs, no callback); the answer carries the job token', security: [{ webSession: [] }, { apiKey: [] }], requestBody: { content: { 'application/json': { schema: { type: 'object', required: ['input', 'conversion'], additionalProperties: false, properties: { input: { type: 'array', minItems: 1, maxItems: 20, items: { type: 'object', required: ['type', 'filename'], properties: { type: { const: 'upload' }, filename: { type: 'string' }, size: { type: 'integer', minimum: 1 } } } }, conversion: { type: 'array', minItems: 1, maxItems: 20, items: ref('ConversionSpec') }, tag: { type: 'string' } } } } } }, responses: { '201': json(ref('Job'), 'Created'), ...errors(400, 401, 403) } },
+        get: { summary: 'Web page: the owner’s jobs (newest first)', security: [{ webSession: [] }, { apiKey: [] }], parameters: [{ name: 'status', in: 'query', schema: { type: 'string' } }, { name: 'limit', in: 'query', schema: { type: 'integer', minimum: 1, maximum: 100, default: 20 } }, { name: 'cursor', in: 'query', schema: { type: 'string' } }], responses: { '200': json({ type: 'object', properties: { items: { type: 'array', items: ref('Job') }, next_cursor: { type: ['string', 'null'] } } }), ...errors(400, 401) } },
+      },
+      '/web/jobs/{id}': {
+        parameters: [id],
+        get: { summary: 'Web page: one job', security: [{ webSession: [] }, { apiKey: [] }], responses: { '200': json(ref('Job')), ...errors(401, 404) } },
+        delete: { summary: 'Web page: cancel a job (needs X-Kiln-Web: 1)', security: [{ webSession: [] }, { apiKey: [] }], responses: { '200': json(ref('Job')), ...errors(401, 403, 404) } },
+      },
+      '/web/jobs/{id}/output/{output_id}/download': { parameters: [id, { name: 'output_id', in: 'path', required: true, schema: { type: 'string' } }], get: { summary: 'Web page: redirect (302) to a fresh download URL', security: [{ webSession: [] }, { apiKey: [] }], responses: { '302': { description: 'Location: the download URL' }, ...errors(401, 404) } } },
       '/metrics': { get: { summary: 'Prometheus metrics (text format); a Bearer token when KILN_METRICS_TOKEN is set', security: [], responses: { '200': { description: 'metrics', content: { 'text/plain': {} } }, '401': { description: 'KILN_METRICS_TOKEN set and not sent' } } } },
     },
   };

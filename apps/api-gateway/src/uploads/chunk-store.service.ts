@@ -25,9 +25,19 @@ export interface ChunkResult {
 
 type Tx = Prisma.TransactionClient;
 
+/** A chunk object already written to storage, waiting to be recorded (`recordChunks`). */
+export interface StoredChunk {
+  start: number;
+  /** Inclusive. */
+  end: number;
+  objectKey: string;
+  etag?: string;
+  sha256?: string;
+}
+
 /**
- * The chunk mechanics shared by both upload protocols (job upload with X-Upload-Id, and upload
- * sessions). A chunk is stored as its own object first; then, under a per-upload lock in PostgreSQL
+ * The chunk mechanics shared by the upload protocols (job upload with X-Upload-Id, upload
+ * sessions, tus). A chunk is stored as its own object first; then, under a per-upload lock in PostgreSQL
  * (any gateway replica, no sticky sessions), it is checked against the stored ranges and recorded.
  * Identical re-sends are accepted, different bytes for a stored range and partial overlaps are 409,
  * and the chunk that completes the file queues the assembly exactly once.
@@ -115,13 +125,7 @@ export class ChunkStore {
         await tx.uploadChunk.create({
           data: { id: randomUUID(), uploadId: upload.id, start: BigInt(range.start), end: BigInt(range.end), sha256: put.sha256 ?? null, etag: put.etag ?? null, objectKey: key },
         });
-        const received = (current.receivedBytes ?? 0n) + BigInt(range.length);
-        const complete = received === current.size;
-        await tx.upload.update({ where: { id: upload.id }, data: { receivedBytes: received, ...(complete ? { status: 'complete' } : {}) } });
-        if (complete && current.inputId) {
-          await tx.input.updateMany({ where: { id: current.inputId, status: { in: ['pending', 'uploading'] } }, data: { status: 'assembling' } });
-        }
-        return complete;
+        return this.addReceived(tx, current, BigInt(range.length));
       });
     } catch (err: unknown) {
       await this.store.remove(key).catch(() => undefined);
@@ -130,6 +134,50 @@ export class ChunkStore {
     }
     if (completedNow) await this.queueAssembly(upload);
     return this.state(upload.id, true);
+  }
+
+  /**
+   * Records chunk objects that are already stored (the tus endpoint writes one PATCH as several
+   * objects of bounded size), all in one transaction under the upload's lock: each range must be
+   * new (no overlap with a stored one: 409) and the upload still `uploading`. With no chunks it only
+   * checks whether every byte is in (a deferred length just declared). The chunk that completes the
+   * file queues the assembly exactly as `writeChunk` does. On failure nothing is recorded; the
+   * caller removes its objects.
+   */
+  async recordChunks(uploadId: string, chunks: readonly StoredChunk[]): Promise<ChunkResult> {
+    const completedNow = await this.prisma.$transaction(async (tx) => {
+      await tx.$executeRaw`SELECT pg_advisory_xact_lock(hashtextextended(${`upload:${uploadId}`}, 0))`;
+      const current = await tx.upload.findUnique({ where: { id: uploadId } });
+      if (!current) throw new KilnError('not_found', 'The upload no longer exists.');
+      if (current.status !== 'uploading') throw new KilnError('conflict', `The upload is ${current.status} and takes no new bytes.`);
+      let bytes = 0n;
+      for (const c of chunks) {
+        const range: ChunkRange = { start: c.start, end: c.end, total: Number(current.size), length: c.end - c.start + 1 };
+        const now = await this.overlaps(tx, uploadId, range);
+        if (now.length) throw this.overlapError(range, now);
+        await tx.uploadChunk.create({
+          data: { id: randomUUID(), uploadId, start: BigInt(c.start), end: BigInt(c.end), sha256: c.sha256 ?? null, etag: c.etag ?? null, objectKey: c.objectKey },
+        });
+        bytes += BigInt(range.length);
+      }
+      return this.addReceived(tx, current, bytes);
+    });
+    if (completedNow) {
+      const upload = await this.prisma.upload.findUniqueOrThrow({ where: { id: uploadId } });
+      await this.queueAssembly(upload);
+    }
+    return this.state(uploadId, chunks.length > 0);
+  }
+
+  /** Counts new bytes; the ones that complete the file mark it complete and its input assembling. */
+  private async addReceived(tx: Tx, current: Upload, bytes: bigint): Promise<boolean> {
+    const received = (current.receivedBytes ?? 0n) + bytes;
+    const complete = !current.lengthDeferred && received === current.size;
+    await tx.upload.update({ where: { id: current.id }, data: { receivedBytes: received, ...(complete ? { status: 'complete' } : {}) } });
+    if (complete && current.inputId) {
+      await tx.input.updateMany({ where: { id: current.inputId, status: { in: ['pending', 'uploading'] } }, data: { status: 'assembling' } });
+    }
+    return complete;
   }
 
   /** Queues the assembly (deterministic job id: a repeat is a no-op). */

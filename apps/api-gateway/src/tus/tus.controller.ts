@@ -1,0 +1,72 @@
+import { Controller, Delete, Head, Options, Param, Patch, Post, Req, Res, UseFilters, UseInterceptors } from '@nestjs/common';
+import type { Request, Response } from 'express';
+import { KilnError } from '@kiln/contracts';
+import { AllowJobToken, Public } from '../auth/auth.guard';
+import { Caller } from '../auth/principal.decorator';
+import type { Principal } from '../auth/principal';
+import { TusErrorFilter, TusHeadersInterceptor } from './tus-http';
+import { TusService, type TusAnswer } from './tus.service';
+
+/**
+ * The tus 1.0.0 endpoint (https://tus.io/protocols/resumable-upload) with the creation,
+ * creation-with-upload, creation-defer-length, expiration, checksum and termination extensions.
+ * A tus upload is an upload session (GET /v1/uploads/{id} shows it). API key or X-Job-Token.
+ */
+@Controller('v1/tus')
+@AllowJobToken('resource')
+@UseFilters(TusErrorFilter)
+@UseInterceptors(TusHeadersInterceptor)
+export class TusController {
+  constructor(private readonly tus: TusService) {}
+
+  /** What the server supports; no credentials (also answers CORS preflights). */
+  @Options()
+  @Public()
+  options(@Res() res: Response) {
+    send(res, { status: 204, headers: this.tus.options() });
+  }
+
+  @Options(':id')
+  @Public()
+  optionsOfUpload(@Res() res: Response) {
+    send(res, { status: 204, headers: this.tus.options() });
+  }
+
+  /** Creation: Upload-Length (or Upload-Defer-Length: 1) and Upload-Metadata → 201 with Location. */
+  @Post()
+  async create(@Caller() caller: Principal, @Req() req: Request, @Res() res: Response) {
+    send(res, await this.tus.create(caller, req));
+  }
+
+  @Head(':id')
+  async head(@Caller() caller: Principal, @Param('id') id: string, @Res() res: Response) {
+    send(res, await this.tus.head(caller, id));
+  }
+
+  @Patch(':id')
+  async patch(@Caller() caller: Principal, @Param('id') id: string, @Req() req: Request, @Res() res: Response) {
+    send(res, await this.tus.patch(caller, id, req));
+  }
+
+  @Delete(':id')
+  async terminate(@Caller() caller: Principal, @Param('id') id: string, @Res() res: Response) {
+    await this.tus.terminate(caller, id);
+    send(res, { status: 204, headers: {} });
+  }
+
+  /** For clients that cannot send PATCH or DELETE: POST with X-HTTP-Method-Override. */
+  @Post(':id')
+  async overridden(@Caller() caller: Principal, @Param('id') id: string, @Req() req: Request, @Res() res: Response) {
+    const method = req.header('x-http-method-override')?.trim().toUpperCase();
+    if (method === 'PATCH') return send(res, await this.tus.patch(caller, id, req));
+    if (method === 'DELETE') {
+      await this.tus.terminate(caller, id);
+      return send(res, { status: 204, headers: {} });
+    }
+    throw new KilnError('invalid_input', 'POST to an upload needs X-HTTP-Method-Override: PATCH or DELETE.', [{ field: 'X-HTTP-Method-Override', message: 'PATCH or DELETE' }]);
+  }
+}
+
+function send(res: Response, answer: TusAnswer): void {
+  res.status(answer.status).set(answer.headers).end();
+}

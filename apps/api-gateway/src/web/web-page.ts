@@ -1,0 +1,109 @@
+import { createHash } from 'node:crypto';
+import { readFileSync } from 'node:fs';
+import path from 'node:path';
+import type { Response } from 'express';
+
+/**
+ * The web page's assets: plain HTML, CSS and JavaScript in ./static (copied next to the compiled
+ * code by scripts/build.mjs), read once at start. No framework, no CDN: the page works offline.
+ */
+export const STATIC_DIR = path.join(__dirname, 'static');
+
+/** Only the page's own files, no scripts inline, no other origin (the page talks to this gateway only). */
+export const PAGE_CSP = [
+  "default-src 'self'",
+  "script-src 'self'",
+  "style-src 'self'",
+  "img-src 'self' data:",
+  "connect-src 'self'",
+  "form-action 'self'",
+  "frame-ancestors 'none'",
+  "base-uri 'none'",
+  "object-src 'none'",
+].join('; ');
+
+const TYPES: Record<string, string> = {
+  '.html': 'text/html; charset=utf-8',
+  '.css': 'text/css; charset=utf-8',
+  '.js': 'text/javascript; charset=utf-8',
+  '.svg': 'image/svg+xml',
+};
+
+/** Files served under /web/static/ (the HTML pages are served at / only). */
+const PUBLIC_ASSETS = ['app.js', 'app.css', 'icon.svg'] as const;
+
+interface Asset {
+  body: Buffer;
+  type: string;
+  etag: string;
+}
+
+/** Messages the login page can show, chosen by code (never echoed from the request). */
+export const LOGIN_MESSAGES = {
+  failed: 'That API key is not valid.',
+  ended: 'Your session has ended; sign in again.',
+  out: 'You are signed out.',
+} as const;
+export type LoginMessage = keyof typeof LOGIN_MESSAGES;
+
+export class WebPage {
+  private readonly assets = new Map<string, Asset>();
+  private readonly appHtml: Buffer;
+  private readonly loginHtml: string;
+
+  constructor(dir = STATIC_DIR) {
+    const read = (name: string) => {
+      try {
+        return readFileSync(path.join(dir, name));
+      } catch (err: unknown) {
+        throw new Error(`the web page asset ${name} is missing from ${dir} (run node scripts/build.mjs): ${String(err)}`);
+      }
+    };
+    for (const name of PUBLIC_ASSETS) {
+      const body = read(name);
+      this.assets.set(name, { body, type: TYPES[path.extname(name)], etag: `"${createHash('sha256').update(body).digest('base64url').slice(0, 22)}"` });
+    }
+    this.appHtml = read('app.html');
+    this.loginHtml = read('login.html').toString('utf8');
+  }
+
+  /** The converter page (for a signed-in browser). */
+  sendApp(res: Response): void {
+    this.sendHtml(res, this.appHtml);
+  }
+
+  /** The login form; a message from LOGIN_MESSAGES when given. */
+  sendLogin(res: Response, message?: LoginMessage, status = 200): void {
+    const note = message ? `<p class="alert" role="alert">${LOGIN_MESSAGES[message]}</p>` : '';
+    this.sendHtml(res, Buffer.from(this.loginHtml.replace('<!--message-->', note)), status);
+  }
+
+  /** A static asset, or false when the name is not one of the page's files. */
+  sendAsset(name: string, ifNoneMatch: string | undefined, res: Response): boolean {
+    const asset = this.assets.get(name);
+    if (!asset) return false;
+    res.setHeader('Content-Type', asset.type);
+    res.setHeader('ETag', asset.etag);
+    res.setHeader('Cache-Control', 'no-cache');
+    res.setHeader('X-Content-Type-Options', 'nosniff');
+    if (ifNoneMatch === asset.etag) {
+      res.status(304).end();
+      return true;
+    }
+    res.setHeader('Content-Length', asset.body.length);
+    res.status(200).end(asset.body);
+    return true;
+  }
+
+  private sendHtml(res: Response, body: Buffer, status = 200): void {
+    res.status(status);
+    res.setHeader('Content-Type', TYPES['.html']);
+    res.setHeader('Content-Length', body.length);
+    res.setHeader('Content-Security-Policy', PAGE_CSP);
+    res.setHeader('Cache-Control', 'no-store');
+    res.setHeader('X-Content-Type-Options', 'nosniff');
+    res.setHeader('X-Frame-Options', 'DENY');
+    res.setHeader('Referrer-Policy', 'no-referrer');
+    res.end(body);
+  }
+}

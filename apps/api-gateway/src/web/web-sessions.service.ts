@@ -1,0 +1,93 @@
+import { Inject, Injectable } from '@nestjs/common';
+import type { Request } from 'express';
+import type { Redis } from 'ioredis';
+import { KILN_CONFIG, type KilnConfig } from '@kiln/config';
+import { KilnError } from '@kiln/contracts';
+import { hashKey, type Principal } from '../auth/principal';
+import { REDIS } from '../core/tokens';
+import { newSessionId, signWebSession, verifyWebSession, webSessionKey, type WebSessionClaims } from './web-session-token';
+
+export const WEB_SESSION_COOKIE = 'kiln_session';
+/** Cookie-authenticated requests that change something must carry this header (CSRF: a cross-site form cannot set it). */
+export const WEB_CSRF_HEADER = 'x-kiln-web';
+
+/**
+ * Logins of the web page. The API key is checked once (POST /web/session) and never stored or sent
+ * back; the browser keeps a signed, expiring token in an HttpOnly, SameSite=Strict cookie that the
+ * page's JavaScript cannot read. Logout revokes the token's session id (Redis, until it expires).
+ */
+@Injectable()
+export class WebSessions {
+  private readonly key: Buffer;
+  private readonly keyHashes: Set<string>;
+
+  constructor(
+    @Inject(KILN_CONFIG) private readonly config: KilnConfig,
+    @Inject(REDIS) private readonly redis: Redis,
+  ) {
+    this.key = webSessionKey(config);
+    this.keyHashes = new Set(config.KILN_API_KEYS.map(hashKey));
+  }
+
+  /** A new session token for a valid API key; undefined for a wrong one. */
+  login(apiKey: string, now = Date.now()): { token: string; claims: WebSessionClaims } | undefined {
+    const owner = hashKey(apiKey);
+    if (!this.keyHashes.has(owner)) return undefined;
+    const issuedAt = Math.floor(now / 1000);
+    const claims = { owner, sessionId: newSessionId(), issuedAt, expiresAt: issuedAt + this.config.KILN_WEB_SESSION_TTL_SECONDS };
+    return { token: signWebSession(claims, this.key), claims };
+  }
+
+  /** The session's claims, or a 401 (which also clears the cookie) when the token is bad, expired, revoked or its key was removed. */
+  async verify(token: string, req: Request): Promise<WebSessionClaims> {
+    const check = verifyWebSession(token, this.key);
+    const refuse = (why: string) => new KilnError('unauthorized', `The web session ${why}; log in again at /.`, undefined, { 'Set-Cookie': this.clearCookie(req) });
+    if (!check.ok) throw refuse(check.reason === 'expired' ? 'has expired' : 'is not valid');
+    if (!this.keyHashes.has(check.claims.owner)) throw refuse('belongs to an API key that is no longer configured');
+    if (await this.redis.exists(this.revokedKey(check.claims.sessionId))) throw refuse('has ended (logged out)');
+    return check.claims;
+  }
+
+  /** Principal of a cookie-authenticated request. */
+  async principal(token: string, req: Request): Promise<Principal> {
+    const claims = await this.verify(token, req);
+    return { kind: 'web-session', ownerKeyHash: claims.owner, sessionId: claims.sessionId };
+  }
+
+  /** The claims of a token already checked by verify() (no revocation lookup); undefined when not valid. */
+  claimsOf(token: string): WebSessionClaims | undefined {
+    const check = verifyWebSession(token, this.key);
+    return check.ok ? check.claims : undefined;
+  }
+
+  /** Logout: the token stops working on every replica now, not only when it expires. */
+  async revoke(token: string): Promise<void> {
+    const check = verifyWebSession(token, this.key);
+    if (!check.ok) return;
+    const ttlMs = check.claims.expiresAt * 1000 - Date.now();
+    if (ttlMs > 0) await this.redis.set(this.revokedKey(check.claims.sessionId), '1', 'PX', ttlMs);
+  }
+
+  /** The session cookie's value, if the request has one. */
+  tokenOf(req: Request): string | undefined {
+    const header = req.headers.cookie;
+    if (!header) return undefined;
+    for (const part of header.split(';')) {
+      const eq = part.indexOf('=');
+      if (eq > 0 && part.slice(0, eq).trim() === WEB_SESSION_COOKIE) return part.slice(eq + 1).trim();
+    }
+    return undefined;
+  }
+
+  sessionCookie(token: string, req: Request): string {
+    return `${WEB_SESSION_COOKIE}=${token}; Path=/; HttpOnly; SameSite=Strict; Max-Age=${this.config.KILN_WEB_SESSION_TTL_SECONDS}${req.secure ? '; Secure' : ''}`;
+  }
+
+  clearCookie(req: Request): string {
+    return `${WEB_SESSION_COOKIE}=; Path=/; HttpOnly; SameSite=Strict; Max-Age=0${req.secure ? '; Secure' : ''}`;
+  }
+
+  private revokedKey(sessionId: string): string {
+    return `${this.config.KILN_QUEUE_PREFIX}:web:revoked:${sessionId}`;
+  }
+}
