@@ -68,8 +68,16 @@ describe('chunked uploads and assembly (real processes, two gateways)', () => {
     }, 120_000);
   }
 
-  async function storedSha(key: string) {
-    return sha256OfStream(await store.get(key));
+  /**
+   * The SHA-256 of an assembled standalone upload: its one object under uploads/<id>/ (the exact key
+   * depends on how the chunks were stored: multipart parts, objects, or a mix), named after the file.
+   */
+  async function storedSha(uploadId: string, filename: string) {
+    const keys: string[] = [];
+    for await (const o of store.list(`uploads/${uploadId}/`)) keys.push(o.key);
+    expect(keys).toHaveLength(1);
+    expect(path.basename(keys[0])).toBe(filename);
+    return sha256OfStream(await store.get(keys[0]));
   }
 
   it.each([
@@ -88,7 +96,7 @@ describe('chunked uploads and assembly (real processes, two gateways)', () => {
     expect(answers.filter((s) => s === 202)).toHaveLength(answers.length - 1);
     const done = await assembled(session.id);
     expect(done).toMatchObject({ status: 'complete', offset: BIG, received: [[0, BIG - 1]], received_bytes: BIG });
-    expect(await storedSha(`uploads/${session.id}/big.bin`)).toBe(bigSha);
+    expect(await storedSha(session.id, 'big.bin')).toBe(bigSha);
     // The chunk objects are removed right after the upload is marked assembled, so the API can say
     // "assembled" a moment before the last of them is gone: wait for the cleanup, then check it is complete.
     const leftovers = await waitFor('chunk cleanup', async () => {
@@ -129,7 +137,38 @@ describe('chunked uploads and assembly (real processes, two gateways)', () => {
     const completed = await stack.api(`/v1/uploads/${session.id}/complete`, { method: 'POST' });
     expect(completed.status).toBe(200);
     await assembled(session.id);
-    expect(await storedSha(`uploads/${session.id}/resume.bin`)).toBe(sha);
+    expect(await storedSha(session.id, 'resume.bin')).toBe(sha);
+  });
+
+  it('chunks stored as multipart parts: re-sends, changed bytes sent at the same moment from two gateways, digests', async () => {
+    const size = 11 * MiB;
+    const file = path.join(tmp.dir, 'parts.bin');
+    await makeRandomFile(file, size);
+    const s = await json(jsonPost('/v1/uploads', { filename: 'parts.bin', size }));
+    const first = { start: 0, end: 5 * MiB - 1 };
+    const original = await readRange(file, first.start, first.end);
+    const changed = Buffer.from(original);
+    changed[12345] ^= 0xff;
+    // The same part from two gateways at once, one with different bytes: one is stored, the other
+    // is refused (409) — never a mix, whichever comes first.
+    const send = (body: Uint8Array, base: string) =>
+      stack.api(`/v1/uploads/${s.id}`, { method: 'PUT', base, headers: { 'Content-Range': `bytes 0-${5 * MiB - 1}/${size}` }, body });
+    const [a, b] = await Promise.all([send(original, stack.gatewayUrls[0]), send(changed, stack.gatewayUrls[1])]);
+    expect([a.status, b.status].sort()).toEqual([202, 409]);
+    const kept = a.status === 202 ? original : changed;
+    // An identical re-send of the stored version is accepted again; the other version is refused.
+    expect((await send(kept, stack.gatewayUrls[1])).status).toBe(202);
+    expect((await send(kept === original ? changed : original, stack.gatewayUrls[0])).status).toBe(409);
+    // A part with a wrong digest is discarded; with the right one it counts.
+    const second = await readRange(file, 5 * MiB, size - 1);
+    const putSecond = (digest: string) =>
+      stack.api(`/v1/uploads/${s.id}`, { method: 'PUT', headers: { 'Content-Range': `bytes ${5 * MiB}-${size - 1}/${size}`, 'Content-Digest': `sha-256=:${digest}:` }, body: second });
+    expect((await putSecond(createHash('sha256').update('other bytes').digest('base64'))).status).toBe(422);
+    expect((await json(stack.api(`/v1/uploads/${s.id}`))).received).toEqual([[0, 5 * MiB - 1]]);
+    expect((await putSecond(createHash('sha256').update(second).digest('base64'))).status).toBe(201);
+    await assembled(s.id);
+    const expected = createHash('sha256').update(kept).update(second).digest('hex');
+    expect(await storedSha(s.id, 'parts.bin')).toBe(expected);
   });
 
   describe('idempotency, conflicts and malformed ranges', () => {
@@ -307,7 +346,9 @@ describe('chunked uploads and assembly (real processes, two gateways)', () => {
 
     it('an assembled upload is ready at once; it converts; it cannot be attached twice or by another key; cancel deletes its file', async () => {
       const up = await standaloneUpload('standalone.wav', { complete: true });
-      expect(await keysUnder(`uploads/${up.id}/`)).toEqual([`uploads/${up.id}/standalone.wav`]);
+      const stored = await keysUnder(`uploads/${up.id}/`);
+      expect(stored).toHaveLength(1);
+      expect(path.basename(stored[0])).toBe('standalone.wav');
       const other = await stack.api('/v1/jobs', { method: 'POST', key: stack.otherKey, headers: { 'Content-Type': 'application/json' }, body: JSON.stringify({ input: [{ type: 'upload', upload_id: up.id }], conversion: [{ target: 'mp3' }] }) });
       expect(other.status).toBe(404);
       expect((await json(other)).error.details[0].field).toBe('upload_id');

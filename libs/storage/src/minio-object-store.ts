@@ -9,6 +9,12 @@ import { Client, type BucketItem } from 'minio';
 import {
   S3_MAX_PARTS,
   S3_MIN_PART_SIZE,
+  checkByteRange,
+  checkPartList,
+  checkPartNumber,
+  checkUploadId,
+  type MultipartPart,
+  type MultipartUploadRef,
   type ObjectInfo,
   type ObjectStore,
   type PresignOptions,
@@ -323,7 +329,10 @@ export class MinioObjectStore implements ObjectStore {
     return this.signer.presignedUrl('GET', this.bucket, key, expirySeconds, params);
   }
 
-  async abortStaleUploads(olderThan: Date): Promise<number> {
+  async abortStaleUploads(
+    olderThan: Date,
+    keep?: (upload: MultipartUploadRef) => boolean | Promise<boolean>,
+  ): Promise<number> {
     let aborted = 0;
     let keyMarker = '';
     let uploadIdMarker = '';
@@ -331,6 +340,7 @@ export class MinioObjectStore implements ObjectStore {
       const page = await this.client.listIncompleteUploadsQuery(this.bucket, '', keyMarker, uploadIdMarker, '');
       for (const upload of page.uploads) {
         if (upload.initiated.getTime() >= olderThan.getTime()) continue;
+        if (keep && (await keep({ key: upload.key, uploadId: upload.uploadId }))) continue;
         try {
           await this.client.abortMultipartUpload(this.bucket, upload.key, upload.uploadId);
           aborted += 1;
@@ -346,17 +356,167 @@ export class MinioObjectStore implements ObjectStore {
     }
   }
 
+  // --- multipart uploads driven by the caller --------------------------------------------------------
+
+  async createMultipart(key: string, options: { contentType?: string } = {}): Promise<string> {
+    return this.client.initiateNewMultipartUpload(
+      this.bucket,
+      key,
+      options.contentType ? { 'Content-Type': options.contentType } : {},
+    );
+  }
+
+  /** One streamed presigned PUT (UploadPart): the same path as put() of a known size. */
+  async putPart(
+    key: string,
+    uploadId: string,
+    partNumber: number,
+    body: Readable,
+    size: number,
+    options: { maxBytes?: number } = {},
+  ): Promise<{ etag: string; size: number }> {
+    checkPartNumber(partNumber); // radosgw 16 stores part numbers 0 and 10,001 without complaint
+    checkUploadId(uploadId);
+    const { maxBytes } = options;
+    if (!Number.isSafeInteger(size) || size < 0) throw new KilnError('invalid_input', `invalid part size ${size}`);
+    if (maxBytes !== undefined && size > maxBytes) throw tooLarge(key, maxBytes);
+    if (size > S3_MAX_SINGLE_PUT) throw new KilnError('payload_too_large', `a part holds at most 5 GiB (got ${size})`);
+    const meter = new BodyMeter(key, size, maxBytes, false);
+    try {
+      const { etag } = await this.putStreamed(key, body, size, undefined, meter, {
+        partNumber: String(partNumber),
+        uploadId,
+      });
+      if (!etag) throw new S3RequestError(`UploadPart ${partNumber} of ${key} returned no ETag`, 'NoETag');
+      return { etag, size };
+    } catch (err: unknown) {
+      // S3 answers NoSuchUpload (404) for an unknown, aborted or completed upload id, and for an id
+      // of another key; radosgw answers early (after a few MiB of a large body), which PutRequest
+      // reports as that answer.
+      if (errorCode(err) === 'NoSuchUpload') throw noSuchUpload(key, uploadId);
+      throw err;
+    }
+  }
+
+  /**
+   * CompleteMultipartUpload, sent as a presigned POST so that the answer is ours to read (minio-js
+   * retries a 500 after logging to the console, then throws the status away, and cannot read an
+   * error that S3 sends in a 200 answer). Observed on radosgw 16 (and mapped here):
+   * - a wrong ETag, a part never uploaded, or an uploaded part left out of the list: 400 InvalidPart
+   *   → conflict (AWS and MinIO instead drop unlisted parts; the port asks for the exact list);
+   * - a part but the last under 5 MiB: 400 EntityTooSmall → unprocessable;
+   * - after either the upload stays open, and completing it with the right list succeeds;
+   * - an unknown or aborted upload id: 500 (not NoSuchUpload as AWS and MinIO answer). A 500 is
+   *   therefore checked with ListParts: when the upload does not exist (NoSuchUpload, or NoSuchKey as
+   *   radosgw answers) it is not_found, else the 500 stands;
+   * - an upload completed before, completed again with the same list: 200 (the object as it is);
+   *   with another list: 500, hence not_found as above;
+   * - the answer's ETag is empty, so the object is stat'ed for its ObjectInfo.
+   */
+  async completeMultipart(key: string, uploadId: string, parts: MultipartPart[]): Promise<ObjectInfo> {
+    checkPartList(parts);
+    checkUploadId(uploadId);
+    const xml =
+      '<CompleteMultipartUpload xmlns="http://s3.amazonaws.com/doc/2006-03-01/">' +
+      parts
+        .map(({ partNumber, etag }) => {
+          const quoted = `"${escapeXml(etag.replace(/^"|"$/g, ''))}"`;
+          return `<Part><PartNumber>${partNumber}</PartNumber><ETag>${quoted}</ETag></Part>`;
+        })
+        .join('') +
+      '</CompleteMultipartUpload>';
+    const url = await this.client.presignedUrl('POST', this.bucket, key, UPLOAD_URL_SECONDS, { uploadId });
+    const answer = await sendText('POST', url, xml, this.idleTimeoutMs);
+    // S3 may answer 200 and still report an error in the body (a long completion that failed).
+    const code = answer.text.includes('<Error>') ? (errorCodeIn(answer.text) ?? 'Error') : undefined;
+    if (answer.status === 200 && code === undefined) return this.mustStat(key);
+    const message = `completing upload ${uploadId} of ${key}`;
+    switch (code) {
+      case 'EntityTooSmall':
+        throw new KilnError('unprocessable', `${message}: every part but the last needs at least 5 MiB`);
+      case 'InvalidPart':
+      case 'InvalidPartOrder':
+        throw new KilnError(
+          'conflict',
+          `${message}: the parts listed are not the parts uploaded (an ETag differs, or a part is missing or left out)`,
+        );
+      case 'NoSuchUpload':
+        throw noSuchUpload(key, uploadId);
+    }
+    if (answer.status >= 500 && !(await this.uploadExists(key, uploadId))) throw noSuchUpload(key, uploadId);
+    throw answerError(message, answer.status, code);
+  }
+
+  async listParts(key: string, uploadId: string): Promise<(MultipartPart & { size: number })[]> {
+    checkUploadId(uploadId);
+    try {
+      // minio-js pages through ListParts (1,000 per page); the method is protected in its typings only.
+      const parts = await (this.client as unknown as { listParts(b: string, k: string, u: string): Promise<{ part: number; etag: string; size: number }[]> }).listParts(
+        this.bucket,
+        key,
+        uploadId,
+      );
+      return parts.map((p) => ({ partNumber: p.part, etag: p.etag.replace(/^"|"$/g, ''), size: Number(p.size) })).sort((a, b) => a.partNumber - b.partNumber);
+    } catch (err: unknown) {
+      // radosgw answers ListParts of an unknown upload with NoSuchKey, AWS and MinIO with NoSuchUpload.
+      const code = errorCode(err);
+      if (code === 'NoSuchUpload' || code === 'NoSuchKey') throw noSuchUpload(key, uploadId);
+      throw err;
+    }
+  }
+
+  async abortMultipart(key: string, uploadId: string): Promise<void> {
+    checkUploadId(uploadId); // an empty id would make the DELETE remove the object itself
+    try {
+      await this.client.abortMultipartUpload(this.bucket, key, encodeURIComponent(uploadId));
+    } catch (err: unknown) {
+      // radosgw, MinIO and AWS answer 404 NoSuchUpload for an unknown, aborted or completed upload.
+      if (errorCode(err) !== 'NoSuchUpload') throw err;
+    }
+  }
+
+  async getRange(key: string, start: number, end: number): Promise<Readable> {
+    checkByteRange(start, end);
+    try {
+      return await this.client.getPartialObject(this.bucket, key, start, end - start + 1);
+    } catch (err: unknown) {
+      if (isNotFound(err)) throw new KilnError('not_found', `object ${key} not found`);
+      if (errorCode(err) === 'InvalidRange') {
+        throw new KilnError('range_not_satisfiable', `bytes ${start}-${end} are not within ${key}`);
+      }
+      throw err;
+    }
+  }
+
+  /** ListParts with one entry: whether the upload is still open. */
+  private async uploadExists(key: string, uploadId: string): Promise<boolean> {
+    const url = await this.client.presignedUrl('GET', this.bucket, key, UPLOAD_URL_SECONDS, {
+      uploadId,
+      'max-parts': '1',
+    });
+    const answer = await sendText('GET', url, undefined, this.idleTimeoutMs);
+    if (answer.status === 200) return true;
+    const code = errorCodeIn(answer.text);
+    // radosgw answers ListParts of an unknown upload with NoSuchKey, AWS and MinIO with NoSuchUpload.
+    if (answer.status === 404 && (code === 'NoSuchUpload' || code === 'NoSuchKey')) return false;
+    throw answerError(`listing the parts of upload ${uploadId} of ${key}`, answer.status, code);
+  }
+
   // --- uploads -------------------------------------------------------------------------------------
 
-  /** One presigned PUT with Content-Length, the body streamed through with backpressure. */
+  /**
+   * One presigned PUT with Content-Length, the body streamed through with backpressure. `params`
+   * (partNumber, uploadId) make it an UploadPart.
+   */
   private async putStreamed(
     key: string,
     body: Readable,
     size: number,
     contentType: string | undefined,
     meter: BodyMeter,
+    params?: Record<string, string>,
   ): Promise<PutResult> {
-    const url = await this.client.presignedUrl('PUT', this.bucket, key, UPLOAD_URL_SECONDS);
+    const url = await this.client.presignedUrl('PUT', this.bucket, key, UPLOAD_URL_SECONDS, params);
     const request = new PutRequest(url, size, contentType, this.idleTimeoutMs);
     try {
       // The chunk that completes `size` is held back until the body has ended, so the server never
@@ -546,6 +706,22 @@ function tooLarge(key: string, maxBytes: number): KilnError {
   return new KilnError('payload_too_large', `${key}: more than ${maxBytes} bytes`);
 }
 
+function noSuchUpload(key: string, uploadId: string): KilnError {
+  return new KilnError('not_found', `multipart upload ${uploadId} of ${key} not found`);
+}
+
+function errorCodeIn(xml: string): string | undefined {
+  return /<Code>([^<]*)<\/Code>/.exec(xml)?.[1];
+}
+
+function answerError(what: string, status: number, code: string | undefined): S3RequestError {
+  return new S3RequestError(`${what} failed: ${status} ${code ?? ''}`.trim(), code ?? `HTTP${status}`, status);
+}
+
+function escapeXml(value: string): string {
+  return value.replace(/[<>&'"]/g, (c) => `&#${c.charCodeAt(0)};`);
+}
+
 function sizeMismatch(key: string, size: number, what: 'more' | 'fewer'): KilnError {
   return new KilnError('invalid_input', `${key}: the body has ${what} bytes than the announced ${size}`);
 }
@@ -654,6 +830,38 @@ async function sendBuffered(
     request.abort();
     throw err;
   }
+}
+
+/** A small S3 request with a text body (or none) whose answer is read as text, whatever its status. */
+async function sendText(
+  method: string,
+  url: string,
+  body: string | undefined,
+  idleTimeoutMs: number,
+): Promise<{ status: number; text: string }> {
+  const target = new URL(url);
+  const payload = body === undefined ? undefined : Buffer.from(body, 'utf8');
+  const headers: http.OutgoingHttpHeaders = payload
+    ? { 'content-length': payload.length, 'content-type': 'application/xml' }
+    : {};
+  return new Promise((resolve, reject) => {
+    const req = (target.protocol === 'https:' ? https : http).request(target, { method, headers });
+    req.setTimeout(idleTimeoutMs, () =>
+      req.destroy(new S3RequestError(`S3 request idle for ${idleTimeoutMs} ms`, 'RequestTimeout')),
+    );
+    req.once('response', (res) => {
+      const parts: Buffer[] = [];
+      let size = 0;
+      res.on('data', (chunk: Buffer) => {
+        if (size < 1024 * 1024) parts.push(chunk); // answers here are small XML documents
+        size += chunk.length;
+      });
+      res.once('end', () => resolve({ status: res.statusCode ?? 0, text: Buffer.concat(parts).toString('utf8') }));
+      res.once('error', reject);
+    });
+    req.on('error', reject);
+    req.end(payload);
+  });
 }
 
 /** Reads an S3 answer: the ETag on 2xx, else an S3RequestError from the XML error body. */

@@ -204,11 +204,12 @@ export class JobsService {
         await this.events.publishCancel(id);
         const convert = this.producer.queue('convert');
         for (const o of job.outputs) await convert.remove(jobIdFor('convert', { jobId: id, inputId: o.inputId, conversionId: o.conversionId, outputId: o.id })).catch(() => 0);
-        const uploads = await this.prisma.upload.findMany({ where: { jobId: id }, select: { id: true } });
+        const uploads = await this.prisma.upload.findMany({ where: { jobId: id }, select: { id: true, multipartId: true, multipartKey: true, completedAt: true } });
+        await Promise.all(uploads.map((u) => (u.multipartId && u.multipartKey && !u.completedAt ? this.store.abortMultipart(u.multipartKey, u.multipartId) : undefined)));
         await Promise.all([
           this.store.removePrefix(`inputs/${id}/`),
           this.store.removePrefix(`outputs/${id}/`),
-          // uploads/<id>/: a standalone upload assembled before it was attached to this job
+          // uploads/<id>/: files assembled from multipart parts, or standalone uploads attached to this job
           ...uploads.flatMap((u) => [this.store.removePrefix(`chunks/${u.id}/`), this.store.removePrefix(`uploads/${u.id}/`)]),
         ]);
         await this.prisma.output.updateMany({ where: { jobId: id }, data: { objectKey: null } });

@@ -1,5 +1,5 @@
 import { createHash, randomBytes, randomUUID } from 'node:crypto';
-import type { Readable } from 'node:stream';
+import { Transform, type Readable } from 'node:stream';
 import { Inject, Injectable } from '@nestjs/common';
 import type { Request } from 'express';
 import { KILN_CONFIG, type KilnConfig } from '@kiln/config';
@@ -10,7 +10,9 @@ import { QueueProducer } from '@kiln/queue';
 import { OBJECT_STORE, type ObjectStore } from '@kiln/storage';
 import { JobLifecycle, firstMissingByte, mergeRanges } from '@kiln/workflow';
 import { PRISMA } from '../core/tokens';
+import { UploadLocks } from '../tus/upload-lock';
 import { parseChunkDigest, type ChunkRange } from './content-range';
+import { partNumberFor } from './part-plan';
 
 export interface ChunkResult {
   upload: Upload;
@@ -37,7 +39,8 @@ export interface StoredChunk {
 
 /**
  * The chunk mechanics shared by the upload protocols (job upload with X-Upload-Id, upload
- * sessions, tus). A chunk is stored as its own object first; then, under a per-upload lock in PostgreSQL
+ * sessions, tus). A chunk of at least 5 MiB (or the file's last) is stored as a part of the upload's
+ * S3 multipart upload (see part-plan.ts), any other as its own object; then, under a per-upload lock in PostgreSQL
  * (any gateway replica, no sticky sessions), it is checked against the stored ranges and recorded.
  * Identical re-sends are accepted, different bytes for a stored range and partial overlaps are 409,
  * and the chunk that completes the file queues the assembly exactly once.
@@ -51,6 +54,7 @@ export class ChunkStore {
     @Inject(QueueProducer) private readonly producer: QueueProducer,
     private readonly lifecycle: JobLifecycle,
     @Inject(KilnMetrics) private readonly metrics: KilnMetrics,
+    private readonly locks: UploadLocks,
   ) {}
 
   get limits() {
@@ -86,6 +90,17 @@ export class ChunkStore {
   async writeChunk(upload: Upload, range: ChunkRange, req: Request): Promise<ChunkResult> {
     this.checkRange(upload, range, req);
     const digest = parseChunkDigest(req.header('content-digest'), req.header('x-chunk-sha256'));
+    const partNumber = partNumberFor(Number(upload.size), range, upload.lengthDeferred);
+    if (partNumber !== null) {
+      // One request per part number at a time (any replica): S3 would let a second send of the
+      // same part replace the first one's bytes before they could be compared.
+      const lock = await this.locks.acquireWaiting(upload.id, `part-${partNumber}`, PART_LOCK_WAIT_MS);
+      try {
+        return await this.writePart(upload, range, partNumber, digest, req);
+      } finally {
+        await lock.release();
+      }
+    }
     const overlapping = await this.overlaps(this.prisma, upload.id, range);
     const same = overlapping.find((c) => Number(c.start) === range.start && Number(c.end) === range.end);
     if (overlapping.length && !same) throw this.overlapError(range, overlapping);
@@ -134,6 +149,64 @@ export class ChunkStore {
     }
     if (completedNow) await this.queueAssembly(upload);
     return this.state(upload.id, true);
+  }
+
+  /** writeChunk for a chunk stored as a multipart part; the caller holds the part number's lock. */
+  private async writePart(upload: Upload, range: ChunkRange, partNumber: number, digest: string | undefined, req: Request): Promise<ChunkResult> {
+    const overlapping = await this.overlaps(this.prisma, upload.id, range);
+    const same = overlapping.find((c) => Number(c.start) === range.start && Number(c.end) === range.end);
+    if (overlapping.length && !same) throw this.overlapError(range, overlapping);
+    if (same) {
+      const seen = await this.metrics.trackUpload(() => hashExactly(req, range.length));
+      this.metrics.uploadBytesReceived.inc({ kind: 'chunk' }, range.length);
+      if (digest && digest !== seen.sha256) throw digestMismatch();
+      if (!(await this.matches(same, seen))) throw differentBytes(range);
+      return this.state(upload.id, false);
+    }
+    if (upload.status !== 'uploading') throw new KilnError('conflict', `The upload is ${upload.status} and takes no new bytes.`);
+    const multipart = await this.ensureMultipart(upload);
+    // A digest to check means hashing the bytes on their way; otherwise nothing is hashed here:
+    // the part's ETag (MD5, computed by the storage server) is what re-sends are compared with.
+    const hashed = digest ? sha256Passing() : null;
+    const body = hashed ? req.pipe(hashed.stream) : req;
+    if (hashed) req.once('error', (err) => hashed.stream.destroy(err));
+    const put = await this.metrics.trackUpload(() => this.store.putPart(multipart.key, multipart.id, partNumber, body, range.length));
+    this.metrics.uploadBytesReceived.inc({ kind: 'chunk' }, put.size);
+    const sha256 = hashed?.digest();
+    // A part with the wrong bytes is simply not recorded: completing the upload lists only recorded parts.
+    if (digest && digest !== sha256) throw digestMismatch();
+    const completedNow = await this.prisma.$transaction(async (tx) => {
+      await tx.$executeRaw`SELECT pg_advisory_xact_lock(hashtextextended(${`upload:${upload.id}`}, 0))`;
+      const current = await tx.upload.findUnique({ where: { id: upload.id } });
+      if (!current) throw new KilnError('not_found', 'The upload no longer exists.');
+      const now = await this.overlaps(tx, upload.id, range);
+      if (now.length) throw this.overlapError(range, now);
+      if (current.status !== 'uploading') throw new KilnError('conflict', `The upload is ${current.status} and takes no new bytes.`);
+      await tx.uploadChunk.create({
+        data: { id: randomUUID(), uploadId: upload.id, start: BigInt(range.start), end: BigInt(range.end), sha256: sha256 ?? null, etag: put.etag, objectKey: null, partNumber },
+      });
+      return this.addReceived(tx, current, BigInt(range.length));
+    });
+    if (completedNow) await this.queueAssembly(upload);
+    return this.state(upload.id, true);
+  }
+
+  /** The upload's multipart upload, started by the first chunk that needs it (once, under the upload's lock). */
+  private async ensureMultipart(upload: Upload): Promise<{ id: string; key: string }> {
+    if (upload.multipartId && upload.multipartKey) return { id: upload.multipartId, key: upload.multipartKey };
+    return this.prisma.$transaction(
+      async (tx) => {
+        await tx.$executeRaw`SELECT pg_advisory_xact_lock(hashtextextended(${`upload:${upload.id}`}, 0))`;
+        const current = await tx.upload.findUnique({ where: { id: upload.id }, select: { multipartId: true, multipartKey: true } });
+        if (!current) throw new KilnError('not_found', 'The upload no longer exists.');
+        if (current.multipartId && current.multipartKey) return { id: current.multipartId, key: current.multipartKey };
+        const key = `uploads/${upload.id}/${upload.filename}`;
+        const id = await this.store.createMultipart(key, { contentType: upload.contentType ?? undefined });
+        await tx.upload.update({ where: { id: upload.id }, data: { multipartId: id, multipartKey: key } });
+        return { id, key };
+      },
+      { timeout: 30_000 },
+    );
   }
 
   /**
@@ -201,8 +274,10 @@ export class ChunkStore {
     };
   }
 
-  /** Deletes an upload's chunk objects and rows (abort, expiry). */
+  /** Deletes an upload's chunk objects, its multipart upload (the parts) and its rows (abort, expiry). */
   async discard(uploadId: string): Promise<void> {
+    const upload = await this.prisma.upload.findUnique({ where: { id: uploadId }, select: { multipartId: true, multipartKey: true } });
+    if (upload?.multipartId && upload.multipartKey) await this.store.abortMultipart(upload.multipartKey, upload.multipartId);
     await this.store.removePrefix(`chunks/${uploadId}/`);
     await this.prisma.upload.deleteMany({ where: { id: uploadId } });
   }
@@ -211,6 +286,7 @@ export class ChunkStore {
   private async matches(stored: UploadChunk, seen: { sha256: string; md5: string }): Promise<boolean> {
     if (stored.sha256) return stored.sha256 === seen.sha256;
     if (stored.etag && MD5_ETAG.test(stored.etag)) return stored.etag === seen.md5;
+    if (!stored.objectKey) return false; // a part always has its MD5 ETag; no other way to read it back
     return (await this.sha256Of(stored.objectKey)) === seen.sha256;
   }
 
@@ -218,6 +294,7 @@ export class ChunkStore {
   private async sameStoredBytes(a: Pick<UploadChunk, 'sha256' | 'etag' | 'objectKey'>, b: { sha256?: string; etag?: string; objectKey: string }): Promise<boolean> {
     if (a.sha256 && b.sha256) return a.sha256 === b.sha256;
     if (a.etag && b.etag && MD5_ETAG.test(a.etag) && MD5_ETAG.test(b.etag)) return a.etag === b.etag;
+    if (!a.objectKey) return false;
     return (await this.sha256Of(a.objectKey)) === (await this.sha256Of(b.objectKey));
   }
 
@@ -240,6 +317,21 @@ export class ChunkStore {
 }
 
 class AlreadyStored extends Error {}
+
+/** How long a chunk waits for another request sending the same part number to end. */
+const PART_LOCK_WAIT_MS = 30_000;
+
+/** A pass-through that hashes what flows (SHA-256), read once the stream has ended. */
+function sha256Passing(): { stream: Transform; digest: () => string } {
+  const hash = createHash('sha256');
+  const stream = new Transform({
+    transform(chunk: Buffer, _enc, cb) {
+      hash.update(chunk);
+      cb(null, chunk);
+    },
+  });
+  return { stream, digest: () => hash.digest('hex') };
+}
 
 const MD5_ETAG = /^[0-9a-f]{32}$/;
 

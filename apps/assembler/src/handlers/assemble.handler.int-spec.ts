@@ -48,7 +48,7 @@ afterAll(async () => {
 });
 
 /** A job with one input whose upload has every chunk stored (sizes in bytes, in order). */
-async function seedUpload(sizes: number[], checksum?: 'right' | 'wrong') {
+async function seedUpload(sizes: number[], checksum?: 'right' | 'wrong', asPart: boolean[] = []) {
   const bytes = randomBytes(sizes.reduce((a, b) => a + b, 0));
   const sha = createHash('sha256').update(bytes).digest('hex');
   const jobId = randomUUID();
@@ -66,15 +66,29 @@ async function seedUpload(sizes: number[], checksum?: 'right' | 'wrong') {
       receivedBytes: BigInt(bytes.length), status: 'complete', checksumSha256: checksum === 'right' ? sha : checksum === 'wrong' ? 'b'.repeat(64) : null,
     },
   });
-  let start = 0;
-  for (const size of sizes) {
-    const end = start + size - 1;
-    const key = `chunks/${uploadId}/${start}-${end}.x`;
-    const put = await store.put(key, Readable.from([bytes.subarray(start, end + 1)]), { size });
-    await prisma.uploadChunk.create({ data: { id: randomUUID(), uploadId, start: BigInt(start), end: BigInt(end), sha256: put.sha256, objectKey: key } });
-    start = end + 1;
+  let multipart: { id: string; key: string } | undefined;
+  if (asPart.some(Boolean)) {
+    // As the gateway does: one multipart upload per upload session, chunks of ≥ 5 MiB (and the last) as parts.
+    const key = `uploads/${uploadId}/file.bin`;
+    multipart = { id: await store.createMultipart(key), key };
+    await prisma.upload.update({ where: { id: uploadId }, data: { multipartId: multipart.id, multipartKey: key } });
   }
-  return { jobId, inputId, uploadId, sha, size: bytes.length };
+  // Stored in shuffled order, as chunks arrive.
+  const planned = sizes.map((size, i) => ({ i, size, start: sizes.slice(0, i).reduce((a, b) => a + b, 0) }));
+  for (const { i, size, start } of [...planned].reverse()) {
+    const end = start + size - 1;
+    const slice = bytes.subarray(start, end + 1);
+    if (asPart[i]) {
+      const partNumber = 1 + Math.floor(start / Math.ceil(bytes.length / 10_000));
+      const put = await store.putPart(multipart!.key, multipart!.id, partNumber, Readable.from([slice]), size);
+      await prisma.uploadChunk.create({ data: { id: randomUUID(), uploadId, start: BigInt(start), end: BigInt(end), etag: put.etag, partNumber } });
+    } else {
+      const key = `chunks/${uploadId}/${start}-${end}.x`;
+      const put = await store.put(key, Readable.from([slice]), { size });
+      await prisma.uploadChunk.create({ data: { id: randomUUID(), uploadId, start: BigInt(start), end: BigInt(end), sha256: put.sha256, objectKey: key } });
+    }
+  }
+  return { jobId, inputId, uploadId, sha, size: bytes.length, multipart };
 }
 
 async function shaOf(key: string): Promise<string> {
@@ -114,6 +128,58 @@ describe('AssembleHandler (real S3 and PostgreSQL)', () => {
     expect(await shaOf(key)).toBe(u.sha);
   });
 
+  it('every chunk a part: completing the multipart upload is the assembly (no byte read by the assembler)', async () => {
+    const u = await seedUpload([5 * MiB, 6 * MiB, 5 * MiB, 777], 'right', [true, true, true, true]);
+    const outcome = await handler.handle({ uploadId: u.uploadId }, ctx());
+    expect(outcome).toMatchObject({ status: 'success', detail: expect.stringMatching(/4 chunks \(4 as parts\).*multipart/) });
+    const input = await prisma.input.findUniqueOrThrow({ where: { id: u.inputId } });
+    expect(input).toMatchObject({ status: 'ready', objectKey: u.multipart!.key, size: BigInt(u.size) });
+    expect(await shaOf(u.multipart!.key)).toBe(u.sha);
+    expect((await handler.handle({ uploadId: u.uploadId }, ctx())).status).toBe('skipped');
+  });
+
+  it('a crash after the multipart upload was completed but before the database said so is repaired by the retry', async () => {
+    const u = await seedUpload([5 * MiB, 3 * MiB], undefined, [true, true]);
+    const rows = await prisma.uploadChunk.findMany({ where: { uploadId: u.uploadId }, orderBy: { start: 'asc' } });
+    await store.completeMultipart(u.multipart!.key, u.multipart!.id, rows.map((c) => ({ partNumber: c.partNumber!, etag: c.etag! })));
+    expect((await handler.handle({ uploadId: u.uploadId }, ctx())).status).toBe('success');
+    expect(await shaOf(u.multipart!.key)).toBe(u.sha);
+    expect((await prisma.input.findUniqueOrThrow({ where: { id: u.inputId } })).status).toBe('ready');
+  });
+
+  it('a mix of parts and small chunk objects is stitched in file order', async () => {
+    // 5 MiB part, 100 KB object, 100 KB object, 5 MiB part, the last (small) a part.
+    const u = await seedUpload([5 * MiB, 100_000, 100_000, 5 * MiB, 4321], 'right', [true, false, false, true, true]);
+    const outcome = await handler.handle({ uploadId: u.uploadId }, ctx());
+    expect(outcome).toMatchObject({ status: 'success', detail: expect.stringMatching(/5 chunks \(3 as parts\).*stream/) });
+    const input = await prisma.input.findUniqueOrThrow({ where: { id: u.inputId } });
+    expect(await shaOf(input.objectKey!)).toBe(u.sha);
+    expect(await store.stat(u.multipart!.key)).toBeNull(); // the parts' interim object is gone
+    expect(await chunkObjects(u.uploadId)).toEqual([]);
+  });
+
+  it('a part sent but never recorded (a refused chunk) does not spoil the file: the recorded parts are read back', async () => {
+    const u = await seedUpload([5 * MiB, 5 * MiB, 2000], 'right', [true, true, true]);
+    // A stray: a part number between the recorded ones, uploaded with other bytes and never recorded.
+    const rows = await prisma.uploadChunk.findMany({ where: { uploadId: u.uploadId }, orderBy: { start: 'asc' } });
+    const stray = rows[0].partNumber! + 1;
+    expect(rows.map((r) => r.partNumber)).not.toContain(stray);
+    await store.putPart(u.multipart!.key, u.multipart!.id, stray, Readable.from([randomBytes(5 * MiB)]), 5 * MiB);
+    const outcome = await handler.handle({ uploadId: u.uploadId }, ctx());
+    expect(outcome).toMatchObject({ status: 'success', detail: expect.stringMatching(/stream/) });
+    const input = await prisma.input.findUniqueOrThrow({ where: { id: u.inputId } });
+    expect(await shaOf(input.objectKey!)).toBe(u.sha);
+    expect(input.size).toBe(BigInt(u.size));
+  });
+
+  it('a part whose stored bytes changed (ETag mismatch) fails the upload clearly', async () => {
+    const u = await seedUpload([5 * MiB, 1000], undefined, [true, true]);
+    await prisma.uploadChunk.updateMany({ where: { uploadId: u.uploadId, partNumber: 1 }, data: { etag: '0'.repeat(32) } });
+    const outcome = await handler.handle({ uploadId: u.uploadId }, ctx());
+    expect(outcome).toMatchObject({ status: 'failed', message: expect.stringMatching(/refused the stored parts/) });
+    expect((await prisma.input.findUniqueOrThrow({ where: { id: u.inputId } })).status).toBe('failed');
+  });
+
   it('two assemblers racing on one upload still leave one correct object', async () => {
     const u = await seedUpload([5 * MiB, 2 * MiB]);
     const outcomes = await Promise.all([handler.handle({ uploadId: u.uploadId }, ctx()), handler.handle({ uploadId: u.uploadId }, ctx())]);
@@ -127,7 +193,7 @@ describe('AssembleHandler (real S3 and PostgreSQL)', () => {
     const u = await seedUpload([5 * MiB, 1 * MiB]);
     const key = assembledKey({ id: u.uploadId, jobId: u.jobId, inputId: u.inputId, filename: 'file.bin' });
     // The state a crash between compose and the database write leaves: a complete object, no record of it.
-    await store.compose(key, (await prisma.uploadChunk.findMany({ where: { uploadId: u.uploadId }, orderBy: { start: 'asc' } })).map((c) => c.objectKey));
+    await store.compose(key, (await prisma.uploadChunk.findMany({ where: { uploadId: u.uploadId }, orderBy: { start: 'asc' } })).map((c) => c.objectKey!));
     expect((await prisma.upload.findUniqueOrThrow({ where: { id: u.uploadId } })).completedAt).toBeNull();
     expect((await handler.handle({ uploadId: u.uploadId }, ctx())).status).toBe('success');
     expect(await shaOf(key)).toBe(u.sha);

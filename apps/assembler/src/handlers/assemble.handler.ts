@@ -2,7 +2,7 @@ import { createHash } from 'node:crypto';
 import { PassThrough, type Readable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
 import { Inject, Injectable, Optional } from '@nestjs/common';
-import type { HandlerOutcome, PayloadOf } from '@kiln/contracts';
+import { KilnError, type HandlerOutcome, type PayloadOf } from '@kiln/contracts';
 import type { PrismaClient, Upload, UploadChunk } from '@kiln/database';
 import { KilnMetrics, type Logger } from '@kiln/observability';
 import type { HandlerContext, JobHandler } from '@kiln/queue';
@@ -33,10 +33,14 @@ function concatenated(store: ObjectStore, keys: string[]): Readable {
 
 /**
  * Stitches an upload's chunks into one object once every byte is present: coverage checked from the
- * database rows, server-side compose (S3 UploadPartCopy) when the chunks allow it, otherwise a
- * bounded stream through this process; size and (when declared) SHA-256 verified; chunk objects
- * deleted; the input marked ready and the job started if it should. Running it twice is harmless:
- * the result object is rewritten from the same chunks, and a finished upload is skipped.
+ * database rows; then, by how the chunks were stored,
+ * - every chunk a multipart part: CompleteMultipartUpload (metadata only: no byte is copied or read);
+ * - every chunk an object: server-side compose (S3 UploadPartCopy) when the chunks allow it, else a
+ *   bounded stream through this process;
+ * - a mix: the parts completed into one object, then a bounded stream in file order.
+ * Size and (when declared) SHA-256 verified; chunk objects deleted; the input marked ready and the
+ * job started if it should. Running it twice is harmless: a completed multipart upload is found
+ * complete, a rewritten object comes from the same chunks, and a finished upload is skipped.
  */
 @Injectable()
 export class AssembleHandler implements JobHandler<'assemble'> {
@@ -52,7 +56,7 @@ export class AssembleHandler implements JobHandler<'assemble'> {
 
   /** Counted in kiln_assemblies_total{mode, outcome} once the mode is known (skips are not counted). */
   async handle(payload: PayloadOf<'assemble'>, ctx: HandlerContext): Promise<HandlerOutcome> {
-    const labels: { mode?: 'compose' | 'stream' } = {};
+    const labels: { mode?: 'multipart' | 'compose' | 'stream' } = {};
     try {
       const outcome = await this.assemble(payload, ctx, labels);
       if (labels.mode && outcome.status !== 'skipped') this.metrics?.assemblies.inc({ mode: labels.mode, outcome: outcome.status });
@@ -63,7 +67,7 @@ export class AssembleHandler implements JobHandler<'assemble'> {
     }
   }
 
-  private async assemble({ uploadId }: PayloadOf<'assemble'>, _ctx: HandlerContext, labels: { mode?: 'compose' | 'stream' }): Promise<HandlerOutcome> {
+  private async assemble({ uploadId }: PayloadOf<'assemble'>, _ctx: HandlerContext, labels: { mode?: 'multipart' | 'compose' | 'stream' }): Promise<HandlerOutcome> {
     const upload = await this.prisma.upload.findUnique({ where: { id: uploadId }, include: { chunks: { orderBy: { start: 'asc' } }, job: { select: { status: true } } } });
     if (!upload) return { status: 'skipped', reason: 'upload no longer exists' };
     if (upload.job?.status === 'canceled') return { status: 'skipped', reason: 'job canceled' };
@@ -73,23 +77,47 @@ export class AssembleHandler implements JobHandler<'assemble'> {
       return { status: 'skipped', reason: 'already assembled' };
     }
     if (upload.status !== 'complete') return { status: 'skipped', reason: `upload is ${upload.status}` };
-    labels.mode = canComposeServerSide(upload.chunks) ? 'compose' : 'stream';
     const size = Number(upload.size);
     if (!coversExactly(upload.chunks.map((c) => ({ start: Number(c.start), end: Number(c.end) })), size)) {
       return this.fail(upload, 'the stored chunks do not cover the file exactly (gap or overlap)');
     }
 
-    const target = assembledKey(upload);
-    const keys = upload.chunks.map((c: UploadChunk) => c.objectKey);
-    const serverSide = canComposeServerSide(upload.chunks);
+    const chunks: UploadChunk[] = upload.chunks;
+    const parts = chunks.filter((c) => c.partNumber !== null);
+    const multipart = upload.multipartId && upload.multipartKey ? { id: upload.multipartId, key: upload.multipartKey } : null;
+    if (parts.length && !multipart) return this.fail(upload, 'the upload has parts but no multipart upload');
+    let target = assembledKey(upload);
     let sha256: string | null = null;
     const started = Date.now();
-    if (serverSide) {
-      await this.store.compose(target, keys);
+    if (parts.length) {
+      const done = await this.completeParts(upload, multipart!, parts, parts.length === chunks.length ? size : null);
+      if ('status' in done) return done;
+      if (parts.length === chunks.length && done.exact) {
+        // Every chunk is a part: completing the multipart upload was the assembly; no byte copied.
+        labels.mode = 'multipart';
+        target = multipart!.key;
+      } else {
+        // Chunk objects too (or stray parts): the completed parts are read back by range and
+        // streamed with the chunk objects in file order.
+        labels.mode = 'stream';
+        if (target === multipart!.key) target = `uploads/${upload.id}/assembled/${upload.filename}`;
+        const put = await this.store.put(target, this.mixed(chunks, multipart!.key, done.offsets), { size, contentType: upload.contentType ?? undefined });
+        sha256 = put.sha256;
+        await this.store.remove(multipart!.key);
+      }
     } else {
-      const put = await this.store.put(target, concatenated(this.store, keys), { size, contentType: upload.contentType ?? undefined });
-      sha256 = put.sha256;
+      if (multipart) await this.store.abortMultipart(multipart.key, multipart.id); // started, never used
+      const keys = chunks.map((c) => c.objectKey!);
+      if (canComposeServerSide(chunks)) {
+        labels.mode = 'compose';
+        await this.store.compose(target, keys);
+      } else {
+        labels.mode = 'stream';
+        const put = await this.store.put(target, concatenated(this.store, keys), { size, contentType: upload.contentType ?? undefined });
+        sha256 = put.sha256;
+      }
     }
+    const serverSide = labels.mode !== 'stream';
     const stored = await this.store.stat(target);
     if (!stored || stored.size !== size) throw new Error(`assembled object has ${stored?.size ?? 'no'} bytes, expected ${size}`);
 
@@ -127,8 +155,79 @@ export class AssembleHandler implements JobHandler<'assemble'> {
     await this.store.removePrefix(`chunks/${upload.id}/`);
     if (owner.jobId) await this.lifecycle.startIfReady(owner.jobId);
     const ms = Date.now() - started;
-    this.log.info({ uploadId, jobId: upload.jobId, chunks: keys.length, size, serverSide, ms }, 'upload assembled');
-    return { status: 'success', detail: `${keys.length} chunks, ${size} bytes, ${serverSide ? 'server-side compose' : 'streamed'} in ${ms} ms` };
+    this.log.info({ uploadId, jobId: upload.jobId, chunks: chunks.length, parts: parts.length, size, mode: labels.mode, serverSide, ms }, 'upload assembled');
+    return { status: 'success', detail: `${chunks.length} chunks (${parts.length} as parts), ${size} bytes, ${labels.mode} in ${ms} ms` };
+  }
+
+  /**
+   * Completes the upload's multipart upload. Normally the recorded parts are exactly the uploaded
+   * ones. A part can also have been uploaded and then not recorded (its digest did not match, or
+   * its range was refused under the lock); such a stray part cannot be deleted, and a server such
+   * as radosgw refuses a completion that leaves it out. Then every uploaded part is completed and
+   * the recorded ones are read back from their offsets (`exact: false`). A retry after a crash
+   * finds the upload completed already: the object with the expected size counts as done.
+   * Returns a failed outcome when the recorded parts are not on the server as recorded.
+   */
+  private async completeParts(
+    upload: Upload,
+    multipart: { id: string; key: string },
+    parts: UploadChunk[],
+    expectedSize: number | null,
+  ): Promise<HandlerOutcome | { exact: boolean; offsets: Map<number, number> }> {
+    const recorded = [...parts].sort((a, b) => a.partNumber! - b.partNumber!).map((c) => ({ partNumber: c.partNumber!, etag: c.etag!, size: Number(c.end - c.start) + 1 }));
+    const offsets = (list: { partNumber: number; size: number }[]) => {
+      const map = new Map<number, number>();
+      let at = 0;
+      for (const p of list) {
+        map.set(p.partNumber, at);
+        at += p.size;
+      }
+      return map;
+    };
+    const refused = (why: string) => this.fail(upload, `the storage server refused the stored parts (${why})`);
+    try {
+      await this.store.completeMultipart(multipart.key, multipart.id, recorded);
+      return { exact: true, offsets: offsets(recorded) };
+    } catch (err: unknown) {
+      const partBytes = recorded.reduce((n, p) => n + p.size, 0);
+      const done = await this.store.stat(multipart.key);
+      if (done && done.size === (expectedSize ?? partBytes)) return { exact: true, offsets: offsets(recorded) };
+      if (!(err instanceof KilnError)) throw err;
+      if (err.code === 'unprocessable') return refused(err.message);
+      if (err.code !== 'conflict') throw err;
+    }
+    // Stray parts: complete with every uploaded part, if the recorded ones are among them unchanged.
+    const uploaded = await this.store.listParts(multipart.key, multipart.id);
+    const byNumber = new Map(uploaded.map((p) => [p.partNumber, p]));
+    const changed = recorded.find((p) => byNumber.get(p.partNumber)?.etag !== p.etag);
+    if (changed) return refused(`part ${changed.partNumber} is missing or holds other bytes`);
+    try {
+      await this.store.completeMultipart(multipart.key, multipart.id, uploaded);
+    } catch (err: unknown) {
+      if (err instanceof KilnError && (err.code === 'conflict' || err.code === 'unprocessable')) return refused(err.message);
+      throw err;
+    }
+    this.log.warn({ uploadId: upload.id, strays: uploaded.length - recorded.length }, 'upload had parts that were sent but not kept; reading the kept ones back');
+    return { exact: uploaded.length === recorded.length, offsets: offsets(uploaded) };
+  }
+
+  /** Chunks in file order: parts read back by range from the object their completion made (at `offsets`), the rest from their own objects. */
+  private mixed(chunks: UploadChunk[], partsKey: string, offsets: Map<number, number>): Readable {
+    const out = new PassThrough({ highWaterMark: 1024 * 1024 });
+    const store = this.store;
+    void (async () => {
+      for (const c of chunks) {
+        const length = Number(c.end - c.start) + 1;
+        if (c.partNumber !== null) {
+          const at = offsets.get(c.partNumber)!;
+          await pipeline(await store.getRange(partsKey, at, at + length - 1), out, { end: false });
+        } else {
+          await pipeline(await store.get(c.objectKey!), out, { end: false });
+        }
+      }
+      out.end();
+    })().catch((err: unknown) => out.destroy(err as Error));
+    return out;
   }
 
   private async hashObject(key: string): Promise<string> {

@@ -31,7 +31,8 @@ export class MaintenanceHandler implements JobHandler<'maintenance'> {
       case 'requeue-queued':
         return this.requeueQueued();
       case 'stale-multipart': {
-        const aborted = await this.store.abortStaleUploads(new Date(Date.now() - STALE_MULTIPART_AGE_MS));
+        // Upload sessions keep their multipart upload (their parts) for as long as they live.
+        const aborted = await this.store.abortStaleUploads(new Date(Date.now() - STALE_MULTIPART_AGE_MS), async ({ uploadId }) => (await this.prisma.upload.count({ where: { multipartId: uploadId } })) > 0);
         return { status: 'success', detail: `${aborted} stale multipart uploads aborted` };
       }
       default:
@@ -59,10 +60,11 @@ export class MaintenanceHandler implements JobHandler<'maintenance'> {
   async expireUploads(now = new Date()): Promise<HandlerOutcome> {
     const expired = await this.prisma.upload.findMany({
       where: { status: { in: ['uploading', 'failed'] }, expiresAt: { lt: now } },
-      select: { id: true, inputId: true },
+      select: { id: true, inputId: true, multipartId: true, multipartKey: true },
       take: 500,
     });
     for (const u of expired) {
+      if (u.multipartId && u.multipartKey) await this.store.abortMultipart(u.multipartKey, u.multipartId);
       await this.store.removePrefix(`chunks/${u.id}/`);
       await this.prisma.$transaction([
         this.prisma.upload.delete({ where: { id: u.id } }),

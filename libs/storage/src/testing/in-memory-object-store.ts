@@ -5,6 +5,12 @@ import { KilnError } from '@kiln/contracts';
 
 import {
   S3_MIN_PART_SIZE,
+  checkByteRange,
+  checkPartList,
+  checkPartNumber,
+  checkUploadId,
+  type MultipartPart,
+  type MultipartUploadRef,
   type ObjectInfo,
   type ObjectStore,
   type PresignOptions,
@@ -20,15 +26,27 @@ interface StoredObject {
   contentType?: string;
 }
 
+interface Upload {
+  key: string;
+  initiated: Date;
+  contentType?: string;
+  parts: Map<number, { data: Buffer; etag: string }>;
+}
+
+const MAX_PART_SIZE = 5 * 1024 ** 3;
+
 /**
  * ObjectStore in memory for unit tests of code that uses storage. It keeps the port's rules (checked by
  * the same contract suite as the S3 adapter): size mismatch and maxBytes fail and write nothing, a body
  * is never destroyed by a failed put, compose refuses sources under 5 MiB but the last, presignGet
- * returns a memory:// URL. Everything is held in memory, so keep test objects small.
+ * returns a memory:// URL. Multipart uploads keep their parts per upload id and follow the S3 rules as
+ * radosgw applies them (the strictest of our servers): ETag = hex MD5 of a part, InvalidPart for a
+ * wrong ETag or a parts list that is not exactly the uploaded parts, EntityTooSmall, NoSuchUpload.
+ * Everything is held in memory, so keep test objects small.
  */
 export class InMemoryObjectStore implements ObjectStore {
   private readonly objects = new Map<string, StoredObject>();
-  private readonly uploads = new Map<string, { key: string; initiated: Date }>();
+  private readonly uploads = new Map<string, Upload>();
   /** Set to false to make ping() fail (a storage outage as the readiness probe sees it). */
   available = true;
 
@@ -48,20 +66,9 @@ export class InMemoryObjectStore implements ObjectStore {
       throw new KilnError('invalid_input', `invalid size ${size}`);
     }
     if (size !== undefined && maxBytes !== undefined && size > maxBytes) throw tooLarge(key, maxBytes);
-    const chunks: Buffer[] = [];
-    let received = 0;
-    // Like the adapter: stop reading on failure but leave the caller's stream undestroyed.
-    for await (const chunk of body.iterator({ destroyOnReturn: false }) as AsyncIterableIterator<unknown>) {
-      const buffer = typeof chunk === 'string' ? Buffer.from(chunk) : Buffer.from(chunk as Uint8Array);
-      received += buffer.length;
-      if (maxBytes !== undefined && received > maxBytes) throw tooLarge(key, maxBytes);
-      if (size !== undefined && received > size) throw mismatch(key, size, 'more');
-      chunks.push(buffer);
-    }
-    if (size !== undefined && received !== size) throw mismatch(key, size, 'fewer');
-    const data = Buffer.concat(chunks);
+    const data = await readBody(key, body, size, maxBytes);
     this.store(key, data, options.contentType);
-    const etag = createHash('md5').update(data).digest('hex');
+    const etag = md5(data);
     if (options.checksum === 'none') return { key, size: data.length, etag };
     return { key, size: data.length, sha256: createHash('sha256').update(data).digest('hex'), etag };
   }
@@ -138,15 +145,101 @@ export class InMemoryObjectStore implements ObjectStore {
     return url.toString();
   }
 
-  async abortStaleUploads(olderThan: Date): Promise<number> {
+  async abortStaleUploads(
+    olderThan: Date,
+    keep?: (upload: MultipartUploadRef) => boolean | Promise<boolean>,
+  ): Promise<number> {
     let aborted = 0;
-    for (const [id, upload] of this.uploads) {
-      if (upload.initiated.getTime() < olderThan.getTime()) {
-        this.uploads.delete(id);
-        aborted += 1;
-      }
+    for (const [uploadId, upload] of [...this.uploads]) {
+      if (upload.initiated.getTime() >= olderThan.getTime()) continue;
+      if (keep && (await keep({ key: upload.key, uploadId }))) continue;
+      if (this.uploads.delete(uploadId)) aborted += 1;
     }
     return aborted;
+  }
+
+  async createMultipart(key: string, options: { contentType?: string } = {}): Promise<string> {
+    const uploadId = randomUUID();
+    this.uploads.set(uploadId, { key, initiated: new Date(), contentType: options.contentType, parts: new Map() });
+    return uploadId;
+  }
+
+  async putPart(
+    key: string,
+    uploadId: string,
+    partNumber: number,
+    body: Readable,
+    size: number,
+    options: { maxBytes?: number } = {},
+  ): Promise<{ etag: string; size: number }> {
+    checkPartNumber(partNumber);
+    checkUploadId(uploadId);
+    if (!Number.isSafeInteger(size) || size < 0) throw new KilnError('invalid_input', `invalid part size ${size}`);
+    if (options.maxBytes !== undefined && size > options.maxBytes) throw tooLarge(key, options.maxBytes);
+    if (size > MAX_PART_SIZE) throw new KilnError('payload_too_large', `a part holds at most 5 GiB (got ${size})`);
+    this.upload(key, uploadId); // S3 servers refuse an unknown upload id without reading the body through
+    const data = await readBody(key, body, size, options.maxBytes);
+    // Checked again: the upload may have been completed or aborted while the body arrived.
+    const upload = this.upload(key, uploadId);
+    const etag = md5(data);
+    upload.parts.set(partNumber, { data, etag });
+    return { etag, size: data.length };
+  }
+
+  async completeMultipart(key: string, uploadId: string, parts: MultipartPart[]): Promise<ObjectInfo> {
+    checkPartList(parts);
+    checkUploadId(uploadId);
+    const upload = this.upload(key, uploadId);
+    if (parts.length !== upload.parts.size) {
+      throw new KilnError(
+        'conflict',
+        `upload ${uploadId} has ${upload.parts.size} parts; the completion lists ${parts.length} (list every uploaded part)`,
+      );
+    }
+    const stored = parts.map(({ partNumber, etag }) => {
+      const part = upload.parts.get(partNumber);
+      if (!part || part.etag !== unquote(etag)) {
+        throw new KilnError('conflict', `part ${partNumber} of upload ${uploadId} was not uploaded with ETag ${etag}`);
+      }
+      return part;
+    });
+    stored.forEach((part, i) => {
+      if (i < stored.length - 1 && part.data.length < S3_MIN_PART_SIZE) {
+        throw new KilnError(
+          'unprocessable',
+          `part ${parts[i].partNumber} has ${part.data.length} bytes; every part but the last needs at least 5 MiB`,
+        );
+      }
+    });
+    this.uploads.delete(uploadId);
+    const object = this.store(key, Buffer.concat(stored.map((part) => part.data)), upload.contentType);
+    // Like S3: the ETag of a multipart object is the MD5 of the parts' binary MD5s, "-", part count.
+    object.etag = `${createHash('md5')
+      .update(Buffer.concat(stored.map((part) => Buffer.from(part.etag, 'hex'))))
+      .digest('hex')}-${stored.length}`;
+    return info(key, object);
+  }
+
+  async listParts(key: string, uploadId: string): Promise<(MultipartPart & { size: number })[]> {
+    checkUploadId(uploadId);
+    const upload = this.upload(key, uploadId);
+    return [...upload.parts.entries()].sort(([a], [b]) => a - b).map(([partNumber, part]) => ({ partNumber, etag: part.etag, size: part.data.length }));
+  }
+
+  async abortMultipart(key: string, uploadId: string): Promise<void> {
+    checkUploadId(uploadId);
+    const upload = this.uploads.get(uploadId);
+    if (upload?.key === key) this.uploads.delete(uploadId);
+  }
+
+  async getRange(key: string, start: number, end: number): Promise<Readable> {
+    checkByteRange(start, end);
+    const object = this.objects.get(key);
+    if (!object) throw new KilnError('not_found', `object ${key} not found`);
+    if (start >= object.data.length) {
+      throw new KilnError('range_not_satisfiable', `${key} has ${object.data.length} bytes; the range starts at ${start}`);
+    }
+    return Readable.from([Buffer.from(object.data.subarray(start, end + 1))]);
   }
 
   // --- test helpers --------------------------------------------------------------------------------
@@ -154,7 +247,7 @@ export class InMemoryObjectStore implements ObjectStore {
   /** Records a multipart upload that was started and never completed (a crashed writer). */
   beginMultipartUpload(key: string, initiated = new Date()): string {
     const id = randomUUID();
-    this.uploads.set(id, { key, initiated });
+    this.uploads.set(id, { key, initiated, parts: new Map() });
     return id;
   }
 
@@ -173,10 +266,19 @@ export class InMemoryObjectStore implements ObjectStore {
     return [...this.objects.keys()].sort();
   }
 
+  /** The upload `uploadId` of `key`, or not_found (S3 NoSuchUpload). */
+  private upload(key: string, uploadId: string): Upload {
+    const upload = this.uploads.get(uploadId);
+    if (!upload || upload.key !== key) {
+      throw new KilnError('not_found', `multipart upload ${uploadId} of ${key} not found`);
+    }
+    return upload;
+  }
+
   private store(key: string, data: Buffer, contentType?: string): StoredObject {
     const object: StoredObject = {
       data,
-      etag: createHash('md5').update(data).digest('hex'),
+      etag: md5(data),
       lastModified: new Date(),
       contentType,
     };
@@ -195,4 +297,35 @@ function tooLarge(key: string, maxBytes: number): KilnError {
 
 function mismatch(key: string, size: number, what: 'more' | 'fewer'): KilnError {
   return new KilnError('invalid_input', `${key}: the body has ${what} bytes than the announced ${size}`);
+}
+
+function md5(data: Buffer): string {
+  return createHash('md5').update(data).digest('hex');
+}
+
+function unquote(etag: string): string {
+  return etag.replace(/^"|"$/g, '');
+}
+
+/**
+ * Reads a whole body (the fake keeps bytes in memory) with put's checks. Like the adapter: stops
+ * reading on failure but leaves the caller's stream undestroyed.
+ */
+async function readBody(
+  key: string,
+  body: Readable,
+  size: number | undefined,
+  maxBytes: number | undefined,
+): Promise<Buffer> {
+  const chunks: Buffer[] = [];
+  let received = 0;
+  for await (const chunk of body.iterator({ destroyOnReturn: false }) as AsyncIterableIterator<unknown>) {
+    const buffer = typeof chunk === 'string' ? Buffer.from(chunk) : Buffer.from(chunk as Uint8Array);
+    received += buffer.length;
+    if (maxBytes !== undefined && received > maxBytes) throw tooLarge(key, maxBytes);
+    if (size !== undefined && received > size) throw mismatch(key, size, 'more');
+    chunks.push(buffer);
+  }
+  if (size !== undefined && received !== size) throw mismatch(key, size, 'fewer');
+  return Buffer.concat(chunks);
 }
