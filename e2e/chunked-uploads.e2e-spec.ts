@@ -60,6 +60,19 @@ describe('chunked uploads and assembly (real processes, two gateways)', () => {
     });
   }
 
+  /** Runs the assembler's expire-uploads maintenance task now and waits for it to finish. */
+  async function runMaintenance() {
+    const redis = new Redis(stack.env.REDIS_URL, { maxRetriesPerRequest: null });
+    const q = new Queue('maintenance', { connection: redis, prefix: stack.env.KILN_QUEUE_PREFIX });
+    try {
+      const job = await q.add('maintenance', { task: 'expire-uploads' }, { jobId: `test-expire-${Date.now()}` });
+      await waitFor('maintenance run', async () => (await q.getJob(job.id!))?.finishedOn);
+    } finally {
+      await q.close();
+      redis.disconnect();
+    }
+  }
+
   async function assembled(uploadId: string) {
     return waitFor('assembly', async () => {
       const u = await json(stack.api(`/v1/uploads/${uploadId}`));
@@ -326,18 +339,6 @@ describe('chunked uploads and assembly (real processes, two gateways)', () => {
       return { id: s.id as string, size, last };
     }
 
-    async function runMaintenance() {
-      const redis = new Redis(stack.env.REDIS_URL, { maxRetriesPerRequest: null });
-      const q = new Queue('maintenance', { connection: redis, prefix: stack.env.KILN_QUEUE_PREFIX });
-      try {
-        const job = await q.add('maintenance', { task: 'expire-uploads' }, { jobId: `test-expire-${Date.now()}` });
-        await waitFor('maintenance run', async () => (await q.getJob(job.id!))?.finishedOn);
-      } finally {
-        await q.close();
-        redis.disconnect();
-      }
-    }
-
     async function keysUnder(prefix: string) {
       const keys: string[] = [];
       for await (const o of store.list(prefix)) keys.push(o.key);
@@ -408,15 +409,7 @@ describe('chunked uploads and assembly (real processes, two gateways)', () => {
     const s = await json(jsonPost('/v1/uploads', { filename: 'small.bin', size, expires_at: Math.floor(Date.now() / 1000) + 2 }));
     expect((await putChunk(s.id, file, { start: 0, end: MiB - 1 }, size)).status).toBe(202);
     await new Promise((r) => setTimeout(r, 2500));
-    const redis = new Redis(stack.env.REDIS_URL, { maxRetriesPerRequest: null });
-    const q = new Queue('maintenance', { connection: redis, prefix: stack.env.KILN_QUEUE_PREFIX });
-    try {
-      const job = await q.add('maintenance', { task: 'expire-uploads' }, { jobId: `test-expire-${Date.now()}` });
-      await waitFor('maintenance run', async () => (await q.getJob(job.id!))?.finishedOn);
-    } finally {
-      await q.close();
-      redis.disconnect();
-    }
+    await runMaintenance();
     expect((await stack.api(`/v1/uploads/${s.id}`)).status).toBe(404);
     const keys: string[] = [];
     for await (const o of store.list(`chunks/${s.id}/`)) keys.push(o.key);

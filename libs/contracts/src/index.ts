@@ -2,3 +2,4 @@ export * from './errors';
 export * from './status';
 export * from './queues';
 export * from './catalog';
+export * from './api-views';

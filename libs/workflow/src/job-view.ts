@@ -1,63 +1,11 @@
 import type { Conversion, Input, Job, Output } from '@kiln/database';
-import type { JobError, JobStatus, TaskStatus } from '@kiln/contracts';
+import type { ConversionView, InputView, JobError, JobStatus, JobView, OutputView, TaskStatus } from '@kiln/contracts';
 import type { ObjectStore } from '@kiln/storage';
 
+/** The API's answer shapes live in contracts (the CLI reads them too). */
+export type { ConversionView, InputView, JobView, OutputView } from '@kiln/contracts';
+
 export type JobWithChildren = Job & { inputs: Input[]; conversions: Conversion[]; outputs: Output[] };
-
-export interface InputView {
-  id: string;
-  type: string;
-  source: string | null;
-  filename: string | null;
-  size: number | null;
-  content_type: string | null;
-  checksum_sha256: string | null;
-  status: string;
-  error?: string;
-  media?: unknown;
-  created_at: string;
-}
-
-export interface ConversionView {
-  id: string;
-  target: string;
-  category: string;
-  options: unknown;
-  status: TaskStatus;
-  progress: number;
-  error?: string;
-}
-
-export interface OutputView {
-  id: string;
-  conversion_id: string;
-  input_id: string;
-  filename: string | null;
-  size: number | null;
-  content_type: string | null;
-  checksum_sha256: string | null;
-  uri: string | null;
-  created_at: string;
-}
-
-export interface JobView {
-  id: string;
-  token?: string;
-  status: { code: JobStatus; info: string };
-  errors: JobError[];
-  process: boolean;
-  callback: string | null;
-  tag: string | null;
-  input: InputView[];
-  conversion: ConversionView[];
-  output: OutputView[];
-  progress: number;
-  created_at: string;
-  modified_at: string;
-  started_at: string | null;
-  finished_at: string | null;
-  spent_ms: number;
-}
 
 /** Makes a time-limited download URL for a stored output. */
 export type OutputUrlSigner = (output: Output) => Promise<string>;

@@ -101,18 +101,8 @@ export class ChunkStore {
         await lock.release();
       }
     }
-    const overlapping = await this.overlaps(this.prisma, upload.id, range);
-    const same = overlapping.find((c) => Number(c.start) === range.start && Number(c.end) === range.end);
-    if (overlapping.length && !same) throw this.overlapError(range, overlapping);
-    if (same) {
-      // A re-send of a stored range: compare its bytes without storing them again.
-      const seen = await this.metrics.trackUpload(() => hashExactly(req, range.length));
-      this.metrics.uploadBytesReceived.inc({ kind: 'chunk' }, range.length);
-      if (digest && digest !== seen.sha256) throw digestMismatch();
-      if (!(await this.matches(same, seen))) throw differentBytes(range);
-      return this.state(upload.id, false);
-    }
-    if (upload.status !== 'uploading') throw new KilnError('conflict', `The upload is ${upload.status} and takes no new bytes.`);
+    const resent = await this.resend(upload, range, digest, req);
+    if (resent) return resent;
 
     const key = `chunks/${upload.id}/${range.start}-${range.end}.${randomBytes(4).toString('hex')}`;
     // No hashing on the hot path unless the client sent a digest to check: the server's ETag (MD5)
@@ -151,8 +141,12 @@ export class ChunkStore {
     return this.state(upload.id, true);
   }
 
-  /** writeChunk for a chunk stored as a multipart part; the caller holds the part number's lock. */
-  private async writePart(upload: Upload, range: ChunkRange, partNumber: number, digest: string | undefined, req: Request): Promise<ChunkResult> {
+  /**
+   * Before storing: a range partly overlapping a stored one is a 409; exactly a stored range is a
+   * re-send, whose bytes are compared (hashed as they pass, nothing stored) and answered with the
+   * upload's state; null when the bytes are new and the upload still takes them.
+   */
+  private async resend(upload: Upload, range: ChunkRange, digest: string | undefined, req: Request): Promise<ChunkResult | null> {
     const overlapping = await this.overlaps(this.prisma, upload.id, range);
     const same = overlapping.find((c) => Number(c.start) === range.start && Number(c.end) === range.end);
     if (overlapping.length && !same) throw this.overlapError(range, overlapping);
@@ -164,6 +158,13 @@ export class ChunkStore {
       return this.state(upload.id, false);
     }
     if (upload.status !== 'uploading') throw new KilnError('conflict', `The upload is ${upload.status} and takes no new bytes.`);
+    return null;
+  }
+
+  /** writeChunk for a chunk stored as a multipart part; the caller holds the part number's lock. */
+  private async writePart(upload: Upload, range: ChunkRange, partNumber: number, digest: string | undefined, req: Request): Promise<ChunkResult> {
+    const resent = await this.resend(upload, range, digest, req);
+    if (resent) return resent;
     const multipart = await this.ensureMultipart(upload);
     // A digest to check means hashing the bytes on their way; otherwise nothing is hashed here:
     // the part's ETag (MD5, computed by the storage server) is what re-sends are compared with.

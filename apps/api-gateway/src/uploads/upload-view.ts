@@ -1,29 +1,9 @@
 import type { Input, Upload } from '@kiln/database';
-import { inputView, type InputView } from '@kiln/workflow';
+import type { UploadView } from '@kiln/contracts';
+import { inputView } from '@kiln/workflow';
 import type { ChunkResult } from './chunk-store.service';
 
-export interface UploadView {
-  id: string;
-  location: string;
-  filename: string;
-  size: number;
-  job_id: string | null;
-  input_id: string | null;
-  content_type: string | null;
-  checksum_sha256: string | null;
-  chunk_size_min: number;
-  chunk_size_max: number;
-  received: [number, number][];
-  received_bytes: number;
-  offset: number;
-  /** uploading → complete (every byte present; assembled into one object) | failed */
-  status: string;
-  assembled: boolean;
-  error?: string;
-  expires_at: number;
-  created_at: string;
-  input?: InputView;
-}
+export type { UploadView };
 
 export function uploadView(
   state: ChunkResult,

@@ -49,7 +49,7 @@ class FakeSessions {
     const bytes = [...this.stored.values()].reduce((n, b) => n + b.length, 0);
     const gaps = missingRanges(this.size, this.received());
     return {
-      id: 'u1', location: `${this.url}/v1/uploads/u1`, filename: 'f', size: this.size, job_id: null, input_id: null, checksum_sha256: null,
+      id: 'u1', location: `${this.url}/v1/uploads/u1`, filename: 'f', size: this.size, job_id: null, input_id: null, content_type: null, checksum_sha256: null, created_at: new Date(0).toISOString(),
       chunk_size_min: this.limits.min, chunk_size_max: this.limits.max, received: this.received(), received_bytes: bytes,
       offset: gaps[0]?.start ?? this.size, status: bytes === this.size ? 'complete' : 'uploading', assembled: false, expires_at: 0,
     };

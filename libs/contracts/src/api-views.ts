@@ -1,0 +1,89 @@
+/**
+ * The shapes of the public API's answers (shared/design/API.md): what the gateway renders and what
+ * clients (the kiln CLI) read. Types only.
+ */
+import type { JobError, JobStatus, TaskStatus } from './status';
+
+export interface InputView {
+  id: string;
+  type: string;
+  source: string | null;
+  filename: string | null;
+  size: number | null;
+  content_type: string | null;
+  checksum_sha256: string | null;
+  status: string;
+  error?: string;
+  media?: unknown;
+  created_at: string;
+}
+
+export interface ConversionView {
+  id: string;
+  target: string;
+  category: string;
+  options: unknown;
+  status: TaskStatus;
+  progress: number;
+  error?: string;
+}
+
+export interface OutputView {
+  id: string;
+  conversion_id: string;
+  input_id: string;
+  filename: string | null;
+  size: number | null;
+  content_type: string | null;
+  checksum_sha256: string | null;
+  uri: string | null;
+  created_at: string;
+}
+
+export interface JobView {
+  id: string;
+  token?: string;
+  status: { code: JobStatus; info: string };
+  errors: JobError[];
+  process: boolean;
+  callback: string | null;
+  tag: string | null;
+  input: InputView[];
+  conversion: ConversionView[];
+  output: OutputView[];
+  progress: number;
+  created_at: string;
+  modified_at: string;
+  started_at: string | null;
+  finished_at: string | null;
+  spent_ms: number;
+}
+
+export interface JobList {
+  items: JobView[];
+  next_cursor: string | null;
+}
+
+export interface UploadView {
+  id: string;
+  location: string;
+  filename: string;
+  size: number;
+  job_id: string | null;
+  input_id: string | null;
+  content_type: string | null;
+  checksum_sha256: string | null;
+  chunk_size_min: number;
+  chunk_size_max: number;
+  received: [number, number][];
+  received_bytes: number;
+  offset: number;
+  /** uploading → complete (every byte present; assembled into one object) | failed */
+  status: string;
+  assembled: boolean;
+  error?: string;
+  expires_at: number;
+  created_at: string;
+  input?: InputView;
+}
+
