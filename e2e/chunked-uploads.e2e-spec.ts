@@ -94,7 +94,7 @@ describe('chunked uploads and assembly (real processes, two gateways)', () => {
   }
 
   it.each([
-    ['5 MiB chunks: server-side compose', 5 * MiB],
+    ['5 MiB chunks: multipart parts, completed in place', 5 * MiB],
     ['200 KiB chunks: streamed assembly', 200 * 1024],
   ])('64 MiB in shuffled %s, 4 concurrent clients over both gateways → the same sha256', async (_name, chunk) => {
     const session = await json(jsonPost('/v1/uploads', { filename: 'big.bin', size: BIG, checksum_sha256: bigSha }));
@@ -151,6 +151,17 @@ describe('chunked uploads and assembly (real processes, two gateways)', () => {
     expect(completed.status).toBe(200);
     await assembled(session.id);
     expect(await storedSha(session.id, 'resume.bin')).toBe(sha);
+  });
+
+  it('a burst of 20 first chunks (5 MiB parts) at once on a fresh session: every one accepted, one multipart upload', async () => {
+    const size = 20 * 5 * MiB;
+    const file = path.join(tmp.dir, 'burst.bin');
+    const sha = await makeRandomFile(file, size);
+    const s = await json(jsonPost('/v1/uploads', { filename: 'burst.bin', size }));
+    const answers = await Promise.all(chunkRanges(size, 5 * MiB).map(async (r, i) => (await putChunk(s.id, file, r, size, stack.gatewayUrls[i % 2])).status));
+    expect(answers.sort()).toEqual([201, ...Array(19).fill(202)]);
+    await assembled(s.id);
+    expect(await storedSha(s.id, 'burst.bin')).toBe(sha);
   });
 
   it('chunks stored as multipart parts: re-sends, changed bytes sent at the same moment from two gateways, digests', async () => {

@@ -47,7 +47,9 @@ function isDependencyOutage(err: unknown): boolean {
     if (typeof e.code === 'string' && OUTAGE_CODES.has(e.code)) return true;
     if (e.name === 'S3RequestError' || e.name === 'QueueUnavailableError') return true;
     if (e.name === 'PrismaClientInitializationError') return true;
-    if (typeof e.code === 'string' && ['P1001', 'P1002', 'P1017', 'P2024'].includes(e.code)) return true;
+    // P2024: no pool connection in time; P2028: a transaction could not start in time (pool exhausted by a burst).
+    if (typeof e.code === 'string' && ['P1001', 'P1002', 'P1017', 'P2024', 'P2028'].includes(e.code)) return true;
+    if (typeof e.message === 'string' && /Unable to start a transaction in the given time/.test(e.message)) return true;
     if (typeof e.message === 'string' && /Connection terminated|Can't reach database server|Stream isn't writeable|Connection is closed|connect ECONNREFUSED/.test(e.message)) return true;
   }
   return false;

@@ -115,7 +115,7 @@ export class ChunkStore {
     }
     let completedNow = false;
     try {
-      completedNow = await this.prisma.$transaction(async (tx) => {
+      completedNow = await this.recording(async (tx) => {
         await tx.$executeRaw`SELECT pg_advisory_xact_lock(hashtextextended(${`upload:${upload.id}`}, 0))`;
         const current = await tx.upload.findUnique({ where: { id: upload.id } });
         if (!current) throw new KilnError('not_found', 'The upload no longer exists.');
@@ -176,7 +176,7 @@ export class ChunkStore {
     const sha256 = hashed?.digest();
     // A part with the wrong bytes is simply not recorded: completing the upload lists only recorded parts.
     if (digest && digest !== sha256) throw digestMismatch();
-    const completedNow = await this.prisma.$transaction(async (tx) => {
+    const completedNow = await this.recording(async (tx) => {
       await tx.$executeRaw`SELECT pg_advisory_xact_lock(hashtextextended(${`upload:${upload.id}`}, 0))`;
       const current = await tx.upload.findUnique({ where: { id: upload.id } });
       if (!current) throw new KilnError('not_found', 'The upload no longer exists.');
@@ -192,22 +192,26 @@ export class ChunkStore {
     return this.state(upload.id, true);
   }
 
-  /** The upload's multipart upload, started by the first chunk that needs it (once, under the upload's lock). */
+  /**
+   * The upload's multipart upload, started by the first chunk that needs it. Once per upload, under
+   * a Redis lock rather than a database transaction: a burst of first chunks (50 at once) waits on
+   * Redis without holding database connections while S3 answers.
+   */
   private async ensureMultipart(upload: Upload): Promise<{ id: string; key: string }> {
     if (upload.multipartId && upload.multipartKey) return { id: upload.multipartId, key: upload.multipartKey };
-    return this.prisma.$transaction(
-      async (tx) => {
-        await tx.$executeRaw`SELECT pg_advisory_xact_lock(hashtextextended(${`upload:${upload.id}`}, 0))`;
-        const current = await tx.upload.findUnique({ where: { id: upload.id }, select: { multipartId: true, multipartKey: true } });
-        if (!current) throw new KilnError('not_found', 'The upload no longer exists.');
-        if (current.multipartId && current.multipartKey) return { id: current.multipartId, key: current.multipartKey };
-        const key = `uploads/${upload.id}/${upload.filename}`;
-        const id = await this.store.createMultipart(key, { contentType: upload.contentType ?? undefined });
-        await tx.upload.update({ where: { id: upload.id }, data: { multipartId: id, multipartKey: key } });
-        return { id, key };
-      },
-      { timeout: 30_000 },
-    );
+    const lock = await this.locks.acquireWaiting(upload.id, 'multipart', PART_LOCK_WAIT_MS);
+    try {
+      const current = await this.prisma.upload.findUnique({ where: { id: upload.id }, select: { multipartId: true, multipartKey: true } });
+      if (!current) throw new KilnError('not_found', 'The upload no longer exists.');
+      if (current.multipartId && current.multipartKey) return { id: current.multipartId, key: current.multipartKey };
+      const key = `uploads/${upload.id}/${upload.filename}`;
+      const id = await this.store.createMultipart(key, { contentType: upload.contentType ?? undefined });
+      lock.assertHeld();
+      await this.prisma.upload.update({ where: { id: upload.id }, data: { multipartId: id, multipartKey: key } });
+      return { id, key };
+    } finally {
+      await lock.release();
+    }
   }
 
   /**
@@ -219,7 +223,7 @@ export class ChunkStore {
    * caller removes its objects.
    */
   async recordChunks(uploadId: string, chunks: readonly StoredChunk[]): Promise<ChunkResult> {
-    const completedNow = await this.prisma.$transaction(async (tx) => {
+    const completedNow = await this.recording(async (tx) => {
       await tx.$executeRaw`SELECT pg_advisory_xact_lock(hashtextextended(${`upload:${uploadId}`}, 0))`;
       const current = await tx.upload.findUnique({ where: { id: uploadId } });
       if (!current) throw new KilnError('not_found', 'The upload no longer exists.');
@@ -252,6 +256,15 @@ export class ChunkStore {
       await tx.input.updateMany({ where: { id: current.inputId, status: { in: ['pending', 'uploading'] } }, data: { status: 'assembling' } });
     }
     return complete;
+  }
+
+  /**
+   * The short transaction that records a chunk under the upload's advisory lock. Chunks of one
+   * upload queue on that lock, so a burst (50 chunks finishing at once) waits longer than Prisma's
+   * default 2 s for a connection; past this wait the answer is 503 with Retry-After, not a 500.
+   */
+  private recording<T>(work: (tx: Tx) => Promise<T>): Promise<T> {
+    return this.prisma.$transaction(work, { maxWait: RECORD_TX_WAIT_MS, timeout: RECORD_TX_WAIT_MS });
   }
 
   /** Queues the assembly (deterministic job id: a repeat is a no-op). */
@@ -318,6 +331,9 @@ export class ChunkStore {
 }
 
 class AlreadyStored extends Error {}
+
+/** How long recording a chunk may wait for a database connection, and run. */
+const RECORD_TX_WAIT_MS = 15_000;
 
 /** How long a chunk waits for another request sending the same part number to end. */
 const PART_LOCK_WAIT_MS = 30_000;
