@@ -1,20 +1,20 @@
-// `npm run bench:queue`: the hand-off rate of the `convert` queue (jobs/s from the first add until
-// the last job is done) through Kiln's own QueueProducer + WorkerHost with a no-op handler, against
-// bare BullMQ (Queue.addBulk + a Worker with an empty processor) in the same run, same Redis, same
-// concurrency. Also one row for what a Kiln job really costs in Redis: a flow (finalize parent + one
-// convert child) per job. Several rounds, order alternated; median, spread, ratio.
+// Case 6b, queue hand-off: the rate of the `convert` queue (jobs/s from the first add until the
+// last job is done) through Kiln's own QueueProducer + WorkerHost with a no-op handler, against bare
+// BullMQ (Queue.addBulk + a Worker with an empty processor) in the same run, same Redis, same
+// concurrency. Also what a Kiln job really costs in Redis: a flow (finalize parent + one convert
+// child) per job. One unmeasured warm-up of each, then BENCH_RUNS rounds in alternating order.
 import { randomBytes, randomUUID } from 'node:crypto';
 import { Queue, Worker } from 'bullmq';
 import { Redis } from 'ioredis';
 import pino from 'pino';
-import type { PayloadOf } from '../libs/contracts/src';
-import { QueueProducer, WorkerHost, createRedis, type JobHandler } from '../libs/queue/src';
-import { median } from './bench-kit';
+import type { PayloadOf } from '../../libs/contracts/src';
+import { QueueProducer, WorkerHost, createRedis, type JobHandler } from '../../libs/queue/src';
+import { envNumber, median, progress, removeRedisPrefix, rotate } from '../bench-kit';
+import type { BenchCase } from './case';
 
 const REDIS_URL = process.env.REDIS_URL ?? 'redis://127.0.0.1:6379';
-const JOBS = Number(process.env.KILN_BENCH_JOBS ?? 10_000);
-const ROUNDS = Number(process.env.KILN_BENCH_ROUNDS ?? 5);
-const CONCURRENCY = Number(process.env.KILN_BENCH_CONCURRENCY ?? 50);
+const JOBS = Math.round(envNumber('BENCH_QUEUE_JOBS', 10_000));
+const CONCURRENCY = Math.round(envNumber('BENCH_QUEUE_CONCURRENCY', 50));
 /** Jobs added per batch (Kiln: that many `enqueue` calls in flight; bare: one addBulk). */
 const BATCH = 1_000;
 
@@ -31,7 +31,6 @@ function unit(): PayloadOf<'convert'> {
   return { jobId: randomUUID(), inputId: randomUUID(), conversionId: randomUUID(), outputId: randomUUID() };
 }
 
-const range = (xs: number[], digits: number) => `${Math.min(...xs).toFixed(digits)}–${Math.max(...xs).toFixed(digits)}`;
 
 async function until(done: () => boolean): Promise<void> {
   while (!done()) await new Promise((r) => setTimeout(r, 2));
@@ -129,37 +128,52 @@ async function kiln(prefix: string, flows: boolean): Promise<Result> {
 
 async function run(variant: Variant): Promise<Result> {
   const prefix = `kiln-bench-q-${randomBytes(4).toString('hex')}`;
-  if (variant === 'bare') return bare(prefix);
-  return kiln(prefix, variant === 'kiln-flow');
-}
-
-async function main(): Promise<void> {
-  const results: Record<Variant, Result[]> = { bare: [], kiln: [], 'kiln-flow': [] };
-  const order: Variant[] = ['bare', 'kiln', 'kiln-flow'];
-  // One unmeasured warm-up of each (JIT, Lua script loading).
-  for (const v of order) await run(v);
-  for (let round = 1; round <= ROUNDS; round++) {
-    const now = round % 2 ? order : [...order].reverse();
-    const line: string[] = [];
-    for (const v of now) {
-      const r = await run(v);
-      results[v].push(r);
-      line.push(`${v} ${r.rate.toFixed(0)}/s`);
-    }
-    console.log(`round ${round}: ${line.join(', ')}`);
+  try {
+    if (variant === 'bare') return await bare(prefix);
+    return await kiln(prefix, variant === 'kiln-flow');
+  } finally {
+    await removeRedisPrefix(prefix).catch(() => undefined);
   }
-  const rates = (v: Variant) => results[v].map((r) => r.rate);
-  const ratio = (v: Variant) => results[v].map((r, i) => r.rate / results.bare[i].rate);
-  const row = (label: string, v: Variant, note: string) =>
-    `  ${label.padEnd(44)} ${median(rates(v)).toFixed(0).padStart(6)} jobs/s  (${range(rates(v), 0).padEnd(11)})  ${v === 'bare' ? '—'.padEnd(16) : `${median(ratio(v)).toFixed(2)} (${range(ratio(v), 2)})`}  add ${median(results[v].map((r) => r.addS)).toFixed(2)} s  ${note}`;
-  console.log(`\nqueue hand-off (${JOBS} jobs per run, worker concurrency ${CONCURRENCY}, ${ROUNDS} rounds, Redis ${REDIS_URL})`);
-  console.log(`  ${'case'.padEnd(44)} ${'median'.padStart(13)}  ${'spread'.padEnd(13)}  ratio to bare`);
-  console.log(row('bare BullMQ: Queue.addBulk + Worker', 'bare', ''));
-  console.log(row('Kiln: QueueProducer.enqueue + WorkerHost', 'kiln', 'convert unit, no-op handler, JSON log line per job'));
-  console.log(row('Kiln job: flow (finalize + 1 convert)', 'kiln-flow', 'enqueueConversionFlow; rate in whole jobs'));
 }
 
-main().catch((err: unknown) => {
-  console.error(err);
-  process.exit(1);
-});
+export const queueCase: BenchCase = {
+  name: 'queue',
+  summary: 'queue hand-off: convert queue with a no-op handler, Kiln QueueProducer + WorkerHost vs bare BullMQ (10,000 jobs)',
+  async run(ctx, emit) {
+    const results: Record<Variant, Result[]> = { bare: [], kiln: [], 'kiln-flow': [] };
+    const order: Variant[] = ['bare', 'kiln', 'kiln-flow'];
+    for (const v of order) await run(v); // warm-up: JIT, Lua script loading
+    for (let round = 0; round < ctx.runs; round++) {
+      const line: string[] = [];
+      for (const v of rotate(order, round)) {
+        const r = await run(v);
+        results[v].push(r);
+        line.push(`${v} ${r.rate.toFixed(0)}/s`);
+      }
+      progress(`queue run ${round + 1}/${ctx.runs}: ${line.join(', ')}`);
+    }
+    const rates = (v: Variant) => results[v].map((r) => r.rate);
+    const base = { label: 'bare BullMQ: Queue.addBulk + Worker', unit: 'jobs/s', samples: rates('bare') };
+    const common = `${JOBS} jobs per run, worker concurrency ${CONCURRENCY}, Redis ${REDIS_URL}; adding in batches of ${BATCH}. Median time spent adding: bare ${median(results.bare.map((r) => r.addS)).toFixed(2)} s, Kiln ${median(results.kiln.map((r) => r.addS)).toFixed(2)} s, flows ${median(results['kiln-flow'].map((r) => r.addS)).toFixed(2)} s.`;
+    emit({
+      case: 'queue',
+      id: 'queue.handoff',
+      title: 'Queue hand-off, convert queue, no-op handler',
+      kiln: { label: 'Kiln QueueProducer.enqueue + WorkerHost', unit: 'jobs/s', samples: rates('kiln') },
+      baseline: base,
+      ratio: { samples: rates('kiln').map((k, i) => k / rates('bare')[i]), meaning: 'Kiln / bare' },
+      target: null,
+      notes: [common, 'Kiln writes one JSON log line per handled job (to /dev/null here), as the apps do.'],
+    });
+    emit({
+      case: 'queue',
+      id: 'queue.flow',
+      title: 'Queue hand-off, a whole Kiln job (flow: finalize + 1 convert)',
+      kiln: { label: 'Kiln enqueueConversionFlow, rate in whole jobs', unit: 'jobs/s', samples: rates('kiln-flow') },
+      baseline: base,
+      ratio: { samples: rates('kiln-flow').map((k, i) => k / rates('bare')[i]), meaning: 'Kiln flow / bare' },
+      target: null,
+      notes: ['Each Kiln job is a BullMQ flow (a finalize parent and its convert children): two jobs and the parent/child bookkeeping per job.'],
+    });
+  },
+};
