@@ -28,7 +28,11 @@ if (!existsSync(path.join(root, 'libs/database/src/generated/client.ts'))) {
   execFileSync('bash', [path.join(root, 'scripts/prisma-generate.sh')], { stdio: 'inherit' });
 }
 const files = [];
-for (const top of ['apps', 'libs', 'bench']) for await (const f of sources(path.join(root, top))) files.push(f);
+// bench/ is not in the Docker image's build context: compile what is there.
+for (const top of ['apps', 'libs', 'bench']) {
+  if (!existsSync(path.join(root, top))) continue;
+  for await (const f of sources(path.join(root, top))) files.push(f);
+}
 
 let next = 0;
 async function worker() {
