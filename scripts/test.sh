@@ -15,6 +15,13 @@ export KILN_S3_PORT=${KILN_TEST_S3_PORT:-7490}
 export KILN_S3_MON_PORT=${KILN_TEST_S3_MON_PORT:-6950}
 s3_was_running=0
 bash scripts/s3-local.sh status >/dev/null 2>&1 && s3_was_running=1
+# Another checkout's test S3 server may hold the default ports: then this one takes free ports.
+port_busy() { (exec 3<>"/dev/tcp/127.0.0.1/$1") 2>/dev/null; }
+free_port() { node -e "const s=require('net').createServer();s.listen(0,'127.0.0.1',()=>{console.log(s.address().port);s.close()})"; }
+if [ "$s3_was_running" = 0 ]; then
+  if [ -z "${KILN_TEST_S3_PORT:-}" ] && port_busy "$KILN_S3_PORT"; then KILN_S3_PORT=$(free_port); echo "[test] S3 port taken by another process; using $KILN_S3_PORT"; fi
+  if [ -z "${KILN_TEST_S3_MON_PORT:-}" ] && port_busy "$KILN_S3_MON_PORT"; then KILN_S3_MON_PORT=$(free_port); echo "[test] S3 monitor port taken; using $KILN_S3_MON_PORT"; fi
+fi
 bash scripts/s3-local.sh start
 if [ "$s3_was_running" = 0 ] && [ "${KILN_KEEP_S3:-0}" != 1 ]; then
   trap 'bash scripts/s3-local.sh stop >/dev/null 2>&1 || true' EXIT
