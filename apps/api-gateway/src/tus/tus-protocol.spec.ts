@@ -1,5 +1,4 @@
 import { createHash } from 'node:crypto';
-import { KilnError } from '@kiln/contracts';
 import {
   TusError,
   assertTusResumable,
@@ -17,18 +16,11 @@ import {
   patchHeaders,
   type TusUploadState,
 } from './tus-protocol';
+import { thrownKilnError } from '../../../../test/thrown';
 
 const b64 = (s: string) => Buffer.from(s).toString('base64');
 
-function thrown(fn: () => unknown): KilnError {
-  try {
-    fn();
-  } catch (err: unknown) {
-    if (err instanceof KilnError) return err;
-    throw err;
-  }
-  throw new Error('expected a KilnError');
-}
+const thrown = thrownKilnError;
 
 describe('Upload-Metadata', () => {
   it('decodes comma-separated "key base64" pairs, keys without a value, UTF-8 values', () => {

@@ -1,18 +1,10 @@
-import { KilnError } from '@kiln/contracts';
 import { creationSpec, tusState } from './tus.service';
+import { thrownKilnError } from '../../../../test/thrown';
 
 const JOB = '0b8b4b33-0000-4000-8000-000000000000';
 const INPUT = '1c9c5c44-0000-4000-8000-000000000000';
 
-function thrown(fn: () => unknown): KilnError {
-  try {
-    fn();
-  } catch (err: unknown) {
-    if (err instanceof KilnError) return err;
-    throw err;
-  }
-  throw new Error('expected a KilnError');
-}
+const thrown = thrownKilnError;
 
 describe('creationSpec (what Upload-Metadata asks for)', () => {
   it('reads filename / filetype and the keys that bind the upload', () => {
