@@ -100,7 +100,8 @@ describe('metrics and worker health (real processes)', () => {
     const cb = await waitFor('callback', async () => receiver.forJob(job.id)[0], 120_000);
     expect(cb.json.status.code).toBe('completed');
 
-    // 2. A chunked upload (two chunks) the assembler stitches by streaming (chunks < 5 MiB).
+    // 2. A chunked upload (two chunks) the assembler stitches by streaming (a 100 KB chunk object, then
+    //    the last chunk as a multipart part: a mix is streamed in file order).
     const held = await json(stack.api('/v1/jobs', { method: 'POST', headers: { 'Content-Type': 'application/json' }, body: JSON.stringify({ process: false }) }));
     const cut = 100_000;
     for (const [start, end] of [[0, cut - 1], [cut, size - 1]]) {
@@ -153,7 +154,11 @@ describe('metrics and worker health (real processes)', () => {
 
     // Assembler (its /metrics needs the token it was given).
     expect((await fetch(`${assembler.url}/metrics`)).status).toBe(401);
-    const asm = await scrape(assembler.url, METRICS_TOKEN);
+    // The input shows ready a moment before the assembler's handler returns and counts the assembly.
+    const asm = await waitFor('assembly counted', async () => {
+      const s = await scrape(assembler.url, METRICS_TOKEN);
+      return value(s, 'kiln_assemblies_total', { mode: 'stream', outcome: 'success' }) !== undefined ? s : undefined;
+    }, 20_000);
     expect(value(asm, 'kiln_assemblies_total', { mode: 'stream', outcome: 'success' })).toBe(1);
     expect(value(asm, 'kiln_process_cpu_seconds_total')).toBeGreaterThan(0);
   });
