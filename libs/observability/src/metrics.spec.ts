@@ -17,15 +17,22 @@ describe('KilnMetrics', () => {
     m.watchQueues(['convert', 'callback'], async (q) => {
       reads++;
       if (fail) throw new Error('redis down');
-      return { waiting: q === 'convert' ? 3 : 0, active: 1, delayed: 0, failed: 2 };
+      return { waiting: q === 'convert' ? 3 : 0, prioritized: q === 'convert' ? 4 : 0, active: 1, delayed: 0, failed: 2 };
     }, { cacheMs: 60_000, onError: () => undefined });
-    const [a, b] = await Promise.all([m.scrape(), m.scrape()]);
+    const [a, b, depths] = await Promise.all([m.scrape(), m.scrape(), m.queueDepths()]);
     expect(a.body).toContain('kiln_queue_jobs{queue="convert",state="waiting",app="t"} 3');
+    expect(a.body).toContain('kiln_queue_jobs{queue="convert",state="prioritized",app="t"} 4');
     expect(a.body).toContain('kiln_queue_jobs{queue="callback",state="failed",app="t"} 2');
-    const queueLines = (text: string) => text.split('\n').filter((l) => l.startsWith('kiln_queue_jobs{'));
+    expect(a.body).toContain('kiln_queue_backlog{queue="convert",app="t"} 7');
+    expect(a.body).toContain('kiln_queue_backlog{queue="callback",app="t"} 0');
+    const queueLines = (text: string) => text.split('\n').filter((l) => /^kiln_queue_(jobs|backlog)\{/.test(l));
     expect(queueLines(b.body)).toEqual(queueLines(a.body));
-    expect(queueLines(a.body)).toHaveLength(8);
-    expect(reads).toBe(2); // one read per queue, shared by both scrapes
+    expect(queueLines(a.body)).toHaveLength(2 * 5 + 2);
+    expect(depths).toEqual({
+      convert: { waiting: 3, prioritized: 4, active: 1, delayed: 0, failed: 2, backlog: 7, demand: 8 },
+      callback: { waiting: 0, prioritized: 0, active: 1, delayed: 0, failed: 2, backlog: 0, demand: 1 },
+    });
+    expect(reads).toBe(2); // one read per queue, shared by both scrapes and the depths
 
     const errors: unknown[] = [];
     const broken = new KilnMetrics({ app: 't' });
@@ -34,8 +41,10 @@ describe('KilnMetrics', () => {
       throw new Error('redis down');
     }, { onError: (e) => errors.push(e) });
     const body = (await broken.scrape()).body;
-    expect(body).not.toMatch(/^kiln_queue_jobs\{/m);
+    expect(body).not.toMatch(/^kiln_queue_(jobs|backlog)\{/m);
+    expect(await broken.queueDepths()).toBeNull();
     expect(errors).toHaveLength(1);
+    expect(await new KilnMetrics({ app: 't' }).queueDepths()).toBeNull();
   });
 
   it('gives up on a slow queue read', async () => {

@@ -1,10 +1,34 @@
 import { timingSafeEqual, createHash } from 'node:crypto';
 import { Counter, Gauge, Histogram, Registry, collectDefaultMetrics } from 'prom-client';
 
-/** BullMQ job states exported as `kiln_queue_jobs{state}` (completed is history, not load). */
-export const QUEUE_STATES = ['waiting', 'active', 'delayed', 'failed'] as const;
+/**
+ * BullMQ job states exported as `kiln_queue_jobs{state}` (completed is history, not load). A job
+ * added with a priority waits in the `prioritized` set, not in the `wait` list: Kiln's fair share
+ * gives every convert unit a priority, so its queued units are all `prioritized`.
+ */
+export const QUEUE_STATES = ['waiting', 'prioritized', 'active', 'delayed', 'failed'] as const;
 export type QueueState = (typeof QUEUE_STATES)[number];
 export type QueueStateCounts = Partial<Record<QueueState, number>>;
+
+/** One queue's depth as an autoscaler reads it (`GET /metrics/queues` of the gateway). */
+export interface QueueDepth {
+  waiting: number;
+  prioritized: number;
+  active: number;
+  delayed: number;
+  failed: number;
+  /** Jobs ready to run that no worker holds yet: waiting + prioritized. */
+  backlog: number;
+  /** Jobs that want a worker slot now: backlog + active (what a worker count is sized on). */
+  demand: number;
+}
+
+/** The depth of one queue from its state counts (a missing state counts 0). */
+export function queueDepth(counts: QueueStateCounts): QueueDepth {
+  const n = (state: QueueState) => counts[state] ?? 0;
+  const backlog = n('waiting') + n('prioritized');
+  return { waiting: n('waiting'), prioritized: n('prioritized'), active: n('active'), delayed: n('delayed'), failed: n('failed'), backlog, demand: backlog + n('active') };
+}
 
 export type UploadKind = 'whole' | 'chunk';
 export type CallbackAttemptOutcome = 'delivered' | 'retry' | 'failed' | 'refused';
@@ -45,6 +69,8 @@ export class KilnMetrics {
   readonly uploadsInProgress: Gauge;
   /** Gateway: BullMQ jobs per queue and state, read on scrape (see `watchQueues`). */
   readonly queueJobs: Gauge<'queue' | 'state'>;
+  /** Gateway: jobs ready to run and not yet taken (waiting + prioritized) per queue, read on scrape. */
+  readonly queueBacklog: Gauge<'queue'>;
   /** Converter: one convert unit, from pick-up to outcome (success, failed, skipped, error = thrown, retried). */
   readonly conversionDuration: Histogram<'target' | 'outcome'>;
   /** Converter: callback POST attempts. */
@@ -93,6 +119,19 @@ export class KilnMetrics {
         for (const [queue, counts] of snapshot) for (const state of QUEUE_STATES) this.set({ queue, state }, counts[state] ?? 0);
       },
     });
+    this.queueBacklog = new Gauge({
+      name: 'kiln_queue_backlog',
+      help: 'BullMQ jobs ready to run and not yet taken by a worker (waiting + prioritized) per queue; read on scrape, cached about 1 s.',
+      labelNames: ['queue'],
+      registers,
+      async collect() {
+        if (!self.queueSnapshot) return;
+        const snapshot = await self.queueSnapshot();
+        this.reset();
+        if (!snapshot) return;
+        for (const [queue, counts] of snapshot) this.set({ queue }, queueDepth(counts).backlog);
+      },
+    });
     this.conversionDuration = new Histogram({
       name: 'kiln_conversion_duration_seconds',
       help: 'Convert units (one input x one conversion) by target and outcome.',
@@ -124,8 +163,9 @@ export class KilnMetrics {
   }
 
   /**
-   * Exports `kiln_queue_jobs` for these queues, read with `counts` on scrape. Reads are shared by
-   * concurrent scrapes and cached for `cacheMs`; a failed or slow read leaves the series out.
+   * Exports `kiln_queue_jobs` and `kiln_queue_backlog` for these queues, read with `counts` on scrape
+   * (and by `queueDepths`). Reads are shared by concurrent scrapes and cached for `cacheMs`; a failed
+   * or slow read leaves the series out.
    */
   watchQueues(queues: readonly string[], counts: (queue: string) => Promise<QueueStateCounts>, options: QueueWatchOptions = {}): void {
     const timeoutMs = options.timeoutMs ?? 2_000;
@@ -138,6 +178,16 @@ export class KilnMetrics {
         return null;
       }
     });
+  }
+
+  /**
+   * The depth of every watched queue from the same cached read as the scrape; null when the counts
+   * cannot be read now (Redis down or slow) or no queues are watched.
+   */
+  async queueDepths(): Promise<Record<string, QueueDepth> | null> {
+    const snapshot = await this.queueSnapshot?.();
+    if (!snapshot) return null;
+    return Object.fromEntries([...snapshot].map(([queue, counts]) => [queue, queueDepth(counts)]));
   }
 
   /** Runs `fn` counted in `kiln_uploads_in_progress`. */

@@ -39,7 +39,10 @@ function withDeadline<T>(what: string, work: Promise<T>, ms = QUEUE_WRITE_DEADLI
 }
 
 export interface QueueCounts {
+  /** In the `wait` list: jobs added without a priority. */
   waiting: number;
+  /** In the `prioritized` set: jobs added with a priority (every convert unit, by the fair share). */
+  prioritized: number;
   active: number;
   delayed: number;
   failed: number;
@@ -106,7 +109,7 @@ export class QueueProducer {
   }
 
   async counts(name: QueueName): Promise<QueueCounts> {
-    const c = await this.queue(name).getJobCounts('waiting', 'active', 'delayed', 'failed', 'completed', 'waiting-children');
+    const c = await this.queue(name).getJobCounts('waiting', 'prioritized', 'active', 'delayed', 'failed', 'completed', 'waiting-children');
     return c as unknown as QueueCounts;
   }
 

@@ -4,7 +4,7 @@ import { KilnMetrics, type Logger } from '@kiln/observability';
 import { QueueProducer } from '@kiln/queue';
 import { LOGGER } from '../core/tokens';
 
-/** The gateway's one metrics registry; queue depths are read through the producer on scrape. */
+/** The gateway's one metrics registry; queue depths are read through the producer on scrape and by `GET /metrics/queues`. */
 export const metricsProvider: Provider = {
   provide: KilnMetrics,
   useFactory: (producer: QueueProducer, log: Logger) => {
