@@ -25,6 +25,13 @@ export function fairPriority(backlogAhead: number): number {
 }
 const IN_FLIGHT = new Set(['pending', 'uploading', 'assembling']);
 
+/** A converter's hold on one unit: a fresh lease per attempt (see markUnitStarted). */
+export interface UnitClaim {
+  lease: string;
+  /** 1 for the first claim; the output object's key includes it, so attempts never share a key. */
+  attempt: number;
+}
+
 /**
  * Job state transitions shared by the apps. PostgreSQL decides (row lock / conditional update);
  * queue messages are sent after the decision with deterministic ids, so a repeat is harmless.
@@ -146,22 +153,33 @@ export class JobLifecycle {
     }
   }
 
-  /** The first unit a converter picks up moves the job from queued to processing. */
-  async markUnitStarted(jobId: string, outputId: string): Promise<boolean> {
-    const claimed = await this.prisma.output.updateMany({
-      where: { id: outputId, status: { in: ['queued', 'processing'] } },
-      data: { status: 'processing', startedAt: new Date(), progress: 0 },
-    });
+  /**
+   * A converter claims a unit (queued, or processing under a claim that may have been lost): a fresh
+   * lease and the next attempt number. Only the holder of the latest lease may record progress, the
+   * file or a failure, so a converter that lost the unit (partitioned, its queue lock expired and
+   * another converter took over) cannot overwrite the winner. The first claim moves the job from
+   * queued to processing. Null when the unit can no longer be claimed (ended or canceled).
+   */
+  async markUnitStarted(jobId: string, outputId: string): Promise<UnitClaim | null> {
+    const lease = randomUUID();
+    const claimed = await this.prisma.$queryRaw<{ attempt: number }[]>`
+      UPDATE outputs SET status = 'processing', started_at = now(), progress = 0, attempt = attempt + 1, lease = ${lease}::uuid
+      WHERE id = ${outputId}::uuid AND job_id = ${jobId}::uuid AND status IN ('queued', 'processing')
+      RETURNING attempt`;
     const moved = await this.prisma.job.updateMany({ where: { id: jobId, status: 'queued' }, data: { status: 'processing', statusInfo: '' } });
     if (moved.count) await this.announce(jobId);
-    return claimed.count === 1;
+    return claimed.length ? { lease, attempt: claimed[0].attempt } : null;
   }
 
-  /** Monotonic progress of one unit; the job's progress is the mean over its units. */
-  async reportProgress(jobId: string, outputId: string, percent: number): Promise<void> {
+  /** Monotonic progress of one unit, from the converter holding `lease`; the job's progress is the mean over its units. */
+  async reportProgress(jobId: string, outputId: string, percent: number, lease: string): Promise<void> {
     const p = Math.max(0, Math.min(99, Math.floor(percent)));
-    await this.prisma.$executeRaw`
-      UPDATE outputs SET progress = GREATEST(progress, ${p}) WHERE id = ${outputId}::uuid AND status = 'processing'`;
+    const changed = await this.prisma.$executeRaw`
+      UPDATE outputs SET progress = GREATEST(progress, ${p}) WHERE id = ${outputId}::uuid AND status = 'processing' AND lease = ${lease}::uuid`;
+    if (changed) await this.refreshJobProgress(jobId);
+  }
+
+  private async refreshJobProgress(jobId: string): Promise<void> {
     const rows = await this.prisma.$queryRaw<{ status: string; progress: number; changed: boolean }[]>`
       WITH before AS (SELECT progress FROM jobs WHERE id = ${jobId}::uuid)
       UPDATE jobs SET progress = GREATEST(jobs.progress, (
@@ -172,24 +190,37 @@ export class JobLifecycle {
     if (rows[0]?.changed) await this.events?.publish(jobId, rows[0].status as JobStatus, rows[0].progress);
   }
 
+  /**
+   * Records the unit's file, only while `lease` is still the unit's claim and the job is not
+   * canceled. False when it lost: the caller removes its own object (its key is its attempt's).
+   */
   async completeUnit(
     jobId: string,
     outputId: string,
+    lease: string,
     file: Pick<Output, 'objectKey' | 'filename' | 'size' | 'contentType' | 'checksumSha256'>,
-  ): Promise<void> {
-    await this.prisma.output.update({
-      where: { id: outputId },
+  ): Promise<boolean> {
+    const won = await this.prisma.output.updateMany({
+      where: { id: outputId, jobId, lease, status: 'processing', job: { status: { not: 'canceled' } } },
       data: { ...file, status: 'completed', progress: 100, finishedAt: new Date(), error: null, errorCode: null },
     });
-    await this.reportProgress(jobId, outputId, 0);
+    if (!won.count) return false;
+    await this.refreshJobProgress(jobId);
+    return true;
   }
 
-  async failUnit(jobId: string, outputId: string, code: string, message: string): Promise<void> {
-    await this.prisma.output.updateMany({
-      where: { id: outputId, status: { notIn: ['completed', 'canceled'] } },
+  /**
+   * A unit that cannot be converted. With `lease`, only while that claim still holds the unit (a
+   * converter that lost it must not fail the winner's unit); without, any unit not yet ended
+   * (finalize's units whose retries ran out, failures found before a claim).
+   */
+  async failUnit(jobId: string, outputId: string, code: string, message: string, lease?: string): Promise<boolean> {
+    const failed = await this.prisma.output.updateMany({
+      where: lease ? { id: outputId, jobId, lease, status: 'processing' } : { id: outputId, jobId, status: { notIn: ['completed', 'canceled'] } },
       data: { status: 'failed', errorCode: code, error: message, finishedAt: new Date() },
     });
-    await this.reportProgress(jobId, outputId, 0);
+    if (failed.count) await this.refreshJobProgress(jobId);
+    return failed.count > 0;
   }
 
   /**

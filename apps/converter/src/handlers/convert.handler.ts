@@ -59,7 +59,11 @@ export class ConvertHandler implements JobHandler<'convert'> {
     labels.target = target.target; // a catalog name: a bounded label
     if (!input.objectKey) return this.fail(unit, 'unprocessable', 'the input has no stored file');
 
-    await this.lifecycle.markUnitStarted(jobId, outputId);
+    // The claim fences this attempt: if the queue lock is lost (e.g. a partition) and another
+    // converter takes the unit over, nothing this attempt records afterwards is kept.
+    const claim = await this.lifecycle.markUnitStarted(jobId, outputId);
+    if (!claim) return { status: 'skipped', reason: 'the unit is no longer claimable (ended or canceled)' };
+    const { lease } = claim;
     const dir = await mkdtemp(path.join(this.config.KILN_TMP_DIR || os.tmpdir(), 'kiln-convert-'));
     const cancel = this.cancels.register(jobId);
     const signal = AbortSignal.any([ctx.signal, cancel.signal]);
@@ -74,7 +78,7 @@ export class ConvertHandler implements JobHandler<'convert'> {
       try {
         media = await probe(inputPath, { timeoutMs: 60_000 });
       } catch (err: unknown) {
-        if (isMediaError(err)) return this.fail(unit, 'unprocessable', `the input is not a readable media file (${err.message})`);
+        if (isMediaError(err)) return this.fail(unit, 'unprocessable', `the input is not a readable media file (${err.message})`, lease);
         throw err;
       }
       if (!input.media) await this.prisma.input.update({ where: { id: input.id }, data: { media: media as object } });
@@ -86,7 +90,7 @@ export class ConvertHandler implements JobHandler<'convert'> {
         { target, options: conversion.options as ConversionOptions, input: media, inputPath, outputPath },
         { preset: this.config.KILN_FFMPEG_PRESET as X264Preset, threads: this.config.KILN_FFMPEG_THREADS || undefined },
       );
-      if (built.kind === 'unsupported') return this.fail(unit, built.code, built.message);
+      if (built.kind === 'unsupported') return this.fail(unit, built.code, built.message, lease);
 
       let lastWrite = 0;
       try {
@@ -100,7 +104,7 @@ export class ConvertHandler implements JobHandler<'convert'> {
             const now = Date.now();
             if (now - lastWrite < PROGRESS_EVERY_MS) return;
             lastWrite = now;
-            void this.lifecycle.reportProgress(jobId, outputId, percent).catch(() => undefined);
+            void this.lifecycle.reportProgress(jobId, outputId, percent, lease).catch(() => undefined);
             void ctx.job.updateProgress(Math.floor(percent)).catch(() => undefined);
           },
         });
@@ -109,31 +113,33 @@ export class ConvertHandler implements JobHandler<'convert'> {
           if (err.code === 'canceled') throw err; // shutdown: BullMQ hands the unit to another converter
           const code = err.code === 'timeout' ? 'unprocessable' : err.code;
           this.log.warn({ jobId, outputId, code: err.code, stderr: err.stderrTail }, 'ffmpeg failed');
-          return this.fail(unit, code, err.message);
+          return this.fail(unit, code, err.message, lease);
         }
         throw err;
       }
 
       const size = (await stat(outputPath)).size;
-      const key = `outputs/${jobId}/${outputId}/${filename}`;
+      // Each attempt writes its own key: an attempt that lost the unit never touches the winner's file.
+      const key = `outputs/${jobId}/${outputId}/${claim.attempt}/${filename}`;
       const put = await this.store.put(key, createReadStream(outputPath), { size, contentType: target.content_type });
-      const still = await this.prisma.job.findUnique({ where: { id: jobId }, select: { status: true } });
-      if (!still || still.status === 'canceled') {
-        await this.store.remove(key);
-        return { status: 'skipped', reason: 'job canceled during conversion' };
-      }
-      await this.lifecycle.completeUnit(jobId, outputId, {
+      const won = await this.lifecycle.completeUnit(jobId, outputId, lease, {
         objectKey: key,
         filename,
         size: BigInt(put.size),
         contentType: target.content_type,
         checksumSha256: put.sha256,
       });
+      if (!won) {
+        await this.store.remove(key);
+        const job = await this.prisma.job.findUnique({ where: { id: jobId }, select: { status: true } });
+        if (!job || job.status === 'canceled') return { status: 'skipped', reason: 'job canceled during conversion' };
+        return { status: 'skipped', reason: `attempt ${claim.attempt} lost the unit to a later claim; its file was removed` };
+      }
       return { status: 'success', detail: `${filename} (${put.size} bytes)` };
     } catch (err: unknown) {
       if (cancel.signal.aborted) return { status: 'skipped', reason: 'job canceled during conversion' };
       if (ctx.isLastAttempt && !(isMediaError(err) && err.code === 'canceled')) {
-        await this.lifecycle.failUnit(jobId, outputId, 'internal', `conversion failed: ${err instanceof Error ? err.message : String(err)}`);
+        await this.lifecycle.failUnit(jobId, outputId, 'internal', `conversion failed: ${err instanceof Error ? err.message : String(err)}`, lease);
       }
       throw err;
     } finally {
@@ -142,8 +148,10 @@ export class ConvertHandler implements JobHandler<'convert'> {
     }
   }
 
-  private async fail(unit: PayloadOf<'convert'>, code: string, message: string): Promise<HandlerOutcome> {
-    await this.lifecycle.failUnit(unit.jobId, unit.outputId, code, message);
+  /** Records the unit as failed (only while `lease` still holds it, when given). */
+  private async fail(unit: PayloadOf<'convert'>, code: string, message: string, lease?: string): Promise<HandlerOutcome> {
+    const recorded = await this.lifecycle.failUnit(unit.jobId, unit.outputId, code, message, lease);
+    if (!recorded) return { status: 'skipped', reason: `not recorded (${code}: ${message}): the unit has ended or another attempt holds it` };
     return { status: 'failed', code, message };
   }
 }

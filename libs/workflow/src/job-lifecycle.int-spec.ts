@@ -1,0 +1,140 @@
+/**
+ * Fencing of conversion units against real PostgreSQL (a cloned test database): a converter that
+ * lost its unit (its queue lock expired during a partition and another converter claimed the unit)
+ * must not record a file, progress or a failure over the winner's. No queue is involved: the
+ * lifecycle's unit functions only touch the database.
+ */
+import { randomUUID } from 'node:crypto';
+import { createPrismaClient, type PrismaClient } from '@kiln/database';
+import { createTestDatabase, type TestDatabase } from '@kiln/database/testing';
+import type { QueueProducer } from '@kiln/queue';
+import { JobLifecycle } from './job-lifecycle';
+
+jest.setTimeout(30_000);
+
+/** The unit functions never enqueue; any use of the producer is a test failure. */
+const noQueue = new Proxy({} as QueueProducer, {
+  get: (_t, name) => {
+    throw new Error(`the unit functions must not use the queue (called ${String(name)})`);
+  },
+});
+
+const file = (attempt: number) => ({
+  objectKey: `outputs/j/o/${attempt}/clip.mp4`,
+  filename: 'clip.mp4',
+  size: BigInt(1000 + attempt),
+  contentType: 'video/mp4',
+  checksumSha256: String(attempt).repeat(64),
+});
+
+describe('JobLifecycle unit fencing (real PostgreSQL)', () => {
+  let db: TestDatabase;
+  let prisma: PrismaClient;
+  let lifecycle: JobLifecycle;
+
+  beforeAll(async () => {
+    db = await createTestDatabase();
+    prisma = createPrismaClient({ url: db.url, poolSize: 4 });
+    lifecycle = new JobLifecycle(prisma, noQueue, { attempts: 1, backoffMs: 1 });
+  });
+  afterAll(async () => {
+    await prisma?.$disconnect();
+    await db?.drop();
+  });
+
+  /** A queued job with one unit (one input × one conversion), as startIfReady leaves it. */
+  async function queuedUnit(): Promise<{ jobId: string; outputId: string }> {
+    const jobId = randomUUID();
+    await prisma.job.create({ data: { id: jobId, ownerKeyHash: 'a'.repeat(64), token: randomUUID().replace(/-/g, ''), status: 'queued', process: true } });
+    const input = await prisma.input.create({ data: { id: randomUUID(), jobId, type: 'upload', status: 'ready', objectKey: `inputs/${jobId}/x` } });
+    const conversion = await prisma.conversion.create({ data: { id: randomUUID(), jobId, target: 'mp4', category: 'video', status: 'queued' } });
+    const outputId = randomUUID();
+    await prisma.output.create({ data: { id: outputId, jobId, inputId: input.id, conversionId: conversion.id, status: 'queued' } });
+    return { jobId, outputId };
+  }
+
+  const row = (id: string) => prisma.output.findUniqueOrThrow({ where: { id } });
+
+  it('each claim is a new attempt with its own lease; the first claim moves the job to processing', async () => {
+    const { jobId, outputId } = await queuedUnit();
+    const first = await lifecycle.markUnitStarted(jobId, outputId);
+    expect(first).toEqual({ lease: expect.any(String), attempt: 1 });
+    expect((await prisma.job.findUniqueOrThrow({ where: { id: jobId } })).status).toBe('processing');
+    const second = await lifecycle.markUnitStarted(jobId, outputId);
+    expect(second).toEqual({ lease: expect.any(String), attempt: 2 });
+    expect(second!.lease).not.toBe(first!.lease);
+    expect(await row(outputId)).toMatchObject({ status: 'processing', attempt: 2, lease: second!.lease });
+  });
+
+  it('the converter that lost the unit cannot complete it, before or after the winner', async () => {
+    const { jobId, outputId } = await queuedUnit();
+    const loser = (await lifecycle.markUnitStarted(jobId, outputId))!;
+    const winner = (await lifecycle.markUnitStarted(jobId, outputId))!; // the lock expired; another converter took over
+
+    // The loser finishes first (it was partitioned, then healed): refused, nothing recorded.
+    expect(await lifecycle.completeUnit(jobId, outputId, loser.lease, file(loser.attempt))).toBe(false);
+    expect(await row(outputId)).toMatchObject({ status: 'processing', objectKey: null, size: null, progress: 0 });
+
+    expect(await lifecycle.completeUnit(jobId, outputId, winner.lease, file(winner.attempt))).toBe(true);
+    // The loser finishes last: still refused, the winner's file stays.
+    expect(await lifecycle.completeUnit(jobId, outputId, loser.lease, file(loser.attempt))).toBe(false);
+    // A repeat by the winner itself (a retried write) records nothing twice.
+    expect(await lifecycle.completeUnit(jobId, outputId, winner.lease, file(9))).toBe(false);
+    expect(await row(outputId)).toMatchObject({ status: 'completed', progress: 100, attempt: 2, ...file(winner.attempt) });
+    expect((await prisma.job.findUniqueOrThrow({ where: { id: jobId } })).progress).toBe(100);
+  });
+
+  it("the loser's progress and failure do not touch the winner's unit", async () => {
+    const { jobId, outputId } = await queuedUnit();
+    const loser = (await lifecycle.markUnitStarted(jobId, outputId))!;
+    await lifecycle.reportProgress(jobId, outputId, 40, loser.lease);
+    expect((await row(outputId)).progress).toBe(40);
+    const winner = (await lifecycle.markUnitStarted(jobId, outputId))!;
+    expect((await row(outputId)).progress).toBe(0);
+
+    await lifecycle.reportProgress(jobId, outputId, 90, loser.lease);
+    expect((await row(outputId)).progress).toBe(0);
+    expect(await lifecycle.failUnit(jobId, outputId, 'internal', 'ffmpeg lost its input', loser.lease)).toBe(false);
+    expect(await row(outputId)).toMatchObject({ status: 'processing', error: null, errorCode: null, lease: winner.lease });
+
+    await lifecycle.reportProgress(jobId, outputId, 30, winner.lease);
+    expect((await row(outputId)).progress).toBe(30);
+    expect(await lifecycle.failUnit(jobId, outputId, 'unprocessable', 'not a video', winner.lease)).toBe(true);
+    expect(await row(outputId)).toMatchObject({ status: 'failed', errorCode: 'unprocessable' });
+    // Ended: neither lease can complete it, and it cannot be claimed again.
+    expect(await lifecycle.completeUnit(jobId, outputId, winner.lease, file(winner.attempt))).toBe(false);
+    expect(await lifecycle.markUnitStarted(jobId, outputId)).toBeNull();
+  });
+
+  it('a canceled job is not completed by the converter that still holds its unit', async () => {
+    const { jobId, outputId } = await queuedUnit();
+    const claim = (await lifecycle.markUnitStarted(jobId, outputId))!;
+    // The gateway's cancel: the job first, its units a moment later (two statements).
+    await prisma.job.update({ where: { id: jobId }, data: { status: 'canceled' } });
+    expect(await lifecycle.completeUnit(jobId, outputId, claim.lease, file(claim.attempt))).toBe(false);
+    expect(await row(outputId)).toMatchObject({ status: 'processing', objectKey: null });
+    await prisma.output.update({ where: { id: outputId }, data: { status: 'canceled' } });
+    expect(await lifecycle.markUnitStarted(jobId, outputId)).toBeNull();
+  });
+
+  it('without a lease (finalize: retries exhausted) a unit that has not ended is failed', async () => {
+    const { jobId, outputId } = await queuedUnit();
+    await lifecycle.markUnitStarted(jobId, outputId);
+    expect(await lifecycle.failUnit(jobId, outputId, 'internal', 'the conversion stopped unexpectedly')).toBe(true);
+    expect(await row(outputId)).toMatchObject({ status: 'failed', errorCode: 'internal' });
+  });
+
+  it('two converters racing to complete under the same claims: exactly one wins', async () => {
+    const { jobId, outputId } = await queuedUnit();
+    const a = (await lifecycle.markUnitStarted(jobId, outputId))!;
+    const b = (await lifecycle.markUnitStarted(jobId, outputId))!;
+    const results = await Promise.all([
+      lifecycle.completeUnit(jobId, outputId, a.lease, file(a.attempt)),
+      lifecycle.completeUnit(jobId, outputId, b.lease, file(b.attempt)),
+      lifecycle.completeUnit(jobId, outputId, b.lease, file(b.attempt)),
+    ]);
+    expect(results.filter(Boolean)).toHaveLength(1);
+    expect(results[0]).toBe(false);
+    expect(await row(outputId)).toMatchObject({ status: 'completed', ...file(b.attempt) });
+  });
+});
