@@ -16,6 +16,10 @@ export interface RedisServerOptions {
   appendonly?: boolean;
   /** Run as a one-node Redis Cluster holding all 16384 slots. */
   cluster?: boolean;
+  /** Run as a member of a multi-node cluster (cluster mode on, no slots: `RedisCluster` assigns them). */
+  clusterMember?: boolean;
+  /** More redis-server arguments (e.g. `--cluster-node-timeout 2000`). */
+  extraArgs?: string[];
 }
 
 export class RedisServer {
@@ -40,7 +44,8 @@ export class RedisServer {
       '--save', '',
       '--appendonly', this.options.appendonly === false ? 'no' : 'yes',
       '--dir', this.dir,
-      ...(this.options.cluster ? ['--cluster-enabled', 'yes', '--cluster-config-file', 'nodes.conf'] : []),
+      ...(this.options.cluster || this.options.clusterMember ? ['--cluster-enabled', 'yes', '--cluster-config-file', 'nodes.conf'] : []),
+      ...(this.options.extraArgs ?? []),
     ];
     const child = spawn('redis-server', args, { stdio: ['ignore', 'pipe', 'pipe'] });
     const keep = (b: Buffer) => {
@@ -67,11 +72,20 @@ export class RedisServer {
     await this.exited;
   }
 
+  /** SIGKILL, as a crash: no AOF fsync, no goodbye to the cluster. */
+  async kill(): Promise<void> {
+    if (!this.child || this.child.exitCode !== null || this.child.signalCode !== null) return;
+    this.child.kill('SIGKILL');
+    await this.exited;
+  }
+
+  get running(): boolean {
+    return !!this.child && this.child.exitCode === null && this.child.signalCode === null;
+  }
+
   /** Stops it and removes its data directory. */
   async destroy(): Promise<void> {
-    if (this.child && this.child.exitCode === null) {
-      await this.shutdown();
-    }
+    if (this.running) await this.shutdown();
     if (this.dir) await rm(this.dir, { recursive: true, force: true });
   }
 

@@ -1,4 +1,4 @@
-import { ConfigError, describeConfig, parseConfig } from './config';
+import { ConfigError, describeConfig, hasHashTag, parseConfig } from './config';
 
 const base = {
   KILN_API_KEYS: 'kiln_test_key_0123456789',
@@ -31,6 +31,39 @@ describe('parseConfig', () => {
       expect((err as ConfigError).problems).toEqual([{ variable: name, message: expect.any(String) }]);
       expect((err as Error).message).toContain(name);
     }
+  });
+
+  describe('Redis Cluster mode', () => {
+    const cluster = { ...base, REDIS_URL: '', REDIS_CLUSTER_NODES: '10.0.0.1:7000, redis://:pw@10.0.0.2:7001,[::1]:7002', KILN_QUEUE_PREFIX: '{kiln}' };
+
+    it('takes seed nodes instead of REDIS_URL', () => {
+      const c = parseConfig(cluster);
+      expect(c.REDIS_CLUSTER_NODES).toEqual(['10.0.0.1:7000', 'redis://:pw@10.0.0.2:7001', '[::1]:7002']);
+      expect(c.REDIS_URL).toBeUndefined();
+    });
+
+    it('refuses a queue prefix without a hash tag, naming the variable once', () => {
+      for (const prefix of ['kiln', '{}kiln', 'kiln}{', '{}{kiln}']) {
+        let problems: { variable: string; message: string }[] = [];
+        try {
+          parseConfig({ ...cluster, KILN_QUEUE_PREFIX: prefix });
+        } catch (err: unknown) {
+          problems = (err as ConfigError).problems;
+        }
+        expect({ prefix, problems }).toEqual({ prefix, problems: [{ variable: 'KILN_QUEUE_PREFIX', message: expect.stringContaining('needs a hash tag') }] });
+      }
+      expect(parseConfig({ ...cluster, KILN_QUEUE_PREFIX: 'app:{kiln}' }).KILN_QUEUE_PREFIX).toBe('app:{kiln}');
+    });
+
+    it('needs one of REDIS_URL or REDIS_CLUSTER_NODES, and well-formed nodes', () => {
+      expect(() => parseConfig({ ...base, REDIS_URL: '' })).toThrow(/REDIS_URL: is required/);
+      expect(() => parseConfig({ ...cluster, REDIS_CLUSTER_NODES: 'host-without-port' })).toThrow(/REDIS_CLUSTER_NODES/);
+      expect(() => parseConfig({ ...cluster, REDIS_CLUSTER_NODES: 'http://a:1' })).toThrow(/REDIS_CLUSTER_NODES/);
+    });
+
+    it('finds a hash tag as Redis Cluster does (first { to the first } after it, not empty)', () => {
+      expect([hasHashTag('{kiln}'), hasHashTag('a{b}c'), hasHashTag('{}'), hasHashTag('{}{kiln}'), hasHashTag('kiln'), hasHashTag('}{a')]).toEqual([true, true, false, false, false, false]);
+    });
   });
 
   it('rejects a bad port and a bad byte size without echoing secrets', () => {

@@ -39,7 +39,21 @@ export const configSchema = z.object({
   /** Key of the HMAC-SHA256 signature on callbacks (X-Kiln-Signature). */
   KILN_WEBHOOK_SECRET: z.string().min(16, 'needs at least 16 characters'),
   DATABASE_URL: z.string().regex(/^postgres(ql)?:\/\//, 'expected postgresql://user@host:port/db'),
-  REDIS_URL: z.string().regex(/^rediss?:\/\//, 'expected redis://host:port'),
+  /** One Redis server. Required unless REDIS_CLUSTER_NODES is set. */
+  REDIS_URL: z.string().regex(/^rediss?:\/\//, 'expected redis://host:port').optional(),
+  /**
+   * Redis Cluster mode: comma-separated seed nodes (`host:port`, or `redis[s]://[user:password@]host:port`;
+   * credentials and TLS of the first apply to every node). Every queue, worker, lock, limit and channel
+   * then uses one cluster-aware connection, and KILN_QUEUE_PREFIX must carry a hash tag such as {kiln}.
+   */
+  REDIS_CLUSTER_NODES: z
+    .string()
+    .transform((v) => v.split(',').map((n) => n.trim()).filter(Boolean))
+    .refine(
+      (nodes) => nodes.length > 0 && nodes.every((n) => /^(rediss?:\/\/([^@/]*@)?)?(\[[0-9a-f:.]+\]|[^:/@\s]+):\d{1,5}\/?$/i.test(n)),
+      'expected host:port[,host:port…] (or redis://[user:password@]host:port entries)',
+    )
+    .optional(),
   /** Prefix of every BullMQ key; a hash tag such as {kiln} keeps a queue in one Redis Cluster slot. */
   KILN_QUEUE_PREFIX: z.string().min(1).default('kiln'),
   S3_ENDPOINT: url,
@@ -103,6 +117,23 @@ export const configSchema = z.object({
 
 export type KilnConfig = z.infer<typeof configSchema>;
 
+/** Redis Cluster's rule: the text between the first `{` and the first `}` after it, when not empty, picks the slot. */
+export function hasHashTag(key: string): boolean {
+  const open = key.indexOf('{');
+  return open >= 0 && key.indexOf('}', open + 1) > open + 1;
+}
+
+/** Rules across variables, checked after each variable parsed on its own. */
+function crossChecks(config: KilnConfig): { variable: string; message: string }[] {
+  const problems: { variable: string; message: string }[] = [];
+  if (!config.REDIS_URL && !config.REDIS_CLUSTER_NODES) problems.push({ variable: 'REDIS_URL', message: 'is required (or set REDIS_CLUSTER_NODES for a Redis Cluster)' });
+  if (config.REDIS_CLUSTER_NODES && !hasHashTag(config.KILN_QUEUE_PREFIX)) {
+    // BullMQ's scripts touch several keys of a queue at once: on a cluster they must share one slot.
+    problems.push({ variable: 'KILN_QUEUE_PREFIX', message: 'needs a hash tag on a Redis Cluster, e.g. {kiln}, so each queue\'s keys share one slot' });
+  }
+  return problems;
+}
+
 export class ConfigError extends Error {
   constructor(readonly problems: { variable: string; message: string }[]) {
     super(problems.map((p) => `invalid configuration: ${p.variable}: ${p.message}`).join('\n'));
@@ -114,7 +145,11 @@ export class ConfigError extends Error {
 export function parseConfig(env: NodeJS.ProcessEnv): KilnConfig {
   const withoutEmpty = Object.fromEntries(Object.entries(env).filter(([, v]) => v !== ''));
   const result = configSchema.safeParse(withoutEmpty);
-  if (result.success) return result.data;
+  if (result.success) {
+    const problems = crossChecks(result.data);
+    if (problems.length) throw new ConfigError(problems);
+    return result.data;
+  }
   throw new ConfigError(
     result.error.issues.map((i) => {
       const variable = String(i.path[0] ?? '?');

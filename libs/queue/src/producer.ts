@@ -1,5 +1,5 @@
 import { FlowProducer, Queue, type JobsOptions } from 'bullmq';
-import type { Redis } from 'ioredis';
+import type { RedisClient } from './connection';
 import { jobIdFor, QueueName, type PayloadOf } from '@kiln/contracts';
 
 /** Default options per queue: retries for crashes and transient errors, bounded history in Redis. */
@@ -56,7 +56,7 @@ export class QueueProducer {
   private flows?: FlowProducer;
 
   constructor(
-    private readonly connection: Redis,
+    private readonly connection: RedisClient,
     private readonly prefix: string,
   ) {}
 

@@ -1,5 +1,5 @@
 import { Worker, type Job } from 'bullmq';
-import type { Redis } from 'ioredis';
+import type { RedisClient } from './connection';
 import type { HandlerOutcome, PayloadOf, QueueName } from '@kiln/contracts';
 
 export interface HandlerContext {
@@ -24,7 +24,7 @@ export interface WorkerLog {
 }
 
 export interface WorkerHostOptions {
-  connection: Redis;
+  connection: RedisClient;
   prefix: string;
   /** The queues this process consumes, with their concurrency. */
   consumes: Partial<Record<QueueName, { concurrency: number; lockDurationMs?: number }>>;

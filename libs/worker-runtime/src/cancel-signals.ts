@@ -1,8 +1,7 @@
 import { Inject, Injectable, type OnApplicationBootstrap, type OnApplicationShutdown } from '@nestjs/common';
-import type { Redis } from 'ioredis';
 import type { KilnConfig } from '@kiln/config';
 import type { Logger } from '@kiln/observability';
-import { createRedis } from '@kiln/queue';
+import { createRedis, redisTargetOf, type RedisClient } from '@kiln/queue';
 import { KILN_CONFIG, LOGGER } from './worker-app';
 import { JobEvents } from '@kiln/workflow';
 
@@ -14,7 +13,7 @@ import { JobEvents } from '@kiln/workflow';
 @Injectable()
 export class CancelSignals implements OnApplicationBootstrap, OnApplicationShutdown {
   private readonly running = new Map<string, Set<AbortController>>();
-  private subscriber?: Redis;
+  private subscriber?: RedisClient;
 
   constructor(
     @Inject(KILN_CONFIG) private readonly config: KilnConfig,
@@ -23,7 +22,7 @@ export class CancelSignals implements OnApplicationBootstrap, OnApplicationShutd
   ) {}
 
   async onApplicationBootstrap(): Promise<void> {
-    this.subscriber = createRedis(this.config.REDIS_URL, 'client');
+    this.subscriber = createRedis(redisTargetOf(this.config), 'client');
     this.subscriber.on('message', (_channel: string, jobId: string) => this.abort(jobId));
     await this.subscriber.subscribe(this.events.cancelChannel);
   }

@@ -1,11 +1,10 @@
 import { Module, type DynamicModule, type Provider, type Type, Inject, type OnApplicationBootstrap, type OnApplicationShutdown } from '@nestjs/common';
 import { NestFactory } from '@nestjs/core';
-import type { Redis } from 'ioredis';
 import { KILN_CONFIG, describeConfig, loadConfig, type KilnConfig } from '@kiln/config';
 import type { QueueName } from '@kiln/contracts';
 import { createPrismaClient, type PrismaClient } from '@kiln/database';
 import { KilnMetrics, createLogger, runCheck, type KilnMetricsOptions, type Logger } from '@kiln/observability';
-import { createRedis, QueueProducer, WorkerHost, type JobHandler } from '@kiln/queue';
+import { createRedis, QueueProducer, redisTargetOf, WorkerHost, type JobHandler, type RedisClient } from '@kiln/queue';
 import { OBJECT_STORE, objectStoreFromConfig, type ObjectStore } from '@kiln/storage';
 import { JobEvents, JobLifecycle } from '@kiln/workflow';
 import { startWorkerHttp, type WorkerHttp } from './worker-http';
@@ -33,11 +32,11 @@ export function workerProviders(config: KilnConfig, log: Logger, metrics: KilnMe
     { provide: LOGGER, useValue: log },
     { provide: KilnMetrics, useValue: metrics },
     { provide: PRISMA, useFactory: () => createPrismaClient({ url: config.DATABASE_URL, poolSize: 5 }) },
-    { provide: WORKER_REDIS, useFactory: () => createRedis(config.REDIS_URL, 'worker') },
-    { provide: PRODUCER_REDIS, useFactory: () => createRedis(config.REDIS_URL, 'producer') },
-    { provide: QueueProducer, useFactory: (redis: Redis) => new QueueProducer(redis, config.KILN_QUEUE_PREFIX), inject: [PRODUCER_REDIS] },
+    { provide: WORKER_REDIS, useFactory: () => createRedis(redisTargetOf(config), 'worker') },
+    { provide: PRODUCER_REDIS, useFactory: () => createRedis(redisTargetOf(config), 'producer') },
+    { provide: QueueProducer, useFactory: (redis: RedisClient) => new QueueProducer(redis, config.KILN_QUEUE_PREFIX), inject: [PRODUCER_REDIS] },
     { provide: OBJECT_STORE, useFactory: () => objectStoreFromConfig(config) },
-    { provide: JobEvents, useFactory: (redis: Redis) => new JobEvents(redis, config.KILN_QUEUE_PREFIX), inject: [PRODUCER_REDIS] },
+    { provide: JobEvents, useFactory: (redis: RedisClient) => new JobEvents(redis, config.KILN_QUEUE_PREFIX), inject: [PRODUCER_REDIS] },
     {
       provide: JobLifecycle,
       useFactory: (prisma: PrismaClient, producer: QueueProducer, events: JobEvents) =>
@@ -52,8 +51,8 @@ class WorkerLifecycle implements OnApplicationBootstrap, OnApplicationShutdown {
   private http?: WorkerHttp;
   constructor(
     @Inject(JOB_HANDLERS) private readonly handlers: JobHandler[],
-    @Inject(WORKER_REDIS) private readonly workerRedis: Redis,
-    @Inject(PRODUCER_REDIS) private readonly producerRedis: Redis,
+    @Inject(WORKER_REDIS) private readonly workerRedis: RedisClient,
+    @Inject(PRODUCER_REDIS) private readonly producerRedis: RedisClient,
     @Inject(PRISMA) private readonly prisma: PrismaClient,
     @Inject(OBJECT_STORE) private readonly store: ObjectStore,
     @Inject(KilnMetrics) private readonly metrics: KilnMetrics,

@@ -1,4 +1,4 @@
-import type { Redis } from 'ioredis';
+import type { RedisClient } from '@kiln/queue';
 import type { JobStatus } from '@kiln/contracts';
 
 /** What a live client (SSE) hears about a job: status changes and progress, cluster-wide. */
@@ -12,7 +12,7 @@ export interface JobEvent {
 /** Publishes job events on Redis pub/sub, so a client on any gateway replica hears them. */
 export class JobEvents {
   constructor(
-    private readonly redis: Redis,
+    private readonly redis: RedisClient,
     private readonly prefix: string,
   ) {}
 
@@ -42,7 +42,7 @@ export class JobEvents {
 export class ChannelFanout {
   private readonly listeners = new Map<string, Set<(message: string) => void>>();
 
-  constructor(private readonly subscriber: Redis) {
+  constructor(private readonly subscriber: RedisClient) {
     subscriber.on('message', (channel: string, message: string) => {
       for (const l of this.listeners.get(channel) ?? []) l(message);
     });

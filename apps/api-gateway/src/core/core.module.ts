@@ -1,9 +1,8 @@
 import { Global, Module, type DynamicModule, type OnApplicationShutdown, Inject } from '@nestjs/common';
-import type { Redis } from 'ioredis';
 import { KILN_CONFIG, type KilnConfig } from '@kiln/config';
 import { createPrismaClient, type PrismaClient } from '@kiln/database';
 import { createLogger, type Logger } from '@kiln/observability';
-import { createRedis, QueueProducer } from '@kiln/queue';
+import { createRedis, QueueProducer, redisTargetOf, type RedisClient } from '@kiln/queue';
 import { OBJECT_STORE, objectStoreFromConfig } from '@kiln/storage';
 import { ChannelFanout, JobEvents, JobLifecycle } from '@kiln/workflow';
 import { LOGGER, PRISMA, REDIS } from './tokens';
@@ -14,7 +13,7 @@ import { LOGGER, PRISMA, REDIS } from './tokens';
 export class CoreModule implements OnApplicationShutdown {
   constructor(
     @Inject(PRISMA) private readonly prisma: PrismaClient,
-    @Inject(REDIS) private readonly redis: Redis,
+    @Inject(REDIS) private readonly redis: RedisClient,
     @Inject(QueueProducer) private readonly producer: QueueProducer,
     @Inject(ChannelFanout) private readonly fanout: ChannelFanout,
   ) {}
@@ -26,15 +25,15 @@ export class CoreModule implements OnApplicationShutdown {
         { provide: KILN_CONFIG, useValue: config },
         { provide: LOGGER, useValue: logger },
         { provide: PRISMA, useFactory: () => createPrismaClient({ url: config.DATABASE_URL, poolSize: 10 }) },
-        { provide: REDIS, useFactory: () => createRedis(config.REDIS_URL, 'producer') },
+        { provide: REDIS, useFactory: () => createRedis(redisTargetOf(config), 'producer') },
         {
           provide: QueueProducer,
-          useFactory: (redis: Redis) => new QueueProducer(redis, config.KILN_QUEUE_PREFIX),
+          useFactory: (redis: RedisClient) => new QueueProducer(redis, config.KILN_QUEUE_PREFIX),
           inject: [REDIS],
         },
         { provide: OBJECT_STORE, useFactory: () => objectStoreFromConfig(config) },
-        { provide: JobEvents, useFactory: (redis: Redis) => new JobEvents(redis, config.KILN_QUEUE_PREFIX), inject: [REDIS] },
-        { provide: ChannelFanout, useFactory: () => new ChannelFanout(createRedis(config.REDIS_URL, 'client')) },
+        { provide: JobEvents, useFactory: (redis: RedisClient) => new JobEvents(redis, config.KILN_QUEUE_PREFIX), inject: [REDIS] },
+        { provide: ChannelFanout, useFactory: () => new ChannelFanout(createRedis(redisTargetOf(config), 'client')) },
         {
           provide: JobLifecycle,
           useFactory: (prisma: PrismaClient, producer: QueueProducer, events: JobEvents) =>

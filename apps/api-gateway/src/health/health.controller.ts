@@ -1,6 +1,6 @@
 import { Controller, Get, Inject, Res } from '@nestjs/common';
 import type { Response } from 'express';
-import type { Redis } from 'ioredis';
+import type { RedisClient } from '@kiln/queue';
 import type { PrismaClient } from '@kiln/database';
 import { OBJECT_STORE, type ObjectStore } from '@kiln/storage';
 import { Public } from '../auth/auth.guard';
@@ -11,7 +11,7 @@ import { runCheck, type Logger } from '@kiln/observability';
 export class HealthController {
   constructor(
     @Inject(PRISMA) private readonly prisma: PrismaClient,
-    @Inject(REDIS) private readonly redis: Redis,
+    @Inject(REDIS) private readonly redis: RedisClient,
     @Inject(OBJECT_STORE) private readonly store: ObjectStore,
     @Inject(LOGGER) private readonly log: Logger,
   ) {}

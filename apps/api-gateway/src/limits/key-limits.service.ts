@@ -1,6 +1,6 @@
 import { randomUUID } from 'node:crypto';
 import { Inject, Injectable } from '@nestjs/common';
-import type { Redis } from 'ioredis';
+import type { RedisClient } from '@kiln/queue';
 import { KILN_CONFIG, type KilnConfig } from '@kiln/config';
 import { KilnError } from '@kiln/contracts';
 import type { Principal } from '../auth/principal';
@@ -16,7 +16,7 @@ const SLOT_STALE_MS = 15 * 60 * 1000;
 @Injectable()
 export class KeyLimits {
   constructor(
-    @Inject(REDIS) private readonly redis: Redis,
+    @Inject(REDIS) private readonly redis: RedisClient,
     @Inject(KILN_CONFIG) private readonly config: KilnConfig,
   ) {}
 

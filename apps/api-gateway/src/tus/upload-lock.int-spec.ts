@@ -1,8 +1,7 @@
 /** UploadLocks against real Redis: one holder per upload, renewal, lapse, compare-and-delete release. */
 import { randomBytes } from 'node:crypto';
-import type { Redis } from 'ioredis';
 import type { KilnConfig } from '@kiln/config';
-import { createRedis } from '@kiln/queue';
+import { createRedis, type RedisClient } from '@kiln/queue';
 import { UploadLocks } from './upload-lock';
 
 function isHeld(lock: { assertHeld(): void }): boolean {
@@ -15,7 +14,7 @@ function isHeld(lock: { assertHeld(): void }): boolean {
 }
 
 describe('UploadLocks (real Redis)', () => {
-  let redis: Redis;
+  let redis: RedisClient;
   let locks: UploadLocks;
   const prefix = `kiln-lock-test-${randomBytes(4).toString('hex')}`;
 

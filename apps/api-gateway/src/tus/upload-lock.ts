@@ -1,6 +1,6 @@
 import { randomBytes } from 'node:crypto';
 import { Inject, Injectable } from '@nestjs/common';
-import type { Redis } from 'ioredis';
+import type { RedisClient } from '@kiln/queue';
 import { KILN_CONFIG, type KilnConfig } from '@kiln/config';
 import { KilnError } from '@kiln/contracts';
 import { REDIS } from '../core/tokens';
@@ -23,7 +23,7 @@ export class HeldUploadLock {
   private readonly timer: NodeJS.Timeout;
 
   constructor(
-    private readonly redis: Redis,
+    private readonly redis: RedisClient,
     readonly key: string,
     private readonly token: string,
     private readonly ttlMs: number,
@@ -68,7 +68,7 @@ export class HeldUploadLock {
 @Injectable()
 export class UploadLocks {
   constructor(
-    @Inject(REDIS) private readonly redis: Redis,
+    @Inject(REDIS) private readonly redis: RedisClient,
     @Inject(KILN_CONFIG) private readonly config: KilnConfig,
   ) {}
 

@@ -1,6 +1,6 @@
 import { Inject, Injectable } from '@nestjs/common';
 import type { Request } from 'express';
-import type { Redis } from 'ioredis';
+import type { RedisClient } from '@kiln/queue';
 import { KILN_CONFIG, type KilnConfig } from '@kiln/config';
 import { KilnError } from '@kiln/contracts';
 import { hashKey, type Principal } from '../auth/principal';
@@ -23,7 +23,7 @@ export class WebSessions {
 
   constructor(
     @Inject(KILN_CONFIG) private readonly config: KilnConfig,
-    @Inject(REDIS) private readonly redis: Redis,
+    @Inject(REDIS) private readonly redis: RedisClient,
   ) {
     this.key = webSessionKey(config);
     this.keyHashes = new Set(config.KILN_API_KEYS.map(hashKey));
