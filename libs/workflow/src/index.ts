@@ -1,6 +1,7 @@
 export * from './job-view';
 export * from './job-lifecycle';
 export * from './url-guard';
+export * from './special-addresses';
 export * from './callback-signature';
 export * from './byte-ranges';
 export * from './job-events';

@@ -1,35 +1,20 @@
 import { lookup as dnsLookup, type LookupAddress } from 'node:dns';
-import { BlockList, isIP, type LookupFunction } from 'node:net';
+import { isIP, type LookupFunction } from 'node:net';
 import { KilnError } from '@kiln/contracts';
+import { specialPurposeOf } from './special-addresses';
 
 /**
  * Outbound requests to user-given URLs (remote inputs, callbacks) must not reach the service's own
- * network: loopback, private, link-local (cloud metadata at 169.254.169.254), CGNAT, multicast and
- * reserved ranges are refused unless KILN_ALLOW_PRIVATE_URLS is set. For host names the check runs
+ * network: every block of the IANA special-purpose address registries (loopback, private, link-local
+ * with cloud metadata at 169.254.169.254, CGNAT, multicast, documentation, reserved; IPv4-mapped,
+ * NAT64 and 6to4 addresses by the IPv4 address they carry; see special-addresses.ts) is refused unless
+ * KILN_ALLOW_PRIVATE_URLS is set. For host names the check runs
  * inside the socket's DNS lookup, so what is checked is what is connected to (no rebinding window);
  * Node skips `lookup` for IP literals, so callers check those with `refusedLiteral` on every request,
  * and use no pooled sockets (`agent: false`), which would skip both.
  */
-const blocked = new BlockList();
-for (const [net, bits] of [
-  ['0.0.0.0', 8], ['10.0.0.0', 8], ['100.64.0.0', 10], ['127.0.0.0', 8], ['169.254.0.0', 16], ['172.16.0.0', 12],
-  ['192.0.0.0', 24], ['192.0.2.0', 24], ['192.168.0.0', 16], ['198.18.0.0', 15], ['198.51.100.0', 24],
-  ['203.0.113.0', 24], ['224.0.0.0', 4], ['240.0.0.0', 4],
-] as const) blocked.addSubnet(net, bits, 'ipv4');
-for (const [net, bits] of [
-  ['::', 128], ['::1', 128], ['::', 96] /* IPv4-compatible */, ['fc00::', 7], ['fe80::', 10], ['ff00::', 8],
-  ['64:ff9b::', 96], ['2001:db8::', 32], ['2002::', 16] /* 6to4 */, ['2001::', 32] /* Teredo */,
-] as const) blocked.addSubnet(net, bits, 'ipv6');
-
 export function isPrivateAddress(address: string): boolean {
-  const family = isIP(address);
-  if (family === 4) return blocked.check(address, 'ipv4');
-  if (family === 6) {
-    const mapped = /^::ffff:(\d+\.\d+\.\d+\.\d+)$/i.exec(address);
-    if (mapped) return blocked.check(mapped[1], 'ipv4');
-    return blocked.check(address, 'ipv6');
-  }
-  return true;
+  return specialPurposeOf(address) !== undefined;
 }
 
 /** A DNS lookup for http(s).request that refuses private addresses (all resolved ones are checked). */
@@ -41,7 +26,7 @@ export function guardedLookup(allowPrivate: boolean): LookupFunction {
       if (!allowPrivate) {
         const bad = list.find((a) => isPrivateAddress(a.address));
         if (bad) {
-          const e = new KilnError('invalid_input', `The URL's host ${hostname} resolves to a private or reserved address (${bad.address}); it is refused.`);
+          const e = new KilnError('invalid_input', `The URL's host ${hostname} resolves to a private or reserved address (${bad.address}, ${specialPurposeOf(bad.address)}); it is refused.`);
           return callback(e as unknown as NodeJS.ErrnoException, '', 4);
         }
       }
@@ -68,6 +53,6 @@ export function assertPublicUrlLiteral(url: string, allowPrivate: boolean, field
 export function refusedLiteral(url: URL, allowPrivate: boolean): string | undefined {
   if (allowPrivate) return undefined;
   const host = url.hostname.replace(/^\[|\]$/g, '');
-  if (isIP(host) && isPrivateAddress(host)) return `The URL's host ${host} is a private or reserved address; it is refused.`;
+  if (isIP(host) && isPrivateAddress(host)) return `The URL's host ${host} is a private or reserved address (${specialPurposeOf(host)}); it is refused.`;
   return undefined;
 }
