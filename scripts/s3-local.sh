@@ -3,11 +3,20 @@
 # gateway) run without systemd, everything inside one data folder. Recipe: shared/ENVIRONMENT.md
 # ("Object storage: no MinIO binary here").
 #
-#   scripts/s3-local.sh start|stop|status|env
+#   scripts/s3-local.sh start|stop|status|env     daemons in the background (tests, `npm run up`)
+#   scripts/s3-local.sh run                       the same start in the foreground: then creates the
+#                     buckets in KILN_S3_BUCKETS, serves until SIGTERM/SIGINT and stops the daemons
+#                     (the entrypoint of the compose S3 image, deploy/s3/Dockerfile)
+#   scripts/s3-local.sh ready                     exit 0 once `run` has finished its start (healthcheck)
 #
 # Settings (environment):
 #   KILN_S3_DIR       data folder                     (default <repo>/.kiln/s3)
-#   KILN_S3_PORT      S3 HTTP port on 127.0.0.1        (default 7480)
+#   KILN_S3_PORT      S3 HTTP port                     (default 7480)
+#   KILN_S3_BIND      address the S3 port binds        (default 127.0.0.1; 0.0.0.0 in the container).
+#                     The monitor and the OSD always stay on 127.0.0.1.
+#   KILN_S3_BUCKETS   comma-separated buckets `run` creates when missing (default none)
+#   KILN_S3_REQUIRE_SECRET=true   `run` refuses to start without S3_SECRET_KEY (16+ characters):
+#                     the container never serves with the built-in development key
 #   KILN_S3_MON_PORT  monitor port (v1) on 127.0.0.1   (default 6789); the OSD binds ports in
 #                     [MON_PORT+11, MON_PORT+110], so instances whose monitor ports are at least 111
 #                     apart never compete for ports.
@@ -24,9 +33,14 @@ set -euo pipefail
 REPO=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
 DIR=${KILN_S3_DIR:-$REPO/.kiln/s3}
 PORT=${KILN_S3_PORT:-7480}
+BIND=${KILN_S3_BIND:-127.0.0.1}
+BUCKETS=${KILN_S3_BUCKETS:-}
+HOST=$BIND # where this script (and s3.env) reaches the S3 port
+[[ $BIND == 0.0.0.0 ]] && HOST=127.0.0.1
 MON_PORT=${KILN_S3_MON_PORT:-6789}
 ACCESS_KEY=${S3_ACCESS_KEY:-kiln-local}
 SECRET_KEY=${S3_SECRET_KEY:-kiln-local-secret-key}
+SECRET_KEY_GIVEN=${S3_SECRET_KEY:-}
 TIMEOUT=${KILN_S3_TIMEOUT:-90}
 REGION=us-east-1
 RGW_UID=kiln
@@ -38,6 +52,7 @@ CONF=$DIR/ceph.conf
 RUN=$DIR/run
 LOG=$DIR/log
 ENV_FILE=$DIR/s3.env
+READY=$RUN/ready # written by `run` once the start and the buckets are done
 SETTINGS=$DIR/cluster.settings # what mkfs baked in (fsid, monitor port); a change means a new cluster
 DAEMONS=(rgw osd mon)           # stop order; start order is the reverse
 
@@ -50,6 +65,7 @@ die() {
 for v in PORT MON_PORT TIMEOUT; do
   [[ ${!v} =~ ^[0-9]+$ ]] || die "$v must be a number (got '${!v}')"
 done
+[[ $BIND =~ ^[0-9]+\.[0-9]+\.[0-9]+\.[0-9]+$ ]] || die "KILN_S3_BIND must be an IPv4 address (got '$BIND')"
 ((MON_PORT + 110 <= 65535)) || die "KILN_S3_MON_PORT too high (needs MON_PORT+110 <= 65535)"
 ((PORT < OSD_PORT_MIN || PORT > OSD_PORT_MAX)) ||
   die "KILN_S3_PORT $PORT lies in the OSD port range $OSD_PORT_MIN-$OSD_PORT_MAX (from KILN_S3_MON_PORT)"
@@ -76,12 +92,12 @@ daemon_pid() {
 http_ok() {
   # radosgw answers an anonymous GET / with 200 (empty bucket list).
   if command -v curl >/dev/null; then
-    curl -s -o /dev/null -m 3 "http://127.0.0.1:$PORT/" && return 0
+    curl -s -o /dev/null -m 3 "http://$HOST:$PORT/" && return 0
     return 1
   fi
   local line
-  exec 8<>"/dev/tcp/127.0.0.1/$PORT" 2>/dev/null || return 1
-  printf 'GET / HTTP/1.0\r\nHost: 127.0.0.1\r\n\r\n' >&8
+  exec 8<>"/dev/tcp/$HOST/$PORT" 2>/dev/null || return 1
+  printf 'GET / HTTP/1.0\r\nHost: %s\r\n\r\n' "$HOST" >&8
   IFS= read -r -t 3 line <&8 || true
   exec 8<&- 8>&-
   [[ $line == HTTP/1.?' '* ]]
@@ -174,7 +190,7 @@ admin socket = $RUN/\$name.asok
 pid file = $RUN/\$name.pid
 
 [client.rgw.a]
-rgw frontends = beast endpoint=127.0.0.1:$PORT
+rgw frontends = beast endpoint=$BIND:$PORT
 rgw data = $DIR/rgw
 admin socket = $RUN/\$name.asok
 pid file = $RUN/\$name.pid
@@ -255,7 +271,7 @@ mkfs_cluster() {
 
 wait_http() {
   wait_for http "$TIMEOUT" http_ok && return 0
-  log "radosgw did not answer on http://127.0.0.1:$PORT/ within ${TIMEOUT}s; last log lines:"
+  log "radosgw did not answer on http://$HOST:$PORT/ within ${TIMEOUT}s; last log lines:"
   local f
   for f in "$LOG"/mon.a.log "$LOG"/osd.0.log "$LOG"/client.rgw.a.log "$LOG"/*.stdout; do
     [[ -s $f ]] || continue
@@ -281,7 +297,7 @@ ensure_user() {
 
 write_env() {
   cat >"$ENV_FILE.tmp" <<EOF
-S3_ENDPOINT=http://127.0.0.1:$PORT
+S3_ENDPOINT=http://$HOST:$PORT
 S3_ACCESS_KEY=$ACCESS_KEY
 S3_SECRET_KEY=$SECRET_KEY
 S3_REGION=$REGION
@@ -327,10 +343,13 @@ any_running() {
 wipe() {
   [[ -n $(ls -A "$DIR" 2>/dev/null | grep -v '^\.lock$') ]] && log "wiping $DIR"
   STOP_GRACE=5 stop_daemons
-  rm -rf "$DIR"
+  # Empties the folder but keeps it: it may be a mount point (the container's volume) or belong to
+  # another user than the one running this script.
+  [[ -d $DIR ]] && find "$DIR" -mindepth 1 -maxdepth 1 ! -name .lock -exec rm -rf {} +
+  return 0
 }
 
-port_busy() { (exec 3<>"/dev/tcp/127.0.0.1/$1") 2>/dev/null; }
+port_busy() { (exec 3<>"/dev/tcp/${2:-127.0.0.1}/$1") 2>/dev/null; }
 
 # A start that fails leaves no half-started daemons behind (their logs stay in $LOG).
 stop_after_failed_start() {
@@ -349,18 +368,18 @@ cmd_start() {
   flock -w 300 9 || die "another start holds $DIR/.lock"
 
   local conf_port=''
-  [[ -s $CONF ]] && conf_port=$(sed -n 's/^rgw frontends = .*endpoint=127\.0\.0\.1:\([0-9]*\).*/\1/p' "$CONF")
+  [[ -s $CONF ]] && conf_port=$(sed -n "s/^rgw frontends = .*endpoint=${BIND//./\\.}:\([0-9]*\).*/\1/p" "$CONF")
   if all_running && [[ $conf_port == "$PORT" ]] && http_ok; then
     ensure_user
     write_env
-    log "already running: http://127.0.0.1:$PORT (data in $DIR)"
+    log "already running: http://$HOST:$PORT (data in $DIR)"
     return 0
   fi
   ensure_packages
   check_versions
   if any_running; then
     if [[ -n $conf_port && $conf_port != "$PORT" ]]; then
-      log "running with S3 port $conf_port: restarting it on $PORT"
+      log "running with another S3 address: restarting it on $BIND:$PORT"
     else
       log "stale or partial instance found: restarting it"
     fi
@@ -368,7 +387,7 @@ cmd_start() {
   fi
   for d in "${DAEMONS[@]}"; do rm -f "$(pid_file "$d")"; done
   port_busy "$MON_PORT" && die "port $MON_PORT is taken by another process (set KILN_S3_MON_PORT)"
-  port_busy "$PORT" && die "port $PORT is taken by another process (set KILN_S3_PORT)"
+  port_busy "$PORT" "$HOST" && die "port $PORT is taken by another process (set KILN_S3_PORT)"
   trap stop_after_failed_start EXIT
 
   if [[ -s $SETTINGS && -d $DIR/mon/mon.a && -s $DIR/osd/osd.0/ready ]] &&
@@ -390,14 +409,14 @@ cmd_start() {
     mkdir -p "$DIR"
     exec 9>"$DIR/.lock"
     flock 9
-    log "creating a new cluster in $DIR (mon 127.0.0.1:$MON_PORT, osd ports $OSD_PORT_MIN-$OSD_PORT_MAX, s3 127.0.0.1:$PORT)"
+    log "creating a new cluster in $DIR (mon 127.0.0.1:$MON_PORT, osd ports $OSD_PORT_MIN-$OSD_PORT_MAX, s3 $BIND:$PORT)"
     mkfs_cluster
   fi
   wait_http || die "radosgw did not answer"
   ensure_user
   write_env
   trap - EXIT
-  log "radosgw answering on http://127.0.0.1:$PORT after $((SECONDS - t0)) s (data in $DIR)"
+  log "radosgw answering on http://$BIND:$PORT after $((SECONDS - t0)) s (data in $DIR)"
 }
 
 cmd_stop() {
@@ -425,13 +444,72 @@ cmd_status() {
     fi
   done
   if http_ok; then
-    printf 'http answering on http://127.0.0.1:%s\n' "$PORT"
+    printf 'http answering on http://%s:%s\n' "$HOST" "$PORT"
   else
-    printf 'http not answering on http://127.0.0.1:%s\n' "$PORT"
+    printf 'http not answering on http://%s:%s\n' "$HOST" "$PORT"
     rc=1
   fi
   printf 'data %s\n' "$DIR"
   return $rc
+}
+
+# Creates each bucket of KILN_S3_BUCKETS that is missing, signed with the user's keys (curl's SigV4).
+ensure_buckets() {
+  local bucket code url
+  [[ -n $BUCKETS ]] || return 0
+  command -v curl >/dev/null || die "curl is needed to create the buckets in KILN_S3_BUCKETS"
+  for bucket in ${BUCKETS//,/ }; do
+    [[ $bucket =~ ^[a-z0-9][a-z0-9.-]{1,61}[a-z0-9]$ ]] || die "invalid bucket name '$bucket' in KILN_S3_BUCKETS"
+    url="http://$HOST:$PORT/$bucket"
+    code=$(curl -s -o /dev/null -w '%{http_code}' -m 30 -I --aws-sigv4 "aws:amz:$REGION:s3" \
+      --user "$ACCESS_KEY:$SECRET_KEY" -H 'x-amz-content-sha256: UNSIGNED-PAYLOAD' "$url") || code=000
+    case $code in
+      200) log "bucket $bucket exists" ;;
+      404)
+        curl -fsS -o /dev/null -m 30 -X PUT --aws-sigv4 "aws:amz:$REGION:s3" --user "$ACCESS_KEY:$SECRET_KEY" \
+          -H 'x-amz-content-sha256: UNSIGNED-PAYLOAD' "$url" || die "could not create bucket $bucket"
+        log "bucket $bucket created"
+        ;;
+      *) die "bucket $bucket: HEAD answered $code" ;;
+    esac
+  done
+}
+
+# Foreground: start (as `start` does), create the buckets, mark ready, then stay until a signal
+# (stop the daemons, exit 0) or until a daemon dies (stop the rest, exit 1: the container restarts).
+cmd_run() {
+  local stopping=no d
+  if [[ ${KILN_S3_REQUIRE_SECRET:-} == true ]] && ((${#SECRET_KEY_GIVEN} < 16)); then
+    die "S3_SECRET_KEY must be set (16+ characters)"
+  fi
+  trap 'stopping=yes' TERM INT # bash runs it once the command in progress returns
+  rm -f "$READY"
+  cmd_start
+  exec 9>&- # the start lock is not held while serving
+  ensure_buckets
+  : >"$READY"
+  log "serving S3 on http://$BIND:$PORT as access key $ACCESS_KEY (data in $DIR)"
+  while [[ $stopping == no ]]; do
+    for d in "${DAEMONS[@]}"; do
+      if ! daemon_pid "$d" >/dev/null; then
+        log "$d exited (see $LOG): stopping the rest"
+        rm -f "$READY"
+        STOP_GRACE=5 stop_daemons
+        exit 1
+      fi
+    done
+    # A short sleep in the background: the trap runs as soon as a signal arrives.
+    sleep 2 &
+    wait $! || true
+  done
+  log "signal received: stopping"
+  rm -f "$READY"
+  stop_daemons
+  log "stopped"
+}
+
+cmd_ready() {
+  [[ -e $READY ]] && all_running && http_ok
 }
 
 cmd_env() {
@@ -444,8 +522,10 @@ case ${1:-} in
   stop) cmd_stop ;;
   status) cmd_status ;;
   env) cmd_env ;;
+  run) cmd_run ;;
+  ready) cmd_ready ;;
   *)
-    echo "usage: $0 start|stop|status|env" >&2
+    echo "usage: $0 start|stop|status|env|run|ready" >&2
     exit 2
     ;;
 esac
