@@ -1,18 +1,55 @@
+import { KilnError } from '@kiln/contracts';
+import { FILENAME_FORBIDDEN, FILENAME_MAX_BYTES, filenameProblem } from '@kiln/storage';
+
 /**
- * File names of stored inputs and outputs: the last path segment only, no control characters, at most
- * 200 characters (extension kept). Used as the last part of object keys and in Content-Disposition.
+ * File names of stored inputs and outputs, one sanitiser for every source. A name is a single path
+ * segment of the object-key file name alphabet (`filenameProblem` in @kiln/storage): Unicode text of
+ * 1-255 UTF-8 bytes, no control or format characters, no `/` or `\`, not `.` or `..`, no white space
+ * at either end. It is the last part of object keys and the name in Content-Disposition.
+ *
+ * - `parseFilename`: a name a client states (JSON `filename`, X-File-Name, a multipart part's
+ *   filename, tus `filename` metadata) is taken as sent, white space at the ends trimmed, or refused
+ *   with 400 `invalid_input` naming the field.
+ * - `safeFilename`: a name Kiln derives (a remote server's Content-Disposition, the last segment of a
+ *   URL, a converted file's name) is cleaned: the last path segment, forbidden characters dropped,
+ *   shortened to 255 bytes with its extension kept; the fallback when nothing is left.
  */
+export function parseFilename(value: string, field: string): string {
+  const refuse = (message: string) => new KilnError('invalid_input', `Invalid ${field}: ${message}.`, [{ field, message }]);
+  if (typeof value !== 'string') throw refuse('must be a string');
+  const forbidden = FILENAME_FORBIDDEN.exec(value);
+  // Checked before trimming, which would silently drop a trailing CR/LF or tab.
+  if (forbidden) throw refuse(filenameProblem(forbidden[0]) ?? 'contains a forbidden character');
+  const name = value.trim();
+  const problem = filenameProblem(name);
+  if (problem) throw refuse(problem);
+  return name;
+}
+
+const FORBIDDEN_ALL = new RegExp(FILENAME_FORBIDDEN.source, 'gu');
+
 export function safeFilename(name: string | undefined | null, fallback = 'file'): string {
-  let base = (name ?? '').split(/[\\/]/).pop() ?? '';
-  // eslint-disable-next-line no-control-regex
-  base = base.replace(/[\u0000-\u001f\u007f]/g, '').trim();
+  let base = String(name ?? '').split(/[\\/]/).pop() ?? '';
+  base = base.replace(FORBIDDEN_ALL, '').trim();
   if (base === '.' || base === '..') base = '';
-  if (base.length > 200) {
+  if (Buffer.byteLength(base, 'utf8') > FILENAME_MAX_BYTES) {
     const dot = base.lastIndexOf('.');
-    const ext = dot > 0 && base.length - dot <= 10 ? base.slice(dot) : '';
-    base = base.slice(0, 200 - ext.length) + ext;
+    const ext = dot > 0 && Buffer.byteLength(base.slice(dot), 'utf8') <= 16 ? base.slice(dot) : '';
+    base = (truncateUtf8(ext ? base.slice(0, dot) : base, FILENAME_MAX_BYTES - Buffer.byteLength(ext, 'utf8')).trimEnd() + ext).trim();
   }
   return base || fallback;
+}
+
+/** The longest prefix of `s` within `max` UTF-8 bytes, cut between code points. */
+function truncateUtf8(s: string, max: number): string {
+  let bytes = 0;
+  let out = '';
+  for (const ch of s) {
+    bytes += Buffer.byteLength(ch, 'utf8');
+    if (bytes > max) break;
+    out += ch;
+  }
+  return out;
 }
 
 /** A file name sent in a header (X-File-Name), percent-decoded when it is encoded. */
