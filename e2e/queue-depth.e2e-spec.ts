@@ -84,7 +84,7 @@ describe('queue depth for autoscaling (real processes)', () => {
     expect(res.status).toBe(200);
     expect(res.headers.get('content-type')).toMatch(/^application\/json/);
     expect(res.headers.get('cache-control')).toBe('no-store');
-    const body = await res.json();
+    const body = await json(res);
     expect(body.queues.convert).toEqual({ waiting: 0, prioritized: 5, active: 0, delayed: 0, failed: 0, backlog: 5, demand: 5 });
     expect(body.queues.finalize).toMatchObject({ backlog: 0, demand: 0 });
     expect(Object.keys(body.queues).sort()).toEqual(['assemble', 'callback', 'convert', 'fetch', 'finalize', 'maintenance']);
@@ -92,12 +92,12 @@ describe('queue depth for autoscaling (real processes)', () => {
     // With KILN_METRICS_TOKEN set, the endpoint (like /metrics) needs the Bearer token.
     const anonymous = await fetch(`${tokenGateway}/metrics/queues`);
     expect(anonymous.status).toBe(401);
-    expect((await anonymous.json()).error.code).toBe('unauthorized');
+    expect((await json(anonymous)).error.code).toBe('unauthorized');
     expect((await fetch(`${tokenGateway}/metrics/queues`, { headers: { Authorization: 'Bearer not-the-token-0123456789' } })).status).toBe(401);
     expect((await fetch(`${tokenGateway}/metrics`)).status).toBe(401);
     const authorized = await fetch(`${tokenGateway}/metrics/queues`, { headers: { Authorization: `Bearer ${METRICS_TOKEN}` } });
     expect(authorized.status).toBe(200);
-    expect((await authorized.json()).queues.convert).toEqual(body.queues.convert);
+    expect((await json(authorized)).queues.convert).toEqual(body.queues.convert);
   });
 
   it('falls to zero once a converter has taken every unit', async () => {
