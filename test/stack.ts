@@ -29,6 +29,16 @@ export async function freePort(): Promise<number> {
   });
 }
 
+/** Where and how one app runs, e.g. on a test host (test/netns.ts). */
+export interface AppPlacement {
+  /** Prefix of the command (e.g. `ip netns exec <ns>`); the app is still `node dist/apps/<app>/src/main.js`. */
+  command?: string[];
+  /** Environment of this app only (over the stack's). */
+  env?: Record<string, string>;
+  /** A gateway listens on this address and the stack reaches it there (default 127.0.0.1). */
+  host?: string;
+}
+
 export interface StackOptions {
   converters?: number;
   gateways?: number;
@@ -36,6 +46,8 @@ export interface StackOptions {
   env?: Record<string, string>;
   /** The apps reach PostgreSQL at this address instead (e.g. a test's TCP proxy); the database stays the stack's own. */
   databaseAddress?: { host: string; port: number };
+  /** Per-app command prefix, environment and gateway address (default: every app on this host, loopback). */
+  placement?: (app: AppName, name: string) => AppPlacement | undefined;
 }
 
 export class Stack {
@@ -46,6 +58,7 @@ export class Stack {
   readonly gatewayUrls: string[] = [];
   env: Record<string, string> = {};
   db!: TestDatabase;
+  private placement: StackOptions['placement'];
 
   get url(): string {
     return this.gatewayUrls[0];
@@ -62,6 +75,8 @@ export class Stack {
       MALLOC_ARENA_MAX: '2',
       KILN_API_KEYS: `${this.apiKey},${this.otherKey}`,
       KILN_WEBHOOK_SECRET: this.webhookSecret,
+      // The web page is served only with its own session secret.
+      KILN_WEB_SESSION_SECRET: randomBytes(24).toString('hex'),
       DATABASE_URL: options.databaseAddress ? withAddress(this.db.url, options.databaseAddress) : this.db.url,
       REDIS_URL: process.env.REDIS_URL ?? 'redis://127.0.0.1:6379',
       KILN_QUEUE_PREFIX: `kiln-e2e-${randomBytes(5).toString('hex')}`,
@@ -78,11 +93,14 @@ export class Stack {
       KILN_RATE_LIMIT_PER_MINUTE: '0',
       ...options.env,
     };
+    this.placement = options.placement;
     const gateways = options.gateways ?? 1;
     for (let i = 0; i < gateways; i++) {
+      const name = `gateway-${i + 1}`;
+      const host = this.placement?.('api-gateway', name)?.host ?? '127.0.0.1';
       const port = await freePort();
-      this.gatewayUrls.push(`http://127.0.0.1:${port}`);
-      this.spawnApp('api-gateway', `gateway-${i + 1}`, { KILN_PORT: String(port), KILN_HOST: '127.0.0.1' });
+      this.gatewayUrls.push(`http://${host}:${port}`);
+      this.spawnApp('api-gateway', name, { KILN_PORT: String(port), KILN_HOST: host });
     }
     for (let i = 0; i < (options.assemblers ?? 1); i++) this.spawnApp('assembler', `assembler-${i + 1}`);
     for (let i = 0; i < (options.converters ?? 2); i++) this.spawnApp('converter', `converter-${i + 1}`);
@@ -92,8 +110,10 @@ export class Stack {
   }
 
   spawnApp(app: AppName, name: string, extraEnv: Record<string, string> = {}): RunningApp {
-    const child = spawn(process.execPath, [path.join(ROOT, 'dist/apps', app, 'src/main.js')], {
-      env: { ...this.env, ...extraEnv },
+    const placed = this.placement?.(app, name);
+    const [command, ...args] = [...(placed?.command ?? []), process.execPath, path.join(ROOT, 'dist/apps', app, 'src/main.js')];
+    const child = spawn(command, args, {
+      env: { ...this.env, ...placed?.env, ...extraEnv },
       stdio: ['ignore', 'pipe', 'pipe'],
     });
     const output: string[] = [];
