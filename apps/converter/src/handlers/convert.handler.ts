@@ -12,9 +12,9 @@ import type { PrismaClient } from '@kiln/database';
 import { buildConversion, isMediaError, probe, run, type MediaInfo, type X264Preset } from '@kiln/media';
 import { KilnMetrics, type Logger } from '@kiln/observability';
 import type { HandlerContext, JobHandler } from '@kiln/queue';
-import type { ObjectStore } from '@kiln/storage';
+import { objectKeys, type ObjectStore } from '@kiln/storage';
 import { CancelSignals, KILN_CONFIG, LOGGER, OBJECT_STORE, PRISMA } from '@kiln/worker-runtime';
-import { JobLifecycle } from '@kiln/workflow';
+import { JobLifecycle, safeFilename } from '@kiln/workflow';
 
 const PROGRESS_EVERY_MS = 1_000;
 
@@ -84,7 +84,7 @@ export class ConvertHandler implements JobHandler<'convert'> {
       if (!input.media) await this.prisma.input.update({ where: { id: input.id }, data: { media: media as object } });
 
       const base = path.parse(input.filename ?? 'file').name || 'file';
-      const filename = `${base}.${target.extension}`;
+      const filename = safeFilename(`${base}.${target.extension}`); // within 255 bytes, extension kept
       const outputPath = path.join(dir, `output.${target.extension}`);
       const built = buildConversion(
         { target, options: conversion.options as ConversionOptions, input: media, inputPath, outputPath },
@@ -120,7 +120,7 @@ export class ConvertHandler implements JobHandler<'convert'> {
 
       const size = (await stat(outputPath)).size;
       // Each attempt writes its own key: an attempt that lost the unit never touches the winner's file.
-      const key = `outputs/${jobId}/${outputId}/${claim.attempt}/${filename}`;
+      const key = objectKeys.output(jobId, outputId, claim.attempt, filename);
       const put = await this.store.put(key, createReadStream(outputPath), { size, contentType: target.content_type });
       const won = await this.lifecycle.completeUnit(jobId, outputId, lease, {
         objectKey: key,
@@ -133,6 +133,8 @@ export class ConvertHandler implements JobHandler<'convert'> {
         await this.store.remove(key);
         const job = await this.prisma.job.findUnique({ where: { id: jobId }, select: { status: true } });
         if (!job || job.status === 'canceled') return { status: 'skipped', reason: 'job canceled during conversion' };
+        // Its queue lock expired (e.g. a partition) and another converter claimed the unit since.
+        this.log.warn({ jobId, outputId, attempt: claim.attempt, key }, 'conversion not recorded: the unit was claimed again by a later attempt; its file was removed');
         return { status: 'skipped', reason: `attempt ${claim.attempt} lost the unit to a later claim; its file was removed` };
       }
       return { status: 'success', detail: `${filename} (${put.size} bytes)` };
