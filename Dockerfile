@@ -1,6 +1,9 @@
 # One image for every Kiln app (gateway, assembler, converter, migrate); the command picks the app.
 # Multi-stage: build with dev dependencies, run on a slim image with ffmpeg and production deps only.
-FROM node:20-bookworm-slim AS build
+# Node 22 (LTS "Jod", maintained until April 2027): Node 20 reached its end of life in April 2026.
+# The code needs nothing newer than Node 20.10 (package.json engines) and uses nothing Node 22 removed.
+ARG NODE_IMAGE=node:22.23.0-bookworm-slim
+FROM ${NODE_IMAGE} AS build
 WORKDIR /app
 COPY package.json package-lock.json ./
 RUN npm ci --no-audit --no-fund
@@ -11,7 +14,7 @@ COPY libs ./libs
 COPY apps ./apps
 RUN bash scripts/prisma-generate.sh && node scripts/build.mjs && npm prune --omit=dev
 
-FROM node:20-bookworm-slim AS runtime
+FROM ${NODE_IMAGE} AS runtime
 RUN apt-get update \
  && apt-get install -y --no-install-recommends ffmpeg ca-certificates curl tini \
  && rm -rf /var/lib/apt/lists/*
