@@ -27,8 +27,28 @@ export KILN_PORT=${KILN_PORT:-3000}
 export DATABASE_URL=${DATABASE_URL:-postgresql://postgres@127.0.0.1:5432/kiln}
 export REDIS_URL=${REDIS_URL:-redis://127.0.0.1:6379}
 export KILN_PUBLIC_URL=${KILN_PUBLIC_URL:-http://127.0.0.1:$KILN_PORT}
-# Local callback receivers (README walkthrough) live on this machine.
-export KILN_ALLOW_PRIVATE_URLS=${KILN_ALLOW_PRIVATE_URLS:-true}
+# The SSRF guard stays on: remote inputs and callbacks to private, loopback and link-local addresses
+# are refused. A callback receiver on this machine (README walkthrough) needs
+#   KILN_ALLOW_PRIVATE_URLS=true npm run up
+if [ "${KILN_ALLOW_PRIVATE_URLS:-false}" = true ]; then
+  private_urls="allowed (KILN_ALLOW_PRIVATE_URLS=true): inputs and callbacks may reach this machine and its network"
+else
+  private_urls="refused (for a callback receiver on this machine: KILN_ALLOW_PRIVATE_URLS=true npm run up)"
+fi
+# Clients send one key: the first configured one is printed.
+api_keys=()
+IFS=, read -r -a listed <<<"$KILN_API_KEYS"
+for k in "${listed[@]}"; do
+  k=${k//[[:space:]]/}
+  [ -n "$k" ] && api_keys+=("$k")
+done
+first_key=${api_keys[0]:-}
+key_count=${#api_keys[@]}
+if [ "$key_count" -gt 1 ]; then
+  key_note=" (the first of $key_count keys in KILN_API_KEYS; any of them works)"
+else
+  key_note=""
+fi
 # A small young generation keeps upload buffers short-lived (README: Performance).
 export NODE_OPTIONS=${NODE_OPTIONS:---max-semi-space-size=2}
 export MALLOC_ARENA_MAX=${MALLOC_ARENA_MAX:-2}
@@ -82,11 +102,12 @@ Kiln is up.
   Health:     $KILN_PUBLIC_URL/health/ready
   Formats:    $KILN_PUBLIC_URL/v1/formats
   S3:         $S3_ENDPOINT (bucket ${S3_BUCKET:-kiln})
-  API key:    $KILN_API_KEYS
+  API key:    $first_key$key_note
+  Private URLs: $private_urls
   Webhook secret (verifies X-Kiln-Signature): $KILN_WEBHOOK_SECRET
   Logs:       .kiln/logs/
 
-  export KILN_API_KEY=$KILN_API_KEYS
+  export KILN_API_KEY=$first_key
 Press Ctrl-C to stop.
 MSG
 wait -n "${pids[@]}" || true
