@@ -4,6 +4,7 @@ import type { KilnConfig } from '@kiln/config';
 import type { Logger } from '@kiln/observability';
 import { AuthGuard } from './auth/auth.guard';
 import { KeyLimits } from './limits/key-limits.service';
+import { KeyQuotas } from './limits/key-quotas.service';
 import { RateLimitGuard } from './limits/rate-limit.guard';
 import { CoreModule } from './core/core.module';
 import { JobEventsController } from './events/job-events.controller';
@@ -45,6 +46,7 @@ export class AppModule {
         TusService,
         UploadLocks,
         KeyLimits,
+        KeyQuotas,
         WebSessions,
         { provide: WebPage, useFactory: () => new WebPage() },
         metricsProvider,

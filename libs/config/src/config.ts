@@ -95,6 +95,21 @@ export const configSchema = z.object({
   /** Uploads (whole files or chunks) streaming at once per API key, across all gateways; 0 = no limit. */
   KILN_MAX_CONCURRENT_UPLOADS_PER_KEY: int(32, 0),
   /**
+   * Abuse limits per API key (job tokens and web sessions count against their key), shared by every
+   * gateway replica; 0 = no limit. Open uploads: sessions, tus and chunked uploads not yet complete
+   * or expired (429). Event streams: concurrent `GET /v1/jobs/{id}/events` (429). Jobs in flight:
+   * jobs not completed, failed or canceled (429). Units per job: inputs × conversions (400).
+   * Storage quota: stored input and output bytes of the key's jobs plus declared sizes of its open
+   * uploads (413).
+   */
+  KILN_MAX_OPEN_UPLOADS_PER_KEY: int(100, 0),
+  KILN_MAX_EVENT_STREAMS_PER_KEY: int(20, 0),
+  KILN_MAX_JOBS_IN_FLIGHT_PER_KEY: int(1000, 0),
+  KILN_MAX_UNITS_PER_JOB: int(100, 0),
+  KILN_STORAGE_QUOTA_PER_KEY: bytes(0),
+  /** Upload sessions with `expires_at: 0` (never expire) are refused (400) unless this is true. */
+  KILN_ALLOW_NEVER_EXPIRING_UPLOADS: bool.default(false),
+  /**
    * Key of the HMAC on the web page's session cookie. Unset: derived (HKDF) from KILN_WEBHOOK_SECRET,
    * so every gateway replica that shares the webhook secret accepts the same cookies.
    */

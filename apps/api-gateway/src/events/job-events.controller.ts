@@ -6,6 +6,7 @@ import { AllowJobToken } from '../auth/auth.guard';
 import { Caller } from '../auth/principal.decorator';
 import type { Principal } from '../auth/principal';
 import { JobsService } from '../jobs/jobs.service';
+import { KeyLimits } from '../limits/key-limits.service';
 
 const HEARTBEAT_MS = 15_000;
 
@@ -20,12 +21,15 @@ export class JobEventsController {
     private readonly jobs: JobsService,
     @Inject(JobEvents) private readonly events: JobEvents,
     @Inject(ChannelFanout) private readonly fanout: ChannelFanout,
+    private readonly limits: KeyLimits,
   ) {}
 
   @Get(':id/events')
   @AllowJobToken()
   async stream(@Caller() caller: Principal, @Param('id') id: string, @Req() req: Request, @Res() res: Response): Promise<void> {
     await this.jobs.loadOwned(caller, id); // 404/403 as JSON before the stream starts
+    const release = await this.limits.openEventStream(caller.ownerKeyHash); // 429 as JSON past the key's streams
+    res.on('close', () => void release());
     res.status(200).set({
       'Content-Type': 'text/event-stream; charset=utf-8',
       'Cache-Control': 'no-store',

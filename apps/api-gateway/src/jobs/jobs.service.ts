@@ -8,6 +8,7 @@ import { QueueProducer } from '@kiln/queue';
 import { JOB_CHILDREN, JobEvents, JobLifecycle, assertPublicUrlLiteral, outputUrlSigner, conversionView, inputView, jobView, outputView, type JobView, type JobWithChildren } from '@kiln/workflow';
 import type { Principal } from '../auth/principal';
 import { PRISMA } from '../core/tokens';
+import { KeyQuotas } from '../limits/key-quotas.service';
 import { parseOrThrow } from '../http/validation';
 import { attachUpload } from '../uploads/attach-upload';
 import { conversionSpec, createJobBody, inputSpec, listJobsQuery, patchJobBody, type ConversionSpec, type InputSpec } from './jobs.schemas';
@@ -23,6 +24,7 @@ export class JobsService {
     private readonly lifecycle: JobLifecycle,
     @Inject(QueueProducer) private readonly producer: QueueProducer,
     @Inject(JobEvents) private readonly events: JobEvents,
+    private readonly quotas: KeyQuotas,
   ) {}
 
   /** Signs a download URL for a stored output. */
@@ -31,6 +33,7 @@ export class JobsService {
   async create(principal: Principal, body: unknown): Promise<JobView> {
     const spec = parseOrThrow(createJobBody, body);
     this.guardUrls(spec.input, spec.callback);
+    this.quotas.assertUnits(spec.input.length, spec.conversion.length, spec.input.length > spec.conversion.length ? 'input' : 'conversion');
     const id = randomUUID();
     const inputs = spec.input.map((i, n) => this.inputRow(i, n));
     const job = {
@@ -44,15 +47,12 @@ export class JobsService {
       conversions: { create: spec.conversion.map((c, n) => this.conversionRow(c, n)) },
     };
     const attach = spec.input.flatMap((i, n) => (i.type === 'upload' && i.upload_id ? [{ input: { id: inputs[n].id, jobId: id }, uploadId: i.upload_id }] : []));
-    if (attach.length) {
-      await this.prisma.$transaction(async (tx) => {
-        await tx.job.create({ data: job });
-        for (const a of attach) await attachUpload(tx, principal, a.input, a.uploadId);
-      });
-      await this.lifecycle.startIfReady(id);
-    } else {
-      await this.prisma.job.create({ data: job });
-    }
+    await this.prisma.$transaction(async (tx) => {
+      await this.quotas.admitJob(tx, principal.ownerKeyHash);
+      await tx.job.create({ data: job });
+      for (const a of attach) await attachUpload(tx, principal, a.input, a.uploadId);
+    });
+    if (attach.length) await this.lifecycle.startIfReady(id);
     await this.fetchRemote(id, inputs);
     return this.view(await this.loadOwned(principal, id), true);
   }
@@ -121,6 +121,7 @@ export class JobsService {
     const spec = parseOrThrow(conversionSpec, body);
     const job = await this.loadOwned(principal, id);
     this.assertAccepting(job);
+    this.quotas.assertUnits(job.inputs.length, job.conversions.length + 1, 'conversion');
     const row = await this.prisma.conversion.create({ data: { ...this.conversionRow(spec, job.conversions.length), jobId: id } });
     await this.lifecycle.startIfReady(id);
     return conversionView(row, []);
@@ -136,6 +137,7 @@ export class JobsService {
     this.guardUrls([spec]);
     const job = await this.loadOwned(principal, id);
     this.assertAccepting(job);
+    this.quotas.assertUnits(job.inputs.length + 1, job.conversions.length, 'input');
     const data = { ...this.inputRow(spec, job.inputs.length), jobId: id };
     if (spec.type === 'upload' && spec.upload_id) {
       const uploadId = spec.upload_id;

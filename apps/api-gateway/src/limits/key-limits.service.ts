@@ -8,10 +8,19 @@ import { REDIS } from '../core/tokens';
 
 /** An upload slot older than this belonged to a gateway that died mid-request; it no longer counts. */
 const SLOT_STALE_MS = 15 * 60 * 1000;
+/** An event stream's slot is refreshed this often while the stream is open… */
+const STREAM_REFRESH_MS = 20_000;
+/** …and stops counting this long after its last refresh (the gateway holding it died). */
+const STREAM_STALE_MS = 3 * STREAM_REFRESH_MS;
+export const EVENT_STREAMS_RETRY_AFTER_S = 10;
+
+/** Gives an event stream's slot back; safe to call more than once. */
+export type ReleaseSlot = () => Promise<void>;
 
 /**
- * Per-key limits shared by every gateway replica (Redis): a request rate (fixed one-minute windows)
- * and the number of uploads streaming at once. Over a limit: 429 `rate_limited` with Retry-After.
+ * Per-key limits shared by every gateway replica (Redis): a request rate (fixed one-minute windows),
+ * the number of uploads streaming at once and of event streams open. Over a limit: 429
+ * `rate_limited` with Retry-After.
  */
 @Injectable()
 export class KeyLimits {
@@ -34,6 +43,43 @@ export class KeyLimits {
       const retryAfter = Math.max(1, Math.ceil(((window + 1) * 60_000 - now) / 1000));
       throw new KilnError('rate_limited', `More than ${limit} requests per minute for this API key; try again in ${retryAfter} s.`, undefined, { 'Retry-After': String(retryAfter) });
     }
+  }
+
+  /**
+   * Takes one of the key's event-stream slots (KILN_MAX_EVENT_STREAMS_PER_KEY) for as long as an
+   * SSE stream is open: a sorted set of slots scored by their last refresh, refreshed while held, so
+   * the slots of a gateway that died stop counting within STREAM_STALE_MS. Over the limit: 429.
+   */
+  async openEventStream(ownerKeyHash: string): Promise<ReleaseSlot> {
+    const limit = this.config.KILN_MAX_EVENT_STREAMS_PER_KEY;
+    if (!limit) return async () => undefined;
+    const k = this.key('streams', ownerKeyHash);
+    const slot = randomUUID();
+    const now = Date.now();
+    const result = (await this.redis
+      .multi()
+      .zremrangebyscore(k, 0, now - STREAM_STALE_MS)
+      .zadd(k, now, slot)
+      .zcard(k)
+      .pexpire(k, STREAM_STALE_MS)
+      .exec()) as [null, number][];
+    if (result[2][1] > limit) {
+      await this.redis.zrem(k, slot);
+      throw new KilnError('rate_limited', `This API key already has ${limit} event streams open (limit ${limit}); close one, then try again.`, [{ message: `at most ${limit} event streams per API key`, limit }], {
+        'Retry-After': String(EVENT_STREAMS_RETRY_AFTER_S),
+      });
+    }
+    const refresh = setInterval(() => {
+      void this.redis.multi().zadd(k, 'XX', Date.now(), slot).pexpire(k, STREAM_STALE_MS).exec().catch(() => undefined);
+    }, STREAM_REFRESH_MS);
+    refresh.unref();
+    let released = false;
+    return async () => {
+      if (released) return;
+      released = true;
+      clearInterval(refresh);
+      await this.redis.zrem(k, slot).catch(() => undefined);
+    };
   }
 
   /** Runs an upload inside one of the key's upload slots (released in every outcome). */

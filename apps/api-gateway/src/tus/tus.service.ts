@@ -12,6 +12,7 @@ import type { Principal } from '../auth/principal';
 import { LOGGER, PRISMA } from '../core/tokens';
 import { JobsService } from '../jobs/jobs.service';
 import { KeyLimits } from '../limits/key-limits.service';
+import { KeyQuotas } from '../limits/key-quotas.service';
 import { ChunkStore, type ChunkResult, type StoredChunk } from '../uploads/chunk-store.service';
 import { claimUploadInput } from '../uploads/input-claim';
 import { splitBody } from './body-segments';
@@ -113,6 +114,7 @@ export class TusService {
     private readonly chunks: ChunkStore,
     private readonly limits: KeyLimits,
     private readonly locks: UploadLocks,
+    private readonly quotas: KeyQuotas,
   ) {
     this.segmentSize = Math.max(1, Math.min(config.KILN_CHUNK_SIZE_MAX, TUS_SEGMENT_MAX));
   }
@@ -220,7 +222,13 @@ export class TusService {
         throw new KilnError('invalid_input', `Upload-Length ${declaredLength} differs from the upload's length ${result.upload.size}; it cannot change.`, [{ field: 'Upload-Length', message: `must be ${result.upload.size}` }]);
       }
     }
-    const room = result.upload.lengthDeferred ? this.config.KILN_MAX_FILE_SIZE - offset : Number(result.upload.size) - offset;
+    let room = result.upload.lengthDeferred ? this.config.KILN_MAX_FILE_SIZE - offset : Number(result.upload.size) - offset;
+    // A length not declared yet counts 0 in the storage quota: its bytes so far count instead.
+    const quota = result.upload.lengthDeferred ? await this.quotas.storageRoom(result.upload.ownerKeyHash, offset, 'Upload-Offset') : undefined;
+    const quotaLeft = quota ? quota.room - offset : Infinity;
+    if (declared !== undefined && declared > quotaLeft && quotaLeft < room) throw this.quotas.quotaError(quota!.used + offset, declared, 'Content-Length');
+    const cutByQuota = quotaLeft < room;
+    room = Math.min(room, quotaLeft);
     if (declared !== undefined && declared > room) throw tooLarge(declared, room, 'Content-Length');
     if (declared === 0 || result.upload.status !== 'uploading') return tusState(result);
 
@@ -246,7 +254,9 @@ export class TusService {
             throw err;
           }
         }),
-      );
+      ).catch((err: unknown) => {
+        throw cutByQuota && err instanceof KilnError && err.code === 'payload_too_large' ? this.quotas.quotaError(quota!.used + offset, declared ?? 0, 'body') : err;
+      });
       if (checksum && !split.interrupted) {
         if (!hash!.digest().equals(checksum.digest)) throw checksumMismatch(checksum.algorithm);
         lock.assertHeld();
@@ -274,6 +284,7 @@ export class TusService {
       const current = await tx.upload.findUnique({ where: { id } });
       if (!current) throw new KilnError('not_found', 'The upload no longer exists.');
       if (!current.lengthDeferred) return;
+      await this.quotas.assertStorageRoom(current.ownerKeyHash, length, 'Upload-Length', tx);
       await tx.upload.update({ where: { id }, data: { size: BigInt(length), lengthDeferred: false } });
       if (current.inputId) await tx.input.update({ where: { id: current.inputId }, data: { size: BigInt(length) } });
     });
@@ -298,18 +309,25 @@ export class TusService {
     let jobId = spec.jobId;
     let inputId = spec.inputId;
     let created: string | undefined;
+    const admit = (tx: Parameters<KeyQuotas['admitUpload']>[0]) => this.quotas.admitUpload(tx, principal.ownerKeyHash, size ?? 0, 'Upload-Length');
     if (spec.target) {
       const job = await this.jobs.create(principal, { process: true, input: [{ type: 'upload', filename: spec.filename }], conversion: [{ target: spec.target }] });
       jobId = created = job.id;
       inputId = job.input[0].id;
     }
-    if (!jobId) return this.prisma.upload.create({ data });
+    if (!jobId) {
+      return this.prisma.$transaction(async (tx) => {
+        await admit(tx);
+        return tx.upload.create({ data });
+      });
+    }
     try {
       const job = await this.jobs.loadOwned(principal, jobId);
       this.jobs.assertAccepting(job);
       return await this.prisma.$transaction(async (tx) => {
-        const input = await claimUploadInput(tx, job.id, inputId, spec.filename);
+        const input = await claimUploadInput(tx, job.id, inputId, spec.filename, () => this.quotas.assertJobUnits(tx, job.id, { inputs: 1 }));
         await tx.input.update({ where: { id: input.id }, data: { filename: spec.filename, size: size === null ? null : BigInt(size), contentType: spec.contentType } });
+        await admit(tx);
         return tx.upload.create({ data: { ...data, jobId: job.id, inputId: input.id } });
       });
     } catch (err: unknown) {

@@ -7,6 +7,7 @@ import type { PrismaClient, Upload } from '@kiln/database';
 import { headerFilename, inputView, type InputView, safeFilename } from '@kiln/workflow';
 import type { Principal } from '../auth/principal';
 import { PRISMA } from '../core/tokens';
+import { KeyQuotas } from '../limits/key-quotas.service';
 import { JobsService } from '../jobs/jobs.service';
 import { ChunkStore } from './chunk-store.service';
 import { parseContentRange } from './content-range';
@@ -31,6 +32,7 @@ export class JobChunkUploadService {
     @Inject(KILN_CONFIG) private readonly config: KilnConfig,
     private readonly jobs: JobsService,
     private readonly chunks: ChunkStore,
+    private readonly quotas: KeyQuotas,
   ) {}
 
   async upload(principal: Principal, jobId: string, req: Request): Promise<JobChunkAnswer> {
@@ -66,9 +68,10 @@ export class JobChunkUploadService {
       const existing = await tx.upload.findUnique({ where: { jobId_clientUploadId: { jobId, clientUploadId: clientId } } });
       if (existing) return existing;
       const filename = name ? safeFilename(headerFilename(name)) : undefined;
-      const input = await claimUploadInput(tx, jobId, req.header('x-input-id'), filename);
+      const input = await claimUploadInput(tx, jobId, req.header('x-input-id'), filename, () => this.quotas.assertJobUnits(tx, jobId, { inputs: 1 }));
       const finalName = filename ?? input.filename ?? 'file';
       await tx.input.update({ where: { id: input.id }, data: { filename: finalName, size: BigInt(total) } });
+      await this.quotas.admitUpload(tx, ownerKeyHash, total, 'Content-Range');
       return tx.upload.create({
         data: {
           id: randomUUID(),

@@ -8,6 +8,7 @@ import type { PrismaClient, Upload } from '@kiln/database';
 import { gapsOf, safeFilename } from '@kiln/workflow';
 import type { Principal } from '../auth/principal';
 import { PRISMA } from '../core/tokens';
+import { KeyQuotas } from '../limits/key-quotas.service';
 import { parseOrThrow } from '../http/validation';
 import { JobsService } from '../jobs/jobs.service';
 import { ChunkStore, type ChunkResult } from './chunk-store.service';
@@ -34,6 +35,7 @@ export class UploadSessionsService {
     @Inject(KILN_CONFIG) private readonly config: KilnConfig,
     private readonly jobs: JobsService,
     private readonly chunks: ChunkStore,
+    private readonly quotas: KeyQuotas,
   ) {}
 
   async create(principal: Principal, body: unknown, req: Request): Promise<UploadView> {
@@ -41,6 +43,7 @@ export class UploadSessionsService {
     if (spec.size > this.config.KILN_MAX_FILE_SIZE) {
       throw new KilnError('payload_too_large', `The file has ${spec.size} bytes; the limit is ${this.config.KILN_MAX_FILE_SIZE}.`, [{ field: 'size', message: `at most ${this.config.KILN_MAX_FILE_SIZE}` }]);
     }
+    this.quotas.assertExpiry(spec.expires_at);
     const nowS = Math.floor(Date.now() / 1000);
     if (spec.expires_at !== undefined && spec.expires_at !== 0 && spec.expires_at <= nowS) {
       throw new KilnError('invalid_input', 'Invalid body: expires_at: must be in the future (epoch seconds), or 0 for never', [{ field: 'expires_at', message: 'must be in the future, or 0' }]);
@@ -65,13 +68,17 @@ export class UploadSessionsService {
       const job = await this.jobs.loadOwned(principal, spec.job_id);
       this.jobs.assertAccepting(job);
       upload = await this.prisma.$transaction(async (tx) => {
-        const input = await claimUploadInput(tx, job.id, spec.input_id, filename);
+        const input = await claimUploadInput(tx, job.id, spec.input_id, filename, () => this.quotas.assertJobUnits(tx, job.id, { inputs: 1 }));
         await tx.input.update({ where: { id: input.id }, data: { filename, size: BigInt(spec.size), contentType: spec.content_type ?? null } });
+        await this.quotas.admitUpload(tx, principal.ownerKeyHash, spec.size, 'size');
         return tx.upload.create({ data: { ...data, jobId: job.id, inputId: input.id } });
       });
     } else {
       if (spec.input_id) throw new KilnError('invalid_input', 'Invalid body: input_id needs job_id', [{ field: 'input_id', message: 'needs job_id' }]);
-      upload = await this.prisma.upload.create({ data });
+      upload = await this.prisma.$transaction(async (tx) => {
+        await this.quotas.admitUpload(tx, principal.ownerKeyHash, spec.size, 'size');
+        return tx.upload.create({ data });
+      });
     }
     return this.view(upload.id, req);
   }

@@ -10,6 +10,7 @@ import { OBJECT_STORE, type ObjectStore } from '@kiln/storage';
 import { headerFilename, inputView, type InputView, JobLifecycle, safeFilename } from '@kiln/workflow';
 import type { Principal } from '../auth/principal';
 import { LOGGER, PRISMA } from '../core/tokens';
+import { KeyQuotas } from '../limits/key-quotas.service';
 import { JobsService } from '../jobs/jobs.service';
 import { claimUploadInput } from './input-claim';
 
@@ -35,6 +36,7 @@ export class WholeFileUploadService {
     private readonly jobs: JobsService,
     private readonly lifecycle: JobLifecycle,
     @Inject(KilnMetrics) private readonly metrics: KilnMetrics,
+    private readonly quotas: KeyQuotas,
   ) {}
 
   async upload(principal: Principal, jobId: string, req: Request): Promise<WholeFileResult> {
@@ -46,10 +48,25 @@ export class WholeFileUploadService {
     if (declared !== undefined && declared > max + (isMultipart ? MULTIPART_OVERHEAD : 0)) {
       throw new KilnError('payload_too_large', `The file is larger than the limit of ${max} bytes.`, [{ field: 'Content-Length', message: `at most ${max} bytes`, limit: max }]);
     }
+    // The storage quota: a declared size must fit; a file of unknown size is cut where the quota ends.
+    const fileBytes = Math.max(0, (declared ?? 0) - (isMultipart ? MULTIPART_OVERHEAD : 0));
+    const quota = await this.quotas.storageRoom(principal.ownerKeyHash, fileBytes, 'Content-Length');
+    const limit = Math.min(max, quota.room);
     const requestedInput = req.header('x-input-id');
-    const input = await claimUploadInput(this.prisma, job.id, requestedInput);
+    let newInput = false;
+    const input = await claimUploadInput(this.prisma, job.id, requestedInput, undefined, async () => {
+      await this.quotas.assertJobUnits(this.prisma, job.id, { inputs: 1 });
+      newInput = true;
+    });
     try {
-      const stored = await this.metrics.trackUpload(() => (isMultipart ? this.fromMultipart(req, job.id, input.id, max) : this.fromRaw(req, job.id, input.id, max, declared)));
+      const stored = await this.metrics
+        .trackUpload(() => (isMultipart ? this.fromMultipart(req, job.id, input.id, limit) : this.fromRaw(req, job.id, input.id, limit, declared)))
+        .catch(async (err: unknown) => {
+          if (!(limit < max && err instanceof KilnError && err.code === 'payload_too_large')) throw err;
+          // Cut at the storage quota: a refused file leaves no input behind.
+          if (newInput) await this.prisma.input.deleteMany({ where: { id: input.id, status: 'uploading' } });
+          throw this.quotas.quotaError(quota.used, fileBytes, 'Content-Length');
+        });
       this.metrics.uploadBytesReceived.inc({ kind: 'whole' }, stored.size);
       const ready = await this.prisma.input.update({
         where: { id: input.id },
