@@ -7,11 +7,12 @@ import {
   type BuilderSettings,
   type ConversionPlan,
 } from './command-builder';
+import { ACCEPTED_DEMUXERS } from './input-formats';
 import type { MediaInfo } from './media-info';
 
 const IN = '/work/in/source';
 const OUT = '/work/out/result';
-const GLOBAL = ['-hide_banner', '-nostdin', '-y', '-protocol_whitelist', 'file,pipe'];
+const GLOBAL = ['-hide_banner', '-nostdin', '-y', '-protocol_whitelist', 'file', '-format_whitelist', ACCEPTED_DEMUXERS.join(',')];
 
 const video: MediaInfo = {
   format: 'mov,mp4,m4a,3gp,3g2,mj2',
@@ -152,6 +153,21 @@ describe('buildConversion', () => {
     expect(valueOf(a, '-c:a')).toBe('libopus');
     expect(valueOf(a, '-af')).toBe('aformat=channel_layouts=mono|stereo|3.0|quad|5.0|5.1|6.1|7.1');
     expect(valueOf(a, '-pix_fmt')).toBe('yuv420p');
+  });
+
+  it('reads only the input file, with Kiln\'s demuxers, and caps the decoder\'s pixels when told', () => {
+    for (const t of CATALOG) {
+      const a = args(t.target, t.category === 'audio' ? audio : video, {}, { maxPixels: 50_000_000 });
+      const i = a.indexOf('-i');
+      expect(valueOf(a, '-protocol_whitelist')).toBe('file');
+      const demuxers = valueOf(a, '-format_whitelist')!.split(',');
+      for (const reference of ['hls', 'concat', 'dash', 'imf', 'tty', 'image2pipe', 'sdp', 'rtsp']) expect(demuxers).not.toContain(reference);
+      expect(demuxers).toEqual(expect.arrayContaining(['mov', 'matroska', 'wav', 'flac', 'png_pipe', 'jpeg_pipe']));
+      expect(valueOf(a, '-max_pixels')).toBe('50000000');
+      expect(a.indexOf('-max_pixels')).toBeLessThan(i);
+      expect(a.indexOf('-format_whitelist')).toBeLessThan(i);
+    }
+    expect(args('mp4', video)).not.toContain('-max_pixels');
   });
 
   it('preset and threads come from the builder settings', () => {

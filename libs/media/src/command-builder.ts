@@ -4,6 +4,7 @@
  */
 import { CATALOG, validateOptions, type ConversionOptions, type MediaCategory, type TargetSpec } from '@kiln/contracts';
 import { isAbsolute } from 'node:path';
+import { INPUT_RESTRICTIONS } from './input-formats';
 import type { MediaInfo, MediaKind } from './media-info';
 
 /**
@@ -38,6 +39,11 @@ export interface BuilderSettings {
   preset?: X264Preset;
   /** `-threads` for the encoders; omitted (ffmpeg decides) when not given. */
   threads?: number;
+  /**
+   * `-max_pixels` for the input's decoder (KILN_MAX_PIXELS): a frame larger than the probe showed
+   * (a size change mid-stream) is refused by the decoder instead of being allocated.
+   */
+  maxPixels?: number;
 }
 
 export interface ConversionRequest {
@@ -70,8 +76,17 @@ export type ConversionPlan =
       field?: string;
     };
 
-/** Before `-i`: the protocol whitelist is an input option and must precede the input it guards. */
-const GLOBAL_INPUT_OPTIONS = ['-hide_banner', '-nostdin', '-y', '-protocol_whitelist', 'file,pipe'];
+/**
+ * Before `-i`: the protocol and demuxer whitelists (input-formats.ts) and the decoder's pixel cap
+ * are input options and must precede the input they guard.
+ */
+function inputGuards(settings: BuilderSettings): string[] {
+  return [
+    '-hide_banner', '-nostdin', '-y',
+    ...INPUT_RESTRICTIONS,
+    ...(settings.maxPixels ? ['-max_pixels', String(settings.maxPixels)] : []),
+  ];
+}
 
 type AudioEncoder = 'aac' | 'libopus' | 'libmp3lame' | 'libvorbis' | 'pcm_s16le' | 'flac';
 type ImageEncoder = 'png' | 'mjpeg' | 'libwebp' | 'bmp' | 'tiff';
@@ -265,7 +280,7 @@ function videoPass(
       : ['-c:v', 'libvpx-vp9', '-deadline', 'realtime', '-cpu-used', '8', '-row-mt', '1', ...rateControl(o, true)];
 
   return {
-    inputOptions: [...GLOBAL_INPUT_OPTIONS, ...trim.inputOptions],
+    inputOptions: [...inputGuards(settings), ...trim.inputOptions],
     input: req.inputPath,
     outputOptions: [
       '-map', videoMap(input),
@@ -293,7 +308,7 @@ function gifPass(o: Resolved, trim: Trim, req: ConversionRequest, settings: Buil
     '[sample]palettegen=stats_mode=diff[palette];' +
     '[frames][palette]paletteuse=dither=bayer:bayer_scale=5:diff_mode=rectangle[gif]';
   return {
-    inputOptions: [...GLOBAL_INPUT_OPTIONS, ...trim.inputOptions],
+    inputOptions: [...inputGuards(settings), ...trim.inputOptions],
     input: req.inputPath,
     outputOptions: ['-filter_complex', graph, '-map', '[gif]', '-an', ...threads(settings), '-f', 'gif'],
     output: req.outputPath,
@@ -308,7 +323,7 @@ function audioPass(
   settings: BuilderSettings,
 ): FfmpegPass {
   return {
-    inputOptions: [...GLOBAL_INPUT_OPTIONS, ...trim.inputOptions],
+    inputOptions: [...inputGuards(settings), ...trim.inputOptions],
     input: req.inputPath,
     outputOptions: [
       '-map', audioMap(req.input),
@@ -342,7 +357,7 @@ function imagePass(
         ? ['-quality', String(o.quality ?? 85)]
         : [];
   return {
-    inputOptions: [...GLOBAL_INPUT_OPTIONS, ...(seek > 0 ? ['-ss', num(seek)] : [])],
+    inputOptions: [...inputGuards(settings), ...(seek > 0 ? ['-ss', num(seek)] : [])],
     input: req.inputPath,
     outputOptions: [
       '-map', videoMap(input),

@@ -4,3 +4,6 @@ export * from './command-builder';
 export * from './probe';
 export * from './image-sniff';
 export * from './runner';
+export * from './media-limits';
+export * from './memory-limit';
+export * from './input-formats';

@@ -1,3 +1,5 @@
+import type { MediaLimitName } from './media-limits';
+
 /**
  * What can go wrong while probing or converting, named so the converter can map each case to an
  * outcome once. `unprocessable`, `unsupported_media_type`, `payload_too_large` and `internal` are
@@ -13,15 +15,19 @@ export type MediaErrorCode =
   | 'internal';
 
 export class MediaError extends Error {
+  /** Set when a media limit (media-limits.ts) refused the input; the message names it. */
+  readonly limit?: MediaLimitName;
+
   constructor(
     readonly code: MediaErrorCode,
     message: string,
     /** The last lines ffmpeg/ffprobe wrote to stderr, when a process ran. For logs, not for end users. */
     readonly stderrTail?: string,
-    options?: { cause?: unknown },
+    options?: { cause?: unknown; limit?: MediaLimitName },
   ) {
     super(message, options);
     this.name = 'MediaError';
+    if (options?.limit) this.limit = options.limit;
   }
 }
 

@@ -6,7 +6,10 @@
 import { execFile } from 'node:child_process';
 import { stat } from 'node:fs/promises';
 import { sniffImage } from './image-sniff';
+import { INPUT_RESTRICTIONS, refusedFormat, refusedFormatMessage } from './input-formats';
 import { MediaError } from './media-error';
+import { pixelLimitRefusal } from './media-limits';
+import { limitedCommand, memoryLimitMessage, ranOutOfMemory } from './memory-limit';
 import { lastLines } from './stderr-tail';
 import { normaliseProbe, type FfprobeJson, type MediaInfo } from './media-info';
 
@@ -21,16 +24,29 @@ export interface ProbeOptions {
    * MediaInfo; see image-sniff.ts). Default true; false always runs ffprobe.
    */
   sniffImages?: boolean;
+  /**
+   * Pixels of one frame (KILN_MAX_PIXELS). A bigger picture is refused (MediaError `unprocessable`,
+   * `limit: 'pixels'`) whether its size comes from the header reader or from ffprobe, whose decoder
+   * is told the same (`-max_pixels`) so it never allocates such a frame while probing.
+   */
+  maxPixels?: number;
+  /** ffprobe runs under this memory limit (memory-limit.ts); undefined or 0: none. */
+  memoryLimitBytes?: number;
 }
 
 /** ffprobe's JSON for a normal file is a few KiB; a hostile one with thousands of streams is capped here. */
 const MAX_PROBE_OUTPUT = 8 * 1024 * 1024;
 
-export function probeArgs(path: string): string[] {
+/**
+ * ffprobe's arguments: the file protocol and Kiln's demuxers only (input-formats.ts), so a playlist
+ * or ffconcat list is refused before anything it names is opened.
+ */
+export function probeArgs(path: string, maxPixels?: number): string[] {
   return [
     '-v', 'error',
     '-hide_banner',
-    '-protocol_whitelist', 'file,pipe',
+    ...INPUT_RESTRICTIONS,
+    ...(maxPixels ? ['-max_pixels', String(maxPixels)] : []),
     '-print_format', 'json',
     '-show_format',
     '-show_streams',
@@ -55,14 +71,21 @@ export async function probe(path: string, options: ProbeOptions): Promise<MediaI
   if (options.signal?.aborted) throw new MediaError('canceled', 'probe canceled');
   if (options.sniffImages !== false) {
     const sniffed = await sniffImage(path).catch(() => null);
-    if (sniffed) return sniffed;
+    if (sniffed) {
+      const { width, height } = sniffed;
+      if (options.maxPixels && width !== null && height !== null && width * height > options.maxPixels) {
+        throw limitError(pixelLimitRefusal(width, height, options.maxPixels));
+      }
+      return sniffed;
+    }
   }
 
   const ffprobe = options.ffprobePath ?? 'ffprobe';
-  const stdout = await new Promise<string>((resolve, reject) => {
+  const [command, args] = limitedCommand(ffprobe, probeArgs(path, options.maxPixels), options.memoryLimitBytes);
+  const { stdout, stderr } = await new Promise<{ stdout: string; stderr: string }>((resolve, reject) => {
     execFile(
-      ffprobe,
-      probeArgs(path),
+      command,
+      args,
       {
         timeout: options.timeoutMs,
         killSignal: 'SIGKILL',
@@ -71,16 +94,26 @@ export async function probe(path: string, options: ProbeOptions): Promise<MediaI
         windowsHide: true,
       },
       (error, out, errOut) => {
-        if (!error) return resolve(out);
+        if (!error) return resolve({ stdout: out, stderr: String(errOut) });
         const tail = lastLines(String(errOut), path);
         const e = error as NodeJS.ErrnoException & { killed?: boolean; signal?: string | null };
         if (e.name === 'AbortError') return reject(new MediaError('canceled', 'probe canceled', tail, { cause: error }));
         if (e.code === 'ENOENT') {
-          return reject(new MediaError('internal', `ffprobe not found (${ffprobe})`, tail, { cause: error }));
+          return reject(new MediaError('internal', `${command} not found (probing with ${ffprobe})`, tail, { cause: error }));
         }
+        if (/^prlimit: /m.test(String(errOut))) {
+          return reject(new MediaError('internal', `ffprobe could not start under its memory limit: ${tail}`, tail, { cause: error }));
+        }
+        const format = refusedFormat(String(errOut));
+        if (format) return reject(new MediaError('unprocessable', refusedFormatMessage(format), tail, { cause: error }));
         if (e.killed && e.signal === 'SIGKILL') {
           return reject(
             new MediaError('timeout', `probing took longer than ${options.timeoutMs} ms`, tail, { cause: error }),
+          );
+        }
+        if (options.memoryLimitBytes && ranOutOfMemory(String(errOut), e.signal)) {
+          return reject(
+            new MediaError('unprocessable', memoryLimitMessage(options.memoryLimitBytes, 'reading'), tail, { cause: error, limit: 'memory' }),
           );
         }
         if (e.code === 'ERR_CHILD_PROCESS_STDIO_MAXBUFFER') {
@@ -105,5 +138,14 @@ export async function probe(path: string, options: ProbeOptions): Promise<MediaI
   } catch (err: unknown) {
     throw new MediaError('unprocessable', 'ffprobe gave no readable description of the file', undefined, { cause: err });
   }
+  // The decoder refused a frame over -max_pixels; ffprobe still succeeds, reporting a 0×0 picture.
+  const tooLarge = /Picture size (\d+)x(\d+) exceeds specified max pixel count/.exec(stderr);
+  if (tooLarge && options.maxPixels) {
+    throw limitError(pixelLimitRefusal(Number(tooLarge[1]), Number(tooLarge[2]), options.maxPixels));
+  }
   return normaliseProbe(json);
+}
+
+function limitError(refusal: { limit: MediaError['limit']; message: string }): MediaError {
+  return new MediaError('unprocessable', refusal.message, undefined, { limit: refusal.limit });
 }

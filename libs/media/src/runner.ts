@@ -8,6 +8,9 @@ import { rm, stat } from 'node:fs/promises';
 import ffmpeg from 'fluent-ffmpeg';
 import type { FfmpegPass } from './command-builder';
 import { MediaError } from './media-error';
+import { refusedFormat, refusedFormatMessage } from './input-formats';
+import { pixelLimitRefusal } from './media-limits';
+import { formatBytes, memoryLimitMessage, PRLIMIT, prlimitPrefix, ranOutOfMemory } from './memory-limit';
 import { lastLines } from './stderr-tail';
 
 export interface RunOptions {
@@ -21,6 +24,13 @@ export interface RunOptions {
   signal?: AbortSignal;
   /** Cap on each output file, watched while ffmpeg writes and checked at the end; rejects MediaError('payload_too_large'). */
   maxOutputBytes?: number;
+  /** Names that cap in the error, e.g. "256 MiB for this 1 MiB input (KILN_MAX_OUTPUT_RATIO …)". */
+  maxOutputDescription?: string;
+  /**
+   * ffmpeg runs under this memory limit (memory-limit.ts: `prlimit --data`); running out of it
+   * rejects MediaError('unprocessable', limit 'memory'). Undefined or 0: no limit.
+   */
+  memoryLimitBytes?: number;
   /** The final output (the last pass writes it); checked to exist and be non-empty. */
   outputPath: string;
   /** Default `ffmpeg` on PATH. Set on every run: fluent-ffmpeg keeps the path process-wide. */
@@ -65,13 +75,13 @@ export async function run(passes: readonly FfmpegPass[], options: RunOptions): P
   const control = new RunControl(options);
   try {
     if (options.signal?.aborted) throw new MediaError('canceled', 'conversion canceled');
-    await ensureFfmpeg(options.ffmpegPath ?? 'ffmpeg');
+    await ensureFfmpeg(options.ffmpegPath ?? 'ffmpeg', options.memoryLimitBytes);
     const progress = new ProgressReporter(passes.length, options.durationS ?? null, options.onProgress);
     for (const [i, pass] of passes.entries()) {
       if (control.reason) throw control.error(control.reason);
       await runPass(pass, i, control, progress, options);
     }
-    await checkOutput(options.outputPath, options.maxOutputBytes);
+    await checkOutput(options);
     progress.finish();
     return { durationMs: Date.now() - started };
   } catch (err: unknown) {
@@ -122,11 +132,7 @@ class RunControl {
       case 'canceled':
         return new MediaError('canceled', 'conversion canceled', tail);
       case 'payload_too_large':
-        return new MediaError(
-          'payload_too_large',
-          `the output is larger than the ${this.options.maxOutputBytes} byte limit`,
-          tail,
-        );
+        return new MediaError('payload_too_large', outputLimitMessage(this.options), tail, { limit: 'output_size' });
     }
   }
 }
@@ -177,9 +183,15 @@ function runPass(
   return new Promise<void>((resolve, reject) => {
     // The variadic calls keep fluent-ffmpeg from splitting an option that contains one space.
     const period = options.progressIntervalS !== undefined ? ['-stats_period', String(options.progressIntervalS)] : [];
+    // Under a memory limit the process fluent-ffmpeg starts is `prlimit --data=N -- <ffmpeg> …`:
+    // fluent-ffmpeg puts the first input's options first, so the launcher's arguments and the real
+    // ffmpeg path lead them. prlimit execs ffmpeg in the same process (same pid, signals, pipes).
+    const ffmpegPath = options.ffmpegPath ?? 'ffmpeg';
+    const memoryLimit = options.memoryLimitBytes || undefined;
+    const launcher = memoryLimit ? [...prlimitPrefix(memoryLimit), ffmpegPath] : [];
     const command = ffmpeg(pass.input, { stdoutLines: 40 })
-      .setFfmpegPath(options.ffmpegPath ?? 'ffmpeg')
-      .inputOptions(...RUNNER_OPTIONS, ...period, ...pass.inputOptions)
+      .setFfmpegPath(memoryLimit ? PRLIMIT : ffmpegPath)
+      .inputOptions(...launcher, ...RUNNER_OPTIONS, ...period, ...pass.inputOptions)
       .output(pass.output);
     if (pass.outputOptions.length > 0) command.outputOptions(...pass.outputOptions);
 
@@ -234,8 +246,19 @@ function runPass(
       cleanup();
       const tail = lastLines(stderr ?? '', pass.input, pass.output);
       if (control.reason) return reject(control.error(control.reason, tail));
-      if (!proc || /Cannot find ffmpeg|ENOENT/.test(err.message)) {
+      if (!proc || /Cannot find ffmpeg|ENOENT|^prlimit: /m.test(`${err.message}\n${stderr ?? ''}`)) {
         return reject(new MediaError('internal', `ffmpeg could not start: ${err.message}`, tail, { cause: err }));
+      }
+      const signal = /killed with signal (\w+)/.exec(err.message)?.[1] ?? null;
+      if (memoryLimit && ranOutOfMemory(stderr ?? '', signal)) {
+        return reject(new MediaError('unprocessable', memoryLimitMessage(memoryLimit), tail, { cause: err, limit: 'memory' }));
+      }
+      const format = refusedFormat(stderr ?? '');
+      if (format) return reject(new MediaError('unprocessable', refusedFormatMessage(format), tail, { cause: err }));
+      const tooLarge = /Picture size (\d+)x(\d+) exceeds specified max pixel count (\d+)/.exec(stderr ?? '');
+      if (tooLarge) {
+        const refusal = pixelLimitRefusal(Number(tooLarge[1]), Number(tooLarge[2]), Number(tooLarge[3]));
+        return reject(new MediaError('unprocessable', refusal.message, tail, { cause: err, limit: 'pixels' }));
       }
       reject(new MediaError('unprocessable', `ffmpeg could not convert the input${reasonOf(tail)}`, tail, { cause: err }));
     });
@@ -266,25 +289,35 @@ function runPass(
 const verified = new Map<string, Promise<void>>();
 
 /**
- * Runs `ffmpeg -version` once per path. fluent-ffmpeg 2.1.3 cannot report a binary that fails to
- * spawn (ENOENT): its handler throws on a missing buffer and the command never ends.
+ * Runs `ffmpeg -version` once per path (and memory limit: through prlimit, which must exist then).
+ * fluent-ffmpeg 2.1.3 cannot report a binary that fails to spawn (ENOENT): its handler throws on a
+ * missing buffer and the command never ends.
  */
-function ensureFfmpeg(path: string): Promise<void> {
-  let check = verified.get(path);
+function ensureFfmpeg(path: string, memoryLimit: number | undefined): Promise<void> {
+  const key = `${memoryLimit || 0}:${path}`;
+  let check = verified.get(key);
   if (!check) {
+    const [command, args] = memoryLimit ? [PRLIMIT, [...prlimitPrefix(memoryLimit), path]] : [path, []];
     check = new Promise<void>((resolve, reject) => {
-      execFile(path, ['-hide_banner', '-version'], { timeout: 10_000, killSignal: 'SIGKILL' }, (err) => {
+      execFile(command, [...args, '-hide_banner', '-version'], { timeout: 10_000, killSignal: 'SIGKILL' }, (err, _out, errOut) => {
         if (!err) return resolve();
-        verified.delete(path);
-        reject(new MediaError('internal', `ffmpeg is not runnable at ${path}: ${err.message}`, undefined, { cause: err }));
+        verified.delete(key);
+        const how = memoryLimit ? ` under ${PRLIMIT} (util-linux; needed for KILN_FFMPEG_MEMORY_LIMIT, 0 turns the limit off)` : '';
+        reject(new MediaError('internal', `ffmpeg is not runnable at ${path}${how}: ${err.message} ${String(errOut).trim()}`.trim(), undefined, { cause: err }));
       });
     });
-    verified.set(path, check);
+    verified.set(key, check);
   }
   return check;
 }
 
-async function checkOutput(path: string, max: number | undefined): Promise<void> {
+function outputLimitMessage(options: RunOptions): string {
+  const cap = options.maxOutputDescription ?? `${formatBytes(options.maxOutputBytes ?? 0)}`;
+  return `output size limit exceeded: the output grew past ${cap}`;
+}
+
+async function checkOutput(options: RunOptions): Promise<void> {
+  const { outputPath: path, maxOutputBytes: max } = options;
   let size: number;
   try {
     size = (await stat(path)).size;
@@ -297,7 +330,7 @@ async function checkOutput(path: string, max: number | undefined): Promise<void>
     throw new MediaError('unprocessable', 'ffmpeg wrote an empty output: nothing in the input could be converted');
   }
   if (max !== undefined && size > max) {
-    throw new MediaError('payload_too_large', `the output is larger than the ${max} byte limit`);
+    throw new MediaError('payload_too_large', outputLimitMessage(options), undefined, { limit: 'output_size' });
   }
 }
 
