@@ -74,7 +74,33 @@ export const configSchema = z.object({
   KILN_CONVERSION_TIMEOUT_SECONDS: int(3600, 1),
   /** A converter that stops renewing its lock (crashed) loses the unit to another after this long. */
   KILN_CONVERT_LOCK_SECONDS: int(60, 2),
-  KILN_MAX_OUTPUT_SIZE: bytes(20 * 1024 ** 3),
+  /** Largest output file, whatever the input (the largest input, KILN_MAX_FILE_SIZE, by default). */
+  KILN_MAX_OUTPUT_SIZE: bytes(10 * 1024 ** 3),
+  /**
+   * Media limits (libs/media media-limits.ts), checked from the probe before anything is decoded.
+   * Pixels per frame: 16384×8192 (a 360° panorama; above any camera sensor, 8K video is 33 MP);
+   * its worst case, 16-bit RGBA, converts to every image target within the default memory limit.
+   */
+  KILN_MAX_PIXELS: int(16384 * 8192, 1),
+  /** Width and height each, in pixels. */
+  KILN_MAX_DIMENSION: int(16384, 1),
+  /** Longest audio or video: a day (the catalog's trim options reach 86400 s; long audiobooks fit). */
+  KILN_MAX_DURATION_SECONDS: int(24 * 3600, 1),
+  /** Audio channels (16 covers 7.1.4 and 3rd-order ambisonics) and sample rate of the stream read. */
+  KILN_MAX_AUDIO_CHANNELS: int(16, 1),
+  KILN_MAX_SAMPLE_RATE: int(192_000, 1),
+  /**
+   * An output may be this many times its input (0 = no ratio), but outputs up to
+   * KILN_OUTPUT_RATIO_FLOOR are always allowed. Uncompressed targets (wav, bmp, tiff) are estimated
+   * from the probe and refused before running; others are stopped when they grow past it.
+   */
+  KILN_MAX_OUTPUT_RATIO: z.coerce.number().min(0).default(200),
+  KILN_OUTPUT_RATIO_FLOOR: bytes(256 * 1024 ** 2),
+  /**
+   * Memory ffmpeg and ffprobe may map (RLIMIT_DATA through `prlimit`, util-linux); 0 = no limit.
+   * A conversion that runs out of it fails `unprocessable`, naming this limit.
+   */
+  KILN_FFMPEG_MEMORY_LIMIT: bytes(4 * 1024 ** 3),
   KILN_FFMPEG_THREADS: int(0, 0),
   KILN_FFMPEG_PRESET: z.enum(['ultrafast', 'superfast', 'veryfast', 'faster', 'fast', 'medium', 'slow']).default('veryfast'),
   KILN_TMP_DIR: z.string().default(''),
