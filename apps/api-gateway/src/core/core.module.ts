@@ -2,10 +2,17 @@ import { Global, Module, type DynamicModule, type OnApplicationShutdown, Inject 
 import { KILN_CONFIG, type KilnConfig } from '@kiln/config';
 import { createPrismaClient, type PrismaClient } from '@kiln/database';
 import { createLogger, type Logger } from '@kiln/observability';
-import { createRedis, QueueProducer, redisTargetOf, type RedisClient } from '@kiln/queue';
+import { createRedis, QUEUE_WRITE_DEADLINE_MS, QueueProducer, redisTargetOf, type RedisClient } from '@kiln/queue';
 import { OBJECT_STORE, objectStoreFromConfig } from '@kiln/storage';
 import { ChannelFanout, JobEvents, JobLifecycle } from '@kiln/workflow';
 import { LOGGER, PRISMA, REDIS } from './tokens';
+
+/**
+ * No request waits on Redis longer than this. A partitioned Redis answers nothing and the socket
+ * stays open (no RST), so without it a command would wait for TCP to give up (minutes); with it
+ * the request answers 503 `unavailable` and the connection carries on once the path heals.
+ */
+export const GATEWAY_REDIS_COMMAND_TIMEOUT_MS = QUEUE_WRITE_DEADLINE_MS;
 
 /** Process-wide clients, built once from the validated configuration. */
 @Global()
@@ -25,7 +32,7 @@ export class CoreModule implements OnApplicationShutdown {
         { provide: KILN_CONFIG, useValue: config },
         { provide: LOGGER, useValue: logger },
         { provide: PRISMA, useFactory: () => createPrismaClient({ url: config.DATABASE_URL, poolSize: 10 }) },
-        { provide: REDIS, useFactory: () => createRedis(redisTargetOf(config), 'producer') },
+        { provide: REDIS, useFactory: () => createRedis(redisTargetOf(config), 'producer', { commandTimeout: GATEWAY_REDIS_COMMAND_TIMEOUT_MS }) },
         {
           provide: QueueProducer,
           useFactory: (redis: RedisClient) => new QueueProducer(redis, config.KILN_QUEUE_PREFIX),
@@ -33,7 +40,7 @@ export class CoreModule implements OnApplicationShutdown {
         },
         { provide: OBJECT_STORE, useFactory: () => objectStoreFromConfig(config) },
         { provide: JobEvents, useFactory: (redis: RedisClient) => new JobEvents(redis, config.KILN_QUEUE_PREFIX), inject: [REDIS] },
-        { provide: ChannelFanout, useFactory: () => new ChannelFanout(createRedis(redisTargetOf(config), 'client')) },
+        { provide: ChannelFanout, useFactory: () => new ChannelFanout(createRedis(redisTargetOf(config), 'client', { commandTimeout: GATEWAY_REDIS_COMMAND_TIMEOUT_MS })) },
         {
           provide: JobLifecycle,
           useFactory: (prisma: PrismaClient, producer: QueueProducer, events: JobEvents) =>

@@ -46,6 +46,9 @@ function isDependencyOutage(err: unknown): boolean {
   for (let e = err as { code?: unknown; name?: string; cause?: unknown; message?: string } | undefined, depth = 0; e && depth < 4; e = e.cause as typeof e, depth++) {
     if (typeof e.code === 'string' && OUTAGE_CODES.has(e.code)) return true;
     if (e.name === 'S3RequestError' || e.name === 'QueueUnavailableError') return true;
+    // Redis gave no answer within the gateway's command timeout (a partition: no RST, no answer),
+    // or a command gave up after its reconnect attempts.
+    if (e.name === 'MaxRetriesPerRequestError' || (typeof e.message === 'string' && /^Command timed out$/.test(e.message))) return true;
     if (e.name === 'PrismaClientInitializationError') return true;
     // P2024: no pool connection in time; P2028: a transaction could not start in time (pool exhausted by a burst).
     if (typeof e.code === 'string' && ['P1001', 'P1002', 'P1017', 'P2024', 'P2028'].includes(e.code)) return true;
