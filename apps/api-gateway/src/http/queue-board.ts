@@ -1,3 +1,4 @@
+import { createHash, timingSafeEqual } from 'node:crypto';
 import { createBullBoard } from '@bull-board/api';
 import { BullMQAdapter } from '@bull-board/api/bullMQAdapter';
 import { ExpressAdapter } from '@bull-board/express';
@@ -9,34 +10,58 @@ import { hashKey } from '../auth/principal';
 
 export const QUEUE_BOARD_PATH = '/admin/queues';
 
+const digest = (value: string): Buffer => createHash('sha256').update(value, 'utf8').digest();
+
+/** Equal in constant time (both sides hashed first, so their lengths say nothing either). */
+export function sameSecret(given: string, expected: string): boolean {
+  return timingSafeEqual(digest(given), digest(expected));
+}
+
+/** The credential a browser or script sends: Bearer, HTTP Basic (the password), or X-Api-Key / X-Admin-Token. */
+function credentialOf(req: Request): string | undefined {
+  const auth = req.header('authorization') ?? '';
+  if (/^Bearer\s+/i.test(auth)) return auth.replace(/^Bearer\s+/i, '').trim();
+  if (/^Basic\s+/i.test(auth)) {
+    const decoded = Buffer.from(auth.replace(/^Basic\s+/i, ''), 'base64').toString('utf8');
+    return decoded.slice(decoded.indexOf(':') + 1);
+  }
+  return req.header('x-admin-token') ?? req.header('x-api-key') ?? undefined;
+}
+
+function refuse(res: Response, error: KilnError, challenge: boolean): void {
+  if (challenge) res.setHeader('WWW-Authenticate', 'Basic realm="Kiln admin", charset="UTF-8"');
+  res.setHeader('Cache-Control', 'no-store');
+  res.status(error.status).json(error.toBody());
+}
+
 /**
- * The API key a browser or script sends to the admin pages: X-Api-Key, Bearer, or HTTP Basic with
- * the key as the password (so a browser can log in). A wrong or missing key is a 401 challenge.
+ * Operator-only routes: the operator credential (KILN_ADMIN_TOKEN), never a tenant's API key. A
+ * tenant key is recognised and refused (403); anything else is a 401 (with a Basic challenge, so a
+ * browser can log in: any user name, the token as password). Without a configured token the board
+ * is off: nothing opens it.
  */
 export function adminAuth(config: KilnConfig): RequestHandler {
-  const hashes = new Set(config.KILN_API_KEYS.map(hashKey));
+  const tenantHashes = new Set(config.KILN_API_KEYS.map(hashKey));
+  const token = config.KILN_ADMIN_TOKEN;
   return (req: Request, res: Response, next: NextFunction) => {
-    let key = req.header('x-api-key');
-    const auth = req.header('authorization') ?? '';
-    if (!key && /^Bearer\s+/i.test(auth)) key = auth.replace(/^Bearer\s+/i, '').trim();
-    if (!key && /^Basic\s+/i.test(auth)) {
-      const decoded = Buffer.from(auth.replace(/^Basic\s+/i, ''), 'base64').toString('utf8');
-      key = decoded.slice(decoded.indexOf(':') + 1);
+    const given = credentialOf(req);
+    if (given !== undefined && token && sameSecret(given, token)) return next();
+    if (given !== undefined && tenantHashes.has(hashKey(given))) {
+      return refuse(res, new KilnError('forbidden', 'The queue board is for operators: an API key does not open it (use the admin token).'), false);
     }
-    if (key && hashes.has(hashKey(key))) return next();
-    res.setHeader('WWW-Authenticate', 'Basic realm="Kiln admin", charset="UTF-8"');
-    res.status(401).json(new KilnError('unauthorized', 'The queue board needs an API key (X-Api-Key, Bearer, or Basic with the key as password).').toBody());
+    if (!token) return refuse(res, new KilnError('unauthorized', 'The queue board is off: the operator sets KILN_ADMIN_TOKEN to open it.'), false);
+    refuse(res, new KilnError('unauthorized', 'The queue board needs the admin token (Authorization: Bearer, or Basic with the token as password).'), true);
   };
 }
 
-/** Bull Board over every Kiln queue, mounted behind the API key. */
-export function queueBoard(producer: QueueProducer): RequestHandler {
+/** Bull Board over every Kiln queue, read-only unless configured otherwise. Mount behind adminAuth. */
+export function queueBoard(producer: QueueProducer, options: { readOnly: boolean }): RequestHandler {
   const serverAdapter = new ExpressAdapter();
   serverAdapter.setBasePath(QUEUE_BOARD_PATH);
   createBullBoard({
-    queues: Object.values(QueueName).map((name) => new BullMQAdapter(producer.queue(name))),
+    queues: Object.values(QueueName).map((name) => new BullMQAdapter(producer.queue(name), { readOnlyMode: options.readOnly })),
     serverAdapter,
-    options: { uiConfig: { boardTitle: 'Kiln queues' } },
+    options: { uiConfig: { boardTitle: options.readOnly ? 'Kiln queues (read-only)' : 'Kiln queues' } },
   });
   return serverAdapter.getRouter() as RequestHandler;
 }
