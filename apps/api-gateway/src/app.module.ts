@@ -1,8 +1,9 @@
 import { Module, type DynamicModule } from '@nestjs/common';
-import { APP_FILTER, APP_GUARD } from '@nestjs/core';
+import { APP_FILTER, APP_GUARD, APP_INTERCEPTOR } from '@nestjs/core';
 import type { KilnConfig } from '@kiln/config';
 import type { Logger } from '@kiln/observability';
 import { AuthGuard } from './auth/auth.guard';
+import { AuthFailures } from './auth/auth-failures.service';
 import { KeyLimits } from './limits/key-limits.service';
 import { KeyQuotas } from './limits/key-quotas.service';
 import { RateLimitGuard } from './limits/rate-limit.guard';
@@ -12,6 +13,7 @@ import { DocsController } from './docs/docs.controller';
 import { FormatsController } from './formats/formats.controller';
 import { HealthController } from './health/health.controller';
 import { ErrorFilter } from './http/error.filter';
+import { JsonBodyInterceptor } from './http/json-body';
 import { JobsController } from './jobs/jobs.controller';
 import { JobsService } from './jobs/jobs.service';
 import { MetricsController } from './metrics/metrics.controller';
@@ -48,10 +50,13 @@ export class AppModule {
         KeyLimits,
         KeyQuotas,
         WebSessions,
+        AuthFailures,
         { provide: WebPage, useFactory: () => new WebPage() },
         metricsProvider,
         { provide: APP_GUARD, useClass: AuthGuard },
         { provide: APP_GUARD, useClass: RateLimitGuard },
+        // After both guards: JSON bodies are read only once the caller is authenticated and within its rate.
+        { provide: APP_INTERCEPTOR, useClass: JsonBodyInterceptor },
         { provide: APP_FILTER, useClass: ErrorFilter },
       ],
     };

@@ -4,25 +4,24 @@ import type { KilnConfig } from '@kiln/config';
 import { KilnMetrics, createLogger, type Logger } from '@kiln/observability';
 import { AppModule } from './app.module';
 import { QueueProducer } from '@kiln/queue';
-import { jsonBody } from './http/json-body';
+import { KilnExpressAdapter } from './http/http-server';
 import { QUEUE_BOARD_PATH, adminAuth, queueBoard } from './http/queue-board';
 import { requestContext } from './http/request-context.middleware';
+import { requestDeadlines } from './http/request-deadlines';
 
 /** Builds the gateway (used by main.ts and by tests that run it in-process). */
 export async function createGateway(config: KilnConfig, logger: Logger = createLogger('api-gateway', config.KILN_LOG_LEVEL)): Promise<NestExpressApplication> {
-  const app = await NestFactory.create<NestExpressApplication>(AppModule.forRoot(config, logger), {
+  const adapter = new KilnExpressAdapter({ headersTimeoutMs: config.KILN_HEADERS_TIMEOUT_SECONDS * 1000, keepAliveTimeoutMs: 65_000 });
+  const app = await NestFactory.create<NestExpressApplication>(AppModule.forRoot(config, logger), adapter, {
     bodyParser: false,
     logger: ['error', 'warn'],
   });
   app.disable('x-powered-by');
-  app.set('trust proxy', true);
+  // Off unless configured: X-Forwarded-For from anyone would otherwise pick the client address.
+  app.set('trust proxy', config.KILN_TRUST_PROXY);
   app.use(requestContext(logger, app.get(KilnMetrics)));
-  app.use(jsonBody());
-  app.use(QUEUE_BOARD_PATH, adminAuth(config), queueBoard(app.get(QueueProducer)));
-  const server = app.getHttpServer();
-  // Uploads of large files over slow links: no whole-request timeout, but idle sockets are closed.
-  server.requestTimeout = 0;
-  server.headersTimeout = 60_000;
-  server.keepAliveTimeout = 65_000;
+  // Before anything reads a body: slow bodies are cut. JSON is parsed after authentication (JsonBodyInterceptor).
+  app.use(requestDeadlines({ bodyTimeoutMs: config.KILN_BODY_TIMEOUT_SECONDS * 1000, uploadIdleMs: config.KILN_UPLOAD_IDLE_TIMEOUT_SECONDS * 1000 }));
+  app.use(QUEUE_BOARD_PATH, adminAuth(config), queueBoard(app.get(QueueProducer), { readOnly: config.KILN_QUEUE_BOARD_READ_ONLY }));
   return app;
 }

@@ -36,8 +36,34 @@ export const configSchema = z.object({
     .min(1, 'set at least one API key (comma separated)')
     .transform((v) => v.split(',').map((k) => k.trim()).filter(Boolean))
     .refine((keys) => keys.length > 0 && keys.every((k) => k.length >= 16), 'each API key needs at least 16 characters'),
-  /** Key of the HMAC-SHA256 signature on callbacks (X-Kiln-Signature). */
-  KILN_WEBHOOK_SECRET: z.string().min(16, 'needs at least 16 characters'),
+  /**
+   * Key of the HMAC-SHA256 signature on callbacks (X-Kiln-Signature), for keys without one of their
+   * own. Rotation: `new,old` signs every callback with both (one `v1=` each) until the old is removed.
+   */
+  KILN_WEBHOOK_SECRET: z
+    .string()
+    .refine((v) => v.split(',').every((s) => s.trim().length >= 16), 'needs at least 16 characters (each, when two are given for a rotation)'),
+  /**
+   * Callback secrets per API key: `<key id>=<secret>[,<old secret>];…`, where the key id is the first
+   * 12 hex characters of the key's SHA-256 (`printf %s "$KEY" | sha256sum | cut -c1-12`). A key listed
+   * here signs its jobs' callbacks with its own secrets only.
+   */
+  KILN_KEY_WEBHOOK_SECRETS: z
+    .string()
+    .transform((v, ctx) => {
+      const byKey: Record<string, string[]> = {};
+      for (const entry of v.split(/[;\n]/).map((e) => e.trim()).filter(Boolean)) {
+        const m = /^([0-9a-f]{12})=(.+)$/i.exec(entry);
+        const secrets = m ? m[2].split(',').map((s) => s.trim()) : [];
+        if (!m || secrets.length === 0 || secrets.length > 2 || secrets.some((s) => s.length < 16)) {
+          ctx.addIssue({ code: 'custom', message: 'expected <12 hex key id>=<secret>[,<old secret>];… with secrets of 16+ characters' });
+          return z.NEVER;
+        }
+        byKey[m[1].toLowerCase()] = secrets;
+      }
+      return byKey;
+    })
+    .optional(),
   DATABASE_URL: z.string().regex(/^postgres(ql)?:\/\//, 'expected postgresql://user@host:port/db'),
   /** One Redis server. Required unless REDIS_CLUSTER_NODES is set. */
   REDIS_URL: z.string().regex(/^rediss?:\/\//, 'expected redis://host:port').optional(),
@@ -136,10 +162,43 @@ export const configSchema = z.object({
   /** Upload sessions with `expires_at: 0` (never expire) are refused (400) unless this is true. */
   KILN_ALLOW_NEVER_EXPIRING_UPLOADS: bool.default(false),
   /**
-   * Key of the HMAC on the web page's session cookie. Unset: derived (HKDF) from KILN_WEBHOOK_SECRET,
-   * so every gateway replica that shares the webhook secret accepts the same cookies.
+   * Key of the HMAC on the web page's session cookie, independent of every other secret. The web
+   * page (`/` and `/web/*`) is served only when it is set; every gateway replica must share it.
    */
   KILN_WEB_SESSION_SECRET: z.string().min(32, 'needs at least 32 characters').optional(),
+  /**
+   * Operator credential for the queue board (`/admin/queues`) and other operator-only routes:
+   * `Authorization: Bearer <token>` (or HTTP Basic with it as the password). Tenant API keys never
+   * reach them. Unset: the board is off.
+   */
+  KILN_ADMIN_TOKEN: z.string().min(24, 'needs at least 24 characters').optional(),
+  /** The queue board only shows (no pause, retry, add, clean…) unless this is false. */
+  KILN_QUEUE_BOARD_READ_ONLY: bool.default(true),
+  /**
+   * Express `trust proxy`: which hops' X-Forwarded-For to believe for the client address (rate
+   * limits on failed logins, logs). `false` (default): the socket's peer; `true`; a hop count; or
+   * comma-separated addresses/CIDRs (`loopback`, `uniquelocal` allowed).
+   */
+  KILN_TRUST_PROXY: z
+    .string()
+    .default('false')
+    .transform((v): boolean | number | string[] => {
+      const t = v.trim().toLowerCase();
+      if (['false', '0', 'no', ''].includes(t)) return false;
+      if (['true', 'yes'].includes(t)) return true;
+      if (/^\d+$/.test(t)) return Number(t);
+      return t.split(',').map((s) => s.trim()).filter(Boolean);
+    }),
+  /** A request's headers must arrive within this (slow-header clients are closed). */
+  KILN_HEADERS_TIMEOUT_SECONDS: int(20, 1),
+  /** A JSON or form body (not a file upload) must arrive whole within this; else 408 and the connection closes. */
+  KILN_BODY_TIMEOUT_SECONDS: int(30, 1),
+  /** A file upload that moves no byte for this long is closed (slow but moving uploads go on). */
+  KILN_UPLOAD_IDLE_TIMEOUT_SECONDS: int(60, 1),
+  /** Largest JSON request body. */
+  KILN_JSON_BODY_LIMIT: bytes(256 * 1024),
+  /** Failed authentications (API key, job token, login form) per client address per minute; over it: 429. 0 = off. */
+  KILN_AUTH_FAILURES_PER_MINUTE: int(30, 0),
   /** Lifetime of a web page login (the session cookie) in seconds. */
   KILN_WEB_SESSION_TTL_SECONDS: int(12 * 3600, 60),
   KILN_LOG_LEVEL: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']).default('info'),
@@ -164,10 +223,14 @@ export function hasHashTag(key: string): boolean {
   return open >= 0 && key.indexOf('}', open + 1) > open + 1;
 }
 
+/** REDIS_URL is required unless the cluster's nodes are given; named with the other missing variables. */
+function missingRedis(env: Record<string, string | undefined>): { variable: string; message: string }[] {
+  return env.REDIS_URL === undefined && env.REDIS_CLUSTER_NODES === undefined ? [{ variable: 'REDIS_URL', message: 'is required' }] : [];
+}
+
 /** Rules across variables, checked after each variable parsed on its own. */
 function crossChecks(config: KilnConfig): { variable: string; message: string }[] {
   const problems: { variable: string; message: string }[] = [];
-  if (!config.REDIS_URL && !config.REDIS_CLUSTER_NODES) problems.push({ variable: 'REDIS_URL', message: 'is required (or set REDIS_CLUSTER_NODES for a Redis Cluster)' });
   if (config.REDIS_CLUSTER_NODES && !hasHashTag(config.KILN_QUEUE_PREFIX)) {
     // BullMQ's scripts touch several keys of a queue at once: on a cluster they must share one slot.
     problems.push({ variable: 'KILN_QUEUE_PREFIX', message: 'needs a hash tag on a Redis Cluster, e.g. {kiln}, so each queue\'s keys share one slot' });
@@ -187,17 +250,18 @@ export function parseConfig(env: NodeJS.ProcessEnv): KilnConfig {
   const withoutEmpty = Object.fromEntries(Object.entries(env).filter(([, v]) => v !== ''));
   const result = configSchema.safeParse(withoutEmpty);
   if (result.success) {
-    const problems = crossChecks(result.data);
+    const problems = [...missingRedis(withoutEmpty), ...crossChecks(result.data)];
     if (problems.length) throw new ConfigError(problems);
     return result.data;
   }
-  throw new ConfigError(
-    result.error.issues.map((i) => {
+  throw new ConfigError([
+    ...result.error.issues.map((i) => {
       const variable = String(i.path[0] ?? '?');
       const missing = withoutEmpty[variable] === undefined;
       return { variable, message: missing ? 'is required' : i.code === 'invalid_type' ? `is not valid (${i.message.replace(/, received .*/, '')})` : i.message };
     }),
-  );
+    ...missingRedis(withoutEmpty),
+  ]);
 }
 
 /** For apps: parse once; on error print one line per variable and exit(1). */

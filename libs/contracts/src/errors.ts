@@ -4,6 +4,8 @@ export const ErrorStatus = {
   unauthorized: 401,
   forbidden: 403,
   not_found: 404,
+  /** Kiln's addition to API.md's table: a request body that did not arrive in time (slow client). */
+  request_timeout: 408,
   conflict: 409,
   job_locked: 409,
   payload_too_large: 413,

@@ -6,6 +6,7 @@ import { KilnError } from '@kiln/contracts';
 import type { PrismaClient } from '@kiln/database';
 import { PRISMA } from '../core/tokens';
 import { WEB_CSRF_HEADER, WebSessions } from '../web/web-sessions.service';
+import { AuthFailures, clientAddress } from './auth-failures.service';
 import { hashKey, type Principal } from './principal';
 
 export const PUBLIC_ROUTE = 'kiln:public';
@@ -35,6 +36,7 @@ export class AuthGuard implements CanActivate {
     @Inject(KILN_CONFIG) config: KilnConfig,
     @Inject(PRISMA) private readonly prisma: PrismaClient,
     private readonly webSessions: WebSessions,
+    private readonly failures: AuthFailures,
   ) {
     this.keyHashes = new Set(config.KILN_API_KEYS.map(hashKey));
   }
@@ -44,10 +46,13 @@ export class AuthGuard implements CanActivate {
     if (this.reflector.getAllAndOverride<boolean>(PUBLIC_ROUTE, targets)) return true;
     const req = context.switchToHttp().getRequest<AuthedRequest>();
 
+    const address = clientAddress(req);
+    const refuse = (error: KilnError) => this.failures.failed(address, error);
     const key = this.apiKeyOf(req);
     if (key !== undefined) {
       const h = hashKey(key);
-      if (!this.keyHashes.has(h)) throw new KilnError('unauthorized', 'The API key is not valid.');
+      if (!this.keyHashes.has(h)) throw await refuse(new KilnError('unauthorized', 'The API key is not valid.'));
+      await this.failures.assertAllowed(address);
       req.principal = { kind: 'key', ownerKeyHash: h };
       return true;
     }
@@ -57,9 +62,10 @@ export class AuthGuard implements CanActivate {
       if (!scope) {
         throw new KilnError('forbidden', 'A job token only authorizes the upload endpoints of its job.');
       }
-      if (!/^[0-9a-f]{32}$/.test(token)) throw new KilnError('unauthorized', 'The job token is not valid.');
+      if (!/^[0-9a-f]{32}$/.test(token)) throw await refuse(new KilnError('unauthorized', 'The job token is not valid.'));
+      await this.failures.assertAllowed(address);
       const job = await this.prisma.job.findUnique({ where: { token }, select: { id: true, ownerKeyHash: true } });
-      if (!job) throw new KilnError('unauthorized', 'The job token is not valid.');
+      if (!job) throw await refuse(new KilnError('unauthorized', 'The job token is not valid.'));
       const wanted = scope === 'job' ? req.params.id : undefined;
       if (wanted && wanted !== job.id) throw new KilnError('forbidden', 'This job token belongs to another job.');
       req.principal = { kind: 'job-token', jobId: job.id, ownerKeyHash: job.ownerKeyHash };

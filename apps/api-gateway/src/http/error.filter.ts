@@ -79,10 +79,13 @@ export class ErrorFilter implements ExceptionFilter {
       if (!res.headersSent) res.status(error.status).json(error.toBody(req.id));
     };
     if (req.complete || req.destroyed) return send();
-    drainThen(req, send, () => {
+    const giveUp = () => {
       res.setHeader('Connection', 'close');
       send();
-    });
+    };
+    // An unauthenticated sender's body is never read, not even to discard it: answer and close.
+    if (error.code === 'unauthorized' || !(req as { principal?: unknown }).principal) return giveUp();
+    drainThen(req, send, giveUp);
   }
 }
 
