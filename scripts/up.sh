@@ -19,10 +19,17 @@ if [ ! -f .kiln/dev.env ]; then
   } > .kiln/dev.env
   chmod 600 .kiln/dev.env
 fi
+# Secrets added since a checkout's dev.env was made are appended once.
+rand_hex() { node -e "console.log(require('crypto').randomBytes(24).toString('hex'))"; }
+grep -q '^GENERATED_WEB_SESSION_SECRET=' .kiln/dev.env || echo "GENERATED_WEB_SESSION_SECRET=$(rand_hex)" >> .kiln/dev.env
+grep -q '^GENERATED_ADMIN_TOKEN=' .kiln/dev.env || echo "GENERATED_ADMIN_TOKEN=adm_$(rand_hex)" >> .kiln/dev.env
 # shellcheck disable=SC1091
 . .kiln/dev.env
 export KILN_API_KEYS=${KILN_API_KEYS:-$GENERATED_API_KEY}
 export KILN_WEBHOOK_SECRET=${KILN_WEBHOOK_SECRET:-$GENERATED_WEBHOOK_SECRET}
+# The web page's cookies are signed with a secret of their own; the queue board opens with the admin token.
+export KILN_WEB_SESSION_SECRET=${KILN_WEB_SESSION_SECRET:-$GENERATED_WEB_SESSION_SECRET}
+export KILN_ADMIN_TOKEN=${KILN_ADMIN_TOKEN:-$GENERATED_ADMIN_TOKEN}
 export KILN_PORT=${KILN_PORT:-3000}
 export DATABASE_URL=${DATABASE_URL:-postgresql://postgres@127.0.0.1:5432/kiln}
 export REDIS_URL=${REDIS_URL:-redis://127.0.0.1:6379}
@@ -105,6 +112,8 @@ Kiln is up.
   API key:    $first_key$key_note
   Private URLs: $private_urls
   Webhook secret (verifies X-Kiln-Signature): $KILN_WEBHOOK_SECRET
+  Web page:   $KILN_PUBLIC_URL/ (sign in with the API key)
+  Queue board (operators): $KILN_PUBLIC_URL/admin/queues with the admin token in .kiln/dev.env (GENERATED_ADMIN_TOKEN)
   Logs:       .kiln/logs/
 
   export KILN_API_KEY=$first_key

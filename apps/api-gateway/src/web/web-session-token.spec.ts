@@ -3,7 +3,7 @@ import { newSessionId, signWebSession, verifyWebSession, webSessionKey, type Web
 
 const apiKey = 'kiln_test_key_0123456789abcdef';
 const owner = createHash('sha256').update(apiKey).digest('hex');
-const key = webSessionKey({ KILN_WEB_SESSION_SECRET: 's'.repeat(40), KILN_WEBHOOK_SECRET: 'whsec_0123456789abcdef' });
+const key = webSessionKey({ KILN_WEB_SESSION_SECRET: 's'.repeat(40) })!;
 const now = 1_800_000_000;
 const claims = (over: Partial<WebSessionClaims> = {}): WebSessionClaims => ({ owner, sessionId: newSessionId(), issuedAt: now, expiresAt: now + 3600, ...over });
 
@@ -26,7 +26,7 @@ describe('web session tokens', () => {
   });
 
   it('refuses a token signed with another key', () => {
-    const other = webSessionKey({ KILN_WEB_SESSION_SECRET: 'o'.repeat(40), KILN_WEBHOOK_SECRET: 'whsec_0123456789abcdef' });
+    const other = webSessionKey({ KILN_WEB_SESSION_SECRET: 'o'.repeat(40) })!;
     expect(verifyWebSession(signWebSession(claims(), other), key, now)).toEqual({ ok: false, reason: 'signature' });
   });
 
@@ -70,19 +70,12 @@ describe('web session tokens', () => {
     expect(verifyWebSession(signedRaw(text), key, now)).toEqual({ ok: false, reason: 'malformed' });
   });
 
-  it('derives one stable key from the webhook secret when no session secret is set (replicas agree)', () => {
-    const replicaA = webSessionKey({ KILN_WEBHOOK_SECRET: 'whsec_shared_0123456789' });
-    const replicaB = webSessionKey({ KILN_WEBHOOK_SECRET: 'whsec_shared_0123456789' });
-    expect(replicaA.equals(replicaB)).toBe(true);
-    expect(replicaA).toHaveLength(32);
-    expect(replicaA.equals(Buffer.from('whsec_shared_0123456789'))).toBe(false);
-    expect(replicaA.equals(webSessionKey({ KILN_WEBHOOK_SECRET: 'whsec_other_0123456789' }))).toBe(false);
-    const token = signWebSession(claims(), replicaA);
-    expect(verifyWebSession(token, replicaB, now).ok).toBe(true);
-    // An explicit secret wins over the derived one.
-    const explicit = webSessionKey({ KILN_WEB_SESSION_SECRET: 'e'.repeat(32), KILN_WEBHOOK_SECRET: 'whsec_shared_0123456789' });
-    expect(explicit.equals(replicaA)).toBe(false);
-    expect(verifyWebSession(token, explicit, now)).toEqual({ ok: false, reason: 'signature' });
+  it('has no key (the page is off) without its own secret: nothing is derived from the webhook secret', () => {
+    expect(webSessionKey({})).toBeUndefined();
+    expect(webSessionKey({ KILN_WEBHOOK_SECRET: 'whsec_shared_0123456789' } as { KILN_WEB_SESSION_SECRET?: string })).toBeUndefined();
+    const a = webSessionKey({ KILN_WEB_SESSION_SECRET: 'e'.repeat(32) })!;
+    const b = webSessionKey({ KILN_WEB_SESSION_SECRET: 'e'.repeat(32) })!;
+    expect(verifyWebSession(signWebSession(claims(), a), b, now).ok).toBe(true);
   });
 
   it('gives every login its own session id', () => {

@@ -1,4 +1,4 @@
-import { createHmac, hkdfSync, randomBytes, timingSafeEqual } from 'node:crypto';
+import { createHmac, randomBytes, timingSafeEqual } from 'node:crypto';
 
 /**
  * The web page's session token: what the HttpOnly cookie holds instead of the API key.
@@ -31,12 +31,11 @@ const B64URL = /^[A-Za-z0-9_-]+$/;
 const mac = (secret: Buffer, payload: string): Buffer => createHmac('sha256', secret).update(DOMAIN + payload).digest();
 
 /**
- * The signing key: KILN_WEB_SESSION_SECRET when set, else derived from the webhook secret with HKDF
- * (a separate key for a separate purpose; stable across replicas that share the webhook secret).
+ * The signing key: KILN_WEB_SESSION_SECRET, a secret of its own (no other party holds it: callback
+ * receivers hold the webhook secret). Undefined when unset: the web page is then off.
  */
-export function webSessionKey(config: { KILN_WEB_SESSION_SECRET?: string; KILN_WEBHOOK_SECRET: string }): Buffer {
-  if (config.KILN_WEB_SESSION_SECRET) return Buffer.from(config.KILN_WEB_SESSION_SECRET, 'utf8');
-  return Buffer.from(hkdfSync('sha256', config.KILN_WEBHOOK_SECRET, 'kiln', 'kiln web session signing key v1', 32));
+export function webSessionKey(config: { KILN_WEB_SESSION_SECRET?: string }): Buffer | undefined {
+  return config.KILN_WEB_SESSION_SECRET ? Buffer.from(config.KILN_WEB_SESSION_SECRET, 'utf8') : undefined;
 }
 
 export function newSessionId(): string {

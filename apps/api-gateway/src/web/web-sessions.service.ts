@@ -18,15 +18,30 @@ export const WEB_CSRF_HEADER = 'x-kiln-web';
  */
 @Injectable()
 export class WebSessions {
-  private readonly key: Buffer;
+  private readonly secret: Buffer | undefined;
   private readonly keyHashes: Set<string>;
 
   constructor(
     @Inject(KILN_CONFIG) private readonly config: KilnConfig,
     @Inject(REDIS) private readonly redis: RedisClient,
   ) {
-    this.key = webSessionKey(config);
+    this.secret = webSessionKey(config);
     this.keyHashes = new Set(config.KILN_API_KEYS.map(hashKey));
+  }
+
+  /** The page and its sessions are served only with a secret of their own (KILN_WEB_SESSION_SECRET). */
+  get enabled(): boolean {
+    return this.secret !== undefined;
+  }
+
+  /** Throws a 404 when the page is off. */
+  assertEnabled(): void {
+    if (!this.secret) throw new KilnError('not_found', 'The web page is off: the operator sets KILN_WEB_SESSION_SECRET to serve it.');
+  }
+
+  private get key(): Buffer {
+    this.assertEnabled();
+    return this.secret!;
   }
 
   /** A new session token for a valid API key; undefined for a wrong one. */

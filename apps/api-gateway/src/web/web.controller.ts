@@ -7,6 +7,7 @@ import type { Principal } from '../auth/principal';
 import { WebPage, type LoginMessage } from './web-page';
 import { WEB_CSRF_HEADER, WebSessions } from './web-sessions.service';
 import { readLoginForm } from './login-form';
+import { AuthFailures, clientAddress } from '../auth/auth-failures.service';
 
 /**
  * The web page at `/` and its session: a login form (plain HTML, no script) posts the API key once
@@ -17,12 +18,14 @@ export class WebController {
   constructor(
     @Inject(WebPage) private readonly page: WebPage,
     private readonly sessions: WebSessions,
+    private readonly failures: AuthFailures,
   ) {}
 
   /** The converter page with a valid session cookie; the login form otherwise. */
   @Get()
   @Public()
   async index(@Req() req: Request, @Res() res: Response, @Query('login') login?: string): Promise<void> {
+    this.sessions.assertEnabled();
     const token = this.sessions.tokenOf(req);
     if (token !== undefined) {
       try {
@@ -41,6 +44,7 @@ export class WebController {
   @Get('web/static/:name')
   @Public()
   asset(@Param('name') name: string, @Req() req: Request, @Res() res: Response): void {
+    this.sessions.assertEnabled();
     if (!this.page.sendAsset(name, req.header('if-none-match'), res)) throw new KilnError('not_found', 'No such file.');
   }
 
@@ -51,16 +55,22 @@ export class WebController {
   @Post('web/session')
   @Public()
   async login(@Req() req: Request, @Res() res: Response): Promise<void> {
+    this.sessions.assertEnabled();
     const site = req.header('sec-fetch-site');
     if (site === 'cross-site' || site === 'same-site') throw new KilnError('forbidden', 'Log in from the Kiln page itself.');
     const form = await readLoginForm(req);
+    const address = clientAddress(req);
     const session = this.sessions.login(form.get('api_key')?.trim() ?? '');
     res.setHeader('Cache-Control', 'no-store');
     if (!session) {
+      // Guessing keys through the form is throttled like the API: 429 past the limit.
+      const refusal = await this.failures.failed(address, new KilnError('unauthorized', 'wrong key'));
+      if (refusal.code === 'rate_limited') throw refusal;
       res.status(303).setHeader('Location', '/?login=failed');
       res.end();
       return;
     }
+    await this.failures.assertAllowed(address);
     res.setHeader('Set-Cookie', this.sessions.sessionCookie(session.token, req));
     res.status(303).setHeader('Location', '/');
     res.end();
@@ -82,6 +92,7 @@ export class WebController {
   @Delete('web/session')
   @Public()
   async logout(@Req() req: Request, @Res() res: Response): Promise<void> {
+    this.sessions.assertEnabled();
     if (req.header(WEB_CSRF_HEADER) !== '1') throw new KilnError('forbidden', 'Send X-Kiln-Web: 1 to log out.');
     const token = this.sessions.tokenOf(req);
     if (token !== undefined) await this.sessions.revoke(token);

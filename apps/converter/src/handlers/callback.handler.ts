@@ -9,7 +9,7 @@ import { KilnMetrics, type Logger } from '@kiln/observability';
 import type { HandlerContext, JobHandler } from '@kiln/queue';
 import type { ObjectStore } from '@kiln/storage';
 import { KILN_CONFIG, LOGGER, OBJECT_STORE, PRISMA } from '@kiln/worker-runtime';
-import { JobLifecycle, guardedLookup, jobView, outputUrlSigner, refusedLiteral, signCallback } from '@kiln/workflow';
+import { JobLifecycle, callbackSecretsFor, guardedLookup, jobView, outputUrlSigner, refusedLiteral, signCallback } from '@kiln/workflow';
 
 interface Attempt {
   statusCode: number | null;
@@ -79,7 +79,7 @@ export class CallbackHandler implements JobHandler<'callback'> {
         'X-Kiln-Event': payload.event,
         'X-Kiln-Delivery': payload.deliveryId,
         'X-Kiln-Attempt': String(ctx.attempt),
-        'X-Kiln-Signature': signCallback(this.config.KILN_WEBHOOK_SECRET, body),
+        'X-Kiln-Signature': signCallback(callbackSecretsFor(job.ownerKeyHash, this.config), body),
       },
       this.config.KILN_CALLBACK_TIMEOUT_MS,
       this.config.KILN_ALLOW_PRIVATE_URLS,
