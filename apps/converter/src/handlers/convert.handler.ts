@@ -9,7 +9,7 @@ import { Inject, Injectable } from '@nestjs/common';
 import type { KilnConfig } from '@kiln/config';
 import { findTarget, type ConversionOptions, type HandlerOutcome, type PayloadOf } from '@kiln/contracts';
 import type { PrismaClient } from '@kiln/database';
-import { buildConversion, isMediaError, probe, run, type MediaInfo, type X264Preset } from '@kiln/media';
+import { buildConversion, checkMediaLimits, isMediaError, outputByteCap, probe, run, type MediaInfo, type MediaLimits, type X264Preset } from '@kiln/media';
 import { KilnMetrics, type Logger } from '@kiln/observability';
 import type { HandlerContext, JobHandler } from '@kiln/queue';
 import { objectKeys, type ObjectStore } from '@kiln/storage';
@@ -76,28 +76,36 @@ export class ConvertHandler implements JobHandler<'convert'> {
 
       let media: MediaInfo;
       try {
-        media = await probe(inputPath, { timeoutMs: 60_000 });
+        media = await probe(inputPath, { timeoutMs: 60_000, maxPixels: this.config.KILN_MAX_PIXELS, memoryLimitBytes: this.config.KILN_FFMPEG_MEMORY_LIMIT });
       } catch (err: unknown) {
+        if (isMediaError(err) && err.limit) return this.fail(unit, 'unprocessable', err.message, lease); // a media bomb, named
         if (isMediaError(err)) return this.fail(unit, 'unprocessable', `the input is not a readable media file (${err.message})`, lease);
         throw err;
       }
       if (!input.media) await this.prisma.input.update({ where: { id: input.id }, data: { media: media as object } });
+      // Media bombs are refused from the probe, before ffmpeg decodes anything.
+      const limits = this.mediaLimits();
+      const refusal = checkMediaLimits(media, target, limits, conversion.options as ConversionOptions);
+      if (refusal) return this.fail(unit, 'unprocessable', refusal.message, lease);
 
       const base = path.parse(input.filename ?? 'file').name || 'file';
       const filename = safeFilename(`${base}.${target.extension}`); // within 255 bytes, extension kept
       const outputPath = path.join(dir, `output.${target.extension}`);
       const built = buildConversion(
         { target, options: conversion.options as ConversionOptions, input: media, inputPath, outputPath },
-        { preset: this.config.KILN_FFMPEG_PRESET as X264Preset, threads: this.config.KILN_FFMPEG_THREADS || undefined },
+        { preset: this.config.KILN_FFMPEG_PRESET as X264Preset, threads: this.config.KILN_FFMPEG_THREADS || undefined, maxPixels: limits.maxPixels },
       );
       if (built.kind === 'unsupported') return this.fail(unit, built.code, built.message, lease);
 
       let lastWrite = 0;
+      const outputCap = outputByteCap(media.size_bytes, limits);
       try {
         await run(built.passes, {
           durationS: built.expectedDurationS,
           timeoutMs: this.config.KILN_CONVERSION_TIMEOUT_SECONDS * 1000,
-          maxOutputBytes: this.config.KILN_MAX_OUTPUT_SIZE,
+          maxOutputBytes: outputCap.bytes,
+          maxOutputDescription: outputCap.description,
+          memoryLimitBytes: this.config.KILN_FFMPEG_MEMORY_LIMIT,
           outputPath,
           signal,
           onProgress: (percent: number) => {
@@ -148,6 +156,20 @@ export class ConvertHandler implements JobHandler<'convert'> {
       cancel.release();
       await rm(dir, { recursive: true, force: true });
     }
+  }
+
+  private mediaLimits(): MediaLimits {
+    const c = this.config;
+    return {
+      maxPixels: c.KILN_MAX_PIXELS,
+      maxDimension: c.KILN_MAX_DIMENSION,
+      maxDurationS: c.KILN_MAX_DURATION_SECONDS,
+      maxAudioChannels: c.KILN_MAX_AUDIO_CHANNELS,
+      maxSampleRate: c.KILN_MAX_SAMPLE_RATE,
+      maxOutputBytes: c.KILN_MAX_OUTPUT_SIZE,
+      maxOutputRatio: c.KILN_MAX_OUTPUT_RATIO,
+      outputRatioFloorBytes: c.KILN_OUTPUT_RATIO_FLOOR,
+    };
   }
 
   /** Records the unit as failed (only while `lease` still holds it, when given). */
