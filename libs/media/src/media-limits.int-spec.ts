@@ -30,6 +30,40 @@ describe('media limits with the real ffprobe and ffmpeg', () => {
 
   const rejection = (p: Promise<unknown>) => p.then(() => { throw new Error('expected a rejection'); }, (e: unknown) => e as MediaError);
 
+  // First in this file: its run under a memory limit is this process's first ffmpeg run (fluent-ffmpeg
+  // reads ffmpeg's capabilities on the first one, which must not go through prlimit).
+  describe('while ffmpeg runs', () => {
+    let big: string;
+    beforeAll(async () => {
+      // 48 MP in one flat colour: ~140 KB on disk, within the pixel limit, ~150 MB per decoded copy.
+      big = await makeImage({ path: join(tmp.dir, 'flat-48mp.png'), width: 8000, height: 6000, solid: true });
+    });
+
+    const convert = async (settings: BuilderSettings, memoryLimitBytes: number | undefined) => {
+      const info = await probe(big, { timeoutMs: 10_000 });
+      const out = join(tmp.dir, `out-${memoryLimitBytes ?? 0}.jpg`);
+      const plan = buildConversion({ target: findTarget('jpg')!, options: {}, input: info, inputPath: big, outputPath: out }, settings);
+      if (plan.kind !== 'ok') throw new Error(plan.message);
+      await run(plan.passes, { timeoutMs: 30_000, outputPath: out, memoryLimitBytes });
+      return out;
+    };
+
+    it('a conversion that needs more than the memory limit fails unprocessable, naming the limit', async () => {
+      const err = await rejection(convert({ threads: 1 }, 200 * MiB));
+      expect(err).toMatchObject({ code: 'unprocessable', limit: 'memory' });
+      expect(err.message).toMatch(/^memory limit exceeded: converting this input needs more than the 200 MiB ffmpeg may use \(KILN_FFMPEG_MEMORY_LIMIT\)/);
+      // The same conversion under the default limit works: the limit, not the input, stopped it.
+      const out = await convert({ threads: 1 }, 4 * 1024 * MiB);
+      expect((await stat(out)).size).toBeGreaterThan(0);
+    });
+
+    it("the decoder refuses a frame over the builder's pixel cap, naming the pixel limit", async () => {
+      const err = await rejection(convert({ maxPixels: 1_000_000 }, undefined));
+      expect(err).toMatchObject({ code: 'unprocessable', limit: 'pixels' });
+      expect(err.message).toBe('pixel limit exceeded: the picture is 8000×6000 (48.0 MP); at most 1.0 MP per frame (KILN_MAX_PIXELS)');
+    });
+  });
+
   describe('a PNG declaring 16000×16000 at 16-bit RGBA', () => {
     let bomb: string;
     beforeAll(async () => {
@@ -118,38 +152,6 @@ describe('media limits with the real ffprobe and ffmpeg', () => {
       expect(err).toMatchObject({ code: 'unprocessable' });
       expect(err.message).toMatch(/^input format not accepted: hls/);
       expect(opened).toBe(0);
-    });
-  });
-
-  describe('while ffmpeg runs', () => {
-    let big: string;
-    beforeAll(async () => {
-      // 48 MP in one flat colour: ~140 KB on disk, within the pixel limit, ~150 MB per decoded copy.
-      big = await makeImage({ path: join(tmp.dir, 'flat-48mp.png'), width: 8000, height: 6000, solid: true });
-    });
-
-    const convert = async (settings: BuilderSettings, memoryLimitBytes: number | undefined) => {
-      const info = await probe(big, { timeoutMs: 10_000 });
-      const out = join(tmp.dir, `out-${memoryLimitBytes ?? 0}.jpg`);
-      const plan = buildConversion({ target: findTarget('jpg')!, options: {}, input: info, inputPath: big, outputPath: out }, settings);
-      if (plan.kind !== 'ok') throw new Error(plan.message);
-      await run(plan.passes, { timeoutMs: 30_000, outputPath: out, memoryLimitBytes });
-      return out;
-    };
-
-    it('a conversion that needs more than the memory limit fails unprocessable, naming the limit', async () => {
-      const err = await rejection(convert({ threads: 1 }, 200 * MiB));
-      expect(err).toMatchObject({ code: 'unprocessable', limit: 'memory' });
-      expect(err.message).toMatch(/^memory limit exceeded: converting this input needs more than the 200 MiB ffmpeg may use \(KILN_FFMPEG_MEMORY_LIMIT\)/);
-      // The same conversion under the default limit works: the limit, not the input, stopped it.
-      const out = await convert({ threads: 1 }, 4 * 1024 * MiB);
-      expect((await stat(out)).size).toBeGreaterThan(0);
-    });
-
-    it("the decoder refuses a frame over the builder's pixel cap, naming the pixel limit", async () => {
-      const err = await rejection(convert({ maxPixels: 1_000_000 }, undefined));
-      expect(err).toMatchObject({ code: 'unprocessable', limit: 'pixels' });
-      expect(err.message).toBe('pixel limit exceeded: the picture is 8000×6000 (48.0 MP); at most 1.0 MP per frame (KILN_MAX_PIXELS)');
     });
   });
 });

@@ -301,14 +301,36 @@ function ensureFfmpeg(path: string, memoryLimit: number | undefined): Promise<vo
     check = new Promise<void>((resolve, reject) => {
       execFile(command, [...args, '-hide_banner', '-version'], { timeout: 10_000, killSignal: 'SIGKILL' }, (err, _out, errOut) => {
         if (!err) return resolve();
-        verified.delete(key);
         const how = memoryLimit ? ` under ${PRLIMIT} (util-linux; needed for KILN_FFMPEG_MEMORY_LIMIT, 0 turns the limit off)` : '';
         reject(new MediaError('internal', `ffmpeg is not runnable at ${path}${how}: ${err.message} ${String(errOut).trim()}`.trim(), undefined, { cause: err }));
       });
-    });
+    })
+      .then(() => (memoryLimit ? primeCapabilities(path) : undefined))
+      .catch((err: unknown) => {
+        verified.delete(key);
+        throw err;
+      });
     verified.set(key, check);
   }
   return check;
+}
+
+/**
+ * Before each run fluent-ffmpeg lists ffmpeg's formats and encoders (`<path> -formats`,
+ * `<path> -encoders`) and keeps the answers process-wide. Under a memory limit its path is
+ * `prlimit`, which knows neither flag, so the lists are read once from the real ffmpeg first.
+ */
+function primeCapabilities(path: string): Promise<void> {
+  return new Promise<void>((resolve, reject) => {
+    const command = ffmpeg().setFfmpegPath(path);
+    command.availableFormats((formatsErr) => {
+      if (formatsErr) return reject(new MediaError('internal', `ffmpeg at ${path} did not list its formats: ${formatsErr.message}`));
+      command.availableEncoders((encodersErr) => {
+        if (encodersErr) return reject(new MediaError('internal', `ffmpeg at ${path} did not list its encoders: ${encodersErr.message}`));
+        resolve();
+      });
+    });
+  });
 }
 
 function outputLimitMessage(options: RunOptions): string {
