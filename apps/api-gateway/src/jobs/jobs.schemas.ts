@@ -1,9 +1,35 @@
 import { z } from 'zod';
 import { findTarget, validateOptions } from '@kiln/contracts';
+import { filenameProblem } from '@kiln/storage';
 
-const httpUrl = z
+/**
+ * Text that reaches the database: no control characters (PostgreSQL refuses NUL in text and JSON,
+ * and CR/LF would travel on into headers and logs).
+ */
+// eslint-disable-next-line no-control-regex
+const CONTROL = /[\u0000-\u001f\u007f-\u009f]/;
+export const text = (max: number) => z.string().max(max).refine((v) => !CONTROL.test(v), 'must not contain control characters');
+
+/**
+ * A file name the client states: taken as sent (white space at the ends trimmed), or refused when it has
+ * control or format characters, a path, is . or .., or is over 255 bytes (see parseFilename).
+ */
+export const clientFilename = z
   .string()
-  .max(2048)
+  .max(4096)
+  .transform((v, ctx) => {
+    const problem = CONTROL.test(v) ? 'must not contain control characters' : filenameProblem(v.trim());
+    if (problem) {
+      ctx.addIssue({ code: 'custom', message: problem });
+      return z.NEVER;
+    }
+    return v.trim();
+  });
+
+/** A byte count: a whole number from 0 to 2^53 - 1 (a JSON 1e300 or -1 is a 400, never a crash later). */
+export const byteCount = z.number().int('must be a whole number of bytes').min(0).max(Number.MAX_SAFE_INTEGER);
+
+const httpUrl = text(2048)
   .refine((v) => {
     try {
       const u = new URL(v);
@@ -13,14 +39,14 @@ const httpUrl = z
     }
   }, 'must be an http or https URL');
 
-const filename = z.string().min(1).max(255);
+const filename = clientFilename;
 
 export const inputSpec = z.discriminatedUnion('type', [
   z
     .strictObject({
       type: z.literal('upload'),
       filename: filename.optional(),
-      size: z.number().int().min(0).optional(),
+      size: byteCount.optional(),
       /** A standalone upload session (POST /v1/uploads or tus without job_id) that becomes this input's file. */
       upload_id: z.string().uuid('must be the id of an upload session').optional(),
     })
@@ -54,13 +80,13 @@ export const createJobBody = z.strictObject({
   input: z.array(inputSpec).max(100).default([]),
   conversion: z.array(conversionSpec).max(20).default([]),
   callback: httpUrl.optional(),
-  tag: z.string().max(255).optional(),
+  tag: text(255).optional(),
 });
 
 export const patchJobBody = z.strictObject({
   process: z.literal(true, { message: 'only process: true can be set' }).optional(),
   callback: httpUrl.optional(),
-  tag: z.string().max(255).optional(),
+  tag: text(255).optional(),
 });
 
 export const listJobsQuery = z.strictObject({

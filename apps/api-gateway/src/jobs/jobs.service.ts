@@ -3,7 +3,7 @@ import { Inject, Injectable } from '@nestjs/common';
 import { KILN_CONFIG, type KilnConfig } from '@kiln/config';
 import { FINAL_JOB_STATUSES, KilnError, findTarget, jobIdFor, type JobStatus } from '@kiln/contracts';
 import type { CallbackDelivery, Output, PrismaClient } from '@kiln/database';
-import { OBJECT_STORE, type ObjectStore } from '@kiln/storage';
+import { OBJECT_STORE, objectKeys, type ObjectStore } from '@kiln/storage';
 import { QueueProducer } from '@kiln/queue';
 import { JOB_CHILDREN, JobEvents, JobLifecycle, assertPublicUrlLiteral, outputUrlSigner, conversionView, inputView, jobView, outputView, type JobView, type JobWithChildren } from '@kiln/workflow';
 import type { Principal } from '../auth/principal';
@@ -33,6 +33,7 @@ export class JobsService {
   async create(principal: Principal, body: unknown): Promise<JobView> {
     const spec = parseOrThrow(createJobBody, body);
     this.guardUrls(spec.input, spec.callback);
+    spec.input.forEach((i, n) => this.assertDeclaredSize(i, `input.${n}.size`));
     this.quotas.assertUnits(spec.input.length, spec.conversion.length, spec.input.length > spec.conversion.length ? 'input' : 'conversion');
     const id = randomUUID();
     const inputs = spec.input.map((i, n) => this.inputRow(i, n));
@@ -135,6 +136,7 @@ export class JobsService {
   async addInput(principal: Principal, id: string, body: unknown) {
     const spec = parseOrThrow(inputSpec, body);
     this.guardUrls([spec]);
+    this.assertDeclaredSize(spec, 'size');
     const job = await this.loadOwned(principal, id);
     this.assertAccepting(job);
     this.quotas.assertUnits(job.inputs.length + 1, job.conversions.length, 'input');
@@ -209,10 +211,10 @@ export class JobsService {
         const uploads = await this.prisma.upload.findMany({ where: { jobId: id }, select: { id: true, multipartId: true, multipartKey: true, completedAt: true } });
         await Promise.all(uploads.map((u) => (u.multipartId && u.multipartKey && !u.completedAt ? this.store.abortMultipart(u.multipartKey, u.multipartId) : undefined)));
         await Promise.all([
-          this.store.removePrefix(`inputs/${id}/`),
-          this.store.removePrefix(`outputs/${id}/`),
+          this.store.removePrefix(objectKeys.jobInputs(id)),
+          this.store.removePrefix(objectKeys.jobOutputs(id)),
           // uploads/<id>/: files assembled from multipart parts, or standalone uploads attached to this job
-          ...uploads.flatMap((u) => [this.store.removePrefix(`chunks/${u.id}/`), this.store.removePrefix(`uploads/${u.id}/`)]),
+          ...uploads.flatMap((u) => [this.store.removePrefix(objectKeys.uploadChunks(u.id)), this.store.removePrefix(objectKeys.uploadFiles(u.id))]),
         ]);
         await this.prisma.output.updateMany({ where: { jobId: id }, data: { objectKey: null } });
         await this.prisma.input.updateMany({ where: { jobId: id }, data: { objectKey: null } });
@@ -241,6 +243,14 @@ export class JobsService {
 
   private view(job: JobWithChildren, includeToken = false): Promise<JobView> {
     return jobView(job, this.signOutput, { includeToken });
+  }
+
+  /** A declared upload size over KILN_MAX_FILE_SIZE could never be uploaded: 413, as for the upload itself. */
+  private assertDeclaredSize(i: InputSpec, field: string): void {
+    const max = this.config.KILN_MAX_FILE_SIZE;
+    if (i.type === 'upload' && i.size !== undefined && i.size > max) {
+      throw new KilnError('payload_too_large', `The file has ${i.size} bytes; the limit is ${max}.`, [{ field, message: `at most ${max}` }]);
+    }
   }
 
   /** Request-time refusal of literal private addresses; the fetcher checks every resolved address again. */

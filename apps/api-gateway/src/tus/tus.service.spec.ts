@@ -17,8 +17,17 @@ describe('creationSpec (what Upload-Metadata asks for)', () => {
     });
   });
 
-  it('takes Uppy-style name/type and content_type, drops an odd type, and makes a file name safe', () => {
-    expect(creationSpec({ name: '../../etc/passwd', type: 'text/plain' })).toEqual({ filename: 'passwd', contentType: 'text/plain' });
+  it('takes Uppy-style name/type and content_type, drops an odd type, and refuses a file name that is not one', () => {
+    expect(creationSpec({ name: ' clip one.mp4 ', type: 'text/plain' })).toEqual({ filename: 'clip one.mp4', contentType: 'text/plain' });
+    for (const [meta, field] of [
+      [{ name: '../../etc/passwd' }, 'Upload-Metadata.name'],
+      [{ filename: 'a\u0000.mp4' }, 'Upload-Metadata.filename'],
+      [{ filename: 'a.mp4\r\nX: 1' }, 'Upload-Metadata.filename'],
+      [{ filename: 'x'.repeat(10_000) }, 'Upload-Metadata.filename'],
+    ] as const) {
+      const err = thrown(() => creationSpec(meta));
+      expect([err.status, err.code, err.details?.[0].field]).toEqual([400, 'invalid_input', field]);
+    }
     expect(creationSpec({ filename: 'a.bin', content_type: 'application/x-test' }).contentType).toBe('application/x-test');
     expect(creationSpec({ filename: 'a.bin', filetype: 'not a type' }).contentType).toBeNull();
     expect(creationSpec({})).toEqual({ filename: 'file', contentType: null });

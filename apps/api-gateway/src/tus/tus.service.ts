@@ -6,8 +6,8 @@ import { KILN_CONFIG, type KilnConfig } from '@kiln/config';
 import { KilnError, findTarget } from '@kiln/contracts';
 import type { PrismaClient, Upload } from '@kiln/database';
 import { KilnMetrics, type Logger } from '@kiln/observability';
-import { OBJECT_STORE, type ObjectStore } from '@kiln/storage';
-import { safeFilename } from '@kiln/workflow';
+import { OBJECT_STORE, objectKeys, type ObjectStore } from '@kiln/storage';
+import { parseFilename } from '@kiln/workflow';
 import type { Principal } from '../auth/principal';
 import { LOGGER, PRISMA } from '../core/tokens';
 import { JobsService } from '../jobs/jobs.service';
@@ -61,12 +61,14 @@ export interface CreationSpec {
  * Reads the metadata keys Kiln understands: `filename` (or `name`), `filetype` (or `content_type`,
  * `type`), `job_id`, `input_id`, `target`, `checksum_sha256`. Other keys are kept (HEAD answers them)
  * but mean nothing here. Descriptive values a browser fills in are taken leniently (an odd
- * file type is dropped); the ones that steer the upload are checked.
+ * file type is dropped); the ones that steer the upload are checked, and so is the file name (a
+ * name with control characters, a path or over 255 bytes is a 400; none at all is `file`).
  */
 export function creationSpec(meta: Record<string, string>): CreationSpec {
   const bad = (field: string, message: string) => new KilnError('invalid_input', `Upload-Metadata: ${field}: ${message}.`, [{ field: `Upload-Metadata.${field}`, message }]);
   const type = (meta.filetype ?? meta.content_type ?? meta.type ?? '').trim();
-  const spec: CreationSpec = { filename: safeFilename(meta.filename ?? meta.name), contentType: MEDIA_TYPE.test(type) && type.length <= 255 ? type : null };
+  const name = meta.filename !== undefined ? 'filename' : 'name';
+  const spec: CreationSpec = { filename: meta[name] ? parseFilename(meta[name], `Upload-Metadata.${name}`) : 'file', contentType: MEDIA_TYPE.test(type) && type.length <= 255 ? type : null };
   if (meta.job_id !== undefined) {
     if (!UUID.test(meta.job_id)) throw bad('job_id', 'must be a job id (uuid)');
     spec.jobId = meta.job_id.toLowerCase();
@@ -241,7 +243,7 @@ export class TusService {
           lock.assertHeld();
           const start = offset + segment.start;
           const end = start + segment.length - 1;
-          const key = `chunks/${id}/${start}-${end}.${randomBytes(4).toString('hex')}`;
+          const key = objectKeys.chunk(id, start, end, randomBytes(4).toString('hex'));
           const put = await this.store.put(key, Readable.from(segment.parts), { size: segment.length, checksum: 'none' });
           this.metrics.uploadBytesReceived.inc({ kind: 'chunk' }, segment.length);
           const chunk: StoredChunk = { start, end, objectKey: key, ...(put.etag ? { etag: put.etag } : {}) };

@@ -7,7 +7,7 @@ import { KilnError } from '@kiln/contracts';
 import { KilnMetrics } from '@kiln/observability';
 import type { Prisma, PrismaClient, Upload, UploadChunk } from '@kiln/database';
 import { QueueProducer } from '@kiln/queue';
-import { OBJECT_STORE, type ObjectStore } from '@kiln/storage';
+import { OBJECT_STORE, objectKeys, type ObjectStore } from '@kiln/storage';
 import { JobLifecycle, firstMissingByte, mergeRanges } from '@kiln/workflow';
 import { PRISMA } from '../core/tokens';
 import { UploadLocks } from '../tus/upload-lock';
@@ -104,7 +104,7 @@ export class ChunkStore {
     const resent = await this.resend(upload, range, digest, req);
     if (resent) return resent;
 
-    const key = `chunks/${upload.id}/${range.start}-${range.end}.${randomBytes(4).toString('hex')}`;
+    const key = objectKeys.chunk(upload.id, range.start, range.end, randomBytes(4).toString('hex'));
     // No hashing on the hot path unless the client sent a digest to check: the server's ETag (MD5)
     // is what a re-sent chunk is compared with.
     const put = await this.metrics.trackUpload(() => this.store.put(key, req, { size: range.length, checksum: digest ? 'sha256' : 'none' }));
@@ -204,7 +204,7 @@ export class ChunkStore {
       const current = await this.prisma.upload.findUnique({ where: { id: upload.id }, select: { multipartId: true, multipartKey: true } });
       if (!current) throw new KilnError('not_found', 'The upload no longer exists.');
       if (current.multipartId && current.multipartKey) return { id: current.multipartId, key: current.multipartKey };
-      const key = `uploads/${upload.id}/${upload.filename}`;
+      const key = objectKeys.upload(upload.id, upload.filename);
       const id = await this.store.createMultipart(key, { contentType: upload.contentType ?? undefined });
       lock.assertHeld();
       await this.prisma.upload.update({ where: { id: upload.id }, data: { multipartId: id, multipartKey: key } });
@@ -292,7 +292,7 @@ export class ChunkStore {
   async discard(uploadId: string): Promise<void> {
     const upload = await this.prisma.upload.findUnique({ where: { id: uploadId }, select: { multipartId: true, multipartKey: true } });
     if (upload?.multipartId && upload.multipartKey) await this.store.abortMultipart(upload.multipartKey, upload.multipartId);
-    await this.store.removePrefix(`chunks/${uploadId}/`);
+    await this.store.removePrefix(objectKeys.uploadChunks(uploadId));
     await this.prisma.upload.deleteMany({ where: { id: uploadId } });
   }
 

@@ -4,7 +4,7 @@ import type { Request } from 'express';
 import { KILN_CONFIG, type KilnConfig } from '@kiln/config';
 import { KilnError } from '@kiln/contracts';
 import type { PrismaClient, Upload } from '@kiln/database';
-import { headerFilename, inputView, type InputView, safeFilename } from '@kiln/workflow';
+import { headerFilename, inputView, type InputView, parseFilename } from '@kiln/workflow';
 import type { Principal } from '../auth/principal';
 import { PRISMA } from '../core/tokens';
 import { KeyQuotas } from '../limits/key-quotas.service';
@@ -67,7 +67,7 @@ export class JobChunkUploadService {
       await tx.$executeRaw`SELECT pg_advisory_xact_lock(hashtextextended(${`job-uploads:${jobId}`}, 0))`;
       const existing = await tx.upload.findUnique({ where: { jobId_clientUploadId: { jobId, clientUploadId: clientId } } });
       if (existing) return existing;
-      const filename = name ? safeFilename(headerFilename(name)) : undefined;
+      const filename = name ? parseFilename(headerFilename(name), 'X-File-Name') : undefined;
       const input = await claimUploadInput(tx, jobId, req.header('x-input-id'), filename, () => this.quotas.assertJobUnits(tx, jobId, { inputs: 1 }));
       const finalName = filename ?? input.filename ?? 'file';
       await tx.input.update({ where: { id: input.id }, data: { filename: finalName, size: BigInt(total) } });

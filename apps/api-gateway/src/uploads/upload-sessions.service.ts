@@ -1,7 +1,6 @@
 import { randomUUID } from 'node:crypto';
 import { Inject, Injectable } from '@nestjs/common';
 import type { Request } from 'express';
-import { z } from 'zod';
 import { KILN_CONFIG, type KilnConfig } from '@kiln/config';
 import { KilnError } from '@kiln/contracts';
 import type { PrismaClient, Upload } from '@kiln/database';
@@ -14,18 +13,8 @@ import { JobsService } from '../jobs/jobs.service';
 import { ChunkStore, type ChunkResult } from './chunk-store.service';
 import { parseContentRange } from './content-range';
 import { claimUploadInput } from './input-claim';
+import { createSessionBody } from './upload-sessions.schemas';
 import { uploadView, type UploadView } from './upload-view';
-
-const createSessionBody = z.strictObject({
-  filename: z.string().min(1).max(255),
-  size: z.number().int().min(1),
-  job_id: z.string().uuid().optional(),
-  input_id: z.string().uuid().optional(),
-  content_type: z.string().max(255).regex(/^[\w.+-]+\/[\w.+-]+$/, 'must be a media type such as video/mp4').optional(),
-  checksum_sha256: z.string().regex(/^[0-9a-fA-F]{64}$/, 'must be 64 hex characters').optional(),
-  /** Epoch seconds; 0 = never; default now + KILN_UPLOAD_TTL_SECONDS. */
-  expires_at: z.number().int().min(0).optional(),
-});
 
 /** Upload sessions for large files: create, PUT chunks, GET/HEAD to resume, complete, abort. */
 @Injectable()

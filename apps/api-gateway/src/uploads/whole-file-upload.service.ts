@@ -6,8 +6,8 @@ import { KILN_CONFIG, type KilnConfig } from '@kiln/config';
 import { KilnError } from '@kiln/contracts';
 import type { PrismaClient } from '@kiln/database';
 import { KilnMetrics, type Logger } from '@kiln/observability';
-import { OBJECT_STORE, type ObjectStore } from '@kiln/storage';
-import { headerFilename, inputView, type InputView, JobLifecycle, safeFilename } from '@kiln/workflow';
+import { OBJECT_STORE, objectKeys, type ObjectStore } from '@kiln/storage';
+import { headerFilename, inputView, type InputView, JobLifecycle, parseFilename } from '@kiln/workflow';
 import type { Principal } from '../auth/principal';
 import { LOGGER, PRISMA } from '../core/tokens';
 import { KeyQuotas } from '../limits/key-quotas.service';
@@ -52,6 +52,7 @@ export class WholeFileUploadService {
     const fileBytes = Math.max(0, (declared ?? 0) - (isMultipart ? MULTIPART_OVERHEAD : 0));
     const quota = await this.quotas.storageRoom(principal.ownerKeyHash, fileBytes, 'Content-Length');
     const limit = Math.min(max, quota.room);
+    if (!isMultipart) rawUploadFilename(req); // a missing or bad name is a 400 before any input is claimed
     const requestedInput = req.header('x-input-id');
     let newInput = false;
     const input = await claimUploadInput(this.prisma, job.id, requestedInput, undefined, async () => {
@@ -92,13 +93,9 @@ export class WholeFileUploadService {
   }
 
   private async fromRaw(req: Request, jobId: string, inputId: string, max: number, size: number | undefined) {
-    const name = req.header('x-file-name');
-    if (!name) {
-      throw new KilnError('invalid_input', 'A raw upload needs an X-File-Name header (or send multipart/form-data with a file field).', [{ field: 'X-File-Name', message: 'required' }]);
-    }
-    const filename = safeFilename(headerFilename(name));
+    const filename = rawUploadFilename(req);
     const contentType = (req.header('content-type') ?? 'application/octet-stream').split(';')[0].trim() || 'application/octet-stream';
-    const key = `inputs/${jobId}/${inputId}/${filename}`;
+    const key = objectKeys.input(jobId, inputId, filename);
     const put = await this.store.put(key, req, { size, contentType, maxBytes: max });
     return { ...put, filename, contentType };
   }
@@ -107,7 +104,8 @@ export class WholeFileUploadService {
     return new Promise<{ key: string; size: number; sha256: string; filename: string; contentType: string }>((resolve, reject) => {
       let bb: busboy.Busboy;
       try {
-        bb = busboy({ headers: req.headers, limits: { files: 1, fileSize: max + 1, fields: 20, fieldSize: 64 * 1024, parts: 30 } });
+        // preservePath: a name with a path is refused like any other bad name, not cut silently.
+        bb = busboy({ headers: req.headers, preservePath: true, limits: { files: 1, fileSize: max + 1, fields: 20, fieldSize: 64 * 1024, parts: 30 } });
       } catch (err: unknown) {
         reject(new KilnError('invalid_input', `Malformed multipart body: ${err instanceof Error ? err.message : String(err)}`, [{ field: 'Content-Type', message: 'bad multipart boundary' }]));
         return;
@@ -125,9 +123,17 @@ export class WholeFileUploadService {
           stream.resume();
           return;
         }
-        const filename = safeFilename(info.filename);
+        let filename: string;
+        try {
+          filename = info.filename ? parseFilename(info.filename, 'file.filename') : 'file';
+        } catch (err: unknown) {
+          storing = Promise.resolve(); // no later part is stored either
+          stream.resume();
+          fail(err);
+          return;
+        }
         const contentType = info.mimeType || 'application/octet-stream';
-        const key = `inputs/${jobId}/${inputId}/${filename}`;
+        const key = objectKeys.input(jobId, inputId, filename);
         storing = this.store.put(key, stream, { contentType, maxBytes: max }).then(
           (put) => {
             if (settled) return;
@@ -151,4 +157,13 @@ export class WholeFileUploadService {
       throw err;
     });
   }
+}
+
+/** The name of a raw upload: X-File-Name, percent-decoded, as the client states it (400 when missing or bad). */
+function rawUploadFilename(req: Request): string {
+  const name = req.header('x-file-name');
+  if (!name) {
+    throw new KilnError('invalid_input', 'A raw upload needs an X-File-Name header (or send multipart/form-data with a file field).', [{ field: 'X-File-Name', message: 'required' }]);
+  }
+  return parseFilename(headerFilename(name), 'X-File-Name');
 }

@@ -6,13 +6,13 @@ import { KilnError, type HandlerOutcome, type PayloadOf } from '@kiln/contracts'
 import type { PrismaClient, Upload, UploadChunk } from '@kiln/database';
 import { KilnMetrics, type Logger } from '@kiln/observability';
 import type { HandlerContext, JobHandler } from '@kiln/queue';
-import { S3_MAX_PARTS, S3_MIN_PART_SIZE, type ObjectStore } from '@kiln/storage';
+import { S3_MAX_PARTS, S3_MIN_PART_SIZE, objectKeys, type ObjectStore } from '@kiln/storage';
 import { LOGGER, OBJECT_STORE, PRISMA } from '@kiln/worker-runtime';
 import { JobLifecycle, coversExactly } from '@kiln/workflow';
 
 /** Where an upload's bytes end up: a job's input, or a standalone session's own object. */
 export function assembledKey(upload: Pick<Upload, 'id' | 'jobId' | 'inputId' | 'filename'>): string {
-  return upload.jobId && upload.inputId ? `inputs/${upload.jobId}/${upload.inputId}/${upload.filename}` : `uploads/${upload.id}/${upload.filename}`;
+  return upload.jobId && upload.inputId ? objectKeys.input(upload.jobId, upload.inputId, upload.filename) : objectKeys.upload(upload.id, upload.filename);
 }
 
 /** Server-side compose is possible when every chunk but the last is a valid S3 part (≥ 5 MiB). */
@@ -72,7 +72,7 @@ export class AssembleHandler implements JobHandler<'assemble'> {
     if (!upload) return { status: 'skipped', reason: 'upload no longer exists' };
     if (upload.job?.status === 'canceled') return { status: 'skipped', reason: 'job canceled' };
     if (upload.completedAt) {
-      await this.store.removePrefix(`chunks/${upload.id}/`);
+      await this.store.removePrefix(objectKeys.uploadChunks(upload.id));
       if (upload.jobId) await this.lifecycle.startIfReady(upload.jobId); // a retry after an outage
       return { status: 'skipped', reason: 'already assembled' };
     }
@@ -100,7 +100,7 @@ export class AssembleHandler implements JobHandler<'assemble'> {
         // Chunk objects too (or stray parts): the completed parts are read back by range and
         // streamed with the chunk objects in file order.
         labels.mode = 'stream';
-        if (target === multipart!.key) target = `uploads/${upload.id}/assembled/${upload.filename}`;
+        if (target === multipart!.key) target = objectKeys.assembledUpload(upload.id, upload.filename);
         const put = await this.store.put(target, this.mixed(chunks, multipart!.key, done.offsets), { size, contentType: upload.contentType ?? undefined });
         sha256 = put.sha256;
         await this.store.remove(multipart!.key);
@@ -125,7 +125,7 @@ export class AssembleHandler implements JobHandler<'assemble'> {
       sha256 ??= await this.hashObject(target);
       if (sha256 !== upload.checksumSha256) {
         await this.store.remove(target);
-        await this.store.removePrefix(`chunks/${upload.id}/`);
+        await this.store.removePrefix(objectKeys.uploadChunks(upload.id));
         return this.fail(upload, `checksum mismatch: the assembled file's sha256 is ${sha256}, the upload declared ${upload.checksumSha256}`);
       }
     }
@@ -152,7 +152,7 @@ export class AssembleHandler implements JobHandler<'assemble'> {
       }
       return done;
     });
-    await this.store.removePrefix(`chunks/${upload.id}/`);
+    await this.store.removePrefix(objectKeys.uploadChunks(upload.id));
     if (owner.jobId) await this.lifecycle.startIfReady(owner.jobId);
     const ms = Date.now() - started;
     this.log.info({ uploadId, jobId: upload.jobId, chunks: chunks.length, parts: parts.length, size, mode: labels.mode, serverSide, ms }, 'upload assembled');

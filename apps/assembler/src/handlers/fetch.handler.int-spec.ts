@@ -533,14 +533,15 @@ describe('fetched file names', () => {
     expect(filenameFromUrl('https://x.example/%E2%ZZ.mp4')).toBe('%E2%ZZ.mp4');
   });
 
-  it('sanitises: no slashes or control characters, at most 200 characters, extension kept', () => {
+  it('sanitises: no slashes or control characters, at most 255 bytes, extension kept', () => {
     expect(safeFilename('../../etc/passwd')).toBe('passwd');
     expect(safeFilename('a\\b\\c.txt')).toBe('c.txt');
     expect(safeFilename('bad\u0000\u001fname\u007f.mp4')).toBe('badname.mp4');
     expect(safeFilename('..')).toBe('file');
     const long = safeFilename(`${'n'.repeat(300)}.mp4`);
-    expect(long).toHaveLength(200);
+    expect(long).toHaveLength(255);
     expect(long.endsWith('.mp4')).toBe(true);
+    expect(fetchedFilename(null, 'attachment; filename*=UTF-8\'\'a%0D%0Ab%00.mp4', new URL('https://x.example/'))).toBe('ab.mp4');
   });
 
   it('prefers the given name, then Content-Disposition, then the URL, then "download"', () => {

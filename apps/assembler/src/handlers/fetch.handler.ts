@@ -7,7 +7,7 @@ import { KilnError, type HandlerOutcome, type PayloadOf } from '@kiln/contracts'
 import type { Input, PrismaClient } from '@kiln/database';
 import type { Logger } from '@kiln/observability';
 import type { HandlerContext, JobHandler } from '@kiln/queue';
-import type { ObjectStore } from '@kiln/storage';
+import { objectKeys, type ObjectStore } from '@kiln/storage';
 import { CancelSignals, KILN_CONFIG, LOGGER, OBJECT_STORE, PRISMA } from '@kiln/worker-runtime';
 import { JobLifecycle, guardedLookup, isPrivateAddress } from '@kiln/workflow';
 import { fetchedFilename } from '../filename';
@@ -328,7 +328,7 @@ export class FetchHandler implements JobHandler<'fetch'> {
       }
       const filename = fetchedFilename(input.filename, res.headers['content-disposition'], url);
       const contentType = res.headers['content-type']?.trim().slice(0, 255) || null;
-      const key = `inputs/${input.jobId}/${input.id}/${filename}`;
+      const key = objectKeys.input(input.jobId, input.id, filename);
       let sourceError: unknown;
       res.on('error', (err: unknown) => (sourceError ??= err));
       try {

@@ -3,7 +3,7 @@ import type { HandlerOutcome, PayloadOf } from '@kiln/contracts';
 import type { PrismaClient } from '@kiln/database';
 import type { Logger } from '@kiln/observability';
 import type { JobHandler } from '@kiln/queue';
-import type { ObjectStore } from '@kiln/storage';
+import { objectKeys, type ObjectStore } from '@kiln/storage';
 import { LOGGER, OBJECT_STORE, PRISMA } from '@kiln/worker-runtime';
 import { JobLifecycle } from '@kiln/workflow';
 
@@ -65,7 +65,7 @@ export class MaintenanceHandler implements JobHandler<'maintenance'> {
     });
     for (const u of expired) {
       if (u.multipartId && u.multipartKey) await this.store.abortMultipart(u.multipartKey, u.multipartId);
-      await this.store.removePrefix(`chunks/${u.id}/`);
+      await this.store.removePrefix(objectKeys.uploadChunks(u.id));
       await this.prisma.$transaction([
         this.prisma.upload.delete({ where: { id: u.id } }),
         ...(u.inputId
@@ -89,8 +89,8 @@ export class MaintenanceHandler implements JobHandler<'maintenance'> {
       });
       if (!deleted) continue;
       removed++;
-      await this.store.removePrefix(`uploads/${u.id}/`);
-      await this.store.removePrefix(`chunks/${u.id}/`);
+      await this.store.removePrefix(objectKeys.uploadFiles(u.id));
+      await this.store.removePrefix(objectKeys.uploadChunks(u.id));
     }
     if (expired.length || removed) this.log.info({ count: expired.length, unclaimed: removed }, 'expired upload sessions removed');
     return { status: 'success', detail: `${expired.length} expired upload sessions removed, ${removed} unclaimed uploads removed` };
