@@ -36,7 +36,21 @@ export function toKilnError(err: unknown): KilnError {
   if (isDependencyOutage(err)) {
     return new KilnError('unavailable', 'A service Kiln depends on is not reachable right now; try again shortly.', undefined, { 'Retry-After': '5' });
   }
+  if (isRefusedValue(err)) return new KilnError('invalid_input', 'A value in the request is out of range or is not valid text.');
   return new KilnError('internal', 'Something went wrong on our side; the request id identifies it.');
+}
+
+/**
+ * A value the database refused as data (SQLSTATE class 22: NUL in text, out of range, bad encoding;
+ * Prisma P2000/P2006/P2007/P2033): the request's fault, a 400 — a safety net behind the schemas.
+ */
+function isRefusedValue(err: unknown): boolean {
+  for (let e = err as { code?: unknown; cause?: unknown; originalCode?: unknown } | undefined, depth = 0; e && depth < 4; e = e.cause as typeof e, depth++) {
+    for (const code of [e.code, e.originalCode]) {
+      if (typeof code === 'string' && (/^22[0-9A-Z]{3}$/.test(code) || ['P2000', 'P2006', 'P2007', 'P2033'].includes(code))) return true;
+    }
+  }
+  return false;
 }
 
 const OUTAGE_CODES = new Set(['ECONNREFUSED', 'ECONNRESET', 'ETIMEDOUT', 'EPIPE', 'EHOSTUNREACH', 'ENOTFOUND', 'EAI_AGAIN', 'RequestTimeout']);
