@@ -43,7 +43,7 @@ export interface TestHost {
 
 export class TestNetwork {
   readonly hosts = new Map<string, TestHost>();
-  private readonly created = { bridge: false, netns: [] as string[] };
+  private readonly created = { bridge: false, netns: [] as string[], links: [] as string[] };
 
   private constructor(
     /** kiln-<random>: the prefix of every namespace and interface this network made. */
@@ -85,6 +85,7 @@ export class TestNetwork {
         net.created.netns.push(netns);
         const hostMac = mac();
         await ip('link', 'add', link, 'type', 'veth', 'peer', 'name', 'eth0', 'address', hostMac, 'netns', netns);
+        net.created.links.push(link);
         await ip('link', 'set', link, 'master', net.bridge);
         await ip('link', 'set', link, 'up');
         const address = `198.18.${subnet}.${i + 2}`;
@@ -129,9 +130,13 @@ export class TestNetwork {
     return /state UP/.test(await ip('link', 'show', this.host(name).link));
   }
 
-  /** Removes every namespace (their veth pairs go with them) and the bridge. Safe to call twice. */
+  /** Removes every veth pair, namespace and the bridge. Safe to call twice. */
   async destroy(): Promise<void> {
     const errors: string[] = [];
+    // Deleting one end removes the pair at once (a namespace's own links go away asynchronously).
+    for (const link of this.created.links.splice(0)) {
+      await ip('link', 'del', link).catch((err: Error) => errors.push(err.message));
+    }
     for (const netns of this.created.netns.splice(0)) {
       await ip('netns', 'del', netns).catch((err: Error) => errors.push(err.message));
     }
