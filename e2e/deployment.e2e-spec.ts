@@ -316,6 +316,21 @@ describe('the S3 container entrypoint (scripts/s3-local.sh run)', () => {
     return e;
   }
 
+  /** The last lines of the daemons' logs, for a failure message. */
+  function daemonLogs(): string {
+    const logDir = path.join(dir, 'data', 'log');
+    let out = '';
+    try {
+      for (const f of readdirSync(logDir)) {
+        const lines = readFileSync(path.join(logDir, f), 'utf8').split('\n').filter(Boolean);
+        out += `\n--- ${f}\n${lines.slice(-8).join('\n')}`;
+      }
+    } catch {
+      out += `\n(no logs in ${logDir})`;
+    }
+    return out;
+  }
+
   /** Resolves once a stderr line matches, rejects when the process exits first or after `ms`. */
   async function lineMatching(e: Entrypoint, pattern: RegExp, ms: number): Promise<string> {
     const deadline = Date.now() + ms;
@@ -324,8 +339,8 @@ describe('the S3 container entrypoint (scripts/s3-local.sh run)', () => {
     for (;;) {
       const line = e.stderr.find((l) => pattern.test(l));
       if (line) return line;
-      if (exited) throw new Error(`entrypoint exited before ${pattern}:\n${e.stderr.join('\n')}`);
-      if (Date.now() > deadline) throw new Error(`no ${pattern} within ${ms} ms:\n${e.stderr.join('\n')}`);
+      if (exited) throw new Error(`entrypoint exited before ${pattern}:\n${e.stderr.join('\n')}${daemonLogs()}`);
+      if (Date.now() > deadline) throw new Error(`no ${pattern} within ${ms} ms:\n${e.stderr.join('\n')}${daemonLogs()}`);
       await new Promise((r) => setTimeout(r, 100));
     }
   }
