@@ -1,6 +1,6 @@
 // The command line: which command, its arguments and options (node:util parseArgs), and help texts.
 import { parseArgs } from 'node:util';
-import { parseByteSize } from './byte-size';
+import { parseByteSize } from '@kiln/contracts';
 
 /** Wrong use of the command line (exit code 2). */
 export class UsageError extends Error {

@@ -1,28 +1,5 @@
-// Byte sizes as people type and read them: "8MiB", "512k", "2M" (binary multiples; "MB" is 10^6).
-
-const UNITS: Record<string, number> = {
-  '': 1,
-  b: 1,
-  k: 1024,
-  kib: 1024,
-  kb: 1000,
-  m: 1024 ** 2,
-  mib: 1024 ** 2,
-  mb: 1000 ** 2,
-  g: 1024 ** 3,
-  gib: 1024 ** 3,
-  gb: 1000 ** 3,
-};
-
-/** Parses "8MiB", "8M", "512k", "1048576"; undefined when it is not a size. */
-export function parseByteSize(text: string): number | undefined {
-  const m = /^\s*(\d+(?:\.\d+)?)\s*([a-z]*)\s*$/i.exec(text);
-  if (!m) return undefined;
-  const unit = UNITS[m[2].toLowerCase()];
-  if (unit === undefined) return undefined;
-  const n = Math.floor(Number(m[1]) * unit);
-  return Number.isSafeInteger(n) ? n : undefined;
-}
+// Byte sizes and durations shown to people ("1.5 MiB", "1m05s"). Sizes people type are read by
+// `parseByteSize` of @kiln/contracts, the rule the server's configuration shares.
 
 const STEPS = ['B', 'KiB', 'MiB', 'GiB', 'TiB'];
 

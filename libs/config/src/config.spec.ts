@@ -66,6 +66,12 @@ describe('parseConfig', () => {
     });
   });
 
+  it('reads byte sizes by the rule the CLI shares: KiB and a bare k binary, kB decimal', () => {
+    const c = parseConfig({ ...base, KILN_JSON_BODY_LIMIT: '64KiB', KILN_CHUNK_SIZE_MIN: '512k', S3_PART_SIZE: '16MB' });
+    expect([c.KILN_JSON_BODY_LIMIT, c.KILN_CHUNK_SIZE_MIN, c.S3_PART_SIZE]).toEqual([64 * 1024, 512 * 1024, 16_000_000]);
+    expect(() => parseConfig({ ...base, KILN_MAX_FILE_SIZE: '-1GiB' })).toThrow(/KILN_MAX_FILE_SIZE/);
+  });
+
   it('rejects a bad port and a bad byte size without echoing secrets', () => {
     expect(() => parseConfig({ ...base, KILN_PORT: 'abc' })).toThrow(/KILN_PORT/);
     expect(() => parseConfig({ ...base, KILN_MAX_FILE_SIZE: 'lots' })).toThrow(/KILN_MAX_FILE_SIZE/);

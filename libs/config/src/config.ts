@@ -1,3 +1,4 @@
+import { parseByteSize } from '@kiln/contracts';
 import { z } from 'zod';
 
 /**
@@ -9,19 +10,18 @@ const bool = z
   .enum(['true', 'false', '1', '0', 'yes', 'no'])
   .transform((v) => v === 'true' || v === '1' || v === 'yes');
 const int = (def: number, min = 0) => z.coerce.number().int().min(min).default(def);
+/** A byte size read by the one shared rule (`parseByteSize`): `64KiB`, `16MiB`, `10GiB` binary; `100MB` decimal. */
 const bytes = (def: number) =>
   z
     .string()
     .default(String(def))
     .transform((v, ctx) => {
-      const m = /^(\d+(?:\.\d+)?)\s*(b|k|kb|kib|m|mb|mib|g|gb|gib|t|tb|tib)?$/i.exec(v.trim());
-      if (!m) {
+      const n = parseByteSize(v);
+      if (n === undefined) {
         ctx.addIssue({ code: 'custom', message: 'expected a byte size such as 104857600, 100MiB or 2GiB' });
         return z.NEVER;
       }
-      const unit = (m[2] ?? 'b').toLowerCase()[0];
-      const mult = { b: 1, k: 1024, m: 1024 ** 2, g: 1024 ** 3, t: 1024 ** 4 }[unit as 'b'];
-      return Math.floor(Number(m[1]) * mult);
+      return n;
     });
 const url = z.string().url();
 

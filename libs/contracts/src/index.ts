@@ -3,3 +3,4 @@ export * from './status';
 export * from './queues';
 export * from './catalog';
 export * from './api-views';
+export * from './byte-size';
