@@ -3,6 +3,7 @@
 // SIGTERM that finishes or hands back running work. Real processes, PostgreSQL, Redis, S3, ffmpeg.
 import { readFile } from 'node:fs/promises';
 import path from 'node:path';
+import { SseParser } from '../libs/contracts/src/sse-parser';
 import { makeAudio, makeTempDir, makeVideo } from '../libs/media/src/testing';
 import { MinioObjectStore } from '../libs/storage/src/minio-object-store';
 import { verifyCallback } from '../libs/workflow/src/callback-signature';
@@ -93,17 +94,9 @@ describe('conversions: progress, cancel, callbacks, crashes, shutdown', () => {
     const events: { event: string; data: any }[] = []; // eslint-disable-line @typescript-eslint/no-explicit-any
     const reading = (async () => {
       const decoder = new TextDecoder();
-      let buffer = '';
+      const sse = new SseParser();
       for await (const chunk of res.body as unknown as AsyncIterable<Uint8Array>) {
-        buffer += decoder.decode(chunk, { stream: true });
-        let i;
-        while ((i = buffer.indexOf('\n\n')) >= 0) {
-          const block = buffer.slice(0, i);
-          buffer = buffer.slice(i + 2);
-          const event = /^event: (.*)$/m.exec(block)?.[1];
-          const data = /^data: (.*)$/m.exec(block)?.[1];
-          if (event && data) events.push({ event, data: JSON.parse(data) });
-        }
+        for (const e of sse.push(decoder.decode(chunk, { stream: true }))) events.push({ event: e.event, data: JSON.parse(e.data) });
       }
     })();
     const form = new FormData();

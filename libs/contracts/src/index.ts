@@ -4,3 +4,4 @@ export * from './queues';
 export * from './catalog';
 export * from './api-views';
 export * from './byte-size';
+export * from './sse-parser';

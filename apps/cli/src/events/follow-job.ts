@@ -1,10 +1,9 @@
 // Follows a job to its end: the event stream (SSE over fetch) while it lasts, polling when it drops.
-import { FINAL_JOB_STATUSES, type JobStatus } from '@kiln/contracts';
+import { FINAL_JOB_STATUSES, SseParser, type JobStatus } from '@kiln/contracts';
 import { ApiError } from '../api/api-error';
 import type { KilnClient } from '../api/kiln-client';
 import type { JobStatusEvent, JobView } from '../api/types';
 import { abortableSleep } from '../retry';
-import { SseParser } from './sse-parser';
 
 export interface FollowOptions {
   signal?: AbortSignal;

@@ -1,4 +1,5 @@
-// Server-Sent Events (WHATWG HTML §9.2) parsed from text as it arrives, in any slicing.
+// Server-Sent Events (WHATWG HTML §9.2) parsed from text as it arrives, in any slicing: the one
+// parser of `GET /v1/jobs/{id}/events` streams, used by the CLI and the tests.
 
 export interface SseEvent {
   event: string;
