@@ -31,6 +31,7 @@ const REQUIRED_SECRETS = {
   KILN_API_KEYS: 'compose_check_key_0123456789',
   KILN_WEBHOOK_SECRET: 'compose_check_secret_0123',
   KILN_METRICS_TOKEN: 'compose_check_metrics_0123',
+  KILN_WEB_SESSION_SECRET: 'compose_check_web_session_secret_0123456789',
   S3_SECRET_KEY: 'compose_check_s3_secret_0123',
 };
 const EXTERNAL_S3 = {
