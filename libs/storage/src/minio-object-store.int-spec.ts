@@ -8,8 +8,8 @@ import { setFlagsFromString } from 'node:v8';
 import { runInNewContext } from 'node:vm';
 
 import { KilnError } from '@kiln/contracts';
-import { MinioObjectStore, S3RequestError, minioObjectStoreOptionsFromEnv, type MinioObjectStoreOptions } from '@kiln/storage';
-import { objectStoreContract, readAll, sha256 } from '@kiln/storage/testing';
+import { MinioObjectStore, S3RequestError, type MinioObjectStoreOptions } from '@kiln/storage';
+import { minioObjectStoreOptionsFromEnv, objectStoreContract, readAll, sha256 } from '@kiln/storage/testing';
 import { Client } from 'minio';
 
 const MiB = 1024 * 1024;

@@ -10,7 +10,8 @@ import { createPrismaClient, type PrismaClient } from '@kiln/database';
 import { createTestDatabase, type TestDatabase } from '@kiln/database/testing';
 import { createLogger } from '@kiln/observability';
 import { createRedis, QueueProducer, type HandlerContext, type RedisClient } from '@kiln/queue';
-import { MinioObjectStore, minioObjectStoreOptionsFromEnv } from '@kiln/storage';
+import { MinioObjectStore } from '@kiln/storage';
+import { minioObjectStoreOptionsFromEnv } from '@kiln/storage/testing';
 import { JobLifecycle } from '@kiln/workflow';
 import { AssembleHandler, assembledKey, canComposeServerSide } from './assemble.handler';
 
