@@ -112,7 +112,7 @@ describe('schema.prisma and the SQL migrations agree (every model written and re
       data: {
         id: randomUUID(), jobId: job.id, conversionId: conversion.id, inputId: input.id, status: 'completed', progress: 100,
         errorCode: null, error: null, objectKey: 'outputs/x', filename: 'a.mp3', size: 123n, contentType: 'audio/mpeg',
-        checksumSha256: sha, startedAt: now, finishedAt: now,
+        checksumSha256: sha, startedAt: now, finishedAt: now, attempt: 2, lease: randomUUID(),
       },
     });
     const delivery = await prisma.callbackDelivery.create({

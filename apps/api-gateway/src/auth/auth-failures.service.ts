@@ -14,6 +14,7 @@ export function clientAddress(req: Pick<Request, 'ip' | 'socket'>): string {
  * Failed authentications per client address (API key, job token, login form), counted in fixed
  * one-minute windows shared by every replica. Past KILN_AUTH_FAILURES_PER_MINUTE the address gets
  * 429 with Retry-After until the window ends, even with a right credential: guessing stops paying.
+ * While Redis is unreachable the count fails open (nothing counted, nothing refused for it).
  */
 @Injectable()
 export class AuthFailures {
@@ -44,7 +45,8 @@ export class AuthFailures {
     const limit = this.config.KILN_AUTH_FAILURES_PER_MINUTE;
     if (!limit) return;
     const { key, retryAfter } = this.window(now);
-    const count = Number((await this.redis.get(key(address))) ?? 0);
+    // Fails open: Redis unreachable must not turn every right credential into a 503.
+    const count = Number((await this.redis.get(key(address)).catch(() => null)) ?? 0);
     if (count >= limit) throw this.refusal(retryAfter);
   }
 
@@ -54,7 +56,8 @@ export class AuthFailures {
     if (!limit) return error;
     const { key, retryAfter } = this.window(now);
     const k = key(address);
-    const [[, count]] = (await this.redis.multi().incr(k).pexpire(k, 61_000).exec()) as [[null, number], unknown];
-    return count > limit ? this.refusal(retryAfter) : error;
+    const counted = (await this.redis.multi().incr(k).pexpire(k, 61_000).exec().catch(() => null)) as [[null, number], unknown] | null;
+    // Redis unreachable: the attempt is refused as it is (401), uncounted.
+    return counted && counted[0][1] > limit ? this.refusal(retryAfter) : error;
   }
 }
