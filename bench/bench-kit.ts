@@ -12,6 +12,7 @@ import { createServer } from 'node:net';
 import os from 'node:os';
 import path from 'node:path';
 import { Redis } from 'ioredis';
+import pLimit from 'p-limit';
 import { Client as PgClient } from 'pg';
 import { ensureDatabase, migrate } from '../libs/database/src/migrator';
 
@@ -298,16 +299,10 @@ export function expectStatus(answer: Answer, ok: number[], what: string): Answer
   return answer;
 }
 
+/** Runs `work` over items with at most `n` in flight (p-limit). */
 export async function pool<T>(items: T[], n: number, work: (item: T, i: number) => Promise<void>): Promise<void> {
-  let next = 0;
-  await Promise.all(
-    Array.from({ length: Math.min(n, items.length) }, async () => {
-      while (next < items.length) {
-        const i = next++;
-        await work(items[i], i);
-      }
-    }),
-  );
+  const limit = pLimit(n);
+  await Promise.all(items.map((item, i) => limit(() => work(item, i))));
 }
 
 export const nowMs = () => Number(process.hrtime.bigint()) / 1e6;

@@ -6,6 +6,7 @@ import { existsSync } from 'node:fs';
 import { cp, mkdir, readdir, readFile, writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
+import pLimit from 'p-limit';
 
 const root = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..');
 const out = path.join(root, 'dist');
@@ -34,28 +35,26 @@ for (const top of ['apps', 'libs', 'bench']) {
   for await (const f of sources(path.join(root, top))) files.push(f);
 }
 
-let next = 0;
-async function worker() {
-  while (next < files.length) {
-    const file = files[next++];
-    const { code, map } = await transformFile(file, {
-      sourceMaps: true,
-      jsc: {
-        target: 'es2022',
-        parser: { syntax: 'typescript', decorators: true },
-        transform: { legacyDecorator: true, decoratorMetadata: true },
-        baseUrl: root,
-        paths: base.compilerOptions.paths,
-      },
-      module: { type: 'commonjs' },
-    });
-    const target = path.join(out, path.relative(root, file)).replace(/\.ts$/, '.js');
-    await mkdir(path.dirname(target), { recursive: true });
-    await writeFile(target, `${code}\n//# sourceMappingURL=${path.basename(target)}.map\n`);
-    if (map) await writeFile(`${target}.map`, map);
-  }
+async function compile(file) {
+  const { code, map } = await transformFile(file, {
+    sourceMaps: true,
+    jsc: {
+      target: 'es2022',
+      parser: { syntax: 'typescript', decorators: true },
+      transform: { legacyDecorator: true, decoratorMetadata: true },
+      baseUrl: root,
+      paths: base.compilerOptions.paths,
+    },
+    module: { type: 'commonjs' },
+  });
+  const target = path.join(out, path.relative(root, file)).replace(/\.ts$/, '.js');
+  await mkdir(path.dirname(target), { recursive: true });
+  await writeFile(target, `${code}\n//# sourceMappingURL=${path.basename(target)}.map\n`);
+  if (map) await writeFile(`${target}.map`, map);
 }
-await Promise.all(Array.from({ length: 8 }, worker));
+// Eight files at once (p-limit): swc works off the main thread.
+const limit = pLimit(8);
+await Promise.all(files.map((file) => limit(() => compile(file))));
 // Static assets served as they are (the gateway's web page: HTML, CSS, JS).
 for (const dir of ['apps/api-gateway/src/web/static']) {
   await cp(path.join(root, dir), path.join(out, dir), { recursive: true, force: true });

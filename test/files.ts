@@ -3,6 +3,7 @@ import { createHash, randomBytes } from 'node:crypto';
 import { createReadStream, createWriteStream } from 'node:fs';
 import { open } from 'node:fs/promises';
 import { once } from 'node:events';
+import pLimit from 'p-limit';
 
 export async function makeRandomFile(path: string, size: number): Promise<string> {
   const out = createWriteStream(path);
@@ -54,15 +55,8 @@ export function shuffled<T>(items: T[]): T[] {
   return a;
 }
 
-/** Runs `work` over items with at most `n` in flight. */
+/** Runs `work` over items with at most `n` in flight (p-limit). */
 export async function inParallel<T>(items: T[], n: number, work: (item: T, index: number) => Promise<void>): Promise<void> {
-  let next = 0;
-  await Promise.all(
-    Array.from({ length: n }, async () => {
-      while (next < items.length) {
-        const i = next++;
-        await work(items[i], i);
-      }
-    }),
-  );
+  const limit = pLimit(n);
+  await Promise.all(items.map((item, i) => limit(() => work(item, i))));
 }

@@ -6,6 +6,7 @@ import { createServer, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
+import type { Readable } from 'node:stream';
 import { KilnClient } from '../api/kiln-client';
 import type { UploadView } from '../api/types';
 import { missingRanges } from './range-plan';
@@ -127,6 +128,45 @@ describe('uploadMissing (upload session chunks)', () => {
     expect(fake.content().equals(bytes)).toBe(true);
     expect(fake.puts).toHaveLength(11);
     expect(counted).toBe(SIZE);
+  });
+
+  /**
+   * An in-memory API that answers each chunk one event-loop turn later: every chunk the pool lets
+   * start meanwhile is seen in flight together. `refuse` picks chunks to answer with an error.
+   */
+  function memoryApi(refuse: (range: { start: number }) => boolean = () => false) {
+    const seen = { calls: 0, open: 0, mostOpen: 0, stored: 0 };
+    const api = {
+      putChunk: (_id: string, range: { start: number; end: number }, _total: number, body: Readable): Promise<UploadView> => {
+        body.destroy();
+        seen.calls++;
+        seen.mostOpen = Math.max(seen.mostOpen, ++seen.open);
+        return new Promise((resolve, reject) =>
+          setImmediate(() => {
+            seen.open--;
+            if (refuse(range)) return reject(new Error(`chunk at ${range.start} refused`));
+            seen.stored += range.end - range.start + 1;
+            resolve({ ...fake.view(), status: seen.stored === SIZE ? 'complete' : 'uploading' });
+          }),
+        );
+      },
+    } as unknown as KilnClient;
+    return { api, seen };
+  }
+
+  it('keeps --parallel chunks in flight at once, never more', async () => {
+    const { api, seen } = memoryApi();
+    const done = await uploadMissing(fake.view(), { api, path: file, chunkSize: 100 * KiB, parallel: 3, retry });
+    expect(done.status).toBe('complete');
+    expect(seen.stored).toBe(SIZE);
+    expect(seen.mostOpen).toBe(3);
+  });
+
+  it('starts no chunk after one fails, and throws that failure once the ones in flight have settled', async () => {
+    const { api, seen } = memoryApi((range) => range.start === 0);
+    await expect(uploadMissing(fake.view(), { api, path: file, chunkSize: 100 * KiB, parallel: 3, retry })).rejects.toThrow('chunk at 0 refused');
+    expect(seen.calls).toBe(3);
+    expect(seen.open).toBe(0);
   });
 
   it('sends only the ranges the session is missing (resume)', async () => {

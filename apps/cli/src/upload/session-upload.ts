@@ -1,5 +1,6 @@
 // Sends the bytes an upload session is missing: chunks with Content-Range, a few in parallel,
 // each retried with backoff; a resumed session sends only the ranges the server does not have.
+import pLimit from 'p-limit';
 import type { KilnClient } from '../api/kiln-client';
 import type { UploadView } from '../api/types';
 import { withRetry, type RetryPolicy } from '../retry';
@@ -20,24 +21,27 @@ export interface SessionUploadOptions {
   onRetry?: (range: ByteRange, err: unknown, attempt: number, delayMs: number) => void;
 }
 
-/** Runs `work` over `items` with at most `n` at once; the first failure stops the rest. */
+/**
+ * Runs `work` over `items` with at most `n` at once (p-limit); the first failure aborts the ones in
+ * flight, starts no more, and is thrown once the running ones have settled.
+ */
 async function inPool<T>(items: T[], n: number, work: (item: T, signal: AbortSignal) => Promise<void>, outer?: AbortSignal): Promise<void> {
   const stop = new AbortController();
   const signal = outer ? AbortSignal.any([outer, stop.signal]) : stop.signal;
-  let next = 0;
+  const limit = pLimit(n);
   let failure: { err: unknown } | undefined;
   await Promise.all(
-    Array.from({ length: Math.min(n, items.length) }, async () => {
-      while (!failure && next < items.length) {
-        const item = items[next++];
+    items.map((item) =>
+      limit(async () => {
+        if (failure) return;
         try {
           await work(item, signal);
         } catch (err: unknown) {
           if (!failure) failure = { err };
           stop.abort(err);
         }
-      }
-    }),
+      }),
+    ),
   );
   if (failure) throw failure.err;
 }
