@@ -24,7 +24,8 @@ export const clientFilename = z
       return z.NEVER;
     }
     return v.trim();
-  });
+  })
+  .meta({ description: 'A file name: no path, no control or format characters, at most 255 UTF-8 bytes.' });
 
 /** A byte count: a whole number from 0 to 2^53 - 1 (a JSON 1e300 or -1 is a 400, never a crash later). */
 export const byteCount = z.number().int('must be a whole number of bytes').min(0).max(Number.MAX_SAFE_INTEGER);
@@ -37,7 +38,8 @@ const httpUrl = text(2048)
     } catch {
       return false;
     }
-  }, 'must be an http or https URL');
+  }, 'must be an http or https URL')
+  .meta({ format: 'uri', description: 'An http or https URL.' });
 
 const filename = clientFilename;
 
@@ -48,7 +50,7 @@ export const inputSpec = z.discriminatedUnion('type', [
       filename: filename.optional(),
       size: byteCount.optional(),
       /** A standalone upload session (POST /v1/uploads or tus without job_id) that becomes this input's file. */
-      upload_id: z.string().uuid('must be the id of an upload session').optional(),
+      upload_id: z.string().uuid('must be the id of an upload session').optional().meta({ description: 'A standalone upload session that becomes this input; filename and size then come from it.' }),
     })
     .refine((i) => i.upload_id === undefined || (i.size === undefined && i.filename === undefined), {
       message: 'with upload_id, filename and size come from the upload',
@@ -60,8 +62,8 @@ export type InputSpec = z.infer<typeof inputSpec>;
 
 export const conversionSpec = z
   .strictObject({
-    target: z.string().min(1).max(32),
-    options: z.record(z.string(), z.unknown()).optional(),
+    target: z.string().min(1).max(32).meta({ description: 'A target of GET /v1/formats.' }),
+    options: z.record(z.string(), z.unknown()).optional().meta({ description: 'The target’s options, as GET /v1/formats lists them.' }),
   })
   .superRefine((c, ctx) => {
     const spec = findTarget(c.target);

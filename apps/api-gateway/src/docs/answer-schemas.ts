@@ -1,0 +1,173 @@
+import {
+  CATALOG,
+  InputStatus,
+  JobStatus,
+  TaskStatus,
+  type ConversionView,
+  type InputView,
+  type JobError,
+  type JobList,
+  type JobView,
+  type OutputView,
+  type UploadView,
+} from '@kiln/contracts';
+import type { JsonSchema } from './request-schemas';
+
+/**
+ * The answers' shapes. libs/contracts declares them as TypeScript types only (api-views.ts), so each is
+ * described here once, and `view<T>()` makes the compiler hold the description to the type: every
+ * property of the view is described, none is invented, and exactly the optional ones are not required.
+ */
+type OptionalKeys<T> = { [K in keyof T]-?: object extends Pick<T, K> ? K : never }[keyof T];
+
+function view<T>(description: string, properties: { [K in keyof T]-?: JsonSchema }, optional: readonly OptionalKeys<T>[] = []): JsonSchema {
+  const skip = new Set<PropertyKey>(optional);
+  return { type: 'object', description, required: Object.keys(properties).filter((k) => !skip.has(k)), properties };
+}
+
+const ref = (name: string) => ({ $ref: `#/components/schemas/${name}` });
+const str = { type: 'string' };
+const strOrNull = { type: ['string', 'null'] };
+const intOrNull = { type: ['integer', 'null'] };
+const time = { type: 'string', format: 'date-time' };
+const timeOrNull = { type: ['string', 'null'], format: 'date-time' };
+const uuid = { type: 'string', format: 'uuid' };
+const values = (o: Record<string, string>) => ({ type: 'string', enum: Object.values(o) });
+
+const JobErrorSchema = view<JobError>(
+  'Why a job, an input, a conversion or a callback failed.',
+  { code: str, message: str, source: { type: 'string', enum: ['input', 'conversion', 'callback'] }, input_id: uuid, conversion_id: uuid },
+  ['input_id', 'conversion_id'],
+);
+
+export function answerSchemas(): Record<string, JsonSchema> {
+  return {
+    Input: view<InputView>(
+      'A file of the job: uploaded or fetched from a URL.',
+      {
+        id: uuid,
+        type: { type: 'string', enum: ['remote', 'upload'] },
+        source: strOrNull,
+        filename: strOrNull,
+        size: intOrNull,
+        content_type: strOrNull,
+        checksum_sha256: strOrNull,
+        status: values(InputStatus),
+        error: str,
+        media: { type: 'object', description: 'What ffprobe found once the file is ready: duration_s, width, height, codecs…' },
+        created_at: time,
+      },
+      ['error', 'media'],
+    ),
+    Conversion: view<ConversionView>(
+      'One target applied to every input of the job.',
+      {
+        id: uuid,
+        target: { type: 'string', enum: CATALOG.map((t) => t.target) },
+        category: { type: 'string', enum: ['video', 'audio', 'image'] },
+        options: { type: 'object' },
+        status: values(TaskStatus),
+        progress: { type: 'integer', minimum: 0, maximum: 100 },
+        error: str,
+      },
+      ['error'],
+    ),
+    Output: view<OutputView>('One converted file: an input × a conversion.', {
+      id: uuid,
+      conversion_id: uuid,
+      input_id: uuid,
+      filename: strOrNull,
+      size: intOrNull,
+      content_type: strOrNull,
+      checksum_sha256: strOrNull,
+      uri: { type: ['string', 'null'], format: 'uri', description: 'A time-limited download URL.' },
+      created_at: time,
+    }),
+    Job: view<JobView>(
+      'A job: inputs × conversions = outputs.',
+      {
+        id: uuid,
+        token: { type: 'string', description: 'Only in the answer that creates the job: authorizes its uploads and events (X-Job-Token).' },
+        status: { type: 'object', required: ['code', 'info'], properties: { code: values(JobStatus), info: str } },
+        errors: { type: 'array', items: JobErrorSchema },
+        process: { type: 'boolean' },
+        callback: strOrNull,
+        tag: strOrNull,
+        input: { type: 'array', items: ref('Input') },
+        conversion: { type: 'array', items: ref('Conversion') },
+        output: { type: 'array', items: ref('Output') },
+        progress: { type: 'integer', minimum: 0, maximum: 100 },
+        created_at: time,
+        modified_at: time,
+        started_at: timeOrNull,
+        finished_at: timeOrNull,
+        spent_ms: { type: 'integer' },
+      },
+      ['token'],
+    ),
+    JobList: view<JobList>('A page of jobs, newest first.', {
+      items: { type: 'array', items: ref('Job') },
+      next_cursor: { type: ['string', 'null'], description: 'Pass as `cursor` for the next page; null on the last.' },
+    }),
+    Upload: view<UploadView>(
+      'An upload session (POST /v1/uploads, or a tus upload).',
+      {
+        id: uuid,
+        location: { type: 'string', description: 'The URL to PUT chunks to.' },
+        filename: str,
+        size: { type: 'integer' },
+        job_id: { type: ['string', 'null'], format: 'uuid' },
+        input_id: { type: ['string', 'null'], format: 'uuid' },
+        content_type: strOrNull,
+        checksum_sha256: strOrNull,
+        chunk_size_min: { type: 'integer' },
+        chunk_size_max: { type: 'integer' },
+        received: { type: 'array', description: 'Byte ranges stored, [start, end] inclusive.', items: { type: 'array', items: { type: 'integer' }, minItems: 2, maxItems: 2 } },
+        received_bytes: { type: 'integer' },
+        offset: { type: 'integer', description: 'The first missing byte: where to resume.' },
+        status: { type: 'string', enum: ['uploading', 'complete', 'failed'] },
+        assembled: { type: 'boolean' },
+        error: str,
+        expires_at: { type: 'integer', description: 'Epoch seconds; 0 = never.' },
+        created_at: time,
+        input: ref('Input'),
+      },
+      ['error', 'input'],
+    ),
+    CallbackAttempt: {
+      type: 'object',
+      description: 'One delivery attempt of the job’s callback.',
+      properties: {
+        id: uuid,
+        delivery_id: { type: 'string', description: 'X-Kiln-Delivery of the attempt.' },
+        event: { type: 'string', enum: ['job.completed', 'job.failed', 'job.canceled'] },
+        url: str,
+        attempt: { type: 'integer', minimum: 1 },
+        status_code: intOrNull,
+        error: strOrNull,
+        duration_ms: { type: 'integer' },
+        at: time,
+      },
+    },
+    Target: {
+      type: 'object',
+      description: 'A conversion target of the catalog.',
+      properties: {
+        target: str,
+        category: { type: 'string', enum: ['video', 'audio', 'image'] },
+        description: str,
+        extension: str,
+        content_type: str,
+        accepts: { type: 'array', items: { type: 'string', enum: ['video', 'audio', 'image'] } },
+        options: { type: 'object', description: 'Option name → {type: integer|number, min, max, default?, description} or {type: enum, values, default?, description}.' },
+      },
+    },
+    HealthChecks: {
+      type: 'object',
+      properties: {
+        status: { type: 'string', enum: ['ok', 'unavailable'] },
+        checks: { type: 'array', items: { type: 'object', properties: { name: { type: 'string', enum: ['database', 'redis', 'storage'] }, ok: { type: 'boolean' }, ms: { type: 'integer' }, error: str } } },
+      },
+    },
+  };
+}
