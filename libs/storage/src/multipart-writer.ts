@@ -113,7 +113,7 @@ export class MultipartWriter {
     try {
       // minio-js pages through ListParts (1,000 per page); the method is protected in its typings only.
       const client = this.bucket.client as unknown as {
-        listParts(bucket: string, key: string, uploadId: string): Promise<{ part: number; etag: string; size: number }[]>;
+        listParts(b: string, k: string, u: string): Promise<{ part: number; etag: string; size: number }[]>;
       };
       const parts = await client.listParts(this.bucket.name, key, uploadId);
       return parts

@@ -99,7 +99,10 @@ describe('parseS3Error', () => {
   });
 
   it('gives no code when the <Error> has none', () => {
-    expect(parseS3Error('<Error><Message>something</Message></Error>')).toEqual({ code: undefined, message: 'something' });
+    expect(parseS3Error('<Error><Message>something</Message></Error>')).toEqual({
+      code: undefined,
+      message: 'something',
+    });
   });
 });
 
@@ -107,7 +110,11 @@ describe('S3 error classification', () => {
   it('answerError names the request, the status and the code', () => {
     const error = answerError('completing upload 2~x of a', 500, 'InternalError');
     expect(error).toBeInstanceOf(S3RequestError);
-    expect(error).toMatchObject({ code: 'InternalError', statusCode: 500, message: 'completing upload 2~x of a failed: 500 InternalError' });
+    expect(error).toMatchObject({
+      code: 'InternalError',
+      statusCode: 500,
+      message: 'completing upload 2~x of a failed: 500 InternalError',
+    });
     expect(answerError('listing', 403, undefined)).toMatchObject({ code: 'HTTP403', message: 'listing failed: 403' });
   });
 
@@ -131,7 +138,9 @@ describe('S3 error classification', () => {
     expect(isRetryable(new S3RequestError('x', 'RequestTimeout'))).toBe(true);
     expect(isRetryable(new S3RequestError('x', 'NoSuchUpload', 404))).toBe(false);
     expect(isRetryable(new S3RequestError('x', 'EarlyAnswer'))).toBe(false);
-    for (const code of ['ECONNRESET', 'EPIPE', 'ECONNREFUSED', 'ETIMEDOUT']) expect(isRetryable({ code })).toBe(true);
+    for (const code of ['ECONNRESET', 'EPIPE', 'ECONNREFUSED', 'ETIMEDOUT']) {
+      expect(isRetryable({ code })).toBe(true);
+    }
     expect(isRetryable({ code: 'ENOTFOUND' })).toBe(false);
   });
 });

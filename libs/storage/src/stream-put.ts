@@ -133,7 +133,13 @@ export async function putInParts(
 }
 
 /** UploadPart of bytes in memory, retried on a 5xx or a dropped connection; returns the ETag. */
-async function uploadPart(bucket: S3Bucket, key: string, uploadId: string, part: number, bytes: Buffer): Promise<string> {
+async function uploadPart(
+  bucket: S3Bucket,
+  key: string,
+  uploadId: string,
+  part: number,
+  bytes: Buffer,
+): Promise<string> {
   const url = await bucket.presign('PUT', key, { partNumber: String(part), uploadId });
   for (let attempt = 1; ; attempt++) {
     try {
