@@ -39,7 +39,7 @@ describe('adminAuth: the queue board is for the operator', () => {
   });
 
   it('refuses a tenant key with 403, with or without an admin token configured', () => {
-    for (const env of [{ KILN_ADMIN_TOKEN: token }, {}]) {
+    for (const env of [{ KILN_ADMIN_TOKEN: token }, {}] as Record<string, string>[]) {
       expect(call(env, { 'x-api-key': 'kiln_tenant_key_0123456789' })).toMatchObject({ passed: false, status: 403 });
     }
   });
