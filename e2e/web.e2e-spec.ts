@@ -4,6 +4,7 @@
 // (HttpOnly, never the key, CSRF header, narrow reach, tampering, expiry, logout). Real gateway,
 // assembler and converter processes, PostgreSQL, Redis, S3 (radosgw) and ffmpeg.
 import { createHash, randomBytes } from 'node:crypto';
+import http from 'node:http';
 import { mkdir, readFile, stat, writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import { chromium, type Browser, type Request as BrowserRequest } from 'playwright-core';
@@ -365,5 +366,33 @@ describe('web page at / (headless Chromium, real processes)', () => {
     expect(out.headers.get('set-cookie')).toMatch(/^kiln_session=; Path=\/; HttpOnly; SameSite=Strict; Max-Age=0/);
     expect((await fetch(`${stack.url}/web/jobs`, withCookie(token!))).status).toBe(401);
     expect((await fetch(`${stack.url}/web/session`, withCookie(token!))).status).toBe(401);
+  });
+  it('throttles wrong keys in the login form per client address (429 with Retry-After, even for the right key)', async () => {
+    // Fixed one-minute windows: start well inside one so the test never straddles two.
+    await waitFor('the start of a minute window', async () => Date.now() % 60_000 < 40_000, 30_000, 250);
+    const post = (localAddress: string, key: string) =>
+      new Promise<{ status: number; headers: http.IncomingHttpHeaders }>((resolve, reject) => {
+        const body = new URLSearchParams({ api_key: key }).toString();
+        const req = http.request(`${stack.url}/web/session`, { method: 'POST', localAddress, agent: false, headers: { 'Content-Type': 'application/x-www-form-urlencoded', 'Content-Length': Buffer.byteLength(body) } }, (res) => {
+          res.resume();
+          res.on('end', () => resolve({ status: res.statusCode ?? 0, headers: res.headers }));
+        });
+        req.on('error', reject);
+        req.end(body);
+      });
+    const guesser = '127.0.0.5';
+    for (let i = 0; i < 30; i++) {
+      const wrong = await post(guesser, `kiln_wrong_guess_${i}_0123456789`);
+      expect({ i, status: wrong.status, location: wrong.headers.location }).toEqual({ i, status: 303, location: '/?login=failed' });
+    }
+    const over = await post(guesser, 'kiln_wrong_guess_31_0123456789');
+    expect(over.status).toBe(429);
+    expect(Number(over.headers['retry-after'])).toBeGreaterThan(0);
+    const right = await post(guesser, stack.apiKey);
+    expect(right.status).toBe(429);
+    expect(right.headers['set-cookie']).toBeUndefined();
+    const elsewhere = await post('127.0.0.6', stack.apiKey);
+    expect(elsewhere.status).toBe(303);
+    expect(String(elsewhere.headers['set-cookie'])).toMatch(/^kiln_session=/);
   });
 });
