@@ -14,8 +14,10 @@ const ALLOWED: Record<string, string[]> = {
   media: ['contracts', 'config'],
   observability: ['contracts', 'config'],
   workflow: ['contracts', 'config', 'database', 'storage', 'queue'],
-  'worker-runtime': ['contracts', 'config', 'database', 'storage', 'queue', 'observability', 'workflow'],
-  'api-gateway': ['contracts', 'config', 'database', 'storage', 'queue', 'observability', 'workflow'],
+  // The core providers every process builds once (config, logger, database, Redis, storage, lifecycle).
+  'runtime-core': ['contracts', 'config', 'database', 'storage', 'queue', 'observability', 'workflow'],
+  'worker-runtime': ['contracts', 'config', 'database', 'storage', 'queue', 'observability', 'workflow', 'runtime-core'],
+  'api-gateway': ['contracts', 'config', 'database', 'storage', 'queue', 'observability', 'workflow', 'runtime-core'],
   assembler: ['contracts', 'config', 'database', 'storage', 'queue', 'observability', 'workflow', 'worker-runtime'],
   converter: ['contracts', 'config', 'database', 'storage', 'queue', 'observability', 'workflow', 'worker-runtime', 'media'],
   // A pure HTTP client of the public API: the catalog's types, nothing that needs a service.

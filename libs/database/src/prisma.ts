@@ -20,3 +20,6 @@ export function createPrismaClient(options: DatabaseOptions): PrismaClient {
   });
   return new PrismaClient({ adapter });
 }
+
+/** Nest injection token of the process's PrismaClient (built once by the core providers). */
+export const PRISMA = Symbol('Prisma');

@@ -52,3 +52,6 @@ export function createLogger(app: string, level: string = 'info', destination?: 
     },
   }, destination);
 }
+
+/** Nest injection token of the process's Logger. */
+export const LOGGER = Symbol('Logger');

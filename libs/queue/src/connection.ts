@@ -75,3 +75,11 @@ export function createRedis(target: string | RedisTarget, role: RedisRole, extra
   redis.on('error', () => undefined);
   return redis;
 }
+
+/**
+ * Nest injection tokens of a process's Redis connections: `REDIS` carries commands (BullMQ
+ * producer, pub/sub publish, counters, locks; role `producer`), `WORKER_REDIS` is the workers'
+ * blocking BullMQ connection (role `worker`).
+ */
+export const REDIS = Symbol('Redis');
+export const WORKER_REDIS = Symbol('WorkerRedis');

@@ -1,8 +1,7 @@
 import { Inject, Injectable, type OnApplicationBootstrap, type OnApplicationShutdown } from '@nestjs/common';
-import type { KilnConfig } from '@kiln/config';
-import type { Logger } from '@kiln/observability';
+import { KILN_CONFIG, type KilnConfig } from '@kiln/config';
+import { LOGGER, type Logger } from '@kiln/observability';
 import { createRedis, redisTargetOf, type RedisClient } from '@kiln/queue';
-import { KILN_CONFIG, LOGGER } from './worker-app';
 import { JobEvents } from '@kiln/workflow';
 
 /**

@@ -2,19 +2,14 @@ import { Module, type DynamicModule, type Provider, type Type, Inject, type OnAp
 import { NestFactory } from '@nestjs/core';
 import { KILN_CONFIG, describeConfig, loadConfig, type KilnConfig } from '@kiln/config';
 import type { QueueName } from '@kiln/contracts';
-import { createPrismaClient, type PrismaClient } from '@kiln/database';
-import { KilnMetrics, createLogger, runCheck, type KilnMetricsOptions, type Logger } from '@kiln/observability';
-import { createRedis, QueueProducer, redisTargetOf, WorkerHost, type JobHandler, type RedisClient } from '@kiln/queue';
-import { OBJECT_STORE, objectStoreFromConfig, type ObjectStore } from '@kiln/storage';
-import { JobEvents, JobLifecycle } from '@kiln/workflow';
+import { PRISMA, type PrismaClient } from '@kiln/database';
+import { KilnMetrics, LOGGER, createLogger, runCheck, type KilnMetricsOptions, type Logger } from '@kiln/observability';
+import { QueueProducer, REDIS, WORKER_REDIS, WorkerHost, type JobHandler, type RedisClient } from '@kiln/queue';
+import { coreProviders } from '@kiln/runtime-core';
+import { OBJECT_STORE, type ObjectStore } from '@kiln/storage';
 import { startWorkerHttp, type WorkerHttp } from './worker-http';
 
-export const PRISMA = Symbol('Prisma');
-export const LOGGER = Symbol('Logger');
-export const WORKER_REDIS = Symbol('WorkerRedis');
-export const PRODUCER_REDIS = Symbol('ProducerRedis');
 export const JOB_HANDLERS = Symbol('JobHandlers');
-export { KILN_CONFIG, OBJECT_STORE };
 
 export interface WorkerAppSpec {
   name: string;
@@ -25,25 +20,9 @@ export interface WorkerAppSpec {
   metrics?: Omit<KilnMetricsOptions, 'app'>;
 }
 
-/** Shared providers of the worker processes (database, storage, queues, lifecycle). */
+/** Providers of a worker process: the core providers (worker role: a blocking and a producer Redis connection) and its metrics. */
 export function workerProviders(config: KilnConfig, log: Logger, metrics: KilnMetrics = new KilnMetrics({ app: 'worker' })): Provider[] {
-  return [
-    { provide: KILN_CONFIG, useValue: config },
-    { provide: LOGGER, useValue: log },
-    { provide: KilnMetrics, useValue: metrics },
-    { provide: PRISMA, useFactory: () => createPrismaClient({ url: config.DATABASE_URL, poolSize: 5 }) },
-    { provide: WORKER_REDIS, useFactory: () => createRedis(redisTargetOf(config), 'worker') },
-    { provide: PRODUCER_REDIS, useFactory: () => createRedis(redisTargetOf(config), 'producer') },
-    { provide: QueueProducer, useFactory: (redis: RedisClient) => new QueueProducer(redis, config.KILN_QUEUE_PREFIX), inject: [PRODUCER_REDIS] },
-    { provide: OBJECT_STORE, useFactory: () => objectStoreFromConfig(config) },
-    { provide: JobEvents, useFactory: (redis: RedisClient) => new JobEvents(redis, config.KILN_QUEUE_PREFIX), inject: [PRODUCER_REDIS] },
-    {
-      provide: JobLifecycle,
-      useFactory: (prisma: PrismaClient, producer: QueueProducer, events: JobEvents) =>
-        new JobLifecycle(prisma, producer, { attempts: config.KILN_CALLBACK_ATTEMPTS, backoffMs: config.KILN_CALLBACK_BACKOFF_MS }, events),
-      inject: [PRISMA, QueueProducer, JobEvents],
-    },
-  ];
+  return [...coreProviders(config, log, 'worker'), { provide: KilnMetrics, useValue: metrics }];
 }
 
 class WorkerLifecycle implements OnApplicationBootstrap, OnApplicationShutdown {
@@ -52,7 +31,7 @@ class WorkerLifecycle implements OnApplicationBootstrap, OnApplicationShutdown {
   constructor(
     @Inject(JOB_HANDLERS) private readonly handlers: JobHandler[],
     @Inject(WORKER_REDIS) private readonly workerRedis: RedisClient,
-    @Inject(PRODUCER_REDIS) private readonly producerRedis: RedisClient,
+    @Inject(REDIS) private readonly producerRedis: RedisClient,
     @Inject(PRISMA) private readonly prisma: PrismaClient,
     @Inject(OBJECT_STORE) private readonly store: ObjectStore,
     @Inject(KilnMetrics) private readonly metrics: KilnMetrics,

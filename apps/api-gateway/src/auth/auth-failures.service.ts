@@ -2,8 +2,7 @@ import { Inject, Injectable } from '@nestjs/common';
 import type { Request } from 'express';
 import { KILN_CONFIG, type KilnConfig } from '@kiln/config';
 import { KilnError } from '@kiln/contracts';
-import type { RedisClient } from '@kiln/queue';
-import { REDIS } from '../core/tokens';
+import { REDIS, type RedisClient } from '@kiln/queue';
 
 /** The client address: the socket's peer, or the forwarded one when KILN_TRUST_PROXY trusts the hop. */
 export function clientAddress(req: Pick<Request, 'ip' | 'socket'>): string {

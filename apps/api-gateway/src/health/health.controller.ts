@@ -1,11 +1,10 @@
 import { Controller, Get, Inject, Res } from '@nestjs/common';
 import type { Response } from 'express';
-import type { RedisClient } from '@kiln/queue';
-import type { PrismaClient } from '@kiln/database';
+import { REDIS, type RedisClient } from '@kiln/queue';
+import { PRISMA, type PrismaClient } from '@kiln/database';
 import { OBJECT_STORE, type ObjectStore } from '@kiln/storage';
 import { Public } from '../auth/auth.guard';
-import { LOGGER, PRISMA, REDIS } from '../core/tokens';
-import { runCheck, type Logger } from '@kiln/observability';
+import { LOGGER, runCheck, type Logger } from '@kiln/observability';
 
 @Controller('health')
 export class HealthController {

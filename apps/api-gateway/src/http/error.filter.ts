@@ -1,8 +1,7 @@
 import { ArgumentsHost, Catch, HttpException, Inject, type ExceptionFilter } from '@nestjs/common';
 import type { Request, Response } from 'express';
 import { KilnError, type ErrorCode } from '@kiln/contracts';
-import type { Logger } from '@kiln/observability';
-import { LOGGER } from '../core/tokens';
+import { LOGGER, type Logger } from '@kiln/observability';
 
 const BY_STATUS: Record<number, ErrorCode> = {
   400: 'invalid_input',

@@ -1,10 +1,9 @@
 import { randomUUID } from 'node:crypto';
 import { Inject, Injectable } from '@nestjs/common';
-import type { RedisClient } from '@kiln/queue';
+import { REDIS, type RedisClient } from '@kiln/queue';
 import { KILN_CONFIG, type KilnConfig } from '@kiln/config';
 import { KilnError } from '@kiln/contracts';
 import type { Principal } from '../auth/principal';
-import { REDIS } from '../core/tokens';
 
 /** An upload slot older than this belonged to a gateway that died mid-request; it no longer counts. */
 const SLOT_STALE_MS = 15 * 60 * 1000;

@@ -1,8 +1,7 @@
 import { Inject, Injectable } from '@nestjs/common';
 import { KILN_CONFIG, type KilnConfig } from '@kiln/config';
 import { FINAL_JOB_STATUSES, KilnError } from '@kiln/contracts';
-import type { Prisma, PrismaClient } from '@kiln/database';
-import { PRISMA } from '../core/tokens';
+import { PRISMA, type Prisma, type PrismaClient } from '@kiln/database';
 
 type Db = PrismaClient | Prisma.TransactionClient;
 

@@ -1,8 +1,7 @@
 import type { Provider } from '@nestjs/common';
 import { QueueName } from '@kiln/contracts';
-import { KilnMetrics, type Logger } from '@kiln/observability';
+import { LOGGER, KilnMetrics, type Logger } from '@kiln/observability';
 import { QueueProducer } from '@kiln/queue';
-import { LOGGER } from '../core/tokens';
 
 /** The gateway's one metrics registry; queue depths are read through the producer on scrape and by `GET /metrics/queues`. */
 export const metricsProvider: Provider = {

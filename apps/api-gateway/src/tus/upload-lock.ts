@@ -1,9 +1,8 @@
 import { randomBytes } from 'node:crypto';
 import { Inject, Injectable } from '@nestjs/common';
-import type { RedisClient } from '@kiln/queue';
+import { REDIS, type RedisClient } from '@kiln/queue';
 import { KILN_CONFIG, type KilnConfig } from '@kiln/config';
 import { KilnError } from '@kiln/contracts';
-import { REDIS } from '../core/tokens';
 import { uploadLocked } from './tus-protocol';
 
 /**

@@ -1,10 +1,9 @@
 import { Inject, Injectable } from '@nestjs/common';
 import type { Request } from 'express';
-import type { RedisClient } from '@kiln/queue';
+import { REDIS, type RedisClient } from '@kiln/queue';
 import { KILN_CONFIG, type KilnConfig } from '@kiln/config';
 import { KilnError } from '@kiln/contracts';
 import { hashKey, type Principal } from '../auth/principal';
-import { REDIS } from '../core/tokens';
 import { newSessionId, signWebSession, verifyWebSession, webSessionKey, type WebSessionClaims } from './web-session-token';
 
 export const WEB_SESSION_COOKIE = 'kiln_session';

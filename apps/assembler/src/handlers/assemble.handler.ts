@@ -3,11 +3,10 @@ import { PassThrough, type Readable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
 import { Inject, Injectable, Optional } from '@nestjs/common';
 import { KilnError, type HandlerOutcome, type PayloadOf } from '@kiln/contracts';
-import type { PrismaClient, Upload, UploadChunk } from '@kiln/database';
-import { KilnMetrics, type Logger } from '@kiln/observability';
+import { PRISMA, type PrismaClient, type Upload, type UploadChunk } from '@kiln/database';
+import { LOGGER, KilnMetrics, type Logger } from '@kiln/observability';
 import type { HandlerContext, JobHandler } from '@kiln/queue';
-import { S3_MAX_PARTS, S3_MIN_PART_SIZE, objectKeys, type ObjectStore } from '@kiln/storage';
-import { LOGGER, OBJECT_STORE, PRISMA } from '@kiln/worker-runtime';
+import { OBJECT_STORE, S3_MAX_PARTS, S3_MIN_PART_SIZE, objectKeys, type ObjectStore } from '@kiln/storage';
 import { JobLifecycle, coversExactly } from '@kiln/workflow';
 
 /** Where an upload's bytes end up: a job's input, or a standalone session's own object. */

@@ -2,13 +2,13 @@ import http, { type ClientRequest, type IncomingMessage } from 'node:http';
 import https from 'node:https';
 import { isIP, type LookupFunction } from 'node:net';
 import { Inject, Injectable, Optional } from '@nestjs/common';
-import type { KilnConfig } from '@kiln/config';
+import { KILN_CONFIG, type KilnConfig } from '@kiln/config';
 import { KilnError, type HandlerOutcome, type PayloadOf } from '@kiln/contracts';
-import type { Input, PrismaClient } from '@kiln/database';
-import type { Logger } from '@kiln/observability';
+import { PRISMA, type Input, type PrismaClient } from '@kiln/database';
+import { LOGGER, type Logger } from '@kiln/observability';
 import type { HandlerContext, JobHandler } from '@kiln/queue';
-import { objectKeys, type ObjectStore } from '@kiln/storage';
-import { CancelSignals, KILN_CONFIG, LOGGER, OBJECT_STORE, PRISMA } from '@kiln/worker-runtime';
+import { OBJECT_STORE, objectKeys, type ObjectStore } from '@kiln/storage';
+import { CancelSignals } from '@kiln/worker-runtime';
 import { JobLifecycle, guardedLookup, isPrivateAddress } from '@kiln/workflow';
 import { fetchedFilename } from '../filename';
 

@@ -1,10 +1,9 @@
 import { Inject, Injectable } from '@nestjs/common';
 import type { HandlerOutcome, PayloadOf } from '@kiln/contracts';
-import type { PrismaClient } from '@kiln/database';
-import type { Logger } from '@kiln/observability';
+import { PRISMA, type PrismaClient } from '@kiln/database';
+import { LOGGER, type Logger } from '@kiln/observability';
 import type { JobHandler } from '@kiln/queue';
-import { objectKeys, type ObjectStore } from '@kiln/storage';
-import { LOGGER, OBJECT_STORE, PRISMA } from '@kiln/worker-runtime';
+import { OBJECT_STORE, objectKeys, type ObjectStore } from '@kiln/storage';
 import { JobLifecycle } from '@kiln/workflow';
 
 /** Multipart uploads older than this were abandoned (a crashed writer); S3 keeps their parts forever. */

@@ -2,13 +2,12 @@ import http from 'node:http';
 import https from 'node:https';
 import { randomUUID } from 'node:crypto';
 import { Inject, Injectable } from '@nestjs/common';
-import type { KilnConfig } from '@kiln/config';
+import { KILN_CONFIG, type KilnConfig } from '@kiln/config';
 import { KilnError, type HandlerOutcome, type PayloadOf } from '@kiln/contracts';
-import type { PrismaClient } from '@kiln/database';
-import { KilnMetrics, type Logger } from '@kiln/observability';
+import { PRISMA, type PrismaClient } from '@kiln/database';
+import { LOGGER, KilnMetrics, type Logger } from '@kiln/observability';
 import type { HandlerContext, JobHandler } from '@kiln/queue';
-import type { ObjectStore } from '@kiln/storage';
-import { KILN_CONFIG, LOGGER, OBJECT_STORE, PRISMA } from '@kiln/worker-runtime';
+import { OBJECT_STORE, type ObjectStore } from '@kiln/storage';
 import { JobLifecycle, callbackSecretsFor, guardedLookup, jobView, outputUrlSigner, refusedLiteral, signCallback } from '@kiln/workflow';
 
 interface Attempt {
