@@ -7,7 +7,7 @@
 import fc from 'fast-check';
 import { Client } from 'pg';
 import { MinioObjectStore } from '../libs/storage/src/minio-object-store';
-import { parseFilename } from '../libs/workflow/src/filename';
+import { parseFilename } from '../libs/contracts/src/filename';
 import { Stack, json } from '../test/stack';
 
 jest.setTimeout(180_000);

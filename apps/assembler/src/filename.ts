@@ -1,4 +1,4 @@
-import { safeFilename } from '@kiln/workflow';
+import { safeFilename } from '@kiln/contracts';
 
 export { safeFilename };
 

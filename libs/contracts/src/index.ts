@@ -5,3 +5,4 @@ export * from './catalog';
 export * from './api-views';
 export * from './byte-size';
 export * from './sse-parser';
+export * from './filename';

@@ -1,5 +1,6 @@
 import fc from 'fast-check';
-import { ObjectKeyError, filenameProblem, objectKeys, parseObjectKey } from './object-keys';
+import { filenameProblem } from '@kiln/contracts';
+import { ObjectKeyError, objectKeys, parseObjectKey } from './object-keys';
 
 const job = '0b6f2f5e-8a43-4d1c-9c1e-4f1e2d3c4b5a';
 const other = '7c9e6679-7425-40de-944b-e07fc1f90ae7';

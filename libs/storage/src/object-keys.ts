@@ -1,4 +1,5 @@
 import { randomBytes } from 'node:crypto';
+import { filenameProblem } from '@kiln/contracts';
 
 /**
  * Every object key Kiln writes, built and read in one place. The layout:
@@ -10,7 +11,7 @@ import { randomBytes } from 'node:crypto';
  *   chunks/<uploadId>/<start>-<end>.<nonce>              one stored chunk of an upload
  *
  * Ids are UUIDs (written lower-case), attempts and byte offsets whole numbers, nonces short lower-case
- * tokens, and file names come from the file name alphabet below. Anything else is refused with an
+ * tokens, and file names come from the file name alphabet (`filenameProblem` in @kiln/contracts). Anything else is refused with an
  * ObjectKeyError: a key never holds `..`, `//`, a backslash, a control character or a path in a name.
  */
 export class ObjectKeyError extends Error {
@@ -18,37 +19,6 @@ export class ObjectKeyError extends Error {
     super(message);
     this.name = 'ObjectKeyError';
   }
-}
-
-/** Longest stored file name, in UTF-8 bytes (the usual file system limit; keys stay far below S3's 1,024). */
-export const FILENAME_MAX_BYTES = 255;
-
-/**
- * Characters no stored file name holds: control characters (C0, DEL, C1), format characters (bidi
- * overrides, zero-width, BOM), line and paragraph separators, unpaired surrogates, and path separators.
- */
-// eslint-disable-next-line no-control-regex
-export const FILENAME_FORBIDDEN = /[\p{Cc}\p{Cf}\p{Zl}\p{Zp}\p{Cs}/\\]/u;
-const EDGE_SPACE = /^\s|\s$/u;
-
-/**
- * Why a string is not a file name of the alphabet (undefined when it is one): any Unicode text of 1 to
- * FILENAME_MAX_BYTES UTF-8 bytes without FILENAME_FORBIDDEN characters, without leading or trailing
- * white space, and not `.` or `..`.
- */
-export function filenameProblem(name: string): string | undefined {
-  if (typeof name !== 'string') return 'must be a string';
-  if (name === '') return 'must not be empty';
-  const bad = FILENAME_FORBIDDEN.exec(name);
-  if (bad) return /[/\\]/.test(bad[0]) ? 'must be a file name, not a path (no / or \\)' : `must not contain control or format characters (U+${bad[0].codePointAt(0)!.toString(16).toUpperCase().padStart(4, '0')})`;
-  if (EDGE_SPACE.test(name)) return 'must not start or end with white space';
-  if (name === '.' || name === '..') return 'must not be . or ..';
-  if (Buffer.byteLength(name, 'utf8') > FILENAME_MAX_BYTES) return `must be at most ${FILENAME_MAX_BYTES} bytes (UTF-8)`;
-  return undefined;
-}
-
-export function isKeyFilename(name: string): boolean {
-  return filenameProblem(name) === undefined;
 }
 
 const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/;

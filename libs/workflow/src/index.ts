@@ -5,4 +5,3 @@ export * from './special-addresses';
 export * from './callback-signature';
 export * from './byte-ranges';
 export * from './job-events';
-export * from './filename';

@@ -3,8 +3,7 @@
 // metadata. Every input either validates into values the database and the object store can hold,
 // or is refused with a 4xx KilnError; nothing else is ever thrown (which would be a 500).
 import fc from 'fast-check';
-import { KilnError } from '@kiln/contracts';
-import { isKeyFilename } from '@kiln/storage';
+import { KilnError, isKeyFilename } from '@kiln/contracts';
 import type { z } from 'zod';
 import { conversionSpec, createJobBody, inputSpec, listJobsQuery, patchJobBody } from '../jobs/jobs.schemas';
 import { parseContentRange, parseChunkDigest } from '../uploads/content-range';

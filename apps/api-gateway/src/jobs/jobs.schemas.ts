@@ -1,6 +1,5 @@
 import { z } from 'zod';
-import { findTarget, validateOptions } from '@kiln/contracts';
-import { filenameProblem } from '@kiln/storage';
+import { findTarget, validateOptions, filenameProblem } from '@kiln/contracts';
 
 /**
  * Text that reaches the database: no control characters (PostgreSQL refuses NUL in text and JSON,

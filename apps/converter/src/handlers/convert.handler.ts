@@ -7,14 +7,14 @@ import path from 'node:path';
 import { pipeline } from 'node:stream/promises';
 import { Inject, Injectable } from '@nestjs/common';
 import { KILN_CONFIG, type KilnConfig } from '@kiln/config';
-import { findTarget, type ConversionOptions, type HandlerOutcome, type PayloadOf } from '@kiln/contracts';
+import { findTarget, type ConversionOptions, type HandlerOutcome, type PayloadOf, safeFilename } from '@kiln/contracts';
 import { PRISMA, type PrismaClient } from '@kiln/database';
 import { buildConversion, checkMediaLimits, isMediaError, outputByteCap, probe, run, type MediaInfo, type MediaLimits, type X264Preset } from '@kiln/media';
 import { LOGGER, KilnMetrics, type Logger } from '@kiln/observability';
 import type { HandlerContext, JobHandler } from '@kiln/queue';
 import { OBJECT_STORE, objectKeys, type ObjectStore } from '@kiln/storage';
 import { CancelSignals } from '@kiln/worker-runtime';
-import { JobLifecycle, safeFilename } from '@kiln/workflow';
+import { JobLifecycle } from '@kiln/workflow';
 
 const PROGRESS_EVERY_MS = 1_000;
 

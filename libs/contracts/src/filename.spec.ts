@@ -1,7 +1,7 @@
 import fc from 'fast-check';
-import { KilnError } from '@kiln/contracts';
-import { FILENAME_MAX_BYTES, isKeyFilename, objectKeys, parseObjectKey } from '@kiln/storage';
-import { headerFilename, parseFilename, safeFilename } from './filename';
+import { objectKeys, parseObjectKey } from '@kiln/storage';
+import { KilnError } from './errors';
+import { FILENAME_MAX_BYTES, headerFilename, isKeyFilename, parseFilename, safeFilename } from './filename';
 
 /** Strings made of the characters that break file names, mixed with ordinary and wide ones, long enough to cross 255 bytes. */
 const tricky = fc.constantFrom('\u0000', '\r', '\n', '\t', '\u007f', '\u0085', '\u200b', '\u202e', '\ufeff', '\u2028', '\ud800', '\udfff', '/', '\\', '.', '..', ' ', '\u00a0', 'a', 'Z', '9', 'é', '€', '😀', '%00', '"', '?', '#');
