@@ -3,7 +3,7 @@
 import { transformFile } from '@swc/core';
 import { execFileSync } from 'node:child_process';
 import { existsSync } from 'node:fs';
-import { cp, mkdir, readdir, readFile, writeFile } from 'node:fs/promises';
+import { cp, mkdir, readdir, readFile, rm, writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import pLimit from 'p-limit';
@@ -55,8 +55,10 @@ async function compile(file) {
 // Eight files at once (p-limit): swc works off the main thread.
 const limit = pLimit(8);
 await Promise.all(files.map((file) => limit(() => compile(file))));
-// Static assets served as they are (the gateway's web page: HTML, CSS, JS).
+// Static assets served as they are (the gateway's web page: HTML, CSS, JS modules). The folder is
+// replaced, not merged: the gateway serves every file it finds there, so a removed module must go too.
 for (const dir of ['apps/api-gateway/src/web/static']) {
+  await rm(path.join(out, dir), { recursive: true, force: true });
   await cp(path.join(root, dir), path.join(out, dir), { recursive: true, force: true });
 }
 console.log(`built ${files.length} files into dist/`);

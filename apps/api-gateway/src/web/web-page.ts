@@ -1,11 +1,12 @@
 import { createHash } from 'node:crypto';
-import { readFileSync } from 'node:fs';
+import { readdirSync, readFileSync } from 'node:fs';
 import path from 'node:path';
 import type { Response } from 'express';
 
 /**
- * The web page's assets: plain HTML, CSS and JavaScript in ./static (copied next to the compiled
- * code by scripts/build.mjs), read once at start. No framework, no CDN: the page works offline.
+ * The web page's assets: plain HTML, CSS and JavaScript modules in ./static (copied next to the
+ * compiled code by scripts/build.mjs), read once at start. No framework, no CDN, no build step: the
+ * page loads app.js with `<script type="module">` and the modules import each other by name.
  */
 export const STATIC_DIR = path.join(__dirname, 'static');
 
@@ -29,8 +30,19 @@ const TYPES: Record<string, string> = {
   '.svg': 'image/svg+xml',
 };
 
-/** Files served under /web/static/ (the HTML pages are served at / only). */
-const PUBLIC_ASSETS = ['app.js', 'app.css', 'icon.svg'] as const;
+/**
+ * Files served under /web/static/: every script, style sheet and image at the top of the folder, listed
+ * once at start (the HTML pages are served at / only). A request names one of them exactly; anything
+ * else (another name, a path, a dot file) is not found.
+ */
+const PUBLIC_NAME = /^[a-z0-9][a-z0-9-]*\.(?:js|css|svg)$/;
+
+export function publicAssetNames(dir: string): string[] {
+  return readdirSync(dir, { withFileTypes: true })
+    .filter((entry) => entry.isFile() && PUBLIC_NAME.test(entry.name))
+    .map((entry) => entry.name)
+    .sort();
+}
 
 interface Asset {
   body: Buffer;
@@ -56,12 +68,23 @@ export class WebPage {
       try {
         return readFileSync(path.join(dir, name));
       } catch (err: unknown) {
-        throw new Error(`the web page asset ${name} is missing from ${dir} (run node scripts/build.mjs): ${String(err)}`);
+        const why = `(run node scripts/build.mjs): ${String(err)}`;
+        throw new Error(`the web page asset ${name} is missing from ${dir} ${why}`);
       }
     };
-    for (const name of PUBLIC_ASSETS) {
+    let names: string[];
+    try {
+      names = publicAssetNames(dir);
+    } catch (err: unknown) {
+      throw new Error(`the web page's folder ${dir} cannot be read (run node scripts/build.mjs): ${String(err)}`);
+    }
+    for (const name of names) {
       const body = read(name);
-      this.assets.set(name, { body, type: TYPES[path.extname(name)], etag: `"${createHash('sha256').update(body).digest('base64url').slice(0, 22)}"` });
+      const etag = `"${createHash('sha256').update(body).digest('base64url').slice(0, 22)}"`;
+      this.assets.set(name, { body, type: TYPES[path.extname(name)], etag });
+    }
+    if (!this.assets.has('app.js')) {
+      throw new Error(`the web page's script app.js is missing from ${dir} (run node scripts/build.mjs)`);
     }
     this.appHtml = read('app.html');
     this.loginHtml = read('login.html').toString('utf8');
