@@ -269,7 +269,7 @@ describe('web page at / (headless Chromium, real processes)', () => {
     const app = await fetch(`${stack.url}/`, withCookie(ok.token!));
     expect(app.headers.get('content-security-policy')).toMatch(/default-src 'self'/);
     const appHtml = await app.text();
-    expect(appHtml).toContain('<script src="/web/static/app.js" defer></script>');
+    expect(appHtml).toContain('<script type="module" src="/web/static/app.js"></script>');
     expect(appHtml).not.toContain(stack.apiKey);
     const session = await json(fetch(`${stack.url}/web/session`, withCookie(ok.token!)));
     expect(session.key_fingerprint).toBe(createHash('sha256').update(stack.apiKey).digest('hex').slice(0, 8));
