@@ -2,9 +2,9 @@ import type { InjectionToken, Provider } from '@nestjs/common';
 import { KILN_CONFIG, type KilnConfig } from '@kiln/config';
 import { PRISMA, createPrismaClient, type PrismaClient } from '@kiln/database';
 import { LOGGER, type Logger } from '@kiln/observability';
-import { QUEUE_WRITE_DEADLINE_MS, QueueProducer, REDIS, WORKER_REDIS, createRedis, redisTargetOf, type RedisClient } from '@kiln/queue';
+import { ChannelFanout, JobEvents, QUEUE_WRITE_DEADLINE_MS, QueueProducer, REDIS, WORKER_REDIS, createRedis, redisTargetOf, type RedisClient } from '@kiln/queue';
 import { OBJECT_STORE, objectStoreFromConfig } from '@kiln/storage';
-import { ChannelFanout, JobEvents, JobLifecycle } from '@kiln/workflow';
+import { JobLifecycle } from '@kiln/workflow';
 
 /** Which process the clients are for: the HTTP gateway or a queue worker (assembler, converter). */
 export type CoreRole = 'gateway' | 'worker';

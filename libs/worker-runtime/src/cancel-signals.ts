@@ -1,8 +1,7 @@
 import { Inject, Injectable, type OnApplicationBootstrap, type OnApplicationShutdown } from '@nestjs/common';
 import { KILN_CONFIG, type KilnConfig } from '@kiln/config';
 import { LOGGER, type Logger } from '@kiln/observability';
-import { createRedis, redisTargetOf, type RedisClient } from '@kiln/queue';
-import { JobEvents } from '@kiln/workflow';
+import { JobEvents, createRedis, redisTargetOf, type RedisClient } from '@kiln/queue';
 
 /**
  * Cluster-wide cancel: the gateway publishes a job id on the cancel channel; every worker aborts the

@@ -4,4 +4,3 @@ export * from './url-guard';
 export * from './special-addresses';
 export * from './callback-signature';
 export * from './byte-ranges';
-export * from './job-events';

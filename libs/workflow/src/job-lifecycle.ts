@@ -2,8 +2,7 @@ import { createHash, randomUUID } from 'node:crypto';
 import type { CallbackEvent, JobError, JobStatus, PayloadOf } from '@kiln/contracts';
 import { FINAL_JOB_STATUSES } from '@kiln/contracts';
 import type { Output, PrismaClient } from '@kiln/database';
-import type { QueueProducer } from '@kiln/queue';
-import type { JobEvents } from './job-events';
+import type { QueueProducer, JobEvents } from '@kiln/queue';
 import { JOB_CHILDREN, type JobWithChildren } from './job-view';
 
 export interface CallbackPolicy {

@@ -2,9 +2,8 @@ import { Global, Module, type DynamicModule, type OnApplicationShutdown, Inject 
 import type { KilnConfig } from '@kiln/config';
 import { PRISMA, type PrismaClient } from '@kiln/database';
 import { createLogger, type Logger } from '@kiln/observability';
-import { QueueProducer, REDIS, type RedisClient } from '@kiln/queue';
+import { ChannelFanout, QueueProducer, REDIS, type RedisClient } from '@kiln/queue';
 import { coreProviders, tokensOf } from '@kiln/runtime-core';
-import { ChannelFanout } from '@kiln/workflow';
 
 /** Process-wide clients (the core providers of @kiln/runtime-core, gateway role), closed on shutdown. */
 @Global()

@@ -1,7 +1,8 @@
 import { Controller, Get, Inject, Param, Req, Res } from '@nestjs/common';
 import type { Request, Response } from 'express';
 import { FINAL_JOB_STATUSES, type JobStatus } from '@kiln/contracts';
-import { ChannelFanout, JobEvents, jobView, type JobEvent } from '@kiln/workflow';
+import { ChannelFanout, JobEvents, type JobEvent } from '@kiln/queue';
+import { jobView } from '@kiln/workflow';
 import { AllowJobToken } from '../auth/auth.guard';
 import { Caller } from '../auth/principal.decorator';
 import type { Principal } from '../auth/principal';

@@ -1,4 +1,4 @@
-import type { RedisClient } from '@kiln/queue';
+import type { RedisClient } from './connection';
 import type { JobStatus } from '@kiln/contracts';
 
 /** What a live client (SSE) hears about a job: status changes and progress, cluster-wide. */
