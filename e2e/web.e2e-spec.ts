@@ -8,7 +8,7 @@ import http from 'node:http';
 import { mkdir, readFile, stat, writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import { chromium, type Browser, type Request as BrowserRequest } from 'playwright-core';
-import { newSessionId, signWebSession } from '../apps/api-gateway/src/web/web-session-token';
+import { newSessionId, signWebSession } from '../apps/api-gateway/src/auth/web-session-token';
 import { probe } from '../libs/media/src/probe';
 import { makeAudio, makeImage, makeTempDir } from '../libs/media/src/testing';
 import { Stack, json, waitFor } from '../test/stack';

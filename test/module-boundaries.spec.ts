@@ -1,6 +1,6 @@
 // The layering of shared/design/STYLE.md, checked on every test run: which project may import which.
 // (The role Nx's module-boundary lint plays; the tags live in each project.json.)
-import { readdirSync, readFileSync, statSync } from 'node:fs';
+import { existsSync, readdirSync, readFileSync, statSync } from 'node:fs';
 import path from 'node:path';
 
 const ROOT = path.resolve(__dirname, '..');
@@ -14,11 +14,13 @@ const ALLOWED: Record<string, string[]> = {
   media: ['contracts', 'config'],
   observability: ['contracts', 'config'],
   workflow: ['contracts', 'config', 'database', 'storage', 'queue'],
+  // The upload machinery (chunk store, locks, byte ranges): plain values and streams, no HTTP.
+  uploads: ['contracts', 'config', 'database', 'storage', 'queue', 'observability', 'workflow'],
   // The core providers every process builds once (config, logger, database, Redis, storage, lifecycle).
   'runtime-core': ['contracts', 'config', 'database', 'storage', 'queue', 'observability', 'workflow'],
   'worker-runtime': ['contracts', 'config', 'database', 'storage', 'queue', 'observability', 'workflow', 'runtime-core'],
-  'api-gateway': ['contracts', 'config', 'database', 'storage', 'queue', 'observability', 'workflow', 'runtime-core'],
-  assembler: ['contracts', 'config', 'database', 'storage', 'queue', 'observability', 'workflow', 'worker-runtime'],
+  'api-gateway': ['contracts', 'config', 'database', 'storage', 'queue', 'observability', 'workflow', 'runtime-core', 'uploads'],
+  assembler: ['contracts', 'config', 'database', 'storage', 'queue', 'observability', 'workflow', 'worker-runtime', 'uploads'],
   converter: ['contracts', 'config', 'database', 'storage', 'queue', 'observability', 'workflow', 'worker-runtime', 'media'],
   // A pure HTTP client of the public API: the catalog's types, nothing that needs a service.
   cli: ['contracts'],
@@ -31,6 +33,64 @@ function sources(dir: string): string[] {
     return /\.ts$/.test(name) && !/\.(spec|int-spec)\.ts$/.test(name) && !full.includes(`${path.sep}testing${path.sep}`) ? [full] : [];
   });
 }
+
+/**
+ * A node of the folder graph: the folder a file is in (relative to src); a file directly in src is
+ * a node of its own (src is where the app is composed and a few shared files live, not a folder
+ * of the project's behaviour). `./x` names a file in the folder or a folder with an index.
+ */
+function node(src: string, file: string): string {
+  const folder = path.relative(src, path.dirname(file));
+  return folder || path.basename(file).replace(/\.(ts|js)$/, '');
+}
+
+/** Folder (relative to the project's src) → folder → one import that makes the edge, from relative imports. */
+function folderGraph(src: string): Map<string, Map<string, string>> {
+  const graph = new Map<string, Map<string, string>>();
+  for (const file of sources(src)) {
+    const from = node(src, file);
+    for (const m of readFileSync(file, 'utf8').matchAll(IMPORT)) {
+      if (!m[1].startsWith('.')) continue;
+      const target = path.resolve(path.dirname(file), m[1]);
+      if (!target.startsWith(src + path.sep)) continue;
+      const to = existsSync(target) && statSync(target).isDirectory() ? path.relative(src, target) || '.' : node(src, target);
+      if (to === from) continue;
+      if (!graph.has(from)) graph.set(from, new Map());
+      if (!graph.get(from)!.has(to)) graph.get(from)!.set(to, `${path.relative(ROOT, file)} imports ${m[1]}`);
+    }
+  }
+  return graph;
+}
+
+/** Strongly connected components with more than one folder (Tarjan): each is an import cycle. */
+function cycles(graph: Map<string, Map<string, string>>): string[][] {
+  const index = new Map<string, number>();
+  const low = new Map<string, number>();
+  const stack: string[] = [];
+  const out: string[][] = [];
+  const visit = (v: string): void => {
+    index.set(v, index.size);
+    low.set(v, index.get(v)!);
+    stack.push(v);
+    for (const w of graph.get(v)?.keys() ?? []) {
+      if (!index.has(w)) {
+        visit(w);
+        low.set(v, Math.min(low.get(v)!, low.get(w)!));
+      } else if (stack.includes(w)) low.set(v, Math.min(low.get(v)!, index.get(w)!));
+    }
+    if (low.get(v) !== index.get(v)) return;
+    const component: string[] = [];
+    for (let w = stack.pop()!; ; w = stack.pop()!) {
+      component.push(w);
+      if (w === v) break;
+    }
+    if (component.length > 1) out.push(component.sort());
+  };
+  for (const v of graph.keys()) if (!index.has(v)) visit(v);
+  return out;
+}
+
+const IMPORT = /(?:from|import|require\()\s*['"]([^'"]+)['"]/g;
 
 const projects = ['apps', 'libs'].flatMap((top) => readdirSync(path.join(ROOT, top)).map((name) => ({ name, dir: path.join(ROOT, top, name) })));
 
@@ -47,7 +107,7 @@ describe('module boundaries', () => {
     const problems: string[] = [];
     for (const file of sources(path.join(dir, 'src'))) {
       const text = readFileSync(file, 'utf8');
-      for (const m of text.matchAll(/(?:from|import|require\()\s*['"]([^'"]+)['"]/g)) {
+      for (const m of text.matchAll(IMPORT)) {
         const spec = m[1];
         const rel = path.relative(ROOT, file);
         const kiln = /^@kiln\/([^/]+)/.exec(spec);
@@ -59,5 +119,15 @@ describe('module boundaries', () => {
       }
     }
     expect(problems).toEqual([]);
+  });
+
+  it.each(projects.map((p) => [p.name, p.dir]))('%s has no import cycle between its folders', (_name, dir) => {
+    const graph = folderGraph(path.join(dir, 'src'));
+    const found = cycles(graph).map((folders) => ({
+      folders,
+      // One import per edge inside the cycle, so the fix can start from it.
+      imports: folders.flatMap((a) => folders.filter((b) => graph.get(a)?.has(b)).map((b) => `${a} → ${b}: ${graph.get(a)!.get(b)}`)),
+    }));
+    expect(found).toEqual([]);
   });
 });

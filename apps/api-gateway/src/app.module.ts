@@ -20,17 +20,16 @@ import { MetricsController } from './metrics/metrics.controller';
 import { metricsProvider } from './metrics/metrics.provider';
 import { JobUploadController } from './uploads/job-upload.controller';
 import { WholeFileUploadService } from './uploads/whole-file-upload.service';
-import { ChunkStore } from './uploads/chunk-store.service';
 import { JobChunkUploadService } from './uploads/job-chunk-upload.service';
 import { UploadSessionsController } from './uploads/upload-sessions.controller';
 import { UploadSessionsService } from './uploads/upload-sessions.service';
+import { uploadProviders } from './uploads/upload-providers';
 import { TusController } from './tus/tus.controller';
 import { TusService } from './tus/tus.service';
-import { UploadLocks } from './tus/upload-lock';
 import { WebController } from './web/web.controller';
 import { WebJobsController } from './web/web-jobs.controller';
 import { WebPage } from './web/web-page';
-import { WebSessions } from './web/web-sessions.service';
+import { WebSessions } from './auth/web-sessions.service';
 
 @Module({})
 export class AppModule {
@@ -42,11 +41,10 @@ export class AppModule {
       providers: [
         JobsService,
         WholeFileUploadService,
-        ChunkStore,
         JobChunkUploadService,
         UploadSessionsService,
         TusService,
-        UploadLocks,
+        ...uploadProviders,
         KeyLimits,
         KeyQuotas,
         WebSessions,

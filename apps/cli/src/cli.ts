@@ -12,7 +12,7 @@ import { jobsCommand } from './commands/jobs.command';
 import { statusCommand } from './commands/status.command';
 import { ConfigError, loadConfig } from './config';
 import { ProgressDisplay, progressMode } from './progress/progress-display';
-import { DEFAULT_RETRY } from './retry';
+import { DEFAULT_RETRY } from './api/retry';
 
 export type { CliIo } from './commands/command-context';
 

@@ -3,4 +3,3 @@ export * from './job-lifecycle';
 export * from './url-guard';
 export * from './special-addresses';
 export * from './callback-signature';
-export * from './byte-ranges';

@@ -4,7 +4,7 @@ import type { Request } from 'express';
 import { KILN_CONFIG, type KilnConfig } from '@kiln/config';
 import { KilnError } from '@kiln/contracts';
 import { PRISMA, type PrismaClient } from '@kiln/database';
-import { WEB_CSRF_HEADER, WebSessions } from '../web/web-sessions.service';
+import { WEB_CSRF_HEADER, WebSessions } from './web-sessions.service';
 import { AuthFailures, clientAddress } from './auth-failures.service';
 import { hashKey, type Principal } from './principal';
 

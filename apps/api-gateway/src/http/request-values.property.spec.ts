@@ -6,7 +6,7 @@ import fc from 'fast-check';
 import { KilnError, isKeyFilename } from '@kiln/contracts';
 import type { z } from 'zod';
 import { conversionSpec, createJobBody, inputSpec, listJobsQuery, patchJobBody } from '../jobs/jobs.schemas';
-import { parseContentRange, parseChunkDigest } from '../uploads/content-range';
+import { parseContentRange, parseChunkDigest } from '@kiln/uploads';
 import { EXPIRES_AT_MAX, createSessionBody } from '../uploads/upload-sessions.schemas';
 import { creationSpec } from '../tus/tus.service';
 import { parseCreationLength, parseUploadChecksum, parseUploadMetadata, parseUploadOffset } from '../tus/tus-protocol';

@@ -6,10 +6,10 @@ import { PRISMA, type CallbackDelivery, type Output, type PrismaClient } from '@
 import { OBJECT_STORE, objectKeys, type ObjectStore } from '@kiln/storage';
 import { QueueProducer, JobEvents } from '@kiln/queue';
 import { JOB_CHILDREN, JobLifecycle, assertPublicUrlLiteral, outputUrlSigner, conversionView, inputView, jobView, outputView, type JobView, type JobWithChildren } from '@kiln/workflow';
+import { attachUpload } from '@kiln/uploads';
 import type { Principal } from '../auth/principal';
 import { KeyQuotas } from '../limits/key-quotas.service';
 import { parseOrThrow } from '../http/validation';
-import { attachUpload } from '../uploads/attach-upload';
 import { conversionSpec, createJobBody, inputSpec, listJobsQuery, patchJobBody, type ConversionSpec, type InputSpec } from './jobs.schemas';
 
 const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i;

@@ -1,6 +1,9 @@
 // The tus 1.0.0 resumable upload protocol (https://tus.io/protocols/resumable-upload): its header
 // formats, parsed and written here without any I/O so they are unit-tested on their own.
-import { KilnError, type ErrorCode, type ErrorDetail } from '@kiln/contracts';
+import { KilnError } from '@kiln/contracts';
+import { TusError } from '@kiln/uploads';
+
+export { TusError, uploadLocked } from '@kiln/uploads';
 
 export const TUS_VERSION = '1.0.0';
 export const TUS_EXTENSIONS = 'creation,creation-with-upload,creation-defer-length,expiration,checksum,termination';
@@ -45,24 +48,6 @@ export const CORS_EXPOSE_HEADERS = [
 ].join(', ');
 export const CORS_ALLOW_METHODS = 'POST, HEAD, PATCH, DELETE, OPTIONS';
 
-/**
- * A failure with the status code the tus protocol gives it (412, 410, 423, 460 are not in the API's
- * own table), still rendered with the API's JSON error shape; tus clients read only the status.
- */
-export class TusError extends KilnError {
-  constructor(
-    status: number,
-    code: ErrorCode,
-    message: string,
-    details?: ErrorDetail[],
-    headers?: Record<string, string>,
-    /** Reason phrase for codes Node does not know (460 Checksum Mismatch). */
-    readonly statusText?: string,
-  ) {
-    super(code, message, details, headers);
-    Object.defineProperty(this, 'status', { value: status, enumerable: true });
-  }
-}
 
 const invalid = (field: string, message: string, sentence = `${field}: ${message}.`) => new KilnError('invalid_input', sentence, [{ field, message }]);
 
@@ -198,9 +183,6 @@ export function offsetMismatch(sent: number, offset: number): TusError {
 }
 
 export const uploadGone = () => new TusError(410, 'not_found', 'The upload has expired.', undefined, undefined, 'Gone');
-
-export const uploadLocked = () =>
-  new TusError(423, 'conflict', 'Another request is writing to this upload right now; ask HEAD for the offset and try again.', [{ field: 'Upload-Offset', message: 'upload busy' }], { 'Retry-After': '1' }, 'Locked');
 
 /** What the protocol says about one upload, read from the database. */
 export interface TusUploadState {

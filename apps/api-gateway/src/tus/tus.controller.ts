@@ -4,7 +4,9 @@ import { KilnError } from '@kiln/contracts';
 import { AllowJobToken, Public } from '../auth/auth.guard';
 import { Caller } from '../auth/principal.decorator';
 import type { Principal } from '../auth/principal';
+import { requestOrigin } from '../http/request-origin';
 import { TusErrorFilter, TusHeadersInterceptor } from './tus-http';
+import { tusRequest } from './tus-request';
 import { TusService, type TusAnswer } from './tus.service';
 
 /**
@@ -35,7 +37,7 @@ export class TusController {
   /** Creation: Upload-Length (or Upload-Defer-Length: 1) and Upload-Metadata → 201 with Location. */
   @Post()
   async create(@Caller() caller: Principal, @Req() req: Request, @Res() res: Response) {
-    send(res, await this.tus.create(caller, req));
+    send(res, await this.tus.create(caller, tusRequest(req), req, requestOrigin(req)));
   }
 
   @Head(':id')
@@ -45,7 +47,7 @@ export class TusController {
 
   @Patch(':id')
   async patch(@Caller() caller: Principal, @Param('id') id: string, @Req() req: Request, @Res() res: Response) {
-    send(res, await this.tus.patch(caller, id, req));
+    send(res, await this.tus.patch(caller, id, tusRequest(req), req));
   }
 
   @Delete(':id')
@@ -58,7 +60,7 @@ export class TusController {
   @Post(':id')
   async overridden(@Caller() caller: Principal, @Param('id') id: string, @Req() req: Request, @Res() res: Response) {
     const method = req.header('x-http-method-override')?.trim().toUpperCase();
-    if (method === 'PATCH') return send(res, await this.tus.patch(caller, id, req));
+    if (method === 'PATCH') return send(res, await this.tus.patch(caller, id, tusRequest(req), req));
     if (method === 'DELETE') {
       await this.tus.terminate(caller, id);
       return send(res, { status: 204, headers: {} });

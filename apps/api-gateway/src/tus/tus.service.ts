@@ -1,19 +1,15 @@
-import { createHash, randomBytes, randomUUID } from 'node:crypto';
-import { Readable } from 'node:stream';
+import { randomUUID } from 'node:crypto';
+import type { Readable } from 'node:stream';
 import { Inject, Injectable } from '@nestjs/common';
-import type { Request } from 'express';
 import { KILN_CONFIG, type KilnConfig } from '@kiln/config';
 import { KilnError, findTarget, parseFilename } from '@kiln/contracts';
 import { PRISMA, type PrismaClient, type Upload } from '@kiln/database';
 import { LOGGER, KilnMetrics, type Logger } from '@kiln/observability';
-import { OBJECT_STORE, objectKeys, type ObjectStore } from '@kiln/storage';
+import { ChunkStore, SegmentedWriter, UploadLocks, claimUploadInput, type ChunkResult, type HeldUploadLock } from '@kiln/uploads';
 import type { Principal } from '../auth/principal';
 import { JobsService } from '../jobs/jobs.service';
 import { KeyLimits } from '../limits/key-limits.service';
 import { KeyQuotas } from '../limits/key-quotas.service';
-import { ChunkStore, type ChunkResult, type StoredChunk } from '../uploads/chunk-store.service';
-import { claimUploadInput } from '../uploads/input-claim';
-import { splitBody } from './body-segments';
 import {
   checksumMismatch,
   contiguousOffset,
@@ -33,7 +29,7 @@ import {
   type TusUploadState,
   type UploadChecksum,
 } from './tus-protocol';
-import { UploadLocks, type HeldUploadLock } from './upload-lock';
+import type { TusRequest } from './tus-request';
 
 const MiB = 1024 * 1024;
 /**
@@ -106,12 +102,11 @@ export class TusService {
 
   constructor(
     @Inject(PRISMA) private readonly prisma: PrismaClient,
-    @Inject(OBJECT_STORE) private readonly store: ObjectStore,
     @Inject(KILN_CONFIG) private readonly config: KilnConfig,
     @Inject(LOGGER) private readonly log: Logger,
-    @Inject(KilnMetrics) private readonly metrics: KilnMetrics,
     private readonly jobs: JobsService,
     private readonly chunks: ChunkStore,
+    private readonly writer: SegmentedWriter,
     private readonly limits: KeyLimits,
     private readonly locks: UploadLocks,
     private readonly quotas: KeyQuotas,
@@ -127,19 +122,19 @@ export class TusService {
    * Creation (POST): Upload-Length or Upload-Defer-Length, Upload-Metadata; 201 with Location.
    * creation-with-upload: a body sent as application/offset+octet-stream is the first PATCH.
    */
-  async create(principal: Principal, req: Request): Promise<TusAnswer> {
+  async create(principal: Principal, request: TusRequest, body: Readable, origin: string): Promise<TusAnswer> {
     const max = this.config.KILN_MAX_FILE_SIZE;
-    const length = parseCreationLength(req.header('upload-length'), req.header('upload-defer-length'));
+    const length = parseCreationLength(request.uploadLength, request.deferLength);
     if (!length.deferred && length.length > max) throw tooLarge(length.length, max, 'Upload-Length');
-    const rawMetadata = req.header('upload-metadata')?.trim() || null;
+    const rawMetadata = request.metadata?.trim() || null;
     if (rawMetadata && rawMetadata.length > METADATA_MAX) {
       throw new KilnError('invalid_input', `Upload-Metadata is longer than ${METADATA_MAX} characters.`, [{ field: 'Upload-Metadata', message: 'too long' }]);
     }
     const spec = creationSpec(parseUploadMetadata(rawMetadata ?? undefined));
-    const declared = parseByteCount('Content-Length', req.header('content-length'));
-    const withBody = isOffsetStream(req.header('content-type'));
-    if (!withBody && (declared ?? 0) > 0) throw wrongContentType(req.header('content-type'));
-    const checksum = withBody ? parseUploadChecksum(req.header('upload-checksum')) : undefined;
+    const declared = parseByteCount('Content-Length', request.contentLength);
+    const withBody = isOffsetStream(request.contentType);
+    if (!withBody && (declared ?? 0) > 0) throw wrongContentType(request.contentType);
+    const checksum = withBody ? parseUploadChecksum(request.checksum) : undefined;
     if (withBody && declared !== undefined && declared > (length.deferred ? max : length.length)) {
       throw tooLarge(declared, length.deferred ? max : length.length, 'Content-Length');
     }
@@ -151,17 +146,17 @@ export class TusService {
 
     const upload = await this.open(principal, spec, length, rawMetadata);
     const headers: Record<string, string> = {
-      Location: `${this.baseUrl(req)}/v1/tus/${upload.id}`,
+      Location: `${this.config.KILN_PUBLIC_URL?.replace(/\/$/, '') ?? origin}/v1/tus/${upload.id}`,
       ...expiresHeader(upload),
       ...(upload.jobId ? { 'Kiln-Job-Id': upload.jobId } : {}),
     };
     if (withBody) {
       try {
-        const state = await this.limits.withUploadSlot(principal, () => this.locks.withLock(upload.id, (lock) => this.write(upload.id, 0, checksum, undefined, req, lock)));
+        const state = await this.limits.withUploadSlot(principal, () => this.locks.withLock(upload.id, (lock) => this.write(upload.id, 0, checksum, undefined, request.contentLength, body, lock)));
         Object.assign(headers, patchHeaders(state));
       } catch (err: unknown) {
         // The upload exists: answer 201 with what was stored, the client goes on with PATCH.
-        if (!(err instanceof KilnError) || err.status >= 500 || req.destroyed) throw err;
+        if (!(err instanceof KilnError) || err.status >= 500 || body.destroyed) throw err;
         this.log.debug({ uploadId: upload.id, err: err.message }, 'tus: the body sent with the creation was not stored');
         Object.assign(headers, patchHeaders(await this.state(upload.id)));
       }
@@ -181,14 +176,14 @@ export class TusService {
    * Upload-Checksum each segment is recorded once stored, so an interrupted request keeps what
    * arrived; with it, nothing is recorded until the whole body matched its checksum.
    */
-  async patch(principal: Principal, id: string, req: Request): Promise<TusAnswer> {
-    if (!isOffsetStream(req.header('content-type'))) throw wrongContentType(req.header('content-type'));
-    const offset = parseUploadOffset(req.header('upload-offset'));
-    const checksum = parseUploadChecksum(req.header('upload-checksum'));
-    const length = parseByteCount('Upload-Length', req.header('upload-length'));
+  async patch(principal: Principal, id: string, request: TusRequest, body: Readable): Promise<TusAnswer> {
+    if (!isOffsetStream(request.contentType)) throw wrongContentType(request.contentType);
+    const offset = parseUploadOffset(request.uploadOffset);
+    const checksum = parseUploadChecksum(request.checksum);
+    const length = parseByteCount('Upload-Length', request.uploadLength);
     const upload = await this.loadOwned(principal, id);
     if (upload.jobId && upload.status === 'uploading') this.jobs.assertAccepting(await this.jobs.loadOwned(principal, upload.jobId));
-    const state = await this.limits.withUploadSlot(principal, () => this.locks.withLock(id, (lock) => this.write(id, offset, checksum, length, req, lock)));
+    const state = await this.limits.withUploadSlot(principal, () => this.locks.withLock(id, (lock) => this.write(id, offset, checksum, length, request.contentLength, body, lock)));
     return { status: 204, headers: patchHeaders(state) };
   }
 
@@ -206,10 +201,18 @@ export class TusService {
     }
   }
 
-  private async write(id: string, offset: number, checksum: UploadChecksum | undefined, declaredLength: number | undefined, req: Request, lock: HeldUploadLock): Promise<TusUploadState> {
+  private async write(
+    id: string,
+    offset: number,
+    checksum: UploadChecksum | undefined,
+    declaredLength: number | undefined,
+    contentLength: string | undefined,
+    body: Readable,
+    lock: HeldUploadLock,
+  ): Promise<TusUploadState> {
     let result = await this.chunks.state(id, false);
     const current = tusState(result).offset;
-    const declared = parseByteCount('Content-Length', req.header('content-length'));
+    const declared = parseByteCount('Content-Length', contentLength);
     if (result.upload.status !== 'uploading') {
       // Every byte is in already: an empty PATCH at the end is answered, anything else refused.
       if (offset === current && declared === 0) return tusState(result);
@@ -232,41 +235,12 @@ export class TusService {
     if (declared !== undefined && declared > room) throw tooLarge(declared, room, 'Content-Length');
     if (declared === 0 || result.upload.status !== 'uploading') return tusState(result);
 
-    const hash = checksum ? createHash(checksum.algorithm) : undefined;
-    const held: StoredChunk[] = [];
-    let split;
-    try {
-      split = await this.metrics.trackUpload(() =>
-        splitBody(req.iterator({ destroyOnReturn: false }), { segmentSize: this.segmentSize, maxBytes: room, hash, keepPartial: !checksum }, async (segment) => {
-          lock.assertHeld();
-          const start = offset + segment.start;
-          const end = start + segment.length - 1;
-          const key = objectKeys.chunk(id, start, end, randomBytes(4).toString('hex'));
-          const put = await this.store.put(key, Readable.from(segment.parts), { size: segment.length, checksum: 'none' });
-          this.metrics.uploadBytesReceived.inc({ kind: 'chunk' }, segment.length);
-          const chunk: StoredChunk = { start, end, objectKey: key, ...(put.etag ? { etag: put.etag } : {}) };
-          if (checksum) return void held.push(chunk);
-          try {
-            lock.assertHeld();
-            await this.chunks.recordChunks(id, [chunk]);
-          } catch (err: unknown) {
-            await this.store.remove(key).catch(() => undefined);
-            throw err;
-          }
-        }),
-      ).catch((err: unknown) => {
+    const split = await this.writer
+      .append(id, offset, body.iterator({ destroyOnReturn: false }), { segmentSize: this.segmentSize, maxBytes: room, checksum, lock })
+      .catch((err: unknown) => {
         throw cutByQuota && err instanceof KilnError && err.code === 'payload_too_large' ? this.quotas.quotaError(quota!.used + offset, declared ?? 0, 'body') : err;
       });
-      if (checksum && !split.interrupted) {
-        if (!hash!.digest().equals(checksum.digest)) throw checksumMismatch(checksum.algorithm);
-        lock.assertHeld();
-        await this.chunks.recordChunks(id, held);
-        held.length = 0;
-      }
-    } finally {
-      // Objects of a PATCH with Upload-Checksum that were not recorded: mismatch, break-off, failure.
-      await Promise.all(held.map((c) => this.store.remove(c.objectKey).catch(() => undefined)));
-    }
+    if (split.checksumMismatch) throw checksumMismatch(checksum!.algorithm);
     if (split.interrupted) {
       this.log.info({ uploadId: id, offset, bytes: split.bytes, kept: !checksum }, 'tus: PATCH body broke off');
       throw new KilnError('invalid_input', checksum ? 'The request body broke off; with Upload-Checksum nothing of it is kept.' : 'The request body broke off; the bytes that arrived are kept (HEAD gives the offset).');
@@ -346,10 +320,6 @@ export class TusService {
 
   private async state(id: string): Promise<TusUploadState> {
     return tusState(await this.chunks.state(id, false));
-  }
-
-  private baseUrl(req: Request): string {
-    return this.config.KILN_PUBLIC_URL?.replace(/\/$/, '') ?? `${req.protocol}://${req.get('host')}`;
   }
 }
 

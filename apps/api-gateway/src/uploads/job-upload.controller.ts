@@ -5,6 +5,7 @@ import { Caller } from '../auth/principal.decorator';
 import type { Principal } from '../auth/principal';
 import { KeyLimits } from '../limits/key-limits.service';
 import { JobChunkUploadService } from './job-chunk-upload.service';
+import { jobChunkRequest } from './upload-headers';
 import { WholeFileUploadService } from './whole-file-upload.service';
 
 @Controller('v1/jobs')
@@ -24,12 +25,12 @@ export class JobUploadController {
   async upload(@Caller() caller: Principal, @Param('id') id: string, @Req() req: Request, @Res({ passthrough: true }) res: Response) {
     return this.limits.withUploadSlot(caller, async () => {
       if (req.header('x-upload-id') !== undefined || req.header('content-range') !== undefined) {
-        const answer = await this.chunked.upload(caller, id, req);
+        const answer = await this.chunked.upload(caller, id, jobChunkRequest(req), req);
         res.status(answer.status);
         return answer.body;
       }
       res.status(201);
-      return this.wholeFile.upload(caller, id, req);
+      return this.wholeFile.upload(caller, id, req.headers, req);
     });
   }
 }

@@ -3,7 +3,9 @@ import type { Request, Response } from 'express';
 import { AllowJobToken } from '../auth/auth.guard';
 import { Caller } from '../auth/principal.decorator';
 import type { Principal } from '../auth/principal';
+import { requestOrigin } from '../http/request-origin';
 import { KeyLimits } from '../limits/key-limits.service';
+import { chunkRequest } from './upload-headers';
 import { UploadSessionsService } from './upload-sessions.service';
 
 /** Upload sessions (shared/design/API.md "Upload sessions"): resumable uploads of large files. */
@@ -18,13 +20,13 @@ export class UploadSessionsController {
   @Post()
   @HttpCode(201)
   create(@Caller() caller: Principal, @Body() body: unknown, @Req() req: Request) {
-    return this.sessions.create(caller, body, req);
+    return this.sessions.create(caller, body, requestOrigin(req));
   }
 
   /** One chunk: raw bytes with `Content-Range: bytes start-end/total`. 202 until complete, then 201. */
   @Put(':id')
   async put(@Caller() caller: Principal, @Param('id') id: string, @Req() req: Request, @Res({ passthrough: true }) res: Response) {
-    const answer = await this.limits.withUploadSlot(caller, () => this.sessions.putChunk(caller, id, req));
+    const answer = await this.limits.withUploadSlot(caller, () => this.sessions.putChunk(caller, id, chunkRequest(req), req, requestOrigin(req)));
     res.status(answer.status);
     return answer.body;
   }
@@ -32,7 +34,7 @@ export class UploadSessionsController {
   /** (Declared before GET: Express would answer HEAD with the GET route.) Progress for resume in headers only: Upload-Offset (first missing byte), X-Upload-Status, X-Received-Bytes. */
   @Head(':id')
   async head(@Caller() caller: Principal, @Param('id') id: string, @Req() req: Request, @Res() res: Response) {
-    const v = await this.sessions.get(caller, id, req);
+    const v = await this.sessions.get(caller, id, requestOrigin(req));
     res
       .status(200)
       .set({
@@ -48,13 +50,13 @@ export class UploadSessionsController {
   @Get(':id')
   async get(@Caller() caller: Principal, @Param('id') id: string, @Req() req: Request, @Res({ passthrough: true }) res: Response) {
     res.setHeader('Cache-Control', 'no-store');
-    return this.sessions.get(caller, id, req);
+    return this.sessions.get(caller, id, requestOrigin(req));
   }
 
   @Post(':id/complete')
   @HttpCode(200)
   complete(@Caller() caller: Principal, @Param('id') id: string, @Req() req: Request) {
-    return this.sessions.complete(caller, id, req);
+    return this.sessions.complete(caller, id, requestOrigin(req));
   }
 
   @Delete(':id')

@@ -1,21 +1,22 @@
 import { randomUUID } from 'node:crypto';
 import { Inject, Injectable } from '@nestjs/common';
-import type { Request } from 'express';
+import type { Readable } from 'node:stream';
 import { KILN_CONFIG, type KilnConfig } from '@kiln/config';
 import { KilnError, safeFilename } from '@kiln/contracts';
 import { PRISMA, type PrismaClient, type Upload } from '@kiln/database';
-import { gapsOf } from '@kiln/workflow';
+import { ChunkStore, claimUploadInput, gapsOf, parseContentRange, type ChunkResult } from '@kiln/uploads';
 import type { Principal } from '../auth/principal';
 import { KeyQuotas } from '../limits/key-quotas.service';
 import { parseOrThrow } from '../http/validation';
 import { JobsService } from '../jobs/jobs.service';
-import { ChunkStore, type ChunkResult } from './chunk-store.service';
-import { parseContentRange } from './content-range';
-import { claimUploadInput } from './input-claim';
+import type { ChunkRequest } from './upload-headers';
 import { createSessionBody } from './upload-sessions.schemas';
 import { uploadView, type UploadView } from './upload-view';
 
-/** Upload sessions for large files: create, PUT chunks, GET/HEAD to resume, complete, abort. */
+/**
+ * Upload sessions for large files: create, PUT chunks, GET/HEAD to resume, complete, abort.
+ * `origin` is the scheme and host the request was sent to (the base of `location` without KILN_PUBLIC_URL).
+ */
 @Injectable()
 export class UploadSessionsService {
   constructor(
@@ -26,7 +27,7 @@ export class UploadSessionsService {
     private readonly quotas: KeyQuotas,
   ) {}
 
-  async create(principal: Principal, body: unknown, req: Request): Promise<UploadView> {
+  async create(principal: Principal, body: unknown, origin: string): Promise<UploadView> {
     const spec = parseOrThrow(createSessionBody, body);
     if (spec.size > this.config.KILN_MAX_FILE_SIZE) {
       throw new KilnError('payload_too_large', `The file has ${spec.size} bytes; the limit is ${this.config.KILN_MAX_FILE_SIZE}.`, [{ field: 'size', message: `at most ${this.config.KILN_MAX_FILE_SIZE}` }]);
@@ -68,28 +69,28 @@ export class UploadSessionsService {
         return tx.upload.create({ data });
       });
     }
-    return this.view(upload.id, req);
+    return this.view(upload.id, origin);
   }
 
-  async putChunk(principal: Principal, id: string, req: Request): Promise<{ status: 201 | 202; body: UploadView }> {
-    const range = parseContentRange(req.header('content-range'));
+  async putChunk(principal: Principal, id: string, request: ChunkRequest, bytes: Readable, origin: string): Promise<{ status: 201 | 202; body: UploadView }> {
+    const range = parseContentRange(request.contentRange);
     const upload = await this.loadOwned(principal, id);
     if (upload.status === 'uploading' && upload.jobId) {
       // The upload's owner is the job's owner (checked when it was opened): only the status matters here.
       const job = await this.prisma.job.findUnique({ where: { id: upload.jobId }, select: { id: true, status: true } });
       if (job) this.jobs.assertAccepting(job);
     }
-    const state = await this.chunks.writeChunk(upload, range, req);
-    return { status: state.complete ? 201 : 202, body: await this.view(id, req, state) };
+    const state = await this.chunks.writeChunk(upload, range, bytes, request);
+    return { status: state.complete ? 201 : 202, body: await this.view(id, origin, state) };
   }
 
-  async get(principal: Principal, id: string, req: Request): Promise<UploadView> {
+  async get(principal: Principal, id: string, origin: string): Promise<UploadView> {
     await this.loadOwned(principal, id);
-    return this.view(id, req);
+    return this.view(id, origin);
   }
 
   /** Explicit finalize: 400 listing the gaps while bytes are missing; otherwise (re)queues the assembly. */
-  async complete(principal: Principal, id: string, req: Request): Promise<UploadView> {
+  async complete(principal: Principal, id: string, origin: string): Promise<UploadView> {
     const upload = await this.loadOwned(principal, id);
     if (upload.status === 'failed') throw new KilnError('conflict', `The upload failed: ${upload.error ?? 'see its status'}.`);
     if (upload.status === 'uploading') {
@@ -98,7 +99,7 @@ export class UploadSessionsService {
       throw new KilnError('invalid_input', `The upload is missing ${gaps.length} range(s) of bytes; send them, then complete again.`, gaps.map(([s, e]) => ({ field: 'Content-Range', message: `missing bytes ${s}-${e}`, start: s, end: e })));
     }
     if (!upload.completedAt) await this.chunks.queueAssembly(upload);
-    return this.view(id, req);
+    return this.view(id, origin);
   }
 
   /** Abort: stored chunks are deleted; the job's input waits for another upload. */
@@ -122,10 +123,10 @@ export class UploadSessionsService {
   }
 
   /** The upload's view; `known` is the state a chunk write has just read (no second read). */
-  private async view(id: string, req: Request, known?: ChunkResult): Promise<UploadView> {
+  private async view(id: string, origin: string, known?: ChunkResult): Promise<UploadView> {
     const state = known ?? (await this.chunks.state(id, false));
     const input = state.upload.inputId ? await this.prisma.input.findUnique({ where: { id: state.upload.inputId } }) : null;
-    const base = this.config.KILN_PUBLIC_URL?.replace(/\/$/, '') ?? `${req.protocol}://${req.get('host')}`;
+    const base = this.config.KILN_PUBLIC_URL?.replace(/\/$/, '') ?? origin;
     return uploadView(state, base, this.chunks.limits, input);
   }
 }

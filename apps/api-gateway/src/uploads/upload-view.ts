@@ -1,7 +1,7 @@
 import type { Input, Upload } from '@kiln/database';
 import type { UploadView } from '@kiln/contracts';
 import { inputView } from '@kiln/workflow';
-import type { ChunkResult } from './chunk-store.service';
+import type { ChunkResult } from '@kiln/uploads';
 
 export type { UploadView };
 

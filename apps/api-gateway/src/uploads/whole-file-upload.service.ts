@@ -1,17 +1,17 @@
 import { Inject, Injectable } from '@nestjs/common';
 import busboy from 'busboy';
-import type { Request } from 'express';
+import type { IncomingHttpHeaders } from 'node:http';
 import type { Readable } from 'node:stream';
 import { KILN_CONFIG, type KilnConfig } from '@kiln/config';
 import { KilnError, headerFilename, parseFilename } from '@kiln/contracts';
 import { PRISMA, type PrismaClient } from '@kiln/database';
 import { LOGGER, KilnMetrics, type Logger } from '@kiln/observability';
 import { OBJECT_STORE, objectKeys, type ObjectStore } from '@kiln/storage';
+import { claimUploadInput } from '@kiln/uploads';
 import { inputView, type InputView, JobLifecycle } from '@kiln/workflow';
 import type { Principal } from '../auth/principal';
 import { KeyQuotas } from '../limits/key-quotas.service';
 import { JobsService } from '../jobs/jobs.service';
-import { claimUploadInput } from './input-claim';
 
 const MULTIPART_OVERHEAD = 64 * 1024;
 
@@ -23,7 +23,7 @@ export interface WholeFileResult {
 /**
  * `POST /v1/jobs/{id}/upload` with a whole file: multipart/form-data (`file` field) or a raw body
  * with `X-File-Name`. The body is streamed into storage as it arrives (hashing on the way); nothing
- * holds the file in memory.
+ * holds the file in memory. It reads the request's headers as sent and its body as a stream.
  */
 @Injectable()
 export class WholeFileUploadService {
@@ -38,12 +38,13 @@ export class WholeFileUploadService {
     private readonly quotas: KeyQuotas,
   ) {}
 
-  async upload(principal: Principal, jobId: string, req: Request): Promise<WholeFileResult> {
+  async upload(principal: Principal, jobId: string, headers: IncomingHttpHeaders, body: Readable): Promise<WholeFileResult> {
+    const header = (name: string) => headerValue(headers, name);
     const job = await this.jobs.loadOwned(principal, jobId);
     this.jobs.assertAccepting(job);
     const max = this.config.KILN_MAX_FILE_SIZE;
-    const declared = req.header('content-length') !== undefined ? Number(req.header('content-length')) : undefined;
-    const isMultipart = /^multipart\/form-data/i.test(req.header('content-type') ?? '');
+    const declared = header('content-length') !== undefined ? Number(header('content-length')) : undefined;
+    const isMultipart = /^multipart\/form-data/i.test(header('content-type') ?? '');
     if (declared !== undefined && declared > max + (isMultipart ? MULTIPART_OVERHEAD : 0)) {
       throw new KilnError('payload_too_large', `The file is larger than the limit of ${max} bytes.`, [{ field: 'Content-Length', message: `at most ${max} bytes`, limit: max }]);
     }
@@ -51,8 +52,8 @@ export class WholeFileUploadService {
     const fileBytes = Math.max(0, (declared ?? 0) - (isMultipart ? MULTIPART_OVERHEAD : 0));
     const quota = await this.quotas.storageRoom(principal.ownerKeyHash, fileBytes, 'Content-Length');
     const limit = Math.min(max, quota.room);
-    if (!isMultipart) rawUploadFilename(req); // a missing or bad name is a 400 before any input is claimed
-    const requestedInput = req.header('x-input-id');
+    if (!isMultipart) rawUploadFilename(header('x-file-name')); // a missing or bad name is a 400 before any input is claimed
+    const requestedInput = header('x-input-id');
     let newInput = false;
     const input = await claimUploadInput(this.prisma, job.id, requestedInput, undefined, async () => {
       await this.quotas.assertJobUnits(this.prisma, job.id, { inputs: 1 });
@@ -60,7 +61,7 @@ export class WholeFileUploadService {
     });
     try {
       const stored = await this.metrics
-        .trackUpload(() => (isMultipart ? this.fromMultipart(req, job.id, input.id, limit) : this.fromRaw(req, job.id, input.id, limit, declared)))
+        .trackUpload(() => (isMultipart ? this.fromMultipart(headers, body, job.id, input.id, limit) : this.fromRaw(headers, body, job.id, input.id, limit, declared)))
         .catch(async (err: unknown) => {
           if (!(limit < max && err instanceof KilnError && err.code === 'payload_too_large')) throw err;
           // Cut at the storage quota: a refused file leaves no input behind.
@@ -91,20 +92,20 @@ export class WholeFileUploadService {
     }
   }
 
-  private async fromRaw(req: Request, jobId: string, inputId: string, max: number, size: number | undefined) {
-    const filename = rawUploadFilename(req);
-    const contentType = (req.header('content-type') ?? 'application/octet-stream').split(';')[0].trim() || 'application/octet-stream';
+  private async fromRaw(headers: IncomingHttpHeaders, body: Readable, jobId: string, inputId: string, max: number, size: number | undefined) {
+    const filename = rawUploadFilename(headerValue(headers, 'x-file-name'));
+    const contentType = (headerValue(headers, 'content-type') ?? 'application/octet-stream').split(';')[0].trim() || 'application/octet-stream';
     const key = objectKeys.input(jobId, inputId, filename);
-    const put = await this.store.put(key, req, { size, contentType, maxBytes: max });
+    const put = await this.store.put(key, body, { size, contentType, maxBytes: max });
     return { ...put, filename, contentType };
   }
 
-  private fromMultipart(req: Request, jobId: string, inputId: string, max: number) {
+  private fromMultipart(headers: IncomingHttpHeaders, body: Readable, jobId: string, inputId: string, max: number) {
     return new Promise<{ key: string; size: number; sha256: string; filename: string; contentType: string }>((resolve, reject) => {
       let bb: busboy.Busboy;
       try {
         // preservePath: a name with a path is refused like any other bad name, not cut silently.
-        bb = busboy({ headers: req.headers, preservePath: true, limits: { files: 1, fileSize: max + 1, fields: 20, fieldSize: 64 * 1024, parts: 30 } });
+        bb = busboy({ headers, preservePath: true, limits: { files: 1, fileSize: max + 1, fields: 20, fieldSize: 64 * 1024, parts: 30 } });
       } catch (err: unknown) {
         reject(new KilnError('invalid_input', `Malformed multipart body: ${err instanceof Error ? err.message : String(err)}`, [{ field: 'Content-Type', message: 'bad multipart boundary' }]));
         return;
@@ -114,7 +115,7 @@ export class WholeFileUploadService {
       const fail = (err: unknown) => {
         if (settled) return;
         settled = true;
-        req.unpipe(bb); // the error filter drains or closes what is left
+        body.unpipe(bb); // the error filter drains or closes what is left
         reject(err);
       };
       bb.on('file', (field: string, stream: Readable, info: busboy.FileInfo) => {
@@ -149,8 +150,8 @@ export class WholeFileUploadService {
       bb.on('close', () => {
         if (!storing) fail(new KilnError('invalid_input', 'The multipart body has no "file" field.', [{ field: 'file', message: 'required' }]));
       });
-      req.on('aborted', () => fail(new KilnError('invalid_input', 'The upload was interrupted.')));
-      req.pipe(bb);
+      body.on('aborted', () => fail(new KilnError('invalid_input', 'The upload was interrupted.')));
+      body.pipe(bb);
     }).catch((err: unknown) => {
       this.log.debug({ jobId, inputId, err: err instanceof Error ? err.message : String(err) }, 'multipart upload failed');
       throw err;
@@ -159,10 +160,15 @@ export class WholeFileUploadService {
 }
 
 /** The name of a raw upload: X-File-Name, percent-decoded, as the client states it (400 when missing or bad). */
-function rawUploadFilename(req: Request): string {
-  const name = req.header('x-file-name');
+function rawUploadFilename(name: string | undefined): string {
   if (!name) {
     throw new KilnError('invalid_input', 'A raw upload needs an X-File-Name header (or send multipart/form-data with a file field).', [{ field: 'X-File-Name', message: 'required' }]);
   }
   return parseFilename(headerFilename(name), 'X-File-Name');
+}
+
+/** One header's value as sent (the first, when repeated); Node lower-cases the names. */
+function headerValue(headers: IncomingHttpHeaders, name: string): string | undefined {
+  const value = headers[name];
+  return Array.isArray(value) ? value[0] : value;
 }

@@ -5,7 +5,7 @@ import { AllowWebSession, Public } from '../auth/auth.guard';
 import { Caller } from '../auth/principal.decorator';
 import type { Principal } from '../auth/principal';
 import { WebPage, type LoginMessage } from './web-page';
-import { WEB_CSRF_HEADER, WebSessions } from './web-sessions.service';
+import { WEB_CSRF_HEADER, WebSessions } from '../auth/web-sessions.service';
 import { readLoginForm } from './login-form';
 import { AuthFailures, clientAddress } from '../auth/auth-failures.service';
 

@@ -7,7 +7,8 @@ import { PRISMA, type PrismaClient, type Upload, type UploadChunk } from '@kiln/
 import { LOGGER, KilnMetrics, type Logger } from '@kiln/observability';
 import type { HandlerContext, JobHandler } from '@kiln/queue';
 import { OBJECT_STORE, S3_MAX_PARTS, S3_MIN_PART_SIZE, objectKeys, type ObjectStore } from '@kiln/storage';
-import { JobLifecycle, coversExactly } from '@kiln/workflow';
+import { coversExactly } from '@kiln/uploads';
+import { JobLifecycle } from '@kiln/workflow';
 
 /** Where an upload's bytes end up: a job's input, or a standalone session's own object. */
 export function assembledKey(upload: Pick<Upload, 'id' | 'jobId' | 'inputId' | 'filename'>): string {

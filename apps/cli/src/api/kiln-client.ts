@@ -1,7 +1,7 @@
 // A small HTTP client of Kiln's public API (shared/design/API.md) over fetch.
 import type { Readable } from 'node:stream';
 import type { TargetSpec } from '@kiln/contracts';
-import { DEFAULT_RETRY, withRetry, type RetryPolicy } from '../retry';
+import { DEFAULT_RETRY, withRetry, type RetryPolicy } from './retry';
 import { ApiError, apiErrorFrom, networkErrorFrom } from './api-error';
 import type { CreateJobBody, CreateUploadBody, JobList, JobView, OutputView, UploadView } from './types';
 

@@ -1,6 +1,6 @@
 import type { KilnClient } from '../api/kiln-client';
 import type { ProgressDisplay } from '../progress/progress-display';
-import type { RetryPolicy } from '../retry';
+import type { RetryPolicy } from '../api/retry';
 
 /** What a command may touch: its streams, environment and the API. Tests pass their own. */
 export interface CliIo {

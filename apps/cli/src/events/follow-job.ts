@@ -3,7 +3,7 @@ import { FINAL_JOB_STATUSES, SseParser, type JobStatus } from '@kiln/contracts';
 import { ApiError } from '../api/api-error';
 import type { KilnClient } from '../api/kiln-client';
 import type { JobStatusEvent, JobView } from '../api/types';
-import { abortableSleep } from '../retry';
+import { abortableSleep } from '../api/retry';
 
 export interface FollowOptions {
   signal?: AbortSignal;

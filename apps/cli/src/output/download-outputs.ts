@@ -8,7 +8,7 @@ import type { ReadableStream } from 'node:stream/web';
 import { pipeline } from 'node:stream/promises';
 import { apiErrorFrom, NetworkError, networkErrorFrom } from '../api/api-error';
 import type { OutputView } from '../api/types';
-import { withRetry, type RetryPolicy } from '../retry';
+import { withRetry, type RetryPolicy } from '../api/retry';
 import { outputNames } from './output-names';
 
 export interface SavedOutput {

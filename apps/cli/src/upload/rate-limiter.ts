@@ -1,5 +1,5 @@
 // An upload speed limit shared by every chunk in flight (--limit-rate).
-import { abortableSleep } from '../retry';
+import { abortableSleep } from '../api/retry';
 
 /** Hands out send slots so that, over time, at most `bytesPerSecond` bytes go out. */
 export class RateLimiter {

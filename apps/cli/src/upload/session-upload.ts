@@ -3,7 +3,7 @@
 import pLimit from 'p-limit';
 import type { KilnClient } from '../api/kiln-client';
 import type { UploadView } from '../api/types';
-import { withRetry, type RetryPolicy } from '../retry';
+import { withRetry, type RetryPolicy } from '../api/retry';
 import { chunkBody } from './chunk-body';
 import { chunkSizeFor, planChunks, type ByteRange } from './range-plan';
 import type { RateLimiter } from './rate-limiter';

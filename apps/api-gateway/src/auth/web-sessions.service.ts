@@ -3,7 +3,7 @@ import type { Request } from 'express';
 import { REDIS, type RedisClient } from '@kiln/queue';
 import { KILN_CONFIG, type KilnConfig } from '@kiln/config';
 import { KilnError } from '@kiln/contracts';
-import { hashKey, type Principal } from '../auth/principal';
+import { hashKey, type Principal } from './principal';
 import { newSessionId, signWebSession, verifyWebSession, webSessionKey, type WebSessionClaims } from './web-session-token';
 
 export const WEB_SESSION_COOKIE = 'kiln_session';

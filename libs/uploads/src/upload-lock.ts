@@ -1,9 +1,8 @@
 import { randomBytes } from 'node:crypto';
-import { Inject, Injectable } from '@nestjs/common';
-import { REDIS, type RedisClient } from '@kiln/queue';
-import { KILN_CONFIG, type KilnConfig } from '@kiln/config';
+import type { KilnConfig } from '@kiln/config';
 import { KilnError } from '@kiln/contracts';
-import { uploadLocked } from './tus-protocol';
+import type { RedisClient } from '@kiln/queue';
+import { uploadLocked } from './upload-errors';
 
 /**
  * A lock not renewed for this long belonged to a gateway that died mid-request; it lapses. Short
@@ -64,11 +63,10 @@ export class HeldUploadLock {
  * renewed while the request streams, released in `finally` by a compare-and-delete; a second
  * request finds it taken and gets 423 Locked at once instead of waiting.
  */
-@Injectable()
 export class UploadLocks {
   constructor(
-    @Inject(REDIS) private readonly redis: RedisClient,
-    @Inject(KILN_CONFIG) private readonly config: KilnConfig,
+    private readonly redis: RedisClient,
+    private readonly config: Pick<KilnConfig, 'KILN_QUEUE_PREFIX'>,
   ) {}
 
   key(uploadId: string): string {

@@ -1,6 +1,6 @@
 import { KilnError } from '@kiln/contracts';
 import type { Input, Prisma } from '@kiln/database';
-import type { Principal } from '../auth/principal';
+import type { UploadCaller } from './upload-caller';
 
 /**
  * Makes a standalone upload session (opened without job_id, by POST /v1/uploads or tus) the file
@@ -11,7 +11,7 @@ import type { Principal } from '../auth/principal';
  * - still uploading → the input is `uploading`; the chunk that completes the file moves it on.
  * An upload already attached to a job, failed or expired is refused; another key's is not found.
  */
-export async function attachUpload(tx: Prisma.TransactionClient, principal: Principal, input: Pick<Input, 'id' | 'jobId'>, uploadId: string): Promise<Input> {
+export async function attachUpload(tx: Prisma.TransactionClient, principal: UploadCaller, input: Pick<Input, 'id' | 'jobId'>, uploadId: string): Promise<Input> {
   await tx.$executeRaw`SELECT pg_advisory_xact_lock(hashtextextended(${`upload:${uploadId}`}, 0))`;
   const upload = await tx.upload.findUnique({ where: { id: uploadId } });
   if (!upload || upload.ownerKeyHash !== principal.ownerKeyHash) {

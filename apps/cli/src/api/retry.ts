@@ -1,7 +1,7 @@
 // Bounded retries with exponential backoff and jitter; the server's Retry-After wins when given.
-import { ApiError, NetworkError } from './api/api-error';
+import { ApiError, NetworkError } from './api-error';
 
-export { parseRetryAfter } from './retry-after';
+export { parseRetryAfter } from '../retry-after';
 
 export interface RetryPolicy {
   /** Tries in all (1 = no retry). */

@@ -1,4 +1,4 @@
-import { ApiError, NetworkError } from './api/api-error';
+import { ApiError, NetworkError } from './api-error';
 import { DEFAULT_RETRY, isRetryable, parseRetryAfter, retryDelayMs, withRetry } from './retry';
 
 describe('parseRetryAfter', () => {

@@ -1,17 +1,17 @@
 import { createHash, randomBytes, randomUUID } from 'node:crypto';
-import { Transform, type Readable } from 'node:stream';
-import { Inject, Injectable } from '@nestjs/common';
-import type { Request } from 'express';
-import { KILN_CONFIG, type KilnConfig } from '@kiln/config';
+import type { Readable } from 'node:stream';
+import type { KilnConfig } from '@kiln/config';
 import { KilnError } from '@kiln/contracts';
-import { KilnMetrics } from '@kiln/observability';
-import { PRISMA, type Prisma, type PrismaClient, type Upload, type UploadChunk } from '@kiln/database';
-import { QueueProducer } from '@kiln/queue';
-import { OBJECT_STORE, objectKeys, type ObjectStore } from '@kiln/storage';
-import { JobLifecycle, firstMissingByte, mergeRanges } from '@kiln/workflow';
-import { UploadLocks } from '../tus/upload-lock';
+import type { Prisma, PrismaClient, Upload, UploadChunk } from '@kiln/database';
+import type { KilnMetrics } from '@kiln/observability';
+import type { QueueProducer } from '@kiln/queue';
+import { objectKeys, type ObjectStore } from '@kiln/storage';
+import type { JobLifecycle } from '@kiln/workflow';
+import { firstMissingByte, mergeRanges } from './byte-ranges';
+import { MD5_ETAG, differentBytes, digestMismatch, hashExactly, sha256Passing } from './chunk-bytes';
 import { parseChunkDigest, type ChunkRange } from './content-range';
 import { partNumberFor } from './part-plan';
+import type { UploadLocks } from './upload-lock';
 
 export interface ChunkResult {
   upload: Upload;
@@ -26,6 +26,15 @@ export interface ChunkResult {
 
 type Tx = Prisma.TransactionClient;
 
+/** A chunk request's headers as sent: the lengths and digests it is checked against. */
+export interface ChunkHeaders {
+  contentLength?: string;
+  /** `Content-Digest: sha-256=:<base64>:` (RFC 9530). */
+  contentDigest?: string;
+  /** `X-Chunk-Sha256: <hex>`. */
+  chunkSha256?: string;
+}
+
 /** A chunk object already written to storage, waiting to be recorded (`recordChunks`). */
 export interface StoredChunk {
   start: number;
@@ -38,21 +47,20 @@ export interface StoredChunk {
 
 /**
  * The chunk mechanics shared by the upload protocols (job upload with X-Upload-Id, upload
- * sessions, tus). A chunk of at least 5 MiB (or the file's last) is stored as a part of the upload's
+ * sessions, tus); it reads plain values and a byte stream, never an HTTP request. A chunk of at least 5 MiB (or the file's last) is stored as a part of the upload's
  * S3 multipart upload (see part-plan.ts), any other as its own object; then, under a per-upload lock in PostgreSQL
  * (any gateway replica, no sticky sessions), it is checked against the stored ranges and recorded.
  * Identical re-sends are accepted, different bytes for a stored range and partial overlaps are 409,
  * and the chunk that completes the file queues the assembly exactly once.
  */
-@Injectable()
 export class ChunkStore {
   constructor(
-    @Inject(PRISMA) private readonly prisma: PrismaClient,
-    @Inject(OBJECT_STORE) private readonly store: ObjectStore,
-    @Inject(KILN_CONFIG) private readonly config: KilnConfig,
-    @Inject(QueueProducer) private readonly producer: QueueProducer,
+    private readonly prisma: PrismaClient,
+    private readonly store: ObjectStore,
+    private readonly config: Pick<KilnConfig, 'KILN_CHUNK_SIZE_MIN' | 'KILN_CHUNK_SIZE_MAX' | 'KILN_MAX_FILE_SIZE'>,
+    private readonly producer: QueueProducer,
     private readonly lifecycle: JobLifecycle,
-    @Inject(KilnMetrics) private readonly metrics: KilnMetrics,
+    private readonly metrics: KilnMetrics,
     private readonly locks: UploadLocks,
   ) {}
 
@@ -61,7 +69,7 @@ export class ChunkStore {
   }
 
   /** Checks a chunk's range against its upload before any byte is read. */
-  checkRange(upload: Pick<Upload, 'size'>, range: ChunkRange, req: Request): void {
+  checkRange(upload: Pick<Upload, 'size'>, range: ChunkRange, contentLength: string | undefined): void {
     const size = Number(upload.size);
     if (range.total !== size) {
       throw new KilnError('range_not_satisfiable', `Content-Range total ${range.total} differs from the upload's size ${size}.`, [
@@ -78,7 +86,7 @@ export class ChunkStore {
         { field: 'Content-Range', message: `at least ${this.config.KILN_CHUNK_SIZE_MIN} bytes unless it is the last chunk` },
       ]);
     }
-    const declared = req.header('content-length');
+    const declared = contentLength;
     if (declared !== undefined && Number(declared) !== range.length) {
       throw new KilnError('invalid_input', `Content-Length ${declared} differs from the ${range.length} bytes of the Content-Range.`, [
         { field: 'Content-Length', message: `must be ${range.length}` },
@@ -86,27 +94,31 @@ export class ChunkStore {
     }
   }
 
-  async writeChunk(upload: Upload, range: ChunkRange, req: Request): Promise<ChunkResult> {
-    this.checkRange(upload, range, req);
-    const digest = parseChunkDigest(req.header('content-digest'), req.header('x-chunk-sha256'));
+  /**
+   * Stores one chunk: `body` carries exactly the bytes of `range`; `headers` are the request's
+   * Content-Length and digests as sent (unparsed), checked here before any byte is read.
+   */
+  async writeChunk(upload: Upload, range: ChunkRange, body: Readable, headers: ChunkHeaders = {}): Promise<ChunkResult> {
+    this.checkRange(upload, range, headers.contentLength);
+    const digest = parseChunkDigest(headers.contentDigest, headers.chunkSha256);
     const partNumber = partNumberFor(Number(upload.size), range, upload.lengthDeferred);
     if (partNumber !== null) {
       // One request per part number at a time (any replica): S3 would let a second send of the
       // same part replace the first one's bytes before they could be compared.
       const lock = await this.locks.acquireWaiting(upload.id, `part-${partNumber}`, PART_LOCK_WAIT_MS);
       try {
-        return await this.writePart(upload, range, partNumber, digest, req);
+        return await this.writePart(upload, range, partNumber, digest, body);
       } finally {
         await lock.release();
       }
     }
-    const resent = await this.resend(upload, range, digest, req);
+    const resent = await this.resend(upload, range, digest, body);
     if (resent) return resent;
 
     const key = objectKeys.chunk(upload.id, range.start, range.end, randomBytes(4).toString('hex'));
     // No hashing on the hot path unless the client sent a digest to check: the server's ETag (MD5)
     // is what a re-sent chunk is compared with.
-    const put = await this.metrics.trackUpload(() => this.store.put(key, req, { size: range.length, checksum: digest ? 'sha256' : 'none' }));
+    const put = await this.metrics.trackUpload(() => this.store.put(key, body, { size: range.length, checksum: digest ? 'sha256' : 'none' }));
     this.metrics.uploadBytesReceived.inc({ kind: 'chunk' }, put.size);
     if (digest && digest !== put.sha256) {
       await this.store.remove(key);
@@ -145,12 +157,12 @@ export class ChunkStore {
    * re-send, whose bytes are compared (hashed as they pass, nothing stored) and answered with the
    * upload's state; null when the bytes are new and the upload still takes them.
    */
-  private async resend(upload: Upload, range: ChunkRange, digest: string | undefined, req: Request): Promise<ChunkResult | null> {
+  private async resend(upload: Upload, range: ChunkRange, digest: string | undefined, body: Readable): Promise<ChunkResult | null> {
     const overlapping = await this.overlaps(this.prisma, upload.id, range);
     const same = overlapping.find((c) => Number(c.start) === range.start && Number(c.end) === range.end);
     if (overlapping.length && !same) throw this.overlapError(range, overlapping);
     if (same) {
-      const seen = await this.metrics.trackUpload(() => hashExactly(req, range.length));
+      const seen = await this.metrics.trackUpload(() => hashExactly(body, range.length));
       this.metrics.uploadBytesReceived.inc({ kind: 'chunk' }, range.length);
       if (digest && digest !== seen.sha256) throw digestMismatch();
       if (!(await this.matches(same, seen))) throw differentBytes(range);
@@ -161,16 +173,16 @@ export class ChunkStore {
   }
 
   /** writeChunk for a chunk stored as a multipart part; the caller holds the part number's lock. */
-  private async writePart(upload: Upload, range: ChunkRange, partNumber: number, digest: string | undefined, req: Request): Promise<ChunkResult> {
-    const resent = await this.resend(upload, range, digest, req);
+  private async writePart(upload: Upload, range: ChunkRange, partNumber: number, digest: string | undefined, body: Readable): Promise<ChunkResult> {
+    const resent = await this.resend(upload, range, digest, body);
     if (resent) return resent;
     const multipart = await this.ensureMultipart(upload);
     // A digest to check means hashing the bytes on their way; otherwise nothing is hashed here:
     // the part's ETag (MD5, computed by the storage server) is what re-sends are compared with.
     const hashed = digest ? sha256Passing() : null;
-    const body = hashed ? req.pipe(hashed.stream) : req;
-    if (hashed) req.once('error', (err) => hashed.stream.destroy(err));
-    const put = await this.metrics.trackUpload(() => this.store.putPart(multipart.key, multipart.id, partNumber, body, range.length));
+    const bytes = hashed ? body.pipe(hashed.stream) : body;
+    if (hashed) body.once('error', (err) => hashed.stream.destroy(err));
+    const put = await this.metrics.trackUpload(() => this.store.putPart(multipart.key, multipart.id, partNumber, bytes, range.length));
     this.metrics.uploadBytesReceived.inc({ kind: 'chunk' }, put.size);
     const sha256 = hashed?.digest();
     // A part with the wrong bytes is simply not recorded: completing the upload lists only recorded parts.
@@ -336,38 +348,3 @@ const RECORD_TX_WAIT_MS = 15_000;
 
 /** How long a chunk waits for another request sending the same part number to end. */
 const PART_LOCK_WAIT_MS = 30_000;
-
-/** A pass-through that hashes what flows (SHA-256), read once the stream has ended. */
-function sha256Passing(): { stream: Transform; digest: () => string } {
-  const hash = createHash('sha256');
-  const stream = new Transform({
-    transform(chunk: Buffer, _enc, cb) {
-      hash.update(chunk);
-      cb(null, chunk);
-    },
-  });
-  return { stream, digest: () => hash.digest('hex') };
-}
-
-const MD5_ETAG = /^[0-9a-f]{32}$/;
-
-const digestMismatch = () =>
-  new KilnError('unprocessable', 'The chunk does not match its digest (Content-Digest / X-Chunk-Sha256); it was discarded.', [{ field: 'Content-Digest', message: 'sha-256 mismatch' }]);
-
-const differentBytes = (range: ChunkRange) =>
-  new KilnError('conflict', `Bytes ${range.start}-${range.end} differ from the bytes already stored for that range.`, [{ field: 'Content-Range', message: 'different bytes for a stored range' }]);
-
-/** SHA-256 and MD5 of exactly `length` bytes of a stream (more or fewer is an error); nothing is kept. */
-export async function hashExactly(body: Readable, length: number): Promise<{ sha256: string; md5: string }> {
-  const sha = createHash('sha256');
-  const md5 = createHash('md5');
-  let seen = 0;
-  for await (const chunk of body) {
-    seen += (chunk as Buffer).length;
-    if (seen > length) throw new KilnError('invalid_input', `The body is longer than the ${length} bytes of its Content-Range.`, [{ field: 'body', message: 'too long' }]);
-    sha.update(chunk as Buffer);
-    md5.update(chunk as Buffer);
-  }
-  if (seen !== length) throw new KilnError('invalid_input', `The body has ${seen} bytes; its Content-Range says ${length}.`, [{ field: 'body', message: 'too short' }]);
-  return { sha256: sha.digest('hex'), md5: md5.digest('hex') };
-}

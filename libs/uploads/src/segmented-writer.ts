@@ -1,0 +1,78 @@
+import { createHash, randomBytes } from 'node:crypto';
+import { Readable } from 'node:stream';
+import type { KilnMetrics } from '@kiln/observability';
+import { objectKeys, type ObjectStore } from '@kiln/storage';
+import { splitBody } from './body-segments';
+import type { ChunkStore, StoredChunk } from './chunk-store';
+import type { HeldUploadLock } from './upload-lock';
+
+export interface AppendOptions {
+  /** Largest chunk object one segment of the body becomes (at most two are in memory). */
+  segmentSize: number;
+  /** The body may carry at most this many bytes (more: payload_too_large, the excess not stored). */
+  maxBytes: number;
+  /** A digest of the whole body: nothing is recorded unless the body matches it. */
+  checksum?: { algorithm: string; digest: Buffer };
+  /** The upload's lock, held by the caller: every store and record checks it still holds. */
+  lock: HeldUploadLock;
+}
+
+export interface AppendResult {
+  /** Body bytes read. */
+  bytes: number;
+  /** Set when the body broke off: without a checksum the bytes that arrived are recorded, with one none. */
+  interrupted?: unknown;
+  /** The body did not match `checksum`: nothing of it was recorded. */
+  checksumMismatch?: true;
+}
+
+/**
+ * Writes a body at an upload's offset as chunk objects of bounded size, as it arrives (the tus
+ * PATCH). Without a checksum each segment is recorded once stored, so an interrupted body keeps
+ * what arrived; with one, nothing is recorded until the whole body matched it, and on a mismatch,
+ * a break-off or a failure the stored objects are removed.
+ */
+export class SegmentedWriter {
+  constructor(
+    private readonly store: ObjectStore,
+    private readonly chunks: ChunkStore,
+    private readonly metrics: KilnMetrics,
+  ) {}
+
+  async append(uploadId: string, offset: number, body: AsyncIterable<unknown>, options: AppendOptions): Promise<AppendResult> {
+    const { checksum, lock } = options;
+    const hash = checksum ? createHash(checksum.algorithm) : undefined;
+    const held: StoredChunk[] = [];
+    try {
+      const split = await this.metrics.trackUpload(() =>
+        splitBody(body, { segmentSize: options.segmentSize, maxBytes: options.maxBytes, hash, keepPartial: !checksum }, async (segment) => {
+          lock.assertHeld();
+          const start = offset + segment.start;
+          const end = start + segment.length - 1;
+          const key = objectKeys.chunk(uploadId, start, end, randomBytes(4).toString('hex'));
+          const put = await this.store.put(key, Readable.from(segment.parts), { size: segment.length, checksum: 'none' });
+          this.metrics.uploadBytesReceived.inc({ kind: 'chunk' }, segment.length);
+          const chunk: StoredChunk = { start, end, objectKey: key, ...(put.etag ? { etag: put.etag } : {}) };
+          if (checksum) return void held.push(chunk);
+          try {
+            lock.assertHeld();
+            await this.chunks.recordChunks(uploadId, [chunk]);
+          } catch (err: unknown) {
+            await this.store.remove(key).catch(() => undefined);
+            throw err;
+          }
+        }),
+      );
+      if (checksum && !split.interrupted) {
+        if (!hash!.digest().equals(checksum.digest)) return { ...split, checksumMismatch: true };
+        lock.assertHeld();
+        await this.chunks.recordChunks(uploadId, held);
+        held.length = 0;
+      }
+      return split;
+    } finally {
+      // Objects of a body with a checksum that were not recorded: mismatch, break-off, failure.
+      await Promise.all(held.map((c) => this.store.remove(c.objectKey).catch(() => undefined)));
+    }
+  }
+}
