@@ -1,8 +1,9 @@
 import { createHash, randomUUID } from 'node:crypto';
-import type { CallbackEvent, JobError, JobStatus, PayloadOf } from '@kiln/contracts';
+import type { CallbackEvent, JobStatus, PayloadOf } from '@kiln/contracts';
 import { FINAL_JOB_STATUSES } from '@kiln/contracts';
 import type { Output, PrismaClient } from '@kiln/database';
 import type { QueueProducer, JobEvents } from '@kiln/queue';
+import { NOT_READY_AT_START, RETRIES_EXHAUSTED, fairPriority, finalOutcome, inputFailureOutcome, planStart, startGate, waitsForInputs } from './job-decisions';
 import { JOB_CHILDREN, type JobWithChildren } from './job-view';
 
 export interface CallbackPolicy {
@@ -15,14 +16,6 @@ export function deliveryIdFor(jobId: string, event: CallbackEvent): string {
   const h = createHash('sha256').update(`${jobId}/${event}`).digest('hex');
   return `${h.slice(0, 8)}-${h.slice(8, 12)}-5${h.slice(13, 16)}-${((parseInt(h[16], 16) & 3) | 8).toString(16)}${h.slice(17, 20)}-${h.slice(20, 32)}`;
 }
-
-const ENDED = new Set(['completed', 'failed', 'canceled']);
-
-/** BullMQ priorities run from 1 (first) to 2,097,152. */
-export function fairPriority(backlogAhead: number): number {
-  return Math.min(2_097_152, 1 + Math.max(0, backlogAhead));
-}
-const IN_FLIGHT = new Set(['pending', 'uploading', 'assembling']);
 
 /** A converter's hold on one unit: a fresh lease per attempt (see markUnitStarted). */
 export interface UnitClaim {
@@ -64,35 +57,25 @@ export class JobLifecycle {
     const started = await this.prisma.$transaction(async (tx) => {
       const locked = await tx.$queryRaw<{ status: string; process: boolean; owner_key_hash: string }[]>`
         SELECT status, process, owner_key_hash FROM jobs WHERE id = ${jobId}::uuid FOR UPDATE`;
-      if (!locked.length || !locked[0].process) return null;
-      if (locked[0].status === 'queued') {
+      const gate = startGate(locked[0]);
+      if (gate.go === 'no') return null;
+      if (gate.go === 'resend') {
         // Already decided: send the queued units again. Their BullMQ ids are fixed, so units that
         // reached Redis are not duplicated, and a flow lost to an outage is restored.
         const queued = await tx.output.findMany({ where: { jobId, status: 'queued' } });
         if (!queued.length) return null;
         return { priority: 0, units: queued.map<PayloadOf<'convert'>>((o) => ({ jobId, inputId: o.inputId, conversionId: o.conversionId, outputId: o.id })) };
       }
-      if (!['incomplete', 'downloading'].includes(locked[0].status)) return null;
       const [inputs, conversions] = await Promise.all([
         tx.input.findMany({ where: { jobId }, orderBy: { createdAt: 'asc' } }),
         tx.conversion.findMany({ where: { jobId }, orderBy: { createdAt: 'asc' } }),
       ]);
-      const ready = inputs.filter((i) => i.status === 'ready');
-      if (!ready.length || !conversions.length) return null;
-      // Remote inputs were part of the job's request: wait for every fetch to end. Uploads follow
-      // the contract instead: the first completed file starts the job.
-      if (inputs.some((i) => i.type === 'remote' && IN_FLIGHT.has(i.status))) return null;
-      if (inputs.some((i) => i.status === 'assembling')) return null;
-      const pending = inputs.filter((i) => i.status !== 'ready' && i.status !== 'failed');
-      if (pending.length) {
-        await tx.input.updateMany({
-          where: { id: { in: pending.map((i) => i.id) } },
-          data: { status: 'failed', error: 'the job started processing before this input was ready' },
-        });
+      const plan = planStart(locked[0], inputs, conversions);
+      if (!plan.start) return null;
+      if (plan.failInputIds.length) {
+        await tx.input.updateMany({ where: { id: { in: plan.failInputIds } }, data: { status: 'failed', error: NOT_READY_AT_START } });
       }
-      const rows = ready.flatMap((input) =>
-        conversions.map((c) => ({ id: randomUUID(), jobId, conversionId: c.id, inputId: input.id, status: 'queued' })),
-      );
+      const rows = plan.units.map((u) => ({ id: randomUUID(), jobId, conversionId: u.conversionId, inputId: u.inputId, status: 'queued' }));
       await tx.output.createMany({ data: rows, skipDuplicates: true });
       await tx.conversion.updateMany({ where: { jobId }, data: { status: 'queued' } });
       await tx.job.update({ where: { id: jobId }, data: { status: 'queued', statusInfo: '', startedAt: new Date() } });
@@ -127,22 +110,17 @@ export class JobLifecycle {
   async failInput(jobId: string, inputId: string, message: string, code = 'unprocessable'): Promise<void> {
     await this.prisma.input.updateMany({ where: { id: inputId, status: { not: 'ready' } }, data: { status: 'failed', error: message } });
     const done = await this.prisma.$transaction(async (tx) => {
-      const locked = await tx.$queryRaw<{ status: string; process: boolean }[]>`
-        SELECT status, process FROM jobs WHERE id = ${jobId}::uuid FOR UPDATE`;
-      if (!locked.length || !locked[0].process || !['incomplete', 'downloading'].includes(locked[0].status)) return null;
-      const inputs = await tx.input.findMany({ where: { jobId } });
-      if (inputs.some((i) => i.status === 'ready' || IN_FLIGHT.has(i.status))) {
-        if (inputs.some((i) => i.status === 'ready')) return 'maybe-start';
-        return null;
-      }
-      const errors: JobError[] = inputs
-        .filter((i) => i.status === 'failed')
-        .map((i) => ({ code: i.id === inputId ? code : 'unprocessable', message: `${i.filename ?? i.source ?? i.id}: ${i.error ?? 'failed'}`, source: 'input', input_id: i.id }));
-      const job = await tx.job.update({
+      const locked = await tx.$queryRaw<{ status: string; process: boolean; callback: string | null }[]>`
+        SELECT status, process, callback FROM jobs WHERE id = ${jobId}::uuid FOR UPDATE`;
+      if (!waitsForInputs(locked[0])) return null;
+      const outcome = inputFailureOutcome(locked[0], await tx.input.findMany({ where: { jobId } }), inputId, code);
+      if (outcome.next === 'try-start') return 'maybe-start';
+      if (outcome.next !== 'fail') return null;
+      await tx.job.update({
         where: { id: jobId },
-        data: { status: 'failed', statusInfo: '', errors: errors as object[], finishedAt: new Date(), progress: 100 },
+        data: { status: 'failed', statusInfo: '', errors: outcome.errors as object[], finishedAt: new Date(), progress: 100 },
       });
-      return job.callback ? 'failed' : 'failed-silent';
+      return outcome.callback ? 'failed' : 'failed-silent';
     });
     if (done === 'maybe-start') await this.startIfReady(jobId);
     if (done === 'failed' || done === 'failed-silent') await this.announce(jobId);
@@ -230,46 +208,25 @@ export class JobLifecycle {
   async finalize(jobId: string): Promise<{ status: JobStatus; callbackEnqueued: boolean } | null> {
     const job = await this.load(jobId);
     if (!job) return null;
-    if (!FINAL_JOB_STATUSES.includes(job.status as JobStatus)) {
+    let outcome = finalOutcome(job, job.inputs, job.outputs, job.conversions);
+    if (outcome.decided) {
       // A unit whose convert job ended without recording an outcome (retries exhausted) failed.
-      const stuck = job.outputs.filter((o) => !ENDED.has(o.status));
-      for (const o of stuck) await this.failUnit(jobId, o.id, 'internal', 'the conversion stopped unexpectedly (retries exhausted)');
-      const outputs = stuck.length ? await this.prisma.output.findMany({ where: { jobId } }) : job.outputs;
-      const errors: JobError[] = [
-        ...job.inputs
-          .filter((i) => i.status === 'failed' && !outputs.some((o) => o.inputId === i.id))
-          .filter((i) => !/started processing before/.test(i.error ?? ''))
-          .map<JobError>((i) => ({ code: 'unprocessable', message: i.error ?? 'input failed', source: 'input', input_id: i.id })),
-        ...outputs
-          .filter((o) => o.status === 'failed')
-          .map<JobError>((o) => {
-            const input = job.inputs.find((i) => i.id === o.inputId);
-            const conv = job.conversions.find((c) => c.id === o.conversionId);
-            return {
-              code: o.errorCode ?? 'internal',
-              message: `${input?.filename ?? o.inputId} → ${conv?.target ?? o.conversionId}: ${o.error ?? 'failed'}`,
-              source: 'conversion',
-              input_id: o.inputId,
-              conversion_id: o.conversionId,
-            };
-          }),
-      ];
-      const ok = outputs.length > 0 && outputs.every((o) => o.status === 'completed');
-      const status: JobStatus = ok ? 'completed' : 'failed';
+      for (const id of outcome.stuckUnitIds) await this.failUnit(jobId, id, RETRIES_EXHAUSTED.code, RETRIES_EXHAUSTED.message);
+      if (outcome.stuckUnitIds.length) {
+        outcome = finalOutcome(job, job.inputs, await this.prisma.output.findMany({ where: { jobId } }), job.conversions);
+      }
+    }
+    if (outcome.decided) {
+      const { status, errors } = outcome;
       const finishedAt = new Date();
       await this.prisma.$transaction([
         this.prisma.job.updateMany({
           where: { id: jobId, status: { notIn: [...FINAL_JOB_STATUSES] } },
           data: { status, statusInfo: '', errors: errors as object[], progress: 100, finishedAt },
         }),
-        ...job.conversions.map((c) => {
-          const mine = outputs.filter((o) => o.conversionId === c.id);
-          const failed = mine.find((o) => o.status === 'failed');
-          return this.prisma.conversion.update({
-            where: { id: c.id },
-            data: { status: failed || !mine.length ? 'failed' : 'completed', progress: 100, error: failed?.error ?? null },
-          });
-        }),
+        ...outcome.conversions.map((c) =>
+          this.prisma.conversion.update({ where: { id: c.id }, data: { status: c.status, progress: 100, error: c.error } }),
+        ),
       ]);
     }
     const final = await this.prisma.job.findUniqueOrThrow({ where: { id: jobId } });
