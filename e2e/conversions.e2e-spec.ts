@@ -6,7 +6,7 @@ import path from 'node:path';
 import { SseParser } from '../libs/contracts/src/sse-parser';
 import { makeAudio, makeTempDir, makeVideo } from '../libs/media/src/testing';
 import { MinioObjectStore } from '../libs/storage/src/minio-object-store';
-import { verifyCallback } from '../libs/workflow/src/callback-signature';
+import { verifyCallback } from '../libs/outbound-http/src/callback-signature';
 import { CallbackReceiver } from '../test/callback-receiver';
 import { ffmpegChildren } from '../test/processes';
 import { Stack, json, sleep, waitFor, type RunningApp } from '../test/stack';

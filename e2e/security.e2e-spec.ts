@@ -12,7 +12,7 @@ import { Queue } from 'bullmq';
 import { Client } from 'pg';
 import { appRoutes } from '@bull-board/api/dist/routes';
 import { createRedis, type RedisClient } from '../libs/queue/src';
-import { verifyCallback } from '../libs/workflow/src/callback-signature';
+import { verifyCallback } from '../libs/outbound-http/src/callback-signature';
 import { CallbackReceiver } from '../test/callback-receiver';
 import { Stack, json, waitFor } from '../test/stack';
 

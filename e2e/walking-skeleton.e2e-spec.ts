@@ -6,7 +6,7 @@ import path from 'node:path';
 import { Readable } from 'node:stream';
 import { probe } from '../libs/media/src/probe';
 import { makeAudio, makeNonMedia, makeTempDir } from '../libs/media/src/testing';
-import { verifyCallback } from '../libs/workflow/src/callback-signature';
+import { verifyCallback } from '../libs/outbound-http/src/callback-signature';
 import { CallbackReceiver } from '../test/callback-receiver';
 import { Stack, freePort, json, waitFor } from '../test/stack';
 

@@ -16,12 +16,14 @@ const ALLOWED: Record<string, string[]> = {
   workflow: ['contracts', 'config', 'database', 'storage', 'queue'],
   // The upload machinery (chunk store, locks, byte ranges): plain values and streams, no HTTP.
   uploads: ['contracts', 'config', 'database', 'storage', 'queue', 'observability', 'workflow'],
+  // Requests to user-given URLs (remote inputs, callbacks): the private-address guard, redirects, time limits, signatures.
+  'outbound-http': ['contracts'],
   // The core providers every process builds once (config, logger, database, Redis, storage, lifecycle).
   'runtime-core': ['contracts', 'config', 'database', 'storage', 'queue', 'observability', 'workflow'],
   'worker-runtime': ['contracts', 'config', 'database', 'storage', 'queue', 'observability', 'workflow', 'runtime-core'],
-  'api-gateway': ['contracts', 'config', 'database', 'storage', 'queue', 'observability', 'workflow', 'runtime-core', 'uploads'],
-  assembler: ['contracts', 'config', 'database', 'storage', 'queue', 'observability', 'workflow', 'worker-runtime', 'uploads'],
-  converter: ['contracts', 'config', 'database', 'storage', 'queue', 'observability', 'workflow', 'worker-runtime', 'media'],
+  'api-gateway': ['contracts', 'config', 'database', 'storage', 'queue', 'observability', 'workflow', 'runtime-core', 'outbound-http', 'uploads'],
+  assembler: ['contracts', 'config', 'database', 'storage', 'queue', 'observability', 'workflow', 'worker-runtime', 'outbound-http', 'uploads'],
+  converter: ['contracts', 'config', 'database', 'storage', 'queue', 'observability', 'workflow', 'worker-runtime', 'media', 'outbound-http'],
   // A pure HTTP client of the public API: the catalog's types, nothing that needs a service.
   cli: ['contracts'],
 };

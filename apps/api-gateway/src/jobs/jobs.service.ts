@@ -5,7 +5,8 @@ import { FINAL_JOB_STATUSES, KilnError, findTarget, jobIdFor, type JobStatus } f
 import { PRISMA, type CallbackDelivery, type Output, type PrismaClient } from '@kiln/database';
 import { OBJECT_STORE, objectKeys, type ObjectStore } from '@kiln/storage';
 import { QueueProducer, JobEvents } from '@kiln/queue';
-import { JOB_CHILDREN, JobLifecycle, assertPublicUrlLiteral, outputUrlSigner, conversionView, inputView, jobView, outputView, type JobView, type JobWithChildren } from '@kiln/workflow';
+import { JOB_CHILDREN, JobLifecycle, outputUrlSigner, conversionView, inputView, jobView, outputView, type JobView, type JobWithChildren } from '@kiln/workflow';
+import { assertPublicUrlLiteral } from '@kiln/outbound-http';
 import { attachUpload } from '@kiln/uploads';
 import type { Principal } from '../auth/principal';
 import { KeyQuotas } from '../limits/key-quotas.service';

@@ -1,6 +1,4 @@
-import http, { type ClientRequest, type IncomingMessage } from 'node:http';
-import https from 'node:https';
-import { isIP, type LookupFunction } from 'node:net';
+import type { IncomingMessage } from 'node:http';
 import { Inject, Injectable, Optional } from '@nestjs/common';
 import { KILN_CONFIG, type KilnConfig } from '@kiln/config';
 import { KilnError, type HandlerOutcome, type PayloadOf } from '@kiln/contracts';
@@ -9,12 +7,10 @@ import { LOGGER, type Logger } from '@kiln/observability';
 import type { HandlerContext, JobHandler } from '@kiln/queue';
 import { OBJECT_STORE, objectKeys, type ObjectStore } from '@kiln/storage';
 import { CancelSignals } from '@kiln/worker-runtime';
-import { JobLifecycle, guardedLookup, isPrivateAddress } from '@kiln/workflow';
+import { OutboundRefusal, TransferClock, checkTarget, getFollowingRedirects } from '@kiln/outbound-http';
+import { JobLifecycle } from '@kiln/workflow';
 import { fetchedFilename } from '../filename';
 
-/** Redirects followed per download; one more is a failure. */
-export const MAX_REDIRECTS = 5;
-const REDIRECT_STATUSES = new Set([301, 302, 303, 307, 308]);
 /** Answers worth another attempt later (the server said so, or is briefly unwell). */
 const RETRYABLE_STATUSES = new Set([408, 425, 429, 500, 502, 503, 504]);
 /** Socket errors a later attempt may not see. */
@@ -45,47 +41,6 @@ class StoreFailure extends Error {
   }
 }
 
-/**
- * Every URL a download connects to: http(s) only, and no literal private address unless allowed.
- * Host names are checked at connect time by `guardedLookup` — but Node skips the lookup for IP
- * literals, so those are checked here, on every hop.
- */
-export function checkTarget(url: string | URL, allowPrivate: boolean): URL {
-  let u: URL;
-  try {
-    u = new URL(url);
-  } catch {
-    throw new FetchFailure('invalid_input', `not a valid URL: ${String(url).slice(0, 200)}`, false);
-  }
-  if (u.protocol !== 'http:' && u.protocol !== 'https:') {
-    throw new FetchFailure('invalid_input', `the URL scheme ${u.protocol} is not supported (http and https are)`, false);
-  }
-  const host = u.hostname.replace(/^\[|\]$/g, '');
-  if (!allowPrivate && isIP(host) && isPrivateAddress(host)) {
-    throw new FetchFailure('invalid_input', `the address ${host} is private, loopback or reserved; it is refused`, false);
-  }
-  return u;
-}
-
-/**
- * The next hop of a redirect: Location resolved against the URL that answered, hop `hop` (1-based)
- * within MAX_REDIRECTS, and the target checked like the first URL.
- */
-export function checkRedirect(from: string | URL, location: string | undefined, hop: number, allowPrivate = false): URL {
-  if (hop > MAX_REDIRECTS) throw new FetchFailure('invalid_input', `more than ${MAX_REDIRECTS} redirects`, false);
-  if (!location) throw new FetchFailure('download_failed', `${new URL(from).host} answered a redirect without a Location`, false);
-  let next: URL;
-  try {
-    next = new URL(location, from);
-  } catch {
-    throw new FetchFailure('invalid_input', `redirect to an invalid URL: ${location.slice(0, 200)}`, false);
-  }
-  if (next.protocol !== 'http:' && next.protocol !== 'https:') {
-    throw new FetchFailure('invalid_input', `redirect to the unsupported scheme ${next.protocol} (http and https are)`, false);
-  }
-  return checkTarget(next, allowPrivate);
-}
-
 /** A Content-Length we can trust: one non-negative safe integer (repeated values must agree). */
 export function parseContentLength(header: string | undefined): number | undefined {
   if (header === undefined) return undefined;
@@ -99,6 +54,10 @@ export function parseContentLength(header: string | undefined): number | undefin
 export function classifyFetchError(err: unknown, host: string): FetchFailure | null {
   if (err instanceof FetchFailure) return err;
   if (err instanceof StoreFailure) return null;
+  if (err instanceof OutboundRefusal) {
+    // The URL or a redirect is not acceptable; a redirect without a Location is the remote's fault.
+    return new FetchFailure(err.reason === 'no_location' ? 'download_failed' : 'invalid_input', err.message, false);
+  }
   if (err instanceof KilnError) {
     // guardedLookup refused a resolved address.
     return new FetchFailure(err.code === 'invalid_input' ? 'invalid_input' : 'download_failed', err.message, false);
@@ -117,93 +76,6 @@ export function classifyFetchError(err: unknown, host: string): FetchFailure | n
   return new FetchFailure('download_failed', `downloading from ${host} failed: ${message}`, true);
 }
 
-/**
- * Time limits of one download, over all its hops: `idleMs` without a byte from the remote (DNS,
- * connect, waiting for headers, mid-body; time the body waits on our storage does not count) and
- * `totalMs` for everything. On expiry the current request and answer are destroyed with the reason,
- * which then surfaces from whichever await is pending.
- */
-class TransferClock {
-  failure: unknown;
-  private req?: ClientRequest;
-  private res?: IncomingMessage;
-  private lastBytes = 0;
-  private lastProgress = Date.now();
-  private readonly ticker: NodeJS.Timeout;
-  private readonly deadline: NodeJS.Timeout;
-  private readonly onAbort: () => void;
-
-  constructor(
-    private readonly idleMs: number,
-    totalMs: number,
-    private readonly signal: AbortSignal,
-  ) {
-    this.ticker = setInterval(() => this.check(), Math.max(20, Math.min(1000, Math.floor(idleMs / 4))));
-    this.deadline = setTimeout(
-      () => this.fail(new FetchFailure('download_failed', `the download did not finish within ${Math.round(totalMs / 1000)} s`, false)),
-      totalMs,
-    );
-    this.onAbort = () => this.fail((signal.reason as Error | undefined) ?? new Error('the worker is shutting down'));
-    if (signal.aborted) this.onAbort();
-    else signal.addEventListener('abort', this.onAbort, { once: true });
-  }
-
-  watch(req: ClientRequest): void {
-    this.req = req;
-    this.res = undefined;
-    this.lastBytes = 0;
-    this.lastProgress = Date.now();
-    req.once('response', (res: IncomingMessage) => (this.res = res));
-    if (this.failure !== undefined) req.destroy(this.failure as Error);
-  }
-
-  close(): void {
-    clearInterval(this.ticker);
-    clearTimeout(this.deadline);
-    this.signal.removeEventListener('abort', this.onAbort);
-  }
-
-  private check(): void {
-    if (!this.req || this.failure !== undefined) return;
-    const bytes = this.req.socket?.bytesRead ?? 0;
-    // A full answer buffer means we are the slow side (storage backpressure), not the remote.
-    const waitingOnUs = this.res !== undefined && this.res.readableLength >= this.res.readableHighWaterMark;
-    if (bytes !== this.lastBytes || waitingOnUs) {
-      this.lastBytes = bytes;
-      this.lastProgress = Date.now();
-      return;
-    }
-    if (Date.now() - this.lastProgress >= this.idleMs) {
-      const what = this.res ? 'sent no data' : 'did not answer';
-      this.fail(new FetchFailure('download_failed', `${this.req.host} ${what} for ${Math.round(this.idleMs / 1000)} s (timeout)`, true));
-    }
-  }
-
-  private fail(reason: unknown): void {
-    this.failure ??= reason;
-    this.res?.destroy(this.failure as Error);
-    this.req?.destroy(this.failure as Error);
-  }
-}
-
-/** One GET with the guarded lookup; resolves with the answer's headers (body unread). */
-function openGet(url: URL, lookup: LookupFunction, clock: TransferClock): Promise<IncomingMessage> {
-  return new Promise((resolve, reject) => {
-    const req = (url.protocol === 'https:' ? https : http).request(url, {
-      method: 'GET',
-      // No pooled sockets: a reused keep-alive socket (e.g. one the S3 client opened to an internal
-      // host of the same name) would skip the lookup and its address check.
-      agent: false,
-      lookup,
-      headers: { 'User-Agent': 'Kiln-Fetch/1', Accept: '*/*', 'Accept-Encoding': 'identity' },
-    });
-    req.on('error', reject); // later errors (after the answer) surface on the answer stream instead
-    req.once('response', resolve);
-    clock.watch(req);
-    req.end();
-  });
-}
-
 interface Downloaded {
   key: string;
   size: number;
@@ -217,7 +89,7 @@ interface Downloaded {
 /**
  * Downloads a remote input (queue `fetch`) into `inputs/{jobId}/{inputId}/{filename}`, streamed
  * with a byte limit, every connection through the private-address guard, redirects followed by
- * hand. Then the input is ready and the job starts if it should.
+ * hand (@kiln/outbound-http). Then the input is ready and the job starts if it should.
  *
  * Retry policy: failures another attempt may cure (network errors, 408/425/429/5xx answers, idle
  * timeout, a body shorter than announced, DNS EAI_AGAIN) are thrown for a BullMQ retry (input stays
@@ -299,24 +171,24 @@ export class FetchHandler implements JobHandler<'fetch'> {
   private async download(input: Input, signal: AbortSignal): Promise<Downloaded> {
     const allowPrivate = this.config.KILN_ALLOW_PRIVATE_URLS;
     const maxBytes = this.config.KILN_MAX_FILE_SIZE;
-    const lookup = guardedLookup(allowPrivate);
-    const clock = new TransferClock(this.config.KILN_FETCH_TIMEOUT_SECONDS * 1000, this.config.KILN_FETCH_MAX_SECONDS * 1000, signal);
+    const idleMs = this.config.KILN_FETCH_TIMEOUT_SECONDS * 1000;
+    const totalMs = this.config.KILN_FETCH_MAX_SECONDS * 1000;
+    const clock = new TransferClock({
+      idleMs,
+      totalMs,
+      signal,
+      idleError: (host, answered) => new FetchFailure('download_failed', `${host} ${answered ? 'sent no data' : 'did not answer'} for ${Math.round(idleMs / 1000)} s (timeout)`, true),
+      totalError: () => new FetchFailure('download_failed', `the download did not finish within ${Math.round(totalMs / 1000)} s`, false),
+    });
     let res: IncomingMessage | undefined;
     try {
-      let url = checkTarget(input.source!, allowPrivate);
-      let redirects = 0;
-      for (;;) {
-        try {
-          res = await openGet(url, lookup, clock);
-        } catch (err: unknown) {
-          throw clock.failure ?? classifyFetchError(err, url.host) ?? err;
-        }
-        const status = res.statusCode ?? 0;
-        if (!REDIRECT_STATUSES.has(status)) break;
-        res.destroy(); // a redirect's body is not wanted
-        redirects += 1;
-        url = checkRedirect(url, res.headers.location, redirects, allowPrivate);
-      }
+      const answer = await getFollowingRedirects(
+        checkTarget(input.source!, allowPrivate),
+        { headers: { 'User-Agent': 'Kiln-Fetch/1', Accept: '*/*', 'Accept-Encoding': 'identity' }, allowPrivate, clock },
+        (err, hop) => classifyFetchError(err, hop.host) ?? err,
+      );
+      res = answer.response;
+      const { url, redirects } = answer;
       const status = res.statusCode ?? 0;
       if (status < 200 || status > 299) {
         const text = `${status}${res.statusMessage ? ` ${res.statusMessage}` : ''}`;

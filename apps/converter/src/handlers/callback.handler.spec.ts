@@ -11,7 +11,8 @@ import type { PrismaClient } from '@kiln/database';
 import { KilnMetrics, createLogger } from '@kiln/observability';
 import type { HandlerContext } from '@kiln/queue';
 import { InMemoryObjectStore } from '@kiln/storage/testing';
-import { verifyCallback, type JobLifecycle, type JobWithChildren } from '@kiln/workflow';
+import type { JobLifecycle, JobWithChildren } from '@kiln/workflow';
+import { verifyCallback } from '@kiln/outbound-http';
 import { CallbackHandler } from './callback.handler';
 
 const SECRET = 'whsec_0123456789abcdef';

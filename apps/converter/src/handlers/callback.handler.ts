@@ -1,6 +1,6 @@
-import http from 'node:http';
-import https from 'node:https';
 import { randomUUID } from 'node:crypto';
+import type { IncomingMessage } from 'node:http';
+import { finished } from 'node:stream/promises';
 import { Inject, Injectable } from '@nestjs/common';
 import { KILN_CONFIG, type KilnConfig } from '@kiln/config';
 import { KilnError, type HandlerOutcome, type PayloadOf } from '@kiln/contracts';
@@ -8,7 +8,8 @@ import { PRISMA, type PrismaClient } from '@kiln/database';
 import { LOGGER, KilnMetrics, type Logger } from '@kiln/observability';
 import type { HandlerContext, JobHandler } from '@kiln/queue';
 import { OBJECT_STORE, type ObjectStore } from '@kiln/storage';
-import { JobLifecycle, callbackSecretsFor, guardedLookup, jobView, outputUrlSigner, refusedLiteral, signCallback } from '@kiln/workflow';
+import { TransferClock, callbackSecretsFor, guardedRequest, signCallback } from '@kiln/outbound-http';
+import { JobLifecycle, jobView, outputUrlSigner } from '@kiln/workflow';
 
 interface Attempt {
   statusCode: number | null;
@@ -17,34 +18,39 @@ interface Attempt {
   refused?: boolean;
 }
 
-/** Sends one signed POST; never throws (the outcome is recorded either way). */
-export function postJson(url: string, body: string, headers: Record<string, string>, timeoutMs: number, allowPrivate: boolean): Promise<Attempt> {
-  return new Promise((resolve) => {
-    const u = new URL(url);
-    const refused = refusedLiteral(u, allowPrivate);
-    if (refused) return resolve({ statusCode: null, error: refused, refused: true });
-    const lib = u.protocol === 'https:' ? https : http;
-    const req = lib.request(
-      u,
-      {
-        method: 'POST',
-        headers: { 'Content-Type': 'application/json', 'Content-Length': Buffer.byteLength(body), 'User-Agent': 'Kiln-Callback/1', ...headers },
-        lookup: guardedLookup(allowPrivate),
-        agent: false, // a pooled socket would skip the address check
-        timeout: timeoutMs,
-      },
-      (res) => {
-        res.resume(); // the receiver's body is not needed
-        res.on('end', () => resolve({ statusCode: res.statusCode ?? null, error: null }));
-        res.on('error', (err) => resolve({ statusCode: res.statusCode ?? null, error: err.message }));
-      },
-    );
-    const deadline = setTimeout(() => req.destroy(new Error(`no answer within ${timeoutMs} ms`)), timeoutMs);
-    req.on('timeout', () => req.destroy(new Error(`no answer within ${timeoutMs} ms`)));
-    req.on('error', (err) => resolve({ statusCode: null, error: err.message, refused: err instanceof KilnError }));
-    req.on('close', () => clearTimeout(deadline));
-    req.end(body);
-  });
+/**
+ * Sends one signed POST through the private-address guard, within `timeoutMs` for everything (no
+ * redirects followed: a 3xx is the receiver's answer); never throws (the outcome is recorded either way).
+ */
+export async function postJson(url: string, body: string, headers: Record<string, string>, timeoutMs: number, allowPrivate: boolean): Promise<Attempt> {
+  const target = new URL(url);
+  const noAnswer = () => new Error(`no answer within ${timeoutMs} ms`);
+  const clock = new TransferClock({ idleMs: timeoutMs, totalMs: timeoutMs, idleError: noAnswer, totalError: noAnswer });
+  let res: IncomingMessage | undefined;
+  try {
+    res = await guardedRequest(target, {
+      method: 'POST',
+      headers: { 'Content-Type': 'application/json', 'Content-Length': Buffer.byteLength(body), 'User-Agent': 'Kiln-Callback/1', ...headers },
+      body,
+      allowPrivate,
+      clock,
+    });
+    await finished(res.resume()); // the receiver's body is not needed
+    return { statusCode: res.statusCode ?? null, error: null };
+  } catch (err: unknown) {
+    const failure = clock.failure ?? err;
+    if (res) return { statusCode: res.statusCode ?? null, error: messageOf(failure) };
+    return { statusCode: null, error: messageOf(failure), refused: failure instanceof KilnError };
+  } finally {
+    clock.close();
+    res?.destroy();
+  }
+}
+
+/** An error's message; `instanceof Error` is not used since errors may come from another realm. */
+function messageOf(err: unknown): string {
+  if (typeof err === 'object' && err !== null && 'message' in err) return String((err as { message: unknown }).message);
+  return String(err);
 }
 
 /**
