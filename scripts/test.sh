@@ -7,6 +7,9 @@ started=$(date +%s)
 
 bash scripts/ensure-deps.sh
 bash scripts/prisma-generate.sh >/dev/null
+# Format, lint (module boundaries included) and types first: seconds, and the tree must be clean.
+npx --no-install biome ci --colors=off
+npx --no-install tsc -p tsconfig.json --noEmit
 node scripts/build.mjs
 
 # The tests' own S3 server (ports apart from `npm run up`'s so both can run at once).
@@ -33,8 +36,15 @@ set +a
 
 status=0
 mkdir -p .kiln
+# Never a stale results file: this run's or none.
+rm -f .kiln/jest-results.json
 npx --no-install jest --maxWorkers=2 --json --outputFile=.kiln/jest-results.json "$@" || status=$?
 echo "[test] wall time: $(( $(date +%s) - started )) s"
-# One plain closing line for CI: "tests: N passed, N failed".
-node -e "const r=require('./.kiln/jest-results.json'); console.log('tests: ' + r.numPassedTests + ' passed, ' + r.numFailedTests + ' failed' + (r.numPendingTests ? ', ' + r.numPendingTests + ' skipped' : ''))" || true
+# One plain closing line for CI: "tests: N passed, N failed". A suite that fails outside any test
+# (a crash in a hook, a file that does not load) counts as one failure.
+node -e "
+const r = require('./.kiln/jest-results.json');
+const broken = r.testResults.filter((s) => s.status === 'failed' && s.assertionResults.every((a) => a.status !== 'failed')).length;
+console.log('tests: ' + r.numPassedTests + ' passed, ' + (r.numFailedTests + broken) + ' failed' + (r.numPendingTests ? ', ' + r.numPendingTests + ' skipped' : ''));
+" || { echo 'tests: 0 passed, 1 failed'; status=1; }
 exit $status

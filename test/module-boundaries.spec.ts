@@ -1,38 +1,24 @@
-// The layering of shared/design/STYLE.md, checked on every test run: which project may import which.
-// (The role Nx's module-boundary lint plays; the tags live in each project.json.)
+// The layering of shared/design/STYLE.md, checked on every test run: which project may import which
+// (scripts/module-layers.json), no import cycle between the folders of a project, and biome.json's
+// lint rules (noRestrictedImports per project, written by scripts/lint-boundaries.mjs) saying the same
+// as the map, so the lint enforces the layering while one edits. The tags live in each project.json.
 import { existsSync, readdirSync, readFileSync, statSync } from 'node:fs';
 import path from 'node:path';
 
 const ROOT = path.resolve(__dirname, '..');
 
-const ALLOWED: Record<string, string[]> = {
-  contracts: [],
-  config: ['contracts'],
-  database: ['contracts', 'config'],
-  storage: ['contracts', 'config'],
-  queue: ['contracts', 'config'],
-  media: ['contracts', 'config'],
-  observability: ['contracts', 'config'],
-  workflow: ['contracts', 'config', 'database', 'storage', 'queue'],
-  // The upload machinery (chunk store, locks, byte ranges): plain values and streams, no HTTP.
-  uploads: ['contracts', 'config', 'database', 'storage', 'queue', 'observability', 'workflow'],
-  // Requests to user-given URLs (remote inputs, callbacks): the private-address guard, redirects, time limits, signatures.
-  'outbound-http': ['contracts'],
-  // The core providers every process builds once (config, logger, database, Redis, storage, lifecycle).
-  'runtime-core': ['contracts', 'config', 'database', 'storage', 'queue', 'observability', 'workflow'],
-  'worker-runtime': ['contracts', 'config', 'database', 'storage', 'queue', 'observability', 'workflow', 'runtime-core'],
-  'api-gateway': ['contracts', 'config', 'database', 'storage', 'queue', 'observability', 'workflow', 'runtime-core', 'outbound-http', 'uploads'],
-  assembler: ['contracts', 'config', 'database', 'storage', 'queue', 'observability', 'workflow', 'worker-runtime', 'outbound-http', 'uploads'],
-  converter: ['contracts', 'config', 'database', 'storage', 'queue', 'observability', 'workflow', 'worker-runtime', 'media', 'outbound-http'],
-  // A pure HTTP client of the public API: the catalog's types, nothing that needs a service.
-  cli: ['contracts'],
-};
+/** Which project may import which: one map, read here and turned into biome.json's lint rules. */
+const ALLOWED: Record<string, string[]> = JSON.parse(
+  readFileSync(path.join(ROOT, 'scripts/module-layers.json'), 'utf8'),
+).layers;
 
 function sources(dir: string): string[] {
   return readdirSync(dir).flatMap((name) => {
     const full = path.join(dir, name);
     if (statSync(full).isDirectory()) return name === 'generated' ? [] : sources(full);
-    return /\.ts$/.test(name) && !/\.(spec|int-spec)\.ts$/.test(name) && !full.includes(`${path.sep}testing${path.sep}`) ? [full] : [];
+    return /\.ts$/.test(name) && !/\.(spec|int-spec)\.ts$/.test(name) && !full.includes(`${path.sep}testing${path.sep}`)
+      ? [full]
+      : [];
   });
 }
 
@@ -55,7 +41,8 @@ function folderGraph(src: string): Map<string, Map<string, string>> {
       if (!m[1].startsWith('.')) continue;
       const target = path.resolve(path.dirname(file), m[1]);
       if (!target.startsWith(src + path.sep)) continue;
-      const to = existsSync(target) && statSync(target).isDirectory() ? path.relative(src, target) || '.' : node(src, target);
+      const to =
+        existsSync(target) && statSync(target).isDirectory() ? path.relative(src, target) || '.' : node(src, target);
       if (to === from) continue;
       if (!graph.has(from)) graph.set(from, new Map());
       if (!graph.get(from)!.has(to)) graph.get(from)!.set(to, `${path.relative(ROOT, file)} imports ${m[1]}`);
@@ -94,7 +81,9 @@ function cycles(graph: Map<string, Map<string, string>>): string[][] {
 
 const IMPORT = /(?:from|import|require\()\s*['"]([^'"]+)['"]/g;
 
-const projects = ['apps', 'libs'].flatMap((top) => readdirSync(path.join(ROOT, top)).map((name) => ({ name, dir: path.join(ROOT, top, name) })));
+const projects = ['apps', 'libs'].flatMap((top) =>
+  readdirSync(path.join(ROOT, top)).map((name) => ({ name, dir: path.join(ROOT, top, name) })),
+);
 
 describe('module boundaries', () => {
   it('every project has a rule and a project.json with tags', () => {
@@ -128,8 +117,28 @@ describe('module boundaries', () => {
     const found = cycles(graph).map((folders) => ({
       folders,
       // One import per edge inside the cycle, so the fix can start from it.
-      imports: folders.flatMap((a) => folders.filter((b) => graph.get(a)?.has(b)).map((b) => `${a} → ${b}: ${graph.get(a)!.get(b)}`)),
+      imports: folders.flatMap((a) =>
+        folders.filter((b) => graph.get(a)?.has(b)).map((b) => `${a} → ${b}: ${graph.get(a)!.get(b)}`),
+      ),
     }));
     expect(found).toEqual([]);
+  });
+  it('biome.json refuses, per project, exactly the @kiln imports its layer does not allow', () => {
+    type Override = {
+      includes: string[];
+      linter?: { rules?: { style?: { noRestrictedImports?: { options: { patterns: { group: string[] }[] } } } } };
+    };
+    const biome = JSON.parse(readFileSync(path.join(ROOT, 'biome.json'), 'utf8')) as { overrides: Override[] };
+    const byDir = new Map<string, string[]>();
+    for (const o of biome.overrides) {
+      const group = o.linter?.rules?.style?.noRestrictedImports?.options.patterns[0]?.group;
+      if (group) byDir.set(o.includes[0], group);
+    }
+    for (const p of projects) {
+      const dir = `${path.relative(ROOT, p.dir)}/src/**`;
+      const own = [p.name, ...ALLOWED[p.name]].flatMap((n) => [`!@kiln/${n}`, `!@kiln/${n}/**`]);
+      expect({ project: p.name, group: byDir.get(dir) }).toEqual({ project: p.name, group: ['@kiln/**', ...own] });
+    }
+    expect(byDir.size).toBe(projects.length);
   });
 });
