@@ -28,7 +28,9 @@ const started = Date.now();
 /** One progress line on stderr, with the time since the suite started. */
 export function progress(message: string): void {
   const s = Math.round((Date.now() - started) / 1000);
-  process.stderr.write(`[bench ${String(Math.floor(s / 60)).padStart(2, '0')}:${String(s % 60).padStart(2, '0')}] ${message}\n`);
+  process.stderr.write(
+    `[bench ${String(Math.floor(s / 60)).padStart(2, '0')}:${String(s % 60).padStart(2, '0')}] ${message}\n`,
+  );
 }
 
 export function envNumber(name: string, fallback: number): number {
@@ -84,7 +86,10 @@ export async function cpuSecondsOf(pid: number): Promise<number> {
 /** CPU seconds of a process split into user and system (kernel: syscalls, socket copies) time. */
 export async function cpuSplitOf(pid: number): Promise<{ user: number; system: number }> {
   const stat = await readFile(`/proc/${pid}/stat`, 'utf8');
-  const f = stat.slice(stat.lastIndexOf(')') + 2).split(' ').map(Number);
+  const f = stat
+    .slice(stat.lastIndexOf(')') + 2)
+    .split(' ')
+    .map(Number);
   return { user: f[11] / 100, system: f[12] / 100 };
 }
 
@@ -95,20 +100,30 @@ export async function threadCpuOf(pid: number): Promise<Record<string, number>> 
     const stat = await readFile(`/proc/${pid}/task/${tid}/stat`, 'utf8').catch(() => '');
     if (!stat) continue;
     const name = tid === String(pid) ? 'main' : stat.slice(stat.indexOf('(') + 1, stat.lastIndexOf(')'));
-    const f = stat.slice(stat.lastIndexOf(')') + 2).split(' ').map(Number);
+    const f = stat
+      .slice(stat.lastIndexOf(')') + 2)
+      .split(' ')
+      .map(Number);
     out[name] = (out[name] ?? 0) + (f[11] + f[12]) / 100;
   }
   return out;
 }
 
 export function threadCpuDelta(a: Record<string, number>, b: Record<string, number>): Record<string, number> {
-  return Object.fromEntries(Object.entries(b).map(([k, v]) => [k, Math.round((v - (a[k] ?? 0)) * 100) / 100]).filter(([, v]) => (v as number) > 0));
+  return Object.fromEntries(
+    Object.entries(b)
+      .map(([k, v]) => [k, Math.round((v - (a[k] ?? 0)) * 100) / 100])
+      .filter(([, v]) => (v as number) > 0),
+  );
 }
 
 /** CPU seconds of a process itself and of its children it has waited for (ffmpeg, ffprobe). */
 export async function cpuTreeOf(pid: number): Promise<{ self: number; children: number }> {
   const stat = await readFile(`/proc/${pid}/stat`, 'utf8');
-  const f = stat.slice(stat.lastIndexOf(')') + 2).split(' ').map(Number);
+  const f = stat
+    .slice(stat.lastIndexOf(')') + 2)
+    .split(' ')
+    .map(Number);
   return { self: (f[11] + f[12]) / 100, children: (f[13] + f[14]) / 100 }; // utime stime cutime cstime
 }
 
@@ -137,7 +152,10 @@ export async function servicesCpu(): Promise<{ s3: number; postgres: number; red
   return out;
 }
 
-export function cpuDelta(a: { s3: number; postgres: number; redis: number }, b: { s3: number; postgres: number; redis: number }) {
+export function cpuDelta(
+  a: { s3: number; postgres: number; redis: number },
+  b: { s3: number; postgres: number; redis: number },
+) {
   return { s3: b.s3 - a.s3, postgres: b.postgres - a.postgres, redis: b.redis - a.redis };
 }
 
@@ -262,12 +280,20 @@ export interface Answer {
   headers: http.IncomingHttpHeaders;
 }
 
-function request(url: string, method: string, headers: Record<string, string>, agent: http.Agent | undefined, write: (req: http.ClientRequest) => void): Promise<Answer> {
+function request(
+  url: string,
+  method: string,
+  headers: Record<string, string>,
+  agent: http.Agent | undefined,
+  write: (req: http.ClientRequest) => void,
+): Promise<Answer> {
   return new Promise((resolve, reject) => {
     const req = http.request(url, { method, headers, agent }, (res) => {
       const parts: Buffer[] = [];
       res.on('data', (c: Buffer) => parts.push(c));
-      res.on('end', () => resolve({ status: res.statusCode ?? 0, text: Buffer.concat(parts).toString('utf8'), headers: res.headers }));
+      res.on('end', () =>
+        resolve({ status: res.statusCode ?? 0, text: Buffer.concat(parts).toString('utf8'), headers: res.headers }),
+      );
       res.on('error', reject);
     });
     req.on('error', reject);
@@ -276,13 +302,27 @@ function request(url: string, method: string, headers: Record<string, string>, a
 }
 
 /** One HTTP request with a small in-memory body (JSON, a 2 KiB image) or none. */
-export function send(url: string, method: string, headers: Record<string, string>, body: Buffer | undefined, agent?: http.Agent): Promise<Answer> {
+export function send(
+  url: string,
+  method: string,
+  headers: Record<string, string>,
+  body: Buffer | undefined,
+  agent?: http.Agent,
+): Promise<Answer> {
   const h = body ? { ...headers, 'Content-Length': String(body.length) } : headers;
   return request(url, method, h, agent, (req) => req.end(body));
 }
 
 /** One HTTP request whose body is bytes [start, end] of a file, streamed from disk. */
-export function sendFile(url: string, method: string, headers: Record<string, string>, file: string, start: number, end: number, agent?: http.Agent): Promise<Answer> {
+export function sendFile(
+  url: string,
+  method: string,
+  headers: Record<string, string>,
+  file: string,
+  start: number,
+  end: number,
+  agent?: http.Agent,
+): Promise<Answer> {
   return request(url, method, { ...headers, 'Content-Length': String(end - start + 1) }, agent, (req) => {
     const body = createReadStream(file, { start, end, highWaterMark: 256 * 1024 });
     body.on('error', (err) => req.destroy(err));
@@ -290,8 +330,20 @@ export function sendFile(url: string, method: string, headers: Record<string, st
   });
 }
 
-export function sendJson(url: string, method: string, headers: Record<string, string>, body: unknown, agent?: http.Agent): Promise<Answer> {
-  return send(url, method, { ...headers, 'Content-Type': 'application/json' }, Buffer.from(JSON.stringify(body)), agent);
+export function sendJson(
+  url: string,
+  method: string,
+  headers: Record<string, string>,
+  body: unknown,
+  agent?: http.Agent,
+): Promise<Answer> {
+  return send(
+    url,
+    method,
+    { ...headers, 'Content-Type': 'application/json' },
+    Buffer.from(JSON.stringify(body)),
+    agent,
+  );
 }
 
 export function expectStatus(answer: Answer, ok: number[], what: string): Answer {
@@ -316,7 +368,7 @@ export interface Arrival {
   /** wall clock (epoch ms) at the same moment, to line up with BullMQ's timestamps */
   epochMs: number;
   headers: http.IncomingHttpHeaders;
-  // eslint-disable-next-line @typescript-eslint/no-explicit-any
+  // biome-ignore lint/suspicious/noExplicitAny: parsed JSON of any shape, checked by the assertions
   json: any;
 }
 
@@ -428,7 +480,9 @@ export async function suiteDatabase(): Promise<{ url: string; drop: () => Promis
  * explicit transaction counts as one) and rows read and written. Read twice around a run, after
  * waiting for the server to publish its pending counters (it does so about once a second).
  */
-export async function databaseCounters(url: string): Promise<{ transactions: number; rowsRead: number; rowsWritten: number }> {
+export async function databaseCounters(
+  url: string,
+): Promise<{ transactions: number; rowsRead: number; rowsWritten: number }> {
   await sleep(1_100);
   const c = new PgClient({ connectionString: url });
   await c.connect();
@@ -504,7 +558,8 @@ export class BenchStack {
   /** Starts one app and waits until its /health/ready answers 200. */
   async startApp(app: AppName, name: string, extraEnv: Record<string, string> = {}): Promise<BenchApp> {
     const port = await freePort();
-    const portEnv: Record<string, string> = app === 'api-gateway' ? { KILN_PORT: String(port) } : { KILN_WORKER_HTTP_PORT: String(port) };
+    const portEnv: Record<string, string> =
+      app === 'api-gateway' ? { KILN_PORT: String(port) } : { KILN_WORKER_HTTP_PORT: String(port) };
     const env: Record<string, string> = { ...this.env, ...portEnv, ...extraEnv };
     // BENCH_PROFILE=api-gateway,converter (an app, a process name, or <case>:<app>): a V8 CPU profile of
     // that process, written when it exits (node flags: Node 20 refuses --cpu-prof in NODE_OPTIONS).
@@ -518,7 +573,10 @@ export class BenchStack {
     await mkdir(this.suite.logDir, { recursive: true });
     const logFile = path.join(this.suite.logDir, `${this.name}-${name}.log`);
     const fd = openSync(logFile, 'a');
-    const child = spawn(process.execPath, [...flags, path.join(ROOT, 'dist/apps', app, 'src/main.js')], { env, stdio: ['ignore', fd, fd] });
+    const child = spawn(process.execPath, [...flags, path.join(ROOT, 'dist/apps', app, 'src/main.js')], {
+      env,
+      stdio: ['ignore', fd, fd],
+    });
     closeSync(fd);
     const exited = new Promise<number | null>((resolve) => child.once('exit', (code) => resolve(code)));
     const running: BenchApp = { name, app, child, pid: child.pid!, logFile, port, exited };
@@ -537,7 +595,10 @@ export class BenchStack {
       } catch {
         /* starting */
       }
-      if (app.child.exitCode !== null) throw new Error(`${app.name} exited with ${app.child.exitCode}; log: ${app.logFile}\n${await tail(app.logFile)}`);
+      if (app.child.exitCode !== null)
+        throw new Error(
+          `${app.name} exited with ${app.child.exitCode}; log: ${app.logFile}\n${await tail(app.logFile)}`,
+        );
       await sleep(100);
     }
     throw new Error(`${app.name} not ready in ${timeoutMs} ms; log: ${app.logFile}\n${await tail(app.logFile)}`);
@@ -575,7 +636,7 @@ export async function tail(file: string, lines = 30): Promise<string> {
 }
 
 /** JSON log lines of a process's log file (pino), optionally only those with message `msg`. */
-// eslint-disable-next-line @typescript-eslint/no-explicit-any
+// biome-ignore lint/suspicious/noExplicitAny: parsed JSON of any shape, checked by the assertions
 export async function logLines(file: string, msg?: string): Promise<any[]> {
   const text = await readFile(file, 'utf8').catch(() => '');
   const out = [];
@@ -606,7 +667,11 @@ export async function removeRedisPrefix(prefix: string): Promise<void> {
 }
 
 /** A child process running a script of the suite (e.g. the tus peer), ready when it prints `ready`. */
-export async function startScript(script: string, env: Record<string, string>, logFile: string): Promise<{ child: ChildProcess; pid: number; stop: () => Promise<void>; line: string }> {
+export async function startScript(
+  script: string,
+  env: Record<string, string>,
+  logFile: string,
+): Promise<{ child: ChildProcess; pid: number; stop: () => Promise<void>; line: string }> {
   const child = spawn(process.execPath, [script], { env, stdio: ['ignore', 'pipe', 'pipe'] });
   const log = createWriteStream(logFile, { flags: 'a' });
   child.stderr!.pipe(log);

@@ -11,8 +11,11 @@ import { TMP_DIR, nowMs, sleep } from './bench-kit';
 
 function ffmpeg(args: string[]): Promise<void> {
   return new Promise((resolve, reject) => {
-    execFile('ffmpeg', ['-hide_banner', '-nostdin', '-loglevel', 'error', '-y', ...args], { timeout: 600_000 }, (err, _out, stderr) =>
-      err ? reject(new Error(`ffmpeg failed: ${err.message}\n${stderr}`)) : resolve(),
+    execFile(
+      'ffmpeg',
+      ['-hide_banner', '-nostdin', '-loglevel', 'error', '-y', ...args],
+      { timeout: 600_000 },
+      (err, _out, stderr) => (err ? reject(new Error(`ffmpeg failed: ${err.message}\n${stderr}`)) : resolve()),
     );
   });
 }
@@ -24,10 +27,29 @@ export async function clip720p(seconds: number): Promise<string> {
   if (await stat(file).catch(() => null)) return file;
   const partial = `${file}.partial.mp4`;
   await ffmpeg([
-    '-f', 'lavfi', '-i', `testsrc2=size=1280x720:rate=30:duration=${seconds}`,
-    '-f', 'lavfi', '-i', `sine=frequency=440:sample_rate=48000:duration=${seconds}`,
-    '-c:v', 'libx264', '-preset', 'veryfast', '-pix_fmt', 'yuv420p',
-    '-c:a', 'aac', '-b:a', '128k', '-ac', '2', '-movflags', '+faststart', '-shortest',
+    '-f',
+    'lavfi',
+    '-i',
+    `testsrc2=size=1280x720:rate=30:duration=${seconds}`,
+    '-f',
+    'lavfi',
+    '-i',
+    `sine=frequency=440:sample_rate=48000:duration=${seconds}`,
+    '-c:v',
+    'libx264',
+    '-preset',
+    'veryfast',
+    '-pix_fmt',
+    'yuv420p',
+    '-c:a',
+    'aac',
+    '-b:a',
+    '128k',
+    '-ac',
+    '2',
+    '-movflags',
+    '+faststart',
+    '-shortest',
     partial,
   ]);
   await copyFile(partial, file);
@@ -93,7 +115,9 @@ export function timeFfmpeg(args: string[]): Promise<number> {
     let stderr = '';
     child.stderr.on('data', (b: Buffer) => (stderr += b.toString()));
     child.once('error', reject);
-    child.once('exit', (code) => (code === 0 ? resolve(nowMs() - t0) : reject(new Error(`ffmpeg exited ${code}: ${stderr.slice(-500)}`))));
+    child.once('exit', (code) =>
+      code === 0 ? resolve(nowMs() - t0) : reject(new Error(`ffmpeg exited ${code}: ${stderr.slice(-500)}`)),
+    );
   });
 }
 
@@ -114,7 +138,9 @@ export interface SeenFfmpeg {
 
 async function childPids(pid: number): Promise<number[]> {
   const tasks = await readdir(`/proc/${pid}/task`).catch(() => [] as string[]);
-  const lists = await Promise.all(tasks.map((t) => readFile(`/proc/${pid}/task/${t}/children`, 'utf8').catch(() => '')));
+  const lists = await Promise.all(
+    tasks.map((t) => readFile(`/proc/${pid}/task/${t}/children`, 'utf8').catch(() => '')),
+  );
   return lists.join(' ').split(/\s+/).filter(Boolean).map(Number);
 }
 
@@ -137,7 +163,10 @@ export function watchFfmpegOf(parentPid: number): { seen: Promise<SeenFfmpeg | n
       for (const pid of await childPids(parentPid)) {
         const comm = (await readFile(`/proc/${pid}/comm`, 'utf8').catch(() => '')).trim();
         if (comm !== 'ffmpeg') continue;
-        const args = (await readFile(`/proc/${pid}/cmdline`, 'utf8').catch(() => '')).split('\0').filter(Boolean).slice(1);
+        const args = (await readFile(`/proc/${pid}/cmdline`, 'utf8').catch(() => ''))
+          .split('\0')
+          .filter(Boolean)
+          .slice(1);
         if (!args.includes('-i')) continue;
         const stat = await readFile(`/proc/${pid}/stat`, 'utf8').catch(() => '');
         const startTicks = Number(stat.slice(stat.lastIndexOf(')') + 2).split(' ')[19]);
@@ -152,7 +181,12 @@ export function watchFfmpegOf(parentPid: number): { seen: Promise<SeenFfmpeg | n
     }
     return null;
   })();
-  return { seen, stop: () => void (stopped = true) };
+  return {
+    seen,
+    stop: () => {
+      stopped = true;
+    },
+  };
 }
 
 /** Whether two ffmpeg argument lists are the same command, each with its own working folder. */
@@ -161,6 +195,7 @@ export function sameCommand(a: string[], aDir: string, b: string[], bDir: string
   const x = norm(a, aDir);
   const y = norm(b, bDir);
   const diff: string[] = [];
-  for (let i = 0; i < Math.max(x.length, y.length); i++) if (x[i] !== y[i]) diff.push(`#${i}: ${x[i] ?? '∅'} ≠ ${y[i] ?? '∅'}`);
+  for (let i = 0; i < Math.max(x.length, y.length); i++)
+    if (x[i] !== y[i]) diff.push(`#${i}: ${x[i] ?? '∅'} ≠ ${y[i] ?? '∅'}`);
   return { same: diff.length === 0, diff };
 }

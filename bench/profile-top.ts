@@ -35,7 +35,9 @@ async function main(): Promise<void> {
   const profile = JSON.parse(await readFile(file, 'utf8')) as CpuProfile;
   const byId = new Map(profile.nodes.map((n) => [n.id, n]));
   const self = new Map<number, number>();
-  profile.samples.forEach((id, i) => self.set(id, (self.get(id) ?? 0) + (profile.timeDeltas[i] ?? 0)));
+  profile.samples.forEach((id, i) => {
+    self.set(id, (self.get(id) ?? 0) + (profile.timeDeltas[i] ?? 0));
+  });
   const total = [...self.values()].reduce((a, b) => a + b, 0);
   const byFunction = new Map<string, number>();
   const byOwner = new Map<string, number>();
@@ -50,10 +52,14 @@ async function main(): Promise<void> {
   const print = (title: string, m: Map<string, number>) => {
     process.stdout.write(`\n${title}\n`);
     for (const [k, us] of [...m].sort((a, b) => b[1] - a[1]).slice(0, top)) {
-      process.stdout.write(`  ${(us / 1000).toFixed(0).padStart(8)} ms  ${((us / total) * 100).toFixed(1).padStart(5)} %  ${k}\n`);
+      process.stdout.write(
+        `  ${(us / 1000).toFixed(0).padStart(8)} ms  ${((us / total) * 100).toFixed(1).padStart(5)} %  ${k}\n`,
+      );
     }
   };
-  process.stdout.write(`${file}: ${((profile.endTime - profile.startTime) / 1e6).toFixed(1)} s profiled, ${(total / 1e6).toFixed(1)} s sampled\n`);
+  process.stdout.write(
+    `${file}: ${((profile.endTime - profile.startTime) / 1e6).toFixed(1)} s profiled, ${(total / 1e6).toFixed(1)} s sampled\n`,
+  );
   print('self time by package / file', byOwner);
   print('self time by function', byFunction);
 }

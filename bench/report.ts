@@ -109,8 +109,14 @@ export function markdown(report: Report): string {
       `Load average at start ${JSON.stringify(m.load_average)}, at end ${JSON.stringify(report.machine_end?.load_average ?? null)}.`,
   );
   const dirty = Array.isArray(m.git_uncommitted) ? (m.git_uncommitted as string[]) : [];
-  lines.push(`Code: commit ${String(m.git_commit)}${dirty.length ? ` plus uncommitted changes in ${dirty.length} tracked file(s) (listed in the JSON)` : ''}; ${String(m.ffmpeg)}; S3 server ${String(m.s3_server)}; Redis ${String(m.redis)}.`);
-  lines.push(`Settings: ${Object.entries(report.settings).map(([k, v]) => `${k}=${typeof v === 'object' ? JSON.stringify(v) : String(v)}`).join(', ')}.`);
+  lines.push(
+    `Code: commit ${String(m.git_commit)}${dirty.length ? ` plus uncommitted changes in ${dirty.length} tracked file(s) (listed in the JSON)` : ''}; ${String(m.ffmpeg)}; S3 server ${String(m.s3_server)}; Redis ${String(m.redis)}.`,
+  );
+  lines.push(
+    `Settings: ${Object.entries(report.settings)
+      .map(([k, v]) => `${k}=${typeof v === 'object' ? JSON.stringify(v) : String(v)}`)
+      .join(', ')}.`,
+  );
   lines.push(
     'Each figure is the median of the runs (min–max in brackets); every ratio pairs one Kiln run with one baseline run of the same round, in alternating order, so both share the noise of the moment.',
     '',
@@ -175,7 +181,14 @@ export async function writeReport(dir: string, report: Report): Promise<{ json: 
 
 /** The table as plain text for the terminal. */
 export function consoleTable(rows: Row[]): string {
-  const cells = rows.map((r) => [r.title, seriesText(r.kiln), `${r.baseline.label}: ${seriesText(r.baseline)}`, ratioText(r), targetText(r), verdict(r)]);
+  const cells = rows.map((r) => [
+    r.title,
+    seriesText(r.kiln),
+    `${r.baseline.label}: ${seriesText(r.baseline)}`,
+    ratioText(r),
+    targetText(r),
+    verdict(r),
+  ]);
   const head = ['case', 'Kiln', 'baseline', 'ratio', 'target', 'result'];
   const widths = head.map((h, i) => Math.max(h.length, ...cells.map((c) => c[i].length)));
   const line = (c: string[]) => c.map((x, i) => x.padEnd(widths[i])).join(' | ');

@@ -18,7 +18,13 @@ export function s3Client(ctx: SuiteContext): Client {
 
 /** An object store on `bucket` (created when missing), for cleanup between runs. */
 export async function bucketStore(ctx: SuiteContext, bucket: string): Promise<MinioObjectStore> {
-  const store = new MinioObjectStore({ endpoint: ctx.s3.endpoint, accessKey: ctx.s3.accessKey, secretKey: ctx.s3.secretKey, region: ctx.s3.region, bucket });
+  const store = new MinioObjectStore({
+    endpoint: ctx.s3.endpoint,
+    accessKey: ctx.s3.accessKey,
+    secretKey: ctx.s3.secretKey,
+    region: ctx.s3.region,
+    bucket,
+  });
   await store.ensureBucket();
   return store;
 }
@@ -27,7 +33,8 @@ export async function bucketStore(ctx: SuiteContext, bucket: string): Promise<Mi
 export async function abortIncompleteUploads(ctx: SuiteContext, bucket: string): Promise<number> {
   const s3 = s3Client(ctx);
   const keys = new Set<string>();
-  for await (const item of s3.listIncompleteUploads(bucket, '', true) as AsyncIterable<{ key: string }>) keys.add(item.key);
+  for await (const item of s3.listIncompleteUploads(bucket, '', true) as AsyncIterable<{ key: string }>)
+    keys.add(item.key);
   for (const key of keys) await s3.removeIncompleteUpload(bucket, key).catch(() => undefined);
   return keys.size;
 }
@@ -35,6 +42,7 @@ export async function abortIncompleteUploads(ctx: SuiteContext, bucket: string):
 /** Removes what a case left in the suite's bucket: job inputs and outputs, chunks, assembled uploads, unfinished multipart uploads. */
 export async function removeCaseObjects(ctx: SuiteContext): Promise<void> {
   const store = await bucketStore(ctx, ctx.bucket);
-  for (const prefix of ['inputs/', 'outputs/', 'chunks/', 'uploads/', 'bench/']) await store.removePrefix(prefix).catch(() => undefined);
+  for (const prefix of ['inputs/', 'outputs/', 'chunks/', 'uploads/', 'bench/'])
+    await store.removePrefix(prefix).catch(() => undefined);
   await abortIncompleteUploads(ctx, ctx.bucket).catch(() => undefined);
 }

@@ -5,7 +5,16 @@
 import { randomBytes } from 'node:crypto';
 import { mkdir } from 'node:fs/promises';
 import path from 'node:path';
-import { ROOT, TMP_DIR, commandOutput, envNumber, machineInfo, progress, suiteDatabase, type SuiteContext } from './bench-kit';
+import {
+  ROOT,
+  TMP_DIR,
+  commandOutput,
+  envNumber,
+  machineInfo,
+  progress,
+  suiteDatabase,
+  type SuiteContext,
+} from './bench-kit';
 import type { BenchCase } from './cases/case';
 import { assemblyCase } from './cases/assembly';
 import { conversionCase } from './cases/conversion';
@@ -23,20 +32,26 @@ function selectCases(argv: string[]): BenchCase[] {
   const names = [...argv, ...(process.env.BENCH_CASES ?? '').split(/[\s,]+/)].map((s) => s.trim()).filter(Boolean);
   if (names.length === 0 || names.includes('all')) return CASES;
   const unknown = names.filter((n) => !CASES.some((c) => c.name === n));
-  if (unknown.length) throw new Error(`unknown case(s) ${unknown.join(', ')}; cases: ${CASES.map((c) => c.name).join(', ')}`);
+  if (unknown.length)
+    throw new Error(`unknown case(s) ${unknown.join(', ')}; cases: ${CASES.map((c) => c.name).join(', ')}`);
   return CASES.filter((c) => names.includes(c.name));
 }
 
 function need(name: string): string {
   const v = process.env[name];
-  if (!v) throw new Error(`${name} is not set: run the suite through npm run bench (scripts/bench.sh starts the local S3 server)`);
+  if (!v)
+    throw new Error(
+      `${name} is not set: run the suite through npm run bench (scripts/bench.sh starts the local S3 server)`,
+    );
   return v;
 }
 
 async function main(): Promise<void> {
   const argv = process.argv.slice(2);
   if (argv.includes('--help') || argv.includes('-h')) {
-    process.stdout.write(`npm run bench [-- <case> ...]   (or BENCH_CASES=a,b; BENCH_RUNS=3)\n${CASES.map((c) => `  ${c.name.padEnd(11)} ${c.summary}`).join('\n')}\n`);
+    process.stdout.write(
+      `npm run bench [-- <case> ...]   (or BENCH_CASES=a,b; BENCH_RUNS=3)\n${CASES.map((c) => `  ${c.name.padEnd(11)} ${c.summary}`).join('\n')}\n`,
+    );
     return;
   }
   const selected = selectCases(argv);
@@ -49,7 +64,12 @@ async function main(): Promise<void> {
   const ctx: SuiteContext = {
     runs,
     databaseUrl: db.url,
-    s3: { endpoint: need('S3_ENDPOINT'), accessKey: need('S3_ACCESS_KEY'), secretKey: need('S3_SECRET_KEY'), region: process.env.S3_REGION ?? 'us-east-1' },
+    s3: {
+      endpoint: need('S3_ENDPOINT'),
+      accessKey: need('S3_ACCESS_KEY'),
+      secretKey: need('S3_SECRET_KEY'),
+      region: process.env.S3_REGION ?? 'us-east-1',
+    },
     bucket: process.env.BENCH_BUCKET ?? 'kiln-bench',
     logDir: path.join(TMP_DIR, 'logs', `${stamp}-${randomBytes(2).toString('hex')}`),
   };
@@ -59,7 +79,11 @@ async function main(): Promise<void> {
     settings: {
       cases: selected.map((c) => c.name),
       runs,
-      ...Object.fromEntries(Object.entries(process.env).filter(([k]) => k.startsWith('BENCH_') && k !== 'BENCH_CASES' && k !== 'BENCH_RUNS')),
+      ...Object.fromEntries(
+        Object.entries(process.env).filter(
+          ([k]) => k.startsWith('BENCH_') && k !== 'BENCH_CASES' && k !== 'BENCH_RUNS',
+        ),
+      ),
       s3_endpoint: ctx.s3.endpoint,
       ...(full ? {} : { file_suffix: `-${selected.map((c) => c.name).join('-')}` }),
     },
@@ -70,14 +94,19 @@ async function main(): Promise<void> {
       s3_server: (await commandOutput('radosgw', ['--version'])).split('\n')[0] || 'unknown',
       git_commit: (await commandOutput('git', ['-C', ROOT, 'rev-parse', '--short', 'HEAD'])).trim(),
       // The build measured is the working tree: uncommitted changes to tracked files are listed.
-      git_uncommitted: (await commandOutput('git', ['-C', ROOT, 'status', '--porcelain', '--untracked-files=no'])).split('\n').map((l) => l.slice(3)).filter(Boolean),
+      git_uncommitted: (await commandOutput('git', ['-C', ROOT, 'status', '--porcelain', '--untracked-files=no']))
+        .split('\n')
+        .map((l) => l.slice(3))
+        .filter(Boolean),
     },
     cases: [],
     rows: [],
   };
   const resultsDir = path.join(ROOT, 'bench/results');
   await mkdir(ctx.logDir, { recursive: true });
-  progress(`cases: ${selected.map((c) => c.name).join(', ')}; ${runs} runs each; logs in ${path.relative(ROOT, ctx.logDir)}`);
+  progress(
+    `cases: ${selected.map((c) => c.name).join(', ')}; ${runs} runs each; logs in ${path.relative(ROOT, ctx.logDir)}`,
+  );
   let failures = 0;
   try {
     for (const c of selected) {
@@ -93,7 +122,7 @@ async function main(): Promise<void> {
       } catch (err: unknown) {
         failures++;
         record.error = err instanceof Error ? err.message : String(err);
-        progress(`${c.name} failed: ${err instanceof Error ? err.stack ?? err.message : String(err)}`);
+        progress(`${c.name} failed: ${err instanceof Error ? (err.stack ?? err.message) : String(err)}`);
       }
       // What the case left in S3 (job files, chunks, unfinished multipart uploads) goes before the next one.
       await removeCaseObjects(ctx).catch(() => undefined);
@@ -108,11 +137,13 @@ async function main(): Promise<void> {
     await db.drop().catch(() => undefined);
   }
   const files = await writeReport(resultsDir, report);
-  process.stdout.write(`\n${consoleTable(report.rows)}\n\nwritten: ${path.relative(ROOT, files.md)}, ${path.relative(ROOT, files.json)}\n`);
+  process.stdout.write(
+    `\n${consoleTable(report.rows)}\n\nwritten: ${path.relative(ROOT, files.md)}, ${path.relative(ROOT, files.json)}\n`,
+  );
   if (failures) process.exitCode = 1;
 }
 
 main().catch((err: unknown) => {
-  process.stderr.write(`${err instanceof Error ? err.stack ?? err.message : String(err)}\n`);
+  process.stderr.write(`${err instanceof Error ? (err.stack ?? err.message) : String(err)}\n`);
   process.exit(1);
 });

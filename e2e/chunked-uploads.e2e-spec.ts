@@ -29,8 +29,17 @@ describe('chunked uploads and assembly (real processes, two gateways)', () => {
     big = path.join(tmp.dir, 'big.bin');
     bigSha = await makeRandomFile(big, BIG);
     await receiver.start();
-    await stack.start({ gateways: 2, converters: 1, env: { KILN_CHUNK_SIZE_MIN: '100KiB', KILN_CHUNK_SIZE_MAX: '16MiB' } });
-    store = new MinioObjectStore({ endpoint: stack.env.S3_ENDPOINT, accessKey: stack.env.S3_ACCESS_KEY, secretKey: stack.env.S3_SECRET_KEY, bucket: stack.env.S3_BUCKET });
+    await stack.start({
+      gateways: 2,
+      converters: 1,
+      env: { KILN_CHUNK_SIZE_MIN: '100KiB', KILN_CHUNK_SIZE_MAX: '16MiB' },
+    });
+    store = new MinioObjectStore({
+      endpoint: stack.env.S3_ENDPOINT,
+      accessKey: stack.env.S3_ACCESS_KEY,
+      secretKey: stack.env.S3_SECRET_KEY,
+      bucket: stack.env.S3_BUCKET,
+    });
   });
 
   afterAll(async () => {
@@ -42,20 +51,44 @@ describe('chunked uploads and assembly (real processes, two gateways)', () => {
   const jsonPost = (p: string, body: unknown, base?: string) =>
     stack.api(p, { method: 'POST', base, headers: { 'Content-Type': 'application/json' }, body: JSON.stringify(body) });
 
-  async function putChunk(uploadId: string, file: string, r: { start: number; end: number }, total: number, base?: string, extra: Record<string, string> = {}) {
+  async function putChunk(
+    uploadId: string,
+    file: string,
+    r: { start: number; end: number },
+    total: number,
+    base?: string,
+    extra: Record<string, string> = {},
+  ) {
     return stack.api(`/v1/uploads/${uploadId}`, {
       method: 'PUT',
       base,
-      headers: { 'Content-Range': `bytes ${r.start}-${r.end}/${total}`, 'Content-Type': 'application/octet-stream', ...extra },
+      headers: {
+        'Content-Range': `bytes ${r.start}-${r.end}/${total}`,
+        'Content-Type': 'application/octet-stream',
+        ...extra,
+      },
       body: await readRange(file, r.start, r.end),
     });
   }
 
-  async function jobChunk(jobId: string, uploadId: string, file: string, r: { start: number; end: number }, total: number, base?: string, extra: Record<string, string> = {}) {
+  async function jobChunk(
+    jobId: string,
+    uploadId: string,
+    file: string,
+    r: { start: number; end: number },
+    total: number,
+    base?: string,
+    extra: Record<string, string> = {},
+  ) {
     return stack.api(`/v1/jobs/${jobId}/upload`, {
       method: 'POST',
       base,
-      headers: { 'X-Upload-Id': uploadId, 'Content-Range': `bytes ${r.start}-${r.end}/${total}`, 'X-File-Name': path.basename(file), ...extra },
+      headers: {
+        'X-Upload-Id': uploadId,
+        'Content-Range': `bytes ${r.start}-${r.end}/${total}`,
+        'X-File-Name': path.basename(file),
+        ...extra,
+      },
       body: await readRange(file, r.start, r.end),
     });
   }
@@ -74,11 +107,15 @@ describe('chunked uploads and assembly (real processes, two gateways)', () => {
   }
 
   async function assembled(uploadId: string) {
-    return waitFor('assembly', async () => {
-      const u = await json(stack.api(`/v1/uploads/${uploadId}`));
-      if (u.status === 'failed') throw new Error(`upload failed: ${u.error}`);
-      return u.assembled ? u : undefined;
-    }, 120_000);
+    return waitFor(
+      'assembly',
+      async () => {
+        const u = await json(stack.api(`/v1/uploads/${uploadId}`));
+        if (u.status === 'failed') throw new Error(`upload failed: ${u.error}`);
+        return u.assembled ? u : undefined;
+      },
+      120_000,
+    );
   }
 
   /**
@@ -112,11 +149,16 @@ describe('chunked uploads and assembly (real processes, two gateways)', () => {
     expect(await storedSha(session.id, 'big.bin')).toBe(bigSha);
     // The chunk objects are removed right after the upload is marked assembled, so the API can say
     // "assembled" a moment before the last of them is gone: wait for the cleanup, then check it is complete.
-    const leftovers = await waitFor('chunk cleanup', async () => {
-      const keys: string[] = [];
-      for await (const o of store.list(`chunks/${session.id}/`)) keys.push(o.key);
-      return keys.length === 0 ? keys : undefined;
-    }, 60_000, 500);
+    const leftovers = await waitFor(
+      'chunk cleanup',
+      async () => {
+        const keys: string[] = [];
+        for await (const o of store.list(`chunks/${session.id}/`)) keys.push(o.key);
+        return keys.length === 0 ? keys : undefined;
+      },
+      60_000,
+      500,
+    );
     expect(leftovers).toEqual([]);
   });
 
@@ -145,7 +187,9 @@ describe('chunked uploads and assembly (real processes, two gateways)', () => {
     const gaps = (await json(incomplete)).error.details;
     expect(gaps.length).toBeGreaterThan(0);
     // Send only what the server says is missing.
-    const missing = gaps.flatMap((g: { start: number; end: number }) => chunkRanges(g.end - g.start + 1, 1 * MiB).map((r) => ({ start: r.start + g.start, end: r.end + g.start })));
+    const missing = gaps.flatMap((g: { start: number; end: number }) =>
+      chunkRanges(g.end - g.start + 1, 1 * MiB).map((r) => ({ start: r.start + g.start, end: r.end + g.start })),
+    );
     for (const r of missing) expect([201, 202]).toContain((await putChunk(session.id, file, r, size)).status);
     const completed = await stack.api(`/v1/uploads/${session.id}/complete`, { method: 'POST' });
     expect(completed.status).toBe(200);
@@ -158,7 +202,11 @@ describe('chunked uploads and assembly (real processes, two gateways)', () => {
     const file = path.join(tmp.dir, 'burst.bin');
     const sha = await makeRandomFile(file, size);
     const s = await json(jsonPost('/v1/uploads', { filename: 'burst.bin', size }));
-    const answers = await Promise.all(chunkRanges(size, 5 * MiB).map(async (r, i) => (await putChunk(s.id, file, r, size, stack.gatewayUrls[i % 2])).status));
+    const answers = await Promise.all(
+      chunkRanges(size, 5 * MiB).map(
+        async (r, i) => (await putChunk(s.id, file, r, size, stack.gatewayUrls[i % 2])).status,
+      ),
+    );
     expect(answers.sort()).toEqual([201, ...Array(19).fill(202)]);
     await assembled(s.id);
     expect(await storedSha(s.id, 'burst.bin')).toBe(sha);
@@ -176,7 +224,12 @@ describe('chunked uploads and assembly (real processes, two gateways)', () => {
     // The same part from two gateways at once, one with different bytes: one is stored, the other
     // is refused (409) — never a mix, whichever comes first.
     const send = (body: Uint8Array, base: string) =>
-      stack.api(`/v1/uploads/${s.id}`, { method: 'PUT', base, headers: { 'Content-Range': `bytes 0-${5 * MiB - 1}/${size}` }, body });
+      stack.api(`/v1/uploads/${s.id}`, {
+        method: 'PUT',
+        base,
+        headers: { 'Content-Range': `bytes 0-${5 * MiB - 1}/${size}` },
+        body,
+      });
     const [a, b] = await Promise.all([send(original, stack.gatewayUrls[0]), send(changed, stack.gatewayUrls[1])]);
     expect([a.status, b.status].sort()).toEqual([202, 409]);
     const kept = a.status === 202 ? original : changed;
@@ -186,7 +239,11 @@ describe('chunked uploads and assembly (real processes, two gateways)', () => {
     // A part with a wrong digest is discarded; with the right one it counts.
     const second = await readRange(file, 5 * MiB, size - 1);
     const putSecond = (digest: string) =>
-      stack.api(`/v1/uploads/${s.id}`, { method: 'PUT', headers: { 'Content-Range': `bytes ${5 * MiB}-${size - 1}/${size}`, 'Content-Digest': `sha-256=:${digest}:` }, body: second });
+      stack.api(`/v1/uploads/${s.id}`, {
+        method: 'PUT',
+        headers: { 'Content-Range': `bytes ${5 * MiB}-${size - 1}/${size}`, 'Content-Digest': `sha-256=:${digest}:` },
+        body: second,
+      });
     expect((await putSecond(createHash('sha256').update('other bytes').digest('base64'))).status).toBe(422);
     expect((await json(stack.api(`/v1/uploads/${s.id}`))).received).toEqual([[0, 5 * MiB - 1]]);
     expect((await putSecond(createHash('sha256').update(second).digest('base64'))).status).toBe(201);
@@ -213,7 +270,11 @@ describe('chunked uploads and assembly (real processes, two gateways)', () => {
 
       const changed = Buffer.from(await readRange(file, 0, MiB - 1));
       changed[10] ^= 0xff;
-      const conflict = await stack.api(`/v1/uploads/${s.id}`, { method: 'PUT', headers: { 'Content-Range': `bytes 0-${MiB - 1}/${size}` }, body: changed });
+      const conflict = await stack.api(`/v1/uploads/${s.id}`, {
+        method: 'PUT',
+        headers: { 'Content-Range': `bytes 0-${MiB - 1}/${size}` },
+        body: changed,
+      });
       expect(conflict.status).toBe(409);
       expect((await json(conflict)).error.code).toBe('conflict');
       const overlap = await putChunk(s.id, file, { start: MiB / 2, end: MiB + MiB / 2 - 1 }, size);
@@ -222,11 +283,25 @@ describe('chunked uploads and assembly (real processes, two gateways)', () => {
 
       const second = await readRange(file, MiB, 2 * MiB - 1);
       const wrongDigest = createHash('sha256').update('something else').digest('base64');
-      const bad = await stack.api(`/v1/uploads/${s.id}`, { method: 'PUT', headers: { 'Content-Range': `bytes ${MiB}-${2 * MiB - 1}/${size}`, 'Content-Digest': `sha-256=:${wrongDigest}:` }, body: second });
+      const bad = await stack.api(`/v1/uploads/${s.id}`, {
+        method: 'PUT',
+        headers: {
+          'Content-Range': `bytes ${MiB}-${2 * MiB - 1}/${size}`,
+          'Content-Digest': `sha-256=:${wrongDigest}:`,
+        },
+        body: second,
+      });
       expect(bad.status).toBe(422);
       expect((await json(bad)).error.code).toBe('unprocessable');
       const goodDigest = createHash('sha256').update(second).digest('base64');
-      const good = await stack.api(`/v1/uploads/${s.id}`, { method: 'PUT', headers: { 'Content-Range': `bytes ${MiB}-${2 * MiB - 1}/${size}`, 'Content-Digest': `sha-256=:${goodDigest}:` }, body: second });
+      const good = await stack.api(`/v1/uploads/${s.id}`, {
+        method: 'PUT',
+        headers: {
+          'Content-Range': `bytes ${MiB}-${2 * MiB - 1}/${size}`,
+          'Content-Digest': `sha-256=:${goodDigest}:`,
+        },
+        body: second,
+      });
       expect(good.status).toBe(202);
       const state = await json(stack.api(`/v1/uploads/${s.id}`));
       expect(state.received).toEqual([[0, 2 * MiB - 1]]);
@@ -248,7 +323,11 @@ describe('chunked uploads and assembly (real processes, two gateways)', () => {
       ['bytes 0-16777216/33554432', 416, /differs|beyond/],
     ])('Content-Range %p → %i with a reason', async (header, status, reason) => {
       const s = await json(jsonPost('/v1/uploads', { filename: 'x.bin', size }));
-      const res = await stack.api(`/v1/uploads/${s.id}`, { method: 'PUT', headers: { 'Content-Range': header }, body: Buffer.alloc(100) });
+      const res = await stack.api(`/v1/uploads/${s.id}`, {
+        method: 'PUT',
+        headers: { 'Content-Range': header },
+        body: Buffer.alloc(100),
+      });
       expect(res.status).toBe(status);
       const e = (await json(res)).error;
       expect(e.code).toBe('range_not_satisfiable');
@@ -257,13 +336,26 @@ describe('chunked uploads and assembly (real processes, two gateways)', () => {
 
     it('413 for a chunk over chunk_size_max or a file over the limit; 403 for another job token; 404 for another key', async () => {
       const s = await json(jsonPost('/v1/uploads', { filename: 'x.bin', size: 40 * MiB }));
-      const tooBig = await stack.api(`/v1/uploads/${s.id}`, { method: 'PUT', headers: { 'Content-Range': `bytes 0-${17 * MiB - 1}/${40 * MiB}` }, body: Buffer.alloc(10) });
+      const tooBig = await stack.api(`/v1/uploads/${s.id}`, {
+        method: 'PUT',
+        headers: { 'Content-Range': `bytes 0-${17 * MiB - 1}/${40 * MiB}` },
+        body: Buffer.alloc(10),
+      });
       expect(tooBig.status).toBe(413);
       const job = await json(jsonPost('/v1/jobs', { conversion: [{ target: 'mp3' }] }));
       const other = await json(jsonPost('/v1/jobs', { conversion: [{ target: 'mp3' }] }));
-      const viaToken = await fetch(`${stack.url}/v1/jobs/${job.id}/upload`, { method: 'POST', headers: { 'X-Job-Token': other.token, 'X-Upload-Id': 'u1', 'Content-Range': `bytes 0-99/100` }, body: Buffer.alloc(100) });
+      const viaToken = await fetch(`${stack.url}/v1/jobs/${job.id}/upload`, {
+        method: 'POST',
+        headers: { 'X-Job-Token': other.token, 'X-Upload-Id': 'u1', 'Content-Range': `bytes 0-99/100` },
+        body: Buffer.alloc(100),
+      });
       expect(viaToken.status).toBe(403);
-      const otherKey = await stack.api(`/v1/jobs/${job.id}/upload`, { key: stack.otherKey, method: 'POST', headers: { 'X-Upload-Id': 'u1', 'Content-Range': `bytes 0-99/100` }, body: Buffer.alloc(100) });
+      const otherKey = await stack.api(`/v1/jobs/${job.id}/upload`, {
+        key: stack.otherKey,
+        method: 'POST',
+        headers: { 'X-Upload-Id': 'u1', 'Content-Range': `bytes 0-99/100` },
+        body: Buffer.alloc(100),
+      });
       expect(otherKey.status).toBe(404);
       const otherKeySession = await stack.api(`/v1/uploads/${s.id}`, { key: stack.otherKey });
       expect(otherKeySession.status).toBe(404);
@@ -273,7 +365,9 @@ describe('chunked uploads and assembly (real processes, two gateways)', () => {
 
     it('a whole-file checksum mismatch fails the upload and its input after assembly', async () => {
       const job = await json(jsonPost('/v1/jobs', { process: false, conversion: [{ target: 'mp3' }] }));
-      const s = await json(jsonPost('/v1/uploads', { filename: 'small.bin', size, job_id: job.id, checksum_sha256: 'a'.repeat(64) }));
+      const s = await json(
+        jsonPost('/v1/uploads', { filename: 'small.bin', size, job_id: job.id, checksum_sha256: 'a'.repeat(64) }),
+      );
       for (const r of chunkRanges(size, MiB)) await putChunk(s.id, file, r, size);
       const failed = await waitFor('failed upload', async () => {
         const u = await json(stack.api(`/v1/uploads/${s.id}`));
@@ -287,9 +381,18 @@ describe('chunked uploads and assembly (real processes, two gateways)', () => {
 
   it('two files (chunked into the job + an upload session) × two conversions → four outputs, one callback after all', async () => {
     const wav = await makeAudio({ path: path.join(tmp.dir, 'a.wav'), seconds: 2, format: 'wav' });
-    const mp4 = await makeVideo({ path: path.join(tmp.dir, 'b.mp4'), seconds: 2, width: 320, height: 240, audio: true });
-    const job = await json(jsonPost('/v1/jobs', { process: false, callback: receiver.url, input: [{ type: 'upload' }, { type: 'upload' }] }));
-    for (const target of ['mp3', 'flac']) expect((await jsonPost(`/v1/jobs/${job.id}/conversions`, { target })).status).toBe(201);
+    const mp4 = await makeVideo({
+      path: path.join(tmp.dir, 'b.mp4'),
+      seconds: 2,
+      width: 320,
+      height: 240,
+      audio: true,
+    });
+    const job = await json(
+      jsonPost('/v1/jobs', { process: false, callback: receiver.url, input: [{ type: 'upload' }, { type: 'upload' }] }),
+    );
+    for (const target of ['mp3', 'flac'])
+      expect((await jsonPost(`/v1/jobs/${job.id}/conversions`, { target })).status).toBe(201);
 
     const wavSize = (await stat(wav)).size;
     const ranges = chunkRanges(wavSize, 128 * 1024);
@@ -301,21 +404,40 @@ describe('chunked uploads and assembly (real processes, two gateways)', () => {
     expect(await json(last!)).toMatchObject({ complete: true, input: { id: job.input[0].id, filename: 'a.wav' } });
 
     const mp4Size = (await stat(mp4)).size;
-    const s = await json(stack.api('/v1/uploads', { method: 'POST', headers: { 'Content-Type': 'application/json', 'X-Job-Token': job.token }, key: null, body: JSON.stringify({ filename: 'b.mp4', size: mp4Size, job_id: job.id }) }));
+    const s = await json(
+      stack.api('/v1/uploads', {
+        method: 'POST',
+        headers: { 'Content-Type': 'application/json', 'X-Job-Token': job.token },
+        key: null,
+        body: JSON.stringify({ filename: 'b.mp4', size: mp4Size, job_id: job.id }),
+      }),
+    );
     expect(s.input_id).toBe(job.input[1].id);
-    const put = await fetch(`${stack.url}/v1/uploads/${s.id}`, { method: 'PUT', headers: { 'X-Job-Token': job.token, 'Content-Range': `bytes 0-${mp4Size - 1}/${mp4Size}` }, body: await readFile(mp4) });
+    const put = await fetch(`${stack.url}/v1/uploads/${s.id}`, {
+      method: 'PUT',
+      headers: { 'X-Job-Token': job.token, 'Content-Range': `bytes 0-${mp4Size - 1}/${mp4Size}` },
+      body: await readFile(mp4),
+    });
     expect(put.status).toBe(201);
     expect((await json(put)).status).toBe('complete');
 
-    await waitFor('inputs ready', async () => (await json(stack.api(`/v1/jobs/${job.id}/input`))).every((i: { status: string }) => i.status === 'ready'));
+    await waitFor('inputs ready', async () =>
+      (await json(stack.api(`/v1/jobs/${job.id}/input`))).every((i: { status: string }) => i.status === 'ready'),
+    );
     expect((await json(stack.api(`/v1/jobs/${job.id}`))).status.code).toBe('incomplete'); // process: false waits
-    const patched = await stack.api(`/v1/jobs/${job.id}`, { method: 'PATCH', headers: { 'Content-Type': 'application/json' }, body: JSON.stringify({ process: true }) });
+    const patched = await stack.api(`/v1/jobs/${job.id}`, {
+      method: 'PATCH',
+      headers: { 'Content-Type': 'application/json' },
+      body: JSON.stringify({ process: true }),
+    });
     expect(patched.status).toBe(200);
 
     const cb = await waitFor('callback', async () => receiver.forJob(job.id)[0], 180_000);
     expect(cb.json.status.code).toBe('completed');
     expect(cb.json.output).toHaveLength(4);
-    const pairs = cb.json.output.map((o: { input_id: string; conversion_id: string; filename: string }) => o.filename).sort();
+    const pairs = cb.json.output
+      .map((o: { input_id: string; conversion_id: string; filename: string }) => o.filename)
+      .sort();
     expect(pairs).toEqual(['a.flac', 'a.mp3', 'b.flac', 'b.mp3']);
     await new Promise((r) => setTimeout(r, 500));
     expect(receiver.forJob(job.id)).toHaveLength(1);
@@ -326,10 +448,15 @@ describe('chunked uploads and assembly (real processes, two gateways)', () => {
   it('with process: true the first completed file starts the job and later uploads get 409 job_locked', async () => {
     const wav = path.join(tmp.dir, 'a.wav');
     const size = (await stat(wav)).size;
-    const job = await json(jsonPost('/v1/jobs', { conversion: [{ target: 'mp3' }], input: [{ type: 'upload' }, { type: 'upload' }] }));
+    const job = await json(
+      jsonPost('/v1/jobs', { conversion: [{ target: 'mp3' }], input: [{ type: 'upload' }, { type: 'upload' }] }),
+    );
     const done = await jobChunk(job.id, 'first', wav, { start: 0, end: size - 1 }, size);
     expect(done.status).toBe(201);
-    await waitFor('job started', async () => !['incomplete', 'downloading'].includes((await json(stack.api(`/v1/jobs/${job.id}`))).status.code));
+    await waitFor(
+      'job started',
+      async () => !['incomplete', 'downloading'].includes((await json(stack.api(`/v1/jobs/${job.id}`))).status.code),
+    );
     const later = await jobChunk(job.id, 'second', wav, { start: 0, end: size - 1 }, size);
     expect(later.status).toBe(409);
     expect((await json(later)).error.code).toBe('job_locked');
@@ -339,7 +466,14 @@ describe('chunked uploads and assembly (real processes, two gateways)', () => {
     async function standaloneUpload(name: string, opts: { complete: boolean; expires_at?: number }) {
       const wav = await makeAudio({ path: path.join(tmp.dir, name), seconds: 2, format: 'wav' });
       const size = (await stat(wav)).size;
-      const s = await json(jsonPost('/v1/uploads', { filename: name, size, content_type: 'audio/wav', ...(opts.expires_at ? { expires_at: opts.expires_at } : {}) }));
+      const s = await json(
+        jsonPost('/v1/uploads', {
+          filename: name,
+          size,
+          content_type: 'audio/wav',
+          ...(opts.expires_at ? { expires_at: opts.expires_at } : {}),
+        }),
+      );
       const half = Math.ceil(size / 2);
       expect((await putChunk(s.id, wav, { start: 0, end: half - 1 }, size)).status).toBe(202);
       const last = () => putChunk(s.id, wav, { start: half, end: size - 1 }, size);
@@ -361,18 +495,41 @@ describe('chunked uploads and assembly (real processes, two gateways)', () => {
       const stored = await keysUnder(`uploads/${up.id}/`);
       expect(stored).toHaveLength(1);
       expect(path.basename(stored[0])).toBe('standalone.wav');
-      const other = await stack.api('/v1/jobs', { method: 'POST', key: stack.otherKey, headers: { 'Content-Type': 'application/json' }, body: JSON.stringify({ input: [{ type: 'upload', upload_id: up.id }], conversion: [{ target: 'mp3' }] }) });
+      const other = await stack.api('/v1/jobs', {
+        method: 'POST',
+        key: stack.otherKey,
+        headers: { 'Content-Type': 'application/json' },
+        body: JSON.stringify({ input: [{ type: 'upload', upload_id: up.id }], conversion: [{ target: 'mp3' }] }),
+      });
       expect(other.status).toBe(404);
       expect((await json(other)).error.details[0].field).toBe('upload_id');
 
-      const job = await json(jsonPost('/v1/jobs', { input: [{ type: 'upload', upload_id: up.id }], conversion: [{ target: 'mp3' }], callback: receiver.url }));
-      expect(job.input[0]).toMatchObject({ type: 'upload', filename: 'standalone.wav', size: up.size, status: 'ready' });
+      const job = await json(
+        jsonPost('/v1/jobs', {
+          input: [{ type: 'upload', upload_id: up.id }],
+          conversion: [{ target: 'mp3' }],
+          callback: receiver.url,
+        }),
+      );
+      expect(job.input[0]).toMatchObject({
+        type: 'upload',
+        filename: 'standalone.wav',
+        size: up.size,
+        status: 'ready',
+      });
       const cb = await waitFor('callback', async () => receiver.forJob(job.id)[0], 120_000);
       expect(cb.json.status.code).toBe('completed');
       expect(cb.json.output.map((o: { filename: string }) => o.filename)).toEqual(['standalone.mp3']);
-      expect(await json(stack.api(`/v1/uploads/${up.id}`))).toMatchObject({ job_id: job.id, input_id: job.input[0].id, status: 'complete' });
+      expect(await json(stack.api(`/v1/uploads/${up.id}`))).toMatchObject({
+        job_id: job.id,
+        input_id: job.input[0].id,
+        status: 'complete',
+      });
 
-      const again = await jsonPost('/v1/jobs', { input: [{ type: 'upload', upload_id: up.id }], conversion: [{ target: 'mp3' }] });
+      const again = await jsonPost('/v1/jobs', {
+        input: [{ type: 'upload', upload_id: up.id }],
+        conversion: [{ target: 'mp3' }],
+      });
       expect(again.status).toBe(409);
       expect((await json(again)).error.code).toBe('conflict');
       const both = await jsonPost('/v1/jobs', { input: [{ type: 'upload', upload_id: up.id, size: 3 }] });
@@ -390,10 +547,22 @@ describe('chunked uploads and assembly (real processes, two gateways)', () => {
 
     it('an upload attached while bytes are missing starts the job when its last chunk arrives', async () => {
       const up = await standaloneUpload('later.wav', { complete: false });
-      const job = await json(jsonPost('/v1/jobs', { process: false, conversion: [{ target: 'mp3' }], callback: receiver.url }));
+      const job = await json(
+        jsonPost('/v1/jobs', { process: false, conversion: [{ target: 'mp3' }], callback: receiver.url }),
+      );
       const input = await json(jsonPost(`/v1/jobs/${job.id}/input`, { type: 'upload', upload_id: up.id }));
       expect(input).toMatchObject({ status: 'uploading', filename: 'later.wav', size: up.size });
-      expect((await json(stack.api(`/v1/jobs/${job.id}`, { method: 'PATCH', headers: { 'Content-Type': 'application/json' }, body: JSON.stringify({ process: true }) }))).status.code).toBe('incomplete');
+      expect(
+        (
+          await json(
+            stack.api(`/v1/jobs/${job.id}`, {
+              method: 'PATCH',
+              headers: { 'Content-Type': 'application/json' },
+              body: JSON.stringify({ process: true }),
+            }),
+          )
+        ).status.code,
+      ).toBe('incomplete');
       expect((await up.last()).status).toBe(201);
       const cb = await waitFor('callback', async () => receiver.forJob(job.id)[0], 120_000);
       expect(cb.json.status.code).toBe('completed');
@@ -401,12 +570,22 @@ describe('chunked uploads and assembly (real processes, two gateways)', () => {
     });
 
     it('an assembled upload that no job claimed is removed, file and all, once it expires', async () => {
-      const up = await standaloneUpload('unclaimed.wav', { complete: true, expires_at: Math.floor(Date.now() / 1000) + 3 });
+      const up = await standaloneUpload('unclaimed.wav', {
+        complete: true,
+        expires_at: Math.floor(Date.now() / 1000) + 3,
+      });
       await runMaintenance();
       expect((await stack.api(`/v1/uploads/${up.id}`)).status).toBe(200); // not expired yet: kept
       expect(await keysUnder(`uploads/${up.id}/`)).toHaveLength(1);
-      await waitFor('expiry', async () => Date.now() / 1000 > (await json(stack.api(`/v1/uploads/${up.id}`))).expires_at + 0.5, 10_000);
-      const late = await jsonPost('/v1/jobs', { input: [{ type: 'upload', upload_id: up.id }], conversion: [{ target: 'mp3' }] });
+      await waitFor(
+        'expiry',
+        async () => Date.now() / 1000 > (await json(stack.api(`/v1/uploads/${up.id}`))).expires_at + 0.5,
+        10_000,
+      );
+      const late = await jsonPost('/v1/jobs', {
+        input: [{ type: 'upload', upload_id: up.id }],
+        conversion: [{ target: 'mp3' }],
+      });
       expect(late.status).toBe(404);
       await runMaintenance();
       expect((await stack.api(`/v1/uploads/${up.id}`)).status).toBe(404);
@@ -417,7 +596,9 @@ describe('chunked uploads and assembly (real processes, two gateways)', () => {
   it('expired sessions are removed with their chunks by the maintenance run', async () => {
     const size = 2 * MiB;
     const file = path.join(tmp.dir, 'small.bin');
-    const s = await json(jsonPost('/v1/uploads', { filename: 'small.bin', size, expires_at: Math.floor(Date.now() / 1000) + 2 }));
+    const s = await json(
+      jsonPost('/v1/uploads', { filename: 'small.bin', size, expires_at: Math.floor(Date.now() / 1000) + 2 }),
+    );
     expect((await putChunk(s.id, file, { start: 0, end: MiB - 1 }, size)).status).toBe(202);
     await new Promise((r) => setTimeout(r, 2500));
     await runMaintenance();

@@ -44,15 +44,22 @@ describe('kiln CLI (real processes)', () => {
   function start(args: string[], env: Record<string, string> = {}): CliRun {
     const child = spawn(process.execPath, [CLI, ...args], {
       cwd: tmp.dir,
-      env: { PATH: process.env.PATH ?? '', HOME: home, KILN_URL: stack.url, KILN_API_KEY: stack.apiKey, KILN_STATE_DIR: stateDir, ...env },
+      env: {
+        PATH: process.env.PATH ?? '',
+        HOME: home,
+        KILN_URL: stack.url,
+        KILN_API_KEY: stack.apiKey,
+        KILN_STATE_DIR: stateDir,
+        ...env,
+      },
       stdio: ['ignore', 'pipe', 'pipe'],
     });
     let stdout = '';
     let stderr = '';
     child.stdout!.on('data', (b: Buffer) => (stdout += b.toString()));
     child.stderr!.on('data', (b: Buffer) => (stderr += b.toString()));
-    const done = new Promise<{ code: number | null; signal: NodeJS.Signals | null; stdout: string; stderr: string }>((resolve) =>
-      child.on('close', (code, signal) => resolve({ code, signal, stdout, stderr })),
+    const done = new Promise<{ code: number | null; signal: NodeJS.Signals | null; stdout: string; stderr: string }>(
+      (resolve) => child.on('close', (code, signal) => resolve({ code, signal, stdout, stderr })),
     );
     return { child, done };
   }
@@ -72,7 +79,9 @@ describe('kiln CLI (real processes)', () => {
 
   async function chunkBytesReceived(): Promise<number> {
     const text = await (await fetch(`${stack.url}/metrics`)).text();
-    const line = text.split('\n').find((l) => l.startsWith('kiln_upload_bytes_received_total{') && l.includes('kind="chunk"'));
+    const line = text
+      .split('\n')
+      .find((l) => l.startsWith('kiln_upload_bytes_received_total{') && l.includes('kind="chunk"'));
     return line ? Number(line.trim().split(/\s+/).pop()) : 0;
   }
 
@@ -117,28 +126,57 @@ describe('kiln CLI (real processes)', () => {
     const big = await makeAudio({ path: path.join(tmp.dir, 'long.wav'), seconds: 140, format: 'wav' });
     const size = (await stat(big)).size;
     const out = await outDir('out-resume');
-    const args = ['convert', big, '--to', 'mp3', '--option', 'audio_bitrate=64', '--out', out, '--json', '--chunk-size', '2MiB', '--parallel', '2'];
+    const args = [
+      'convert',
+      big,
+      '--to',
+      'mp3',
+      '--option',
+      'audio_bitrate=64',
+      '--out',
+      out,
+      '--json',
+      '--chunk-size',
+      '2MiB',
+      '--parallel',
+      '2',
+    ];
 
     // The first run is slowed down so that it can be killed mid-upload.
     const first = start([...args, '--limit-rate', '3MiB']);
-    const saved = await waitFor('the upload session in the state file', async () => {
-      const entry = Object.values(await stateEntries())[0];
-      return entry?.files[0]?.upload_id ? entry : undefined;
-    }, 30_000, 50);
+    const saved = await waitFor(
+      'the upload session in the state file',
+      async () => {
+        const entry = Object.values(await stateEntries())[0];
+        return entry?.files[0]?.upload_id ? entry : undefined;
+      },
+      30_000,
+      50,
+    );
     const uploadId = saved.files[0].upload_id!;
-    await waitFor('some chunks stored', async () => (await json(stack.api(`/v1/uploads/${uploadId}`))).received_bytes >= 4 * MiB, 30_000, 50);
+    await waitFor(
+      'some chunks stored',
+      async () => (await json(stack.api(`/v1/uploads/${uploadId}`))).received_bytes >= 4 * MiB,
+      30_000,
+      50,
+    );
     first.child.kill('SIGKILL');
     expect((await first.done).signal).toBe('SIGKILL');
 
     // The chunk that was on the wire is dropped by the gateway; wait until the stored bytes stop changing.
     let before = -1;
-    const stored = await waitFor('stored bytes to settle', async () => {
-      const now = (await json(stack.api(`/v1/uploads/${uploadId}`))).received_bytes as number;
-      const settled = now === before;
-      before = now;
-      await sleep(300);
-      return settled ? now : undefined;
-    }, 30_000, 0);
+    const stored = await waitFor(
+      'stored bytes to settle',
+      async () => {
+        const now = (await json(stack.api(`/v1/uploads/${uploadId}`))).received_bytes as number;
+        const settled = now === before;
+        before = now;
+        await sleep(300);
+        return settled ? now : undefined;
+      },
+      30_000,
+      0,
+    );
     expect(stored).toBeGreaterThan(0);
     expect(stored).toBeLessThan(size);
     const countedBefore = await chunkBytesReceived();
@@ -203,7 +241,11 @@ describe('kiln CLI (real processes)', () => {
     expect(text.stdout).toContain(completed.output[0].filename);
 
     const created = await json(
-      stack.api('/v1/jobs', { method: 'POST', headers: { 'Content-Type': 'application/json' }, body: JSON.stringify({ process: false, input: [{ type: 'upload' }], conversion: [{ target: 'mp3' }] }) }),
+      stack.api('/v1/jobs', {
+        method: 'POST',
+        headers: { 'Content-Type': 'application/json' },
+        body: JSON.stringify({ process: false, input: [{ type: 'upload' }], conversion: [{ target: 'mp3' }] }),
+      }),
     );
     const cancel = await kiln(['cancel', created.id]);
     expect(cancel.code).toBe(0);

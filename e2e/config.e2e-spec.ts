@@ -47,7 +47,15 @@ const BASE: Readonly<Record<string, string>> = {
   S3_SECRET_KEY: S3_SECRET,
 };
 
-const REQUIRED = ['KILN_API_KEYS', 'KILN_WEBHOOK_SECRET', 'DATABASE_URL', 'REDIS_URL', 'S3_ENDPOINT', 'S3_ACCESS_KEY', 'S3_SECRET_KEY'] as const;
+const REQUIRED = [
+  'KILN_API_KEYS',
+  'KILN_WEBHOOK_SECRET',
+  'DATABASE_URL',
+  'REDIS_URL',
+  'S3_ENDPOINT',
+  'S3_ACCESS_KEY',
+  'S3_SECRET_KEY',
+] as const;
 
 interface Outcome {
   code: number | null;
@@ -89,7 +97,11 @@ function run(app: App, vars: Record<string, string>, limitMs = EXIT_WITHIN_MS): 
 }
 
 function spawnApp(app: App, vars: Record<string, string>, limitMs: number): Promise<Outcome> {
-  const env: NodeJS.ProcessEnv = { PATH: process.env.PATH ?? '/usr/bin:/bin', HOME: process.env.HOME ?? homedir(), ...vars };
+  const env: NodeJS.ProcessEnv = {
+    PATH: process.env.PATH ?? '/usr/bin:/bin',
+    HOME: process.env.HOME ?? homedir(),
+    ...vars,
+  };
   const started = Date.now();
   const child = spawn(process.execPath, [mainOf(app)], { cwd: ROOT, env, stdio: ['ignore', 'pipe', 'pipe'] });
   let stdout = '';
@@ -113,16 +125,19 @@ function spawnApp(app: App, vars: Record<string, string>, limitMs: number): Prom
   });
 }
 
-const without = (name: string): Record<string, string> => Object.fromEntries(Object.entries(BASE).filter(([k]) => k !== name));
+const without = (name: string): Record<string, string> =>
+  Object.fromEntries(Object.entries(BASE).filter(([k]) => k !== name));
 
 /** The `invalid configuration: ...` lines of stderr. */
 const configLines = (stderr: string) => stderr.split(/\r?\n/).filter((l) => l.startsWith('invalid configuration: '));
 
-const describeOutcome = (o: Outcome) => `exit ${o.code} signal ${o.signal} after ${o.ms} ms\n--- stderr ---\n${o.stderr}\n--- stdout ---\n${o.stdout}`;
+const describeOutcome = (o: Outcome) =>
+  `exit ${o.code} signal ${o.signal} after ${o.ms} ms\n--- stderr ---\n${o.stderr}\n--- stdout ---\n${o.stdout}`;
 
 /** Exited by itself (not killed as hanging), non-zero. */
 function expectQuickFailure(o: Outcome): void {
-  if (o.killed || o.code === 0 || o.code === null) throw new Error(`expected a non-zero exit by itself, got ${describeOutcome(o)}`);
+  if (o.killed || o.code === 0 || o.code === null)
+    throw new Error(`expected a non-zero exit by itself, got ${describeOutcome(o)}`);
   expect(o.killed).toBe(false);
   expect(o.code).not.toBe(0);
 }
@@ -136,7 +151,8 @@ function expectNoSecrets(o: Outcome, extra: string[] = []): void {
 
 beforeAll(() => {
   for (const app of APPS) {
-    if (!existsSync(mainOf(app))) throw new Error(`${path.relative(ROOT, mainOf(app))} is missing: run \`node scripts/build.mjs\` first`);
+    if (!existsSync(mainOf(app)))
+      throw new Error(`${path.relative(ROOT, mainOf(app))} is missing: run \`node scripts/build.mjs\` first`);
   }
 });
 
@@ -194,7 +210,9 @@ describe('a malformed value stops the app at start, naming the variable', () => 
   test.concurrent.each(matrix)('%s with %s=%s', async (app, variable, value, secrets) => {
     const o = await run(app, { ...BASE, [variable]: value });
     expectQuickFailure(o);
-    expect(configLines(o.stderr)).toEqual([expect.stringMatching(new RegExp(`^invalid configuration: ${variable}: \\S`))]);
+    expect(configLines(o.stderr)).toEqual([
+      expect.stringMatching(new RegExp(`^invalid configuration: ${variable}: \\S`)),
+    ]);
     expect(o.stderr).not.toMatch(/^\s+at /m);
     expectNoSecrets(o, secrets);
   });

@@ -13,7 +13,6 @@ import { Stack, json, sleep, waitFor, type RunningApp } from '../test/stack';
 
 jest.setTimeout(300_000);
 
-
 describe('conversions: progress, cancel, callbacks, crashes, shutdown', () => {
   const stack = new Stack();
   let tmp: { dir: string; remove: () => Promise<void> };
@@ -25,7 +24,13 @@ describe('conversions: progress, cancel, callbacks, crashes, shutdown', () => {
   beforeAll(async () => {
     tmp = await makeTempDir('kiln-conv-');
     wav = await makeAudio({ path: path.join(tmp.dir, 'tone.wav'), seconds: 2, format: 'wav' });
-    video = await makeVideo({ path: path.join(tmp.dir, 'clip.mp4'), seconds: 20, width: 640, height: 360, audio: true });
+    video = await makeVideo({
+      path: path.join(tmp.dir, 'clip.mp4'),
+      seconds: 20,
+      width: 640,
+      height: 360,
+      audio: true,
+    });
     await stack.start({
       converters: 2,
       env: {
@@ -39,7 +44,12 @@ describe('conversions: progress, cancel, callbacks, crashes, shutdown', () => {
         KILN_SHUTDOWN_GRACE_SECONDS: '90',
       },
     });
-    store = new MinioObjectStore({ endpoint: stack.env.S3_ENDPOINT, accessKey: stack.env.S3_ACCESS_KEY, secretKey: stack.env.S3_SECRET_KEY, bucket: stack.env.S3_BUCKET });
+    store = new MinioObjectStore({
+      endpoint: stack.env.S3_ENDPOINT,
+      accessKey: stack.env.S3_ACCESS_KEY,
+      secretKey: stack.env.S3_SECRET_KEY,
+      bucket: stack.env.S3_BUCKET,
+    });
   });
 
   afterAll(async () => {
@@ -56,7 +66,13 @@ describe('conversions: progress, cancel, callbacks, crashes, shutdown', () => {
   }
 
   async function jobWithFile(file: string, conversion: unknown, callback?: string) {
-    const job = await json(stack.api('/v1/jobs', { method: 'POST', headers: { 'Content-Type': 'application/json' }, body: JSON.stringify({ conversion: [conversion], callback }) }));
+    const job = await json(
+      stack.api('/v1/jobs', {
+        method: 'POST',
+        headers: { 'Content-Type': 'application/json' },
+        body: JSON.stringify({ conversion: [conversion], callback }),
+      }),
+    );
     const form = new FormData();
     form.append('file', new Blob([await readFile(file)]), path.basename(file));
     const up = await stack.api(`/v1/jobs/${job.id}/upload`, { method: 'POST', body: form });
@@ -66,42 +82,68 @@ describe('conversions: progress, cancel, callbacks, crashes, shutdown', () => {
 
   const slowMp4 = { target: 'mp4', options: { crf: 12 } };
 
-  const converters = () => stack.apps.filter((a) => a.app === 'converter' && a.child.exitCode === null && a.child.signalCode === null);
+  const converters = () =>
+    stack.apps.filter((a) => a.app === 'converter' && a.child.exitCode === null && a.child.signalCode === null);
 
   /** The converter whose ffmpeg is running right now (waits for one). */
   async function busyConverter(): Promise<{ app: RunningApp; ffmpeg: number[] }> {
-    return waitFor('a running ffmpeg', async () => {
-      for (const app of converters()) {
-        const ffmpeg = ffmpegChildren(app.child.pid!);
-        if (ffmpeg.length) return { app, ffmpeg };
-      }
-      return undefined;
-    }, 60_000, 100);
+    return waitFor(
+      'a running ffmpeg',
+      async () => {
+        for (const app of converters()) {
+          const ffmpeg = ffmpegChildren(app.child.pid!);
+          if (ffmpeg.length) return { app, ffmpeg };
+        }
+        return undefined;
+      },
+      60_000,
+      100,
+    );
   }
 
   async function finished(jobId: string) {
-    return waitFor('job end', async () => {
-      const j = await json(stack.api(`/v1/jobs/${jobId}`));
-      return ['completed', 'failed', 'canceled'].includes(j.status.code) ? j : undefined;
-    }, 240_000);
+    return waitFor(
+      'job end',
+      async () => {
+        const j = await json(stack.api(`/v1/jobs/${jobId}`));
+        return ['completed', 'failed', 'canceled'].includes(j.status.code) ? j : undefined;
+      },
+      240_000,
+    );
   }
 
   it('streams status and rising progress over SSE (job token), then the final job', async () => {
-    const job = await json(stack.api('/v1/jobs', { method: 'POST', headers: { 'Content-Type': 'application/json' }, body: JSON.stringify({ conversion: [slowMp4] }) }));
+    const job = await json(
+      stack.api('/v1/jobs', {
+        method: 'POST',
+        headers: { 'Content-Type': 'application/json' },
+        body: JSON.stringify({ conversion: [slowMp4] }),
+      }),
+    );
     const res = await fetch(`${stack.url}/v1/jobs/${job.id}/events`, { headers: { 'X-Job-Token': job.token } });
     expect(res.status).toBe(200);
     expect(res.headers.get('content-type')).toMatch(/text\/event-stream/);
-    const events: { event: string; data: any }[] = []; // eslint-disable-line @typescript-eslint/no-explicit-any
+    // biome-ignore lint/suspicious/noExplicitAny: parsed JSON of any shape, checked by the assertions
+    const events: { event: string; data: any }[] = [];
     const reading = (async () => {
       const decoder = new TextDecoder();
       const sse = new SseParser();
       for await (const chunk of res.body as unknown as AsyncIterable<Uint8Array>) {
-        for (const e of sse.push(decoder.decode(chunk, { stream: true }))) events.push({ event: e.event, data: JSON.parse(e.data) });
+        for (const e of sse.push(decoder.decode(chunk, { stream: true })))
+          events.push({ event: e.event, data: JSON.parse(e.data) });
       }
     })();
     const form = new FormData();
     form.append('file', new Blob([await readFile(video)]), 'clip.mp4');
-    expect((await fetch(`${stack.url}/v1/jobs/${job.id}/upload`, { method: 'POST', body: form, headers: { 'X-Job-Token': job.token } })).status).toBe(201);
+    expect(
+      (
+        await fetch(`${stack.url}/v1/jobs/${job.id}/upload`, {
+          method: 'POST',
+          body: form,
+          headers: { 'X-Job-Token': job.token },
+        })
+      ).status,
+    ).toBe(201);
     await reading; // the server ends the stream after the final job
     const statuses = events.filter((e) => e.event === 'status').map((e) => e.data);
     expect(statuses[0]).toMatchObject({ job_id: job.id, status: 'incomplete' });
@@ -122,15 +164,33 @@ describe('conversions: progress, cancel, callbacks, crashes, shutdown', () => {
     const res = await stack.api(`/v1/jobs/${job.id}`, { method: 'DELETE' });
     expect(res.status).toBe(200);
     expect((await json(res)).status.code).toBe('canceled');
-    await waitFor('ffmpeg gone', async () => ffmpeg.every((pid) => !ffmpegChildren(converters()[0].child.pid!).includes(pid) && !ffmpegChildren(converters()[1].child.pid!).includes(pid)), 5_000, 50);
+    await waitFor(
+      'ffmpeg gone',
+      async () =>
+        ffmpeg.every(
+          (pid) =>
+            !ffmpegChildren(converters()[0].child.pid!).includes(pid) &&
+            !ffmpegChildren(converters()[1].child.pid!).includes(pid),
+        ),
+      5_000,
+      50,
+    );
     // Stopped by the cancel signal (the clip at crf 12 would run far longer), on whichever converter held it.
-    expect(converters().some((a) => a.output.join('').split('\n').some((l) => l.includes(job.id) && l.includes('job canceled: stopping its conversions')))).toBe(true);
+    expect(
+      converters().some((a) =>
+        a.output
+          .join('')
+          .split('\n')
+          .some((l) => l.includes(job.id) && l.includes('job canceled: stopping its conversions')),
+      ),
+    ).toBe(true);
     const cb = await waitFor('canceled callback', async () => rx.forJob(job.id)[0]);
     expect(cb.headers['x-kiln-event']).toBe('job.canceled');
     await sleep(3_000); // the flow's finalize runs too: still exactly one delivery
     expect(rx.forJob(job.id)).toHaveLength(1);
     const keys: string[] = [];
-    for (const prefix of [`inputs/${job.id}/`, `outputs/${job.id}/`]) for await (const o of store.list(prefix)) keys.push(o.key);
+    for (const prefix of [`inputs/${job.id}/`, `outputs/${job.id}/`])
+      for await (const o of store.list(prefix)) keys.push(o.key);
     expect(keys).toEqual([]);
     const final = await json(stack.api(`/v1/jobs/${job.id}`));
     expect(final.status.code).toBe('canceled');
@@ -146,9 +206,14 @@ describe('conversions: progress, cancel, callbacks, crashes, shutdown', () => {
     expect(got).toHaveLength(3);
     expect(new Set(got.map((g) => g.headers['x-kiln-delivery'])).size).toBe(1);
     expect(got.map((g) => g.headers['x-kiln-attempt'])).toEqual(['1', '2', '3']);
-    for (const g of got) expect(verifyCallback(stack.webhookSecret, g.body, String(g.headers['x-kiln-signature']))).toBe(true);
+    for (const g of got)
+      expect(verifyCallback(stack.webhookSecret, g.body, String(g.headers['x-kiln-signature']))).toBe(true);
     const attempts = await json(stack.api(`/v1/jobs/${job.id}/callbacks`));
-    expect(attempts.map((a: { attempt: number; status_code: number }) => [a.attempt, a.status_code])).toEqual([[1, 500], [2, 500], [3, 200]]);
+    expect(attempts.map((a: { attempt: number; status_code: number }) => [a.attempt, a.status_code])).toEqual([
+      [1, 500],
+      [2, 500],
+      [3, 200],
+    ]);
   });
 
   it('does not retry a 400 answer, and retries a receiver slower than the timeout', async () => {
@@ -164,7 +229,11 @@ describe('conversions: progress, cancel, callbacks, crashes, shutdown', () => {
     const job2 = await jobWithFile(wav, { target: 'mp3' }, slow.url);
     await waitFor('2 attempts', async () => slow.forJob(job2.id).length >= 2, 30_000);
     const attempts = await json(stack.api(`/v1/jobs/${job2.id}/callbacks`));
-    expect(attempts[0]).toMatchObject({ attempt: 1, status_code: null, error: expect.stringMatching(/no answer within 1500 ms/) });
+    expect(attempts[0]).toMatchObject({
+      attempt: 1,
+      status_code: null,
+      error: expect.stringMatching(/no answer within 1500 ms/),
+    });
     expect(attempts[1]).toMatchObject({ attempt: 2, status_code: 200 });
   });
 
@@ -194,8 +263,15 @@ describe('conversions: progress, cancel, callbacks, crashes, shutdown', () => {
     expect(final.status.code).toBe('completed');
     expect(final.output).toHaveLength(1);
     // It finished on this converter: no failed attempt was logged for the unit.
-    expect(app.output.join('').split('\n').filter((l) => l.includes(job.id) && /job attempt failed/.test(l))).toEqual([]);
-    expect(app.output.join('')).toMatch(new RegExp(`"queue":"convert"[^\\n]*"jobId":"${job.id}"[^\\n]*"outcome":"success"`));
+    expect(
+      app.output
+        .join('')
+        .split('\n')
+        .filter((l) => l.includes(job.id) && /job attempt failed/.test(l)),
+    ).toEqual([]);
+    expect(app.output.join('')).toMatch(
+      new RegExp(`"queue":"convert"[^\\n]*"jobId":"${job.id}"[^\\n]*"outcome":"success"`),
+    );
   });
 
   it('SIGTERM past a short grace period hands the unit back: another converter finishes it, once', async () => {
@@ -205,7 +281,12 @@ describe('conversions: progress, cancel, callbacks, crashes, shutdown', () => {
     const others = converters().filter((a) => a !== quick);
     for (const o of others) await stack.stopApp(o);
     const job = await jobWithFile(video, slowMp4);
-    await waitFor('ffmpeg on the short-grace converter', async () => ffmpegChildren(quick.child.pid!).length > 0, 60_000, 100);
+    await waitFor(
+      'ffmpeg on the short-grace converter',
+      async () => ffmpegChildren(quick.child.pid!).length > 0,
+      60_000,
+      100,
+    );
     const replacement = stack.spawnApp('converter', 'converter-replacement');
     await stack.waitForLog(replacement, /ready"/);
     quick.child.kill('SIGTERM');

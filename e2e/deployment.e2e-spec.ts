@@ -90,9 +90,13 @@ function imageProblem(ref: string): string | null {
   const repo = colon > slash ? name.slice(0, colon) : name;
   const parts = repo.split('/');
   // A first part with a dot or a port (or localhost) is a registry; none means Docker Hub.
-  const hub = parts.length === 1 || !/[.:]|^localhost$/.test(parts[0]) || /^(docker\.io|index\.docker\.io|registry-1\.docker\.io)$/.test(parts[0]);
+  const hub =
+    parts.length === 1 ||
+    !/[.:]|^localhost$/.test(parts[0]) ||
+    /^(docker\.io|index\.docker\.io|registry-1\.docker\.io)$/.test(parts[0]);
   const hubPath = hub && /[.:]|^localhost$/.test(parts[0]) ? parts.slice(1) : parts;
-  if (hub && hubPath.length > 1 && hubPath[0].toLowerCase() === 'minio') return `${ref}: MinIO deleted its minio/ namespace from Docker Hub`;
+  if (hub && hubPath.length > 1 && hubPath[0].toLowerCase() === 'minio')
+    return `${ref}: MinIO deleted its minio/ namespace from Docker Hub`;
   if (!tag && !digest) return `${ref}: untagged (means latest)`;
   if (tag === 'latest') return `${ref}: tagged latest`;
   return null;
@@ -122,112 +126,167 @@ function dockerfileBases(file: string): string[] {
 const COMPOSE_TEST_MS = 120_000;
 
 describe('docker-compose.yml', () => {
-  it('passes `docker-compose config -q`', async () => {
-    await expect(compose([MAIN], ['config', '-q'], REQUIRED_SECRETS)).resolves.toBeDefined();
-  }, COMPOSE_TEST_MS);
+  it(
+    'passes `docker-compose config -q`',
+    async () => {
+      await expect(compose([MAIN], ['config', '-q'], REQUIRED_SECRETS)).resolves.toBeDefined();
+    },
+    COMPOSE_TEST_MS,
+  );
 
-  it('describes the whole topology with health-gated start order', async () => {
-    const stdout = await compose([MAIN], ['config'], REQUIRED_SECRETS);
-    const config = parseYaml(stdout) as ComposeConfig;
-    expect(Object.keys(config.services).sort()).toEqual(['assembler', 'converter', 'gateway', 'migrate', 'postgres', 'redis', 's3']);
-    expect(stdout).toMatch(/appendonly/);
-    expect(config.services.converter.deploy?.replicas).toBe(2);
-    expect(stdout).toMatch(/condition: service_completed_successfully/);
-    for (const app of ['gateway', 'assembler', 'converter']) {
-      expect(config.services[app].depends_on).toMatchObject({ s3: { condition: 'service_healthy' }, postgres: { condition: 'service_healthy' } });
-      expect(config.services[app].environment?.S3_ENDPOINT).toBe('http://s3:7480');
-    }
-  }, COMPOSE_TEST_MS);
+  it(
+    'describes the whole topology with health-gated start order',
+    async () => {
+      const stdout = await compose([MAIN], ['config'], REQUIRED_SECRETS);
+      const config = parseYaml(stdout) as ComposeConfig;
+      expect(Object.keys(config.services).sort()).toEqual([
+        'assembler',
+        'converter',
+        'gateway',
+        'migrate',
+        'postgres',
+        'redis',
+        's3',
+      ]);
+      expect(stdout).toMatch(/appendonly/);
+      expect(config.services.converter.deploy?.replicas).toBe(2);
+      expect(stdout).toMatch(/condition: service_completed_successfully/);
+      for (const app of ['gateway', 'assembler', 'converter']) {
+        expect(config.services[app].depends_on).toMatchObject({
+          s3: { condition: 'service_healthy' },
+          postgres: { condition: 'service_healthy' },
+        });
+        expect(config.services[app].environment?.S3_ENDPOINT).toBe('http://s3:7480');
+      }
+    },
+    COMPOSE_TEST_MS,
+  );
 
-  it('names a version for every image: no latest, no untagged image, nothing from the deleted minio/ namespace', async () => {
-    expect(imageProblem('minio/minio:RELEASE.2025-04-22T22-12-26Z')).toMatch(/minio/);
-    expect(imageProblem('docker.io/minio/mc:RELEASE.2025-05-21T01-59-54Z')).toMatch(/minio/);
-    expect(imageProblem('redis')).toMatch(/untagged/);
-    expect(imageProblem('localhost:5000/redis')).toMatch(/untagged/);
-    expect(imageProblem('postgres:latest')).toMatch(/latest/);
-    expect(imageProblem('quay.io/minio/minio:RELEASE.2025-04-22T22-12-26Z')).toBeNull();
-    expect(imageProblem('redis@sha256:0123')).toBeNull();
+  it(
+    'names a version for every image: no latest, no untagged image, nothing from the deleted minio/ namespace',
+    async () => {
+      expect(imageProblem('minio/minio:RELEASE.2025-04-22T22-12-26Z')).toMatch(/minio/);
+      expect(imageProblem('docker.io/minio/mc:RELEASE.2025-05-21T01-59-54Z')).toMatch(/minio/);
+      expect(imageProblem('redis')).toMatch(/untagged/);
+      expect(imageProblem('localhost:5000/redis')).toMatch(/untagged/);
+      expect(imageProblem('postgres:latest')).toMatch(/latest/);
+      expect(imageProblem('quay.io/minio/minio:RELEASE.2025-04-22T22-12-26Z')).toBeNull();
+      expect(imageProblem('redis@sha256:0123')).toBeNull();
 
-    for (const files of [[MAIN], [MAIN, OVERRIDE]]) {
-      const config = await resolvedConfig(files, { ...REQUIRED_SECRETS, ...EXTERNAL_S3 });
-      const problems: string[] = [];
+      for (const files of [[MAIN], [MAIN, OVERRIDE]]) {
+        const config = await resolvedConfig(files, { ...REQUIRED_SECRETS, ...EXTERNAL_S3 });
+        const problems: string[] = [];
+        for (const [name, service] of Object.entries(config.services)) {
+          // A service with only `build` would be tagged <project>_<service>:latest by compose.
+          if (!service.image) problems.push(`${name}: no image (compose would tag its build latest)`);
+          else {
+            const problem = imageProblem(service.image);
+            if (problem) problems.push(`${name}: ${problem}`);
+          }
+        }
+        expect(problems).toEqual([]);
+      }
+      const bases = ['Dockerfile', 'deploy/s3/Dockerfile'].flatMap((f) =>
+        dockerfileBases(f).map((image) => ({ f, image })),
+      );
+      expect(bases.length).toBeGreaterThanOrEqual(2);
+      expect(
+        bases.map(({ f, image }) => imageProblem(image) && `${f}: ${imageProblem(image)}`).filter(Boolean),
+      ).toEqual([]);
+    },
+    COMPOSE_TEST_MS,
+  );
+
+  it(
+    'builds the S3 service from this repository with the same script the tests start their S3 server with',
+    async () => {
+      const config = await resolvedConfig([MAIN], REQUIRED_SECRETS);
+      expect(config.services.s3.build).toMatchObject({ dockerfile: 'deploy/s3/Dockerfile' });
+      const dockerfile = readFileSync(path.join(ROOT, 'deploy/s3/Dockerfile'), 'utf8');
+      expect(dockerfile).toMatch(/^COPY scripts\/s3-local\.sh \/opt\/kiln-s3\/s3-local\.sh$/m);
+      expect(dockerfile).toMatch(/^ENTRYPOINT \["\/usr\/bin\/tini", "--", "\/opt\/kiln-s3\/s3-local\.sh"\]$/m);
+      expect(dockerfile).toMatch(/^CMD \["run"\]$/m);
+      expect(dockerfile).toMatch(/^USER ceph$/m);
+    },
+    COMPOSE_TEST_MS,
+  );
+
+  it(
+    'publishes the S3 server on loopback only (and nothing but the gateway on every interface)',
+    async () => {
+      const config = await resolvedConfig([MAIN], REQUIRED_SECRETS);
+      const published: string[] = [];
       for (const [name, service] of Object.entries(config.services)) {
-        // A service with only `build` would be tagged <project>_<service>:latest by compose.
-        if (!service.image) problems.push(`${name}: no image (compose would tag its build latest)`);
-        else {
-          const problem = imageProblem(service.image);
-          if (problem) problems.push(`${name}: ${problem}`);
+        for (const port of service.ports ?? []) {
+          const hostIp =
+            typeof port === 'string' ? (/^(\d+\.\d+\.\d+\.\d+):\d+:\d+/.exec(port)?.[1] ?? '') : (port.host_ip ?? '');
+          published.push(`${name} ${hostIp || 'all interfaces'}`);
         }
       }
-      expect(problems).toEqual([]);
-    }
-    const bases = ['Dockerfile', 'deploy/s3/Dockerfile'].flatMap((f) => dockerfileBases(f).map((image) => ({ f, image })));
-    expect(bases.length).toBeGreaterThanOrEqual(2);
-    expect(bases.map(({ f, image }) => imageProblem(image) && `${f}: ${imageProblem(image)}`).filter(Boolean)).toEqual([]);
-  }, COMPOSE_TEST_MS);
+      expect(published.filter((p) => p.startsWith('s3 '))).toEqual(['s3 127.0.0.1']);
+      expect(published.filter((p) => p.endsWith('all interfaces'))).toEqual(['gateway all interfaces']);
+    },
+    COMPOSE_TEST_MS,
+  );
 
-  it('builds the S3 service from this repository with the same script the tests start their S3 server with', async () => {
-    const config = await resolvedConfig([MAIN], REQUIRED_SECRETS);
-    expect(config.services.s3.build).toMatchObject({ dockerfile: 'deploy/s3/Dockerfile' });
-    const dockerfile = readFileSync(path.join(ROOT, 'deploy/s3/Dockerfile'), 'utf8');
-    expect(dockerfile).toMatch(/^COPY scripts\/s3-local\.sh \/opt\/kiln-s3\/s3-local\.sh$/m);
-    expect(dockerfile).toMatch(/^ENTRYPOINT \["\/usr\/bin\/tini", "--", "\/opt\/kiln-s3\/s3-local\.sh"\]$/m);
-    expect(dockerfile).toMatch(/^CMD \["run"\]$/m);
-    expect(dockerfile).toMatch(/^USER ceph$/m);
-  }, COMPOSE_TEST_MS);
-
-  it('publishes the S3 server on loopback only (and nothing but the gateway on every interface)', async () => {
-    const config = await resolvedConfig([MAIN], REQUIRED_SECRETS);
-    const published: string[] = [];
-    for (const [name, service] of Object.entries(config.services)) {
-      for (const port of service.ports ?? []) {
-        const hostIp = typeof port === 'string' ? (/^(\d+\.\d+\.\d+\.\d+):\d+:\d+/.exec(port)?.[1] ?? '') : (port.host_ip ?? '');
-        published.push(`${name} ${hostIp || 'all interfaces'}`);
+  it(
+    'refuses to start without each required secret, and has no default S3 password',
+    async () => {
+      for (const name of Object.keys(REQUIRED_SECRETS)) {
+        const missing: Record<string, string> = { ...REQUIRED_SECRETS };
+        delete missing[name];
+        await expect(compose([MAIN], ['config', '-q'], missing)).rejects.toThrow(new RegExp(`${name}`));
+        await expect(compose([MAIN], ['config', '-q'], { ...missing, [name]: '' })).rejects.toThrow(
+          new RegExp(`${name}`),
+        );
       }
-    }
-    expect(published.filter((p) => p.startsWith('s3 '))).toEqual(['s3 127.0.0.1']);
-    expect(published.filter((p) => p.endsWith('all interfaces'))).toEqual(['gateway all interfaces']);
-  }, COMPOSE_TEST_MS);
+      const text = readFileSync(path.join(ROOT, MAIN), 'utf8');
+      expect(text).not.toMatch(/S3_SECRET_KEY:\s*\$\{S3_SECRET_KEY:?-/);
+      const config = await resolvedConfig([MAIN], REQUIRED_SECRETS);
+      expect(config.services.s3.environment?.S3_SECRET_KEY).toBe(REQUIRED_SECRETS.S3_SECRET_KEY);
+      expect(config.services.gateway.environment?.KILN_METRICS_TOKEN).toBe(REQUIRED_SECRETS.KILN_METRICS_TOKEN);
+    },
+    COMPOSE_TEST_MS,
+  );
 
-  it('refuses to start without each required secret, and has no default S3 password', async () => {
-    for (const name of Object.keys(REQUIRED_SECRETS)) {
-      const missing: Record<string, string> = { ...REQUIRED_SECRETS };
-      delete missing[name];
-      await expect(compose([MAIN], ['config', '-q'], missing)).rejects.toThrow(new RegExp(`${name}`));
-      await expect(compose([MAIN], ['config', '-q'], { ...missing, [name]: '' })).rejects.toThrow(new RegExp(`${name}`));
-    }
-    const text = readFileSync(path.join(ROOT, MAIN), 'utf8');
-    expect(text).not.toMatch(/S3_SECRET_KEY:\s*\$\{S3_SECRET_KEY:?-/);
-    const config = await resolvedConfig([MAIN], REQUIRED_SECRETS);
-    expect(config.services.s3.environment?.S3_SECRET_KEY).toBe(REQUIRED_SECRETS.S3_SECRET_KEY);
-    expect(config.services.gateway.environment?.KILN_METRICS_TOKEN).toBe(REQUIRED_SECRETS.KILN_METRICS_TOKEN);
-  }, COMPOSE_TEST_MS);
+  it(
+    'with compose.override.example.yml: validates, runs no S3 container and points every app at the existing S3',
+    async () => {
+      await expect(
+        compose([MAIN, OVERRIDE], ['config', '-q'], { ...REQUIRED_SECRETS, ...EXTERNAL_S3 }),
+      ).resolves.toBeDefined();
+      const config = await resolvedConfig([MAIN, OVERRIDE], { ...REQUIRED_SECRETS, ...EXTERNAL_S3 });
+      expect(config.services.s3.deploy?.replicas).toBe(0);
+      for (const app of ['gateway', 'assembler', 'converter']) {
+        expect(config.services[app].environment).toMatchObject({
+          ...EXTERNAL_S3,
+          S3_SECRET_KEY: REQUIRED_SECRETS.S3_SECRET_KEY,
+        });
+      }
+      // The override asks for the endpoint instead of silently keeping the bundled one.
+      const withoutEndpoint: Record<string, string> = { ...REQUIRED_SECRETS, ...EXTERNAL_S3 };
+      delete withoutEndpoint.S3_ENDPOINT;
+      await expect(compose([MAIN, OVERRIDE], ['config', '-q'], withoutEndpoint)).rejects.toThrow(/S3_ENDPOINT/);
+    },
+    COMPOSE_TEST_MS,
+  );
 
-  it('with compose.override.example.yml: validates, runs no S3 container and points every app at the existing S3', async () => {
-    await expect(compose([MAIN, OVERRIDE], ['config', '-q'], { ...REQUIRED_SECRETS, ...EXTERNAL_S3 })).resolves.toBeDefined();
-    const config = await resolvedConfig([MAIN, OVERRIDE], { ...REQUIRED_SECRETS, ...EXTERNAL_S3 });
-    expect(config.services.s3.deploy?.replicas).toBe(0);
-    for (const app of ['gateway', 'assembler', 'converter']) {
-      expect(config.services[app].environment).toMatchObject({ ...EXTERNAL_S3, S3_SECRET_KEY: REQUIRED_SECRETS.S3_SECRET_KEY });
-    }
-    // The override asks for the endpoint instead of silently keeping the bundled one.
-    const withoutEndpoint: Record<string, string> = { ...REQUIRED_SECRETS, ...EXTERNAL_S3 };
-    delete withoutEndpoint.S3_ENDPOINT;
-    await expect(compose([MAIN, OVERRIDE], ['config', '-q'], withoutEndpoint)).rejects.toThrow(/S3_ENDPOINT/);
-  }, COMPOSE_TEST_MS);
-
-  it('.env.example lists every variable compose reads, with the required secrets left empty', () => {
-    const example = readFileSync(path.join(ROOT, '.env.example'), 'utf8');
-    const listed = new Map<string, string>();
-    for (const m of example.matchAll(/^#?([A-Z][A-Z0-9_]*)=(.*)$/gm)) listed.set(m[1], m[2]);
-    const read = new Set<string>();
-    for (const file of [MAIN, OVERRIDE]) {
-      for (const m of readFileSync(path.join(ROOT, file), 'utf8').matchAll(/\$\{([A-Z][A-Z0-9_]*)/g)) read.add(m[1]);
-    }
-    expect(read.size).toBeGreaterThan(10);
-    expect([...read].filter((v) => !listed.has(v))).toEqual([]);
-    for (const secret of Object.keys(REQUIRED_SECRETS)) expect(listed.get(secret)).toBe('');
-  }, COMPOSE_TEST_MS);
+  it(
+    '.env.example lists every variable compose reads, with the required secrets left empty',
+    () => {
+      const example = readFileSync(path.join(ROOT, '.env.example'), 'utf8');
+      const listed = new Map<string, string>();
+      for (const m of example.matchAll(/^#?([A-Z][A-Z0-9_]*)=(.*)$/gm)) listed.set(m[1], m[2]);
+      const read = new Set<string>();
+      for (const file of [MAIN, OVERRIDE]) {
+        for (const m of readFileSync(path.join(ROOT, file), 'utf8').matchAll(/\$\{([A-Z][A-Z0-9_]*)/g)) read.add(m[1]);
+      }
+      expect(read.size).toBeGreaterThan(10);
+      expect([...read].filter((v) => !listed.has(v))).toEqual([]);
+      for (const secret of Object.keys(REQUIRED_SECRETS)) expect(listed.get(secret)).toBe('');
+    },
+    COMPOSE_TEST_MS,
+  );
 });
 
 // ---------------------------------------------------------------------------------------------
@@ -252,8 +311,15 @@ describe('the S3 container entrypoint (scripts/s3-local.sh run)', () => {
 
   beforeAll(async () => {
     for (const bin of ['ceph-mon', 'ceph-osd', 'radosgw', 'curl']) {
-      if (!(await run('bash', ['-c', `command -v ${bin}`]).then(() => true, () => false))) {
-        throw new Error(`${bin} is missing: run scripts/ensure-deps.sh (apt: ceph-mon ceph-osd radosgw ceph-common curl)`);
+      if (
+        !(await run('bash', ['-c', `command -v ${bin}`]).then(
+          () => true,
+          () => false,
+        ))
+      ) {
+        throw new Error(
+          `${bin} is missing: run scripts/ensure-deps.sh (apt: ceph-mon ceph-osd radosgw ceph-common curl)`,
+        );
       }
     }
     dir = mkdtempSync(path.join(tmpdir(), 'kiln-s3-entrypoint-'));
@@ -275,7 +341,9 @@ describe('the S3 container entrypoint (scripts/s3-local.sh run)', () => {
       await e.exited;
     }
     if (dir) {
-      await run('bash', [path.join(ROOT, 'scripts/s3-local.sh'), 'stop'], { env: { ...process.env, ...settings() } }).catch(() => undefined);
+      await run('bash', [path.join(ROOT, 'scripts/s3-local.sh'), 'stop'], {
+        env: { ...process.env, ...settings() },
+      }).catch(() => undefined);
       rmSync(dir, { recursive: true, force: true });
     }
   });
@@ -308,7 +376,10 @@ describe('the S3 container entrypoint (scripts/s3-local.sh run)', () => {
     }
     const base: NodeJS.ProcessEnv = {};
     for (const [k, v] of Object.entries(process.env)) if (!/^(KILN_S3_|S3_)/.test(k)) base[k] = v;
-    const child = spawn(command[0], command.slice(1), { env: { ...base, ...env }, stdio: ['ignore', 'ignore', 'pipe'] });
+    const child = spawn(command[0], command.slice(1), {
+      env: { ...base, ...env },
+      stdio: ['ignore', 'ignore', 'pipe'],
+    });
     const stderr: string[] = [];
     child.stderr.setEncoding('utf8').on('data', (chunk: string) => stderr.push(...chunk.split('\n').filter(Boolean)));
     const exited = new Promise<number | null>((resolve) => child.on('exit', (code) => resolve(code)));
@@ -341,13 +412,16 @@ describe('the S3 container entrypoint (scripts/s3-local.sh run)', () => {
       const line = e.stderr.find((l) => pattern.test(l));
       if (line) return line;
       if (exited) throw new Error(`entrypoint exited before ${pattern}:\n${e.stderr.join('\n')}${daemonLogs()}`);
-      if (Date.now() > deadline) throw new Error(`no ${pattern} within ${ms} ms:\n${e.stderr.join('\n')}${daemonLogs()}`);
+      if (Date.now() > deadline)
+        throw new Error(`no ${pattern} within ${ms} ms:\n${e.stderr.join('\n')}${daemonLogs()}`);
       await new Promise((r) => setTimeout(r, 100));
     }
   }
 
   async function ready(): Promise<boolean> {
-    return run('bash', [path.join(ROOT, 'scripts/s3-local.sh'), 'ready'], { env: { ...process.env, ...settings() } }).then(
+    return run('bash', [path.join(ROOT, 'scripts/s3-local.sh'), 'ready'], {
+      env: { ...process.env, ...settings() },
+    }).then(
       () => true,
       () => false,
     );
@@ -399,7 +473,9 @@ describe('the S3 container entrypoint (scripts/s3-local.sh run)', () => {
     const s3 = client();
     expect(await s3.bucketExists(bucket)).toBe(true);
     await s3.makeBucket('kiln-made-by-client', 'us-east-1');
-    await s3.putObject('kiln-made-by-client', 'round/trip.bin', body, body.length, { 'Content-Type': 'application/octet-stream' });
+    await s3.putObject('kiln-made-by-client', 'round/trip.bin', body, body.length, {
+      'Content-Type': 'application/octet-stream',
+    });
     const first2 = await readAll(await s3.getObject('kiln-made-by-client', 'round/trip.bin'));
     expect(sha256(first2)).toBe(sha256(body));
 
@@ -433,7 +509,10 @@ function cephUser(): { uid: number; gid: number } {
   const line = readFileSync('/etc/passwd', 'utf8')
     .split('\n')
     .find((l) => l.startsWith('ceph:'));
-  if (!line) throw new Error('no ceph user on this machine (it comes with the ceph-common package): apt-get install -y ceph-common');
+  if (!line)
+    throw new Error(
+      'no ceph user on this machine (it comes with the ceph-common package): apt-get install -y ceph-common',
+    );
   const [, , uid, gid] = line.split(':');
   return { uid: Number(uid), gid: Number(gid) };
 }
@@ -461,7 +540,9 @@ describe('npm run db:migrate', () => {
     const db = new PgClient({ connectionString: databaseUrl(name) });
     await db.connect();
     try {
-      const { rows } = await db.query<{ n: string }>('SELECT count(*) AS n FROM _prisma_migrations WHERE finished_at IS NOT NULL');
+      const { rows } = await db.query<{ n: string }>(
+        'SELECT count(*) AS n FROM _prisma_migrations WHERE finished_at IS NOT NULL',
+      );
       expect(Number(rows[0].n)).toBe(migrations.length);
     } finally {
       await db.end();

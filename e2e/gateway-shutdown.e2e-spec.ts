@@ -27,12 +27,28 @@ describe('gateway graceful shutdown', () => {
     const url = `http://127.0.0.1:${port}`;
     const gw = stack.spawnApp('api-gateway', 'gateway-draining', { KILN_PORT: String(port), KILN_HOST: '127.0.0.1' });
     await stack.waitReady(url);
-    const job = await json(stack.api('/v1/jobs', { base: url, method: 'POST', headers: { 'Content-Type': 'application/json' }, body: JSON.stringify({ conversion: [{ target: 'mp3' }] }) }));
+    const job = await json(
+      stack.api('/v1/jobs', {
+        base: url,
+        method: 'POST',
+        headers: { 'Content-Type': 'application/json' },
+        body: JSON.stringify({ conversion: [{ target: 'mp3' }] }),
+      }),
+    );
 
     let controller!: ReadableStreamDefaultController<Uint8Array>;
-    const body = new ReadableStream<Uint8Array>({ start: (c) => void (controller = c) });
+    const body = new ReadableStream<Uint8Array>({
+      start: (c) => {
+        controller = c;
+      },
+    });
     controller.enqueue(new Uint8Array(wav.subarray(0, 1000)));
-    const upload = fetch(`${url}/v1/jobs/${job.id}/upload`, { method: 'POST', headers: { 'X-Api-Key': stack.apiKey, 'X-File-Name': 'a.wav', 'Content-Type': 'audio/wav' }, body, duplex: 'half' } as RequestInit);
+    const upload = fetch(`${url}/v1/jobs/${job.id}/upload`, {
+      method: 'POST',
+      headers: { 'X-Api-Key': stack.apiKey, 'X-File-Name': 'a.wav', 'Content-Type': 'audio/wav' },
+      body,
+      duplex: 'half',
+    } as RequestInit);
     await sleep(500);
     gw.child.kill('SIGTERM');
     await stack.waitForLog(gw, /api-gateway stopping/);

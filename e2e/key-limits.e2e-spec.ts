@@ -17,7 +17,14 @@ const newKey = (name: string) => `kiln_${name}_${randomBytes(10).toString('hex')
 
 describe('abuse limits per API key', () => {
   const stack = new Stack();
-  const keys = { uploads: newKey('uploads'), streams: newKey('streams'), units: newKey('units'), jobs: newKey('jobs'), quota: newKey('quota'), never: newKey('never') };
+  const keys = {
+    uploads: newKey('uploads'),
+    streams: newKey('streams'),
+    units: newKey('units'),
+    jobs: newKey('jobs'),
+    quota: newKey('quota'),
+    never: newKey('never'),
+  };
   let db: Client;
   let store: MinioObjectStore;
   let permissive = '';
@@ -25,7 +32,13 @@ describe('abuse limits per API key', () => {
   /** Gateway n (0 or 1) in turn: every limit is shared by the replicas. */
   const gw = (n: number) => stack.gatewayUrls[n % stack.gatewayUrls.length];
   const post = (pathname: string, key: string, body: unknown, n = 0) =>
-    stack.api(pathname, { base: gw(n), key, method: 'POST', headers: { 'Content-Type': 'application/json' }, body: JSON.stringify(body) });
+    stack.api(pathname, {
+      base: gw(n),
+      key,
+      method: 'POST',
+      headers: { 'Content-Type': 'application/json' },
+      body: JSON.stringify(body),
+    });
   const count = async (sql: string, ...params: unknown[]) => Number((await db.query(sql, params)).rows[0].n);
   const uploadsOf = (key: string) => count('SELECT count(*) AS n FROM uploads WHERE owner_key_hash = $1', hashKey(key));
   const jobsOf = (key: string) => count('SELECT count(*) AS n FROM jobs WHERE owner_key_hash = $1', hashKey(key));
@@ -39,11 +52,22 @@ describe('abuse limits per API key', () => {
       base: gw(n),
       key,
       method: 'POST',
-      headers: { ...TUS, 'Upload-Length': String(length), 'Upload-Metadata': Object.entries({ filename: 'a.bin', ...meta }).map(([k, v]) => `${k} ${b64(v)}`).join(',') },
+      headers: {
+        ...TUS,
+        'Upload-Length': String(length),
+        'Upload-Metadata': Object.entries({ filename: 'a.bin', ...meta })
+          .map(([k, v]) => `${k} ${b64(v)}`)
+          .join(','),
+      },
     });
   const expectRefusal = async (res: Response, status: number, code: string, message: string, retryAfter?: string) => {
     const body = await json(res);
-    expect({ status: res.status, code: body.error.code, message: body.error.message, retryAfter: res.headers.get('retry-after') ?? undefined }).toEqual({ status, code, message, retryAfter });
+    expect({
+      status: res.status,
+      code: body.error.code,
+      message: body.error.message,
+      retryAfter: res.headers.get('retry-after') ?? undefined,
+    }).toEqual({ status, code, message, retryAfter });
     return body;
   };
 
@@ -62,11 +86,20 @@ describe('abuse limits per API key', () => {
     });
     const port = await freePort();
     permissive = `http://127.0.0.1:${port}`;
-    stack.spawnApp('api-gateway', 'gateway-permissive', { KILN_PORT: String(port), KILN_HOST: '127.0.0.1', KILN_ALLOW_NEVER_EXPIRING_UPLOADS: 'true' });
+    stack.spawnApp('api-gateway', 'gateway-permissive', {
+      KILN_PORT: String(port),
+      KILN_HOST: '127.0.0.1',
+      KILN_ALLOW_NEVER_EXPIRING_UPLOADS: 'true',
+    });
     await stack.waitReady(permissive);
     db = new Client({ connectionString: stack.db.url });
     await db.connect();
-    store = new MinioObjectStore({ endpoint: stack.env.S3_ENDPOINT, accessKey: stack.env.S3_ACCESS_KEY, secretKey: stack.env.S3_SECRET_KEY, bucket: stack.env.S3_BUCKET });
+    store = new MinioObjectStore({
+      endpoint: stack.env.S3_ENDPOINT,
+      accessKey: stack.env.S3_ACCESS_KEY,
+      secretKey: stack.env.S3_SECRET_KEY,
+      bucket: stack.env.S3_BUCKET,
+    });
   });
 
   afterAll(async () => {
@@ -82,13 +115,25 @@ describe('abuse limits per API key', () => {
       'invalid_input',
       'Invalid body: expires_at: 0 (never expires) is not allowed on this server; give a time in the future (epoch seconds) or leave it out for the default.',
     );
-    expect(body.error.details).toEqual([{ field: 'expires_at', message: 'uploads that never expire are not allowed (KILN_ALLOW_NEVER_EXPIRING_UPLOADS)' }]);
+    expect(body.error.details).toEqual([
+      { field: 'expires_at', message: 'uploads that never expire are not allowed (KILN_ALLOW_NEVER_EXPIRING_UPLOADS)' },
+    ]);
     expect(await uploadsOf(keys.never)).toBe(0);
     // With a time, or with the default, the same session opens.
-    const dated = await post('/v1/uploads', keys.never, { filename: 'a.bin', size: 100, expires_at: Math.floor(Date.now() / 1000) + 3600 });
+    const dated = await post('/v1/uploads', keys.never, {
+      filename: 'a.bin',
+      size: 100,
+      expires_at: Math.floor(Date.now() / 1000) + 3600,
+    });
     expect(dated.status).toBe(201);
     // KILN_ALLOW_NEVER_EXPIRING_UPLOADS=true: accepted, and stored without an expiry.
-    const allowed = await stack.api('/v1/uploads', { base: permissive, key: keys.never, method: 'POST', headers: { 'Content-Type': 'application/json' }, body: JSON.stringify({ filename: 'a.bin', size: 100, expires_at: 0 }) });
+    const allowed = await stack.api('/v1/uploads', {
+      base: permissive,
+      key: keys.never,
+      method: 'POST',
+      headers: { 'Content-Type': 'application/json' },
+      body: JSON.stringify({ filename: 'a.bin', size: 100, expires_at: 0 }),
+    });
     expect(allowed.status).toBe(201);
     const session = await json(allowed);
     expect(session.expires_at).toBe(0);
@@ -108,13 +153,31 @@ describe('abuse limits per API key', () => {
     opened.push(tus.headers.get('location')!.split('/').pop()!);
     expect(await uploadsOf(key)).toBe(3);
 
-    const message = 'This API key already has 3 open uploads (limit 3); complete, abort or let one expire, then try again.';
-    await expectRefusal(await post('/v1/uploads', key, { filename: 'a.bin', size: 100 }, 0), 429, 'rate_limited', message, '60');
-    await expectRefusal(await post('/v1/uploads', key, { filename: 'a.bin', size: 100 }, 1), 429, 'rate_limited', message, '60');
+    const message =
+      'This API key already has 3 open uploads (limit 3); complete, abort or let one expire, then try again.';
+    await expectRefusal(
+      await post('/v1/uploads', key, { filename: 'a.bin', size: 100 }, 0),
+      429,
+      'rate_limited',
+      message,
+      '60',
+    );
+    await expectRefusal(
+      await post('/v1/uploads', key, { filename: 'a.bin', size: 100 }, 1),
+      429,
+      'rate_limited',
+      message,
+      '60',
+    );
     await expectRefusal(await tusCreate(key, 100, {}, 0), 429, 'rate_limited', message, '60');
     // A chunked upload into a job opens an upload too.
     const job = await json(post('/v1/jobs', key, { process: false, conversion: [{ target: 'jpg' }] }));
-    const chunk = await stack.api(`/v1/jobs/${job.id}/upload`, { key, method: 'POST', headers: { 'X-Upload-Id': 'f1', 'Content-Range': 'bytes 0-9/100' }, body: Buffer.alloc(10) });
+    const chunk = await stack.api(`/v1/jobs/${job.id}/upload`, {
+      key,
+      method: 'POST',
+      headers: { 'X-Upload-Id': 'f1', 'Content-Range': 'bytes 0-9/100' },
+      body: Buffer.alloc(10),
+    });
     await expectRefusal(chunk, 429, 'rate_limited', message, '60');
     expect(await uploadsOf(key)).toBe(3);
     expect(await objects(`chunks/`)).toEqual([]);
@@ -157,12 +220,17 @@ describe('abuse limits per API key', () => {
 
     // Closing a stream gives its slot back (the gateway releases it when the connection closes).
     a.close();
-    const c = await waitFor('a freed stream slot', async () => {
-      const attempt = await open(1);
-      if (attempt.res.status === 200) return attempt;
-      await attempt.res.arrayBuffer();
-      return undefined;
-    }, 20_000, 100);
+    const c = await waitFor(
+      'a freed stream slot',
+      async () => {
+        const attempt = await open(1);
+        if (attempt.res.status === 200) return attempt;
+        await attempt.res.arrayBuffer();
+        return undefined;
+      },
+      20_000,
+      100,
+    );
     expect(c.res.status).toBe(200);
     b.close();
     c.close();
@@ -173,14 +241,20 @@ describe('abuse limits per API key', () => {
     const conversions = [{ target: 'jpg' }, { target: 'png' }, { target: 'webp' }];
     const upload = { type: 'upload' };
     const before = await jobsOf(key);
-    const created = await post('/v1/jobs', key, { process: false, input: [upload, upload, upload], conversion: conversions });
+    const created = await post('/v1/jobs', key, {
+      process: false,
+      input: [upload, upload, upload],
+      conversion: conversions,
+    });
     const body = await expectRefusal(
       created,
       400,
       'invalid_input',
       'Invalid body: conversion: the job would have 3 input(s) × 3 conversion(s) = 9 conversion units; the limit is 6 per job (KILN_MAX_UNITS_PER_JOB).',
     );
-    expect(body.error.details).toEqual([{ field: 'conversion', message: 'at most 6 conversion units (inputs × conversions) per job', limit: 6, units: 9 }]);
+    expect(body.error.details).toEqual([
+      { field: 'conversion', message: 'at most 6 conversion units (inputs × conversions) per job', limit: 6, units: 9 },
+    ]);
     expect(await jobsOf(key)).toBe(before);
 
     const job = await json(post('/v1/jobs', key, { process: false, input: [upload, upload], conversion: conversions }));
@@ -191,7 +265,13 @@ describe('abuse limits per API key', () => {
       'invalid_input',
       'Invalid body: input: the job would have 3 input(s) × 3 conversion(s) = 9 conversion units; the limit is 6 per job (KILN_MAX_UNITS_PER_JOB).',
     );
-    const small = await json(post('/v1/jobs', key, { process: false, input: [upload, upload, upload], conversion: [{ target: 'jpg' }, { target: 'png' }] }));
+    const small = await json(
+      post('/v1/jobs', key, {
+        process: false,
+        input: [upload, upload, upload],
+        conversion: [{ target: 'jpg' }, { target: 'png' }],
+      }),
+    );
     await expectRefusal(
       await post(`/v1/jobs/${small.id}/conversions`, key, { target: 'webp' }),
       400,
@@ -203,7 +283,14 @@ describe('abuse limits per API key', () => {
 
     // An upload that would add a third input to the 2 × 3 job: the two waiting inputs take files,
     // the third file is refused and stores nothing.
-    const put = (n: number) => stack.api(`/v1/jobs/${job.id}/upload`, { base: gw(n), key, method: 'POST', headers: { 'X-File-Name': `f${n}.bin` }, body: Buffer.alloc(10, n) });
+    const put = (n: number) =>
+      stack.api(`/v1/jobs/${job.id}/upload`, {
+        base: gw(n),
+        key,
+        method: 'POST',
+        headers: { 'X-File-Name': `f${n}.bin` },
+        body: Buffer.alloc(10, n),
+      });
     expect((await put(0)).status).toBe(201);
     expect((await put(1)).status).toBe(201);
     await expectRefusal(
@@ -224,15 +311,24 @@ describe('abuse limits per API key', () => {
       expect(res.status).toBe(201);
       ids.push((await json(res)).id);
     }
-    const message = 'This API key already has 4 jobs in flight (limit 4); wait for one to end or cancel one, then try again.';
-    await expectRefusal(await post('/v1/jobs', key, { process: false, conversion: [{ target: 'jpg' }] }, 1), 429, 'rate_limited', message, '30');
+    const message =
+      'This API key already has 4 jobs in flight (limit 4); wait for one to end or cancel one, then try again.';
+    await expectRefusal(
+      await post('/v1/jobs', key, { process: false, conversion: [{ target: 'jpg' }] }, 1),
+      429,
+      'rate_limited',
+      message,
+      '30',
+    );
     // tus creation with `target` creates a job: refused the same way, and no upload is left open.
     await expectRefusal(await tusCreate(key, 100, { target: 'jpg' }, 0), 429, 'rate_limited', message, '30');
     expect(await jobsOf(key)).toBe(4);
     expect(await uploadsOf(key)).toBe(0);
 
     // Another key is not affected.
-    expect((await post('/v1/jobs', stack.otherKey, { process: false, conversion: [{ target: 'jpg' }] })).status).toBe(201);
+    expect((await post('/v1/jobs', stack.otherKey, { process: false, conversion: [{ target: 'jpg' }] })).status).toBe(
+      201,
+    );
 
     // A canceled job is final: its place is free.
     expect((await stack.api(`/v1/jobs/${ids[0]}`, { key, method: 'DELETE' })).status).toBe(200);
@@ -244,7 +340,13 @@ describe('abuse limits per API key', () => {
     const key = keys.quota;
     const job = await json(post('/v1/jobs', key, { process: false, conversion: [{ target: 'jpg' }] }));
     const whole = (bytes: number, name: string, body?: ReadableStream<Uint8Array>) =>
-      stack.api(`/v1/jobs/${job.id}/upload`, { key, method: 'POST', headers: { 'X-File-Name': name }, body: body ?? randomBytes(bytes), ...(body ? { duplex: 'half' } : {}) } as RequestInit);
+      stack.api(`/v1/jobs/${job.id}/upload`, {
+        key,
+        method: 'POST',
+        headers: { 'X-File-Name': name },
+        body: body ?? randomBytes(bytes),
+        ...(body ? { duplex: 'half' } : {}),
+      } as RequestInit);
     expect((await whole(6000, 'first.bin')).status).toBe(201);
     const inputsBefore = await count('SELECT count(*) AS n FROM inputs WHERE job_id = $1', job.id);
 
@@ -252,9 +354,22 @@ describe('abuse limits per API key', () => {
       `The upload needs ${needs} bytes but this API key stores ${used} bytes of its ${QUOTA}-byte storage quota (${QUOTA - used} left); delete jobs to free space.`;
     const session = await post('/v1/uploads', key, { filename: 'a.bin', size: 5000 }, 1);
     const body = await expectRefusal(session, 413, 'payload_too_large', over(5000, 6000));
-    expect(body.error.details).toEqual([{ field: 'size', message: `storage quota of ${QUOTA} bytes per API key`, quota: QUOTA, used: 6000, requested: 5000 }]);
+    expect(body.error.details).toEqual([
+      {
+        field: 'size',
+        message: `storage quota of ${QUOTA} bytes per API key`,
+        quota: QUOTA,
+        used: 6000,
+        requested: 5000,
+      },
+    ]);
     await expectRefusal(await tusCreate(key, 5000), 413, 'payload_too_large', over(5000, 6000));
-    const chunk = await stack.api(`/v1/jobs/${job.id}/upload`, { key, method: 'POST', headers: { 'X-Upload-Id': 'big', 'Content-Range': 'bytes 0-999/5000' }, body: randomBytes(1000) });
+    const chunk = await stack.api(`/v1/jobs/${job.id}/upload`, {
+      key,
+      method: 'POST',
+      headers: { 'X-Upload-Id': 'big', 'Content-Range': 'bytes 0-999/5000' },
+      body: randomBytes(1000),
+    });
     await expectRefusal(chunk, 413, 'payload_too_large', over(5000, 6000));
     await expectRefusal(await whole(5000, 'second.bin'), 413, 'payload_too_large', over(5000, 6000));
     // A body of unknown length is cut where the quota ends.
@@ -273,24 +388,43 @@ describe('abuse limits per API key', () => {
     ]);
     // Nothing of the refused requests was stored.
     expect(await uploadsOf(key)).toBe(0);
-    expect(await count('SELECT count(*) AS n FROM inputs WHERE job_id = $1 AND object_key IS NOT NULL', job.id)).toBe(1);
+    expect(await count('SELECT count(*) AS n FROM inputs WHERE job_id = $1 AND object_key IS NOT NULL', job.id)).toBe(
+      1,
+    );
     expect(await count('SELECT count(*) AS n FROM inputs WHERE job_id = $1', job.id)).toBe(inputsBefore);
     expect((await objects(`inputs/${job.id}/`)).map((k) => k.split('/').pop())).toEqual(['first.bin']);
     expect(await objects('chunks/')).toEqual([]);
 
     // A declared size counts while the upload is open: 3000 fit, then 1001 more do not.
     expect((await post('/v1/uploads', key, { filename: 'a.bin', size: 3000 }, 0)).status).toBe(201);
-    await expectRefusal(await post('/v1/uploads', key, { filename: 'b.bin', size: 1001 }, 1), 413, 'payload_too_large', over(1001, 9000));
+    await expectRefusal(
+      await post('/v1/uploads', key, { filename: 'b.bin', size: 1001 }, 1),
+      413,
+      'payload_too_large',
+      over(1001, 9000),
+    );
     // tus with a deferred length: refused when the length is declared.
-    const deferred = await stack.api('/v1/tus/', { key, method: 'POST', headers: { ...TUS, 'Upload-Defer-Length': '1', 'Upload-Metadata': `filename ${b64('d.bin')}` } });
+    const deferred = await stack.api('/v1/tus/', {
+      key,
+      method: 'POST',
+      headers: { ...TUS, 'Upload-Defer-Length': '1', 'Upload-Metadata': `filename ${b64('d.bin')}` },
+    });
     expect(deferred.status).toBe(201);
     const declare = await fetch(deferred.headers.get('location')!, {
       method: 'PATCH',
-      headers: { ...TUS, 'X-Api-Key': key, 'Upload-Offset': '0', 'Upload-Length': '2000', 'Content-Type': 'application/offset+octet-stream' },
+      headers: {
+        ...TUS,
+        'X-Api-Key': key,
+        'Upload-Offset': '0',
+        'Upload-Length': '2000',
+        'Content-Type': 'application/offset+octet-stream',
+      },
       body: new Uint8Array(0),
     });
     await expectRefusal(declare, 413, 'payload_too_large', over(2000, 9000));
-    expect(await count('SELECT count(*) AS n FROM uploads WHERE owner_key_hash = $1 AND length_deferred', hashKey(key))).toBe(1);
+    expect(
+      await count('SELECT count(*) AS n FROM uploads WHERE owner_key_hash = $1 AND length_deferred', hashKey(key)),
+    ).toBe(1);
 
     // Another key is not affected.
     expect((await post('/v1/uploads', stack.otherKey, { filename: 'a.bin', size: 5000 })).status).toBe(201);

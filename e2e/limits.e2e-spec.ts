@@ -19,7 +19,12 @@ describe('per-key limits, fair share and the queue board', () => {
     await stack.start({ converters: 1 });
     const port = await freePort();
     limited = `http://127.0.0.1:${port}`;
-    stack.spawnApp('api-gateway', 'gateway-limited', { KILN_PORT: String(port), KILN_HOST: '127.0.0.1', KILN_RATE_LIMIT_PER_MINUTE: '20', KILN_MAX_CONCURRENT_UPLOADS_PER_KEY: '2' });
+    stack.spawnApp('api-gateway', 'gateway-limited', {
+      KILN_PORT: String(port),
+      KILN_HOST: '127.0.0.1',
+      KILN_RATE_LIMIT_PER_MINUTE: '20',
+      KILN_MAX_CONCURRENT_UPLOADS_PER_KEY: '2',
+    });
     await stack.waitReady(limited);
   });
 
@@ -48,23 +53,58 @@ describe('per-key limits, fair share and the queue board', () => {
 
   it('allows at most N uploads in flight per key; the next one gets 429 until one ends', async () => {
     const key = stack.otherKey; // the first key used up its rate above
-    const jobs = await Promise.all([0, 1, 2, 3].map(async () => json(stack.api('/v1/jobs', { base: limited, key, method: 'POST', headers: { 'Content-Type': 'application/json' }, body: JSON.stringify({ process: false, conversion: [{ target: 'jpg' }] }) }))));
+    const jobs = await Promise.all(
+      [0, 1, 2, 3].map(async () =>
+        json(
+          stack.api('/v1/jobs', {
+            base: limited,
+            key,
+            method: 'POST',
+            headers: { 'Content-Type': 'application/json' },
+            body: JSON.stringify({ process: false, conversion: [{ target: 'jpg' }] }),
+          }),
+        ),
+      ),
+    );
     // Two uploads whose bodies we hold open.
     const holders: { close: () => void; done: Promise<Response> }[] = [];
     for (const job of jobs.slice(0, 2)) {
       let controller!: ReadableStreamDefaultController<Uint8Array>;
-      const body = new ReadableStream<Uint8Array>({ start: (c) => void (controller = c) });
+      const body = new ReadableStream<Uint8Array>({
+        start: (c) => {
+          controller = c;
+        },
+      });
       controller.enqueue(new Uint8Array(png.subarray(0, 10)));
-      const done = fetch(`${limited}/v1/jobs/${job.id}/upload`, { method: 'POST', headers: { 'X-Api-Key': key, 'X-File-Name': 'dot.png' }, body, duplex: 'half' } as RequestInit);
-      holders.push({ close: () => { controller.enqueue(new Uint8Array(png.subarray(10))); controller.close(); }, done });
+      const done = fetch(`${limited}/v1/jobs/${job.id}/upload`, {
+        method: 'POST',
+        headers: { 'X-Api-Key': key, 'X-File-Name': 'dot.png' },
+        body,
+        duplex: 'half',
+      } as RequestInit);
+      holders.push({
+        close: () => {
+          controller.enqueue(new Uint8Array(png.subarray(10)));
+          controller.close();
+        },
+        done,
+      });
     }
     await sleep(1_000);
-    const third = await fetch(`${limited}/v1/jobs/${jobs[2].id}/upload`, { method: 'POST', headers: { 'X-Api-Key': key, 'X-File-Name': 'dot.png' }, body: png });
+    const third = await fetch(`${limited}/v1/jobs/${jobs[2].id}/upload`, {
+      method: 'POST',
+      headers: { 'X-Api-Key': key, 'X-File-Name': 'dot.png' },
+      body: png,
+    });
     expect(third.status).toBe(429);
     expect((await json(third)).error.code).toBe('rate_limited');
     holders[0].close();
     expect((await holders[0].done).status).toBe(201);
-    const fourth = await fetch(`${limited}/v1/jobs/${jobs[3].id}/upload`, { method: 'POST', headers: { 'X-Api-Key': key, 'X-File-Name': 'dot.png' }, body: png });
+    const fourth = await fetch(`${limited}/v1/jobs/${jobs[3].id}/upload`, {
+      method: 'POST',
+      headers: { 'X-Api-Key': key, 'X-File-Name': 'dot.png' },
+      body: png,
+    });
     expect(fourth.status).toBe(201);
     holders[1].close();
     expect((await holders[1].done).status).toBe(201);
@@ -72,8 +112,20 @@ describe('per-key limits, fair share and the queue board', () => {
 
   it("one key's long backlog does not starve another key's single job", async () => {
     const submit = async (key: string) => {
-      const job = await json(stack.api('/v1/jobs', { key, method: 'POST', headers: { 'Content-Type': 'application/json' }, body: JSON.stringify({ conversion: [{ target: 'jpg' }] }) }));
-      const up = await stack.api(`/v1/jobs/${job.id}/upload`, { key, method: 'POST', headers: { 'X-File-Name': 'dot.png' }, body: png });
+      const job = await json(
+        stack.api('/v1/jobs', {
+          key,
+          method: 'POST',
+          headers: { 'Content-Type': 'application/json' },
+          body: JSON.stringify({ conversion: [{ target: 'jpg' }] }),
+        }),
+      );
+      const up = await stack.api(`/v1/jobs/${job.id}/upload`, {
+        key,
+        method: 'POST',
+        headers: { 'X-File-Name': 'dot.png' },
+        body: png,
+      });
       expect(up.status).toBe(201);
       return job.id as string;
     };
@@ -85,10 +137,14 @@ describe('per-key limits, fair share and the queue board', () => {
       return j.status.code === 'completed' ? Date.parse(j.finished_at) : undefined;
     };
     const singleAt = await waitFor('the single job', () => finishedAt(single), 120_000);
-    const busyAt = await waitFor('the backlog', async () => {
-      const all = await Promise.all(busy.map(finishedAt));
-      return all.every((t) => t !== undefined) ? (all as number[]) : undefined;
-    }, 180_000);
+    const busyAt = await waitFor(
+      'the backlog',
+      async () => {
+        const all = await Promise.all(busy.map(finishedAt));
+        return all.every((t) => t !== undefined) ? (all as number[]) : undefined;
+      },
+      180_000,
+    );
     const after = busyAt.filter((t) => t > singleAt).length;
     // Submitted last, it ran within the first few: most of the other key's backlog finished after it.
     expect(after).toBeGreaterThanOrEqual(10);

@@ -23,7 +23,13 @@ describe('media bombs are refused, naming the limit', () => {
     // Defaults for every limit but the memory of ffmpeg, lowered so a modest picture exceeds it.
     await stack.start({ converters: 1, env: { KILN_FFMPEG_MEMORY_LIMIT: '200MiB' } });
     const url = new URL(stack.env.S3_ENDPOINT);
-    s3 = new Minio.Client({ endPoint: url.hostname, port: Number(url.port), useSSL: url.protocol === 'https:', accessKey: stack.env.S3_ACCESS_KEY, secretKey: stack.env.S3_SECRET_KEY });
+    s3 = new Minio.Client({
+      endPoint: url.hostname,
+      port: Number(url.port),
+      useSSL: url.protocol === 'https:',
+      accessKey: stack.env.S3_ACCESS_KEY,
+      secretKey: stack.env.S3_SECRET_KEY,
+    });
   });
 
   afterAll(async () => {
@@ -32,7 +38,13 @@ describe('media bombs are refused, naming the limit', () => {
   });
 
   async function submit(file: string, filename: string, target: string) {
-    const job = await json(stack.api('/v1/jobs', { method: 'POST', headers: { 'Content-Type': 'application/json' }, body: JSON.stringify({ conversion: [{ target }] }) }));
+    const job = await json(
+      stack.api('/v1/jobs', {
+        method: 'POST',
+        headers: { 'Content-Type': 'application/json' },
+        body: JSON.stringify({ conversion: [{ target }] }),
+      }),
+    );
     const form = new FormData();
     form.append('file', new Blob([await readFile(file)]), filename);
     const up = await stack.api(`/v1/jobs/${job.id}/upload`, { method: 'POST', body: form });
@@ -41,21 +53,28 @@ describe('media bombs are refused, naming the limit', () => {
   }
 
   const ended = (id: string) =>
-    waitFor(`job ${id} to end`, async () => {
-      const job = await json(stack.api(`/v1/jobs/${id}`));
-      return ['completed', 'failed', 'canceled'].includes(job.status.code) ? job : undefined;
-    }, 120_000);
+    waitFor(
+      `job ${id} to end`,
+      async () => {
+        const job = await json(stack.api(`/v1/jobs/${id}`));
+        return ['completed', 'failed', 'canceled'].includes(job.status.code) ? job : undefined;
+      },
+      120_000,
+    );
 
   async function storedOutputs(jobId: string): Promise<string[]> {
     const keys: string[] = [];
-    for await (const item of s3.listObjectsV2(stack.env.S3_BUCKET, `outputs/${jobId}/`, true)) keys.push((item as { name: string }).name);
+    for await (const item of s3.listObjectsV2(stack.env.S3_BUCKET, `outputs/${jobId}/`, true))
+      keys.push((item as { name: string }).name);
     return keys;
   }
 
   async function expectRefused(jobId: string, message: RegExp) {
     const job = await ended(jobId);
     expect(job.status.code).toBe('failed');
-    expect(job.errors).toEqual([expect.objectContaining({ code: 'unprocessable', source: 'conversion', message: expect.stringMatching(message) })]);
+    expect(job.errors).toEqual([
+      expect.objectContaining({ code: 'unprocessable', source: 'conversion', message: expect.stringMatching(message) }),
+    ]);
     expect(await json(stack.api(`/v1/jobs/${jobId}/output`))).toEqual([]);
     expect(await storedOutputs(jobId)).toEqual([]);
     return job;
@@ -65,14 +84,25 @@ describe('media bombs are refused, naming the limit', () => {
     const png = await makeDeclaredPng({ path: path.join(tmp.dir, 'bomb.png'), width: 16000, height: 16000 });
     expect((await stat(png)).size).toBeLessThan(200);
     const id = await submit(png, 'bomb.png', 'jpg');
-    await expectRefused(id, /: pixel limit exceeded: the picture is 16000×16000 \(256\.0 MP\); at most 134\.2 MP per frame \(KILN_MAX_PIXELS\)$/);
+    await expectRefused(
+      id,
+      /: pixel limit exceeded: the picture is 16000×16000 \(256\.0 MP\); at most 134\.2 MP per frame \(KILN_MAX_PIXELS\)$/,
+    );
   });
 
   it('a FLAC of silence whose WAV would be over 1,000 times its size is refused by the output limit', async () => {
-    const flac = await makeAudio({ path: path.join(tmp.dir, 'silence.flac'), seconds: 1800, format: 'flac', silent: true });
+    const flac = await makeAudio({
+      path: path.join(tmp.dir, 'silence.flac'),
+      seconds: 1800,
+      format: 'flac',
+      silent: true,
+    });
     expect((await stat(flac)).size).toBeLessThan(1024 ** 2);
     const id = await submit(flac, 'silence.flac', 'wav');
-    await expectRefused(id, /: output size limit exceeded: the wav output would be about 303 MiB \(1800 s × 2 channels × 44100 Hz × 2 bytes\); at most 256 MiB for this \d+ KiB input \(KILN_MAX_OUTPUT_RATIO 200 × the input, at least KILN_OUTPUT_RATIO_FLOOR 256 MiB\)$/);
+    await expectRefused(
+      id,
+      /: output size limit exceeded: the wav output would be about 303 MiB \(1800 s × 2 channels × 44100 Hz × 2 bytes\); at most 256 MiB for this \d+ KiB input \(KILN_MAX_OUTPUT_RATIO 200 × the input, at least KILN_OUTPUT_RATIO_FLOOR 256 MiB\)$/,
+    );
   });
 
   it('an .m3u8 naming a local file is refused without the file ever being opened', async () => {
@@ -98,7 +128,10 @@ describe('media bombs are refused, naming the limit', () => {
     const started = Date.now();
     const id = await submit(playlist, 'playlist.m3u8', 'mp3');
     try {
-      await expectRefused(id, /: the input is not a readable media file \(input format not accepted: hls is a playlist or a list of other files/);
+      await expectRefused(
+        id,
+        /: the input is not a readable media file \(input format not accepted: hls is a playlist or a list of other files/,
+      );
     } finally {
       watching = false;
       await watcher;
@@ -112,7 +145,10 @@ describe('media bombs are refused, naming the limit', () => {
     const png = await makeImage({ path: path.join(tmp.dir, 'flat.png'), width: 8000, height: 6000, solid: true });
     expect((await stat(png)).size).toBeLessThan(1024 ** 2);
     const id = await submit(png, 'flat.png', 'jpg');
-    await expectRefused(id, /: memory limit exceeded: converting this input needs more than the 200 MiB ffmpeg may use \(KILN_FFMPEG_MEMORY_LIMIT\)/);
+    await expectRefused(
+      id,
+      /: memory limit exceeded: converting this input needs more than the 200 MiB ffmpeg may use \(KILN_FFMPEG_MEMORY_LIMIT\)/,
+    );
     // The converter is still there and converts what fits.
     const small = await makeImage({ path: path.join(tmp.dir, 'small.png'), width: 640, height: 480 });
     const ok = await ended(await submit(small, 'small.png', 'jpg'));

@@ -50,7 +50,11 @@ describe('metrics and worker health (real processes)', () => {
 
   async function spawnWorker(app: 'converter' | 'assembler', extra: Record<string, string> = {}) {
     const port = await freePort();
-    const running = stack.spawnApp(app, `${app}-metrics`, { KILN_WORKER_HTTP_PORT: String(port), KILN_HOST: '127.0.0.1', ...extra });
+    const running = stack.spawnApp(app, `${app}-metrics`, {
+      KILN_WORKER_HTTP_PORT: String(port),
+      KILN_HOST: '127.0.0.1',
+      ...extra,
+    });
     return { app: running, url: `http://127.0.0.1:${port}` };
   }
 
@@ -71,8 +75,16 @@ describe('metrics and worker health (real processes)', () => {
     assembler = await spawnWorker('assembler', { KILN_METRICS_TOKEN: METRICS_TOKEN });
     const port = await freePort();
     tokenGateway = `http://127.0.0.1:${port}`;
-    stack.spawnApp('api-gateway', 'gateway-token', { KILN_PORT: String(port), KILN_HOST: '127.0.0.1', KILN_METRICS_TOKEN: METRICS_TOKEN });
-    await Promise.all([stack.waitForLog(converter.app, /ready"/), stack.waitForLog(assembler.app, /ready"/), stack.waitReady(tokenGateway)]);
+    stack.spawnApp('api-gateway', 'gateway-token', {
+      KILN_PORT: String(port),
+      KILN_HOST: '127.0.0.1',
+      KILN_METRICS_TOKEN: METRICS_TOKEN,
+    });
+    await Promise.all([
+      stack.waitForLog(converter.app, /ready"/),
+      stack.waitForLog(assembler.app, /ready"/),
+      stack.waitReady(tokenGateway),
+    ]);
   });
 
   afterAll(async () => {
@@ -102,31 +114,68 @@ describe('metrics and worker health (real processes)', () => {
 
     // 2. A chunked upload (two chunks) the assembler stitches by streaming (a 100 KB chunk object, then
     //    the last chunk as a multipart part: a mix is streamed in file order).
-    const held = await json(stack.api('/v1/jobs', { method: 'POST', headers: { 'Content-Type': 'application/json' }, body: JSON.stringify({ process: false }) }));
+    const held = await json(
+      stack.api('/v1/jobs', {
+        method: 'POST',
+        headers: { 'Content-Type': 'application/json' },
+        body: JSON.stringify({ process: false }),
+      }),
+    );
     const cut = 100_000;
-    for (const [start, end] of [[0, cut - 1], [cut, size - 1]]) {
+    for (const [start, end] of [
+      [0, cut - 1],
+      [cut, size - 1],
+    ]) {
       const res = await stack.api(`/v1/jobs/${held.id}/upload`, {
         method: 'POST',
-        headers: { 'X-Upload-Id': 'tone', 'X-File-Name': 'tone.wav', 'Content-Range': `bytes ${start}-${end}/${size}`, 'Content-Type': 'application/octet-stream' },
+        headers: {
+          'X-Upload-Id': 'tone',
+          'X-File-Name': 'tone.wav',
+          'Content-Range': `bytes ${start}-${end}/${size}`,
+          'Content-Type': 'application/octet-stream',
+        },
         body: bytes.subarray(start, end + 1),
       });
       expect([201, 202]).toContain(res.status);
     }
-    await waitFor('assembled input', async () => {
-      const j = await json(stack.api(`/v1/jobs/${held.id}`));
-      return j.input[0]?.status === 'ready';
-    }, 60_000);
+    await waitFor(
+      'assembled input',
+      async () => {
+        const j = await json(stack.api(`/v1/jobs/${held.id}`));
+        return j.input[0]?.status === 'ready';
+      },
+      60_000,
+    );
 
     // An unknown path is labelled "unmatched", never with the raw URL.
     expect((await stack.api(`/v1/nothing-here/${job.id}`)).status).toBe(404);
 
     // Gateway.
     const gw = await scrape(stack.url);
-    expect(value(gw, 'kiln_http_request_duration_seconds_count', { method: 'POST', route: '/v1/jobs', status: '201' })).toBeGreaterThanOrEqual(2);
-    expect(value(gw, 'kiln_http_request_duration_seconds_count', { method: 'POST', route: '/v1/jobs/:id/upload', status: '201' })).toBeGreaterThanOrEqual(2);
-    expect(value(gw, 'kiln_http_request_duration_seconds_count', { method: 'GET', route: '/v1/jobs/:id', status: '200' })).toBeGreaterThanOrEqual(1);
-    expect(value(gw, 'kiln_http_request_duration_seconds_count', { method: 'GET', route: 'unmatched', status: '404' })).toBeGreaterThanOrEqual(1);
-    expect(value(gw, 'kiln_http_request_duration_seconds_bucket', { method: 'POST', route: '/v1/jobs', status: '201', le: '+Inf' })).toBeGreaterThanOrEqual(2);
+    expect(
+      value(gw, 'kiln_http_request_duration_seconds_count', { method: 'POST', route: '/v1/jobs', status: '201' }),
+    ).toBeGreaterThanOrEqual(2);
+    expect(
+      value(gw, 'kiln_http_request_duration_seconds_count', {
+        method: 'POST',
+        route: '/v1/jobs/:id/upload',
+        status: '201',
+      }),
+    ).toBeGreaterThanOrEqual(2);
+    expect(
+      value(gw, 'kiln_http_request_duration_seconds_count', { method: 'GET', route: '/v1/jobs/:id', status: '200' }),
+    ).toBeGreaterThanOrEqual(1);
+    expect(
+      value(gw, 'kiln_http_request_duration_seconds_count', { method: 'GET', route: 'unmatched', status: '404' }),
+    ).toBeGreaterThanOrEqual(1);
+    expect(
+      value(gw, 'kiln_http_request_duration_seconds_bucket', {
+        method: 'POST',
+        route: '/v1/jobs',
+        status: '201',
+        le: '+Inf',
+      }),
+    ).toBeGreaterThanOrEqual(2);
     const routes = new Set(gw.filter((s) => s.labels.route !== undefined).map((s) => s.labels.route));
     expect([...routes].some((r) => r.includes(job.id) || r.includes(held.id))).toBe(false);
     expect(value(gw, 'kiln_upload_bytes_received_total', { kind: 'whole' })).toBe(size);
@@ -142,12 +191,20 @@ describe('metrics and worker health (real processes)', () => {
     expect(gw.every((s) => s.labels.app === 'api-gateway')).toBe(true);
 
     // Converter (the delivered-attempt counter moves once the attempt is recorded, just after the receiver saw it).
-    const conv = await waitFor('callback attempt counted', async () => {
-      const s = await scrape(converter.url);
-      return (value(s, 'kiln_callback_attempts_total', { outcome: 'delivered' }) ?? 0) >= 1 ? s : undefined;
-    }, 20_000);
-    expect(value(conv, 'kiln_conversion_duration_seconds_count', { target: 'mp3', outcome: 'success' })).toBeGreaterThanOrEqual(1);
-    expect(value(conv, 'kiln_conversion_duration_seconds_sum', { target: 'mp3', outcome: 'success' })).toBeGreaterThan(0);
+    const conv = await waitFor(
+      'callback attempt counted',
+      async () => {
+        const s = await scrape(converter.url);
+        return (value(s, 'kiln_callback_attempts_total', { outcome: 'delivered' }) ?? 0) >= 1 ? s : undefined;
+      },
+      20_000,
+    );
+    expect(
+      value(conv, 'kiln_conversion_duration_seconds_count', { target: 'mp3', outcome: 'success' }),
+    ).toBeGreaterThanOrEqual(1);
+    expect(value(conv, 'kiln_conversion_duration_seconds_sum', { target: 'mp3', outcome: 'success' })).toBeGreaterThan(
+      0,
+    );
     expect(value(conv, 'kiln_ffmpeg_processes')).toBe(0);
     expect(value(conv, 'kiln_process_resident_memory_bytes')).toBeGreaterThan(0);
     expect(conv.every((s) => s.labels.app === 'converter')).toBe(true);
@@ -155,10 +212,14 @@ describe('metrics and worker health (real processes)', () => {
     // Assembler (its /metrics needs the token it was given).
     expect((await fetch(`${assembler.url}/metrics`)).status).toBe(401);
     // The input shows ready a moment before the assembler's handler returns and counts the assembly.
-    const asm = await waitFor('assembly counted', async () => {
-      const s = await scrape(assembler.url, METRICS_TOKEN);
-      return value(s, 'kiln_assemblies_total', { mode: 'stream', outcome: 'success' }) !== undefined ? s : undefined;
-    }, 20_000);
+    const asm = await waitFor(
+      'assembly counted',
+      async () => {
+        const s = await scrape(assembler.url, METRICS_TOKEN);
+        return value(s, 'kiln_assemblies_total', { mode: 'stream', outcome: 'success' }) !== undefined ? s : undefined;
+      },
+      20_000,
+    );
     expect(value(asm, 'kiln_assemblies_total', { mode: 'stream', outcome: 'success' })).toBe(1);
     expect(value(asm, 'kiln_process_cpu_seconds_total')).toBeGreaterThan(0);
   });
@@ -178,7 +239,9 @@ describe('metrics and worker health (real processes)', () => {
 
   it('puts the gateway /metrics behind a Bearer token when KILN_METRICS_TOKEN is set', async () => {
     expect((await fetch(`${tokenGateway}/metrics`)).status).toBe(401);
-    expect((await fetch(`${tokenGateway}/metrics`, { headers: { Authorization: 'Bearer wrong-token-0123456789' } })).status).toBe(401);
+    expect(
+      (await fetch(`${tokenGateway}/metrics`, { headers: { Authorization: 'Bearer wrong-token-0123456789' } })).status,
+    ).toBe(401);
     expect((await fetch(`${tokenGateway}/metrics`, { headers: { 'X-Api-Key': stack.apiKey } })).status).toBe(401);
     const samples = await scrape(tokenGateway, METRICS_TOKEN);
     expect(value(samples, 'kiln_process_resident_memory_bytes')).toBeGreaterThan(0);

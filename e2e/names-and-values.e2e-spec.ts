@@ -17,7 +17,17 @@ const TABLES = ['jobs', 'inputs', 'conversions', 'outputs', 'uploads', 'upload_c
 
 /** Names no client may state, fixed ones first, then generated ones that parseFilename refuses. */
 function badNames(): string[] {
-  const fixed = ['a\u0000.mp4', 'clip.mp4\r\nX-Injected: 1', '../../etc/passwd', '/etc/passwd', '..', 'x'.repeat(10 * 1024), 'right\u202egpj.exe', 'tab\there.wav', 'C:\\Users\\me\\clip.mov'];
+  const fixed = [
+    'a\u0000.mp4',
+    'clip.mp4\r\nX-Injected: 1',
+    '../../etc/passwd',
+    '/etc/passwd',
+    '..',
+    'x'.repeat(10 * 1024),
+    'right\u202egpj.exe',
+    'tab\there.wav',
+    'C:\\Users\\me\\clip.mov',
+  ];
   const refused = (s: string) => {
     try {
       parseFilename(s, 'f');
@@ -26,8 +36,28 @@ function badNames(): string[] {
       return true;
     }
   };
-  const parts = fc.constantFrom('\u0000', '\r', '\n', '\u001b', '\u007f', '\u0085', '\u200b', '\u2028', '/', '\\', '..', 'a', 'é', '😀', ' ', '.mp4');
-  const generated = fc.sample(fc.string({ unit: parts, minLength: 1, maxLength: 12 }).filter(refused), { numRuns: 8, seed: 11 });
+  const parts = fc.constantFrom(
+    '\u0000',
+    '\r',
+    '\n',
+    '\u001b',
+    '\u007f',
+    '\u0085',
+    '\u200b',
+    '\u2028',
+    '/',
+    '\\',
+    '..',
+    'a',
+    'é',
+    '😀',
+    ' ',
+    '.mp4',
+  );
+  const generated = fc.sample(fc.string({ unit: parts, minLength: 1, maxLength: 12 }).filter(refused), {
+    numRuns: 8,
+    seed: 11,
+  });
   return [...fixed, ...generated];
 }
 
@@ -46,9 +76,18 @@ describe('names and values: refused with 400 invalid_input, nothing stored (real
     await stack.start({ converters: 0, assemblers: 1, env: { KILN_MAX_FILE_SIZE: String(MAX_FILE) } });
     db = new Client({ connectionString: stack.db.url });
     await db.connect();
-    store = new MinioObjectStore({ endpoint: stack.env.S3_ENDPOINT, accessKey: stack.env.S3_ACCESS_KEY, secretKey: stack.env.S3_SECRET_KEY, bucket: stack.env.S3_BUCKET });
+    store = new MinioObjectStore({
+      endpoint: stack.env.S3_ENDPOINT,
+      accessKey: stack.env.S3_ACCESS_KEY,
+      secretKey: stack.env.S3_SECRET_KEY,
+      bucket: stack.env.S3_BUCKET,
+    });
     // One good job waiting for an upload: the target of every per-job attack.
-    const res = await stack.api('/v1/jobs', { method: 'POST', headers: { 'Content-Type': 'application/json' }, body: JSON.stringify({ process: false, input: [{ type: 'upload' }], conversion: [{ target: 'mp3' }] }) });
+    const res = await stack.api('/v1/jobs', {
+      method: 'POST',
+      headers: { 'Content-Type': 'application/json' },
+      body: JSON.stringify({ process: false, input: [{ type: 'upload' }], conversion: [{ target: 'mp3' }] }),
+    });
     expect(res.status).toBe(201);
     const job = await json(res);
     jobId = job.id;
@@ -74,11 +113,21 @@ describe('names and values: refused with 400 invalid_input, nothing stored (real
   }
 
   /** The answer is the API's JSON error naming `field`, and nothing reached the database or the bucket. */
-  async function expectRefused(res: Response, field: string | RegExp, status = 400, code = 'invalid_input'): Promise<void> {
+  async function expectRefused(
+    res: Response,
+    field: string | RegExp,
+    status = 400,
+    code = 'invalid_input',
+  ): Promise<void> {
     const text = await res.text();
-    expect({ status: res.status, type: res.headers.get('content-type') }).toEqual({ status, type: expect.stringMatching(/^application\/json/) });
+    expect({ status: res.status, type: res.headers.get('content-type') }).toEqual({
+      status,
+      type: expect.stringMatching(/^application\/json/),
+    });
     const body = JSON.parse(text);
-    expect(body).toEqual({ error: expect.objectContaining({ code, message: expect.any(String), details: expect.any(Array) }) });
+    expect(body).toEqual({
+      error: expect.objectContaining({ code, message: expect.any(String), details: expect.any(Array) }),
+    });
     const fields: string[] = body.error.details.map((d: { field?: string }) => d.field);
     if (typeof field === 'string') expect(fields).toContain(field);
     else expect(fields.some((f) => field.test(f))).toBe(true);
@@ -89,72 +138,166 @@ describe('names and values: refused with 400 invalid_input, nothing stored (real
     expect(await storedKeys()).toEqual([]);
   }
 
-  const postJson = (path: string, body: unknown) => stack.api(path, { method: 'POST', headers: { 'Content-Type': 'application/json' }, body: JSON.stringify(body) });
+  const postJson = (path: string, body: unknown) =>
+    stack.api(path, { method: 'POST', headers: { 'Content-Type': 'application/json' }, body: JSON.stringify(body) });
 
   /** A multipart body written by hand: the name goes in `filename*` (RFC 5987), so any character arrives as sent. */
   function multipart(name: string): { body: Buffer; type: string } {
     const boundary = `----kiln${Date.now()}`;
     const head = `--${boundary}\r\nContent-Disposition: form-data; name="file"; filename*=UTF-8''${pct(name)}\r\nContent-Type: application/octet-stream\r\n\r\n`;
-    return { body: Buffer.concat([Buffer.from(head), Buffer.from('0123456789'), Buffer.from(`\r\n--${boundary}--\r\n`)]), type: `multipart/form-data; boundary=${boundary}` };
+    return {
+      body: Buffer.concat([Buffer.from(head), Buffer.from('0123456789'), Buffer.from(`\r\n--${boundary}--\r\n`)]),
+      type: `multipart/form-data; boundary=${boundary}`,
+    };
   }
 
   const names = badNames();
 
-  it.each(names.map((n) => [JSON.stringify(n).slice(0, 60), n]))('refuses the file name %s from every source', async (_title, name) => {
-    await expectRefused(await postJson('/v1/jobs', { input: [{ type: 'upload', filename: name }], conversion: [{ target: 'mp3' }] }), 'input.0.filename');
-    await expectRefused(await postJson('/v1/jobs', { input: [{ type: 'remote', source: 'https://example.com/a.mp4', filename: name }] }), 'input.0.filename');
-    await expectRefused(await postJson(`/v1/jobs/${jobId}/input`, { type: 'upload', filename: name }), 'filename');
-    await expectRefused(await postJson(`/v1/jobs/${jobId}/input`, { type: 'remote', source: 'https://example.com/a.mp4', filename: name }), 'filename');
-    await expectRefused(await postJson('/v1/uploads', { filename: name, size: 10 }), 'filename');
-    await expectRefused(await postJson('/v1/uploads', { filename: name, size: 10, job_id: jobId }), 'filename');
-    // Whole file, raw body: X-File-Name (percent-encoded, as a header must be).
-    await expectRefused(await stack.api(`/v1/jobs/${jobId}/upload`, { method: 'POST', headers: { 'X-File-Name': pct(name), 'Content-Type': 'application/octet-stream' }, body: '0123456789' }), 'X-File-Name');
-    // Whole file, multipart.
-    const form = multipart(name);
-    await expectRefused(await stack.api(`/v1/jobs/${jobId}/upload`, { method: 'POST', headers: { 'Content-Type': form.type }, body: form.body }), 'file.filename');
-    // The first chunk of a chunked upload into the job.
-    await expectRefused(
-      await stack.api(`/v1/jobs/${jobId}/upload`, { method: 'POST', headers: { 'X-Upload-Id': 'bad-name', 'Content-Range': 'bytes 0-9/10', 'X-File-Name': pct(name) }, body: '0123456789' }),
-      'X-File-Name',
-    );
-    // tus creation, with and without bytes.
-    const metadata = `filename ${Buffer.from(name, 'utf8').toString('base64')}`;
-    // (a name of 10 KB already makes the metadata header too long: field Upload-Metadata)
-    await expectRefused(await stack.api('/v1/tus', { method: 'POST', headers: { 'Tus-Resumable': '1.0.0', 'Upload-Length': '10', 'Upload-Metadata': metadata } }), /^Upload-Metadata/);
-    await expectRefused(
-      await stack.api('/v1/tus', { method: 'POST', headers: { 'Tus-Resumable': '1.0.0', 'Upload-Length': '10', 'Upload-Metadata': `${metadata},job_id ${Buffer.from(jobId).toString('base64')}`, 'Content-Type': 'application/offset+octet-stream' }, body: '0123456789' }),
-      /^Upload-Metadata/,
-    );
-  });
+  it.each(names.map((n) => [JSON.stringify(n).slice(0, 60), n]))(
+    'refuses the file name %s from every source',
+    async (_title, name) => {
+      await expectRefused(
+        await postJson('/v1/jobs', { input: [{ type: 'upload', filename: name }], conversion: [{ target: 'mp3' }] }),
+        'input.0.filename',
+      );
+      await expectRefused(
+        await postJson('/v1/jobs', {
+          input: [{ type: 'remote', source: 'https://example.com/a.mp4', filename: name }],
+        }),
+        'input.0.filename',
+      );
+      await expectRefused(await postJson(`/v1/jobs/${jobId}/input`, { type: 'upload', filename: name }), 'filename');
+      await expectRefused(
+        await postJson(`/v1/jobs/${jobId}/input`, {
+          type: 'remote',
+          source: 'https://example.com/a.mp4',
+          filename: name,
+        }),
+        'filename',
+      );
+      await expectRefused(await postJson('/v1/uploads', { filename: name, size: 10 }), 'filename');
+      await expectRefused(await postJson('/v1/uploads', { filename: name, size: 10, job_id: jobId }), 'filename');
+      // Whole file, raw body: X-File-Name (percent-encoded, as a header must be).
+      await expectRefused(
+        await stack.api(`/v1/jobs/${jobId}/upload`, {
+          method: 'POST',
+          headers: { 'X-File-Name': pct(name), 'Content-Type': 'application/octet-stream' },
+          body: '0123456789',
+        }),
+        'X-File-Name',
+      );
+      // Whole file, multipart.
+      const form = multipart(name);
+      await expectRefused(
+        await stack.api(`/v1/jobs/${jobId}/upload`, {
+          method: 'POST',
+          headers: { 'Content-Type': form.type },
+          body: form.body,
+        }),
+        'file.filename',
+      );
+      // The first chunk of a chunked upload into the job.
+      await expectRefused(
+        await stack.api(`/v1/jobs/${jobId}/upload`, {
+          method: 'POST',
+          headers: { 'X-Upload-Id': 'bad-name', 'Content-Range': 'bytes 0-9/10', 'X-File-Name': pct(name) },
+          body: '0123456789',
+        }),
+        'X-File-Name',
+      );
+      // tus creation, with and without bytes.
+      const metadata = `filename ${Buffer.from(name, 'utf8').toString('base64')}`;
+      // (a name of 10 KB already makes the metadata header too long: field Upload-Metadata)
+      await expectRefused(
+        await stack.api('/v1/tus', {
+          method: 'POST',
+          headers: { 'Tus-Resumable': '1.0.0', 'Upload-Length': '10', 'Upload-Metadata': metadata },
+        }),
+        /^Upload-Metadata/,
+      );
+      await expectRefused(
+        await stack.api('/v1/tus', {
+          method: 'POST',
+          headers: {
+            'Tus-Resumable': '1.0.0',
+            'Upload-Length': '10',
+            'Upload-Metadata': `${metadata},job_id ${Buffer.from(jobId).toString('base64')}`,
+            'Content-Type': 'application/offset+octet-stream',
+          },
+          body: '0123456789',
+        }),
+        /^Upload-Metadata/,
+      );
+    },
+  );
 
-  const badNumbers = [1e15, 1e300, -1, -1e15, 2 ** 53, 1.5, ...fc.sample(fc.oneof(fc.integer({ max: -1 }), fc.double({ min: 2 ** 53, noNaN: true, noDefaultInfinity: true })), { numRuns: 4, seed: 7 })];
+  const badNumbers = [
+    1e15,
+    1e300,
+    -1,
+    -1e15,
+    2 ** 53,
+    1.5,
+    ...fc.sample(fc.oneof(fc.integer({ max: -1 }), fc.double({ min: 2 ** 53, noNaN: true, noDefaultInfinity: true })), {
+      numRuns: 4,
+      seed: 7,
+    }),
+  ];
 
   it.each(badNumbers.map((n) => [String(n), n]))('refuses the number %s as a size or an expiry', async (_title, n) => {
     // A whole number of bytes over KILN_MAX_FILE_SIZE is the contract's 413; anything else is a 400.
     const [status, code] = Number.isSafeInteger(n) && n > 0 ? [413, 'payload_too_large'] : [400, 'invalid_input'];
     await expectRefused(await postJson('/v1/uploads', { filename: 'a.mp4', size: n }), 'size', status, code);
-    await expectRefused(await postJson('/v1/jobs', { input: [{ type: 'upload', size: n }] }), 'input.0.size', status, code);
+    await expectRefused(
+      await postJson('/v1/jobs', { input: [{ type: 'upload', size: n }] }),
+      'input.0.size',
+      status,
+      code,
+    );
     await expectRefused(await postJson(`/v1/jobs/${jobId}/input`, { type: 'upload', size: n }), 'size', status, code);
     await expectRefused(await postJson('/v1/uploads', { filename: 'a.mp4', size: 10, expires_at: n }), 'expires_at');
   });
 
   it('refuses an expiry past the year 9999, sizes that are not numbers, and tus lengths out of range', async () => {
-    await expectRefused(await postJson('/v1/uploads', { filename: 'a.mp4', size: 10, expires_at: 253_402_300_800 }), 'expires_at');
+    await expectRefused(
+      await postJson('/v1/uploads', { filename: 'a.mp4', size: 10, expires_at: 253_402_300_800 }),
+      'expires_at',
+    );
     await expectRefused(await postJson('/v1/uploads', { filename: 'a.mp4', size: '10' }), 'size');
     await expectRefused(await postJson('/v1/uploads', { filename: 'a.mp4', size: 0 }), 'size');
     for (const length of ['-1', '1e3', '99999999999999999999', '9007199254740992', '0']) {
-      await expectRefused(await stack.api('/v1/tus', { method: 'POST', headers: { 'Tus-Resumable': '1.0.0', 'Upload-Length': length } }), 'Upload-Length');
+      await expectRefused(
+        await stack.api('/v1/tus', { method: 'POST', headers: { 'Tus-Resumable': '1.0.0', 'Upload-Length': length } }),
+        'Upload-Length',
+      );
     }
     // A Content-Range with numbers past 2^53 is the contract's 416, never a 500.
     for (const range of ['bytes 0-9/99999999999999999', 'bytes 9007199254740992-9007199254740993/9007199254740994']) {
-      await expectRefused(await stack.api(`/v1/jobs/${jobId}/upload`, { method: 'POST', headers: { 'X-Upload-Id': 'big', 'Content-Range': range }, body: '0123456789' }), 'Content-Range', 416, 'range_not_satisfiable');
+      await expectRefused(
+        await stack.api(`/v1/jobs/${jobId}/upload`, {
+          method: 'POST',
+          headers: { 'X-Upload-Id': 'big', 'Content-Range': range },
+          body: '0123456789',
+        }),
+        'Content-Range',
+        416,
+        'range_not_satisfiable',
+      );
     }
   });
 
   it('stores a good name as sent, under a key of the alphabet', async () => {
-    const res = await stack.api(`/v1/jobs/${jobId}/upload`, { method: 'POST', headers: { 'X-File-Name': pct(' My Movie (final) #2 été.wav '), 'Content-Type': 'application/octet-stream' }, body: '0123456789' });
+    const res = await stack.api(`/v1/jobs/${jobId}/upload`, {
+      method: 'POST',
+      headers: { 'X-File-Name': pct(' My Movie (final) #2 été.wav '), 'Content-Type': 'application/octet-stream' },
+      body: '0123456789',
+    });
     expect(res.status).toBe(201);
-    expect((await json(res)).input).toMatchObject({ id: inputId, filename: 'My Movie (final) #2 été.wav', status: 'ready' });
+    expect((await json(res)).input).toMatchObject({
+      id: inputId,
+      filename: 'My Movie (final) #2 été.wav',
+      status: 'ready',
+    });
     expect(await storedKeys()).toEqual([`inputs/${jobId}/${inputId}/My Movie (final) #2 été.wav`]);
   });
 });

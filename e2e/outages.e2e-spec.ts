@@ -19,9 +19,18 @@ jest.setTimeout(240_000);
 
 const ENDED = ['completed', 'failed', 'canceled'];
 
-
-async function submit(stack: Stack, file: Buffer, filename: string, conversion: unknown, callback: string): Promise<string> {
-  const res = await stack.api('/v1/jobs', { method: 'POST', headers: { 'Content-Type': 'application/json' }, body: JSON.stringify({ conversion: [conversion], callback }) });
+async function submit(
+  stack: Stack,
+  file: Buffer,
+  filename: string,
+  conversion: unknown,
+  callback: string,
+): Promise<string> {
+  const res = await stack.api('/v1/jobs', {
+    method: 'POST',
+    headers: { 'Content-Type': 'application/json' },
+    body: JSON.stringify({ conversion: [conversion], callback }),
+  });
   expect(res.status).toBe(201);
   const job = await json(res);
   const form = new FormData();
@@ -73,12 +82,19 @@ describe('Redis restarted while jobs are queued and running', () => {
 
   beforeAll(async () => {
     tmp = await makeTempDir('kiln-redis-outage-');
-    longVideo = await readFile(await makeVideo({ path: path.join(tmp.dir, 'long.mp4'), seconds: 20, width: 1280, height: 720, audio: true }));
-    shortVideo = await readFile(await makeVideo({ path: path.join(tmp.dir, 'short.mp4'), seconds: 8, width: 1280, height: 720, audio: true }));
+    longVideo = await readFile(
+      await makeVideo({ path: path.join(tmp.dir, 'long.mp4'), seconds: 20, width: 1280, height: 720, audio: true }),
+    );
+    shortVideo = await readFile(
+      await makeVideo({ path: path.join(tmp.dir, 'short.mp4'), seconds: 8, width: 1280, height: 720, audio: true }),
+    );
     wav = await readFile(await makeAudio({ path: path.join(tmp.dir, 'tone.wav'), seconds: 2, format: 'wav' }));
     await redis.start();
     await receiver.start();
-    await stack.start({ converters: 2, env: { REDIS_URL: redis.url, KILN_FFMPEG_PRESET: 'medium', KILN_FFMPEG_THREADS: '1' } });
+    await stack.start({
+      converters: 2,
+      env: { REDIS_URL: redis.url, KILN_FFMPEG_PRESET: 'medium', KILN_FFMPEG_THREADS: '1' },
+    });
   });
 
   afterAll(async () => {
@@ -98,9 +114,21 @@ describe('Redis restarted while jobs are queued and running', () => {
     jobs.push(await submit(stack, shortVideo, 'short.mp4', slow, receiver.url));
     for (let i = 0; i < 4; i++) jobs.push(await submit(stack, wav, `tone-${i}.wav`, { target: 'mp3' }, receiver.url));
     const converters = stack.apps.filter((a) => a.app === 'converter');
-    await waitFor('ffmpeg running in both converters', async () => converters.every((c) => ffmpegChildren(c.child.pid!).length > 0), 60_000, 100);
-    await waitFor('the short video half done', async () => (await json(stack.api(`/v1/jobs/${jobs[1]}`))).progress >= 50, 60_000, 100);
-    const before = await Promise.all(jobs.map(async (id) => (await json(stack.api(`/v1/jobs/${id}`))).status.code as string));
+    await waitFor(
+      'ffmpeg running in both converters',
+      async () => converters.every((c) => ffmpegChildren(c.child.pid!).length > 0),
+      60_000,
+      100,
+    );
+    await waitFor(
+      'the short video half done',
+      async () => (await json(stack.api(`/v1/jobs/${jobs[1]}`))).progress >= 50,
+      60_000,
+      100,
+    );
+    const before = await Promise.all(
+      jobs.map(async (id) => (await json(stack.api(`/v1/jobs/${id}`))).status.code as string),
+    );
     expect(before.slice(0, 2)).toEqual(['processing', 'processing']);
     expect(before.slice(2).filter((s) => s === 'queued').length).toBeGreaterThan(0);
 
@@ -113,29 +141,49 @@ describe('Redis restarted while jobs are queued and running', () => {
     const upAt = new Date();
     expect(Number(/^([0-9]+)/.exec(await redis.cli('DBSIZE'))?.[1])).toBeGreaterThan(0);
 
-    const finals = await waitFor('every job to end', async () => {
-      const all = await Promise.all(jobs.map((id) => json(stack.api(`/v1/jobs/${id}`))));
-      return all.every((j) => ENDED.includes(j.status.code)) ? all : undefined;
-    }, 150_000, 500).catch((err: unknown) => {
+    const finals = await waitFor(
+      'every job to end',
+      async () => {
+        const all = await Promise.all(jobs.map((id) => json(stack.api(`/v1/jobs/${id}`))));
+        return all.every((j) => ENDED.includes(j.status.code)) ? all : undefined;
+      },
+      150_000,
+      500,
+    ).catch((err: unknown) => {
       throw new Error(`${(err as Error).message}\n${problems(stack)}`);
     });
     for (const f of finals) {
-      expect({ id: f.id, status: f.status.code, errors: f.errors, outputs: f.output.length }).toEqual({ id: f.id, status: 'completed', errors: [], outputs: 1 });
+      expect({ id: f.id, status: f.status.code, errors: f.errors, outputs: f.output.length }).toEqual({
+        id: f.id,
+        status: 'completed',
+        errors: [],
+        outputs: 1,
+      });
     }
-    await waitFor('a callback per job', async () => jobs.every((id) => receiver.forJob(id).length > 0), 60_000).catch((err: unknown) => {
-      throw new Error(`${(err as Error).message}: ${jobs.map((id) => `${id}=${receiver.forJob(id).length}`).join(', ')}\n${problems(stack)}`);
-    });
+    await waitFor('a callback per job', async () => jobs.every((id) => receiver.forJob(id).length > 0), 60_000).catch(
+      (err: unknown) => {
+        throw new Error(
+          `${(err as Error).message}: ${jobs.map((id) => `${id}=${receiver.forJob(id).length}`).join(', ')}\n${problems(stack)}`,
+        );
+      },
+    );
     await sleep(3_000);
     for (const id of jobs) {
       const got = receiver.forJob(id);
       expect({ id, events: got.map((g) => g.headers['x-kiln-event']) }).toEqual({ id, events: ['job.completed'] });
     }
     // Each unit was converted once (no second run after the restart).
-    const converted = converters.flatMap((c) => logLines(c)).filter((l) => l.queue === 'convert' && l.outcome === 'success');
+    const converted = converters
+      .flatMap((c) => logLines(c))
+      .filter((l) => l.queue === 'convert' && l.outcome === 'success');
     expect(converted.map((l) => l.jobId).sort()).toEqual([...jobs].sort());
-    const endedDuringOutage = converted.filter((l) => l.time! > downAt.toISOString() && l.time! < upAt.toISOString()).length;
+    const endedDuringOutage = converted.filter(
+      (l) => l.time! > downAt.toISOString() && l.time! < upAt.toISOString(),
+    ).length;
     expect(alive(stack.apps)).toBe(true);
-    console.log(`redis outage: ${((upAt.getTime() - downAt.getTime()) / 1000).toFixed(1)} s; ${endedDuringOutage} conversion(s) ended during it; all ${jobs.length} jobs completed once`);
+    console.log(
+      `redis outage: ${((upAt.getTime() - downAt.getTime()) / 1000).toFixed(1)} s; ${endedDuringOutage} conversion(s) ended during it; all ${jobs.length} jobs completed once`,
+    );
   });
 });
 
@@ -184,26 +232,49 @@ describe('Redis down at the moment a job starts', () => {
     await tmp?.remove();
   });
 
-  const post = (body: unknown, base?: string) => stack.api('/v1/jobs', { base, method: 'POST', headers: { 'Content-Type': 'application/json' }, body: JSON.stringify(body) });
+  const post = (body: unknown, base?: string) =>
+    stack.api('/v1/jobs', {
+      base,
+      method: 'POST',
+      headers: { 'Content-Type': 'application/json' },
+      body: JSON.stringify(body),
+    });
   const patchProcess = (id: string, base?: string) =>
     stack
-      .api(`/v1/jobs/${id}`, { base, method: 'PATCH', headers: { 'Content-Type': 'application/json' }, body: JSON.stringify({ process: true }), signal: AbortSignal.timeout(10_000) })
-      .then(async (r) => ({ status: r.status, code: ((await r.json().catch(() => null)) as { error?: { code?: string } } | null)?.error?.code }))
+      .api(`/v1/jobs/${id}`, {
+        base,
+        method: 'PATCH',
+        headers: { 'Content-Type': 'application/json' },
+        body: JSON.stringify({ process: true }),
+        signal: AbortSignal.timeout(10_000),
+      })
+      .then(async (r) => ({
+        status: r.status,
+        code: ((await r.json().catch(() => null)) as { error?: { code?: string } } | null)?.error?.code,
+      }))
       .catch((err: unknown) => ({ status: 0, code: `no answer (${(err as Error).name})` }));
 
   async function ended(id: string, timeoutMs: number) {
-    return waitFor('job end', async () => {
+    return waitFor(
+      'job end',
+      async () => {
+        const j = await json(stack.api(`/v1/jobs/${id}`));
+        return ENDED.includes(j.status.code) ? j : undefined;
+      },
+      timeoutMs,
+    ).catch(async (err: unknown) => {
       const j = await json(stack.api(`/v1/jobs/${id}`));
-      return ENDED.includes(j.status.code) ? j : undefined;
-    }, timeoutMs).catch(async (err: unknown) => {
-      const j = await json(stack.api(`/v1/jobs/${id}`));
-      throw new Error(`${(err as Error).message}: job ${id} is still ${j.status.code} (inputs ${j.input.map((i: { status: string }) => i.status).join(', ')}, ${j.output.length} outputs)\n${problems(stack)}`);
+      throw new Error(
+        `${(err as Error).message}: job ${id} is still ${j.status.code} (inputs ${j.input.map((i: { status: string }) => i.status).join(', ')}, ${j.output.length} outputs)\n${problems(stack)}`,
+      );
     });
   }
 
   /** One job through the whole pipeline, so every process has added a flow before (warm producers). */
   async function warmUp(): Promise<void> {
-    const job = await json(post({ input: [{ type: 'remote', source: `${remoteBase}/fast.wav` }], conversion: [{ target: 'mp3' }] }));
+    const job = await json(
+      post({ input: [{ type: 'remote', source: `${remoteBase}/fast.wav` }], conversion: [{ target: 'mp3' }] }),
+    );
     expect((await ended(job.id, 60_000)).status.code).toBe('completed');
     const up = await json(post({ conversion: [{ target: 'mp3' }] }));
     const form = new FormData();
@@ -226,20 +297,32 @@ describe('Redis down at the moment a job starts', () => {
       await during();
     } finally {
       await redis.start();
-      await waitFor('gateways ready again', async () => (await Promise.all(stack.gatewayUrls.map((u) => fetch(`${u}/health/ready`)))).every((r) => r.ok), 30_000);
+      await waitFor(
+        'gateways ready again',
+        async () => (await Promise.all(stack.gatewayUrls.map((u) => fetch(`${u}/health/ready`)))).every((r) => r.ok),
+        30_000,
+      );
     }
   }
 
   it('a remote input whose download ends while Redis is down: the job still runs once Redis is back', async () => {
     await warmUp();
-    const res = await post({ input: [{ type: 'remote', source: `${remoteBase}/slow.wav` }], conversion: [{ target: 'mp3' }], callback: receiver.url });
+    const res = await post({
+      input: [{ type: 'remote', source: `${remoteBase}/slow.wav` }],
+      conversion: [{ target: 'mp3' }],
+      callback: receiver.url,
+    });
     expect(res.status).toBe(201);
     const job = await json(res);
     await slowRequested;
     await withRedisDown(async () => {
       releaseSlow();
       // The assembler stores the file and starts the job while Redis is away.
-      await waitFor('input ready', async () => (await json(stack.api(`/v1/jobs/${job.id}`))).input[0].status === 'ready', 20_000);
+      await waitFor(
+        'input ready',
+        async () => (await json(stack.api(`/v1/jobs/${job.id}`))).input[0].status === 'ready',
+        20_000,
+      );
       await sleep(1_500);
     });
     const final = await ended(job.id, 30_000);
@@ -302,22 +385,43 @@ describe('PostgreSQL briefly unreachable (TCP proxy cut)', () => {
 
     await proxy.cut();
     const cutAt = Date.now();
-    const answers: { status: number; body: any; retryAfter: string | null }[] = []; // eslint-disable-line @typescript-eslint/no-explicit-any
+    // biome-ignore lint/suspicious/noExplicitAny: parsed JSON of any shape, checked by the assertions
+    const answers: { status: number; body: any; retryAfter: string | null }[] = [];
     while (Date.now() - cutAt < 4_000) {
       const res = await stack.api('/v1/jobs');
-      answers.push({ status: res.status, body: await res.json().catch(() => null), retryAfter: res.headers.get('retry-after') });
+      answers.push({
+        status: res.status,
+        body: await res.json().catch(() => null),
+        retryAfter: res.headers.get('retry-after'),
+      });
       await sleep(250);
     }
-    const write = await stack.api('/v1/jobs', { method: 'POST', headers: { 'Content-Type': 'application/json' }, body: JSON.stringify({ process: false }) });
-    answers.push({ status: write.status, body: await write.json().catch(() => null), retryAfter: write.headers.get('retry-after') });
+    const write = await stack.api('/v1/jobs', {
+      method: 'POST',
+      headers: { 'Content-Type': 'application/json' },
+      body: JSON.stringify({ process: false }),
+    });
+    answers.push({
+      status: write.status,
+      body: await write.json().catch(() => null),
+      retryAfter: write.headers.get('retry-after'),
+    });
     for (const a of answers) {
-      expect(a).toEqual({ status: 503, body: { error: expect.objectContaining({ code: 'unavailable', message: expect.any(String) }) }, retryAfter: expect.stringMatching(/^\d+$/) });
+      expect(a).toEqual({
+        status: 503,
+        body: { error: expect.objectContaining({ code: 'unavailable', message: expect.any(String) }) },
+        retryAfter: expect.stringMatching(/^\d+$/),
+      });
     }
     const ready = await fetch(`${stack.url}/health/ready`);
     expect(ready.status).toBe(503);
     const readyBody = await json(ready);
     expect(readyBody.status).toBe('unavailable');
-    expect(readyBody.checks.map((c: { name: string; ok: boolean }) => [c.name, c.ok])).toEqual([['database', false], ['redis', true], ['storage', true]]);
+    expect(readyBody.checks.map((c: { name: string; ok: boolean }) => [c.name, c.ok])).toEqual([
+      ['database', false],
+      ['redis', true],
+      ['storage', true],
+    ]);
 
     await proxy.restore();
     // Recovery without a restart (bounded by the wait, not asserted as a speed).
@@ -330,10 +434,14 @@ describe('PostgreSQL briefly unreachable (TCP proxy cut)', () => {
     // A new job goes end to end through gateway, converter and callback.
     const wav = await readFile(await makeAudio({ path: path.join(tmp.dir, 'tone.wav'), seconds: 1, format: 'wav' }));
     const id = await submit(stack, wav, 'tone.wav', { target: 'mp3' }, receiver.url);
-    const final = await waitFor('job end', async () => {
-      const j = await json(stack.api(`/v1/jobs/${id}`));
-      return ENDED.includes(j.status.code) ? j : undefined;
-    }, 60_000).catch((err: unknown) => {
+    const final = await waitFor(
+      'job end',
+      async () => {
+        const j = await json(stack.api(`/v1/jobs/${id}`));
+        return ENDED.includes(j.status.code) ? j : undefined;
+      },
+      60_000,
+    ).catch((err: unknown) => {
       throw new Error(`${(err as Error).message}\n${problems(stack)}`);
     });
     expect(final.status.code).toBe('completed');

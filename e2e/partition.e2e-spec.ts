@@ -30,7 +30,8 @@ jest.setTimeout(240_000);
 
 const HOSTS = ['gateway', 'assembler', 'converter-1', 'converter-2'] as const;
 type HostName = (typeof HOSTS)[number];
-const hostOf = (appName: string): HostName => (appName.startsWith('gateway') ? 'gateway' : appName.startsWith('assembler') ? 'assembler' : (appName as HostName));
+const hostOf = (appName: string): HostName =>
+  appName.startsWith('gateway') ? 'gateway' : appName.startsWith('assembler') ? 'assembler' : (appName as HostName);
 const ENDED = ['completed', 'failed', 'canceled'];
 /** A converter whose lock is not renewed loses its unit after this long (config minimum: 2). */
 const LOCK_SECONDS = 4;
@@ -65,7 +66,16 @@ function logLines(app: RunningApp): LogLine[] {
 /** The apps' last warnings and errors, for failure messages. */
 function problems(stack: Stack, last = 15): string {
   return stack.apps
-    .map((a) => `--- ${a.name}\n${a.output.join('').split('\n').filter((l) => /"level":"(warn|error)"/.test(l)).map((l) => l.slice(0, 400)).slice(-last).join('\n')}`)
+    .map(
+      (a) =>
+        `--- ${a.name}\n${a.output
+          .join('')
+          .split('\n')
+          .filter((l) => /"level":"(warn|error)"/.test(l))
+          .map((l) => l.slice(0, 400))
+          .slice(-last)
+          .join('\n')}`,
+    )
     .join('\n');
 }
 
@@ -98,14 +108,17 @@ describe('many hosts: gateway, assembler and two converters on network namespace
     const s3 = new URL(process.env.S3_ENDPOINT ?? 'http://127.0.0.1:7480');
     const s3Proxy = await proxy({ host: s3.hostname, port: Number(s3.port || 80) });
     const redisUrl = new URL(process.env.REDIS_URL ?? 'redis://127.0.0.1:6379');
-    for (const h of HOSTS) redisProxy.set(h, await proxy({ host: redisUrl.hostname, port: Number(redisUrl.port || 6379) }));
+    for (const h of HOSTS)
+      redisProxy.set(h, await proxy({ host: redisUrl.hostname, port: Number(redisUrl.port || 6379) }));
     await receiver.start();
     const receiverPort = Number(new URL(receiver.url).port);
     const receiverProxy = await proxy({ host: '127.0.0.1', port: receiverPort });
     callbackUrl = `http://${bind}:${receiverProxy.port}/hook`;
 
     tmp = await makeTempDir('kiln-partition-');
-    video = await readFile(await makeVideo({ path: path.join(tmp.dir, 'long.mp4'), seconds: 20, width: 1280, height: 720, audio: true }));
+    video = await readFile(
+      await makeVideo({ path: path.join(tmp.dir, 'long.mp4'), seconds: 20, width: 1280, height: 720, audio: true }),
+    );
     wav = await readFile(await makeAudio({ path: path.join(tmp.dir, 'tone.wav'), seconds: 1, format: 'wav' }));
 
     const net = network;
@@ -120,11 +133,20 @@ describe('many hosts: gateway, assembler and two converters on network namespace
       },
       placement: (_app, name) => {
         const host = net.host(hostOf(name));
-        return { command: host.command, host: host.address, env: { REDIS_URL: `redis://${bind}:${redisProxy.get(hostOf(name))!.port}` } };
+        return {
+          command: host.command,
+          host: host.address,
+          env: { REDIS_URL: `redis://${bind}:${redisProxy.get(hostOf(name))!.port}` },
+        };
       },
     });
     prisma = createPrismaClient({ url: stack.db.url, poolSize: 2 });
-    store = new MinioObjectStore({ endpoint: process.env.S3_ENDPOINT!, accessKey: stack.env.S3_ACCESS_KEY, secretKey: stack.env.S3_SECRET_KEY, bucket: stack.env.S3_BUCKET });
+    store = new MinioObjectStore({
+      endpoint: process.env.S3_ENDPOINT!,
+      accessKey: stack.env.S3_ACCESS_KEY,
+      secretKey: stack.env.S3_SECRET_KEY,
+      bucket: stack.env.S3_BUCKET,
+    });
     redis = new Redis(redisUrl.toString(), { maxRetriesPerRequest: null });
   });
 
@@ -146,7 +168,11 @@ describe('many hosts: gateway, assembler and two converters on network namespace
   const converters = () => stack.apps.filter((a) => a.app === 'converter');
 
   async function submit(file: Buffer, filename: string, conversion: unknown): Promise<string> {
-    const res = await stack.api('/v1/jobs', { method: 'POST', headers: { 'Content-Type': 'application/json' }, body: JSON.stringify({ conversion: [conversion], callback: callbackUrl }) });
+    const res = await stack.api('/v1/jobs', {
+      method: 'POST',
+      headers: { 'Content-Type': 'application/json' },
+      body: JSON.stringify({ conversion: [conversion], callback: callbackUrl }),
+    });
     expect(res.status).toBe(201);
     const job = await json(res);
     const form = new FormData();
@@ -157,22 +183,36 @@ describe('many hosts: gateway, assembler and two converters on network namespace
   }
 
   async function ended(ids: string[], timeoutMs: number) {
-    return waitFor('every job to end', async () => {
-      const all = await Promise.all(ids.map((id) => json(stack.api(`/v1/jobs/${id}`))));
-      return all.every((j) => ENDED.includes(j.status.code)) ? all : undefined;
-    }, timeoutMs, 500).catch((err: unknown) => {
+    return waitFor(
+      'every job to end',
+      async () => {
+        const all = await Promise.all(ids.map((id) => json(stack.api(`/v1/jobs/${id}`))));
+        return all.every((j) => ENDED.includes(j.status.code)) ? all : undefined;
+      },
+      timeoutMs,
+      500,
+    ).catch((err: unknown) => {
       throw new Error(`${(err as Error).message}\n${problems(stack)}`);
     });
   }
 
   /** Nothing left to run in any queue of this stack: no late finalize or callback can still come. */
   async function queuesSettled(): Promise<void> {
-    const queues = ['convert', 'finalize', 'callback'].map((q) => new Queue(q, { connection: redis, prefix: stack.env.KILN_QUEUE_PREFIX }));
+    const queues = ['convert', 'finalize', 'callback'].map(
+      (q) => new Queue(q, { connection: redis, prefix: stack.env.KILN_QUEUE_PREFIX }),
+    );
     try {
-      await waitFor('the queues to drain', async () => {
-        const counts = await Promise.all(queues.map((q) => q.getJobCounts('waiting', 'prioritized', 'active', 'delayed', 'waiting-children')));
-        return counts.every((c) => Object.values(c).every((n) => n === 0));
-      }, 60_000, 250);
+      await waitFor(
+        'the queues to drain',
+        async () => {
+          const counts = await Promise.all(
+            queues.map((q) => q.getJobCounts('waiting', 'prioritized', 'active', 'delayed', 'waiting-children')),
+          );
+          return counts.every((c) => Object.values(c).every((n) => n === 0));
+        },
+        60_000,
+        250,
+      );
     } finally {
       await Promise.all(queues.map((q) => q.close()));
     }
@@ -184,15 +224,27 @@ describe('many hosts: gateway, assembler and two converters on network namespace
    */
   async function assertEndedOnce(id: string, attempts = 1): Promise<void> {
     const view = await json(stack.api(`/v1/jobs/${id}`));
-    expect({ id, status: view.status.code, errors: view.errors, outputs: view.output.length }).toEqual({ id, status: 'completed', errors: [], outputs: 1 });
+    expect({ id, status: view.status.code, errors: view.errors, outputs: view.output.length }).toEqual({
+      id,
+      status: 'completed',
+      errors: [],
+      outputs: 1,
+    });
     const rows = await prisma.output.findMany({ where: { jobId: id } });
-    expect(rows.map((r) => ({ status: r.status, attempt: r.attempt }))).toEqual([{ status: 'completed', attempt: attempts }]);
+    expect(rows.map((r) => ({ status: r.status, attempt: r.attempt }))).toEqual([
+      { status: 'completed', attempt: attempts },
+    ]);
     const keys: { key: string; size: number }[] = [];
     for await (const o of store.list(`outputs/${id}/`)) keys.push({ key: o.key, size: o.size });
     expect(keys).toEqual([{ key: rows[0].objectKey, size: Number(rows[0].size) }]);
-    expect({ id, events: receiver.forJob(id).map((c) => c.headers['x-kiln-event']) }).toEqual({ id, events: ['job.completed'] });
+    expect({ id, events: receiver.forJob(id).map((c) => c.headers['x-kiln-event']) }).toEqual({
+      id,
+      events: ['job.completed'],
+    });
     const ledger = await prisma.callbackDelivery.findMany({ where: { jobId: id } });
-    expect(ledger.map((d) => ({ event: d.event, status: d.statusCode }))).toEqual([{ event: 'job.completed', status: 200 }]);
+    expect(ledger.map((d) => ({ event: d.event, status: d.statusCode }))).toEqual([
+      { event: 'job.completed', status: 200 },
+    ]);
   }
 
   it('reaches every service only over the test network', async () => {
@@ -201,16 +253,42 @@ describe('many hosts: gateway, assembler and two converters on network namespace
     // Every host went through its own Redis proxy, and all through the database and S3 proxies.
     for (const p of proxies.slice(0, 2 + HOSTS.length)) expect(p.accepted).toBeGreaterThan(0);
     // A host cannot reach the machine's loopback services directly.
-    const probe = spawnSync('ip', ['netns', 'exec', network!.host('converter-1').netns, process.execPath, '-e', "require('net').connect(6379,'127.0.0.1').on('connect',()=>process.exit(0)).on('error',()=>process.exit(3))"], { timeout: 10_000 });
+    const probe = spawnSync(
+      'ip',
+      [
+        'netns',
+        'exec',
+        network!.host('converter-1').netns,
+        process.execPath,
+        '-e',
+        "require('net').connect(6379,'127.0.0.1').on('connect',()=>process.exit(0)).on('error',()=>process.exit(3))",
+      ],
+      { timeout: 10_000 },
+    );
     expect(probe.status).toBe(3);
   });
 
   it('a converter cut off mid-conversion loses its unit to the other; healed, it records no output and sends no callback', async () => {
     const id = await submit(video, 'long.mp4', { target: 'mp4', options: { crf: 12 } });
-    const { outputId } = await waitFor('the unit to be claimed', async () => prisma.output.findFirst({ where: { jobId: id, status: 'processing', attempt: 1 } }), 60_000, 100).then((o) => ({ outputId: o.id }));
-    const loser = await waitFor('ffmpeg running on one converter', async () => converters().find((c) => ffmpegChildren(c.child.pid!).length > 0), 60_000, 100);
+    const { outputId } = await waitFor(
+      'the unit to be claimed',
+      async () => prisma.output.findFirst({ where: { jobId: id, status: 'processing', attempt: 1 } }),
+      60_000,
+      100,
+    ).then((o) => ({ outputId: o.id }));
+    const loser = await waitFor(
+      'ffmpeg running on one converter',
+      async () => converters().find((c) => ffmpegChildren(c.child.pid!).length > 0),
+      60_000,
+      100,
+    );
     const winner = converters().find((c) => c !== loser)!;
-    await waitFor('the conversion under way', async () => ((await prisma.output.findUnique({ where: { id: outputId } }))?.progress ?? 0) >= 3, 60_000, 200);
+    await waitFor(
+      'the conversion under way',
+      async () => ((await prisma.output.findUnique({ where: { id: outputId } }))?.progress ?? 0) >= 3,
+      60_000,
+      200,
+    );
 
     await network!.cut(loser.name);
     const cutAt = Date.now();
@@ -219,10 +297,15 @@ describe('many hosts: gateway, assembler and two converters on network namespace
     for (let i = 0; i < 3; i++) acrossPartitions.push(await submit(wav, `tone-${i}.wav`, { target: 'mp3' }));
 
     // The cut converter's lock expires; the other claims the unit (attempt 2) and converts it.
-    const takeover = await waitFor('the other converter to take the unit over', async () => {
-      const o = await prisma.output.findUnique({ where: { id: outputId } });
-      return o && o.attempt >= 2 && ffmpegChildren(winner.child.pid!).length > 0 ? o : undefined;
-    }, LOCK_SECONDS * 1000 * 3 + 30_000, 200).catch((err: unknown) => {
+    const takeover = await waitFor(
+      'the other converter to take the unit over',
+      async () => {
+        const o = await prisma.output.findUnique({ where: { id: outputId } });
+        return o && o.attempt >= 2 && ffmpegChildren(winner.child.pid!).length > 0 ? o : undefined;
+      },
+      LOCK_SECONDS * 1000 * 3 + 30_000,
+      200,
+    ).catch((err: unknown) => {
       throw new Error(`${(err as Error).message}\n${problems(stack)}`);
     });
     const takeoverS = (Date.now() - cutAt) / 1000;
@@ -233,34 +316,63 @@ describe('many hosts: gateway, assembler and two converters on network namespace
     const healedAt = Date.now();
 
     // The cut converter comes to the end of its attempt: refused (its lease is gone), its file removed.
-    const loserEnd = await waitFor('the cut converter to end its attempt', async () =>
-      logLines(loser).find((l) => l.queue === 'convert' && l.outputId === outputId && (l.msg === 'job handled' || l.msg === 'job attempt failed')),
-    90_000, 250).catch((err: unknown) => {
+    const loserEnd = await waitFor(
+      'the cut converter to end its attempt',
+      async () =>
+        logLines(loser).find(
+          (l) =>
+            l.queue === 'convert' &&
+            l.outputId === outputId &&
+            (l.msg === 'job handled' || l.msg === 'job attempt failed'),
+        ),
+      90_000,
+      250,
+    ).catch((err: unknown) => {
       throw new Error(`${(err as Error).message}\n--- ${loser.name}\n${loser.output.join('').slice(-4000)}`);
     });
     expect(loserEnd).toMatchObject({ msg: 'job handled', outcome: 'skipped' });
     // It reached the end and was refused: its lease was no longer the unit's; it removed its own file.
-    const refused = logLines(loser).find((l) => l.outputId === outputId && /claimed again by a later attempt/.test(l.msg ?? ''));
-    expect(refused).toMatchObject({ jobId: id, attempt: 1, key: expect.stringMatching(new RegExp(`^outputs/${id}/${outputId}/1/`)) });
+    const refused = logLines(loser).find(
+      (l) => l.outputId === outputId && /claimed again by a later attempt/.test(l.msg ?? ''),
+    );
+    expect(refused).toMatchObject({
+      jobId: id,
+      attempt: 1,
+      key: expect.stringMatching(new RegExp(`^outputs/${id}/${outputId}/1/`)),
+    });
 
     const jobs = [id, ...acrossPartitions];
     const finals = await ended(jobs, 120_000);
-    for (const f of finals) expect({ id: f.id, status: f.status.code, errors: f.errors }).toEqual({ id: f.id, status: 'completed', errors: [] });
+    for (const f of finals)
+      expect({ id: f.id, status: f.status.code, errors: f.errors }).toEqual({
+        id: f.id,
+        status: 'completed',
+        errors: [],
+      });
     await waitFor('a callback per job', async () => jobs.every((j) => receiver.forJob(j).length > 0), 60_000);
     await queuesSettled();
 
     for (const j of jobs) await assertEndedOnce(j, j === id ? 2 : 1);
     const row = await prisma.output.findUniqueOrThrow({ where: { id: outputId } });
-    expect(row).toMatchObject({ status: 'completed', attempt: 2, objectKey: expect.stringMatching(new RegExp(`^outputs/${id}/${outputId}/2/`)) });
+    expect(row).toMatchObject({
+      status: 'completed',
+      attempt: 2,
+      objectKey: expect.stringMatching(new RegExp(`^outputs/${id}/${outputId}/2/`)),
+    });
     // The unit was converted to the end once by the winner; the loser's outcome was a skip.
-    const handled = (app: RunningApp) => logLines(app).filter((l) => l.queue === 'convert' && l.outputId === outputId && l.msg === 'job handled').map((l) => l.outcome);
+    const handled = (app: RunningApp) =>
+      logLines(app)
+        .filter((l) => l.queue === 'convert' && l.outputId === outputId && l.msg === 'job handled')
+        .map((l) => l.outcome);
     expect({ winner: handled(winner), loser: handled(loser) }).toEqual({ winner: ['success'], loser: ['skipped'] });
     // The healed converter is back at work: a job after healing completes (whichever converter takes it).
     const after = await submit(wav, 'after.wav', { target: 'mp3' });
     expect((await ended([after], 60_000))[0].status.code).toBe('completed');
     acrossPartitions.push(id);
     const since = (t?: string) => (t ? ((Date.parse(t) - healedAt) / 1000).toFixed(1) : '?');
-    const winnerEnd = logLines(winner).find((l) => l.queue === 'convert' && l.outputId === outputId && l.msg === 'job handled');
+    const winnerEnd = logLines(winner).find(
+      (l) => l.queue === 'convert' && l.outputId === outputId && l.msg === 'job handled',
+    );
     console.log(
       `converter partition: unit taken over ${takeoverS.toFixed(1)} s after the cut (lock ${LOCK_SECONDS} s); ` +
         `the cut converter was ${loserStillConverting ? 'still converting' : 'done converting'} at the heal and was refused ${since(refused?.time)} s after it; ` +
@@ -270,21 +382,40 @@ describe('many hosts: gateway, assembler and two converters on network namespace
 
   it('the gateway cut off from Redis answers 503 unavailable with Retry-After, then recovers by itself', async () => {
     // A job uploaded without processing: starting it is the request that needs the queue.
-    const created = await json(stack.api('/v1/jobs', { method: 'POST', headers: { 'Content-Type': 'application/json' }, body: JSON.stringify({ process: false, conversion: [{ target: 'mp3' }], callback: callbackUrl }) }));
+    const created = await json(
+      stack.api('/v1/jobs', {
+        method: 'POST',
+        headers: { 'Content-Type': 'application/json' },
+        body: JSON.stringify({ process: false, conversion: [{ target: 'mp3' }], callback: callbackUrl }),
+      }),
+    );
     const form = new FormData();
     form.append('file', new Blob([wav]), 'later.wav');
     expect((await stack.api(`/v1/jobs/${created.id}/upload`, { method: 'POST', body: form })).status).toBe(201);
 
-    const during = await json(stack.api('/v1/jobs', { method: 'POST', headers: { 'Content-Type': 'application/json' }, body: JSON.stringify({ conversion: [{ target: 'mp3' }], callback: callbackUrl }) }));
+    const during = await json(
+      stack.api('/v1/jobs', {
+        method: 'POST',
+        headers: { 'Content-Type': 'application/json' },
+        body: JSON.stringify({ conversion: [{ target: 'mp3' }], callback: callbackUrl }),
+      }),
+    );
 
     const gatewayRedis = redisProxy.get('gateway')!;
     gatewayRedis.freeze();
     const answer = async (p: Promise<Response>) => {
       const started = Date.now();
       const res = await p.catch((err: unknown) => {
-        throw new Error(`no answer in ${Date.now() - started} ms (${(err as Error).name}): the request hangs\n--- gateway\n${stack.apps[0].output.join('').slice(-3000)}`);
+        throw new Error(
+          `no answer in ${Date.now() - started} ms (${(err as Error).name}): the request hangs\n--- gateway\n${stack.apps[0].output.join('').slice(-3000)}`,
+        );
       });
-      return { status: res.status, code: ((await res.json().catch(() => null)) as { error?: { code?: string } } | null)?.error?.code, retryAfter: res.headers.get('retry-after'), ms: Date.now() - started };
+      return {
+        status: res.status,
+        code: ((await res.json().catch(() => null)) as { error?: { code?: string } } | null)?.error?.code,
+        retryAfter: res.headers.get('retry-after'),
+        ms: Date.now() - started,
+      };
     };
     /** Every request during the partition is bounded: a hang fails the test instead of stalling it. */
     const bounded = () => ({ signal: AbortSignal.timeout(20_000) });
@@ -293,43 +424,91 @@ describe('many hosts: gateway, assembler and two converters on network namespace
       form2.append('file', new Blob([wav]), 'during.wav');
       return stack.api(`/v1/jobs/${during.id}/upload`, { ...bounded(), method: 'POST', body: form2 });
     };
-    const unavailable = { status: 503, code: 'unavailable', retryAfter: expect.stringMatching(/^\d+$/), ms: expect.any(Number) };
+    const unavailable = {
+      status: 503,
+      code: 'unavailable',
+      retryAfter: expect.stringMatching(/^\d+$/),
+      ms: expect.any(Number),
+    };
     // All at once, each bounded: starting a job needs the queue, uploading a file needs the key's
     // upload slots; reading a job or creating one may need Redis (per-address and per-key limits)
     // or not: either way they answer, normally or with the same 503.
     const [patch, upload, read, create, ready] = await Promise.all([
-      answer(stack.api(`/v1/jobs/${created.id}`, { ...bounded(), method: 'PATCH', headers: { 'Content-Type': 'application/json' }, body: JSON.stringify({ process: true }) })),
+      answer(
+        stack.api(`/v1/jobs/${created.id}`, {
+          ...bounded(),
+          method: 'PATCH',
+          headers: { 'Content-Type': 'application/json' },
+          body: JSON.stringify({ process: true }),
+        }),
+      ),
       answer(uploadDuring()),
       answer(stack.api(`/v1/jobs/${created.id}`, bounded())),
-      answer(stack.api('/v1/jobs', { ...bounded(), method: 'POST', headers: { 'Content-Type': 'application/json' }, body: JSON.stringify({ process: false }) })),
-      fetch(`${stack.url}/health/ready`, bounded()).then(async (r) => ({ status: r.status, body: (await r.json()) as { checks: { name: string; ok: boolean }[] } })),
+      answer(
+        stack.api('/v1/jobs', {
+          ...bounded(),
+          method: 'POST',
+          headers: { 'Content-Type': 'application/json' },
+          body: JSON.stringify({ process: false }),
+        }),
+      ),
+      fetch(`${stack.url}/health/ready`, bounded()).then(async (r) => ({
+        status: r.status,
+        body: (await r.json()) as { checks: { name: string; ok: boolean }[] },
+      })),
     ]);
     expect(patch).toEqual(unavailable);
     expect(upload).toEqual(unavailable);
-    const normalOr503 = (a: typeof read, normal: number) => a.status === normal || (a.status === 503 && a.code === 'unavailable' && /^\d+$/.test(a.retryAfter ?? ''));
+    const normalOr503 = (a: typeof read, normal: number) =>
+      a.status === normal || (a.status === 503 && a.code === 'unavailable' && /^\d+$/.test(a.retryAfter ?? ''));
     expect({ read, ok: normalOr503(read, 200) }).toEqual({ read, ok: true });
     expect({ create, ok: normalOr503(create, 201) }).toEqual({ create, ok: true });
     // Readiness says which dependency is missing.
-    expect({ status: ready.status, checks: ready.body.checks.map((c) => [c.name, c.ok]) }).toEqual({ status: 503, checks: [['database', true], ['redis', false], ['storage', true]] });
+    expect({ status: ready.status, checks: ready.body.checks.map((c) => [c.name, c.ok]) }).toEqual({
+      status: 503,
+      checks: [
+        ['database', true],
+        ['redis', false],
+        ['storage', true],
+      ],
+    });
     // The partition is the gateway's only: the workers still run jobs (one started before the cut).
     expect(gatewayRedis.isFrozen).toBe(true);
 
     gatewayRedis.thaw();
-    await waitFor('the gateway ready again', async () => (await fetch(`${stack.url}/health/ready`)).status === 200, 30_000, 250);
+    await waitFor(
+      'the gateway ready again',
+      async () => (await fetch(`${stack.url}/health/ready`)).status === 200,
+      30_000,
+      250,
+    );
     // The client retries what answered 503.
-    const retried = await answer(stack.api(`/v1/jobs/${created.id}`, { ...bounded(), method: 'PATCH', headers: { 'Content-Type': 'application/json' }, body: JSON.stringify({ process: true }) }));
-    if (retried.status !== 200) throw new Error(`the retried PATCH answered ${JSON.stringify(retried)}\n${problems(stack)}`);
+    const retried = await answer(
+      stack.api(`/v1/jobs/${created.id}`, {
+        ...bounded(),
+        method: 'PATCH',
+        headers: { 'Content-Type': 'application/json' },
+        body: JSON.stringify({ process: true }),
+      }),
+    );
+    if (retried.status !== 200)
+      throw new Error(`the retried PATCH answered ${JSON.stringify(retried)}\n${problems(stack)}`);
     expect((await uploadDuring()).status).toBe(201);
     const fresh = await submit(wav, 'fresh.wav', { target: 'mp3' });
     const jobs = [created.id, during.id, fresh];
     const finals = await ended(jobs, 60_000);
-    if (finals.some((f) => f.status.code !== 'completed')) throw new Error(`not all completed: ${JSON.stringify(finals.map((f) => [f.id, f.status.code, f.errors]))}\n${problems(stack, 30)}`);
+    if (finals.some((f) => f.status.code !== 'completed'))
+      throw new Error(
+        `not all completed: ${JSON.stringify(finals.map((f) => [f.id, f.status.code, f.errors]))}\n${problems(stack, 30)}`,
+      );
     await waitFor('a callback per job', async () => jobs.every((j) => receiver.forJob(j).length > 0), 60_000);
     await queuesSettled();
     for (const j of jobs) await assertEndedOnce(j);
     acrossPartitions.push(created.id, during.id);
     // The same gateway process throughout.
     expect(stack.apps.every((a) => a.child.exitCode === null)).toBe(true);
-    console.log(`gateway–Redis partition: PATCH answered ${patch.status} in ${patch.ms} ms, upload ${upload.status} in ${upload.ms} ms, GET ${read.status}, POST /v1/jobs ${create.status}; ${acrossPartitions.length} jobs across both partitions, all ended exactly once`);
+    console.log(
+      `gateway–Redis partition: PATCH answered ${patch.status} in ${patch.ms} ms, upload ${upload.status} in ${upload.ms} ms, GET ${read.status}, POST /v1/jobs ${create.status}; ${acrossPartitions.length} jobs across both partitions, all ended exactly once`,
+    );
   });
 });

@@ -38,7 +38,11 @@ describe('queue depth for autoscaling (real processes)', () => {
     await stack.start({ converters: 0, assemblers: 0 });
     const port = await freePort();
     tokenGateway = `http://127.0.0.1:${port}`;
-    stack.spawnApp('api-gateway', 'gateway-token', { KILN_PORT: String(port), KILN_HOST: '127.0.0.1', KILN_METRICS_TOKEN: METRICS_TOKEN });
+    stack.spawnApp('api-gateway', 'gateway-token', {
+      KILN_PORT: String(port),
+      KILN_HOST: '127.0.0.1',
+      KILN_METRICS_TOKEN: METRICS_TOKEN,
+    });
     await stack.waitReady(tokenGateway);
   });
 
@@ -85,17 +89,37 @@ describe('queue depth for autoscaling (real processes)', () => {
     expect(res.headers.get('content-type')).toMatch(/^application\/json/);
     expect(res.headers.get('cache-control')).toBe('no-store');
     const body = await json(res);
-    expect(body.queues.convert).toEqual({ waiting: 0, prioritized: 5, active: 0, delayed: 0, failed: 0, backlog: 5, demand: 5 });
+    expect(body.queues.convert).toEqual({
+      waiting: 0,
+      prioritized: 5,
+      active: 0,
+      delayed: 0,
+      failed: 0,
+      backlog: 5,
+      demand: 5,
+    });
     expect(body.queues.finalize).toMatchObject({ backlog: 0, demand: 0 });
-    expect(Object.keys(body.queues).sort()).toEqual(['assemble', 'callback', 'convert', 'fetch', 'finalize', 'maintenance']);
+    expect(Object.keys(body.queues).sort()).toEqual([
+      'assemble',
+      'callback',
+      'convert',
+      'fetch',
+      'finalize',
+      'maintenance',
+    ]);
 
     // With KILN_METRICS_TOKEN set, the endpoint (like /metrics) needs the Bearer token.
     const anonymous = await fetch(`${tokenGateway}/metrics/queues`);
     expect(anonymous.status).toBe(401);
     expect((await json(anonymous)).error.code).toBe('unauthorized');
-    expect((await fetch(`${tokenGateway}/metrics/queues`, { headers: { Authorization: 'Bearer not-the-token-0123456789' } })).status).toBe(401);
+    expect(
+      (await fetch(`${tokenGateway}/metrics/queues`, { headers: { Authorization: 'Bearer not-the-token-0123456789' } }))
+        .status,
+    ).toBe(401);
     expect((await fetch(`${tokenGateway}/metrics`)).status).toBe(401);
-    const authorized = await fetch(`${tokenGateway}/metrics/queues`, { headers: { Authorization: `Bearer ${METRICS_TOKEN}` } });
+    const authorized = await fetch(`${tokenGateway}/metrics/queues`, {
+      headers: { Authorization: `Bearer ${METRICS_TOKEN}` },
+    });
     expect(authorized.status).toBe(200);
     expect((await json(authorized)).queues.convert).toEqual(body.queues.convert);
   });
@@ -104,19 +128,27 @@ describe('queue depth for autoscaling (real processes)', () => {
     const converter = stack.spawnApp('converter', 'converter-late');
     await stack.waitForLog(converter, /ready"/);
     for (const id of jobIds) {
-      const job = await waitFor(`job ${id} ended`, async () => {
-        const j = await json(stack.api(`/v1/jobs/${id}`));
-        return ['completed', 'failed', 'canceled'].includes(j.status.code) ? j : undefined;
-      }, 120_000).catch((err: unknown) => {
+      const job = await waitFor(
+        `job ${id} ended`,
+        async () => {
+          const j = await json(stack.api(`/v1/jobs/${id}`));
+          return ['completed', 'failed', 'canceled'].includes(j.status.code) ? j : undefined;
+        },
+        120_000,
+      ).catch((err: unknown) => {
         throw new Error(`${String(err)}\n${stack.logs()}`);
       });
       expect({ id, status: job.status.code }).toEqual({ id, status: 'completed' });
     }
     // Counts are cached for about a second: wait for the read that follows the last completion.
-    const convert = await waitFor('convert queue empty', async () => {
-      const { queues } = await json(fetch(`${stack.url}/metrics/queues`));
-      return queues.convert.demand === 0 ? queues.convert : undefined;
-    }, 10_000);
+    const convert = await waitFor(
+      'convert queue empty',
+      async () => {
+        const { queues } = await json(fetch(`${stack.url}/metrics/queues`));
+        return queues.convert.demand === 0 ? queues.convert : undefined;
+      },
+      10_000,
+    );
     expect(convert).toMatchObject({ waiting: 0, prioritized: 0, active: 0, backlog: 0 });
     const text = await (await fetch(`${stack.url}/metrics`)).text();
     expect(sample(text, 'kiln_queue_backlog', { queue: 'convert' })).toBe(0);

@@ -67,7 +67,10 @@ describe('Redis Cluster (3 primaries, 3 replicas) with failover mid-run', () => 
     const res = await stack.api('/v1/jobs', {
       method: 'POST',
       headers: { 'Content-Type': 'application/json' },
-      body: JSON.stringify({ conversion: [{ target: 'mp3', options: { audio_bitrate: 320 } }], callback: receiver.url }),
+      body: JSON.stringify({
+        conversion: [{ target: 'mp3', options: { audio_bitrate: 320 } }],
+        callback: receiver.url,
+      }),
     });
     expect(res.status).toBe(201);
     const job = await json(res);
@@ -79,22 +82,35 @@ describe('Redis Cluster (3 primaries, 3 replicas) with failover mid-run', () => 
   }
 
   async function statuses(ids: string[]): Promise<string[]> {
-    const { rows } = await db.query<{ id: string; status: string }>('SELECT id, status FROM jobs WHERE id = ANY($1::uuid[])', [ids]);
+    const { rows } = await db.query<{ id: string; status: string }>(
+      'SELECT id, status FROM jobs WHERE id = ANY($1::uuid[])',
+      [ids],
+    );
     return ids.map((id) => rows.find((r) => r.id === id)?.status ?? 'missing');
   }
 
   /** Waits for every job to end and every callback to be settled, then checks "exactly once" in the database and at the receiver. */
   async function expectExactlyOnce(ids: string[], label: string): Promise<void> {
-    await waitFor(`${label}: every job to end`, async () => (await statuses(ids)).every((s) => ENDED.includes(s)), 180_000, 250).catch(async (err: unknown) => {
+    await waitFor(
+      `${label}: every job to end`,
+      async () => (await statuses(ids)).every((s) => ENDED.includes(s)),
+      180_000,
+      250,
+    ).catch(async (err: unknown) => {
       throw new Error(`${(err as Error).message}: ${(await statuses(ids)).join(', ')}\n${stack.logs().slice(-6000)}`);
     });
     // Nothing left to send: the callback queue is empty (no waiting, delayed or running delivery).
     const callbacks = new Queue('callback', { connection: redis, prefix });
     try {
-      await waitFor(`${label}: the callback queue to drain`, async () => {
-        const c = await callbacks.getJobCounts('waiting', 'prioritized', 'active', 'delayed');
-        return Object.values(c).every((n) => n === 0) && ids.every((id) => receiver.forJob(id).length > 0);
-      }, 60_000, 250);
+      await waitFor(
+        `${label}: the callback queue to drain`,
+        async () => {
+          const c = await callbacks.getJobCounts('waiting', 'prioritized', 'active', 'delayed');
+          return Object.values(c).every((n) => n === 0) && ids.every((id) => receiver.forJob(id).length > 0);
+        },
+        60_000,
+        250,
+      );
     } finally {
       await callbacks.close();
     }
@@ -116,7 +132,15 @@ describe('Redis Cluster (3 primaries, 3 replicas) with failover mid-run', () => 
     }));
     const finals = await statuses(ids);
     const actual = perJob.map(({ id, ...rest }, i) => ({ id, status: finals[i], ...rest }));
-    const expected = perJob.map((p) => ({ id: p.id, status: 'completed', outputs: 1, completedOutputs: 1, deliveryAttempts: 1, delivered: 1, received: ['job.completed'] }));
+    const expected = perJob.map((p) => ({
+      id: p.id,
+      status: 'completed',
+      outputs: 1,
+      completedOutputs: 1,
+      deliveryAttempts: 1,
+      delivered: 1,
+      received: ['job.completed'],
+    }));
     const once = actual.filter((a, i) => JSON.stringify(a) === JSON.stringify(expected[i])).length;
     summary.push(`${label}: ${ids.length} jobs, ${once} ended exactly once`);
     expect(actual).toEqual(expected);
@@ -139,13 +163,20 @@ describe('Redis Cluster (3 primaries, 3 replicas) with failover mid-run', () => 
     const ids: string[] = [];
     for (let i = 0; i < 8; i++) ids.push(await submit());
     // Mid-run: some units converting, some still queued behind them.
-    await waitFor('conversions running with more queued', async () => {
-      const s = await statuses(ids);
-      return s.includes('processing') && s.includes('queued');
-    }, 60_000, 50);
+    await waitFor(
+      'conversions running with more queued',
+      async () => {
+        const s = await statuses(ids);
+        return s.includes('processing') && s.includes('queued');
+      },
+      60_000,
+      50,
+    );
     const moved = await failover(cluster);
     const during = await statuses(ids);
-    summary.push(`${label}: primary ${moved.from} → ${moved.to}; at the failover: ${during.filter((s) => s === 'processing').length} processing, ${during.filter((s) => s === 'queued').length} queued`);
+    summary.push(
+      `${label}: primary ${moved.from} → ${moved.to}; at the failover: ${during.filter((s) => s === 'processing').length} processing, ${during.filter((s) => s === 'queued').length} queued`,
+    );
     // More work after the failover, on the new primary.
     for (let i = 0; i < 2; i++) ids.push(await submit());
     await expectExactlyOnce(ids, label);
@@ -167,13 +198,20 @@ describe('Redis Cluster mode refuses a queue prefix without a hash tag', () => {
       S3_SECRET_KEY: 'b',
     };
     for (const app of ['api-gateway', 'converter']) {
-      const failed = await run(process.execPath, [path.join(ROOT, 'dist/apps', app, 'src/main.js')], { env, timeout: 20_000 }).then(
+      const failed = await run(process.execPath, [path.join(ROOT, 'dist/apps', app, 'src/main.js')], {
+        env,
+        timeout: 20_000,
+      }).then(
         () => null,
         (err: { code?: number; stderr?: string }) => err,
       );
       expect(failed?.code).toBe(1);
       const lines = (failed?.stderr ?? '').trim().split('\n');
-      expect(lines).toEqual([expect.stringMatching(/^invalid configuration: KILN_QUEUE_PREFIX: needs a hash tag on a Redis Cluster, e\.g\. \{kiln\}/)]);
+      expect(lines).toEqual([
+        expect.stringMatching(
+          /^invalid configuration: KILN_QUEUE_PREFIX: needs a hash tag on a Redis Cluster, e\.g\. \{kiln\}/,
+        ),
+      ]);
     }
   });
 });

@@ -74,7 +74,11 @@ describe('scale-out: 2 gateways, 3 converters, 30 jobs', () => {
             base: create,
             method: 'POST',
             headers: { 'Content-Type': 'application/json' },
-            body: JSON.stringify({ conversion: [{ target: audio ? 'mp3' : 'jpg' }], callback: receiver.url, tag: `scale-${i}` }),
+            body: JSON.stringify({
+              conversion: [{ target: audio ? 'mp3' : 'jpg' }],
+              callback: receiver.url,
+              tag: `scale-${i}`,
+            }),
           });
           expect(res.status).toBe(201);
           const job = await json(res);
@@ -88,15 +92,25 @@ describe('scale-out: 2 gateways, 3 converters, 30 jobs', () => {
       jobs.push(...made);
     }
 
-    // eslint-disable-next-line @typescript-eslint/no-explicit-any
-    const finals = await waitFor('every job to end', async () => {
-      const all = await Promise.all(jobs.map((j, i) => json(stack.api(`/v1/jobs/${j.id}`, { base: stack.gatewayUrls[i % 2] }))));
-      return all.every((j) => ['completed', 'failed', 'canceled'].includes(j.status.code)) ? all : undefined;
-    }, 150_000, 500);
+    const finals = await waitFor(
+      'every job to end',
+      async () => {
+        const all = await Promise.all(
+          jobs.map((j, i) => json(stack.api(`/v1/jobs/${j.id}`, { base: stack.gatewayUrls[i % 2] }))),
+        );
+        return all.every((j) => ['completed', 'failed', 'canceled'].includes(j.status.code)) ? all : undefined;
+      },
+      150_000,
+      500,
+    );
     const elapsedS = (Date.now() - started) / 1000;
 
     for (const [i, final] of finals.entries()) {
-      expect({ id: final.id, status: final.status.code, errors: final.errors }).toEqual({ id: jobs[i].id, status: 'completed', errors: [] });
+      expect({ id: final.id, status: final.status.code, errors: final.errors }).toEqual({
+        id: jobs[i].id,
+        status: 'completed',
+        errors: [],
+      });
       expect(final.output).toHaveLength(1);
       expect(final.output[0].filename).toBe(jobs[i].kind === 'audio' ? `tone-${i}.mp3` : `pic-${i}.jpg`);
     }
@@ -123,7 +137,9 @@ describe('scale-out: 2 gateways, 3 converters, 30 jobs', () => {
     expect(tookWork).toEqual({ 'converter-1': true, 'converter-2': true, 'converter-3': true });
     // Both gateways are still the same processes.
     expect(stack.apps.filter((a) => a.app === 'api-gateway').every((a) => a.child.exitCode === null)).toBe(true);
-    console.log(`scale-out: ${JOBS} jobs in ${elapsedS.toFixed(1)} s; units per converter: ${perConverter.map((d) => d.length).join(', ')}`);
+    console.log(
+      `scale-out: ${JOBS} jobs in ${elapsedS.toFixed(1)} s; units per converter: ${perConverter.map((d) => d.length).join(', ')}`,
+    );
   });
 });
 
@@ -154,14 +170,24 @@ describe('Redis Cluster: a hash-tagged queue prefix keeps every queue key in one
 
   it('a job completes and every BullMQ key starts with the hash-tagged prefix', async () => {
     const wav = await readFile(await makeAudio({ path: path.join(tmp.dir, 'tone.wav'), seconds: 1, format: 'wav' }));
-    const job = await json(stack.api('/v1/jobs', { method: 'POST', headers: { 'Content-Type': 'application/json' }, body: JSON.stringify({ conversion: [{ target: 'mp3' }], callback: receiver.url }) }));
+    const job = await json(
+      stack.api('/v1/jobs', {
+        method: 'POST',
+        headers: { 'Content-Type': 'application/json' },
+        body: JSON.stringify({ conversion: [{ target: 'mp3' }], callback: receiver.url }),
+      }),
+    );
     const form = new FormData();
     form.append('file', new Blob([wav]), 'tone.wav');
     expect((await stack.api(`/v1/jobs/${job.id}/upload`, { method: 'POST', body: form })).status).toBe(201);
-    const final = await waitFor('job end', async () => {
-      const j = await json(stack.api(`/v1/jobs/${job.id}`));
-      return ['completed', 'failed', 'canceled'].includes(j.status.code) ? j : undefined;
-    }, 60_000);
+    const final = await waitFor(
+      'job end',
+      async () => {
+        const j = await json(stack.api(`/v1/jobs/${job.id}`));
+        return ['completed', 'failed', 'canceled'].includes(j.status.code) ? j : undefined;
+      },
+      60_000,
+    );
     expect(final.status.code).toBe('completed');
     expect(final.output).toHaveLength(1);
     await waitFor('callback', async () => receiver.forJob(job.id)[0], 30_000);
@@ -170,9 +196,16 @@ describe('Redis Cluster: a hash-tagged queue prefix keeps every queue key in one
     const ours = await redis.keys(`${prefix}*`);
     expect(ours.length).toBeGreaterThan(0);
     expect(all.filter((k) => !k.startsWith(`${prefix}:`))).toEqual([]);
-    for (const queue of ['convert', 'finalize', 'callback']) expect(ours.some((k) => k.startsWith(`${prefix}:${queue}:`))).toBe(true);
+    for (const queue of ['convert', 'finalize', 'callback'])
+      expect(ours.some((k) => k.startsWith(`${prefix}:${queue}:`))).toBe(true);
     // One slot for all of them.
-    const slots = new Set(await Promise.all([...new Set(ours.map((k) => k.split(':').slice(0, 2).join(':')))].map(async (k) => (await redis.cli('CLUSTER', 'KEYSLOT', k)).trim())));
+    const slots = new Set(
+      await Promise.all(
+        [...new Set(ours.map((k) => k.split(':').slice(0, 2).join(':')))].map(async (k) =>
+          (await redis.cli('CLUSTER', 'KEYSLOT', k)).trim(),
+        ),
+      ),
+    );
     expect(slots.size).toBe(1);
     // No worker met a CROSSSLOT refusal.
     expect(stack.apps.map((a) => a.output.join('')).join('\n')).not.toMatch(/CROSSSLOT/);

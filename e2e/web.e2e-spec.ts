@@ -18,7 +18,15 @@ jest.setTimeout(120_000);
 const ROOT = path.resolve(__dirname, '..');
 const SESSION_SECRET = `web-session-${randomBytes(24).toString('hex')}`;
 const CHUNK = 64 * 1024;
-const CHROMIUM_ARGS = ['--no-sandbox', '--disable-gpu', '--disable-quic', '--no-first-run', '--disable-background-networking', '--disable-component-update', '--disable-sync'];
+const CHROMIUM_ARGS = [
+  '--no-sandbox',
+  '--disable-gpu',
+  '--disable-quic',
+  '--no-first-run',
+  '--disable-background-networking',
+  '--disable-component-update',
+  '--disable-sync',
+];
 
 describe('web page at / (headless Chromium, real processes)', () => {
   const stack = new Stack();
@@ -35,7 +43,11 @@ describe('web page at / (headless Chromium, real processes)', () => {
         converters: 1,
         assemblers: 1,
         // Small chunks so the page sends the file as several parallel Content-Range PUTs.
-        env: { KILN_WEB_SESSION_SECRET: SESSION_SECRET, KILN_CHUNK_SIZE_MIN: String(CHUNK), KILN_CHUNK_SIZE_MAX: String(CHUNK) },
+        env: {
+          KILN_WEB_SESSION_SECRET: SESSION_SECRET,
+          KILN_CHUNK_SIZE_MIN: String(CHUNK),
+          KILN_CHUNK_SIZE_MAX: String(CHUNK),
+        },
       }),
     ]);
     browser = await chromium.launch({ executablePath: '/usr/bin/chromium', args: CHROMIUM_ARGS });
@@ -77,7 +89,9 @@ describe('web page at / (headless Chromium, real processes)', () => {
     // Everything the page receives (headers and bodies), to prove the key never reaches it.
     const received: Promise<string>[] = [];
     page.on('response', (r) => {
-      received.push((async () => `${r.url()} ${JSON.stringify(await r.allHeaders())} ${await r.text().catch(() => '')}`)());
+      received.push(
+        (async () => `${r.url()} ${JSON.stringify(await r.allHeaders())} ${await r.text().catch(() => '')}`)(),
+      );
     });
     const puts: BrowserRequest[] = [];
     page.on('request', (r) => r.method() === 'PUT' && r.url().includes('/v1/uploads/') && puts.push(r));
@@ -128,7 +142,10 @@ describe('web page at / (headless Chromium, real processes)', () => {
     expect(href).toMatch(new RegExp(`^/web/jobs/${jobId}/output/[0-9a-f-]{36}/download$`));
     await expect(page.textContent('#transfers li .transfer-stage')).resolves.toMatch(/Done/);
 
-    const seen = (await page.evaluate('({ phases: window.phases, uploadValues: window.uploadValues })')) as { phases: string[]; uploadValues: string[] };
+    const seen = (await page.evaluate('({ phases: window.phases, uploadValues: window.uploadValues })')) as {
+      phases: string[];
+      uploadValues: string[];
+    };
     expect(seen.phases).toEqual(['creating', 'uploading', 'converting', 'final']);
     expect(seen.uploadValues[seen.uploadValues.length - 1]).toBe('100');
     expect(seen.uploadValues.length).toBeGreaterThan(1);
@@ -142,7 +159,11 @@ describe('web page at / (headless Chromium, real processes)', () => {
 
     // The job as the API sees it: MP3 at the chosen bitrate, created by the key that logged in.
     const job = await json(stack.api(`/v1/jobs/${jobId}`));
-    expect(job).toMatchObject({ status: { code: 'completed' }, conversion: [{ target: 'mp3', options: { audio_bitrate: 96 } }], input: [{ filename: 'tone.wav', size }] });
+    expect(job).toMatchObject({
+      status: { code: 'completed' },
+      conversion: [{ target: 'mp3', options: { audio_bitrate: 96 } }],
+      input: [{ filename: 'tone.wav', size }],
+    });
 
     // The link downloads a real MP3 (a 302 to a fresh storage URL), for the browser and for a plain client with the cookie.
     const [download] = await Promise.all([page.waitForEvent('download'), link.click()]);
@@ -228,14 +249,25 @@ describe('web page at / (headless Chromium, real processes)', () => {
     expect(attempts).toEqual([`bytes 0-${size - 1}/${size}`, `bytes 0-${size - 1}/${size}`]);
     const jobId = (await page.getAttribute('#transfers li[data-job-id]', 'data-job-id'))!;
     const job = await json(stack.api(`/v1/jobs/${jobId}`));
-    expect(job).toMatchObject({ status: { code: 'completed' }, input: [{ filename: 'frame.png', size }], conversion: [{ target: 'jpg', options: { width: 320 } }] });
+    expect(job).toMatchObject({
+      status: { code: 'completed' },
+      input: [{ filename: 'frame.png', size }],
+      conversion: [{ target: 'jpg', options: { width: 320 } }],
+    });
 
     const [cookie] = (await context.cookies()).filter((c) => c.name === 'kiln_session');
-    const res = await fetch(new URL((await link.getAttribute('href'))!, stack.url), { headers: { Cookie: `kiln_session=${cookie.value}` } });
+    const res = await fetch(new URL((await link.getAttribute('href'))!, stack.url), {
+      headers: { Cookie: `kiln_session=${cookie.value}` },
+    });
     expect(res.status).toBe(200);
     const out = path.join(tmp.dir, 'frame.jpg');
     await writeFile(out, Buffer.from(await res.arrayBuffer()));
-    await expect(probe(out, { timeoutMs: 10_000 })).resolves.toMatchObject({ kind: 'image', video_codec: 'mjpeg', width: 320, height: 180 });
+    await expect(probe(out, { timeoutMs: 10_000 })).resolves.toMatchObject({
+      kind: 'image',
+      video_codec: 'mjpeg',
+      width: 320,
+      height: 180,
+    });
     expect(problems).toEqual([]);
     await context.close();
   });
@@ -260,7 +292,9 @@ describe('web page at / (headless Chromium, real processes)', () => {
     const ok = await login(stack.apiKey);
     expect(ok.res.status).toBe(303);
     expect(ok.res.headers.get('location')).toBe('/');
-    expect(ok.setCookie).toMatch(/^kiln_session=[A-Za-z0-9_-]+\.[A-Za-z0-9_-]+; Path=\/; HttpOnly; SameSite=Strict; Max-Age=\d+$/);
+    expect(ok.setCookie).toMatch(
+      /^kiln_session=[A-Za-z0-9_-]+\.[A-Za-z0-9_-]+; Path=\/; HttpOnly; SameSite=Strict; Max-Age=\d+$/,
+    );
     const answer = `${ok.text} ${JSON.stringify([...ok.res.headers])}`;
     expect(answer).not.toContain(stack.apiKey);
     expect(ok.text).toBe('');
@@ -282,7 +316,11 @@ describe('web page at / (headless Chromium, real processes)', () => {
     expect((await fetch(`${stack.url}/web/static/..%2Fweb.controller.js`)).status).toBe(404);
 
     // Only forms: no JSON logins, no logins posted from another site.
-    const asJson = await fetch(`${stack.url}/web/session`, { method: 'POST', headers: { 'Content-Type': 'application/json' }, body: JSON.stringify({ api_key: stack.apiKey }) });
+    const asJson = await fetch(`${stack.url}/web/session`, {
+      method: 'POST',
+      headers: { 'Content-Type': 'application/json' },
+      body: JSON.stringify({ api_key: stack.apiKey }),
+    });
     expect(asJson.status).toBe(415);
     expect(JSON.stringify(await json(asJson))).not.toContain(stack.apiKey);
     const crossSite = await login(stack.apiKey, { 'Sec-Fetch-Site': 'cross-site' });
@@ -294,11 +332,25 @@ describe('web page at / (headless Chromium, real processes)', () => {
     const { token } = await login(stack.apiKey);
     const cookie = token!;
 
-    const noHeader = await fetch(`${stack.url}/web/jobs`, withCookie(cookie, { method: 'POST', headers: { 'Content-Type': 'application/json' }, body: JSON.stringify(createBody) }));
+    const noHeader = await fetch(
+      `${stack.url}/web/jobs`,
+      withCookie(cookie, {
+        method: 'POST',
+        headers: { 'Content-Type': 'application/json' },
+        body: JSON.stringify(createBody),
+      }),
+    );
     expect(noHeader.status).toBe(403);
     expect((await json(noHeader)).error.code).toBe('forbidden');
 
-    const created = await fetch(`${stack.url}/web/jobs`, withCookie(cookie, { method: 'POST', headers: { 'Content-Type': 'application/json', 'X-Kiln-Web': '1' }, body: JSON.stringify(createBody) }));
+    const created = await fetch(
+      `${stack.url}/web/jobs`,
+      withCookie(cookie, {
+        method: 'POST',
+        headers: { 'Content-Type': 'application/json', 'X-Kiln-Web': '1' },
+        body: JSON.stringify(createBody),
+      }),
+    );
     expect(created.status).toBe(201);
     const job = await json(created);
     expect(job.token).toMatch(/^[0-9a-f]{32}$/);
@@ -313,7 +365,14 @@ describe('web page at / (headless Chromium, real processes)', () => {
       { ...createBody, callback: 'http://127.0.0.1:9/hook' },
       { input: [{ type: 'remote', source: 'http://127.0.0.1:9/a.wav' }], conversion: [{ target: 'mp3' }] },
     ]) {
-      const refused = await fetch(`${stack.url}/web/jobs`, withCookie(cookie, { method: 'POST', headers: { 'Content-Type': 'application/json', 'X-Kiln-Web': '1' }, body: JSON.stringify(body) }));
+      const refused = await fetch(
+        `${stack.url}/web/jobs`,
+        withCookie(cookie, {
+          method: 'POST',
+          headers: { 'Content-Type': 'application/json', 'X-Kiln-Web': '1' },
+          body: JSON.stringify(body),
+        }),
+      );
       expect(refused.status).toBe(400);
     }
 
@@ -321,15 +380,42 @@ describe('web page at / (headless Chromium, real processes)', () => {
     expect((await fetch(`${stack.url}/admin/queues`, withCookie(cookie))).status).toBe(401);
     expect((await fetch(`${stack.url}/admin/queues/api/queues`, withCookie(cookie))).status).toBe(401);
     expect((await fetch(`${stack.url}/v1/jobs`, withCookie(cookie))).status).toBe(401);
-    expect((await fetch(`${stack.url}/v1/jobs/${job.id}`, withCookie(cookie, { headers: { 'X-Kiln-Web': '1' } }))).status).toBe(401);
-    expect((await fetch(`${stack.url}/v1/jobs`, withCookie(cookie, { method: 'POST', headers: { 'Content-Type': 'application/json', 'X-Kiln-Web': '1' }, body: JSON.stringify(createBody) }))).status).toBe(401);
-    expect((await fetch(`${stack.url}/v1/uploads`, withCookie(cookie, { method: 'POST', headers: { 'Content-Type': 'application/json', 'X-Kiln-Web': '1' }, body: JSON.stringify({ filename: 'a', size: 1 }) }))).status).toBe(401);
+    expect(
+      (await fetch(`${stack.url}/v1/jobs/${job.id}`, withCookie(cookie, { headers: { 'X-Kiln-Web': '1' } }))).status,
+    ).toBe(401);
+    expect(
+      (
+        await fetch(
+          `${stack.url}/v1/jobs`,
+          withCookie(cookie, {
+            method: 'POST',
+            headers: { 'Content-Type': 'application/json', 'X-Kiln-Web': '1' },
+            body: JSON.stringify(createBody),
+          }),
+        )
+      ).status,
+    ).toBe(401);
+    expect(
+      (
+        await fetch(
+          `${stack.url}/v1/uploads`,
+          withCookie(cookie, {
+            method: 'POST',
+            headers: { 'Content-Type': 'application/json', 'X-Kiln-Web': '1' },
+            body: JSON.stringify({ filename: 'a', size: 1 }),
+          }),
+        )
+      ).status,
+    ).toBe(401);
     const other = (await login(stack.otherKey)).token!;
     expect((await fetch(`${stack.url}/web/jobs/${job.id}`, withCookie(other))).status).toBe(404);
 
     // Cancel needs the header too.
     expect((await fetch(`${stack.url}/web/jobs/${job.id}`, withCookie(cookie, { method: 'DELETE' }))).status).toBe(403);
-    const canceled = await fetch(`${stack.url}/web/jobs/${job.id}`, withCookie(cookie, { method: 'DELETE', headers: { 'X-Kiln-Web': '1' } }));
+    const canceled = await fetch(
+      `${stack.url}/web/jobs/${job.id}`,
+      withCookie(cookie, { method: 'DELETE', headers: { 'X-Kiln-Web': '1' } }),
+    );
     expect(canceled.status).toBe(200);
     expect((await json(canceled)).status.code).toBe('canceled');
   });
@@ -342,8 +428,14 @@ describe('web page at / (headless Chromium, real processes)', () => {
     const fresh = signWebSession({ owner, sessionId: newSessionId(), issuedAt: now, expiresAt: now + 600 }, key);
     expect((await fetch(`${stack.url}/web/jobs`, withCookie(fresh))).status).toBe(200);
 
-    const expired = signWebSession({ owner, sessionId: newSessionId(), issuedAt: now - 7200, expiresAt: now - 60 }, key);
-    const otherSecret = signWebSession({ owner, sessionId: newSessionId(), issuedAt: now, expiresAt: now + 600 }, Buffer.from('x'.repeat(40)));
+    const expired = signWebSession(
+      { owner, sessionId: newSessionId(), issuedAt: now - 7200, expiresAt: now - 60 },
+      key,
+    );
+    const otherSecret = signWebSession(
+      { owner, sessionId: newSessionId(), issuedAt: now, expiresAt: now + 600 },
+      Buffer.from('x'.repeat(40)),
+    );
     const [payload, signature] = fresh.split('.');
     const claims = JSON.parse(Buffer.from(payload, 'base64url').toString('utf8'));
     const longer = `${Buffer.from(JSON.stringify({ ...claims, exp: now + 10 ** 7 })).toString('base64url')}.${signature}`;
@@ -361,7 +453,10 @@ describe('web page at / (headless Chromium, real processes)', () => {
     const { token } = await login(stack.apiKey);
     expect((await fetch(`${stack.url}/web/jobs`, withCookie(token!))).status).toBe(200);
     expect((await fetch(`${stack.url}/web/session`, withCookie(token!, { method: 'DELETE' }))).status).toBe(403);
-    const out = await fetch(`${stack.url}/web/session`, withCookie(token!, { method: 'DELETE', headers: { 'X-Kiln-Web': '1' } }));
+    const out = await fetch(
+      `${stack.url}/web/session`,
+      withCookie(token!, { method: 'DELETE', headers: { 'X-Kiln-Web': '1' } }),
+    );
     expect(out.status).toBe(204);
     expect(out.headers.get('set-cookie')).toMatch(/^kiln_session=; Path=\/; HttpOnly; SameSite=Strict; Max-Age=0/);
     expect((await fetch(`${stack.url}/web/jobs`, withCookie(token!))).status).toBe(401);
@@ -373,17 +468,30 @@ describe('web page at / (headless Chromium, real processes)', () => {
     const post = (localAddress: string, key: string) =>
       new Promise<{ status: number; headers: http.IncomingHttpHeaders }>((resolve, reject) => {
         const body = new URLSearchParams({ api_key: key }).toString();
-        const req = http.request(`${stack.url}/web/session`, { method: 'POST', localAddress, agent: false, headers: { 'Content-Type': 'application/x-www-form-urlencoded', 'Content-Length': Buffer.byteLength(body) } }, (res) => {
-          res.resume();
-          res.on('end', () => resolve({ status: res.statusCode ?? 0, headers: res.headers }));
-        });
+        const req = http.request(
+          `${stack.url}/web/session`,
+          {
+            method: 'POST',
+            localAddress,
+            agent: false,
+            headers: { 'Content-Type': 'application/x-www-form-urlencoded', 'Content-Length': Buffer.byteLength(body) },
+          },
+          (res) => {
+            res.resume();
+            res.on('end', () => resolve({ status: res.statusCode ?? 0, headers: res.headers }));
+          },
+        );
         req.on('error', reject);
         req.end(body);
       });
     const guesser = '127.0.0.5';
     for (let i = 0; i < 30; i++) {
       const wrong = await post(guesser, `kiln_wrong_guess_${i}_0123456789`);
-      expect({ i, status: wrong.status, location: wrong.headers.location }).toEqual({ i, status: 303, location: '/?login=failed' });
+      expect({ i, status: wrong.status, location: wrong.headers.location }).toEqual({
+        i,
+        status: 303,
+        location: '/?login=failed',
+      });
     }
     const over = await post(guesser, 'kiln_wrong_guess_31_0123456789');
     expect(over.status).toBe(429);

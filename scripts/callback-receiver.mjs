@@ -21,8 +21,10 @@ createServer((req, res) => {
   req.on('data', (c) => (body += c));
   req.on('end', () => {
     const job = JSON.parse(body || '{}');
-    console.log(`${new Date().toISOString()} ${req.headers['x-kiln-event']} job ${job.id} → ${job.status?.code}` +
-      ` (delivery ${req.headers['x-kiln-delivery']}, attempt ${req.headers['x-kiln-attempt']}, signature ${verify(body, req.headers['x-kiln-signature']) ? 'valid' : 'INVALID'})`);
+    console.log(
+      `${new Date().toISOString()} ${req.headers['x-kiln-event']} job ${job.id} → ${job.status?.code}` +
+        ` (delivery ${req.headers['x-kiln-delivery']}, attempt ${req.headers['x-kiln-attempt']}, signature ${verify(body, req.headers['x-kiln-signature']) ? 'valid' : 'INVALID'})`,
+    );
     for (const o of job.output ?? []) console.log(`  output ${o.filename} (${o.size} bytes): ${o.uri}`);
     for (const e of job.errors ?? []) console.log(`  error ${e.code}: ${e.message}`);
     res.writeHead(200).end('ok');

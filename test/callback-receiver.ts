@@ -6,7 +6,8 @@ export interface ReceivedCallback {
   path: string;
   headers: IncomingHttpHeaders;
   body: string;
-  json: any; // eslint-disable-line @typescript-eslint/no-explicit-any
+  // biome-ignore lint/suspicious/noExplicitAny: parsed JSON of any shape, checked by the assertions
+  json: any;
 }
 
 export class CallbackReceiver {

@@ -56,7 +56,11 @@ export function shuffled<T>(items: T[]): T[] {
 }
 
 /** Runs `work` over items with at most `n` in flight (p-limit). */
-export async function inParallel<T>(items: T[], n: number, work: (item: T, index: number) => Promise<void>): Promise<void> {
+export async function inParallel<T>(
+  items: T[],
+  n: number,
+  work: (item: T, index: number) => Promise<void>,
+): Promise<void> {
   const limit = pLimit(n);
   await Promise.all(items.map((item, i) => limit(() => work(item, i))));
 }

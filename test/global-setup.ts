@@ -7,7 +7,13 @@ import { existsSync, readFileSync } from 'node:fs';
 import path from 'node:path';
 import { Client } from 'pg';
 import { migrate } from '../libs/database/src/migrator';
-import { STALE_CLONE_SECONDS, adminUrl, cloneAgeSeconds, databaseUrl, templateName } from '../libs/database/src/testing/test-database';
+import {
+  STALE_CLONE_SECONDS,
+  adminUrl,
+  cloneAgeSeconds,
+  databaseUrl,
+  templateName,
+} from '../libs/database/src/testing/test-database';
 
 export default async function globalSetup(): Promise<void> {
   const envFile = path.resolve(__dirname, '../.kiln/s3/s3.env');
@@ -23,10 +29,13 @@ export default async function globalSetup(): Promise<void> {
   await admin.connect();
   try {
     await admin.query('SELECT pg_advisory_lock(72707370)');
-    const { rows } = await admin.query<{ datname: string }>("SELECT datname FROM pg_database WHERE datname LIKE 'kiln\\_t\\_%'");
+    const { rows } = await admin.query<{ datname: string }>(
+      "SELECT datname FROM pg_database WHERE datname LIKE 'kiln\\_t\\_%'",
+    );
     for (const r of rows) {
       const age = cloneAgeSeconds(r.datname);
-      if (age !== null && age > STALE_CLONE_SECONDS) await admin.query(`DROP DATABASE IF EXISTS "${r.datname}" WITH (FORCE)`);
+      if (age !== null && age > STALE_CLONE_SECONDS)
+        await admin.query(`DROP DATABASE IF EXISTS "${r.datname}" WITH (FORCE)`);
     }
     const exists = await admin.query('SELECT 1 FROM pg_database WHERE datname = $1', [template]);
     if (!exists.rowCount) {

@@ -18,7 +18,7 @@ const DEPLOY = path.join(ROOT, 'deploy/k8s');
 /** A worker exits by itself at most this long after its grace period (libs/worker-runtime worker-app.ts). */
 const WORKER_EXIT_MARGIN_SECONDS = 15;
 
-// eslint-disable-next-line @typescript-eslint/no-explicit-any
+// biome-ignore lint/suspicious/noExplicitAny: parsed JSON of any shape, checked by the assertions
 type Doc = Record<string, any>;
 interface Loaded {
   file: string;
@@ -36,11 +36,14 @@ function yamlFiles(dir: string): string[] {
 function loadDocs(files: string[]): Loaded[] {
   return files.flatMap((file) => {
     const docs = parseAllDocuments(readFileSync(file, 'utf8'), { prettyErrors: true });
-    return docs.map((d) => {
-      const problems = [...d.errors, ...d.warnings];
-      if (problems.length) throw new Error(`${path.relative(ROOT, file)}: ${problems.map((p) => p.message).join('; ')}`);
-      return { file: path.relative(DEPLOY, file), doc: d.toJS() as Doc };
-    }).filter((l) => l.doc !== null);
+    return docs
+      .map((d) => {
+        const problems = [...d.errors, ...d.warnings];
+        if (problems.length)
+          throw new Error(`${path.relative(ROOT, file)}: ${problems.map((p) => p.message).join('; ')}`);
+        return { file: path.relative(DEPLOY, file), doc: d.toJS() as Doc };
+      })
+      .filter((l) => l.doc !== null);
   });
 }
 
@@ -63,7 +66,8 @@ function schemaVocabulary(): Set<string> {
   for (const pkg of ['kubernetes-models', '@kubernetes-models/apimachinery', '@kubernetes-models/keda']) {
     const schemas = path.join(ROOT, 'node_modules', pkg, '_schemas');
     for (const f of readdirSync(schemas).filter((n) => n.endsWith('.js'))) {
-      for (const m of readFileSync(path.join(schemas, f), 'utf8').matchAll(/instancePath\+"\/([A-Za-z0-9_$-]+)"/g)) names.add(m[1]);
+      for (const m of readFileSync(path.join(schemas, f), 'utf8').matchAll(/instancePath\+"\/([A-Za-z0-9_$-]+)"/g))
+        names.add(m[1]);
     }
   }
   return names;
@@ -80,7 +84,12 @@ function isFreeFormMap(kind: string, at: string): boolean {
 function unknownFields(doc: Doc, vocabulary: Set<string>): string[] {
   const found: string[] = [];
   const walk = (value: unknown, at: string) => {
-    if (Array.isArray(value)) return value.forEach((v, i) => walk(v, `${at}[${i}]`));
+    if (Array.isArray(value)) {
+      value.forEach((v, i) => {
+        walk(v, `${at}[${i}]`);
+      });
+      return;
+    }
     if (!value || typeof value !== 'object' || isFreeFormMap(doc.kind, at)) return;
     for (const [k, v] of Object.entries(value)) {
       if (!vocabulary.has(k)) found.push(`${at ? `${at}.` : ''}${k}`);
@@ -95,7 +104,18 @@ function unknownFields(doc: Doc, vocabulary: Set<string>): string[] {
 function quantity(q: string | number): number {
   const m = /^(\d+(?:\.\d+)?)(m|k|M|G|T|Ki|Mi|Gi|Ti)?$/.exec(String(q));
   if (!m) throw new Error(`not a quantity: ${q}`);
-  const unit: Record<string, number> = { '': 1, m: 1e-3, k: 1e3, M: 1e6, G: 1e9, T: 1e12, Ki: 2 ** 10, Mi: 2 ** 20, Gi: 2 ** 30, Ti: 2 ** 40 };
+  const unit: Record<string, number> = {
+    '': 1,
+    m: 1e-3,
+    k: 1e3,
+    M: 1e6,
+    G: 1e9,
+    T: 1e12,
+    Ki: 2 ** 10,
+    Mi: 2 ** 20,
+    Gi: 2 ** 30,
+    Ti: 2 ** 40,
+  };
   return Number(m[1]) * unit[m[2] ?? ''];
 }
 
@@ -118,10 +138,13 @@ describe('Kubernetes manifests (deploy/k8s)', () => {
   const loaded = loadDocs(files);
   const kustomizations = loaded.filter((l) => l.doc.kind === 'Kustomization');
   const resources = loaded.filter((l) => l.doc.kind !== 'Kustomization');
-  const of = (kind: string) => resources.filter((l) => l.doc.kind === kind && !l.file.endsWith('.example.yaml')).map((l) => l.doc);
+  const of = (kind: string) =>
+    resources.filter((l) => l.doc.kind === kind && !l.file.endsWith('.example.yaml')).map((l) => l.doc);
   /** The one applied (non-example) document of this kind and name. */
   const one = (kind: string, name: string) => {
-    const found = resources.filter((l) => l.doc.kind === kind && l.doc.metadata?.name === name && !l.file.endsWith('.example.yaml'));
+    const found = resources.filter(
+      (l) => l.doc.kind === kind && l.doc.metadata?.name === name && !l.file.endsWith('.example.yaml'),
+    );
     if (found.length !== 1) throw new Error(`${found.length} ${kind} named ${name}`);
     return found[0].doc;
   };
@@ -132,14 +155,24 @@ describe('Kubernetes manifests (deploy/k8s)', () => {
   const packageVersion = JSON.parse(readFileSync(path.join(ROOT, 'package.json'), 'utf8')).version as string;
 
   /** Every container of a Deployment or Job, with the workload it belongs to. */
-  const containers = workloads.flatMap((w) => [...(w.spec.template.spec.initContainers ?? []), ...w.spec.template.spec.containers].map((c: Doc) => ({ workload: w, pod: w.spec.template.spec, c })));
+  const containers = workloads.flatMap((w) =>
+    [...(w.spec.template.spec.initContainers ?? []), ...w.spec.template.spec.containers].map((c: Doc) => ({
+      workload: w,
+      pod: w.spec.template.spec,
+      c,
+    })),
+  );
 
   /** The environment a container starts with: envFrom (ConfigMap, Secret), then env (which wins). */
   function environment(c: Doc): { env: Record<string, string>; names: string[] } {
     const env: Record<string, string> = {};
     const names: string[] = [];
     for (const from of c.envFrom ?? []) {
-      const source = from.configMapRef ? one('ConfigMap', from.configMapRef.name).data : from.secretRef?.name === secret.metadata.name ? secret.stringData : undefined;
+      const source = from.configMapRef
+        ? one('ConfigMap', from.configMapRef.name).data
+        : from.secretRef?.name === secret.metadata.name
+          ? secret.stringData
+          : undefined;
       if (!source) throw new Error(`${c.name}: envFrom of an unknown source ${JSON.stringify(from)}`);
       for (const [k, v] of Object.entries(source)) {
         env[k] = String(v);
@@ -150,7 +183,8 @@ describe('Kubernetes manifests (deploy/k8s)', () => {
       names.push(e.name);
       if (e.value !== undefined) env[e.name] = String(e.value);
       else if (e.valueFrom?.secretKeyRef) env[e.name] = secret.stringData[e.valueFrom.secretKeyRef.key];
-      else if (e.valueFrom?.configMapKeyRef) env[e.name] = one('ConfigMap', e.valueFrom.configMapKeyRef.name).data[e.valueFrom.configMapKeyRef.key];
+      else if (e.valueFrom?.configMapKeyRef)
+        env[e.name] = one('ConfigMap', e.valueFrom.configMapKeyRef.name).data[e.valueFrom.configMapKeyRef.key];
       else throw new Error(`${c.name}: env ${e.name} has no value this test understands`);
     }
     return { env, names };
@@ -160,7 +194,11 @@ describe('Kubernetes manifests (deploy/k8s)', () => {
   const appOf = (c: Doc): string => /^dist\/apps\/([^/]+)\/src\/main\.js$/.exec(c.args?.[1] ?? '')?.[1] ?? '';
 
   it('finds the manifests: a kustomization, the three apps, the migrate Job, the example Secret, the KEDA objects', () => {
-    expect(deployments.map((d) => d.metadata.name).sort()).toEqual(['kiln-assembler', 'kiln-converter', 'kiln-gateway']);
+    expect(deployments.map((d) => d.metadata.name).sort()).toEqual([
+      'kiln-assembler',
+      'kiln-converter',
+      'kiln-gateway',
+    ]);
     expect(of('Job').map((j) => j.metadata.name)).toEqual(['kiln-migrate']);
     expect(secret).toMatchObject({ kind: 'Secret', metadata: { name: 'kiln-secrets' } });
     expect(of('ScaledObject').map((s) => s.metadata.name)).toEqual(['kiln-converter']);
@@ -176,9 +214,15 @@ describe('Kubernetes manifests (deploy/k8s)', () => {
       try {
         new Model(doc).validate();
       } catch (err: unknown) {
-        throw new Error(`${file}: ${doc.kind} ${doc.metadata?.name} is not valid: ${err instanceof Error ? err.message : String(err)}`);
+        throw new Error(
+          `${file}: ${doc.kind} ${doc.metadata?.name} is not valid: ${err instanceof Error ? err.message : String(err)}`,
+        );
       }
-      expect({ file, kind: doc.kind, unknown: unknownFields(doc, vocabulary) }).toEqual({ file, kind: doc.kind, unknown: [] });
+      expect({ file, kind: doc.kind, unknown: unknownFields(doc, vocabulary) }).toEqual({
+        file,
+        kind: doc.kind,
+        unknown: [],
+      });
     }
   });
 
@@ -192,7 +236,10 @@ describe('Kubernetes manifests (deploy/k8s)', () => {
     );
     const manifests = [...new Set(resources.map((l) => l.file))];
     for (const file of manifests) {
-      expect({ file, listed: listed.filter((l) => l === file).length }).toEqual({ file, listed: file.endsWith('.example.yaml') ? 0 : 1 });
+      expect({ file, listed: listed.filter((l) => l === file).length }).toEqual({
+        file,
+        listed: file.endsWith('.example.yaml') ? 0 : 1,
+      });
     }
     const namespaces = new Set(kustomizations.map((k) => k.doc.namespace));
     expect([...namespaces]).toEqual([one('Namespace', 'kiln').metadata.name]);
@@ -212,7 +259,11 @@ describe('Kubernetes manifests (deploy/k8s)', () => {
       const source = path.join(ROOT, c.args[1].replace(/^dist\//, '').replace(/\.js$/, '.ts'));
       expect({ args: c.args, source: existsSync(source) }).toEqual({ args: c.args, source: true });
     }
-    expect(deployments.map((d) => appOf(d.spec.template.spec.containers[0])).sort()).toEqual(['api-gateway', 'assembler', 'converter']);
+    expect(deployments.map((d) => appOf(d.spec.template.spec.containers[0])).sort()).toEqual([
+      'api-gateway',
+      'assembler',
+      'converter',
+    ]);
   });
 
   it('reads only Secret and ConfigMap keys that exist, sets only variables Kiln knows, and every app starts with that configuration', () => {
@@ -220,10 +271,16 @@ describe('Kubernetes manifests (deploy/k8s)', () => {
     for (const { workload, c } of containers) {
       for (const e of c.env ?? []) {
         const ref = e.valueFrom?.secretKeyRef;
-        if (ref) expect({ env: e.name, secret: ref.name, has: ref.key in secret.stringData }).toEqual({ env: e.name, secret: secret.metadata.name, has: true });
+        if (ref)
+          expect({ env: e.name, secret: ref.name, has: ref.key in secret.stringData }).toEqual({
+            env: e.name,
+            secret: secret.metadata.name,
+            has: true,
+          });
         expect(ref?.optional).toBeUndefined();
       }
-      for (const from of c.envFrom ?? []) if (from.configMapRef) expect(from.configMapRef.name).toBe(configMap.metadata.name);
+      for (const from of c.envFrom ?? [])
+        if (from.configMapRef) expect(from.configMapRef.name).toBe(configMap.metadata.name);
       const { env, names } = environment(c);
       for (const name of names) expect({ name, known: known.has(name) }).toEqual({ name, known: true });
       if (workload.kind === 'Job') {
@@ -234,7 +291,9 @@ describe('Kubernetes manifests (deploy/k8s)', () => {
       }
     }
     // Every secret of the example is read by some app, and nothing secret sits in the ConfigMap.
-    const read = new Set(containers.flatMap(({ c }) => (c.env ?? []).map((e: Doc) => e.valueFrom?.secretKeyRef?.key).filter(Boolean)));
+    const read = new Set(
+      containers.flatMap(({ c }) => (c.env ?? []).map((e: Doc) => e.valueFrom?.secretKeyRef?.key).filter(Boolean)),
+    );
     expect([...read].sort()).toEqual(Object.keys(secret.stringData).sort());
     for (const key of Object.keys(configMap.data)) expect(key).not.toMatch(/KEY|SECRET|TOKEN|PASSWORD|DATABASE_URL/);
   });
@@ -247,11 +306,25 @@ describe('Kubernetes manifests (deploy/k8s)', () => {
       expect(listens).toBeGreaterThan(0);
       const ports: Doc[] = c.ports;
       expect(ports.map((p) => p.containerPort)).toEqual([listens]);
-      for (const [probe, pathname] of [['readinessProbe', '/health/ready'], ['livenessProbe', '/health/live']] as const) {
+      for (const [probe, pathname] of [
+        ['readinessProbe', '/health/ready'],
+        ['livenessProbe', '/health/live'],
+      ] as const) {
         const get = c[probe]?.httpGet;
-        expect({ deployment: d.metadata.name, probe, path: get?.path }).toEqual({ deployment: d.metadata.name, probe, path: pathname });
-        const port = ports.find((p) => (typeof get.port === 'number' ? p.containerPort === get.port : p.name === get.port));
-        expect({ deployment: d.metadata.name, probe, port: get.port, declared: !!port }).toEqual({ deployment: d.metadata.name, probe, port: get.port, declared: true });
+        expect({ deployment: d.metadata.name, probe, path: get?.path }).toEqual({
+          deployment: d.metadata.name,
+          probe,
+          path: pathname,
+        });
+        const port = ports.find((p) =>
+          typeof get.port === 'number' ? p.containerPort === get.port : p.name === get.port,
+        );
+        expect({ deployment: d.metadata.name, probe, port: get.port, declared: !!port }).toEqual({
+          deployment: d.metadata.name,
+          probe,
+          port: get.port,
+          declared: true,
+        });
       }
     }
   });
@@ -263,10 +336,15 @@ describe('Kubernetes manifests (deploy/k8s)', () => {
       const c = pod.containers[0];
       const shutdown = configOf(c).KILN_SHUTDOWN_GRACE_SECONDS;
       grace[appOf(c)] = shutdown;
-      expect({ deployment: d.metadata.name, ok: pod.terminationGracePeriodSeconds > preStopSeconds(c) + shutdown + WORKER_EXIT_MARGIN_SECONDS }).toEqual({ deployment: d.metadata.name, ok: true });
+      expect({
+        deployment: d.metadata.name,
+        ok: pod.terminationGracePeriodSeconds > preStopSeconds(c) + shutdown + WORKER_EXIT_MARGIN_SECONDS,
+      }).toEqual({ deployment: d.metadata.name, ok: true });
     }
     // The gateway is behind a Service: it keeps answering while endpoints and proxies forget it.
-    expect(preStopSeconds(one('Deployment', 'kiln-gateway').spec.template.spec.containers[0])).toBeGreaterThanOrEqual(5);
+    expect(preStopSeconds(one('Deployment', 'kiln-gateway').spec.template.spec.containers[0])).toBeGreaterThanOrEqual(
+      5,
+    );
     // Converters run the longest jobs and drain the longest.
     expect(grace.converter).toBeGreaterThan(grace['api-gateway']);
   });
@@ -277,15 +355,28 @@ describe('Kubernetes manifests (deploy/k8s)', () => {
       for (const resource of ['cpu', 'memory']) {
         const req = c.resources?.requests?.[resource];
         const lim = c.resources?.limits?.[resource];
-        expect({ where, resource, set: req !== undefined && lim !== undefined }).toEqual({ where, resource, set: true });
+        expect({ where, resource, set: req !== undefined && lim !== undefined }).toEqual({
+          where,
+          resource,
+          set: true,
+        });
         expect({ where, resource, ok: quantity(req) <= quantity(lim) }).toEqual({ where, resource, ok: true });
       }
       expect(pod.securityContext).toMatchObject({ runAsNonRoot: true, seccompProfile: { type: 'RuntimeDefault' } });
       expect(pod.securityContext.runAsUser).toBeGreaterThan(0);
       expect(pod.automountServiceAccountToken).toBe(false);
-      expect(c.securityContext).toMatchObject({ allowPrivilegeEscalation: false, readOnlyRootFilesystem: true, capabilities: { drop: ['ALL'] } });
+      expect(c.securityContext).toMatchObject({
+        allowPrivilegeEscalation: false,
+        readOnlyRootFilesystem: true,
+        capabilities: { drop: ['ALL'] },
+      });
       const volumes = new Map<string, Doc>((pod.volumes ?? []).map((v: Doc) => [v.name, v]));
-      for (const m of c.volumeMounts ?? []) expect({ where, mount: m.name, emptyDir: !!volumes.get(m.name)?.emptyDir }).toEqual({ where, mount: m.name, emptyDir: true });
+      for (const m of c.volumeMounts ?? [])
+        expect({ where, mount: m.name, emptyDir: !!volumes.get(m.name)?.emptyDir }).toEqual({
+          where,
+          mount: m.name,
+          emptyDir: true,
+        });
       const mounted = (dir: string) => (c.volumeMounts ?? []).some((m: Doc) => m.mountPath === dir);
       if (workload.kind === 'Deployment') expect({ where, tmp: mounted('/tmp') }).toEqual({ where, tmp: true });
     }
@@ -307,9 +398,17 @@ describe('Kubernetes manifests (deploy/k8s)', () => {
     }
     for (const s of of('Service')) {
       const selected = deployments.filter((d) => labelsMatch(s.spec.selector, podLabels(d)));
-      expect({ service: s.metadata.name, selects: selected.map((d) => d.metadata.name) }).toEqual({ service: s.metadata.name, selects: [s.metadata.name] });
+      expect({ service: s.metadata.name, selects: selected.map((d) => d.metadata.name) }).toEqual({
+        service: s.metadata.name,
+        selects: [s.metadata.name],
+      });
       const ports: Doc[] = selected[0].spec.template.spec.containers[0].ports;
-      for (const p of s.spec.ports) expect({ service: s.metadata.name, port: p.targetPort, named: ports.some((cp) => cp.name === p.targetPort) }).toEqual({ service: s.metadata.name, port: p.targetPort, named: true });
+      for (const p of s.spec.ports)
+        expect({
+          service: s.metadata.name,
+          port: p.targetPort,
+          named: ports.some((cp) => cp.name === p.targetPort),
+        }).toEqual({ service: s.metadata.name, port: p.targetPort, named: true });
     }
   });
 
@@ -323,12 +422,18 @@ describe('Kubernetes manifests (deploy/k8s)', () => {
       metrics.watchQueues(Object.values(QueueName), async (q) => counts[q] ?? {});
       const token = secret.stringData.KILN_METRICS_TOKEN;
       const controller = new MetricsController(metrics, { KILN_METRICS_TOKEN: token } as KilnConfig);
-      const req = { header: (name: string) => (name.toLowerCase() === 'authorization' ? `Bearer ${token}` : undefined) };
+      const req = {
+        header: (name: string) => (name.toLowerCase() === 'authorization' ? `Bearer ${token}` : undefined),
+      };
       return controller.queues(req as never, { setHeader: () => undefined } as never);
     }
 
     it('targets the converter Deployment, which leaves its replica count to KEDA', () => {
-      expect(scaled.spec.scaleTargetRef).toMatchObject({ apiVersion: 'apps/v1', kind: 'Deployment', name: 'kiln-converter' });
+      expect(scaled.spec.scaleTargetRef).toMatchObject({
+        apiVersion: 'apps/v1',
+        kind: 'Deployment',
+        name: 'kiln-converter',
+      });
       const target = one('Deployment', scaled.spec.scaleTargetRef.name);
       expect(appOf(target.spec.template.spec.containers[0])).toBe('converter');
       expect(target.spec.replicas).toBeUndefined();
@@ -348,14 +453,18 @@ describe('Kubernetes manifests (deploy/k8s)', () => {
       expect(url.pathname).toBe(route);
 
       const auth = one('TriggerAuthentication', trigger.authenticationRef.name);
-      expect(auth.spec.secretTargetRef).toEqual([{ parameter: 'token', name: secret.metadata.name, key: 'KILN_METRICS_TOKEN' }]);
+      expect(auth.spec.secretTargetRef).toEqual([
+        { parameter: 'token', name: secret.metadata.name, key: 'KILN_METRICS_TOKEN' },
+      ]);
       expect(secret.stringData.KILN_METRICS_TOKEN.length).toBeGreaterThanOrEqual(16);
     });
 
     it('reads a number the endpoint really returns, counting prioritized and running units', async () => {
       const body = await queuesBody({ convert: { waiting: 1, prioritized: 7, active: 2, delayed: 4, failed: 3 } });
       // GJSON dot path, as KEDA reads it.
-      const value = (trigger.metadata.valueLocation as string).split('.').reduce<unknown>((v, k) => (v as Record<string, unknown>)?.[k], body);
+      const value = (trigger.metadata.valueLocation as string)
+        .split('.')
+        .reduce<unknown>((v, k) => (v as Record<string, unknown>)?.[k], body);
       expect(value).toBe(1 + 7 + 2);
     });
 
@@ -371,7 +480,8 @@ describe('Kubernetes manifests (deploy/k8s)', () => {
       for (const [, name, labels] of selectors) {
         expect(registry.getSingleMetric(name)).toBeDefined();
         for (const [, label, value] of labels.matchAll(/(\w+)="([^"]*)"/g)) {
-          const allowed: readonly string[] = label === 'queue' ? Object.values(QueueName) : label === 'state' ? QUEUE_STATES : [];
+          const allowed: readonly string[] =
+            label === 'queue' ? Object.values(QueueName) : label === 'state' ? QUEUE_STATES : [];
           expect({ label, value, allowed: allowed.includes(value) }).toEqual({ label, value, allowed: true });
         }
       }

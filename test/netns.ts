@@ -92,7 +92,19 @@ export class TestNetwork {
         await ip('-n', netns, 'link', 'set', 'lo', 'up');
         await ip('-n', netns, 'addr', 'add', `${address}/24`, 'dev', 'eth0');
         await ip('-n', netns, 'link', 'set', 'eth0', 'up');
-        await ip('-n', netns, 'neigh', 'replace', net.bridgeAddress, 'lladdr', bridgeMac, 'dev', 'eth0', 'nud', 'permanent');
+        await ip(
+          '-n',
+          netns,
+          'neigh',
+          'replace',
+          net.bridgeAddress,
+          'lladdr',
+          bridgeMac,
+          'dev',
+          'eth0',
+          'nud',
+          'permanent',
+        );
         await ip('neigh', 'replace', address, 'lladdr', hostMac, 'dev', net.bridge, 'nud', 'permanent');
         net.hosts.set(name, { name, netns, address, link, command: ['ip', 'netns', 'exec', netns] });
       }
@@ -105,7 +117,8 @@ export class TestNetwork {
 
   /** One line naming what is missing, thrown (never a silent skip). */
   static async assertSupported(): Promise<void> {
-    const why = (detail: string) => new Error(`network namespaces cannot be made here (${detail}); this test needs root and iproute2, as CI has`);
+    const why = (detail: string) =>
+      new Error(`network namespaces cannot be made here (${detail}); this test needs root and iproute2, as CI has`);
     if (process.getuid?.() !== 0) throw why(`running as uid ${process.getuid?.()}, not root`);
     const probe = `kiln-probe-${randomBytes(3).toString('hex')}`;
     try {
@@ -149,7 +162,10 @@ export class TestNetwork {
 
   /** Names of this network's interfaces and namespaces still present (for a cleanup assertion). */
   async leftovers(): Promise<string[]> {
-    const links = (await ip('-o', 'link', 'show')).split('\n').map((l) => /^\d+:\s+([^:@]+)/.exec(l)?.[1]).filter((n): n is string => !!n);
+    const links = (await ip('-o', 'link', 'show'))
+      .split('\n')
+      .map((l) => /^\d+:\s+([^:@]+)/.exec(l)?.[1])
+      .filter((n): n is string => !!n);
     const namespaces = (await ip('netns', 'list')).split('\n').map((l) => l.split(' ')[0]);
     return [...links, ...namespaces].filter((n) => n.startsWith(this.id));
   }
@@ -164,7 +180,9 @@ function mac(): string {
 
 /** A 198.18.<n>.0/24 that no local interface uses yet. */
 async function freeSubnet(): Promise<number> {
-  const used = new Set([...(await ip('-4', '-o', 'addr', 'show')).matchAll(/inet 198\.18\.(\d+)\./g)].map((m) => Number(m[1])));
+  const used = new Set(
+    [...(await ip('-4', '-o', 'addr', 'show')).matchAll(/inet 198\.18\.(\d+)\./g)].map((m) => Number(m[1])),
+  );
   for (let tries = 0; tries < 50; tries++) {
     const n = 1 + Math.floor(Math.random() * 254);
     if (!used.has(n)) return n;

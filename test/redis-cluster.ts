@@ -21,13 +21,15 @@ export interface ClusterNodeView {
 export class RedisCluster {
   readonly nodes: RedisServer[];
 
-  constructor(
-    size = 6,
-    private readonly nodeTimeoutMs = 2_000,
-  ) {
+  constructor(size = 6, nodeTimeoutMs = 2_000) {
     this.nodes = Array.from(
       { length: size },
-      () => new RedisServer({ appendonly: false, clusterMember: true, extraArgs: ['--cluster-node-timeout', String(nodeTimeoutMs)] }),
+      () =>
+        new RedisServer({
+          appendonly: false,
+          clusterMember: true,
+          extraArgs: ['--cluster-node-timeout', String(nodeTimeoutMs)],
+        }),
     );
   }
 
@@ -38,9 +40,20 @@ export class RedisCluster {
 
   async start(): Promise<this> {
     await Promise.all(this.nodes.map((n) => n.start()));
-    await run('redis-cli', ['--cluster', 'create', ...this.nodes.map((n) => `127.0.0.1:${n.port}`), '--cluster-replicas', '1', '--cluster-yes'], {
-      timeout: 60_000,
-    });
+    await run(
+      'redis-cli',
+      [
+        '--cluster',
+        'create',
+        ...this.nodes.map((n) => `127.0.0.1:${n.port}`),
+        '--cluster-replicas',
+        '1',
+        '--cluster-yes',
+      ],
+      {
+        timeout: 60_000,
+      },
+    );
     await this.waitHealthy('the cluster to form');
     return this;
   }
@@ -62,10 +75,12 @@ export class RedisCluster {
           // `fail` is agreed by the cluster; `fail?` is one node's suspicion: both mean "do not count on it".
           failed: flags.split(',').some((f) => f === 'fail' || f === 'fail?'),
           primaryId: primary === '-' ? null : primary,
-          slots: slots.filter((s) => /^\d/.test(s)).map((s) => {
-            const [a, b] = s.split('-').map(Number);
-            return [a, b ?? a] as [number, number];
-          }),
+          slots: slots
+            .filter((s) => /^\d/.test(s))
+            .map((s) => {
+              const [a, b] = s.split('-').map(Number);
+              return [a, b ?? a] as [number, number];
+            }),
         };
       });
   }
@@ -79,7 +94,9 @@ export class RedisCluster {
   async ownerOf(key: string): Promise<{ primary: RedisServer; replica: RedisServer }> {
     const slot = await this.slotOf(key);
     const view = await this.view();
-    const owner = view.find((v) => v.role === 'master' && !v.failed && v.slots.some(([a, b]) => slot >= a && slot <= b));
+    const owner = view.find(
+      (v) => v.role === 'master' && !v.failed && v.slots.some(([a, b]) => slot >= a && slot <= b),
+    );
     if (!owner) throw new Error(`no primary serves slot ${slot}`);
     const replica = view.find((v) => v.primaryId === owner.id && !v.failed);
     if (!replica) throw new Error(`the primary on ${owner.port} has no live replica`);
@@ -91,7 +108,9 @@ export class RedisCluster {
   async manualFailover(key: string): Promise<{ from: number; to: number }> {
     const { primary, replica } = await this.ownerOf(key);
     await replica.cli('CLUSTER', 'FAILOVER');
-    await this.waitFor(`node ${replica.port} to become primary`, async () => /role:master/.test(await replica.cli('INFO', 'replication')));
+    await this.waitFor(`node ${replica.port} to become primary`, async () =>
+      /role:master/.test(await replica.cli('INFO', 'replication')),
+    );
     await this.waitHealthy('the cluster after the failover');
     return { from: primary.port, to: replica.port };
   }
@@ -100,7 +119,11 @@ export class RedisCluster {
   async killPrimary(key: string): Promise<{ from: number; to: number }> {
     const { primary, replica } = await this.ownerOf(key);
     await primary.kill();
-    await this.waitFor(`node ${replica.port} to be elected primary`, async () => /role:master/.test(await replica.cli('INFO', 'replication')), 30_000);
+    await this.waitFor(
+      `node ${replica.port} to be elected primary`,
+      async () => /role:master/.test(await replica.cli('INFO', 'replication')),
+      30_000,
+    );
     await this.waitHealthy('the cluster after the primary crashed');
     return { from: primary.port, to: replica.port };
   }

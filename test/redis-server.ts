@@ -39,12 +39,19 @@ export class RedisServer {
     this.port ||= await freePort();
     this.dir ||= await mkdtemp(path.join(tmpdir(), 'kiln-redis-'));
     const args = [
-      '--port', String(this.port),
-      '--bind', '127.0.0.1',
-      '--save', '',
-      '--appendonly', this.options.appendonly === false ? 'no' : 'yes',
-      '--dir', this.dir,
-      ...(this.options.cluster || this.options.clusterMember ? ['--cluster-enabled', 'yes', '--cluster-config-file', 'nodes.conf'] : []),
+      '--port',
+      String(this.port),
+      '--bind',
+      '127.0.0.1',
+      '--save',
+      '',
+      '--appendonly',
+      this.options.appendonly === false ? 'no' : 'yes',
+      '--dir',
+      this.dir,
+      ...(this.options.cluster || this.options.clusterMember
+        ? ['--cluster-enabled', 'yes', '--cluster-config-file', 'nodes.conf']
+        : []),
       ...(this.options.extraArgs ?? []),
     ];
     const child = spawn('redis-server', args, { stdio: ['ignore', 'pipe', 'pipe'] });
@@ -96,16 +103,21 @@ export class RedisServer {
 
   /** Every key matching a glob pattern (SCAN). */
   async keys(pattern: string): Promise<string[]> {
-    const { stdout } = await run('redis-cli', ['-p', String(this.port), '--scan', '--pattern', pattern], { timeout: 30_000, maxBuffer: 64 << 20 });
+    const { stdout } = await run('redis-cli', ['-p', String(this.port), '--scan', '--pattern', pattern], {
+      timeout: 30_000,
+      maxBuffer: 64 << 20,
+    });
     return stdout.split('\n').filter(Boolean);
   }
 
   private async waitFor(check: () => Promise<boolean>, what: string, timeoutMs = 10_000): Promise<void> {
     const deadline = Date.now() + timeoutMs;
     for (;;) {
-      if (this.child?.exitCode !== null) throw new Error(`redis-server exited (${this.child?.exitCode}):\n${this.log.join('')}`);
+      if (this.child?.exitCode !== null)
+        throw new Error(`redis-server exited (${this.child?.exitCode}):\n${this.log.join('')}`);
       if (await check().catch(() => false)) return;
-      if (Date.now() > deadline) throw new Error(`redis-server on ${this.port}: no ${what} in ${timeoutMs} ms:\n${this.log.join('')}`);
+      if (Date.now() > deadline)
+        throw new Error(`redis-server on ${this.port}: no ${what} in ${timeoutMs} ms:\n${this.log.join('')}`);
       await sleep(50);
     }
   }

@@ -111,7 +111,11 @@ export class Stack {
 
   spawnApp(app: AppName, name: string, extraEnv: Record<string, string> = {}): RunningApp {
     const placed = this.placement?.(app, name);
-    const [command, ...args] = [...(placed?.command ?? []), process.execPath, path.join(ROOT, 'dist/apps', app, 'src/main.js')];
+    const [command, ...args] = [
+      ...(placed?.command ?? []),
+      process.execPath,
+      path.join(ROOT, 'dist/apps', app, 'src/main.js'),
+    ];
     const child = spawn(command, args, {
       env: { ...this.env, ...placed?.env, ...extraEnv },
       stdio: ['ignore', 'pipe', 'pipe'],
@@ -151,10 +155,13 @@ export class Stack {
     const deadline = Date.now() + timeoutMs;
     while (Date.now() < deadline) {
       if (pattern.test(app.output.join(''))) return;
-      if (app.child.exitCode !== null) throw new Error(`${app.name} exited (${app.child.exitCode}):\n${app.output.join('').slice(-3000)}`);
+      if (app.child.exitCode !== null)
+        throw new Error(`${app.name} exited (${app.child.exitCode}):\n${app.output.join('').slice(-3000)}`);
       await sleep(100);
     }
-    throw new Error(`${app.name}: no log line matching ${pattern} in ${timeoutMs} ms:\n${app.output.join('').slice(-3000)}`);
+    throw new Error(
+      `${app.name}: no log line matching ${pattern} in ${timeoutMs} ms:\n${app.output.join('').slice(-3000)}`,
+    );
   }
 
   logs(): string {
@@ -198,7 +205,12 @@ function required(name: string): string {
 
 export const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
-export async function waitFor<T>(what: string, fn: () => Promise<T | undefined | null | false>, timeoutMs = 60_000, everyMs = 200): Promise<T> {
+export async function waitFor<T>(
+  what: string,
+  fn: () => Promise<T | undefined | null | false>,
+  timeoutMs = 60_000,
+  everyMs = 200,
+): Promise<T> {
   const deadline = Date.now() + timeoutMs;
   for (;;) {
     const v = await fn();
@@ -209,7 +221,7 @@ export async function waitFor<T>(what: string, fn: () => Promise<T | undefined |
 }
 
 /** The JSON body of a response (tests read loosely typed API answers). */
-// eslint-disable-next-line @typescript-eslint/no-explicit-any
+// biome-ignore lint/suspicious/noExplicitAny: parsed JSON of any shape, checked by the assertions
 export async function json(res: Response | Promise<Response>): Promise<any> {
   return (await res).json();
 }

@@ -45,7 +45,8 @@ interface KilnSample {
 
 export const assemblyCase: BenchCase = {
   name: 'assembly',
-  summary: 'assembly: 64 × 16 MiB chunks assembled in storage; assembler wall time / upload wall time; bytes through the assembler',
+  summary:
+    'assembly: 64 × 16 MiB chunks assembled in storage; assembler wall time / upload wall time; bytes through the assembler',
   async run(ctx, emit) {
     const size = Math.round(envNumber('BENCH_UPLOAD_MIB', 1024) * MiB);
     const chunks = chunkRanges(size, CHUNK).length;
@@ -76,7 +77,9 @@ export const assemblyCase: BenchCase = {
             // The assembler logs after it has recorded the result; give the line a moment to be written.
             let line: { ms?: number; serverSide?: boolean; mode?: string } | undefined;
             for (let i = 0; i < 50 && !line; i++) {
-              line = (await logLines(assembler.logFile, 'upload assembled')).find((l: { uploadId?: string }) => l.uploadId === up.id);
+              line = (await logLines(assembler.logFile, 'upload assembled')).find(
+                (l: { uploadId?: string }) => l.uploadId === up.id,
+              );
               if (!line) await sleep(100);
             }
             kiln.push({
@@ -94,10 +97,16 @@ export const assemblyCase: BenchCase = {
             // The same chunks as separate objects (not timed), then one compose of them, timed.
             const prefix = `bench/compose-${Date.now()}/`;
             await directUpload(ctx, prefix, file, size, agent);
-            const sources = chunkRanges(size, CHUNK).map((_, i) => new CopySourceOptions({ Bucket: ctx.bucket, Object: `${prefix}${String(i).padStart(5, '0')}` }));
+            const sources = chunkRanges(size, CHUNK).map(
+              (_, i) => new CopySourceOptions({ Bucket: ctx.bucket, Object: `${prefix}${String(i).padStart(5, '0')}` }),
+            );
             const svc0 = await servicesCpu();
             const t0 = nowMs();
-            await s3.composeObject(new CopyDestinationOptions({ Bucket: ctx.bucket, Object: `${prefix}composed` }), sources, { maxConcurrency: COMPOSE_CONCURRENCY });
+            await s3.composeObject(
+              new CopyDestinationOptions({ Bucket: ctx.bucket, Object: `${prefix}composed` }),
+              sources,
+              { maxConcurrency: COMPOSE_CONCURRENCY },
+            );
             bare.push((nowMs() - t0) / 1000);
             bareS3Cpu.push((await servicesCpu()).s3 - svc0.s3);
             await store.removePrefix(prefix);
@@ -138,7 +147,9 @@ export const assemblyCase: BenchCase = {
       baseline: { label: `minio-js composeObject, ${COMPOSE_CONCURRENCY} in flight`, unit: 's', samples: bare },
       ratio: { samples: logged.map((l, i) => l / bare[i]), meaning: 'assembler / bare compose' },
       target: null,
-      notes: ['Information: the assembler\'s own time against what the S3 server needs to copy the same chunks into one object (UploadPartCopy).'],
+      notes: [
+        "Information: the assembler's own time against what the S3 server needs to copy the same chunks into one object (UploadPartCopy).",
+      ],
     });
   },
 };

@@ -13,7 +13,8 @@ import type { BenchCase } from './case';
 
 export const conversionCase: BenchCase = {
   name: 'conversion',
-  summary: 'conversion overhead: 30 s 720p H.264 clip → mp4 through Kiln (upload → callback) vs the same ffmpeg command bare',
+  summary:
+    'conversion overhead: 30 s 720p H.264 clip → mp4 through Kiln (upload → callback) vs the same ffmpeg command bare',
   async run(ctx, emit) {
     const seconds = Math.round(envNumber('BENCH_CLIP_SECONDS', 30));
     progress(`conversion: generating a ${seconds} s 720p clip (once; kept in bench/results/tmp)`);
@@ -60,14 +61,20 @@ export const conversionCase: BenchCase = {
               if (line) {
                 const started = clock.uploadStart + line.convert_started;
                 const finished = clock.uploadStart + line.convert_finished;
-                inside.push({ before: seen.startEpochMs - started, ffmpeg: seen.exitEpochMs - seen.startEpochMs, after: finished - seen.exitEpochMs });
+                inside.push({
+                  before: seen.startEpochMs - started,
+                  ffmpeg: seen.exitEpochMs - seen.startEpochMs,
+                  after: finished - seen.exitEpochMs,
+                });
               }
             }
           } else {
             bare.push((await timeFfmpeg(cmd.args)) / 1000);
           }
         }
-        progress(`conversion run ${run + 1}/${ctx.runs}: Kiln ${kiln[run].toFixed(2)} s, bare ffmpeg ${bare[run].toFixed(2)} s, ratio ${(kiln[run] / bare[run]).toFixed(3)}`);
+        progress(
+          `conversion run ${run + 1}/${ctx.runs}: Kiln ${kiln[run].toFixed(2)} s, bare ffmpeg ${bare[run].toFixed(2)} s, ratio ${(kiln[run] / bare[run]).toFixed(3)}`,
+        );
       }
       await rm(cmd.dir, { recursive: true, force: true });
     } finally {
@@ -88,9 +95,11 @@ export const conversionCase: BenchCase = {
       notes: [
         `Command (from libs/media's builder, the converter's settings): ffmpeg ${bareArgs.join(' ')}`,
         checks.length
-          ? `The converter's own ffmpeg command line, read from /proc during each Kiln run, ${same ? 'is the same as the baseline\'s in every run (paths aside)' : `differs: ${checks.flatMap((c) => c.diff).join('; ')}`}.`
-          : 'The converter\'s ffmpeg was not caught in /proc (the comparison of the commands is missing).',
-        `Kiln's path, medians (ms from upload start): ${Object.entries(summary.steps).map(([k, v]) => `${k}: ${v}`).join('; ')}.`,
+          ? `The converter's own ffmpeg command line, read from /proc during each Kiln run, ${same ? "is the same as the baseline's in every run (paths aside)" : `differs: ${checks.flatMap((c) => c.diff).join('; ')}`}.`
+          : "The converter's ffmpeg was not caught in /proc (the comparison of the commands is missing).",
+        `Kiln's path, medians (ms from upload start): ${Object.entries(summary.steps)
+          .map(([k, v]) => `${k}: ${v}`)
+          .join('; ')}.`,
         `Inside the convert handler, per run (ms; the converter's ffmpeg timed from /proc): before ffmpeg (download + SHA-256, ffprobe) ${inside.map((x) => x.before.toFixed(0)).join(', ')}; ffmpeg ${inside.map((x) => x.ffmpeg.toFixed(0)).join(', ')} (bare: ${bare.map((b) => (b * 1000).toFixed(0)).join(', ')}); after ffmpeg (store the output, record it) ${inside.map((x) => x.after.toFixed(0)).join(', ')}.`,
         `ffprobe of the clip alone (part of Kiln's path, not of the baseline): ${probeMs.toFixed(0)} ms.`,
       ],

@@ -6,7 +6,20 @@
 import http from 'node:http';
 import { readFile, rm } from 'node:fs/promises';
 import path from 'node:path';
-import { BenchStack, CallbackReceiver, cpuDelta, cpuSecondsOf, cpuTreeOf, envNumber, machineBusySeconds, median, percentile, progress, quiesce, servicesCpu } from '../bench-kit';
+import {
+  BenchStack,
+  CallbackReceiver,
+  cpuDelta,
+  cpuSecondsOf,
+  cpuTreeOf,
+  envNumber,
+  machineBusySeconds,
+  median,
+  percentile,
+  progress,
+  quiesce,
+  servicesCpu,
+} from '../bench-kit';
 import { createJob, summarizeTimelines, timelines, uploadAndWait, type JobClock } from '../jobs';
 import { bareCommand, smallPng, timeFfmpeg, timeProbe } from '../media';
 import type { BenchCase } from './case';
@@ -21,7 +34,13 @@ export const latencyCase: BenchCase = {
     const receiver = await new CallbackReceiver().start();
     const stack = new BenchStack(ctx, 'latency');
     const agent = new http.Agent({ keepAlive: true, maxSockets: 4 });
-    const runs: { kiln: number[]; bare: number[]; probe: number[]; clocks: JobClock[]; cpuMsPerJob: Record<string, number> }[] = [];
+    const runs: {
+      kiln: number[];
+      bare: number[];
+      probe: number[];
+      clocks: JobClock[];
+      cpuMsPerJob: Record<string, number>;
+    }[] = [];
     try {
       const gateway = await stack.startApp('api-gateway', 'gateway');
       const converter = await stack.startApp('converter', 'converter');
@@ -34,12 +53,31 @@ export const latencyCase: BenchCase = {
       }
       for (let run = 0; run < ctx.runs; run++) {
         await quiesce();
-        const r = { kiln: [] as number[], bare: [] as number[], probe: [] as number[], clocks: [] as JobClock[], cpuMsPerJob: {} as Record<string, number> };
-        const snap = async () => ({ machine: await machineBusySeconds(), gateway: await cpuSecondsOf(gateway.pid), converter: await cpuTreeOf(converter.pid), svc: await servicesCpu(), bench: await cpuTreeOf(process.pid) });
+        const r = {
+          kiln: [] as number[],
+          bare: [] as number[],
+          probe: [] as number[],
+          clocks: [] as JobClock[],
+          cpuMsPerJob: {} as Record<string, number>,
+        };
+        const snap = async () => ({
+          machine: await machineBusySeconds(),
+          gateway: await cpuSecondsOf(gateway.pid),
+          converter: await cpuTreeOf(converter.pid),
+          svc: await servicesCpu(),
+          bench: await cpuTreeOf(process.pid),
+        });
         const c0 = await snap();
         for (let i = 0; i < jobs; i++) {
           const job = await createJob(stack, 'jpg', receiver.url, agent);
-          const clock = await uploadAndWait(stack, receiver, job.id, { name: path.basename(png), bytes }, 'image/png', agent);
+          const clock = await uploadAndWait(
+            stack,
+            receiver,
+            job.id,
+            { name: path.basename(png), bytes },
+            'image/png',
+            agent,
+          );
           r.kiln.push(clock.arrival.epochMs - clock.uploadStart);
           r.clocks.push(clock);
           receiver.forget(job.id);
@@ -60,18 +98,33 @@ export const latencyCase: BenchCase = {
           'baseline ffmpeg+ffprobe runs': c1.bench.children - c0.bench.children,
         };
         const machine = c1.machine - c0.machine;
-        r.cpuMsPerJob = { machine: per(machine), ...Object.fromEntries(Object.entries(known).map(([k, v]) => [k, per(v)])), 'processes outside the benchmark (shared machine)': per(machine - Object.values(known).reduce((a, b) => a + b, 0)) };
+        r.cpuMsPerJob = {
+          machine: per(machine),
+          ...Object.fromEntries(Object.entries(known).map(([k, v]) => [k, per(v)])),
+          'processes outside the benchmark (shared machine)': per(
+            machine - Object.values(known).reduce((a, b) => a + b, 0),
+          ),
+        };
         runs.push(r);
-        progress(`latency run ${run + 1}/${ctx.runs}: Kiln p50 ${median(r.kiln).toFixed(0)} ms, p99 ${percentile(r.kiln, 99).toFixed(0)} ms; bare ffmpeg p50 ${median(r.bare).toFixed(0)} ms; ffprobe p50 ${median(r.probe).toFixed(0)} ms`);
+        progress(
+          `latency run ${run + 1}/${ctx.runs}: Kiln p50 ${median(r.kiln).toFixed(0)} ms, p99 ${percentile(r.kiln, 99).toFixed(0)} ms; bare ffmpeg p50 ${median(r.bare).toFixed(0)} ms; ffprobe p50 ${median(r.probe).toFixed(0)} ms`,
+        );
       }
       await rm(cmd.dir, { recursive: true, force: true });
-      const lines = await timelines(stack, runs.flatMap((r) => r.clocks));
+      const lines = await timelines(
+        stack,
+        runs.flatMap((r) => r.clocks),
+      );
       const summary = summarizeTimelines(lines);
       const p50 = runs.map((r) => median(r.kiln));
       const p99 = runs.map((r) => percentile(r.kiln, 99));
       const bareP50 = runs.map((r) => median(r.bare));
       const bareP99 = runs.map((r) => percentile(r.bare, 99));
-      const path_ = `Where Kiln's time goes, medians over ${summary.jobs} jobs (ms): ${Object.entries(summary.steps).map(([k, v]) => `${k}: ${v}`).join('; ')}. Reference, bare: ffmpeg p50 ${median(bareP50).toFixed(0)} ms, ffprobe p50 ${median(runs.flatMap((r) => r.probe)).toFixed(0)} ms (which the converter runs only for inputs it cannot describe from their header).`;
+      const path_ = `Where Kiln's time goes, medians over ${summary.jobs} jobs (ms): ${Object.entries(summary.steps)
+        .map(([k, v]) => `${k}: ${v}`)
+        .join(
+          '; ',
+        )}. Reference, bare: ffmpeg p50 ${median(bareP50).toFixed(0)} ms, ffprobe p50 ${median(runs.flatMap((r) => r.probe)).toFixed(0)} ms (which the converter runs only for inputs it cannot describe from their header).`;
       emit({
         case: 'latency',
         id: 'latency.p50',
@@ -84,9 +137,23 @@ export const latencyCase: BenchCase = {
           `Input ${bytes.length} bytes (testsrc2 96×96 PNG). One gateway, one converter (KILN_CONVERTER_CONCURRENCY=1); jobs strictly one after another; a bare run of the converter's ffmpeg command after each job; 5 unmeasured warm-up jobs.`,
           `Command: ffmpeg ${cmd.args.join(' ')}`,
           path_,
-          `Machine CPU per job (core·ms, every process, the baseline runs included), per run: ${runs.map((r) => Object.entries(r.cpuMsPerJob).map(([k, v]) => `${k} ${v}`).join(', ')).join(' | ')}.`,
+          `Machine CPU per job (core·ms, every process, the baseline runs included), per run: ${runs
+            .map((r) =>
+              Object.entries(r.cpuMsPerJob)
+                .map(([k, v]) => `${k} ${v}`)
+                .join(', '),
+            )
+            .join(' | ')}.`,
         ],
-        extra: { per_run: runs.map((r) => ({ kiln_ms: r.kiln, bare_ms: r.bare, probe_ms: r.probe, cpu_ms_per_job: r.cpuMsPerJob })), path: summary },
+        extra: {
+          per_run: runs.map((r) => ({
+            kiln_ms: r.kiln,
+            bare_ms: r.bare,
+            probe_ms: r.probe,
+            cpu_ms_per_job: r.cpuMsPerJob,
+          })),
+          path: summary,
+        },
       });
       emit({
         case: 'latency',

@@ -28,7 +28,8 @@ const CHUNK = 16 * MiB;
 
 export const memoryCase: BenchCase = {
   name: 'memory',
-  summary: 'gateway peak RSS with 50 chunks of 16 MiB in flight at once, vs the tus peer with 50 uploads of 16 MiB at once',
+  summary:
+    'gateway peak RSS with 50 chunks of 16 MiB in flight at once, vs the tus peer with 50 uploads of 16 MiB at once',
   async run(ctx, emit) {
     const n = Math.round(envNumber('BENCH_MEMORY_CHUNKS', 50));
     const file = await randomFile(`payload-${CHUNK}.bin`, CHUNK);
@@ -49,21 +50,46 @@ export const memoryCase: BenchCase = {
             await resetPeakMemory(gateway.pid);
             const size = n * CHUNK;
             const t0 = nowMs();
-            const created = expectStatus(await sendJson(`${stack.gatewayUrl}/v1/uploads`, 'POST', stack.auth, { filename: 'many.bin', size }, agent), [201], 'POST /v1/uploads');
+            const created = expectStatus(
+              await sendJson(
+                `${stack.gatewayUrl}/v1/uploads`,
+                'POST',
+                stack.auth,
+                { filename: 'many.bin', size },
+                agent,
+              ),
+              [201],
+              'POST /v1/uploads',
+            );
             const { id } = JSON.parse(created.text) as { id: string };
             // Every chunk at once: each request streams the same 16 MiB file into its own range.
             // A refused chunk is recorded (the peak still counts: every byte was sent), not fatal.
             const answers = await Promise.all(
               Array.from({ length: n }, (_, i) => {
                 const start = i * CHUNK;
-                return sendFile(`${stack.gatewayUrl}/v1/uploads/${id}`, 'PUT', { ...stack.auth, 'Content-Range': `bytes ${start}-${start + CHUNK - 1}/${size}` }, file, 0, CHUNK - 1, agent);
+                return sendFile(
+                  `${stack.gatewayUrl}/v1/uploads/${id}`,
+                  'PUT',
+                  { ...stack.auth, 'Content-Range': `bytes ${start}-${start + CHUNK - 1}/${size}` },
+                  file,
+                  0,
+                  CHUNK - 1,
+                  agent,
+                );
               }),
             );
             const refused = answers.filter((a) => a.status !== 201 && a.status !== 202);
-            kiln.push({ peak: (await memoryOf(gateway.pid)).peak / MiB, idle: idle / MiB, seconds: (nowMs() - t0) / 1000, refused: refused.map((a) => `${a.status} ${a.text.slice(0, 160)}`) });
+            kiln.push({
+              peak: (await memoryOf(gateway.pid)).peak / MiB,
+              idle: idle / MiB,
+              seconds: (nowMs() - t0) / 1000,
+              refused: refused.map((a) => `${a.status} ${a.text.slice(0, 160)}`),
+            });
             if (refused.length === 0) await settleUpload(stack, store, id, agent);
             else {
-              progress(`memory: ${refused.length} of ${n} chunks refused (first: ${refused[0].status} ${refused[0].text.slice(0, 200)})`);
+              progress(
+                `memory: ${refused.length} of ${n} chunks refused (first: ${refused[0].status} ${refused[0].text.slice(0, 200)})`,
+              );
               await send(`${stack.gatewayUrl}/v1/uploads/${id}`, 'DELETE', stack.auth, undefined, agent);
             }
           } else {
@@ -75,7 +101,9 @@ export const memoryCase: BenchCase = {
             for (const u of urls) await peer.remove(u);
           }
         }
-        progress(`memory run ${run + 1}/${ctx.runs}: gateway peak ${kiln[run].peak.toFixed(0)} MiB (idle ${kiln[run].idle.toFixed(0)}), tus peer peak ${tus[run].peak.toFixed(0)} MiB (idle ${tus[run].idle.toFixed(0)})`);
+        progress(
+          `memory run ${run + 1}/${ctx.runs}: gateway peak ${kiln[run].peak.toFixed(0)} MiB (idle ${kiln[run].idle.toFixed(0)}), tus peer peak ${tus[run].peak.toFixed(0)} MiB (idle ${tus[run].idle.toFixed(0)})`,
+        );
       }
     } finally {
       agent.destroy();
@@ -87,7 +115,11 @@ export const memoryCase: BenchCase = {
       id: 'memory.concurrent',
       title: `Gateway peak RSS, ${n} × 16 MiB chunks in flight`,
       kiln: { label: 'gateway VmHWM', unit: 'MiB', samples: kiln.map((k) => k.peak) },
-      baseline: { label: `tus peer VmHWM, ${n} × 16 MiB uploads at once`, unit: 'MiB', samples: tus.map((t) => t.peak) },
+      baseline: {
+        label: `tus peer VmHWM, ${n} × 16 MiB uploads at once`,
+        unit: 'MiB',
+        samples: tus.map((t) => t.peak),
+      },
       ratio: { samples: kiln.map((k, i) => k.peak / tus[i].peak), meaning: 'Kiln / peer' },
       target: { on: 'kiln', op: '<', value: 250 },
       notes: [

@@ -31,7 +31,6 @@ function unit(): PayloadOf<'convert'> {
   return { jobId: randomUUID(), inputId: randomUUID(), conversionId: randomUUID(), outputId: randomUUID() };
 }
 
-
 async function until(done: () => boolean): Promise<void> {
   while (!done()) await new Promise((r) => setTimeout(r, 2));
 }
@@ -39,7 +38,9 @@ async function until(done: () => boolean): Promise<void> {
 /** Waits until no job is waiting, prioritized or active any more (the last completions recorded). */
 async function drained(queues: Queue[]): Promise<void> {
   for (;;) {
-    const counts = await Promise.all(queues.map((q) => q.getJobCounts('wait', 'prioritized', 'active', 'waiting-children')));
+    const counts = await Promise.all(
+      queues.map((q) => q.getJobCounts('wait', 'prioritized', 'active', 'waiting-children')),
+    );
     if (counts.every((c) => !c.wait && !c.prioritized && !c.active && !c['waiting-children'])) return;
     await new Promise((r) => setTimeout(r, 2));
   }
@@ -50,16 +51,22 @@ async function bare(prefix: string): Promise<Result> {
   const consumer = new Redis(REDIS_URL, { maxRetriesPerRequest: null });
   const queue = new Queue('convert', { connection: producer, prefix });
   let handled = 0;
-  const worker = new Worker('convert', async () => void handled++, { connection: consumer, prefix, concurrency: CONCURRENCY });
+  const worker = new Worker('convert', async () => void handled++, {
+    connection: consumer,
+    prefix,
+    concurrency: CONCURRENCY,
+  });
   await worker.waitUntilReady();
   await queue.waitUntilReady();
   const t0 = process.hrtime.bigint();
   for (let i = 0; i < JOBS; i += BATCH) {
     const n = Math.min(BATCH, JOBS - i);
-    await queue.addBulk(Array.from({ length: n }, () => {
-      const data = unit();
-      return { name: 'convert', data, opts: { jobId: `convert.${data.outputId}` } };
-    }));
+    await queue.addBulk(
+      Array.from({ length: n }, () => {
+        const data = unit();
+        return { name: 'convert', data, opts: { jobId: `convert.${data.outputId}` } };
+      }),
+    );
   }
   const addS = Number(process.hrtime.bigint() - t0) / 1e9;
   await until(() => handled >= JOBS);
@@ -99,7 +106,9 @@ async function kiln(prefix: string, flows: boolean): Promise<Result> {
   const host = new WorkerHost(flows ? [convert, finalize] : [counting], {
     connection: workerRedis,
     prefix,
-    consumes: flows ? { convert: { concurrency: CONCURRENCY }, finalize: { concurrency: CONCURRENCY } } : { convert: { concurrency: CONCURRENCY } },
+    consumes: flows
+      ? { convert: { concurrency: CONCURRENCY }, finalize: { concurrency: CONCURRENCY } }
+      : { convert: { concurrency: CONCURRENCY } },
     log,
   });
   await host.start();
@@ -119,7 +128,8 @@ async function kiln(prefix: string, flows: boolean): Promise<Result> {
   await drained(flows ? [producer.queue('convert'), producer.queue('finalize')] : [producer.queue('convert')]);
   const s = Number(process.hrtime.bigint() - t0) / 1e9;
   await host.close(5_000);
-  for (const q of flows ? ['convert', 'finalize'] as const : ['convert'] as const) await producer.queue(q).obliterate({ force: true });
+  for (const q of flows ? (['convert', 'finalize'] as const) : (['convert'] as const))
+    await producer.queue(q).obliterate({ force: true });
   await producer.close();
   producerRedis.disconnect();
   workerRedis.disconnect();
@@ -138,7 +148,8 @@ async function run(variant: Variant): Promise<Result> {
 
 export const queueCase: BenchCase = {
   name: 'queue',
-  summary: 'queue hand-off: convert queue with a no-op handler, Kiln QueueProducer + WorkerHost vs bare BullMQ (10,000 jobs)',
+  summary:
+    'queue hand-off: convert queue with a no-op handler, Kiln QueueProducer + WorkerHost vs bare BullMQ (10,000 jobs)',
   async run(ctx, emit) {
     const results: Record<Variant, Result[]> = { bare: [], kiln: [], 'kiln-flow': [] };
     const order: Variant[] = ['bare', 'kiln', 'kiln-flow'];
@@ -173,7 +184,9 @@ export const queueCase: BenchCase = {
       baseline: base,
       ratio: { samples: rates('kiln-flow').map((k, i) => k / rates('bare')[i]), meaning: 'Kiln flow / bare' },
       target: null,
-      notes: ['Each Kiln job is a BullMQ flow (a finalize parent and its convert children): two jobs and the parent/child bookkeeping per job.'],
+      notes: [
+        'Each Kiln job is a BullMQ flow (a finalize parent and its convert children): two jobs and the parent/child bookkeeping per job.',
+      ],
     });
   },
 };

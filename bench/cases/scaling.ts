@@ -35,7 +35,16 @@ interface Sample {
   /** Machine busy share over the run (all cores). */
   busy: number;
   /** core·s over the run: machine, gateway, converters (own), their ffmpeg/ffprobe children. */
-  cpu: { machine: number; gateway: number; converters: number; children: number; s3: number; postgres: number; redis: number; client: number };
+  cpu: {
+    machine: number;
+    gateway: number;
+    converters: number;
+    children: number;
+    s3: number;
+    postgres: number;
+    redis: number;
+    client: number;
+  };
   clocks: JobClock[];
 }
 
@@ -58,12 +67,29 @@ export const scalingCase: BenchCase = {
           for (let i = 0; i < n; i++) converters.push(await stack.startApp('converter', `r${run + 1}-c${n}-${i + 1}`));
           // Jobs created first (not timed): the measured part is upload → callback of all of them.
           const created: string[] = [];
-          await pool([...Array(jobs).keys()], 8, async () => void created.push((await createJob(stack, 'jpg', receiver.url, agent)).id));
+          await pool(
+            [...Array(jobs).keys()],
+            8,
+            async () => void created.push((await createJob(stack, 'jpg', receiver.url, agent)).id),
+          );
           await quiesce();
-          const cpu0 = { machine: await machineBusySeconds(), gateway: await cpuSecondsOf(gateway.pid), conv: await Promise.all(converters.map((c) => cpuTreeOf(c.pid))), svc: await servicesCpu(), client: process.cpuUsage() };
+          const cpu0 = {
+            machine: await machineBusySeconds(),
+            gateway: await cpuSecondsOf(gateway.pid),
+            conv: await Promise.all(converters.map((c) => cpuTreeOf(c.pid))),
+            svc: await servicesCpu(),
+            client: process.cpuUsage(),
+          };
           const wall0 = nowMs();
           const clocks: JobClock[] = [];
-          await pool(created, 8, async (id) => void clocks.push(await uploadAndWait(stack, receiver, id, { name: path.basename(png), bytes }, 'image/png', agent)));
+          await pool(
+            created,
+            8,
+            async (id) =>
+              void clocks.push(
+                await uploadAndWait(stack, receiver, id, { name: path.basename(png), bytes }, 'image/png', agent),
+              ),
+          );
           const seconds = (Math.max(...clocks.map((c) => c.arrival.at)) - wall0) / 1000;
           const conv1 = await Promise.all(converters.map((c) => cpuTreeOf(c.pid)));
           const machine = (await machineBusySeconds()) - cpu0.machine;
@@ -78,10 +104,26 @@ export const scalingCase: BenchCase = {
             children: conv1.reduce((a, c, i) => a + c.children - cpu0.conv[i].children, 0),
           };
           for (const c of converters) await stack.stopApp(c);
-          const shares = await Promise.all(converters.map(async (c) => (await logLines(c.logFile, 'job handled')).filter((l: { queue?: string }) => l.queue === 'convert').length));
-          samples.push({ converters: n, seconds, rate: jobs / seconds, shares, busy: machine / seconds / 2, cpu, clocks });
+          const shares = await Promise.all(
+            converters.map(
+              async (c) =>
+                (await logLines(c.logFile, 'job handled')).filter((l: { queue?: string }) => l.queue === 'convert')
+                  .length,
+            ),
+          );
+          samples.push({
+            converters: n,
+            seconds,
+            rate: jobs / seconds,
+            shares,
+            busy: machine / seconds / 2,
+            cpu,
+            clocks,
+          });
           for (const id of created) receiver.forget(id);
-          progress(`scaling run ${run + 1}/${ctx.runs}, ${n} converter(s): ${(jobs / seconds).toFixed(1)} jobs/s (${seconds.toFixed(1)} s; convert units per converter ${shares.join('/')}; machine busy ${((machine / seconds / 2) * 100).toFixed(0)} % of 2 cores)`);
+          progress(
+            `scaling run ${run + 1}/${ctx.runs}, ${n} converter(s): ${(jobs / seconds).toFixed(1)} jobs/s (${seconds.toFixed(1)} s; convert units per converter ${shares.join('/')}; machine busy ${((machine / seconds / 2) * 100).toFixed(0)} % of 2 cores)`,
+          );
         }
       }
       const one = samples.filter((s) => s.converters === 1);
@@ -92,8 +134,18 @@ export const scalingCase: BenchCase = {
         const rest = c.machine - c.gateway - c.converters - c.children - c.s3 - c.postgres - c.redis - c.client;
         return `${ms(c.machine)} ms (gateway ${ms(c.gateway)}, converter ${ms(c.converters)}, its ffmpeg+ffprobe ${ms(c.children)}, S3 server ${ms(c.s3)}, PostgreSQL ${ms(c.postgres)}, Redis ${ms(c.redis)}, benchmark client ${ms(c.client)}, processes outside the benchmark (the machine is shared) ${ms(rest)})`;
       };
-      const twoLines = summarizeTimelines(await timelines(stack, two.flatMap((s) => s.clocks)));
-      const oneLines = summarizeTimelines(await timelines(stack, one.flatMap((s) => s.clocks)));
+      const twoLines = summarizeTimelines(
+        await timelines(
+          stack,
+          two.flatMap((s) => s.clocks),
+        ),
+      );
+      const oneLines = summarizeTimelines(
+        await timelines(
+          stack,
+          one.flatMap((s) => s.clocks),
+        ),
+      );
       emit({
         case: 'scaling',
         id: 'scaling.converters',
@@ -108,8 +160,12 @@ export const scalingCase: BenchCase = {
           `Machine CPU busy during the runs (share of 2 cores): 1 converter ${one.map((s) => `${(s.busy * 100).toFixed(0)} %`).join(', ')}; 2 converters ${two.map((s) => `${(s.busy * 100).toFixed(0)} %`).join(', ')}.`,
           `Machine CPU per job (core·ms, all processes), 1 converter: ${one.map(perJob).join('; ')}.`,
           `Machine CPU per job, 2 converters: ${two.map(perJob).join('; ')}. At that cost the 2 cores cap the throughput at about ${two.map((x) => (2 / (x.cpu.machine / jobs)).toFixed(1)).join(', ')} jobs/s.`,
-          `Path of a job with 1 converter, medians (ms): ${Object.entries(oneLines.steps).map(([k, v]) => `${k}: ${v}`).join('; ')}.`,
-          `Path of a job with 2 converters, medians (ms): ${Object.entries(twoLines.steps).map(([k, v]) => `${k}: ${v}`).join('; ')}.`,
+          `Path of a job with 1 converter, medians (ms): ${Object.entries(oneLines.steps)
+            .map(([k, v]) => `${k}: ${v}`)
+            .join('; ')}.`,
+          `Path of a job with 2 converters, medians (ms): ${Object.entries(twoLines.steps)
+            .map(([k, v]) => `${k}: ${v}`)
+            .join('; ')}.`,
         ],
         extra: { samples: samples.map(({ clocks: _c, ...s }) => s) },
       });

@@ -63,13 +63,31 @@ interface Sample {
 }
 
 /** Kiln: one upload session, chunk PUTs streamed from disk, 8 in flight. */
-export async function kilnSessionUpload(stack: BenchStack, file: string, size: number, agent: http.Agent, streams = STREAMS): Promise<{ id: string; seconds: number; lastChunkAt: number }> {
+export async function kilnSessionUpload(
+  stack: BenchStack,
+  file: string,
+  size: number,
+  agent: http.Agent,
+  streams = STREAMS,
+): Promise<{ id: string; seconds: number; lastChunkAt: number }> {
   const t0 = nowMs();
-  const created = expectStatus(await sendJson(`${stack.gatewayUrl}/v1/uploads`, 'POST', stack.auth, { filename: 'bench.bin', size }, agent), [201], 'POST /v1/uploads');
+  const created = expectStatus(
+    await sendJson(`${stack.gatewayUrl}/v1/uploads`, 'POST', stack.auth, { filename: 'bench.bin', size }, agent),
+    [201],
+    'POST /v1/uploads',
+  );
   const { id } = JSON.parse(created.text) as { id: string };
   let lastChunkAt = 0;
   await pool(chunkRanges(size, CHUNK), streams, async ({ start, end }) => {
-    const r = await sendFile(`${stack.gatewayUrl}/v1/uploads/${id}`, 'PUT', { ...stack.auth, 'Content-Range': `bytes ${start}-${end}/${size}` }, file, start, end, agent);
+    const r = await sendFile(
+      `${stack.gatewayUrl}/v1/uploads/${id}`,
+      'PUT',
+      { ...stack.auth, 'Content-Range': `bytes ${start}-${end}/${size}` },
+      file,
+      start,
+      end,
+      agent,
+    );
     expectStatus(r, [201, 202], `PUT chunk ${start}-${end}`);
     if (r.status === 201) lastChunkAt = nowMs();
   });
@@ -77,10 +95,19 @@ export async function kilnSessionUpload(stack: BenchStack, file: string, size: n
 }
 
 /** Waits (polling GET /v1/uploads/{id}) until the upload is assembled; resolves with the moment seen. */
-export async function waitAssembled(stack: BenchStack, id: string, agent: http.Agent, timeoutMs = 300_000): Promise<number> {
+export async function waitAssembled(
+  stack: BenchStack,
+  id: string,
+  agent: http.Agent,
+  timeoutMs = 300_000,
+): Promise<number> {
   const deadline = nowMs() + timeoutMs;
   for (;;) {
-    const r = expectStatus(await send(`${stack.gatewayUrl}/v1/uploads/${id}`, 'GET', stack.auth, undefined, agent), [200], 'GET /v1/uploads/{id}');
+    const r = expectStatus(
+      await send(`${stack.gatewayUrl}/v1/uploads/${id}`, 'GET', stack.auth, undefined, agent),
+      [200],
+      'GET /v1/uploads/{id}',
+    );
     const view = JSON.parse(r.text) as { assembled: boolean; status: string; error?: string };
     if (view.assembled) return nowMs();
     if (view.status === 'failed') throw new Error(`assembly of upload ${id} failed: ${view.error}`);
@@ -90,14 +117,25 @@ export async function waitAssembled(stack: BenchStack, id: string, agent: http.A
 }
 
 /** After a measured upload: let the assembler finish it (not timed), then delete the result. */
-export async function settleUpload(stack: BenchStack, store: MinioObjectStore, id: string, agent: http.Agent): Promise<void> {
+export async function settleUpload(
+  stack: BenchStack,
+  store: MinioObjectStore,
+  id: string,
+  agent: http.Agent,
+): Promise<void> {
   await waitAssembled(stack, id, agent);
   await store.removePrefix(`uploads/${id}/`);
   await store.removePrefix(`chunks/${id}/`);
 }
 
 /** Baseline: the same byte ranges as separate objects, presigned PUTs, same parallelism. */
-export async function directUpload(ctx: SuiteContext, prefix: string, file: string, size: number, agent: http.Agent): Promise<number> {
+export async function directUpload(
+  ctx: SuiteContext,
+  prefix: string,
+  file: string,
+  size: number,
+  agent: http.Agent,
+): Promise<number> {
   const s3 = s3Client(ctx);
   const t0 = nowMs();
   await pool(chunkRanges(size, CHUNK), STREAMS, async ({ start, end }, i) => {
@@ -112,7 +150,13 @@ export async function directUpload(ctx: SuiteContext, prefix: string, file: stri
  * UploadPart, same parallelism), as Kiln stores session chunks of 5 MiB or more. Timed from
  * CreateMultipartUpload to the last part; the completion (Kiln's assembly) is not timed.
  */
-export async function directMultipartUpload(ctx: SuiteContext, key: string, file: string, size: number, agent: http.Agent): Promise<number> {
+export async function directMultipartUpload(
+  ctx: SuiteContext,
+  key: string,
+  file: string,
+  size: number,
+  agent: http.Agent,
+): Promise<number> {
   const s3 = s3Client(ctx);
   const t0 = nowMs();
   const uploadId = await s3.initiateNewMultipartUpload(ctx.bucket, key, {});
@@ -123,13 +167,19 @@ export async function directMultipartUpload(ctx: SuiteContext, key: string, file
     parts.push({ part: i + 1, etag: String(r.headers.etag ?? '').replace(/"/g, '') });
   });
   const seconds = (nowMs() - t0) / 1000;
-  await s3.completeMultipartUpload(ctx.bucket, key, uploadId, parts.sort((a, b) => a.part - b.part));
+  await s3.completeMultipartUpload(
+    ctx.bucket,
+    key,
+    uploadId,
+    parts.sort((a, b) => a.part - b.part),
+  );
   return seconds;
 }
 
 export const uploadCase: BenchCase = {
   name: 'upload',
-  summary: 'upload throughput: Kiln upload session (16 MiB chunks, 8 streams) vs direct presigned PUT and vs @tus/server + s3-store',
+  summary:
+    'upload throughput: Kiln upload session (16 MiB chunks, 8 streams) vs direct presigned PUT and vs @tus/server + s3-store',
   async run(ctx, emit) {
     const size = Math.round(envNumber('BENCH_UPLOAD_MIB', 1024) * MiB);
     progress(`upload: preparing a ${size / MiB} MiB random file`);
@@ -178,7 +228,8 @@ export const uploadCase: BenchCase = {
               peakMiB: (await memoryOf(gateway.pid)).peak / MiB,
               ioMiB: (io1.rchar - io0.rchar + io1.wchar - io0.wchar) / MiB,
             });
-            samples.kiln[samples.kiln.length - 1].dbTxPerChunk = ((await databaseCounters(ctx.databaseUrl)).transactions - db0.transactions - 1) / Math.ceil(size / CHUNK);
+            samples.kiln[samples.kiln.length - 1].dbTxPerChunk =
+              ((await databaseCounters(ctx.databaseUrl)).transactions - db0.transactions - 1) / Math.ceil(size / CHUNK);
             await settleUpload(stack, store, id, agent);
           } else {
             peakReset = (await resetPeakMemory(peer.pid)) && peakReset;
@@ -186,12 +237,20 @@ export const uploadCase: BenchCase = {
             const t0 = nowMs();
             const url = await tusUpload(peer.url, file, CHUNK);
             const seconds = (nowMs() - t0) / 1000;
-            samples.tus.push({ seconds, busyBefore, s3CpuS: await s3Cpu(), cpuS: (await cpuSecondsOf(peer.pid)) - cpu0, peakMiB: (await memoryOf(peer.pid)).peak / MiB });
+            samples.tus.push({
+              seconds,
+              busyBefore,
+              s3CpuS: await s3Cpu(),
+              cpuS: (await cpuSecondsOf(peer.pid)) - cpu0,
+              peakMiB: (await memoryOf(peer.pid)).peak / MiB,
+            });
             await peer.remove(url);
           }
         }
         const mbps = (v: Variant) => (size / 1e6 / samples[v][run].seconds).toFixed(1);
-        progress(`upload run ${run + 1}/${ctx.runs}: direct ${mbps('direct')} MB/s, direct multipart ${mbps('multipart')} MB/s, kiln ${mbps('kiln')} MB/s, tus ${mbps('tus')} MB/s; gateway peak ${samples.kiln[run].peakMiB!.toFixed(0)} MiB`);
+        progress(
+          `upload run ${run + 1}/${ctx.runs}: direct ${mbps('direct')} MB/s, direct multipart ${mbps('multipart')} MB/s, kiln ${mbps('kiln')} MB/s, tus ${mbps('tus')} MB/s; gateway peak ${samples.kiln[run].peakMiB!.toFixed(0)} MiB`,
+        );
       }
     } finally {
       agent.destroy();
@@ -201,16 +260,31 @@ export const uploadCase: BenchCase = {
 
     const rate = (v: Variant) => samples[v].map((s) => size / 1e6 / s.seconds);
     const gib = size / 1024 ** 3;
-    const perRun = (v: Variant, f: (s: Sample) => number | undefined, digits: number) => samples[v].map((s) => f(s)?.toFixed(digits)).join(', ');
+    const perRun = (v: Variant, f: (s: Sample) => number | undefined, digits: number) =>
+      samples[v].map((s) => f(s)?.toFixed(digits)).join(', ');
     const common = [
       `${size / MiB} MiB payload (random bytes, read from disk with fs streams), ${Math.ceil(size / CHUNK)} chunks of 16 MiB; each run rotates the order of direct, direct multipart, Kiln and tus.`,
       `Gateway CPU per GiB: ${perRun('kiln', (s) => s.cpuS! / gib, 2)} core·s, of which kernel (system) time ${perRun('kiln', (s) => s.sysS! / gib, 2)}; gateway read+write per run: ${perRun('kiln', (s) => s.ioMiB, 0)} MiB (the bytes pass through it once each way).`,
       `PostgreSQL transactions (a statement outside a transaction counts as one) per chunk request, the start of the assembly included: ${perRun('kiln', (s) => s.dbTxPerChunk, 1)}.`,
-      `Gateway CPU by thread (core·s per run): ${samples.kiln.map((s) => Object.entries(s.threads ?? {}).sort((a, b) => b[1] - a[1]).map(([k, v]) => `${k} ${v.toFixed(2)}`).join(', ')).join(' | ')}.`,
+      `Gateway CPU by thread (core·s per run): ${samples.kiln
+        .map((s) =>
+          Object.entries(s.threads ?? {})
+            .sort((a, b) => b[1] - a[1])
+            .map(([k, v]) => `${k} ${v.toFixed(2)}`)
+            .join(', '),
+        )
+        .join(' | ')}.`,
       `S3 server CPU per GiB (radosgw + OSD + monitor): direct ${perRun('direct', (s) => s.s3CpuS / gib, 1)}; direct multipart ${perRun('multipart', (s) => s.s3CpuS / gib, 1)}; kiln ${perRun('kiln', (s) => s.s3CpuS / gib, 1)}; tus ${perRun('tus', (s) => s.s3CpuS / gib, 1)} core·s — client, gateway and S3 server share the machine's 2 cores.`,
       `Machine CPU busy share just before each run (noise indicator): direct ${perRun('direct', (s) => s.busyBefore, 2)}; kiln ${perRun('kiln', (s) => s.busyBefore, 2)}; tus ${perRun('tus', (s) => s.busyBefore, 2)}.`,
     ];
-    const row = (id: string, title: string, base: Variant, baseLabel: string, target: number, notes: string[]): Row => ({
+    const row = (
+      id: string,
+      title: string,
+      base: Variant,
+      baseLabel: string,
+      target: number,
+      notes: string[],
+    ): Row => ({
       case: 'upload',
       id,
       title,
@@ -220,17 +294,40 @@ export const uploadCase: BenchCase = {
       target: target > 0 ? { on: 'ratio', op: '>=', value: target } : null,
       notes,
     });
-    emit(row('upload.vs-direct', `Upload ${size / MiB} MiB, 16 MiB chunks, 8 streams`, 'direct', 'direct presigned PUT', 0.8, common));
     emit(
-      row('upload.vs-tus', `Upload ${size / MiB} MiB vs @tus/server + s3-store`, 'tus', '@tus/server 2.4.5 + s3-store 2.0.7, 1 stream', 2, [
-        'tus-js-client 4.3.1, chunkSize 16 MiB, one stream (the S3 store has no concatenation extension, so no parallel uploads); peer in its own process, same NODE_OPTIONS/MALLOC_ARENA_MAX as the Kiln apps, S3 client with requestChecksumCalculation/responseChecksumValidation WHEN_REQUIRED and forcePathStyle.',
-        `Peer CPU per GiB: ${perRun('tus', (s) => s.cpuS! / gib, 2)} core·s.`,
-      ]),
+      row(
+        'upload.vs-direct',
+        `Upload ${size / MiB} MiB, 16 MiB chunks, 8 streams`,
+        'direct',
+        'direct presigned PUT',
+        0.8,
+        common,
+      ),
     );
     emit(
-      row('upload.vs-direct-multipart', `Upload ${size / MiB} MiB vs direct multipart parts`, 'multipart', 'direct presigned UploadPart, one multipart upload', 0, [
-        'Information: the same ranges PUT straight into S3 as the parts of one multipart upload (how the gateway stores session chunks of 5 MiB or more), 8 in flight; timed from CreateMultipartUpload to the last part (the completion, which is Kiln\'s assembly, is not timed).',
-      ]),
+      row(
+        'upload.vs-tus',
+        `Upload ${size / MiB} MiB vs @tus/server + s3-store`,
+        'tus',
+        '@tus/server 2.4.5 + s3-store 2.0.7, 1 stream',
+        2,
+        [
+          'tus-js-client 4.3.1, chunkSize 16 MiB, one stream (the S3 store has no concatenation extension, so no parallel uploads); peer in its own process, same NODE_OPTIONS/MALLOC_ARENA_MAX as the Kiln apps, S3 client with requestChecksumCalculation/responseChecksumValidation WHEN_REQUIRED and forcePathStyle.',
+          `Peer CPU per GiB: ${perRun('tus', (s) => s.cpuS! / gib, 2)} core·s.`,
+        ],
+      ),
+    );
+    emit(
+      row(
+        'upload.vs-direct-multipart',
+        `Upload ${size / MiB} MiB vs direct multipart parts`,
+        'multipart',
+        'direct presigned UploadPart, one multipart upload',
+        0,
+        [
+          "Information: the same ranges PUT straight into S3 as the parts of one multipart upload (how the gateway stores session chunks of 5 MiB or more), 8 in flight; timed from CreateMultipartUpload to the last part (the completion, which is Kiln's assembly, is not timed).",
+        ],
+      ),
     );
     const peaks = (v: Variant) => samples[v].map((s) => s.peakMiB!);
     emit({
@@ -243,7 +340,7 @@ export const uploadCase: BenchCase = {
       target: { on: 'kiln', op: '<', value: 250 },
       notes: [
         peakReset
-          ? 'Peak reset before each run (echo 5 > /proc/<pid>/clear_refs), so each sample is that run\'s own peak.'
+          ? "Peak reset before each run (echo 5 > /proc/<pid>/clear_refs), so each sample is that run's own peak."
           : 'The kernel refused to reset the peak (clear_refs): samples are lifetime peaks of the process.',
         `Gateway started with NODE_OPTIONS=${stack.env.NODE_OPTIONS} MALLOC_ARENA_MAX=${stack.env.MALLOC_ARENA_MAX} (as npm run up). Median ${median(peaks('kiln')).toFixed(0)} MiB.`,
       ],

@@ -37,7 +37,19 @@ export class AppModule {
     return {
       module: AppModule,
       imports: [CoreModule.forRoot(config, logger)],
-      controllers: [JobsController, JobEventsController, JobUploadController, UploadSessionsController, FormatsController, HealthController, DocsController, MetricsController, WebController, WebJobsController, TusController],
+      controllers: [
+        JobsController,
+        JobEventsController,
+        JobUploadController,
+        UploadSessionsController,
+        FormatsController,
+        HealthController,
+        DocsController,
+        MetricsController,
+        WebController,
+        WebJobsController,
+        TusController,
+      ],
       providers: [
         JobsService,
         WholeFileUploadService,

@@ -10,8 +10,14 @@ import { requestContext } from './http/request-context.middleware';
 import { requestDeadlines } from './http/request-deadlines';
 
 /** Builds the gateway (used by main.ts and by tests that run it in-process). */
-export async function createGateway(config: KilnConfig, logger: Logger = createLogger('api-gateway', config.KILN_LOG_LEVEL)): Promise<NestExpressApplication> {
-  const adapter = new KilnExpressAdapter({ headersTimeoutMs: config.KILN_HEADERS_TIMEOUT_SECONDS * 1000, keepAliveTimeoutMs: 65_000 });
+export async function createGateway(
+  config: KilnConfig,
+  logger: Logger = createLogger('api-gateway', config.KILN_LOG_LEVEL),
+): Promise<NestExpressApplication> {
+  const adapter = new KilnExpressAdapter({
+    headersTimeoutMs: config.KILN_HEADERS_TIMEOUT_SECONDS * 1000,
+    keepAliveTimeoutMs: 65_000,
+  });
   const app = await NestFactory.create<NestExpressApplication>(AppModule.forRoot(config, logger), adapter, {
     bodyParser: false,
     logger: ['error', 'warn'],
@@ -21,7 +27,16 @@ export async function createGateway(config: KilnConfig, logger: Logger = createL
   app.set('trust proxy', config.KILN_TRUST_PROXY);
   app.use(requestContext(logger, app.get(KilnMetrics)));
   // Before anything reads a body: slow bodies are cut. JSON is parsed after authentication (JsonBodyInterceptor).
-  app.use(requestDeadlines({ bodyTimeoutMs: config.KILN_BODY_TIMEOUT_SECONDS * 1000, uploadIdleMs: config.KILN_UPLOAD_IDLE_TIMEOUT_SECONDS * 1000 }));
-  app.use(QUEUE_BOARD_PATH, adminAuth(config), queueBoard(app.get(QueueProducer), { readOnly: config.KILN_QUEUE_BOARD_READ_ONLY }));
+  app.use(
+    requestDeadlines({
+      bodyTimeoutMs: config.KILN_BODY_TIMEOUT_SECONDS * 1000,
+      uploadIdleMs: config.KILN_UPLOAD_IDLE_TIMEOUT_SECONDS * 1000,
+    }),
+  );
+  app.use(
+    QUEUE_BOARD_PATH,
+    adminAuth(config),
+    queueBoard(app.get(QueueProducer), { readOnly: config.KILN_QUEUE_BOARD_READ_ONLY }),
+  );
   return app;
 }

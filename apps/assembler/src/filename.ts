@@ -22,7 +22,8 @@ export function filenameFromContentDisposition(header: string | undefined): stri
 function decodeExtValue(charset: string, encoded: string): string | undefined {
   try {
     if (/^utf-8$/i.test(charset)) return decodeURIComponent(encoded);
-    if (/^iso-8859-1$/i.test(charset)) return encoded.replace(/%([0-9a-f]{2})/gi, (_, hex: string) => String.fromCharCode(parseInt(hex, 16)));
+    if (/^iso-8859-1$/i.test(charset))
+      return encoded.replace(/%([0-9a-f]{2})/gi, (_, hex: string) => String.fromCharCode(parseInt(hex, 16)));
   } catch {
     // malformed percent-encoding: fall back to `filename`
   }
@@ -45,7 +46,11 @@ export function filenameFromUrl(url: URL | string): string | undefined {
  * The name a fetched input is stored under: the one the client gave, else the server's
  * Content-Disposition, else the last path segment of the final URL, else `download` — sanitised.
  */
-export function fetchedFilename(given: string | null | undefined, contentDisposition: string | undefined, finalUrl: URL): string {
+export function fetchedFilename(
+  given: string | null | undefined,
+  contentDisposition: string | undefined,
+  finalUrl: URL,
+): string {
   for (const candidate of [given, filenameFromContentDisposition(contentDisposition), filenameFromUrl(finalUrl)]) {
     const name = safeFilename(candidate, '');
     if (name) return name;

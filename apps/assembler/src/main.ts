@@ -15,6 +15,8 @@ runWorkerApp({
     maintenance: { concurrency: 1 },
   }),
 }).catch((err: unknown) => {
-  process.stderr.write(`assembler failed to start: ${err instanceof Error ? err.stack ?? err.message : String(err)}\n`);
+  process.stderr.write(
+    `assembler failed to start: ${err instanceof Error ? (err.stack ?? err.message) : String(err)}\n`,
+  );
   process.exit(1);
 });

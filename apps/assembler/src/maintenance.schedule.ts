@@ -9,8 +9,20 @@ export class MaintenanceSchedule implements OnApplicationBootstrap {
 
   async onApplicationBootstrap(): Promise<void> {
     const q = this.producer.queue(QueueName.maintenance);
-    await q.upsertJobScheduler('expire-uploads', { every: 10 * 60_000 }, { name: 'maintenance', data: { task: 'expire-uploads' } });
-    await q.upsertJobScheduler('requeue-queued', { every: 60_000 }, { name: 'maintenance', data: { task: 'requeue-queued' } });
-    await q.upsertJobScheduler('stale-multipart', { every: 6 * 3600_000 }, { name: 'maintenance', data: { task: 'stale-multipart' } });
+    await q.upsertJobScheduler(
+      'expire-uploads',
+      { every: 10 * 60_000 },
+      { name: 'maintenance', data: { task: 'expire-uploads' } },
+    );
+    await q.upsertJobScheduler(
+      'requeue-queued',
+      { every: 60_000 },
+      { name: 'maintenance', data: { task: 'requeue-queued' } },
+    );
+    await q.upsertJobScheduler(
+      'stale-multipart',
+      { every: 6 * 3600_000 },
+      { name: 'maintenance', data: { task: 'stale-multipart' } },
+    );
   }
 }

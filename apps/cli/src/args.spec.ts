@@ -8,15 +8,53 @@ describe('parseInvocation', () => {
   });
 
   it('accepts options before, between and after the files of convert', () => {
-    const inv = parseInvocation(['convert', '-t', 'mp3', 'a.wav', '--option', 'audio_bitrate=192', 'b.wav', '--option=sample_rate=44100', '--no-wait']);
+    const inv = parseInvocation([
+      'convert',
+      '-t',
+      'mp3',
+      'a.wav',
+      '--option',
+      'audio_bitrate=192',
+      'b.wav',
+      '--option=sample_rate=44100',
+      '--no-wait',
+    ]);
     expect(inv.positionals).toEqual(['a.wav', 'b.wav']);
     const args = convertArgs(inv);
-    expect(args).toMatchObject({ files: ['a.wav', 'b.wav'], target: 'mp3', options: { audio_bitrate: 192, sample_rate: 44100 }, wait: false, parallel: 3, retries: 5 });
+    expect(args).toMatchObject({
+      files: ['a.wav', 'b.wav'],
+      target: 'mp3',
+      options: { audio_bitrate: 192, sample_rate: 44100 },
+      wait: false,
+      parallel: 3,
+      retries: 5,
+    });
   });
 
   it('parses sizes and counts of the upload options', () => {
-    const args = convertArgs(parseInvocation(['convert', 'a', '--to', 'MP4', '--chunk-size', '16MiB', '--limit-rate', '512k', '--parallel', '4', '--retries', '0']));
-    expect(args).toMatchObject({ target: 'mp4', chunkSize: 16 * 1024 * 1024, limitRate: 512 * 1024, parallel: 4, retries: 0 });
+    const args = convertArgs(
+      parseInvocation([
+        'convert',
+        'a',
+        '--to',
+        'MP4',
+        '--chunk-size',
+        '16MiB',
+        '--limit-rate',
+        '512k',
+        '--parallel',
+        '4',
+        '--retries',
+        '0',
+      ]),
+    );
+    expect(args).toMatchObject({
+      target: 'mp4',
+      chunkSize: 16 * 1024 * 1024,
+      limitRate: 512 * 1024,
+      parallel: 4,
+      retries: 0,
+    });
   });
 
   it('answers help for --help, -h, help <command>, and no command at all', () => {
@@ -43,8 +81,12 @@ describe('parseInvocation', () => {
 
   it('refuses convert without --to and bad numbers or sizes', () => {
     expect(() => convertArgs(parseInvocation(['convert', 'a.wav']))).toThrow(/needs --to/);
-    expect(() => convertArgs(parseInvocation(['convert', 'a', '--to', 'mp3', '--parallel', '0']))).toThrow(/--parallel must be a whole number from 1 to 16/);
-    expect(() => convertArgs(parseInvocation(['convert', 'a', '--to', 'mp3', '--chunk-size', 'big']))).toThrow(/--chunk-size must be a size/);
+    expect(() => convertArgs(parseInvocation(['convert', 'a', '--to', 'mp3', '--parallel', '0']))).toThrow(
+      /--parallel must be a whole number from 1 to 16/,
+    );
+    expect(() => convertArgs(parseInvocation(['convert', 'a', '--to', 'mp3', '--chunk-size', 'big']))).toThrow(
+      /--chunk-size must be a size/,
+    );
   });
 });
 

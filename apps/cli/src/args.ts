@@ -30,12 +30,20 @@ interface CommandSpec {
 export const GLOBAL_OPTIONS: Record<string, OptionSpec> = {
   url: { type: 'string', value: '<url>', help: 'Kiln API base URL (env KILN_URL; default http://127.0.0.1:3000)' },
   'api-key': { type: 'string', value: '<key>', help: 'API key (env KILN_API_KEY)' },
-  config: { type: 'string', value: '<path>', help: 'config file {"url", "api_key"} (default $XDG_CONFIG_HOME/kiln/config.json or ~/.config/kiln/config.json)' },
+  config: {
+    type: 'string',
+    value: '<path>',
+    help: 'config file {"url", "api_key"} (default $XDG_CONFIG_HOME/kiln/config.json or ~/.config/kiln/config.json)',
+  },
   json: { type: 'boolean', help: 'print machine-readable JSON only on stdout' },
   help: { type: 'boolean', short: 'h', help: 'show help' },
 };
 
-const retries: OptionSpec = { type: 'string', value: '<n>', help: 'retries of each request on network errors, 429 and 5xx (default 5)' };
+const retries: OptionSpec = {
+  type: 'string',
+  value: '<n>',
+  help: 'retries of each request on network errors, 429 and 5xx (default 5)',
+};
 
 export const COMMANDS: readonly CommandSpec[] = [
   {
@@ -44,13 +52,32 @@ export const COMMANDS: readonly CommandSpec[] = [
     summary: 'upload files, convert them, download the results',
     positionals: { min: 1, max: Infinity },
     options: {
-      to: { type: 'string', short: 't', value: '<target>', help: 'target format, e.g. mp3, mp4, png (see kiln formats)' },
-      option: { type: 'string', multiple: true, value: '<k=v>', help: 'conversion option, repeatable (e.g. --option audio_bitrate=192)' },
-      out: { type: 'string', short: 'o', value: '<dir>', help: 'where to save the outputs (default: the current directory)' },
+      to: {
+        type: 'string',
+        short: 't',
+        value: '<target>',
+        help: 'target format, e.g. mp3, mp4, png (see kiln formats)',
+      },
+      option: {
+        type: 'string',
+        multiple: true,
+        value: '<k=v>',
+        help: 'conversion option, repeatable (e.g. --option audio_bitrate=192)',
+      },
+      out: {
+        type: 'string',
+        short: 'o',
+        value: '<dir>',
+        help: 'where to save the outputs (default: the current directory)',
+      },
       tag: { type: 'string', value: '<tag>', help: 'a label stored with the job' },
       callback: { type: 'string', value: '<url>', help: 'URL Kiln POSTs the job to when it ends' },
       'no-wait': { type: 'boolean', help: 'start the job and print its id without waiting for it' },
-      'chunk-size': { type: 'string', value: '<size>', help: "upload chunk size (default 8MiB, kept within the server's limits)" },
+      'chunk-size': {
+        type: 'string',
+        value: '<size>',
+        help: "upload chunk size (default 8MiB, kept within the server's limits)",
+      },
       parallel: { type: 'string', value: '<n>', help: 'chunks uploaded at once (default 3)' },
       'limit-rate': { type: 'string', value: '<size>', help: 'upload at most this many bytes per second, e.g. 2MiB' },
       retries,
@@ -67,19 +94,43 @@ export const COMMANDS: readonly CommandSpec[] = [
     summary: 'list your jobs, newest first',
     positionals: { min: 0, max: 0 },
     options: {
-      status: { type: 'string', value: '<status>', help: 'only jobs with this status (incomplete, queued, downloading, processing, completed, failed, canceled)' },
+      status: {
+        type: 'string',
+        value: '<status>',
+        help: 'only jobs with this status (incomplete, queued, downloading, processing, completed, failed, canceled)',
+      },
       limit: { type: 'string', value: '<n>', help: 'how many (1-100, default 20)' },
     },
   },
-  { name: 'status', args: '<job id>', summary: 'show a job: inputs, conversions, outputs, errors', positionals: { min: 1, max: 1 }, options: {} },
+  {
+    name: 'status',
+    args: '<job id>',
+    summary: 'show a job: inputs, conversions, outputs, errors',
+    positionals: { min: 1, max: 1 },
+    options: {},
+  },
   { name: 'cancel', args: '<job id>', summary: 'cancel a job', positionals: { min: 1, max: 1 }, options: {} },
-  { name: 'formats', args: '[target]', summary: 'list targets and their options', positionals: { min: 0, max: 1 }, options: {} },
+  {
+    name: 'formats',
+    args: '[target]',
+    summary: 'list targets and their options',
+    positionals: { min: 0, max: 1 },
+    options: {},
+  },
   {
     name: 'download',
     args: '<job id>',
     summary: "download a completed job's outputs",
     positionals: { min: 1, max: 1 },
-    options: { out: { type: 'string', short: 'o', value: '<dir>', help: 'where to save the outputs (default: the current directory)' }, retries },
+    options: {
+      out: {
+        type: 'string',
+        short: 'o',
+        value: '<dir>',
+        help: 'where to save the outputs (default: the current directory)',
+      },
+      retries,
+    },
   },
 ];
 
@@ -113,7 +164,10 @@ function commandIndex(argv: string[]): number {
 
 function parseConfigOf(options: Record<string, OptionSpec>) {
   return Object.fromEntries(
-    Object.entries(options).map(([name, o]) => [name, { type: o.type, ...(o.short ? { short: o.short } : {}), ...(o.multiple ? { multiple: true } : {}) }]),
+    Object.entries(options).map(([name, o]) => [
+      name,
+      { type: o.type, ...(o.short ? { short: o.short } : {}), ...(o.multiple ? { multiple: true } : {}) },
+    ]),
   );
 }
 
@@ -157,7 +211,9 @@ export function parseInvocation(argv: string[]): Invocation {
 }
 
 function optionLines(options: Record<string, OptionSpec>): string[] {
-  const left = Object.entries(options).map(([name, o]) => `${o.short ? `-${o.short}, ` : '    '}--${name}${o.value ? ` ${o.value}` : ''}`);
+  const left = Object.entries(options).map(
+    ([name, o]) => `${o.short ? `-${o.short}, ` : '    '}--${name}${o.value ? ` ${o.value}` : ''}`,
+  );
   const width = Math.max(...left.map((l) => l.length)) + 2;
   return Object.values(options).map((o, i) => `  ${left[i].padEnd(width)}${o.help}`);
 }
@@ -212,7 +268,12 @@ export function listValue(values: OptionValues, name: string): string[] {
   return Array.isArray(v) ? v : typeof v === 'string' ? [v] : [];
 }
 
-export function intValue(values: OptionValues, name: string, range: { min: number; max: number }, fallback: number): number {
+export function intValue(
+  values: OptionValues,
+  name: string,
+  range: { min: number; max: number },
+  fallback: number,
+): number {
   const text = stringValue(values, name);
   if (text === undefined) return fallback;
   if (!/^\d+$/.test(text.trim()) || Number(text) < range.min || Number(text) > range.max) {

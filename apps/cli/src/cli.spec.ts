@@ -30,10 +30,31 @@ describe('runCli', () => {
       seenKeys.push(key);
       res.setHeader('Content-Type', 'application/json');
       if (key !== 'right-key-0123456789') {
-        res.writeHead(401).end(JSON.stringify({ error: { code: 'unauthorized', message: 'The API key is not valid.', request_id: 'r-1' } }));
+        res.writeHead(401).end(
+          JSON.stringify({
+            error: { code: 'unauthorized', message: 'The API key is not valid.', request_id: 'r-1' },
+          }),
+        );
         return;
       }
-      res.end(JSON.stringify({ items: [{ id: 'j1', status: { code: 'completed', info: '' }, progress: 100, input: [{ id: 'i', filename: 'a.wav', status: 'ready' }], conversion: [{ target: 'mp3' }], output: [], errors: [], created_at: '2026-11-24T10:00:00Z', tag: null }], next_cursor: null }));
+      res.end(
+        JSON.stringify({
+          items: [
+            {
+              id: 'j1',
+              status: { code: 'completed', info: '' },
+              progress: 100,
+              input: [{ id: 'i', filename: 'a.wav', status: 'ready' }],
+              conversion: [{ target: 'mp3' }],
+              output: [],
+              errors: [],
+              created_at: '2026-11-24T10:00:00Z',
+              tag: null,
+            },
+          ],
+          next_cursor: null,
+        }),
+      );
     });
     await new Promise<void>((r) => server.listen(0, '127.0.0.1', r));
     url = `http://127.0.0.1:${(server.address() as AddressInfo).port}`;
@@ -61,7 +82,9 @@ describe('runCli', () => {
     const t = io({ KILN_URL: url, KILN_API_KEY: 'wrong-key-0123456789' });
     expect(await runCli(['jobs', '--json'], t)).toBe(1);
     expect(t.err()).toContain('kiln: The API key is not valid.');
-    expect(JSON.parse(t.out())).toEqual({ error: { code: 'unauthorized', status: 401, message: 'The API key is not valid.', request_id: 'r-1' } });
+    expect(JSON.parse(t.out())).toEqual({
+      error: { code: 'unauthorized', status: 401, message: 'The API key is not valid.', request_id: 'r-1' },
+    });
     expect(t.out() + t.err()).not.toContain('wrong-key-0123456789');
   });
 
@@ -69,6 +92,8 @@ describe('runCli', () => {
     const t = io({ KILN_URL: url, KILN_API_KEY: 'wrong-key-0123456789' });
     expect(await runCli(['jobs', '--api-key', 'right-key-0123456789'], t)).toBe(0);
     expect(seenKeys[seenKeys.length - 1]).toBe('right-key-0123456789');
-    expect(t.out()).toMatch(/^ID +STATUS +PROGRESS +TARGET +FILES +CREATED +TAG\nj1 +completed +100% +mp3 +a\.wav +2026-11-24 10:00:00Z\n$/);
+    expect(t.out()).toMatch(
+      /^ID +STATUS +PROGRESS +TARGET +FILES +CREATED +TAG\nj1 +completed +100% +mp3 +a\.wav +2026-11-24 10:00:00Z\n$/,
+    );
   });
 });

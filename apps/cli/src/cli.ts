@@ -1,6 +1,15 @@
 // kiln: parses the command line, resolves the configuration and runs one command. Answers the exit
 // code: 0 success, 1 failure (the API's message on stderr), 2 wrong usage or configuration, 130 interrupted.
-import { flagValue, helpText, intValue, parseInvocation, stringValue, UsageError, type CommandName, type Invocation } from './args';
+import {
+  flagValue,
+  helpText,
+  intValue,
+  parseInvocation,
+  stringValue,
+  UsageError,
+  type CommandName,
+  type Invocation,
+} from './args';
 import { ApiError, describeFailure, failureJson } from './api/api-error';
 import { KilnClient } from './api/kiln-client';
 import { cancelCommand } from './commands/cancel.command';
@@ -47,11 +56,18 @@ export async function runCli(argv: string[], io: CliIo): Promise<number> {
   let ctx: CommandContext;
   try {
     const config = await loadConfig(
-      { url: stringValue(inv.values, 'url'), apiKey: stringValue(inv.values, 'api-key'), config: stringValue(inv.values, 'config') },
+      {
+        url: stringValue(inv.values, 'url'),
+        apiKey: stringValue(inv.values, 'api-key'),
+        config: stringValue(inv.values, 'config'),
+      },
       io.env,
       io.home,
     );
-    const retry = { ...DEFAULT_RETRY, attempts: intValue(inv.values, 'retries', { min: 0, max: 100 }, DEFAULT_RETRY.attempts - 1) + 1 };
+    const retry = {
+      ...DEFAULT_RETRY,
+      attempts: intValue(inv.values, 'retries', { min: 0, max: 100 }, DEFAULT_RETRY.attempts - 1) + 1,
+    };
     const progress = new ProgressDisplay(io.stderr, progressMode(!!io.stderr.isTTY, json));
     const api = new KilnClient({
       url: config.url,
@@ -82,7 +98,8 @@ export async function runCli(argv: string[], io: CliIo): Promise<number> {
       return 2;
     }
     const lines = describeFailure(err);
-    if (err instanceof ApiError && err.status === 401 && !ctx.api.hasApiKey) lines.push('  no API key was given: use --api-key, KILN_API_KEY or "api_key" in the config file.');
+    if (err instanceof ApiError && err.status === 401 && !ctx.api.hasApiKey)
+      lines.push('  no API key was given: use --api-key, KILN_API_KEY or "api_key" in the config file.');
     fail(io, lines);
     if (json) io.stdout.write(`${JSON.stringify(failureJson(err), null, 2)}\n`);
     return 1;

@@ -8,13 +8,22 @@ describe('resolveConfig', () => {
   const env = { KILN_URL: 'http://env:3000/', KILN_API_KEY: 'env-key' };
 
   it('flags win over the environment, which wins over the file', () => {
-    expect(resolveConfig({ flags: { url: 'https://flag.example/', apiKey: 'flag-key' }, env, file })).toEqual({ url: 'https://flag.example', apiKey: 'flag-key' });
+    expect(resolveConfig({ flags: { url: 'https://flag.example/', apiKey: 'flag-key' }, env, file })).toEqual({
+      url: 'https://flag.example',
+      apiKey: 'flag-key',
+    });
     expect(resolveConfig({ flags: {}, env, file })).toEqual({ url: 'http://env:3000', apiKey: 'env-key' });
     expect(resolveConfig({ flags: {}, env: {}, file })).toEqual({ url: 'http://file:3000', apiKey: 'file-key' });
   });
 
   it('each setting is picked on its own, and empty values count as unset', () => {
-    expect(resolveConfig({ flags: { apiKey: 'flag-key' }, env: { KILN_URL: '', KILN_API_KEY: '  ' }, file: { url: 'http://file:1' } })).toEqual({ url: 'http://file:1', apiKey: 'flag-key' });
+    expect(
+      resolveConfig({
+        flags: { apiKey: 'flag-key' },
+        env: { KILN_URL: '', KILN_API_KEY: '  ' },
+        file: { url: 'http://file:1' },
+      }),
+    ).toEqual({ url: 'http://file:1', apiKey: 'flag-key' });
   });
 
   it('falls back to the default URL and no key', () => {
@@ -34,8 +43,14 @@ describe('resolveConfig', () => {
 
 describe('config file', () => {
   it('lives under XDG_CONFIG_HOME, else ~/.config, unless --config names it', () => {
-    expect(configFilePath(undefined, { XDG_CONFIG_HOME: '/x' }, '/home/u')).toEqual({ path: '/x/kiln/config.json', explicit: false });
-    expect(configFilePath(undefined, {}, '/home/u')).toEqual({ path: '/home/u/.config/kiln/config.json', explicit: false });
+    expect(configFilePath(undefined, { XDG_CONFIG_HOME: '/x' }, '/home/u')).toEqual({
+      path: '/x/kiln/config.json',
+      explicit: false,
+    });
+    expect(configFilePath(undefined, {}, '/home/u')).toEqual({
+      path: '/home/u/.config/kiln/config.json',
+      explicit: false,
+    });
     expect(configFilePath('/etc/k.json', {}, '/home/u')).toEqual({ path: '/etc/k.json', explicit: true });
   });
 
@@ -56,11 +71,16 @@ describe('config file', () => {
     it('reads the default file when present and ignores it when absent', async () => {
       expect(await loadConfig({}, { XDG_CONFIG_HOME: dir }, dir)).toEqual({ url: DEFAULT_URL, apiKey: undefined });
       await writeFile(path.join(dir, 'c.json'), '{"url":"http://from-file:9","api_key":"secret-key"}');
-      expect(await loadConfig({ config: path.join(dir, 'c.json') }, {}, dir)).toEqual({ url: 'http://from-file:9', apiKey: 'secret-key' });
+      expect(await loadConfig({ config: path.join(dir, 'c.json') }, {}, dir)).toEqual({
+        url: 'http://from-file:9',
+        apiKey: 'secret-key',
+      });
     });
 
     it('an explicit --config that does not exist is an error', async () => {
-      await expect(loadConfig({ config: path.join(dir, 'missing.json') }, {}, dir)).rejects.toThrow(/cannot read the config file .*missing.json: ENOENT/);
+      await expect(loadConfig({ config: path.join(dir, 'missing.json') }, {}, dir)).rejects.toThrow(
+        /cannot read the config file .*missing.json: ENOENT/,
+      );
     });
   });
 });

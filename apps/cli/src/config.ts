@@ -25,10 +25,15 @@ export interface ResolvedConfig {
   apiKey: string | undefined;
 }
 
-const present = (v: string | undefined): string | undefined => (v !== undefined && v.trim() !== '' ? v.trim() : undefined);
+const present = (v: string | undefined): string | undefined =>
+  v !== undefined && v.trim() !== '' ? v.trim() : undefined;
 
 /** The config file to read: `--config`, else $XDG_CONFIG_HOME/kiln/config.json, else ~/.config/kiln/config.json. */
-export function configFilePath(explicit: string | undefined, env: Record<string, string | undefined>, home: string): { path: string; explicit: boolean } {
+export function configFilePath(
+  explicit: string | undefined,
+  env: Record<string, string | undefined>,
+  home: string,
+): { path: string; explicit: boolean } {
   if (present(explicit)) return { path: path.resolve(explicit!), explicit: true };
   const base = present(env.XDG_CONFIG_HOME) ?? path.join(home, '.config');
   return { path: path.join(base, 'kiln', 'config.json'), explicit: false };
@@ -41,10 +46,12 @@ export function parseConfigFile(text: string, where: string): ConfigFile {
   } catch (err: unknown) {
     throw new ConfigError(`${where} is not valid JSON: ${err instanceof Error ? err.message : String(err)}`);
   }
-  if (!data || typeof data !== 'object' || Array.isArray(data)) throw new ConfigError(`${where} must hold a JSON object such as {"url": "…", "api_key": "…"}`);
+  if (!data || typeof data !== 'object' || Array.isArray(data))
+    throw new ConfigError(`${where} must hold a JSON object such as {"url": "…", "api_key": "…"}`);
   const o = data as Record<string, unknown>;
   for (const key of ['url', 'api_key'] as const) {
-    if (o[key] !== undefined && typeof o[key] !== 'string') throw new ConfigError(`${where}: "${key}" must be a string`);
+    if (o[key] !== undefined && typeof o[key] !== 'string')
+      throw new ConfigError(`${where}: "${key}" must be a string`);
   }
   return { url: o.url as string | undefined, api_key: o.api_key as string | undefined };
 }
@@ -57,8 +64,10 @@ export function normalizeUrl(url: string, source: string): string {
   } catch {
     throw new ConfigError(`the server URL from ${source} is not a URL: "${url}"`);
   }
-  if (u.protocol !== 'http:' && u.protocol !== 'https:') throw new ConfigError(`the server URL from ${source} must be http or https`);
-  if (u.username || u.password) throw new ConfigError(`the server URL from ${source} must not hold credentials; use --api-key or KILN_API_KEY`);
+  if (u.protocol !== 'http:' && u.protocol !== 'https:')
+    throw new ConfigError(`the server URL from ${source} must be http or https`);
+  if (u.username || u.password)
+    throw new ConfigError(`the server URL from ${source} must not hold credentials; use --api-key or KILN_API_KEY`);
   return u.toString().replace(/\/+$/, '');
 }
 
@@ -88,7 +97,9 @@ export async function loadConfig(
     if (err instanceof ConfigError) throw err;
     const code = (err as NodeJS.ErrnoException).code;
     if (where.explicit || (code !== 'ENOENT' && code !== 'ENOTDIR')) {
-      throw new ConfigError(`cannot read the config file ${where.path}: ${code ?? (err instanceof Error ? err.message : String(err))}`);
+      throw new ConfigError(
+        `cannot read the config file ${where.path}: ${code ?? (err instanceof Error ? err.message : String(err))}`,
+      );
     }
   }
   return resolveConfig({ flags, env, file });

@@ -12,7 +12,11 @@ const base = {
 
 describe('parseConfig', () => {
   it('applies defaults and parses lists and byte sizes', () => {
-    const c = parseConfig({ ...base, KILN_API_KEYS: 'kiln_test_key_0123456789, kiln_other_key_987654321', KILN_MAX_FILE_SIZE: '2GiB' });
+    const c = parseConfig({
+      ...base,
+      KILN_API_KEYS: 'kiln_test_key_0123456789, kiln_other_key_987654321',
+      KILN_MAX_FILE_SIZE: '2GiB',
+    });
     expect(c.KILN_PORT).toBe(3000);
     expect(c.KILN_API_KEYS).toEqual(['kiln_test_key_0123456789', 'kiln_other_key_987654321']);
     expect(c.KILN_MAX_FILE_SIZE).toBe(2 * 1024 ** 3);
@@ -20,21 +24,29 @@ describe('parseConfig', () => {
     expect(c.KILN_ALLOW_PRIVATE_URLS).toBe(false);
   });
 
-  it.each(['DATABASE_URL', 'REDIS_URL', 'S3_ENDPOINT', 'KILN_API_KEYS', 'S3_ACCESS_KEY', 'KILN_WEBHOOK_SECRET'])('names a missing %s', (name) => {
-    const env: Record<string, string> = { ...base };
-    delete env[name];
-    try {
-      parseConfig(env);
-      throw new Error('expected a ConfigError');
-    } catch (err: unknown) {
-      expect(err).toBeInstanceOf(ConfigError);
-      expect((err as ConfigError).problems).toEqual([{ variable: name, message: expect.any(String) }]);
-      expect((err as Error).message).toContain(name);
-    }
-  });
+  it.each(['DATABASE_URL', 'REDIS_URL', 'S3_ENDPOINT', 'KILN_API_KEYS', 'S3_ACCESS_KEY', 'KILN_WEBHOOK_SECRET'])(
+    'names a missing %s',
+    (name) => {
+      const env: Record<string, string> = { ...base };
+      delete env[name];
+      try {
+        parseConfig(env);
+        throw new Error('expected a ConfigError');
+      } catch (err: unknown) {
+        expect(err).toBeInstanceOf(ConfigError);
+        expect((err as ConfigError).problems).toEqual([{ variable: name, message: expect.any(String) }]);
+        expect((err as Error).message).toContain(name);
+      }
+    },
+  );
 
   describe('Redis Cluster mode', () => {
-    const cluster = { ...base, REDIS_URL: '', REDIS_CLUSTER_NODES: '10.0.0.1:7000, redis://:pw@10.0.0.2:7001,[::1]:7002', KILN_QUEUE_PREFIX: '{kiln}' };
+    const cluster = {
+      ...base,
+      REDIS_URL: '',
+      REDIS_CLUSTER_NODES: '10.0.0.1:7000, redis://:pw@10.0.0.2:7001,[::1]:7002',
+      KILN_QUEUE_PREFIX: '{kiln}',
+    };
 
     it('takes seed nodes instead of REDIS_URL', () => {
       const c = parseConfig(cluster);
@@ -50,25 +62,46 @@ describe('parseConfig', () => {
         } catch (err: unknown) {
           problems = (err as ConfigError).problems;
         }
-        expect({ prefix, problems }).toEqual({ prefix, problems: [{ variable: 'KILN_QUEUE_PREFIX', message: expect.stringContaining('needs a hash tag') }] });
+        expect({ prefix, problems }).toEqual({
+          prefix,
+          problems: [{ variable: 'KILN_QUEUE_PREFIX', message: expect.stringContaining('needs a hash tag') }],
+        });
       }
       expect(parseConfig({ ...cluster, KILN_QUEUE_PREFIX: 'app:{kiln}' }).KILN_QUEUE_PREFIX).toBe('app:{kiln}');
     });
 
     it('needs one of REDIS_URL or REDIS_CLUSTER_NODES, and well-formed nodes', () => {
       expect(() => parseConfig({ ...base, REDIS_URL: '' })).toThrow(/REDIS_URL: is required/);
-      expect(() => parseConfig({ ...cluster, REDIS_CLUSTER_NODES: 'host-without-port' })).toThrow(/REDIS_CLUSTER_NODES/);
+      expect(() => parseConfig({ ...cluster, REDIS_CLUSTER_NODES: 'host-without-port' })).toThrow(
+        /REDIS_CLUSTER_NODES/,
+      );
       expect(() => parseConfig({ ...cluster, REDIS_CLUSTER_NODES: 'http://a:1' })).toThrow(/REDIS_CLUSTER_NODES/);
     });
 
     it('finds a hash tag as Redis Cluster does (first { to the first } after it, not empty)', () => {
-      expect([hasHashTag('{kiln}'), hasHashTag('a{b}c'), hasHashTag('{}'), hasHashTag('{}{kiln}'), hasHashTag('kiln'), hasHashTag('}{a')]).toEqual([true, true, false, false, false, false]);
+      expect([
+        hasHashTag('{kiln}'),
+        hasHashTag('a{b}c'),
+        hasHashTag('{}'),
+        hasHashTag('{}{kiln}'),
+        hasHashTag('kiln'),
+        hasHashTag('}{a'),
+      ]).toEqual([true, true, false, false, false, false]);
     });
   });
 
   it('reads byte sizes by the rule the CLI shares: KiB and a bare k binary, kB decimal', () => {
-    const c = parseConfig({ ...base, KILN_JSON_BODY_LIMIT: '64KiB', KILN_CHUNK_SIZE_MIN: '512k', S3_PART_SIZE: '16MB' });
-    expect([c.KILN_JSON_BODY_LIMIT, c.KILN_CHUNK_SIZE_MIN, c.S3_PART_SIZE]).toEqual([64 * 1024, 512 * 1024, 16_000_000]);
+    const c = parseConfig({
+      ...base,
+      KILN_JSON_BODY_LIMIT: '64KiB',
+      KILN_CHUNK_SIZE_MIN: '512k',
+      S3_PART_SIZE: '16MB',
+    });
+    expect([c.KILN_JSON_BODY_LIMIT, c.KILN_CHUNK_SIZE_MIN, c.S3_PART_SIZE]).toEqual([
+      64 * 1024,
+      512 * 1024,
+      16_000_000,
+    ]);
     expect(() => parseConfig({ ...base, KILN_MAX_FILE_SIZE: '-1GiB' })).toThrow(/KILN_MAX_FILE_SIZE/);
   });
 

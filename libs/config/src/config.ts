@@ -34,15 +34,26 @@ export const configSchema = z.object({
   KILN_API_KEYS: z
     .string()
     .min(1, 'set at least one API key (comma separated)')
-    .transform((v) => v.split(',').map((k) => k.trim()).filter(Boolean))
-    .refine((keys) => keys.length > 0 && keys.every((k) => k.length >= 16), 'each API key needs at least 16 characters'),
+    .transform((v) =>
+      v
+        .split(',')
+        .map((k) => k.trim())
+        .filter(Boolean),
+    )
+    .refine(
+      (keys) => keys.length > 0 && keys.every((k) => k.length >= 16),
+      'each API key needs at least 16 characters',
+    ),
   /**
    * Key of the HMAC-SHA256 signature on callbacks (X-Kiln-Signature), for keys without one of their
    * own. Rotation: `new,old` signs every callback with both (one `v1=` each) until the old is removed.
    */
   KILN_WEBHOOK_SECRET: z
     .string()
-    .refine((v) => v.split(',').every((s) => s.trim().length >= 16), 'needs at least 16 characters (each, when two are given for a rotation)'),
+    .refine(
+      (v) => v.split(',').every((s) => s.trim().length >= 16),
+      'needs at least 16 characters (each, when two are given for a rotation)',
+    ),
   /**
    * Callback secrets per API key: `<key id>=<secret>[,<old secret>];…`, where the key id is the first
    * 12 hex characters of the key's SHA-256 (`printf %s "$KEY" | sha256sum | cut -c1-12`). A key listed
@@ -52,11 +63,17 @@ export const configSchema = z.object({
     .string()
     .transform((v, ctx) => {
       const byKey: Record<string, string[]> = {};
-      for (const entry of v.split(/[;\n]/).map((e) => e.trim()).filter(Boolean)) {
+      for (const entry of v
+        .split(/[;\n]/)
+        .map((e) => e.trim())
+        .filter(Boolean)) {
         const m = /^([0-9a-f]{12})=(.+)$/i.exec(entry);
         const secrets = m ? m[2].split(',').map((s) => s.trim()) : [];
         if (!m || secrets.length === 0 || secrets.length > 2 || secrets.some((s) => s.length < 16)) {
-          ctx.addIssue({ code: 'custom', message: 'expected <12 hex key id>=<secret>[,<old secret>];… with secrets of 16+ characters' });
+          ctx.addIssue({
+            code: 'custom',
+            message: 'expected <12 hex key id>=<secret>[,<old secret>];… with secrets of 16+ characters',
+          });
           return z.NEVER;
         }
         byKey[m[1].toLowerCase()] = secrets;
@@ -66,7 +83,10 @@ export const configSchema = z.object({
     .optional(),
   DATABASE_URL: z.string().regex(/^postgres(ql)?:\/\//, 'expected postgresql://user@host:port/db'),
   /** One Redis server. Required unless REDIS_CLUSTER_NODES is set. */
-  REDIS_URL: z.string().regex(/^rediss?:\/\//, 'expected redis://host:port').optional(),
+  REDIS_URL: z
+    .string()
+    .regex(/^rediss?:\/\//, 'expected redis://host:port')
+    .optional(),
   /**
    * Redis Cluster mode: comma-separated seed nodes (`host:port`, or `redis[s]://[user:password@]host:port`;
    * credentials and TLS of the first apply to every node). Every queue, worker, lock, limit and channel
@@ -74,9 +94,16 @@ export const configSchema = z.object({
    */
   REDIS_CLUSTER_NODES: z
     .string()
-    .transform((v) => v.split(',').map((n) => n.trim()).filter(Boolean))
+    .transform((v) =>
+      v
+        .split(',')
+        .map((n) => n.trim())
+        .filter(Boolean),
+    )
     .refine(
-      (nodes) => nodes.length > 0 && nodes.every((n) => /^(rediss?:\/\/([^@/]*@)?)?(\[[0-9a-f:.]+\]|[^:/@\s]+):\d{1,5}\/?$/i.test(n)),
+      (nodes) =>
+        nodes.length > 0 &&
+        nodes.every((n) => /^(rediss?:\/\/([^@/]*@)?)?(\[[0-9a-f:.]+\]|[^:/@\s]+):\d{1,5}\/?$/i.test(n)),
       'expected host:port[,host:port…] (or redis://[user:password@]host:port entries)',
     )
     .optional(),
@@ -86,7 +113,10 @@ export const configSchema = z.object({
   S3_PUBLIC_ENDPOINT: url.optional(),
   S3_ACCESS_KEY: z.string().min(1),
   S3_SECRET_KEY: z.string().min(1),
-  S3_BUCKET: z.string().regex(/^[a-z0-9][a-z0-9.-]{1,61}[a-z0-9]$/, 'expected an S3 bucket name').default('kiln'),
+  S3_BUCKET: z
+    .string()
+    .regex(/^[a-z0-9][a-z0-9.-]{1,61}[a-z0-9]$/, 'expected an S3 bucket name')
+    .default('kiln'),
   S3_REGION: z.string().default('us-east-1'),
   S3_PART_SIZE: bytes(16 * 1024 ** 2),
   KILN_MAX_FILE_SIZE: bytes(10 * 1024 ** 3),
@@ -128,7 +158,9 @@ export const configSchema = z.object({
    */
   KILN_FFMPEG_MEMORY_LIMIT: bytes(4 * 1024 ** 3),
   KILN_FFMPEG_THREADS: int(0, 0),
-  KILN_FFMPEG_PRESET: z.enum(['ultrafast', 'superfast', 'veryfast', 'faster', 'fast', 'medium', 'slow']).default('veryfast'),
+  KILN_FFMPEG_PRESET: z
+    .enum(['ultrafast', 'superfast', 'veryfast', 'faster', 'fast', 'medium', 'slow'])
+    .default('veryfast'),
   KILN_TMP_DIR: z.string().default(''),
   KILN_CALLBACK_TIMEOUT_MS: int(10_000, 100),
   KILN_CALLBACK_ATTEMPTS: int(8, 1),
@@ -187,7 +219,10 @@ export const configSchema = z.object({
       if (['false', '0', 'no', ''].includes(t)) return false;
       if (['true', 'yes'].includes(t)) return true;
       if (/^\d+$/.test(t)) return Number(t);
-      return t.split(',').map((s) => s.trim()).filter(Boolean);
+      return t
+        .split(',')
+        .map((s) => s.trim())
+        .filter(Boolean);
     }),
   /** A request's headers must arrive within this (slow-header clients are closed). */
   KILN_HEADERS_TIMEOUT_SECONDS: int(20, 1),
@@ -225,7 +260,9 @@ export function hasHashTag(key: string): boolean {
 
 /** REDIS_URL is required unless the cluster's nodes are given; named with the other missing variables. */
 function missingRedis(env: Record<string, string | undefined>): { variable: string; message: string }[] {
-  return env.REDIS_URL === undefined && env.REDIS_CLUSTER_NODES === undefined ? [{ variable: 'REDIS_URL', message: 'is required' }] : [];
+  return env.REDIS_URL === undefined && env.REDIS_CLUSTER_NODES === undefined
+    ? [{ variable: 'REDIS_URL', message: 'is required' }]
+    : [];
 }
 
 /** Rules across variables, checked after each variable parsed on its own. */
@@ -233,7 +270,10 @@ function crossChecks(config: KilnConfig): { variable: string; message: string }[
   const problems: { variable: string; message: string }[] = [];
   if (config.REDIS_CLUSTER_NODES && !hasHashTag(config.KILN_QUEUE_PREFIX)) {
     // BullMQ's scripts touch several keys of a queue at once: on a cluster they must share one slot.
-    problems.push({ variable: 'KILN_QUEUE_PREFIX', message: 'needs a hash tag on a Redis Cluster, e.g. {kiln}, so each queue\'s keys share one slot' });
+    problems.push({
+      variable: 'KILN_QUEUE_PREFIX',
+      message: "needs a hash tag on a Redis Cluster, e.g. {kiln}, so each queue's keys share one slot",
+    });
   }
   return problems;
 }
@@ -258,7 +298,14 @@ export function parseConfig(env: NodeJS.ProcessEnv): KilnConfig {
     ...result.error.issues.map((i) => {
       const variable = String(i.path[0] ?? '?');
       const missing = withoutEmpty[variable] === undefined;
-      return { variable, message: missing ? 'is required' : i.code === 'invalid_type' ? `is not valid (${i.message.replace(/, received .*/, '')})` : i.message };
+      return {
+        variable,
+        message: missing
+          ? 'is required'
+          : i.code === 'invalid_type'
+            ? `is not valid (${i.message.replace(/, received .*/, '')})`
+            : i.message,
+      };
     }),
     ...missingRedis(withoutEmpty),
   ]);
@@ -284,7 +331,8 @@ export function describeConfig(config: KilnConfig): Record<string, unknown> {
   return Object.fromEntries(
     Object.entries(config).map(([k, v]) => {
       if (SECRET.test(k)) return [k, '***'];
-      if (typeof v === 'string' && /^[a-z]+:\/\/[^@/]*:[^@/]*@/i.test(v)) return [k, v.replace(/\/\/([^:@/]*):[^@/]*@/, '//$1:***@')];
+      if (typeof v === 'string' && /^[a-z]+:\/\/[^@/]*:[^@/]*@/i.test(v))
+        return [k, v.replace(/\/\/([^:@/]*):[^@/]*@/, '//$1:***@')];
       return [k, v];
     }),
   );

@@ -86,4 +86,3 @@ export interface UploadView {
   created_at: string;
   input?: InputView;
 }
-

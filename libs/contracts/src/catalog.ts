@@ -20,10 +20,25 @@ export interface TargetSpec {
   options: Readonly<Record<string, OptionSpec>>;
 }
 
-const width: OptionSpec = { type: 'integer', min: 16, max: 7680, description: 'Output width in pixels; the aspect ratio is kept when only one of width/height is given.' };
-const height: OptionSpec = { type: 'integer', min: 16, max: 4320, description: 'Output height in pixels; the aspect ratio is kept when only one of width/height is given.' };
+const width: OptionSpec = {
+  type: 'integer',
+  min: 16,
+  max: 7680,
+  description: 'Output width in pixels; the aspect ratio is kept when only one of width/height is given.',
+};
+const height: OptionSpec = {
+  type: 'integer',
+  min: 16,
+  max: 4320,
+  description: 'Output height in pixels; the aspect ratio is kept when only one of width/height is given.',
+};
 const fps: OptionSpec = { type: 'number', min: 1, max: 120, description: 'Frames per second.' };
-const videoBitrate: OptionSpec = { type: 'integer', min: 64, max: 50000, description: 'Video bitrate in kbit/s (replaces crf).' };
+const videoBitrate: OptionSpec = {
+  type: 'integer',
+  min: 64,
+  max: 50000,
+  description: 'Video bitrate in kbit/s (replaces crf).',
+};
 const audioBitrate: OptionSpec = { type: 'integer', min: 32, max: 512, description: 'Audio bitrate in kbit/s.' };
 const start: OptionSpec = { type: 'number', min: 0, max: 86400, description: 'Trim: start offset in seconds.' };
 const duration: OptionSpec = { type: 'number', min: 0.01, max: 86400, description: 'Trim: duration in seconds.' };
@@ -40,8 +55,19 @@ const opusSampleRate: OptionSpec = {
   description: 'Audio sample rate in Hz (Opus supports only these).',
 };
 /** LAME encodes mono or stereo only. */
-const stereoChannels: OptionSpec = { type: 'integer', min: 1, max: 2, description: 'Audio channels (MP3: mono or stereo).' };
-const time: OptionSpec = { type: 'number', min: 0, max: 86400, default: 0, description: 'For a video input: the time offset in seconds of the frame to take.' };
+const stereoChannels: OptionSpec = {
+  type: 'integer',
+  min: 1,
+  max: 2,
+  description: 'Audio channels (MP3: mono or stereo).',
+};
+const time: OptionSpec = {
+  type: 'number',
+  min: 0,
+  max: 86400,
+  default: 0,
+  description: 'For a video input: the time offset in seconds of the frame to take.',
+};
 
 const videoOptions = (crfMax: number, crfDefault: number) => ({
   width,
@@ -49,35 +75,178 @@ const videoOptions = (crfMax: number, crfDefault: number) => ({
   fps,
   video_bitrate: videoBitrate,
   audio_bitrate: audioBitrate,
-  crf: { type: 'integer', min: 0, max: crfMax, default: crfDefault, description: 'Constant quality: lower is better and larger.' } as OptionSpec,
+  crf: {
+    type: 'integer',
+    min: 0,
+    max: crfMax,
+    default: crfDefault,
+    description: 'Constant quality: lower is better and larger.',
+  } as OptionSpec,
   start,
   duration,
   audio_channels: channels,
   sample_rate: sampleRate,
 });
-const audioOptions = { audio_bitrate: audioBitrate, start, duration, audio_channels: channels, sample_rate: sampleRate };
-const imageQuality: OptionSpec = { type: 'integer', min: 1, max: 100, default: 85, description: 'Quality 1-100 (lossy formats).' };
+const audioOptions = {
+  audio_bitrate: audioBitrate,
+  start,
+  duration,
+  audio_channels: channels,
+  sample_rate: sampleRate,
+};
+const imageQuality: OptionSpec = {
+  type: 'integer',
+  min: 1,
+  max: 100,
+  default: 85,
+  description: 'Quality 1-100 (lossy formats).',
+};
 
 export const CATALOG: readonly TargetSpec[] = [
-  { target: 'mp4', category: 'video', description: 'MPEG-4 (H.264 + AAC)', extension: 'mp4', content_type: 'video/mp4', accepts: ['video'], options: videoOptions(51, 23) },
-  { target: 'webm', category: 'video', description: 'WebM (VP9 + Opus)', extension: 'webm', content_type: 'video/webm', accepts: ['video'], options: { ...videoOptions(63, 32), sample_rate: opusSampleRate } },
-  { target: 'mov', category: 'video', description: 'QuickTime (H.264 + AAC)', extension: 'mov', content_type: 'video/quicktime', accepts: ['video'], options: videoOptions(51, 23) },
-  { target: 'mkv', category: 'video', description: 'Matroska (H.264 + AAC)', extension: 'mkv', content_type: 'video/x-matroska', accepts: ['video'], options: videoOptions(51, 23) },
   {
-    target: 'gif', category: 'video', description: 'Animated GIF (palette-based)', extension: 'gif', content_type: 'image/gif', accepts: ['video', 'image'],
+    target: 'mp4',
+    category: 'video',
+    description: 'MPEG-4 (H.264 + AAC)',
+    extension: 'mp4',
+    content_type: 'video/mp4',
+    accepts: ['video'],
+    options: videoOptions(51, 23),
+  },
+  {
+    target: 'webm',
+    category: 'video',
+    description: 'WebM (VP9 + Opus)',
+    extension: 'webm',
+    content_type: 'video/webm',
+    accepts: ['video'],
+    options: { ...videoOptions(63, 32), sample_rate: opusSampleRate },
+  },
+  {
+    target: 'mov',
+    category: 'video',
+    description: 'QuickTime (H.264 + AAC)',
+    extension: 'mov',
+    content_type: 'video/quicktime',
+    accepts: ['video'],
+    options: videoOptions(51, 23),
+  },
+  {
+    target: 'mkv',
+    category: 'video',
+    description: 'Matroska (H.264 + AAC)',
+    extension: 'mkv',
+    content_type: 'video/x-matroska',
+    accepts: ['video'],
+    options: videoOptions(51, 23),
+  },
+  {
+    target: 'gif',
+    category: 'video',
+    description: 'Animated GIF (palette-based)',
+    extension: 'gif',
+    content_type: 'image/gif',
+    accepts: ['video', 'image'],
     options: { width, height, fps: { ...fps, default: 10 } as OptionSpec, start, duration },
   },
-  { target: 'mp3', category: 'audio', description: 'MP3 (LAME)', extension: 'mp3', content_type: 'audio/mpeg', accepts: ['audio', 'video'], options: { ...audioOptions, audio_channels: stereoChannels } },
-  { target: 'm4a', category: 'audio', description: 'MPEG-4 audio (AAC)', extension: 'm4a', content_type: 'audio/mp4', accepts: ['audio', 'video'], options: audioOptions },
-  { target: 'ogg', category: 'audio', description: 'Ogg Vorbis', extension: 'ogg', content_type: 'audio/ogg', accepts: ['audio', 'video'], options: audioOptions },
-  { target: 'opus', category: 'audio', description: 'Opus (in Ogg)', extension: 'opus', content_type: 'audio/ogg', accepts: ['audio', 'video'], options: { ...audioOptions, sample_rate: opusSampleRate } },
-  { target: 'wav', category: 'audio', description: 'WAV (PCM 16-bit)', extension: 'wav', content_type: 'audio/wav', accepts: ['audio', 'video'], options: { start, duration, audio_channels: channels, sample_rate: sampleRate } },
-  { target: 'flac', category: 'audio', description: 'FLAC (lossless)', extension: 'flac', content_type: 'audio/flac', accepts: ['audio', 'video'], options: { start, duration, audio_channels: channels, sample_rate: sampleRate } },
-  { target: 'png', category: 'image', description: 'PNG (from an image, or a frame of a video)', extension: 'png', content_type: 'image/png', accepts: ['image', 'video'], options: { width, height, time } },
-  { target: 'jpg', category: 'image', description: 'JPEG (from an image, or a frame of a video)', extension: 'jpg', content_type: 'image/jpeg', accepts: ['image', 'video'], options: { width, height, quality: imageQuality, time } },
-  { target: 'webp', category: 'image', description: 'WebP (from an image, or a frame of a video)', extension: 'webp', content_type: 'image/webp', accepts: ['image', 'video'], options: { width, height, quality: imageQuality, time } },
-  { target: 'bmp', category: 'image', description: 'BMP', extension: 'bmp', content_type: 'image/bmp', accepts: ['image', 'video'], options: { width, height, time } },
-  { target: 'tiff', category: 'image', description: 'TIFF', extension: 'tiff', content_type: 'image/tiff', accepts: ['image', 'video'], options: { width, height, time } },
+  {
+    target: 'mp3',
+    category: 'audio',
+    description: 'MP3 (LAME)',
+    extension: 'mp3',
+    content_type: 'audio/mpeg',
+    accepts: ['audio', 'video'],
+    options: { ...audioOptions, audio_channels: stereoChannels },
+  },
+  {
+    target: 'm4a',
+    category: 'audio',
+    description: 'MPEG-4 audio (AAC)',
+    extension: 'm4a',
+    content_type: 'audio/mp4',
+    accepts: ['audio', 'video'],
+    options: audioOptions,
+  },
+  {
+    target: 'ogg',
+    category: 'audio',
+    description: 'Ogg Vorbis',
+    extension: 'ogg',
+    content_type: 'audio/ogg',
+    accepts: ['audio', 'video'],
+    options: audioOptions,
+  },
+  {
+    target: 'opus',
+    category: 'audio',
+    description: 'Opus (in Ogg)',
+    extension: 'opus',
+    content_type: 'audio/ogg',
+    accepts: ['audio', 'video'],
+    options: { ...audioOptions, sample_rate: opusSampleRate },
+  },
+  {
+    target: 'wav',
+    category: 'audio',
+    description: 'WAV (PCM 16-bit)',
+    extension: 'wav',
+    content_type: 'audio/wav',
+    accepts: ['audio', 'video'],
+    options: { start, duration, audio_channels: channels, sample_rate: sampleRate },
+  },
+  {
+    target: 'flac',
+    category: 'audio',
+    description: 'FLAC (lossless)',
+    extension: 'flac',
+    content_type: 'audio/flac',
+    accepts: ['audio', 'video'],
+    options: { start, duration, audio_channels: channels, sample_rate: sampleRate },
+  },
+  {
+    target: 'png',
+    category: 'image',
+    description: 'PNG (from an image, or a frame of a video)',
+    extension: 'png',
+    content_type: 'image/png',
+    accepts: ['image', 'video'],
+    options: { width, height, time },
+  },
+  {
+    target: 'jpg',
+    category: 'image',
+    description: 'JPEG (from an image, or a frame of a video)',
+    extension: 'jpg',
+    content_type: 'image/jpeg',
+    accepts: ['image', 'video'],
+    options: { width, height, quality: imageQuality, time },
+  },
+  {
+    target: 'webp',
+    category: 'image',
+    description: 'WebP (from an image, or a frame of a video)',
+    extension: 'webp',
+    content_type: 'image/webp',
+    accepts: ['image', 'video'],
+    options: { width, height, quality: imageQuality, time },
+  },
+  {
+    target: 'bmp',
+    category: 'image',
+    description: 'BMP',
+    extension: 'bmp',
+    content_type: 'image/bmp',
+    accepts: ['image', 'video'],
+    options: { width, height, time },
+  },
+  {
+    target: 'tiff',
+    category: 'image',
+    description: 'TIFF',
+    extension: 'tiff',
+    content_type: 'image/tiff',
+    accepts: ['image', 'video'],
+    options: { width, height, time },
+  },
 ];
 
 const BY_TARGET = new Map(CATALOG.map((t) => [t.target, t]));
@@ -105,7 +274,10 @@ export function validateOptions(spec: TargetSpec, options: unknown): OptionProbl
     const opt = Object.hasOwn(spec.options, name) ? spec.options[name] : undefined;
     if (!opt) {
       const known = Object.keys(spec.options);
-      problems.push({ field, message: `unknown option for target ${spec.target}; known: ${known.join(', ') || 'none'}` });
+      problems.push({
+        field,
+        message: `unknown option for target ${spec.target}; known: ${known.join(', ') || 'none'}`,
+      });
       continue;
     }
     if (opt.type === 'enum') {

@@ -7,7 +7,6 @@ export const FILENAME_MAX_BYTES = 255;
  * Characters no stored file name holds: control characters (C0, DEL, C1), format characters (bidi
  * overrides, zero-width, BOM), line and paragraph separators, unpaired surrogates, and path separators.
  */
-// eslint-disable-next-line no-control-regex
 export const FILENAME_FORBIDDEN = /[\p{Cc}\p{Cf}\p{Zl}\p{Zp}\p{Cs}/\\]/u;
 const EDGE_SPACE = /^\s|\s$/u;
 
@@ -20,10 +19,14 @@ export function filenameProblem(name: string): string | undefined {
   if (typeof name !== 'string') return 'must be a string';
   if (name === '') return 'must not be empty';
   const bad = FILENAME_FORBIDDEN.exec(name);
-  if (bad) return /[/\\]/.test(bad[0]) ? 'must be a file name, not a path (no / or \\)' : `must not contain control or format characters (U+${bad[0].codePointAt(0)!.toString(16).toUpperCase().padStart(4, '0')})`;
+  if (bad)
+    return /[/\\]/.test(bad[0])
+      ? 'must be a file name, not a path (no / or \\)'
+      : `must not contain control or format characters (U+${bad[0].codePointAt(0)!.toString(16).toUpperCase().padStart(4, '0')})`;
   if (EDGE_SPACE.test(name)) return 'must not start or end with white space';
   if (name === '.' || name === '..') return 'must not be . or ..';
-  if (Buffer.byteLength(name, 'utf8') > FILENAME_MAX_BYTES) return `must be at most ${FILENAME_MAX_BYTES} bytes (UTF-8)`;
+  if (Buffer.byteLength(name, 'utf8') > FILENAME_MAX_BYTES)
+    return `must be at most ${FILENAME_MAX_BYTES} bytes (UTF-8)`;
   return undefined;
 }
 
@@ -45,7 +48,8 @@ export function isKeyFilename(name: string): boolean {
  *   shortened to 255 bytes with its extension kept; the fallback when nothing is left.
  */
 export function parseFilename(value: string, field: string): string {
-  const refuse = (message: string) => new KilnError('invalid_input', `Invalid ${field}: ${message}.`, [{ field, message }]);
+  const refuse = (message: string) =>
+    new KilnError('invalid_input', `Invalid ${field}: ${message}.`, [{ field, message }]);
   if (typeof value !== 'string') throw refuse('must be a string');
   const forbidden = FILENAME_FORBIDDEN.exec(value);
   // Checked before trimming, which would silently drop a trailing CR/LF or tab.
@@ -59,13 +63,18 @@ export function parseFilename(value: string, field: string): string {
 const FORBIDDEN_ALL = new RegExp(FILENAME_FORBIDDEN.source, 'gu');
 
 export function safeFilename(name: string | undefined | null, fallback = 'file'): string {
-  let base = String(name ?? '').split(/[\\/]/).pop() ?? '';
+  let base =
+    String(name ?? '')
+      .split(/[\\/]/)
+      .pop() ?? '';
   base = base.replace(FORBIDDEN_ALL, '').trim();
   if (base === '.' || base === '..') base = '';
   if (Buffer.byteLength(base, 'utf8') > FILENAME_MAX_BYTES) {
     const dot = base.lastIndexOf('.');
     const ext = dot > 0 && Buffer.byteLength(base.slice(dot), 'utf8') <= 16 ? base.slice(dot) : '';
-    base = (truncateUtf8(ext ? base.slice(0, dot) : base, FILENAME_MAX_BYTES - Buffer.byteLength(ext, 'utf8')).trimEnd() + ext).trim();
+    base = (
+      truncateUtf8(ext ? base.slice(0, dot) : base, FILENAME_MAX_BYTES - Buffer.byteLength(ext, 'utf8')).trimEnd() + ext
+    ).trim();
   }
   return base || fallback;
 }

@@ -2,7 +2,10 @@ import fc from 'fast-check';
 import { jobIdFor, QueueName, type PayloadOf, type QueuePayloads } from './queues';
 
 /** A payload of every queue whose ids (and maintenance task) all come from `id`. */
-function payloadsWith(id: string, task: PayloadOf<'maintenance'>['task'] = 'expire-uploads'): { [Q in QueueName]: QueuePayloads[Q] } {
+function payloadsWith(
+  id: string,
+  task: PayloadOf<'maintenance'>['task'] = 'expire-uploads',
+): { [Q in QueueName]: QueuePayloads[Q] } {
   return {
     assemble: { uploadId: id },
     fetch: { jobId: id, inputId: id },
@@ -13,7 +16,8 @@ function payloadsWith(id: string, task: PayloadOf<'maintenance'>['task'] = 'expi
   };
 }
 
-const idsFor = (id: string) => Object.entries(payloadsWith(id)).map(([queue, payload]) => jobIdFor(queue as QueueName, payload as never));
+const idsFor = (id: string) =>
+  Object.entries(payloadsWith(id)).map(([queue, payload]) => jobIdFor(queue as QueueName, payload as never));
 
 /**
  * BullMQ refuses a custom job id that reads as an integer ("Custom Id cannot be integers") or holds
@@ -44,7 +48,10 @@ describe('jobIdFor', () => {
     const [a, b] = ['11111111-1111-4111-8111-111111111111', '22222222-2222-4222-8222-222222222222'];
     for (const queue of Object.values(QueueName)) {
       const [pa, pb] = [payloadsWith(a)[queue], payloadsWith(b, 'stale-multipart')[queue]];
-      expect({ queue, differs: jobIdFor(queue, pa as never) !== jobIdFor(queue, pb as never) }).toEqual({ queue, differs: true });
+      expect({ queue, differs: jobIdFor(queue, pa as never) !== jobIdFor(queue, pb as never) }).toEqual({
+        queue,
+        differs: true,
+      });
     }
     // Two outputs of one job and input (two conversions) are two units.
     expect(jobIdFor('convert', { jobId: 'j', inputId: 'i', conversionId: 'c1', outputId: a })).not.toBe(

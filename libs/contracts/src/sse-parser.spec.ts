@@ -3,7 +3,9 @@ import { SseParser } from './sse-parser';
 describe('SseParser', () => {
   it('parses the events of a job stream', () => {
     const p = new SseParser();
-    const events = p.push('event: status\ndata: {"status":"queued","progress":0}\n\n: keep-alive\n\nevent: job\ndata: {"id":"j"}\n\n');
+    const events = p.push(
+      'event: status\ndata: {"status":"queued","progress":0}\n\n: keep-alive\n\nevent: job\ndata: {"id":"j"}\n\n',
+    );
     expect(events).toEqual([
       { event: 'status', data: '{"status":"queued","progress":0}' },
       { event: 'job', data: '{"id":"j"}' },

@@ -30,9 +30,14 @@ function findMigrationsDir(): string {
 
 export const DEFAULT_MIGRATIONS_DIR = findMigrationsDir();
 
-export async function listMigrations(dir = DEFAULT_MIGRATIONS_DIR): Promise<{ name: string; sql: string; checksum: string }[]> {
+export async function listMigrations(
+  dir = DEFAULT_MIGRATIONS_DIR,
+): Promise<{ name: string; sql: string; checksum: string }[]> {
   const entries = await readdir(dir, { withFileTypes: true });
-  const names = entries.filter((e) => e.isDirectory()).map((e) => e.name).sort();
+  const names = entries
+    .filter((e) => e.isDirectory())
+    .map((e) => e.name)
+    .sort();
   return Promise.all(
     names.map(async (name) => {
       const sql = await readFile(path.join(dir, name, 'migration.sql'), 'utf8');
@@ -65,13 +70,17 @@ export async function migrate(databaseUrl: string, dir = DEFAULT_MIGRATIONS_DIR)
       const previous = done.get(m.name);
       if (previous?.finished_at) {
         if (previous.checksum !== m.checksum) {
-          throw new Error(`migration ${m.name} was changed after it was applied (checksum differs); add a new migration instead`);
+          throw new Error(
+            `migration ${m.name} was changed after it was applied (checksum differs); add a new migration instead`,
+          );
         }
         result.alreadyApplied.push(m.name);
         continue;
       }
       if (previous) {
-        throw new Error(`migration ${m.name} failed earlier and is recorded unfinished; resolve it by hand before migrating`);
+        throw new Error(
+          `migration ${m.name} failed earlier and is recorded unfinished; resolve it by hand before migrating`,
+        );
       }
       const id = randomUUID();
       await client.query('BEGIN');

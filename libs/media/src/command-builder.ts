@@ -82,7 +82,9 @@ export type ConversionPlan =
  */
 function inputGuards(settings: BuilderSettings): string[] {
   return [
-    '-hide_banner', '-nostdin', '-y',
+    '-hide_banner',
+    '-nostdin',
+    '-y',
     ...INPUT_RESTRICTIONS,
     ...(settings.maxPixels ? ['-max_pixels', String(settings.maxPixels)] : []),
   ];
@@ -283,15 +285,18 @@ function videoPass(
     inputOptions: [...inputGuards(settings), ...trim.inputOptions],
     input: req.inputPath,
     outputOptions: [
-      '-map', videoMap(input),
+      '-map',
+      videoMap(input),
       ...(hasAudio ? ['-map', audioMap(input)] : []),
       ...(filters.length ? ['-vf', filters.join(',')] : []),
       ...video,
-      '-pix_fmt', 'yuv420p',
+      '-pix_fmt',
+      'yuv420p',
       ...(hasAudio ? audioEncoding(recipe.audio, o) : ['-an']),
       ...(recipe.faststart ? ['-movflags', '+faststart'] : []),
       ...threads(settings),
-      '-f', recipe.muxer,
+      '-f',
+      recipe.muxer,
     ],
     output: req.outputPath,
   };
@@ -326,12 +331,14 @@ function audioPass(
     inputOptions: [...inputGuards(settings), ...trim.inputOptions],
     input: req.inputPath,
     outputOptions: [
-      '-map', audioMap(req.input),
+      '-map',
+      audioMap(req.input),
       '-vn',
       ...audioEncoding(recipe.audio, o),
       ...(recipe.faststart ? ['-movflags', '+faststart'] : []),
       ...threads(settings),
-      '-f', recipe.muxer,
+      '-f',
+      recipe.muxer,
     ],
     output: req.outputPath,
   };
@@ -360,14 +367,18 @@ function imagePass(
     inputOptions: [...inputGuards(settings), ...(seek > 0 ? ['-ss', num(seek)] : [])],
     input: req.inputPath,
     outputOptions: [
-      '-map', videoMap(input),
+      '-map',
+      videoMap(input),
       ...(filters.length ? ['-vf', filters.join(',')] : []),
-      '-frames:v', '1',
+      '-frames:v',
+      '1',
       '-an',
-      '-c:v', recipe.codec,
+      '-c:v',
+      recipe.codec,
       ...quality,
       ...threads(settings),
-      '-f', recipe.muxer,
+      '-f',
+      recipe.muxer,
     ],
     output: req.outputPath,
   };

@@ -22,7 +22,21 @@ afterAll(async () => remove?.());
 /** One still from ffmpeg into an extension-less file, as the converter stores its input. */
 async function still(name: string, size: string, args: string[], muxer: string): Promise<string> {
   const path = join(dir, name);
-  await run('ffmpeg', ['-v', 'error', '-y', '-f', 'lavfi', '-i', `testsrc2=size=${size}:rate=1`, '-frames:v', '1', ...args, '-f', muxer, path]);
+  await run('ffmpeg', [
+    '-v',
+    'error',
+    '-y',
+    '-f',
+    'lavfi',
+    '-i',
+    `testsrc2=size=${size}:rate=1`,
+    '-frames:v',
+    '1',
+    ...args,
+    '-f',
+    muxer,
+    path,
+  ]);
   return path;
 }
 
@@ -55,7 +69,22 @@ describe('sniffImage gives what ffprobe gives for plain PNG and JPEG', () => {
 describe('sniffImage steps aside for what it does not fully understand', () => {
   it('an animated PNG (acTL)', async () => {
     const path = join(dir, 'anim');
-    await run('ffmpeg', ['-v', 'error', '-y', '-f', 'lavfi', '-i', 'testsrc2=size=64x64:rate=5', '-frames:v', '3', '-plays', '0', '-f', 'apng', path]);
+    await run('ffmpeg', [
+      '-v',
+      'error',
+      '-y',
+      '-f',
+      'lavfi',
+      '-i',
+      'testsrc2=size=64x64:rate=5',
+      '-frames:v',
+      '3',
+      '-plays',
+      '0',
+      '-f',
+      'apng',
+      path,
+    ]);
     expect(await sniffImage(path)).toBeNull();
     expect((await probe(path, { timeoutMs: 30_000 })).format).toBe('apng'); // ffprobe's answer stands
   });
@@ -66,7 +95,11 @@ describe('sniffImage steps aside for what it does not fully understand', () => {
     // APP1 "Exif\0\0" + a minimal big-endian TIFF header with no entries, right after SOI.
     const tiff = Buffer.from([0x4d, 0x4d, 0x00, 0x2a, 0x00, 0x00, 0x00, 0x08, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00]);
     const payload = Buffer.concat([Buffer.from('Exif\0\0', 'latin1'), tiff]);
-    const app1 = Buffer.concat([Buffer.from([0xff, 0xe1]), Buffer.from([(payload.length + 2) >> 8, (payload.length + 2) & 0xff]), payload]);
+    const app1 = Buffer.concat([
+      Buffer.from([0xff, 0xe1]),
+      Buffer.from([(payload.length + 2) >> 8, (payload.length + 2) & 0xff]),
+      payload,
+    ]);
     const path = join(dir, 'exif');
     await writeFile(path, Buffer.concat([bytes.subarray(0, 2), app1, bytes.subarray(2)]));
     expect(await sniffImage(path)).toBeNull();

@@ -40,7 +40,11 @@ export async function sniffImage(path: string): Promise<MediaInfo | null> {
 
 /** Pure part of sniffImage: the first bytes of a file and its size. */
 export function sniffImageHead(head: Buffer, size: number): MediaInfo | null {
-  const dims = head.subarray(0, 8).equals(PNG_SIGNATURE) ? pngSize(head) : head[0] === 0xff && head[1] === 0xd8 ? jpegSize(head) : null;
+  const dims = head.subarray(0, 8).equals(PNG_SIGNATURE)
+    ? pngSize(head)
+    : head[0] === 0xff && head[1] === 0xd8
+      ? jpegSize(head)
+      : null;
   if (!dims) return null;
   return {
     format: dims.format,

@@ -87,7 +87,10 @@ describe('normaliseProbe', () => {
 
   it('treats an mp3 with cover art as audio', () => {
     const info = normaliseProbe({
-      streams: [{ ...aac, index: 0, codec_name: 'mp3', channels: 1, nb_frames: undefined, duration: '2.037551' }, coverArt],
+      streams: [
+        { ...aac, index: 0, codec_name: 'mp3', channels: 1, nb_frames: undefined, duration: '2.037551' },
+        coverArt,
+      ],
       format: { format_name: 'mp3', duration: '2.037551', size: '25610', bit_rate: '100552' },
     });
     expect(info).toMatchObject({
@@ -107,7 +110,16 @@ describe('normaliseProbe', () => {
 
   it('treats a wav as audio', () => {
     const info = normaliseProbe({
-      streams: [{ index: 0, codec_name: 'pcm_s16le', codec_type: 'audio', sample_rate: '48000', channels: 1, duration: '2.000000' }],
+      streams: [
+        {
+          index: 0,
+          codec_name: 'pcm_s16le',
+          codec_type: 'audio',
+          sample_rate: '48000',
+          channels: 1,
+          duration: '2.000000',
+        },
+      ],
       format: { format_name: 'wav', duration: '2.000000', size: '192078', bit_rate: '768312' },
     });
     expect(info).toMatchObject({ kind: 'audio', sample_rate: 48000, audio_channels: 1, duration_s: 2 });
@@ -122,17 +134,46 @@ describe('normaliseProbe', () => {
     ['image2', 'mjpeg'],
   ])('treats %s (%s) as a still image without duration or fps', (format, codec) => {
     const info = normaliseProbe({
-      streams: [{ index: 0, codec_name: codec, codec_type: 'video', width: 640, height: 480, r_frame_rate: '25/1', avg_frame_rate: '25/1', duration: '0.040000' }],
+      streams: [
+        {
+          index: 0,
+          codec_name: codec,
+          codec_type: 'video',
+          width: 640,
+          height: 480,
+          r_frame_rate: '25/1',
+          avg_frame_rate: '25/1',
+          duration: '0.040000',
+        },
+      ],
       format: { format_name: format, duration: '0.040000', size: '9059' },
     });
-    expect(info).toMatchObject({ kind: 'image', width: 640, height: 480, duration_s: null, fps: null, video_codec: codec });
+    expect(info).toMatchObject({
+      kind: 'image',
+      width: 640,
+      height: 480,
+      duration_s: null,
+      fps: null,
+      video_codec: codec,
+    });
     expect(info.streams).toEqual({ video: 1, audio: 0 });
     expect(info.video_stream_index).toBe(0);
   });
 
   it('treats an animated gif as video and a one-frame gif as an image', () => {
     const gif = (frames: string): FfprobeJson => ({
-      streams: [{ index: 0, codec_name: 'gif', codec_type: 'video', width: 320, height: 240, avg_frame_rate: '10/1', nb_frames: frames, duration: '1.000000' }],
+      streams: [
+        {
+          index: 0,
+          codec_name: 'gif',
+          codec_type: 'video',
+          width: 320,
+          height: 240,
+          avg_frame_rate: '10/1',
+          nb_frames: frames,
+          duration: '1.000000',
+        },
+      ],
       format: { format_name: 'gif', duration: '1.000000' },
     });
     expect(normaliseProbe(gif('10'))).toMatchObject({ kind: 'video', fps: 10, duration_s: 1 });
@@ -141,7 +182,17 @@ describe('normaliseProbe', () => {
 
   it('treats a one-frame png inside a container as an image', () => {
     const info = normaliseProbe({
-      streams: [{ index: 0, codec_name: 'png', codec_type: 'video', width: 64, height: 64, nb_frames: '1', avg_frame_rate: '1/1' }],
+      streams: [
+        {
+          index: 0,
+          codec_name: 'png',
+          codec_type: 'video',
+          width: 64,
+          height: 64,
+          nb_frames: '1',
+          avg_frame_rate: '1/1',
+        },
+      ],
       format: { format_name: 'matroska,webm' },
     });
     expect(info.kind).toBe('image');
@@ -149,19 +200,45 @@ describe('normaliseProbe', () => {
 
   it('treats a file holding only cover art as an image of that cover', () => {
     const info = normaliseProbe({ streams: [{ ...coverArt, index: 0 }], format: { format_name: 'mp3' } });
-    expect(info).toMatchObject({ kind: 'image', width: 500, height: 500, video_stream_index: 0, streams: { video: 0, audio: 0 } });
+    expect(info).toMatchObject({
+      kind: 'image',
+      width: 500,
+      height: 500,
+      video_stream_index: 0,
+      streams: { video: 0, audio: 0 },
+    });
   });
 
   it('picks the real video over cover art that comes first', () => {
-    const info = normaliseProbe({ ...mp4, streams: [{ ...coverArt, index: 0 }, { ...h264, index: 1 }, { ...aac, index: 2 }] });
+    const info = normaliseProbe({
+      ...mp4,
+      streams: [
+        { ...coverArt, index: 0 },
+        { ...h264, index: 1 },
+        { ...aac, index: 2 },
+      ],
+    });
     expect(info).toMatchObject({ kind: 'video', video_codec: 'h264', video_stream_index: 1, audio_stream_index: 2 });
   });
 
   it('says unknown for subtitles only, no streams, or undecodable streams', () => {
-    const srt = normaliseProbe({ streams: [{ index: 0, codec_name: 'subrip', codec_type: 'subtitle' }], format: { format_name: 'srt' } });
-    expect(srt).toMatchObject({ kind: 'unknown', streams: { video: 0, audio: 0 }, video_codec: null, audio_codec: null });
+    const srt = normaliseProbe({
+      streams: [{ index: 0, codec_name: 'subrip', codec_type: 'subtitle' }],
+      format: { format_name: 'srt' },
+    });
+    expect(srt).toMatchObject({
+      kind: 'unknown',
+      streams: { video: 0, audio: 0 },
+      video_codec: null,
+      audio_codec: null,
+    });
     expect(normaliseProbe({}).kind).toBe('unknown');
-    expect(normaliseProbe({ streams: [{ index: 0, codec_type: 'video', width: 10, height: 10 }], format: { format_name: 'avi' } }).kind).toBe('unknown');
+    expect(
+      normaliseProbe({
+        streams: [{ index: 0, codec_type: 'video', width: 10, height: 10 }],
+        format: { format_name: 'avi' },
+      }).kind,
+    ).toBe('unknown');
   });
 
   it('refuses playlists and other containers that point at other files', () => {

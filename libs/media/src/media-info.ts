@@ -111,7 +111,10 @@ export function normaliseProbe(probe: FfprobeJson): MediaInfo {
 
   return {
     format,
-    duration_s: moving || kind === 'audio' ? positive(probe.format?.duration) ?? positive(picture?.duration ?? audio?.duration) : null,
+    duration_s:
+      moving || kind === 'audio'
+        ? (positive(probe.format?.duration) ?? positive(picture?.duration ?? audio?.duration))
+        : null,
     size_bytes: toNumber(probe.format?.size),
     bit_rate: toNumber(probe.format?.bit_rate),
     kind,

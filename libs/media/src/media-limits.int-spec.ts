@@ -28,7 +28,13 @@ describe('media limits with the real ffprobe and ffmpeg', () => {
     await tmp?.remove();
   });
 
-  const rejection = (p: Promise<unknown>) => p.then(() => { throw new Error('expected a rejection'); }, (e: unknown) => e as MediaError);
+  const rejection = (p: Promise<unknown>) =>
+    p.then(
+      () => {
+        throw new Error('expected a rejection');
+      },
+      (e: unknown) => e as MediaError,
+    );
 
   // First in this file: its run under a memory limit is this process's first ffmpeg run (fluent-ffmpeg
   // reads ffmpeg's capabilities on the first one, which must not go through prlimit).
@@ -42,7 +48,10 @@ describe('media limits with the real ffprobe and ffmpeg', () => {
     const convert = async (settings: BuilderSettings, memoryLimitBytes: number | undefined) => {
       const info = await probe(big, { timeoutMs: 10_000 });
       const out = join(tmp.dir, `out-${memoryLimitBytes ?? 0}.jpg`);
-      const plan = buildConversion({ target: findTarget('jpg')!, options: {}, input: info, inputPath: big, outputPath: out }, settings);
+      const plan = buildConversion(
+        { target: findTarget('jpg')!, options: {}, input: info, inputPath: big, outputPath: out },
+        settings,
+      );
       if (plan.kind !== 'ok') throw new Error(plan.message);
       await run(plan.passes, { timeoutMs: 30_000, outputPath: out, memoryLimitBytes });
       return out;
@@ -51,7 +60,9 @@ describe('media limits with the real ffprobe and ffmpeg', () => {
     it('a conversion that needs more than the memory limit fails unprocessable, naming the limit', async () => {
       const err = await rejection(convert({ threads: 1 }, 200 * MiB));
       expect(err).toMatchObject({ code: 'unprocessable', limit: 'memory' });
-      expect(err.message).toMatch(/^memory limit exceeded: converting this input needs more than the 200 MiB ffmpeg may use \(KILN_FFMPEG_MEMORY_LIMIT\)/);
+      expect(err.message).toMatch(
+        /^memory limit exceeded: converting this input needs more than the 200 MiB ffmpeg may use \(KILN_FFMPEG_MEMORY_LIMIT\)/,
+      );
       // The same conversion under the default limit works: the limit, not the input, stopped it.
       const out = await convert({ threads: 1 }, 4 * 1024 * MiB);
       expect((await stat(out)).size).toBeGreaterThan(0);
@@ -60,7 +71,9 @@ describe('media limits with the real ffprobe and ffmpeg', () => {
     it("the decoder refuses a frame over the builder's pixel cap, naming the pixel limit", async () => {
       const err = await rejection(convert({ maxPixels: 1_000_000 }, undefined));
       expect(err).toMatchObject({ code: 'unprocessable', limit: 'pixels' });
-      expect(err.message).toBe('pixel limit exceeded: the picture is 8000×6000 (48.0 MP); at most 1.0 MP per frame (KILN_MAX_PIXELS)');
+      expect(err.message).toBe(
+        'pixel limit exceeded: the picture is 8000×6000 (48.0 MP); at most 1.0 MP per frame (KILN_MAX_PIXELS)',
+      );
     });
   });
 
@@ -78,12 +91,16 @@ describe('media limits with the real ffprobe and ffmpeg', () => {
       const err = await rejection(probe(bomb, { timeoutMs: 10_000, maxPixels: MAX_PIXELS }));
       expect(err).toBeInstanceOf(MediaError);
       expect(err).toMatchObject({ code: 'unprocessable', limit: 'pixels' });
-      expect(err.message).toBe('pixel limit exceeded: the picture is 16000×16000 (256.0 MP); at most 134.2 MP per frame (KILN_MAX_PIXELS)');
+      expect(err.message).toBe(
+        'pixel limit exceeded: the picture is 16000×16000 (256.0 MP); at most 134.2 MP per frame (KILN_MAX_PIXELS)',
+      );
     });
 
     it('is refused by ffprobe too, without ffprobe allocating the frame (it runs under 64 MiB)', async () => {
       const started = Date.now();
-      const err = await rejection(probe(bomb, { timeoutMs: 10_000, maxPixels: MAX_PIXELS, sniffImages: false, memoryLimitBytes: 64 * MiB }));
+      const err = await rejection(
+        probe(bomb, { timeoutMs: 10_000, maxPixels: MAX_PIXELS, sniffImages: false, memoryLimitBytes: 64 * MiB }),
+      );
       expect(err).toMatchObject({ code: 'unprocessable', limit: 'pixels' });
       expect(err.message).toMatch(/^pixel limit exceeded: the picture is 16000×16000/);
       expect(Date.now() - started).toBeLessThan(10_000);
@@ -112,7 +129,13 @@ describe('media limits with the real ffprobe and ffmpeg', () => {
           await new Promise((r) => setTimeout(r, 5));
         }
       })();
-      return { stop: async () => { running = false; await loop; return opened; } };
+      return {
+        stop: async () => {
+          running = false;
+          await loop;
+          return opened;
+        },
+      };
     }
 
     it('an .m3u8 is refused as a playlist; the FIFO it names is never opened', async () => {
@@ -144,8 +167,30 @@ describe('media limits with the real ffprobe and ffmpeg', () => {
       const playlist = join(tmp.dir, 'playlist-run');
       await writeFile(playlist, `#EXTM3U\n#EXT-X-TARGETDURATION:10\n#EXTINF:10,\n${fifo}\n#EXT-X-ENDLIST\n`);
       // As if the probe had been fooled into calling it audio.
-      const audio = { format: 'wav', duration_s: 10, size_bytes: 100, bit_rate: null, kind: 'audio' as const, width: null, height: null, fps: null, video_codec: null, audio_codec: 'pcm_s16le', audio_channels: 2, sample_rate: 44100, streams: { video: 0, audio: 1 }, video_stream_index: null, audio_stream_index: 0 };
-      const plan = buildConversion({ target: findTarget('mp3')!, options: {}, input: audio, inputPath: playlist, outputPath: join(tmp.dir, 'out.mp3') });
+      const audio = {
+        format: 'wav',
+        duration_s: 10,
+        size_bytes: 100,
+        bit_rate: null,
+        kind: 'audio' as const,
+        width: null,
+        height: null,
+        fps: null,
+        video_codec: null,
+        audio_codec: 'pcm_s16le',
+        audio_channels: 2,
+        sample_rate: 44100,
+        streams: { video: 0, audio: 1 },
+        video_stream_index: null,
+        audio_stream_index: 0,
+      };
+      const plan = buildConversion({
+        target: findTarget('mp3')!,
+        options: {},
+        input: audio,
+        inputPath: playlist,
+        outputPath: join(tmp.dir, 'out.mp3'),
+      });
       if (plan.kind !== 'ok') throw new Error(plan.message);
       const err = await rejection(run(plan.passes, { timeoutMs: 5_000, outputPath: join(tmp.dir, 'out.mp3') }));
       const opened = await watcher.stop();

@@ -19,21 +19,57 @@ const limits: MediaLimits = {
 };
 
 const image = (width: number, height: number, size = 2_000_000): MediaInfo => ({
-  format: 'png_pipe', duration_s: null, size_bytes: size, bit_rate: null, kind: 'image', width, height, fps: null,
-  video_codec: 'png', audio_codec: null, audio_channels: null, sample_rate: null, streams: { video: 1, audio: 0 },
-  video_stream_index: 0, audio_stream_index: null,
+  format: 'png_pipe',
+  duration_s: null,
+  size_bytes: size,
+  bit_rate: null,
+  kind: 'image',
+  width,
+  height,
+  fps: null,
+  video_codec: 'png',
+  audio_codec: null,
+  audio_channels: null,
+  sample_rate: null,
+  streams: { video: 1, audio: 0 },
+  video_stream_index: 0,
+  audio_stream_index: null,
 });
 
 const audio = (seconds: number, channels: number, rate: number, size: number): MediaInfo => ({
-  format: 'flac', duration_s: seconds, size_bytes: size, bit_rate: null, kind: 'audio', width: null, height: null, fps: null,
-  video_codec: null, audio_codec: 'flac', audio_channels: channels, sample_rate: rate, streams: { video: 0, audio: 1 },
-  video_stream_index: null, audio_stream_index: 0,
+  format: 'flac',
+  duration_s: seconds,
+  size_bytes: size,
+  bit_rate: null,
+  kind: 'audio',
+  width: null,
+  height: null,
+  fps: null,
+  video_codec: null,
+  audio_codec: 'flac',
+  audio_channels: channels,
+  sample_rate: rate,
+  streams: { video: 0, audio: 1 },
+  video_stream_index: null,
+  audio_stream_index: 0,
 });
 
 const video = (width: number, height: number, seconds: number): MediaInfo => ({
-  format: 'mov,mp4,m4a,3gp,3g2,mj2', duration_s: seconds, size_bytes: 50 * MiB, bit_rate: 4_000_000, kind: 'video', width, height,
-  fps: 25, video_codec: 'h264', audio_codec: 'aac', audio_channels: 2, sample_rate: 48000, streams: { video: 1, audio: 1 },
-  video_stream_index: 0, audio_stream_index: 1,
+  format: 'mov,mp4,m4a,3gp,3g2,mj2',
+  duration_s: seconds,
+  size_bytes: 50 * MiB,
+  bit_rate: 4_000_000,
+  kind: 'video',
+  width,
+  height,
+  fps: 25,
+  video_codec: 'h264',
+  audio_codec: 'aac',
+  audio_channels: 2,
+  sample_rate: 48000,
+  streams: { video: 1, audio: 1 },
+  video_stream_index: 0,
+  audio_stream_index: 1,
 });
 
 const t = (target: string) => ({ target });
@@ -53,7 +89,8 @@ describe('checkMediaLimits', () => {
     const refusal = checkMediaLimits(image(16000, 16000), t('jpg'), limits);
     expect(refusal).toEqual({
       limit: 'pixels',
-      message: 'pixel limit exceeded: the picture is 16000×16000 (256.0 MP); at most 134.2 MP per frame (KILN_MAX_PIXELS)',
+      message:
+        'pixel limit exceeded: the picture is 16000×16000 (256.0 MP); at most 134.2 MP per frame (KILN_MAX_PIXELS)',
     });
     expect(checkMediaLimits(video(12000, 12000, 10), t('mp4'), limits)?.limit).toBe('pixels');
     expect(checkMediaLimits(image(16000, 16000), t('jpg'), { ...limits, maxPixels: 256_000_000 })).toBeNull();
@@ -62,14 +99,18 @@ describe('checkMediaLimits', () => {
   it('refuses a side over the dimension limit even when the pixels fit', () => {
     const refusal = checkMediaLimits(image(100_000, 10), t('png'), limits);
     expect(refusal?.limit).toBe('dimension');
-    expect(refusal?.message).toBe('dimension limit exceeded: the picture is 100000×10; at most 16384 pixels per side (KILN_MAX_DIMENSION)');
+    expect(refusal?.message).toBe(
+      'dimension limit exceeded: the picture is 100000×10; at most 16384 pixels per side (KILN_MAX_DIMENSION)',
+    );
     expect(checkMediaLimits(image(10, 16385), t('png'), limits)?.limit).toBe('dimension');
   });
 
   it('refuses media longer than the duration limit', () => {
     const refusal = checkMediaLimits(audio(90_000, 2, 44100, 100 * MiB), t('mp3'), limits);
     expect(refusal?.limit).toBe('duration');
-    expect(refusal?.message).toMatch(/duration limit exceeded: the input plays 90000 s; at most 86400 s \(KILN_MAX_DURATION_SECONDS\)/);
+    expect(refusal?.message).toMatch(
+      /duration limit exceeded: the input plays 90000 s; at most 86400 s \(KILN_MAX_DURATION_SECONDS\)/,
+    );
   });
 
   it('refuses too many channels and too high a sample rate', () => {
@@ -110,7 +151,9 @@ describe('checkMediaLimits', () => {
     // A 120 MP flat PNG of 300 KB: 360 MB as BMP, over 256 MiB.
     const flat = image(12000, 10000, 300_000);
     expect(checkMediaLimits(flat, t('bmp'), limits)?.limit).toBe('output_size');
-    expect(checkMediaLimits(flat, t('tiff'), limits)?.message).toMatch(/about 343 MiB \(12000×10000 pixels × 3 bytes\)/);
+    expect(checkMediaLimits(flat, t('tiff'), limits)?.message).toMatch(
+      /about 343 MiB \(12000×10000 pixels × 3 bytes\)/,
+    );
     expect(checkMediaLimits(flat, t('tiff'), limits, { width: 4000 })).toBeNull();
     expect(checkMediaLimits(flat, t('png'), limits)).toBeNull();
   });
@@ -121,7 +164,9 @@ describe('estimateOutputBytes', () => {
     const a = audio(100, 2, 48000, 1 * MiB);
     expect(estimateOutputBytes(a, 'wav')?.bytes).toBe(100 * 2 * 48000 * 2);
     expect(estimateOutputBytes(a, 'wav', { start: 90 })?.bytes).toBe(10 * 2 * 48000 * 2);
-    expect(estimateOutputBytes(a, 'wav', { start: 10, duration: 5, audio_channels: 1, sample_rate: 8000 })?.bytes).toBe(5 * 8000 * 2);
+    expect(estimateOutputBytes(a, 'wav', { start: 10, duration: 5, audio_channels: 1, sample_rate: 8000 })?.bytes).toBe(
+      5 * 8000 * 2,
+    );
     expect(estimateOutputBytes(image(4000, 3000), 'bmp', { height: 300 })?.bytes).toBe(400 * 300 * 3);
     expect(estimateOutputBytes(image(4000, 3000), 'tiff', { width: 100, height: 100 })?.bytes).toBe(100 * 100 * 3);
     expect(estimateOutputBytes(a, 'flac')).toBeNull();
@@ -141,7 +186,10 @@ describe('outputByteCap', () => {
 
 describe('memory limit helpers', () => {
   it('wraps a tool in prlimit only when a limit is set', () => {
-    expect(limitedCommand('ffprobe', ['-i', 'x'], 200 * MiB)).toEqual(['prlimit', ['--data=209715200', '--', 'ffprobe', '-i', 'x']]);
+    expect(limitedCommand('ffprobe', ['-i', 'x'], 200 * MiB)).toEqual([
+      'prlimit',
+      ['--data=209715200', '--', 'ffprobe', '-i', 'x'],
+    ]);
     expect(limitedCommand('ffprobe', ['-i', 'x'], 0)).toEqual(['ffprobe', ['-i', 'x']]);
     expect(limitedCommand('ffprobe', ['-i', 'x'], undefined)).toEqual(['ffprobe', ['-i', 'x']]);
   });
@@ -157,7 +205,9 @@ describe('memory limit helpers', () => {
   });
 
   it('names the memory limit and its value', () => {
-    expect(memoryLimitMessage(200 * MiB)).toMatch(/^memory limit exceeded: converting this input needs more than the 200 MiB ffmpeg may use \(KILN_FFMPEG_MEMORY_LIMIT\)/);
+    expect(memoryLimitMessage(200 * MiB)).toMatch(
+      /^memory limit exceeded: converting this input needs more than the 200 MiB ffmpeg may use \(KILN_FFMPEG_MEMORY_LIMIT\)/,
+    );
     expect(formatBytes(100)).toBe('100 bytes');
     expect(formatBytes(1536)).toBe('1.5 KiB');
     expect(formatBytes(4 * GiB)).toBe('4 GiB');
@@ -168,7 +218,9 @@ describe('refused input formats', () => {
   it('reads the demuxer libavformat refused and says why', () => {
     const stderr = "[hls @ 0x5614fbc8e280] Format not on whitelist 'mov,matroska'\n<input>: Invalid argument";
     expect(refusedFormat(stderr)).toBe('hls');
-    expect(refusedFormatMessage('hls')).toMatch(/^input format not accepted: hls is a playlist or a list of other files/);
+    expect(refusedFormatMessage('hls')).toMatch(
+      /^input format not accepted: hls is a playlist or a list of other files/,
+    );
     expect(refusedFormat('<input>: Invalid data found when processing input')).toBeNull();
   });
 });

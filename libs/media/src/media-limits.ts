@@ -29,7 +29,14 @@ export interface MediaLimits {
   outputRatioFloorBytes: number;
 }
 
-export type MediaLimitName = 'pixels' | 'dimension' | 'duration' | 'audio_channels' | 'sample_rate' | 'output_size' | 'memory';
+export type MediaLimitName =
+  | 'pixels'
+  | 'dimension'
+  | 'duration'
+  | 'audio_channels'
+  | 'sample_rate'
+  | 'output_size'
+  | 'memory';
 
 export interface MediaLimitRefusal {
   limit: MediaLimitName;
@@ -84,7 +91,11 @@ export function checkMediaLimits(
 }
 
 /** Pixels and dimensions of one frame; shared by the probe check and ffmpeg's own refusal. */
-export function checkPicture(width: number, height: number, limits: Pick<MediaLimits, 'maxPixels' | 'maxDimension'>): MediaLimitRefusal | null {
+export function checkPicture(
+  width: number,
+  height: number,
+  limits: Pick<MediaLimits, 'maxPixels' | 'maxDimension'>,
+): MediaLimitRefusal | null {
   if (width > limits.maxDimension || height > limits.maxDimension) {
     return {
       limit: 'dimension',
@@ -112,8 +123,14 @@ export interface OutputByteCap {
  * The largest output a unit may write: the ratio to its input (not below the floor), and never
  * above the absolute cap. Without a known input size, or with the ratio off, the absolute cap.
  */
-export function outputByteCap(inputBytes: number | null, limits: Pick<MediaLimits, 'maxOutputBytes' | 'maxOutputRatio' | 'outputRatioFloorBytes'>): OutputByteCap {
-  const absolute = { bytes: limits.maxOutputBytes, description: `${formatBytes(limits.maxOutputBytes)} (KILN_MAX_OUTPUT_SIZE)` };
+export function outputByteCap(
+  inputBytes: number | null,
+  limits: Pick<MediaLimits, 'maxOutputBytes' | 'maxOutputRatio' | 'outputRatioFloorBytes'>,
+): OutputByteCap {
+  const absolute = {
+    bytes: limits.maxOutputBytes,
+    description: `${formatBytes(limits.maxOutputBytes)} (KILN_MAX_OUTPUT_SIZE)`,
+  };
   if (!limits.maxOutputRatio || inputBytes === null || inputBytes <= 0) return absolute;
   const relative = Math.max(Math.floor(inputBytes * limits.maxOutputRatio), limits.outputRatioFloorBytes);
   if (relative >= limits.maxOutputBytes) return absolute;
@@ -134,7 +151,11 @@ const RAW_PICTURE_TARGETS: Readonly<Record<string, number>> = { bmp: 3, tiff: 3 
  * The decoded size of an uncompressed output, or null for compressed targets (their size is
  * watched while ffmpeg writes instead) and when the probe lacks a needed figure.
  */
-export function estimateOutputBytes(info: MediaInfo, target: string, options: ConversionOptions = {}): { bytes: number; how: string } | null {
+export function estimateOutputBytes(
+  info: MediaInfo,
+  target: string,
+  options: ConversionOptions = {},
+): { bytes: number; how: string } | null {
   const sampleBytes = PCM_TARGETS[target];
   if (sampleBytes !== undefined) {
     const duration = playedSeconds(info, options);

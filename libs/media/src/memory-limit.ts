@@ -15,7 +15,11 @@
 export const PRLIMIT = 'prlimit';
 
 /** `[command, ...args]` run under the limit; unchanged when there is none (undefined or 0). */
-export function limitedCommand(tool: string, args: readonly string[], limitBytes: number | undefined): [string, string[]] {
+export function limitedCommand(
+  tool: string,
+  args: readonly string[],
+  limitBytes: number | undefined,
+): [string, string[]] {
   if (!limitBytes) return [tool, [...args]];
   return [PRLIMIT, [...prlimitPrefix(limitBytes), tool, ...args]];
 }
@@ -61,6 +65,7 @@ export function formatBytes(n: number): string {
     unit++;
   }
   if (unit === 0) return `${n} bytes`;
-  const text = value >= 100 || Number.isInteger(value) ? String(Math.round(value)) : value.toFixed(1).replace(/\.0$/, '');
+  const text =
+    value >= 100 || Number.isInteger(value) ? String(Math.round(value)) : value.toFixed(1).replace(/\.0$/, '');
   return `${text} ${units[unit]}`;
 }

@@ -43,14 +43,17 @@ const MAX_PROBE_OUTPUT = 8 * 1024 * 1024;
  */
 export function probeArgs(path: string, maxPixels?: number): string[] {
   return [
-    '-v', 'error',
+    '-v',
+    'error',
     '-hide_banner',
     ...INPUT_RESTRICTIONS,
     ...(maxPixels ? ['-max_pixels', String(maxPixels)] : []),
-    '-print_format', 'json',
+    '-print_format',
+    'json',
     '-show_format',
     '-show_streams',
-    '-i', path,
+    '-i',
+    path,
   ];
 }
 
@@ -66,7 +69,9 @@ export async function probe(path: string, options: ProbeOptions): Promise<MediaI
     if (info.size === 0) throw new MediaError('unprocessable', 'the file is empty');
   } catch (err: unknown) {
     if (err instanceof MediaError) throw err;
-    throw new MediaError('internal', `probe: cannot read ${path}: ${(err as Error).message}`, undefined, { cause: err });
+    throw new MediaError('internal', `probe: cannot read ${path}: ${(err as Error).message}`, undefined, {
+      cause: err,
+    });
   }
   if (options.signal?.aborted) throw new MediaError('canceled', 'probe canceled');
   if (options.sniffImages !== false) {
@@ -97,15 +102,23 @@ export async function probe(path: string, options: ProbeOptions): Promise<MediaI
         if (!error) return resolve({ stdout: out, stderr: String(errOut) });
         const tail = lastLines(String(errOut), path);
         const e = error as NodeJS.ErrnoException & { killed?: boolean; signal?: string | null };
-        if (e.name === 'AbortError') return reject(new MediaError('canceled', 'probe canceled', tail, { cause: error }));
+        if (e.name === 'AbortError')
+          return reject(new MediaError('canceled', 'probe canceled', tail, { cause: error }));
         if (e.code === 'ENOENT') {
-          return reject(new MediaError('internal', `${command} not found (probing with ${ffprobe})`, tail, { cause: error }));
+          return reject(
+            new MediaError('internal', `${command} not found (probing with ${ffprobe})`, tail, { cause: error }),
+          );
         }
         if (/^prlimit: /m.test(String(errOut))) {
-          return reject(new MediaError('internal', `ffprobe could not start under its memory limit: ${tail}`, tail, { cause: error }));
+          return reject(
+            new MediaError('internal', `ffprobe could not start under its memory limit: ${tail}`, tail, {
+              cause: error,
+            }),
+          );
         }
         const format = refusedFormat(String(errOut));
-        if (format) return reject(new MediaError('unprocessable', refusedFormatMessage(format), tail, { cause: error }));
+        if (format)
+          return reject(new MediaError('unprocessable', refusedFormatMessage(format), tail, { cause: error }));
         if (e.killed && e.signal === 'SIGKILL') {
           return reject(
             new MediaError('timeout', `probing took longer than ${options.timeoutMs} ms`, tail, { cause: error }),
@@ -113,11 +126,16 @@ export async function probe(path: string, options: ProbeOptions): Promise<MediaI
         }
         if (options.memoryLimitBytes && ranOutOfMemory(String(errOut), e.signal)) {
           return reject(
-            new MediaError('unprocessable', memoryLimitMessage(options.memoryLimitBytes, 'reading'), tail, { cause: error, limit: 'memory' }),
+            new MediaError('unprocessable', memoryLimitMessage(options.memoryLimitBytes, 'reading'), tail, {
+              cause: error,
+              limit: 'memory',
+            }),
           );
         }
         if (e.code === 'ERR_CHILD_PROCESS_STDIO_MAXBUFFER') {
-          return reject(new MediaError('unprocessable', 'the file describes too many streams to read', tail, { cause: error }));
+          return reject(
+            new MediaError('unprocessable', 'the file describes too many streams to read', tail, { cause: error }),
+          );
         }
         const reason = tail.split('\n').filter(Boolean).pop();
         reject(
@@ -136,7 +154,9 @@ export async function probe(path: string, options: ProbeOptions): Promise<MediaI
   try {
     json = JSON.parse(stdout) as FfprobeJson;
   } catch (err: unknown) {
-    throw new MediaError('unprocessable', 'ffprobe gave no readable description of the file', undefined, { cause: err });
+    throw new MediaError('unprocessable', 'ffprobe gave no readable description of the file', undefined, {
+      cause: err,
+    });
   }
   // The decoder refused a frame over -max_pixels; ffprobe still succeeds, reporting a 0×0 picture.
   const tooLarge = /Picture size (\d+)x(\d+) exceeds specified max pixel count/.exec(stderr);

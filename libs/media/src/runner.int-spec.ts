@@ -64,7 +64,13 @@ async function convert(
     { preset: 'ultrafast', threads: 2 },
   );
   if (plan.kind !== 'ok') throw new Error(`${targetName}: ${plan.message}`);
-  await run(plan.passes, { timeoutMs: 20_000, outputPath: path, durationS: plan.expectedDurationS, ffmpegPath: FFMPEG, ...runOptions });
+  await run(plan.passes, {
+    timeoutMs: 20_000,
+    outputPath: path,
+    durationS: plan.expectedDurationS,
+    ffmpegPath: FFMPEG,
+    ...runOptions,
+  });
   return { path, info: await probe(path, PROBE), raw: await rawProbe(path) };
 }
 
@@ -99,11 +105,30 @@ async function exists(path: string): Promise<boolean> {
 
 describe('fixtures + probe', () => {
   it('generates and probes the inputs', () => {
-    expect(inputs.video.info).toMatchObject({ kind: 'video', width: 320, height: 240, video_codec: 'h264', audio_codec: 'aac', streams: { video: 1, audio: 1 } });
+    expect(inputs.video.info).toMatchObject({
+      kind: 'video',
+      width: 320,
+      height: 240,
+      video_codec: 'h264',
+      audio_codec: 'aac',
+      streams: { video: 1, audio: 1 },
+    });
     expect(inputs.video.info.duration_s).toBeCloseTo(2, 1);
     expect(inputs.silent.info).toMatchObject({ kind: 'video', streams: { video: 1, audio: 0 } });
-    expect(inputs.audio.info).toMatchObject({ kind: 'audio', format: 'wav', audio_codec: 'pcm_s16le', audio_channels: 2, sample_rate: 44100 });
-    expect(inputs.image.info).toMatchObject({ kind: 'image', format: 'png_pipe', width: 320, height: 240, duration_s: null });
+    expect(inputs.audio.info).toMatchObject({
+      kind: 'audio',
+      format: 'wav',
+      audio_codec: 'pcm_s16le',
+      audio_channels: 2,
+      sample_rate: 44100,
+    });
+    expect(inputs.image.info).toMatchObject({
+      kind: 'image',
+      format: 'png_pipe',
+      width: 320,
+      height: 240,
+      duration_s: null,
+    });
   });
 
   it('a non-media file is unprocessable, with a human message', async () => {
@@ -120,7 +145,9 @@ describe('fixtures + probe', () => {
     await writeFile(fake, '#!/bin/sh\nexec sleep 30\n');
     await chmod(fake, 0o755);
     // The fake sleeps 30 s: only the probe's own timer can end it with code 'timeout'.
-    await expect(probe(inputs.video.path, { timeoutMs: 300, ffprobePath: fake })).rejects.toMatchObject({ code: 'timeout' });
+    await expect(probe(inputs.video.path, { timeoutMs: 300, ffprobePath: fake })).rejects.toMatchObject({
+      code: 'timeout',
+    });
   });
 
   it('a truncated video is unprocessable; an empty file too', async () => {
@@ -150,16 +177,73 @@ interface Expectation {
 
 /** One row per catalog target (a test below fails when the catalog gains a target without a row). */
 const TARGETS: Record<string, Expectation> = {
-  mp4: { input: 'video', options: { width: 160 }, format: 'mov,mp4,m4a,3gp,3g2,mj2', video: 'h264', audio: 'aac', width: 160, height: 120, duration: 2, brand: 'isom' },
-  webm: { input: 'video', options: { height: 120, sample_rate: 24000 }, format: 'matroska,webm', video: 'vp9', audio: 'opus', width: 160, height: 120, duration: 2 },
-  mov: { input: 'video', options: { crf: 35, audio_bitrate: 64 }, format: 'mov,mp4,m4a,3gp,3g2,mj2', video: 'h264', audio: 'aac', width: 320, height: 240, brand: 'qt  ' },
-  mkv: { input: 'video', options: { fps: 10, start: 0.5, duration: 1 }, format: 'matroska,webm', video: 'h264', audio: 'aac', duration: 1 },
-  gif: { input: 'video', options: { width: 160, duration: 1 }, format: 'gif', video: 'gif', width: 160, height: 120, duration: 1 },
-  mp3: { input: 'audio', options: { audio_bitrate: 96, sample_rate: 22050, audio_channels: 1 }, format: 'mp3', audio: 'mp3', sampleRate: 22050, channels: 1 },
+  mp4: {
+    input: 'video',
+    options: { width: 160 },
+    format: 'mov,mp4,m4a,3gp,3g2,mj2',
+    video: 'h264',
+    audio: 'aac',
+    width: 160,
+    height: 120,
+    duration: 2,
+    brand: 'isom',
+  },
+  webm: {
+    input: 'video',
+    options: { height: 120, sample_rate: 24000 },
+    format: 'matroska,webm',
+    video: 'vp9',
+    audio: 'opus',
+    width: 160,
+    height: 120,
+    duration: 2,
+  },
+  mov: {
+    input: 'video',
+    options: { crf: 35, audio_bitrate: 64 },
+    format: 'mov,mp4,m4a,3gp,3g2,mj2',
+    video: 'h264',
+    audio: 'aac',
+    width: 320,
+    height: 240,
+    brand: 'qt  ',
+  },
+  mkv: {
+    input: 'video',
+    options: { fps: 10, start: 0.5, duration: 1 },
+    format: 'matroska,webm',
+    video: 'h264',
+    audio: 'aac',
+    duration: 1,
+  },
+  gif: {
+    input: 'video',
+    options: { width: 160, duration: 1 },
+    format: 'gif',
+    video: 'gif',
+    width: 160,
+    height: 120,
+    duration: 1,
+  },
+  mp3: {
+    input: 'audio',
+    options: { audio_bitrate: 96, sample_rate: 22050, audio_channels: 1 },
+    format: 'mp3',
+    audio: 'mp3',
+    sampleRate: 22050,
+    channels: 1,
+  },
   m4a: { input: 'video', format: 'mov,mp4,m4a,3gp,3g2,mj2', audio: 'aac', duration: 2, brand: 'M4A ' },
   ogg: { input: 'audio', options: { start: 0.5 }, format: 'ogg', audio: 'vorbis', duration: 1.5 },
   opus: { input: 'audio', options: { audio_channels: 1 }, format: 'ogg', audio: 'opus', channels: 1, duration: 2 },
-  wav: { input: 'video', options: { sample_rate: 8000, audio_channels: 1 }, format: 'wav', audio: 'pcm_s16le', sampleRate: 8000, channels: 1 },
+  wav: {
+    input: 'video',
+    options: { sample_rate: 8000, audio_channels: 1 },
+    format: 'wav',
+    audio: 'pcm_s16le',
+    sampleRate: 8000,
+    channels: 1,
+  },
   flac: { input: 'audio', options: { duration: 1 }, format: 'flac', audio: 'flac', duration: 1 },
   png: { input: 'image', options: { width: 100 }, format: 'png_pipe', video: 'png', width: 100, height: 75 },
   jpg: { input: 'video', options: { time: 1, quality: 40 }, format: 'image2', video: 'mjpeg', width: 320, height: 240 },
@@ -172,7 +256,12 @@ describe('audio with cover art', () => {
   it('is probed as audio and converts to every audio target without the picture', async () => {
     const path = await makeAudio({ path: join(dir, 'song.mp3'), seconds: 1, format: 'mp3', cover: true });
     const info = await probe(path, PROBE);
-    expect(info).toMatchObject({ kind: 'audio', audio_codec: 'mp3', streams: { video: 0, audio: 1 }, audio_stream_index: 0 });
+    expect(info).toMatchObject({
+      kind: 'audio',
+      audio_codec: 'mp3',
+      streams: { video: 0, audio: 1 },
+      audio_stream_index: 0,
+    });
     expect((await rawProbe(path)).streams.map((s) => s.codec_type)).toEqual(['audio', 'video']);
     for (const name of ['mp3', 'm4a', 'ogg', 'opus', 'flac']) {
       const out = await convert(name, { path, info });
@@ -197,7 +286,10 @@ describe('every catalog target converts', () => {
     if (e.sampleRate !== undefined) expect(info.sample_rate).toBe(e.sampleRate);
     if (e.brand !== undefined) expect(raw.format.tags?.major_brand).toBe(e.brand);
     // Only the streams the target holds: no subtitles, data, or stray cover art.
-    expect(raw.streams.map((s) => s.codec_type).sort()).toEqual([...(e.audio ? ['audio'] : []), ...(e.video ? ['video'] : [])]);
+    expect(raw.streams.map((s) => s.codec_type).sort()).toEqual([
+      ...(e.audio ? ['audio'] : []),
+      ...(e.video ? ['video'] : []),
+    ]);
   });
 
   it('a gif from a still image, and an image from an image', async () => {
@@ -242,15 +334,27 @@ describe('refusals', () => {
       inputPath: inputs.audio.path,
       outputPath: join(dir, 'never.mp4'),
     });
-    expect(plan).toMatchObject({ kind: 'unsupported', code: 'unsupported_media_type', message: expect.stringMatching(/^input has no video stream; mp4 needs video/) });
+    expect(plan).toMatchObject({
+      kind: 'unsupported',
+      code: 'unsupported_media_type',
+      message: expect.stringMatching(/^input has no video stream; mp4 needs video/),
+    });
   });
 
   it('ffmpeg failing on a corrupt input is unprocessable, with the stderr tail, and leaves no output', async () => {
     const bad = await makeNonMedia(join(dir, 'fake.mp4'));
     const out = outputPath('mp4');
-    const plan = buildConversion({ target: findTarget('mp4')!, options: {}, input: inputs.video.info, inputPath: bad, outputPath: out });
+    const plan = buildConversion({
+      target: findTarget('mp4')!,
+      options: {},
+      input: inputs.video.info,
+      inputPath: bad,
+      outputPath: out,
+    });
     if (plan.kind !== 'ok') throw new Error(plan.message);
-    const err = await run(plan.passes, { timeoutMs: 10_000, outputPath: out, ffmpegPath: FFMPEG }).catch((e: unknown) => e);
+    const err = await run(plan.passes, { timeoutMs: 10_000, outputPath: out, ffmpegPath: FFMPEG }).catch(
+      (e: unknown) => e,
+    );
     expect(err).toMatchObject({ code: 'unprocessable' });
     expect((err as MediaError).stderrTail).toMatch(/Invalid data found/);
     expect((err as MediaError).stderrTail).not.toContain(dir);
@@ -273,7 +377,12 @@ describe('runner limits', () => {
     const out = outputPath('mp4');
     let pid = 0;
     // The pass never ends by itself (-re on an endless source): only the timeout stops it.
-    const err = await run([endlessPass(out)], { timeoutMs: 800, outputPath: out, ffmpegPath: FFMPEG, onStart: (p) => (pid = p) }).catch((e: unknown) => e);
+    const err = await run([endlessPass(out)], {
+      timeoutMs: 800,
+      outputPath: out,
+      ffmpegPath: FFMPEG,
+      onStart: (p) => (pid = p),
+    }).catch((e: unknown) => e);
     expect(err).toMatchObject({ code: 'timeout' });
     expect(pid).toBeGreaterThan(0);
     expect(processGone(pid)).toBe(true);
@@ -304,9 +413,11 @@ describe('runner limits', () => {
     expect(runningProcessCount()).toBe(0);
   });
 
-  it('a missing ffmpeg binary is an internal error, not the input\'s fault', async () => {
+  it("a missing ffmpeg binary is an internal error, not the input's fault", async () => {
     const out = outputPath('mp4');
-    await expect(run([endlessPass(out)], { timeoutMs: 5000, outputPath: out, ffmpegPath: join(dir, 'no-such-ffmpeg') })).rejects.toMatchObject({ code: 'internal' });
+    await expect(
+      run([endlessPass(out)], { timeoutMs: 5000, outputPath: out, ffmpegPath: join(dir, 'no-such-ffmpeg') }),
+    ).rejects.toMatchObject({ code: 'internal' });
     expect(runningProcessCount()).toBe(0);
   });
 
@@ -314,7 +425,14 @@ describe('runner limits', () => {
     const controller = new AbortController();
     controller.abort();
     const onStart = jest.fn();
-    await expect(run([endlessPass(outputPath('mp4'))], { timeoutMs: 5000, outputPath: join(dir, 'x.mp4'), signal: controller.signal, onStart })).rejects.toMatchObject({ code: 'canceled' });
+    await expect(
+      run([endlessPass(outputPath('mp4'))], {
+        timeoutMs: 5000,
+        outputPath: join(dir, 'x.mp4'),
+        signal: controller.signal,
+        onStart,
+      }),
+    ).rejects.toMatchObject({ code: 'canceled' });
     expect(onStart).not.toHaveBeenCalled();
   });
 
@@ -330,7 +448,13 @@ describe('runner limits', () => {
     await chmod(fake, 0o755);
     const out = outputPath('mp4');
     let pid = 0;
-    const err = await run([endlessPass(out)], { timeoutMs: 1500, killGraceMs: 500, outputPath: out, ffmpegPath: fake, onStart: (p) => (pid = p) }).catch((e: unknown) => e);
+    const err = await run([endlessPass(out)], {
+      timeoutMs: 1500,
+      killGraceMs: 500,
+      outputPath: out,
+      ffmpegPath: fake,
+      onStart: (p) => (pid = p),
+    }).catch((e: unknown) => e);
     expect(err).toMatchObject({ code: 'timeout' });
     // It was running, got SIGTERM and survived it; it is gone now, so SIGKILL ended it.
     expect((await readFile(marks, 'utf8')).split('\n').filter(Boolean)).toEqual(['started', 'term']);
@@ -347,19 +471,32 @@ describe('runner limits', () => {
       outputOptions: ['-c:v', 'rawvideo', '-f', 'nut'],
       output: out,
     };
-    const err = await run([flood], { timeoutMs: 10_000, maxOutputBytes: 1_000_000, sizeCheckIntervalMs: 50, outputPath: out, ffmpegPath: FFMPEG }).catch((e: unknown) => e);
+    const err = await run([flood], {
+      timeoutMs: 10_000,
+      maxOutputBytes: 1_000_000,
+      sizeCheckIntervalMs: 50,
+      outputPath: out,
+      ffmpegPath: FFMPEG,
+    }).catch((e: unknown) => e);
     expect(err).toMatchObject({ code: 'payload_too_large' });
     expect(await exists(out)).toBe(false);
   });
 
   it('a finished output over the cap is refused too', async () => {
-    await expect(convert('wav', 'audio', {}, { maxOutputBytes: 1000 })).rejects.toMatchObject({ code: 'payload_too_large' });
+    await expect(convert('wav', 'audio', {}, { maxOutputBytes: 1000 })).rejects.toMatchObject({
+      code: 'payload_too_large',
+    });
   });
 
   it('progress rises monotonically to 100', async () => {
     const long = await makeVideo({ path: join(dir, 'long.mp4'), seconds: 8, width: 640, height: 480, audio: true });
     const seen: number[] = [];
-    await convert('webm', { path: long, info: await probe(long, PROBE) }, {}, { onProgress: (p) => seen.push(p), progressIntervalS: 0.1 });
+    await convert(
+      'webm',
+      { path: long, info: await probe(long, PROBE) },
+      {},
+      { onProgress: (p) => seen.push(p), progressIntervalS: 0.1 },
+    );
     expect(seen[0]).toBe(0);
     expect(seen[seen.length - 1]).toBe(100);
     expect(seen.length).toBeGreaterThan(2);

@@ -251,7 +251,9 @@ function runPass(
       }
       const signal = /killed with signal (\w+)/.exec(err.message)?.[1] ?? null;
       if (memoryLimit && ranOutOfMemory(stderr ?? '', signal)) {
-        return reject(new MediaError('unprocessable', memoryLimitMessage(memoryLimit), tail, { cause: err, limit: 'memory' }));
+        return reject(
+          new MediaError('unprocessable', memoryLimitMessage(memoryLimit), tail, { cause: err, limit: 'memory' }),
+        );
       }
       const format = refusedFormat(stderr ?? '');
       if (format) return reject(new MediaError('unprocessable', refusedFormatMessage(format), tail, { cause: err }));
@@ -260,7 +262,9 @@ function runPass(
         const refusal = pixelLimitRefusal(Number(tooLarge[1]), Number(tooLarge[2]), Number(tooLarge[3]));
         return reject(new MediaError('unprocessable', refusal.message, tail, { cause: err, limit: 'pixels' }));
       }
-      reject(new MediaError('unprocessable', `ffmpeg could not convert the input${reasonOf(tail)}`, tail, { cause: err }));
+      reject(
+        new MediaError('unprocessable', `ffmpeg could not convert the input${reasonOf(tail)}`, tail, { cause: err }),
+      );
     });
 
     command.on('end', () => {
@@ -299,11 +303,25 @@ function ensureFfmpeg(path: string, memoryLimit: number | undefined): Promise<vo
   if (!check) {
     const [command, args] = memoryLimit ? [PRLIMIT, [...prlimitPrefix(memoryLimit), path]] : [path, []];
     check = new Promise<void>((resolve, reject) => {
-      execFile(command, [...args, '-hide_banner', '-version'], { timeout: 10_000, killSignal: 'SIGKILL' }, (err, _out, errOut) => {
-        if (!err) return resolve();
-        const how = memoryLimit ? ` under ${PRLIMIT} (util-linux; needed for KILN_FFMPEG_MEMORY_LIMIT, 0 turns the limit off)` : '';
-        reject(new MediaError('internal', `ffmpeg is not runnable at ${path}${how}: ${err.message} ${String(errOut).trim()}`.trim(), undefined, { cause: err }));
-      });
+      execFile(
+        command,
+        [...args, '-hide_banner', '-version'],
+        { timeout: 10_000, killSignal: 'SIGKILL' },
+        (err, _out, errOut) => {
+          if (!err) return resolve();
+          const how = memoryLimit
+            ? ` under ${PRLIMIT} (util-linux; needed for KILN_FFMPEG_MEMORY_LIMIT, 0 turns the limit off)`
+            : '';
+          reject(
+            new MediaError(
+              'internal',
+              `ffmpeg is not runnable at ${path}${how}: ${err.message} ${String(errOut).trim()}`.trim(),
+              undefined,
+              { cause: err },
+            ),
+          );
+        },
+      );
     })
       .then(() => (memoryLimit ? primeCapabilities(path) : undefined))
       .catch((err: unknown) => {
@@ -324,9 +342,13 @@ function primeCapabilities(path: string): Promise<void> {
   return new Promise<void>((resolve, reject) => {
     const command = ffmpeg().setFfmpegPath(path);
     command.availableFormats((formatsErr) => {
-      if (formatsErr) return reject(new MediaError('internal', `ffmpeg at ${path} did not list its formats: ${formatsErr.message}`));
+      if (formatsErr)
+        return reject(new MediaError('internal', `ffmpeg at ${path} did not list its formats: ${formatsErr.message}`));
       command.availableEncoders((encodersErr) => {
-        if (encodersErr) return reject(new MediaError('internal', `ffmpeg at ${path} did not list its encoders: ${encodersErr.message}`));
+        if (encodersErr)
+          return reject(
+            new MediaError('internal', `ffmpeg at ${path} did not list its encoders: ${encodersErr.message}`),
+          );
         resolve();
       });
     });

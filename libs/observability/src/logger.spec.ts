@@ -19,7 +19,15 @@ describe('logs keep no key hash, token or secret', () => {
 
   it('censors well-known fields', () => {
     const { lines, log } = capture();
-    log.info({ ownerKeyHash, principal: { ownerKeyHash, kind: 'key' }, apiKey: 'kiln_x', config: { secret: 's3cr3t', token: 't0k3n' } }, 'hello');
+    log.info(
+      {
+        ownerKeyHash,
+        principal: { ownerKeyHash, kind: 'key' },
+        apiKey: 'kiln_x',
+        config: { secret: 's3cr3t', token: 't0k3n' },
+      },
+      'hello',
+    );
     const text = lines.join('');
     expect(text).not.toContain(ownerKeyHash);
     for (const secret of ['kiln_x', 's3cr3t', 't0k3n']) expect(text).not.toContain(secret);
@@ -28,7 +36,10 @@ describe('logs keep no key hash, token or secret', () => {
 
   it('scrubs key hashes and job tokens quoted inside error texts', () => {
     const { lines, log } = capture();
-    const err = { message: `Invalid \`prisma.job.create()\` invocation: { ownerKeyHash: "${ownerKeyHash}", token: "${jobToken}" }`, stack: `Error: ${ownerKeyHash}\n at x` };
+    const err = {
+      message: `Invalid \`prisma.job.create()\` invocation: { ownerKeyHash: "${ownerKeyHash}", token: "${jobToken}" }`,
+      stack: `Error: ${ownerKeyHash}\n at x`,
+    };
     log.error({ err, reason: `token ${jobToken}` }, 'unhandled error');
     const text = lines.join('');
     expect(text).not.toContain(ownerKeyHash);

@@ -18,39 +18,42 @@ export function scrubCredentials(value: unknown, depth = 0): unknown {
  * censored, and error fields are scrubbed of anything shaped like a key hash or a job token.
  */
 export function createLogger(app: string, level: string = 'info', destination?: pino.DestinationStream): Logger {
-  return pino({
-    name: app,
-    level,
-    base: { app, pid: process.pid },
-    timestamp: pino.stdTimeFunctions.isoTime,
-    redact: {
-      paths: [
-        'req.headers.authorization',
-        'req.headers["x-api-key"]',
-        'req.headers["x-job-token"]',
-        'req.headers.cookie',
-        '*.secret',
-        '*.token',
-        'token',
-        'ownerKeyHash',
-        '*.ownerKeyHash',
-        'owner_key_hash',
-        '*.owner_key_hash',
-        'apiKey',
-        '*.apiKey',
-      ],
-      censor: '***',
-    },
-    formatters: {
-      level: (label) => ({ level: label }),
-      log: (object) => {
-        for (const field of ['err', 'error', 'reason', 'stderr']) {
-          if (field in object) object[field] = scrubCredentials(object[field]);
-        }
-        return object;
+  return pino(
+    {
+      name: app,
+      level,
+      base: { app, pid: process.pid },
+      timestamp: pino.stdTimeFunctions.isoTime,
+      redact: {
+        paths: [
+          'req.headers.authorization',
+          'req.headers["x-api-key"]',
+          'req.headers["x-job-token"]',
+          'req.headers.cookie',
+          '*.secret',
+          '*.token',
+          'token',
+          'ownerKeyHash',
+          '*.ownerKeyHash',
+          'owner_key_hash',
+          '*.owner_key_hash',
+          'apiKey',
+          '*.apiKey',
+        ],
+        censor: '***',
+      },
+      formatters: {
+        level: (label) => ({ level: label }),
+        log: (object) => {
+          for (const field of ['err', 'error', 'reason', 'stderr']) {
+            if (field in object) object[field] = scrubCredentials(object[field]);
+          }
+          return object;
+        },
       },
     },
-  }, destination);
+    destination,
+  );
 }
 
 /** Nest injection token of the process's Logger. */

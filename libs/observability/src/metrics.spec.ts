@@ -14,11 +14,21 @@ describe('KilnMetrics', () => {
     const m = new KilnMetrics({ app: 't' });
     let reads = 0;
     let fail = false;
-    m.watchQueues(['convert', 'callback'], async (q) => {
-      reads++;
-      if (fail) throw new Error('redis down');
-      return { waiting: q === 'convert' ? 3 : 0, prioritized: q === 'convert' ? 4 : 0, active: 1, delayed: 0, failed: 2 };
-    }, { cacheMs: 60_000, onError: () => undefined });
+    m.watchQueues(
+      ['convert', 'callback'],
+      async (q) => {
+        reads++;
+        if (fail) throw new Error('redis down');
+        return {
+          waiting: q === 'convert' ? 3 : 0,
+          prioritized: q === 'convert' ? 4 : 0,
+          active: 1,
+          delayed: 0,
+          failed: 2,
+        };
+      },
+      { cacheMs: 60_000, onError: () => undefined },
+    );
     const [a, b, depths] = await Promise.all([m.scrape(), m.scrape(), m.queueDepths()]);
     expect(a.body).toContain('kiln_queue_jobs{queue="convert",state="waiting",app="t"} 3');
     expect(a.body).toContain('kiln_queue_jobs{queue="convert",state="prioritized",app="t"} 4');
@@ -37,9 +47,13 @@ describe('KilnMetrics', () => {
     const errors: unknown[] = [];
     const broken = new KilnMetrics({ app: 't' });
     fail = true;
-    broken.watchQueues(['convert'], async () => {
-      throw new Error('redis down');
-    }, { onError: (e) => errors.push(e) });
+    broken.watchQueues(
+      ['convert'],
+      async () => {
+        throw new Error('redis down');
+      },
+      { onError: (e) => errors.push(e) },
+    );
     const body = (await broken.scrape()).body;
     expect(body).not.toMatch(/^kiln_queue_(jobs|backlog)\{/m);
     expect(await broken.queueDepths()).toBeNull();
@@ -75,7 +89,11 @@ describe('cachedFor', () => {
   it('shares a running read and reuses a settled one for the ttl', async () => {
     let t = 0;
     let reads = 0;
-    const read = cachedFor(1000, async () => ++reads, () => t);
+    const read = cachedFor(
+      1000,
+      async () => ++reads,
+      () => t,
+    );
     expect(await Promise.all([read(), read()])).toEqual([1, 1]);
     t = 999;
     expect(await read()).toBe(1);

@@ -27,7 +27,15 @@ export interface QueueDepth {
 export function queueDepth(counts: QueueStateCounts): QueueDepth {
   const n = (state: QueueState) => counts[state] ?? 0;
   const backlog = n('waiting') + n('prioritized');
-  return { waiting: n('waiting'), prioritized: n('prioritized'), active: n('active'), delayed: n('delayed'), failed: n('failed'), backlog, demand: backlog + n('active') };
+  return {
+    waiting: n('waiting'),
+    prioritized: n('prioritized'),
+    active: n('active'),
+    delayed: n('delayed'),
+    failed: n('failed'),
+    backlog,
+    demand: backlog + n('active'),
+  };
 }
 
 export type UploadKind = 'whole' | 'chunk';
@@ -116,7 +124,8 @@ export class KilnMetrics {
         const snapshot = await self.queueSnapshot();
         this.reset();
         if (!snapshot) return;
-        for (const [queue, counts] of snapshot) for (const state of QUEUE_STATES) this.set({ queue, state }, counts[state] ?? 0);
+        for (const [queue, counts] of snapshot)
+          for (const state of QUEUE_STATES) this.set({ queue, state }, counts[state] ?? 0);
       },
     });
     this.queueBacklog = new Gauge({
@@ -167,7 +176,11 @@ export class KilnMetrics {
    * (and by `queueDepths`). Reads are shared by concurrent scrapes and cached for `cacheMs`; a failed
    * or slow read leaves the series out.
    */
-  watchQueues(queues: readonly string[], counts: (queue: string) => Promise<QueueStateCounts>, options: QueueWatchOptions = {}): void {
+  watchQueues(
+    queues: readonly string[],
+    counts: (queue: string) => Promise<QueueStateCounts>,
+    options: QueueWatchOptions = {},
+  ): void {
     const timeoutMs = options.timeoutMs ?? 2_000;
     this.queueSnapshot = cachedFor(options.cacheMs ?? 1_000, async () => {
       try {

@@ -29,7 +29,10 @@ describe('callback signatures', () => {
 
   it("a job's key's own secrets win over the global ones (trimmed, comma-separated)", () => {
     const owner = 'c'.repeat(64);
-    const config = { KILN_WEBHOOK_SECRET: 'whsec_1, whsec_2', KILN_KEY_WEBHOOK_SECRETS: { [keyIdOf(owner)]: ['whsec_key'] } };
+    const config = {
+      KILN_WEBHOOK_SECRET: 'whsec_1, whsec_2',
+      KILN_KEY_WEBHOOK_SECRETS: { [keyIdOf(owner)]: ['whsec_key'] },
+    };
     expect(keyIdOf(owner)).toBe('c'.repeat(12));
     expect(callbackSecretsFor(owner, config)).toEqual(['whsec_key']);
     expect(callbackSecretsFor('d'.repeat(64), config)).toEqual(['whsec_1', 'whsec_2']);

@@ -6,7 +6,10 @@ import { createHmac, timingSafeEqual } from 'node:crypto';
  */
 export function signCallback(secrets: string | string[], body: string, t = Math.floor(Date.now() / 1000)): string {
   const list = typeof secrets === 'string' ? [secrets] : secrets;
-  return [`t=${t}`, ...list.map((secret) => `v1=${createHmac('sha256', secret).update(`${t}.${body}`).digest('hex')}`)].join(',');
+  return [
+    `t=${t}`,
+    ...list.map((secret) => `v1=${createHmac('sha256', secret).update(`${t}.${body}`).digest('hex')}`),
+  ].join(',');
 }
 
 /** The key id of an API key's owner hash: the first 12 hex characters of its SHA-256 (KILN_KEY_WEBHOOK_SECRETS). */
@@ -17,11 +20,20 @@ export function callbackSecretsFor(
   ownerKeyHash: string,
   config: { KILN_WEBHOOK_SECRET: string; KILN_KEY_WEBHOOK_SECRETS?: Record<string, string[]> },
 ): string[] {
-  return config.KILN_KEY_WEBHOOK_SECRETS?.[keyIdOf(ownerKeyHash)] ?? config.KILN_WEBHOOK_SECRET.split(',').map((s) => s.trim());
+  return (
+    config.KILN_KEY_WEBHOOK_SECRETS?.[keyIdOf(ownerKeyHash)] ??
+    config.KILN_WEBHOOK_SECRET.split(',').map((s) => s.trim())
+  );
 }
 
 /** What a receiver does: recompute and compare in constant time (any `v1=` may match), refusing stale timestamps. */
-export function verifyCallback(secret: string, body: string, header: string, toleranceS = 300, now = Math.floor(Date.now() / 1000)): boolean {
+export function verifyCallback(
+  secret: string,
+  body: string,
+  header: string,
+  toleranceS = 300,
+  now = Math.floor(Date.now() / 1000),
+): boolean {
   const pairs = header.split(',').map((p) => p.trim().split('=', 2) as [string, string]);
   const t = Number(pairs.find(([k]) => k === 't')?.[1]);
   const signatures = pairs.filter(([k, v]) => k === 'v1' && v).map(([, v]) => Buffer.from(v));

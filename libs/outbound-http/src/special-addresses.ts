@@ -99,7 +99,8 @@ export function addressBytes(address: string): Uint8Array | undefined {
   const [head, tail] = text.includes('::') ? text.split('::') : [text, undefined];
   const left = head ? head.split(':') : [];
   const right = tail ? tail.split(':') : [];
-  const groups = tail === undefined ? left : [...left, ...Array<string>(8 - left.length - right.length).fill('0'), ...right];
+  const groups =
+    tail === undefined ? left : [...left, ...Array<string>(8 - left.length - right.length).fill('0'), ...right];
   if (groups.length !== 8) return undefined;
   const out = new Uint8Array(16);
   groups.forEach((g, i) => {

@@ -4,8 +4,12 @@ describe('checkRedirect', () => {
   it('resolves relative and absolute locations', () => {
     expect(checkRedirect('https://cdn.example.com/a/b?x=1', '/c/d', 1).href).toBe('https://cdn.example.com/c/d');
     expect(checkRedirect('https://cdn.example.com/a/b', 'e.mp4', 1).href).toBe('https://cdn.example.com/a/e.mp4');
-    expect(checkRedirect('https://cdn.example.com/a', '//other.example.org/f', 1).href).toBe('https://other.example.org/f');
-    expect(checkRedirect('https://cdn.example.com/a', 'http://plain.example.org/g', MAX_REDIRECTS).href).toBe('http://plain.example.org/g');
+    expect(checkRedirect('https://cdn.example.com/a', '//other.example.org/f', 1).href).toBe(
+      'https://other.example.org/f',
+    );
+    expect(checkRedirect('https://cdn.example.com/a', 'http://plain.example.org/g', MAX_REDIRECTS).href).toBe(
+      'http://plain.example.org/g',
+    );
   });
 
   it.each([
@@ -20,18 +24,29 @@ describe('checkRedirect', () => {
     expect(() => checkRedirect('https://public.example.com/file', location, 1, true)).not.toThrow();
   });
 
-  it.each(['ftp://example.com/f', 'file:///etc/passwd', 'gopher://example.com/', 'data:text/plain,hi', 'javascript:alert(1)'])('refuses the scheme of %s', (location) => {
+  it.each([
+    'ftp://example.com/f',
+    'file:///etc/passwd',
+    'gopher://example.com/',
+    'data:text/plain,hi',
+    'javascript:alert(1)',
+  ])('refuses the scheme of %s', (location) => {
     expect(() => checkRedirect('https://public.example.com/file', location, 1, true)).toThrow(/unsupported scheme/);
   });
 
   it('refuses hop 6 and a missing Location', () => {
-    expect(() => checkRedirect('https://a.example.com/', '/next', MAX_REDIRECTS + 1, true)).toThrow('more than 5 redirects');
+    expect(() => checkRedirect('https://a.example.com/', '/next', MAX_REDIRECTS + 1, true)).toThrow(
+      'more than 5 redirects',
+    );
     try {
       checkRedirect('https://a.example.com/', undefined, 1, true);
       throw new Error('expected an OutboundRefusal');
     } catch (err: unknown) {
       expect(err).toBeInstanceOf(OutboundRefusal);
-      expect(err).toMatchObject({ reason: 'no_location', message: 'a.example.com answered a redirect without a Location' });
+      expect(err).toMatchObject({
+        reason: 'no_location',
+        message: 'a.example.com answered a redirect without a Location',
+      });
     }
   });
 

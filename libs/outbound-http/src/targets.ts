@@ -46,9 +46,15 @@ export function checkTarget(url: string | URL, allowPrivate: boolean): URL {
  * The next hop of a redirect: Location resolved against the URL that answered, hop `hop` (1-based)
  * within MAX_REDIRECTS, and the target checked like the first URL.
  */
-export function checkRedirect(from: string | URL, location: string | undefined, hop: number, allowPrivate = false): URL {
+export function checkRedirect(
+  from: string | URL,
+  location: string | undefined,
+  hop: number,
+  allowPrivate = false,
+): URL {
   if (hop > MAX_REDIRECTS) throw new OutboundRefusal('too_many_redirects', `more than ${MAX_REDIRECTS} redirects`);
-  if (!location) throw new OutboundRefusal('no_location', `${new URL(from).host} answered a redirect without a Location`);
+  if (!location)
+    throw new OutboundRefusal('no_location', `${new URL(from).host} answered a redirect without a Location`);
   let next: URL;
   try {
     next = new URL(location, from);

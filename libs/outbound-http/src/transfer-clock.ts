@@ -64,7 +64,8 @@ export class TransferClock {
       this.lastProgress = Date.now();
       return;
     }
-    if (Date.now() - this.lastProgress >= this.options.idleMs) this.fail(this.options.idleError(this.req.host, this.res !== undefined));
+    if (Date.now() - this.lastProgress >= this.options.idleMs)
+      this.fail(this.options.idleError(this.req.host, this.res !== undefined));
   }
 
   private fail(reason: unknown): void {

@@ -29,12 +29,18 @@ describe('isPrivateAddress', () => {
     expect(isPrivateAddress(address)).toBe(true);
   });
 
-  it.each(['8.8.8.8', '1.1.1.1', '172.15.255.255', '172.32.0.1', '100.63.255.255', '100.128.0.1', '2606:4700::1111', '::ffff:8.8.8.8'])(
-    '%s is public',
-    (address) => {
-      expect(isPrivateAddress(address)).toBe(false);
-    },
-  );
+  it.each([
+    '8.8.8.8',
+    '1.1.1.1',
+    '172.15.255.255',
+    '172.32.0.1',
+    '100.63.255.255',
+    '100.128.0.1',
+    '2606:4700::1111',
+    '::ffff:8.8.8.8',
+  ])('%s is public', (address) => {
+    expect(isPrivateAddress(address)).toBe(false);
+  });
 });
 
 describe('assertPublicUrlLiteral', () => {
@@ -76,9 +82,15 @@ describe('assertPublicUrlLiteral', () => {
 });
 
 describe('guardedLookup', () => {
-  function lookup(allowPrivate: boolean, host: string, all: boolean): Promise<{ err: NodeJS.ErrnoException | null; result: unknown }> {
+  function lookup(
+    allowPrivate: boolean,
+    host: string,
+    all: boolean,
+  ): Promise<{ err: NodeJS.ErrnoException | null; result: unknown }> {
     return new Promise((resolve) => {
-      guardedLookup(allowPrivate)(host, { all }, (err: NodeJS.ErrnoException | null, address: unknown) => resolve({ err, result: address }));
+      guardedLookup(allowPrivate)(host, { all }, (err: NodeJS.ErrnoException | null, address: unknown) =>
+        resolve({ err, result: address }),
+      );
     });
   }
 

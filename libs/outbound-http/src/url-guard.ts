@@ -26,11 +26,15 @@ export function guardedLookup(allowPrivate: boolean): LookupFunction {
       if (!allowPrivate) {
         const bad = list.find((a) => isPrivateAddress(a.address));
         if (bad) {
-          const e = new KilnError('invalid_input', `The URL's host ${hostname} resolves to a private or reserved address (${bad.address}, ${specialPurposeOf(bad.address)}); it is refused.`);
+          const e = new KilnError(
+            'invalid_input',
+            `The URL's host ${hostname} resolves to a private or reserved address (${bad.address}, ${specialPurposeOf(bad.address)}); it is refused.`,
+          );
           return callback(e as unknown as NodeJS.ErrnoException, '', 4);
         }
       }
-      if ((options as { all?: boolean }).all) return (callback as unknown as (e: null, a: LookupAddress[]) => void)(null, list);
+      if ((options as { all?: boolean }).all)
+        return (callback as unknown as (e: null, a: LookupAddress[]) => void)(null, list);
       const first = list[0];
       if (!first) return callback(new Error(`no address for ${hostname}`) as NodeJS.ErrnoException, '', 4);
       callback(null, first.address, first.family);
@@ -42,7 +46,10 @@ export function guardedLookup(allowPrivate: boolean): LookupFunction {
 export function assertPublicUrlLiteral(url: string, allowPrivate: boolean, field: string): void {
   if (allowPrivate) return;
   const host = new URL(url).hostname.replace(/^\[|\]$/g, '');
-  if ((isIP(host) && isPrivateAddress(host)) || /^(localhost|.*\.localhost|.*\.internal|metadata\.google\.internal)$/i.test(host)) {
+  if (
+    (isIP(host) && isPrivateAddress(host)) ||
+    /^(localhost|.*\.localhost|.*\.internal|metadata\.google\.internal)$/i.test(host)
+  ) {
     throw new KilnError('invalid_input', `Invalid body: ${field}: private or loopback addresses are not allowed`, [
       { field, message: 'private, loopback, link-local and metadata addresses are refused' },
     ]);
@@ -53,6 +60,7 @@ export function assertPublicUrlLiteral(url: string, allowPrivate: boolean, field
 export function refusedLiteral(url: URL, allowPrivate: boolean): string | undefined {
   if (allowPrivate) return undefined;
   const host = url.hostname.replace(/^\[|\]$/g, '');
-  if (isIP(host) && isPrivateAddress(host)) return `The URL's host ${host} is a private or reserved address (${specialPurposeOf(host)}); it is refused.`;
+  if (isIP(host) && isPrivateAddress(host))
+    return `The URL's host ${host} is a private or reserved address (${specialPurposeOf(host)}); it is refused.`;
   return undefined;
 }

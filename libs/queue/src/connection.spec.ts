@@ -13,12 +13,16 @@ describe('Redis connections', () => {
   });
 
   it('picks the cluster when seed nodes are configured, else the single server', () => {
-    expect(redisTargetOf({ REDIS_URL: 'redis://a:1', REDIS_CLUSTER_NODES: ['b:2'] })).toEqual({ clusterNodes: ['b:2'] });
+    expect(redisTargetOf({ REDIS_URL: 'redis://a:1', REDIS_CLUSTER_NODES: ['b:2'] })).toEqual({
+      clusterNodes: ['b:2'],
+    });
     expect(redisTargetOf({ REDIS_URL: 'redis://a:1' })).toEqual({ url: 'redis://a:1' });
   });
 
   it('builds an ioredis Cluster with the role options on every node, or a plain Redis', () => {
-    const cluster = createRedis({ clusterNodes: ['127.0.0.1:1', 'redis://:pw@127.0.0.1:2'] }, 'worker', { lazyConnect: true });
+    const cluster = createRedis({ clusterNodes: ['127.0.0.1:1', 'redis://:pw@127.0.0.1:2'] }, 'worker', {
+      lazyConnect: true,
+    });
     const single = createRedis('redis://127.0.0.1:1', 'producer', { lazyConnect: true });
     try {
       expect(cluster).toBeInstanceOf(Cluster);

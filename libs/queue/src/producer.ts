@@ -71,7 +71,10 @@ export class QueueProducer {
 
   async enqueue<Q extends QueueName>(name: Q, payload: PayloadOf<Q>, options: JobsOptions = {}): Promise<string> {
     const jobId = jobIdFor(name, payload);
-    await withDeadline(jobId, this.queue(name).add(name, payload, { ...HISTORY, ...QUEUE_JOB_DEFAULTS[name], ...options, jobId }));
+    await withDeadline(
+      jobId,
+      this.queue(name).add(name, payload, { ...HISTORY, ...QUEUE_JOB_DEFAULTS[name], ...options, jobId }),
+    );
     return jobId;
   }
 
@@ -87,29 +90,40 @@ export class QueueProducer {
   ): Promise<void> {
     this.flows ??= new FlowProducer({ connection: this.connection, prefix: this.prefix });
     const parent: PayloadOf<'finalize'> = { jobId };
-    await withDeadline(`the flow of job ${jobId}`, this.flows.add({
-      name: QueueName.finalize,
-      queueName: QueueName.finalize,
-      data: parent,
-      opts: { ...HISTORY, ...QUEUE_JOB_DEFAULTS.finalize, jobId: jobIdFor('finalize', parent) },
-      children: units.map((unit, index) => ({
-        name: QueueName.convert,
-        queueName: QueueName.convert,
-        data: unit,
-        opts: {
-          ...HISTORY,
-          ...QUEUE_JOB_DEFAULTS.convert,
-          ...convertOptions,
-          ...(priorityOf ? { priority: priorityOf(index) } : {}),
-          jobId: jobIdFor('convert', unit),
-          ignoreDependencyOnFailure: true,
-        },
-      })),
-    }));
+    await withDeadline(
+      `the flow of job ${jobId}`,
+      this.flows.add({
+        name: QueueName.finalize,
+        queueName: QueueName.finalize,
+        data: parent,
+        opts: { ...HISTORY, ...QUEUE_JOB_DEFAULTS.finalize, jobId: jobIdFor('finalize', parent) },
+        children: units.map((unit, index) => ({
+          name: QueueName.convert,
+          queueName: QueueName.convert,
+          data: unit,
+          opts: {
+            ...HISTORY,
+            ...QUEUE_JOB_DEFAULTS.convert,
+            ...convertOptions,
+            ...(priorityOf ? { priority: priorityOf(index) } : {}),
+            jobId: jobIdFor('convert', unit),
+            ignoreDependencyOnFailure: true,
+          },
+        })),
+      }),
+    );
   }
 
   async counts(name: QueueName): Promise<QueueCounts> {
-    const c = await this.queue(name).getJobCounts('waiting', 'prioritized', 'active', 'delayed', 'failed', 'completed', 'waiting-children');
+    const c = await this.queue(name).getJobCounts(
+      'waiting',
+      'prioritized',
+      'active',
+      'delayed',
+      'failed',
+      'completed',
+      'waiting-children',
+    );
     return c as unknown as QueueCounts;
   }
 

@@ -20,13 +20,15 @@ describe('indexHandlers (the handler registry a worker process starts from)', ()
   });
 
   it('refuses two handlers for one queue', () => {
-    expect(() => indexHandlers([handlerFor('assemble'), handlerFor('fetch'), handlerFor('assemble')], ['assemble', 'fetch'])).toThrow(
-      'two handlers for queue "assemble"',
-    );
+    expect(() =>
+      indexHandlers([handlerFor('assemble'), handlerFor('fetch'), handlerFor('assemble')], ['assemble', 'fetch']),
+    ).toThrow('two handlers for queue "assemble"');
   });
 
   it('refuses a consumed queue without a handler', () => {
-    expect(() => indexHandlers([handlerFor('assemble')], ['assemble', 'maintenance'])).toThrow('no handler for queue "maintenance"');
+    expect(() => indexHandlers([handlerFor('assemble')], ['assemble', 'maintenance'])).toThrow(
+      'no handler for queue "maintenance"',
+    );
     expect(() => indexHandlers([], ['convert'])).toThrow('no handler for queue "convert"');
   });
 

@@ -39,7 +39,8 @@ export function indexHandlers(handlers: JobHandler[], consumes: QueueName[]): Ma
     byQueue.set(h.queue, h);
   }
   for (const q of consumes) if (!byQueue.has(q)) throw new Error(`no handler for queue "${q}"`);
-  for (const q of byQueue.keys()) if (!consumes.includes(q)) throw new Error(`handler for queue "${q}" that this process does not consume`);
+  for (const q of byQueue.keys())
+    if (!consumes.includes(q)) throw new Error(`handler for queue "${q}" that this process does not consume`);
   return byQueue;
 }
 
@@ -86,7 +87,8 @@ export class WorkerHost {
           const started = Date.now();
           const outcome = await handler.handle(job.data, context);
           const fields = { queue, bullJobId: job.id, ...job.data, outcome: outcome.status, ms: Date.now() - started };
-          if (outcome.status === 'failed') log.warn({ ...fields, code: outcome.code, reason: outcome.message }, 'job handled with a failure');
+          if (outcome.status === 'failed')
+            log.warn({ ...fields, code: outcome.code, reason: outcome.message }, 'job handled with a failure');
           else log.info(fields, 'job handled');
           return outcome;
         },
@@ -101,7 +103,10 @@ export class WorkerHost {
         },
       );
       worker.on('failed', (job, err) =>
-        log.error({ queue, bullJobId: job?.id, ...(job?.data ?? {}), attempt: job?.attemptsMade, err: err.message }, 'job attempt failed'),
+        log.error(
+          { queue, bullJobId: job?.id, ...(job?.data ?? {}), attempt: job?.attemptsMade, err: err.message },
+          'job attempt failed',
+        ),
       );
       worker.on('error', (err) => log.error({ queue, err: err.message }, 'worker error'));
       this.workers.push(worker);

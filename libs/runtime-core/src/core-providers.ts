@@ -2,7 +2,17 @@ import type { InjectionToken, Provider } from '@nestjs/common';
 import { KILN_CONFIG, type KilnConfig } from '@kiln/config';
 import { PRISMA, createPrismaClient, type PrismaClient } from '@kiln/database';
 import { LOGGER, type Logger } from '@kiln/observability';
-import { ChannelFanout, JobEvents, QUEUE_WRITE_DEADLINE_MS, QueueProducer, REDIS, WORKER_REDIS, createRedis, redisTargetOf, type RedisClient } from '@kiln/queue';
+import {
+  ChannelFanout,
+  JobEvents,
+  QUEUE_WRITE_DEADLINE_MS,
+  QueueProducer,
+  REDIS,
+  WORKER_REDIS,
+  createRedis,
+  redisTargetOf,
+  type RedisClient,
+} from '@kiln/queue';
 import { OBJECT_STORE, objectStoreFromConfig } from '@kiln/storage';
 import { JobLifecycle } from '@kiln/workflow';
 
@@ -33,18 +43,37 @@ export function coreProviders(config: KilnConfig, log: Logger, role: CoreRole): 
     { provide: LOGGER, useValue: log },
     { provide: PRISMA, useFactory: () => createPrismaClient({ url: config.DATABASE_URL, poolSize: POOL_SIZE[role] }) },
     { provide: REDIS, useFactory: () => createRedis(redisTargetOf(config), 'producer', redisOptions) },
-    { provide: QueueProducer, useFactory: (redis: RedisClient) => new QueueProducer(redis, config.KILN_QUEUE_PREFIX), inject: [REDIS] },
+    {
+      provide: QueueProducer,
+      useFactory: (redis: RedisClient) => new QueueProducer(redis, config.KILN_QUEUE_PREFIX),
+      inject: [REDIS],
+    },
     { provide: OBJECT_STORE, useFactory: () => objectStoreFromConfig(config) },
-    { provide: JobEvents, useFactory: (redis: RedisClient) => new JobEvents(redis, config.KILN_QUEUE_PREFIX), inject: [REDIS] },
+    {
+      provide: JobEvents,
+      useFactory: (redis: RedisClient) => new JobEvents(redis, config.KILN_QUEUE_PREFIX),
+      inject: [REDIS],
+    },
     {
       provide: JobLifecycle,
       useFactory: (prisma: PrismaClient, producer: QueueProducer, events: JobEvents) =>
-        new JobLifecycle(prisma, producer, { attempts: config.KILN_CALLBACK_ATTEMPTS, backoffMs: config.KILN_CALLBACK_BACKOFF_MS }, events),
+        new JobLifecycle(
+          prisma,
+          producer,
+          { attempts: config.KILN_CALLBACK_ATTEMPTS, backoffMs: config.KILN_CALLBACK_BACKOFF_MS },
+          events,
+        ),
       inject: [PRISMA, QueueProducer, JobEvents],
     },
   ];
   if (role === 'gateway') {
-    return [...common, { provide: ChannelFanout, useFactory: () => new ChannelFanout(createRedis(redisTargetOf(config), 'client', redisOptions)) }];
+    return [
+      ...common,
+      {
+        provide: ChannelFanout,
+        useFactory: () => new ChannelFanout(createRedis(redisTargetOf(config), 'client', redisOptions)),
+      },
+    ];
   }
   return [...common, { provide: WORKER_REDIS, useFactory: () => createRedis(redisTargetOf(config), 'worker') }];
 }

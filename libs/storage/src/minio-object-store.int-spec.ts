@@ -233,7 +233,9 @@ describe('MinioObjectStore on a real S3 server', () => {
 
   it('aborts the multipart upload when the body fails after some parts', async () => {
     const body = generated(40 * MiB, { failAfter: 20 * MiB });
-    await expect(store({ partSize: 5 * MiB }).put('failing/body.bin', body.stream)).rejects.toThrow('generator failed on purpose');
+    await expect(store({ partSize: 5 * MiB }).put('failing/body.bin', body.stream)).rejects.toThrow(
+      'generator failed on purpose',
+    );
     expect(await incompleteUploads(bucket, 'failing/')).toBe(0);
     expect(await store().stat('failing/body.bin')).toBeNull();
   }, 60_000);
@@ -274,7 +276,12 @@ describe('MinioObjectStore on a real S3 server', () => {
     // Reach the server directly but present the public host name, as a proxy in front of it would.
     const { status, body } = await new Promise<{ status: number; body: string }>((resolve, reject) => {
       const req = http.request(
-        { host: endpoint.hostname, port: endpoint.port, path: url.pathname + url.search, headers: { host: publicHost } },
+        {
+          host: endpoint.hostname,
+          port: endpoint.port,
+          path: url.pathname + url.search,
+          headers: { host: publicHost },
+        },
         (res) => {
           let text = '';
           res.on('data', (d: Buffer) => (text += d.toString()));
@@ -308,7 +315,9 @@ describe('MinioObjectStore on a real S3 server', () => {
 
   it('rejects a known size above maxBytes before sending anything', async () => {
     const body = generated(10 * MiB);
-    const error = await store().put('limited', body.stream, { size: 10 * MiB, maxBytes: MiB }).catch((e: unknown) => e);
+    const error = await store()
+      .put('limited', body.stream, { size: 10 * MiB, maxBytes: MiB })
+      .catch((e: unknown) => e);
     expect(error).toBeInstanceOf(KilnError);
     expect(body.stream.readableEnded).toBe(false);
   });

@@ -5,13 +5,7 @@ import type { Readable } from 'node:stream';
 import { KilnError } from '@kiln/contracts';
 
 import { BodyMeter, tooLarge } from './body-meter';
-import {
-  checkPartList,
-  checkPartNumber,
-  checkUploadId,
-  type MultipartPart,
-  type ObjectInfo,
-} from './object-store';
+import { checkPartList, checkPartNumber, checkUploadId, type MultipartPart, type ObjectInfo } from './object-store';
 import type { S3Bucket } from './s3-bucket';
 import { S3RequestError, answerError, errorCode, parseS3Error } from './s3-errors';
 import { sendText, stripEtagQuotes } from './s3-http';

@@ -13,12 +13,12 @@ describe('object keys', () => {
     expect(objectKeys.assembledUpload(other, 'film.mov')).toBe(`uploads/${other}/assembled/film.mov`);
     expect(objectKeys.chunk(other, 0, 99, 'ab12cd34')).toBe(`chunks/${other}/0-99.ab12cd34`);
     expect(objectKeys.chunk(other, 5, 9)).toMatch(new RegExp(`^chunks/${other}/5-9\\.[0-9a-f]{8}$`));
-    expect([objectKeys.jobInputs(job), objectKeys.jobOutputs(job), objectKeys.uploadFiles(other), objectKeys.uploadChunks(other)]).toEqual([
-      `inputs/${job}/`,
-      `outputs/${job}/`,
-      `uploads/${other}/`,
-      `chunks/${other}/`,
-    ]);
+    expect([
+      objectKeys.jobInputs(job),
+      objectKeys.jobOutputs(job),
+      objectKeys.uploadFiles(other),
+      objectKeys.uploadChunks(other),
+    ]).toEqual([`inputs/${job}/`, `outputs/${job}/`, `uploads/${other}/`, `chunks/${other}/`]);
   });
 
   it('writes ids in lower case, so a prefix from an upper-case route id still matches', () => {
@@ -51,11 +51,32 @@ describe('object keys', () => {
     fc.assert(
       fc.property(uuid, uuid, name, fc.nat(), fc.nat(), (a, b, filename, n, m) => {
         const [start, end] = n <= m ? [n, m] : [m, n];
-        expect(parseObjectKey(objectKeys.input(a, b, filename))).toEqual({ kind: 'input', jobId: a, inputId: b, filename });
-        expect(parseObjectKey(objectKeys.output(a, b, n, filename))).toEqual({ kind: 'output', jobId: a, outputId: b, attempt: n, filename });
+        expect(parseObjectKey(objectKeys.input(a, b, filename))).toEqual({
+          kind: 'input',
+          jobId: a,
+          inputId: b,
+          filename,
+        });
+        expect(parseObjectKey(objectKeys.output(a, b, n, filename))).toEqual({
+          kind: 'output',
+          jobId: a,
+          outputId: b,
+          attempt: n,
+          filename,
+        });
         expect(parseObjectKey(objectKeys.upload(a, filename))).toEqual({ kind: 'upload', uploadId: a, filename });
-        expect(parseObjectKey(objectKeys.assembledUpload(a, filename))).toEqual({ kind: 'assembled-upload', uploadId: a, filename });
-        expect(parseObjectKey(objectKeys.chunk(a, start, end, 'abc'))).toEqual({ kind: 'chunk', uploadId: a, start, end, nonce: 'abc' });
+        expect(parseObjectKey(objectKeys.assembledUpload(a, filename))).toEqual({
+          kind: 'assembled-upload',
+          uploadId: a,
+          filename,
+        });
+        expect(parseObjectKey(objectKeys.chunk(a, start, end, 'abc'))).toEqual({
+          kind: 'chunk',
+          uploadId: a,
+          start,
+          end,
+          nonce: 'abc',
+        });
       }),
     );
   });
@@ -72,7 +93,14 @@ describe('object keys', () => {
         }
       }),
     );
-    for (const key of [`inputs/${job}//etc/passwd`, `inputs/${job}/${other}/../x`, `uploads/${other}/a\r\nb`, `outputs/${job}/${other}/01/a.mp3`, `chunks/${other}/9-5.ab`, 'inputs/x/y/z'])
+    for (const key of [
+      `inputs/${job}//etc/passwd`,
+      `inputs/${job}/${other}/../x`,
+      `uploads/${other}/a\r\nb`,
+      `outputs/${job}/${other}/01/a.mp3`,
+      `chunks/${other}/9-5.ab`,
+      'inputs/x/y/z',
+    ])
       expect(() => parseObjectKey(key)).toThrow(ObjectKeyError);
   });
 });

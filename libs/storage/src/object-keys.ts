@@ -26,23 +26,31 @@ const NONCE = /^[0-9a-z]{1,16}$/;
 
 function id(what: string, value: string): string {
   const v = typeof value === 'string' ? value.toLowerCase() : '';
-  if (!UUID.test(v)) throw new ObjectKeyError(`${what} must be a UUID to be part of an object key (got ${JSON.stringify(String(value).slice(0, 80))})`);
+  if (!UUID.test(v))
+    throw new ObjectKeyError(
+      `${what} must be a UUID to be part of an object key (got ${JSON.stringify(String(value).slice(0, 80))})`,
+    );
   return v;
 }
 
 function count(what: string, value: number): string {
-  if (!Number.isSafeInteger(value) || value < 0) throw new ObjectKeyError(`${what} must be a whole number ≥ 0 to be part of an object key (got ${value})`);
+  if (!Number.isSafeInteger(value) || value < 0)
+    throw new ObjectKeyError(`${what} must be a whole number ≥ 0 to be part of an object key (got ${value})`);
   return String(value);
 }
 
 function name(value: string): string {
   const problem = filenameProblem(value);
-  if (problem) throw new ObjectKeyError(`A file name in an object key ${problem} (got ${JSON.stringify(String(value).slice(0, 80))})`);
+  if (problem)
+    throw new ObjectKeyError(
+      `A file name in an object key ${problem} (got ${JSON.stringify(String(value).slice(0, 80))})`,
+    );
   return value;
 }
 
 export const objectKeys = {
-  input: (jobId: string, inputId: string, filename: string) => `inputs/${id('job id', jobId)}/${id('input id', inputId)}/${name(filename)}`,
+  input: (jobId: string, inputId: string, filename: string) =>
+    `inputs/${id('job id', jobId)}/${id('input id', inputId)}/${name(filename)}`,
   /** Every input file of a job. */
   jobInputs: (jobId: string) => `inputs/${id('job id', jobId)}/`,
   output: (jobId: string, outputId: string, attempt: number, filename: string) =>
@@ -50,12 +58,16 @@ export const objectKeys = {
   /** Every output file of a job. */
   jobOutputs: (jobId: string) => `outputs/${id('job id', jobId)}/`,
   upload: (uploadId: string, filename: string) => `uploads/${id('upload id', uploadId)}/${name(filename)}`,
-  assembledUpload: (uploadId: string, filename: string) => `uploads/${id('upload id', uploadId)}/assembled/${name(filename)}`,
+  assembledUpload: (uploadId: string, filename: string) =>
+    `uploads/${id('upload id', uploadId)}/assembled/${name(filename)}`,
   /** Everything stored for an upload's file (not its chunks). */
   uploadFiles: (uploadId: string) => `uploads/${id('upload id', uploadId)}/`,
   /** A chunk object; the nonce keeps two writes of one range apart (random when not given). */
   chunk: (uploadId: string, start: number, end: number, nonce = randomBytes(4).toString('hex')) => {
-    if (!NONCE.test(nonce)) throw new ObjectKeyError(`A chunk nonce must be 1-16 lower-case letters or digits (got ${JSON.stringify(nonce)})`);
+    if (!NONCE.test(nonce))
+      throw new ObjectKeyError(
+        `A chunk nonce must be 1-16 lower-case letters or digits (got ${JSON.stringify(nonce)})`,
+      );
     if (end < start) throw new ObjectKeyError(`A chunk ends before it starts (${start}-${end})`);
     return `chunks/${id('upload id', uploadId)}/${count('start', start)}-${count('end', end)}.${nonce}`;
   },
@@ -73,11 +85,23 @@ export type ParsedObjectKey =
 const U = '([0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12})';
 const N = '(0|[1-9][0-9]{0,15})';
 const LAYOUTS: [RegExp, (m: RegExpExecArray) => ParsedObjectKey][] = [
-  [new RegExp(`^inputs/${U}/${U}/([^/]+)$`, 'u'), (m) => ({ kind: 'input', jobId: m[1], inputId: m[2], filename: m[3] })],
-  [new RegExp(`^outputs/${U}/${U}/${N}/([^/]+)$`, 'u'), (m) => ({ kind: 'output', jobId: m[1], outputId: m[2], attempt: Number(m[3]), filename: m[4] })],
-  [new RegExp(`^uploads/${U}/assembled/([^/]+)$`, 'u'), (m) => ({ kind: 'assembled-upload', uploadId: m[1], filename: m[2] })],
+  [
+    new RegExp(`^inputs/${U}/${U}/([^/]+)$`, 'u'),
+    (m) => ({ kind: 'input', jobId: m[1], inputId: m[2], filename: m[3] }),
+  ],
+  [
+    new RegExp(`^outputs/${U}/${U}/${N}/([^/]+)$`, 'u'),
+    (m) => ({ kind: 'output', jobId: m[1], outputId: m[2], attempt: Number(m[3]), filename: m[4] }),
+  ],
+  [
+    new RegExp(`^uploads/${U}/assembled/([^/]+)$`, 'u'),
+    (m) => ({ kind: 'assembled-upload', uploadId: m[1], filename: m[2] }),
+  ],
   [new RegExp(`^uploads/${U}/([^/]+)$`, 'u'), (m) => ({ kind: 'upload', uploadId: m[1], filename: m[2] })],
-  [new RegExp(`^chunks/${U}/${N}-${N}\\.([0-9a-z]{1,16})$`, 'u'), (m) => ({ kind: 'chunk', uploadId: m[1], start: Number(m[2]), end: Number(m[3]), nonce: m[4] })],
+  [
+    new RegExp(`^chunks/${U}/${N}-${N}\\.([0-9a-z]{1,16})$`, 'u'),
+    (m) => ({ kind: 'chunk', uploadId: m[1], start: Number(m[2]), end: Number(m[3]), nonce: m[4] }),
+  ],
 ];
 
 /** Reads a key of the layout above back into its parts; anything else (or a bad part) is an ObjectKeyError. */
@@ -87,7 +111,11 @@ export function parseObjectKey(key: string): ParsedObjectKey {
     if (!m) continue;
     const parsed = read(m);
     if ('filename' in parsed) name(parsed.filename);
-    if ('start' in parsed && (!Number.isSafeInteger(parsed.start) || !Number.isSafeInteger(parsed.end) || parsed.end < parsed.start)) break;
+    if (
+      'start' in parsed &&
+      (!Number.isSafeInteger(parsed.start) || !Number.isSafeInteger(parsed.end) || parsed.end < parsed.start)
+    )
+      break;
     if ('attempt' in parsed && !Number.isSafeInteger(parsed.attempt)) break;
     return parsed;
   }

@@ -73,7 +73,10 @@ export interface ObjectStore {
    * `keep` is asked about each such upload (only those); the ones it answers true for are left alone
    * (long-lived upload sessions own multipart uploads that may be days old).
    */
-  abortStaleUploads(olderThan: Date, keep?: (upload: MultipartUploadRef) => boolean | Promise<boolean>): Promise<number>;
+  abortStaleUploads(
+    olderThan: Date,
+    keep?: (upload: MultipartUploadRef) => boolean | Promise<boolean>,
+  ): Promise<number>;
 
   // --- multipart uploads driven by the caller ------------------------------------------------------
   //
@@ -154,7 +157,10 @@ export const S3_MAX_PARTS = 10_000;
 
 export function checkPartNumber(partNumber: number): void {
   if (!Number.isInteger(partNumber) || partNumber < 1 || partNumber > S3_MAX_PARTS) {
-    throw new KilnError('invalid_input', `part number must be an integer from 1 to ${S3_MAX_PARTS} (got ${partNumber})`);
+    throw new KilnError(
+      'invalid_input',
+      `part number must be an integer from 1 to ${S3_MAX_PARTS} (got ${partNumber})`,
+    );
   }
 }
 

@@ -9,11 +9,7 @@ import { S3RequestError, isNotFound } from './s3-errors';
 const UPLOAD_URL_SECONDS = 15 * 60;
 
 /** A minio-js client for an endpoint given as a URL (path-style, region fixed so signing never looks it up). */
-export function minioClient(
-  endpoint: string,
-  keys: { accessKey: string; secretKey: string },
-  region: string,
-): Client {
+export function minioClient(endpoint: string, keys: { accessKey: string; secretKey: string }, region: string): Client {
   const url = new URL(endpoint);
   if (url.protocol !== 'http:' && url.protocol !== 'https:') {
     throw new Error(`S3 endpoint must be http(s): ${endpoint}`);

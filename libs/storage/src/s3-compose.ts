@@ -63,7 +63,10 @@ export async function composeObjects(
   stats.forEach((stat, source) => {
     if (stat.size === 0) return; // only the last source can be empty; it adds nothing
     const count = Math.ceil(stat.size / maxCopyPartSize);
-    if (count === 1) return void pieces.push({ source });
+    if (count === 1) {
+      pieces.push({ source });
+      return;
+    }
     const base = Math.floor(stat.size / count);
     let start = 0;
     for (let i = 0; i < count; i++) {

@@ -82,7 +82,9 @@ export async function putInParts(
     const part = partNumber;
     const upload = uploadPart(bucket, key, uploadId, part, buffer.subarray(0, length)).then(
       (etag) => void done.push({ part, etag }),
-      (error: unknown) => void (failure ??= { error }),
+      (error: unknown) => {
+        failure ??= { error };
+      },
     );
     void upload.finally(() => free.push(buffer)); // runs before `tracked` leaves inFlight
     const tracked: Promise<void> = upload.finally(() => inFlight.delete(tracked));

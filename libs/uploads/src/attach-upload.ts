@@ -11,19 +11,32 @@ import type { UploadCaller } from './upload-caller';
  * - still uploading → the input is `uploading`; the chunk that completes the file moves it on.
  * An upload already attached to a job, failed or expired is refused; another key's is not found.
  */
-export async function attachUpload(tx: Prisma.TransactionClient, principal: UploadCaller, input: Pick<Input, 'id' | 'jobId'>, uploadId: string): Promise<Input> {
+export async function attachUpload(
+  tx: Prisma.TransactionClient,
+  principal: UploadCaller,
+  input: Pick<Input, 'id' | 'jobId'>,
+  uploadId: string,
+): Promise<Input> {
   await tx.$executeRaw`SELECT pg_advisory_xact_lock(hashtextextended(${`upload:${uploadId}`}, 0))`;
   const upload = await tx.upload.findUnique({ where: { id: uploadId } });
   if (!upload || upload.ownerKeyHash !== principal.ownerKeyHash) {
     throw new KilnError('not_found', 'No such upload.', [{ field: 'upload_id', message: 'unknown upload' }]);
   }
   if (upload.jobId) {
-    throw new KilnError('conflict', upload.jobId === input.jobId ? 'The upload is already an input of this job.' : 'The upload is already the input of another job.', [
-      { field: 'upload_id', message: 'already attached to a job' },
-    ]);
+    throw new KilnError(
+      'conflict',
+      upload.jobId === input.jobId
+        ? 'The upload is already an input of this job.'
+        : 'The upload is already the input of another job.',
+      [{ field: 'upload_id', message: 'already attached to a job' }],
+    );
   }
-  if (upload.status === 'failed') throw new KilnError('conflict', `The upload failed: ${upload.error ?? 'see its status'}.`, [{ field: 'upload_id', message: 'upload failed' }]);
-  if (upload.expiresAt && upload.expiresAt < new Date()) throw new KilnError('not_found', 'The upload has expired.', [{ field: 'upload_id', message: 'expired' }]);
+  if (upload.status === 'failed')
+    throw new KilnError('conflict', `The upload failed: ${upload.error ?? 'see its status'}.`, [
+      { field: 'upload_id', message: 'upload failed' },
+    ]);
+  if (upload.expiresAt && upload.expiresAt < new Date())
+    throw new KilnError('not_found', 'The upload has expired.', [{ field: 'upload_id', message: 'expired' }]);
   await tx.upload.update({ where: { id: upload.id }, data: { jobId: input.jobId, inputId: input.id } });
   const assembled = upload.completedAt && upload.objectKey;
   return tx.input.update({

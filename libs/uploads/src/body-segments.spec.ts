@@ -4,7 +4,8 @@ import { splitBody, type BodySegment } from './body-segments';
 /** A body that yields `bytes` in pieces of `piece`, then optionally breaks off. */
 async function* bodyOf(bytes: Buffer, piece: number, breakOffAfter?: number): AsyncGenerator<Buffer> {
   for (let i = 0; i < bytes.length; i += piece) {
-    if (breakOffAfter !== undefined && i >= breakOffAfter) throw Object.assign(new Error('aborted'), { code: 'ECONNRESET' });
+    if (breakOffAfter !== undefined && i >= breakOffAfter)
+      throw Object.assign(new Error('aborted'), { code: 'ECONNRESET' });
     yield bytes.subarray(i, Math.min(bytes.length, i + piece));
   }
 }
@@ -29,7 +30,11 @@ describe('splitBody', () => {
 
   it('cuts a body into segments of at most segmentSize, in order, covering every byte', async () => {
     const { stored, store } = sink();
-    const result = await splitBody(bodyOf(data, 7_001), { segmentSize: 16_384, maxBytes: data.length, keepPartial: true }, store);
+    const result = await splitBody(
+      bodyOf(data, 7_001),
+      { segmentSize: 16_384, maxBytes: data.length, keepPartial: true },
+      store,
+    );
     expect(result).toEqual({ bytes: data.length });
     expect(stored.map((s) => s.bytes.length)).toEqual([16_384, 16_384, 16_384, 16_384, 16_384, 16_384, 1_696]);
     expect(stored.map((s) => s.start)).toEqual([0, 16_384, 32_768, 49_152, 65_536, 81_920, 98_304]);
@@ -39,7 +44,11 @@ describe('splitBody', () => {
   it('splits a piece larger than a segment, and hashes every byte', async () => {
     const { stored, store } = sink();
     const hash = createHash('sha1');
-    await splitBody(bodyOf(data, data.length), { segmentSize: 30_000, maxBytes: data.length, hash, keepPartial: true }, store);
+    await splitBody(
+      bodyOf(data, data.length),
+      { segmentSize: 30_000, maxBytes: data.length, hash, keepPartial: true },
+      store,
+    );
     expect(stored.map((s) => s.bytes.length)).toEqual([30_000, 30_000, 30_000, 10_000]);
     expect(hash.digest('hex')).toBe(createHash('sha1').update(data).digest('hex'));
   });
@@ -72,7 +81,11 @@ describe('splitBody', () => {
 
   it('a body that breaks off hands over what arrived (keepPartial) and reports the break-off', async () => {
     const { stored, store } = sink();
-    const result = await splitBody(bodyOf(data, 1_000, 25_000), { segmentSize: 10_000, maxBytes: data.length, keepPartial: true }, store);
+    const result = await splitBody(
+      bodyOf(data, 1_000, 25_000),
+      { segmentSize: 10_000, maxBytes: data.length, keepPartial: true },
+      store,
+    );
     expect(result.bytes).toBe(25_000);
     expect((result.interrupted as Error).message).toBe('aborted');
     expect(stored.map((s) => s.bytes.length)).toEqual([10_000, 10_000, 5_000]);
@@ -81,14 +94,20 @@ describe('splitBody', () => {
 
   it('without keepPartial the broken-off remainder is dropped', async () => {
     const { stored, store } = sink();
-    const result = await splitBody(bodyOf(data, 1_000, 25_000), { segmentSize: 10_000, maxBytes: data.length, keepPartial: false }, store);
+    const result = await splitBody(
+      bodyOf(data, 1_000, 25_000),
+      { segmentSize: 10_000, maxBytes: data.length, keepPartial: false },
+      store,
+    );
     expect(result.interrupted).toBeDefined();
     expect(stored.map((s) => s.bytes.length)).toEqual([10_000, 10_000]);
   });
 
   it('more than maxBytes is payload_too_large; what fit before is stored, the excess is not', async () => {
     const { stored, store } = sink();
-    await expect(splitBody(bodyOf(data, 1_000), { segmentSize: 10_000, maxBytes: 34_500, keepPartial: true }, store)).rejects.toMatchObject({ code: 'payload_too_large' });
+    await expect(
+      splitBody(bodyOf(data, 1_000), { segmentSize: 10_000, maxBytes: 34_500, keepPartial: true }, store),
+    ).rejects.toMatchObject({ code: 'payload_too_large' });
     expect(stored.map((s) => s.bytes.length)).toEqual([10_000, 10_000, 10_000]);
   });
 
@@ -101,18 +120,24 @@ describe('splitBody', () => {
         yield c;
       }
     }
-    await expect(splitBody(counted(), { segmentSize: 10_000, maxBytes: data.length, keepPartial: true }, store)).rejects.toThrow('storage down');
+    await expect(
+      splitBody(counted(), { segmentSize: 10_000, maxBytes: data.length, keepPartial: true }, store),
+    ).rejects.toThrow('storage down');
     expect(stored.map((s) => s.start)).toEqual([0]);
     expect(read).toBeLessThan(data.length);
   });
 
   it('an empty body stores nothing', async () => {
     const { stored, store } = sink();
-    expect(await splitBody(bodyOf(Buffer.alloc(0), 1), { segmentSize: 10, maxBytes: 0, keepPartial: true }, store)).toEqual({ bytes: 0 });
+    expect(
+      await splitBody(bodyOf(Buffer.alloc(0), 1), { segmentSize: 10, maxBytes: 0, keepPartial: true }, store),
+    ).toEqual({ bytes: 0 });
     expect(stored).toEqual([]);
   });
 
   it('refuses a segment size that is not a positive integer', async () => {
-    await expect(splitBody(bodyOf(data, 10), { segmentSize: 0, maxBytes: 10, keepPartial: true }, async () => undefined)).rejects.toThrow(RangeError);
+    await expect(
+      splitBody(bodyOf(data, 10), { segmentSize: 0, maxBytes: 10, keepPartial: true }, async () => undefined),
+    ).rejects.toThrow(RangeError);
   });
 });

@@ -35,9 +35,14 @@ export interface SplitResult {
  * contiguous). The body iterator must not destroy its stream on return (the answer still goes out
  * on that connection).
  */
-export async function splitBody(body: AsyncIterable<unknown>, options: SplitOptions, store: (segment: BodySegment) => Promise<void>): Promise<SplitResult> {
+export async function splitBody(
+  body: AsyncIterable<unknown>,
+  options: SplitOptions,
+  store: (segment: BodySegment) => Promise<void>,
+): Promise<SplitResult> {
   const { segmentSize, maxBytes } = options;
-  if (!Number.isSafeInteger(segmentSize) || segmentSize < 1) throw new RangeError(`segmentSize must be a positive integer (got ${segmentSize})`);
+  if (!Number.isSafeInteger(segmentSize) || segmentSize < 1)
+    throw new RangeError(`segmentSize must be a positive integer (got ${segmentSize})`);
   let failure: { error: unknown } | undefined;
   let storing: Promise<void> | undefined;
   let parts: Buffer[] = [];
@@ -83,7 +88,11 @@ export async function splitBody(body: AsyncIterable<unknown>, options: SplitOpti
   if (storing) await storing;
   if (failure) throw failure.error;
   if (tooLarge) {
-    throw new KilnError('payload_too_large', `The body carries more than the ${maxBytes} bytes the upload has room for.`, [{ field: 'body', message: `at most ${maxBytes} bytes` }]);
+    throw new KilnError(
+      'payload_too_large',
+      `The body carries more than the ${maxBytes} bytes the upload has room for.`,
+      [{ field: 'body', message: `at most ${maxBytes} bytes` }],
+    );
   }
   if (filled && (!interrupted || options.keepPartial)) {
     await store({ start, length: filled, parts });

@@ -20,10 +20,16 @@ export function sha256Passing(): { stream: Transform; digest: () => string } {
 export const MD5_ETAG = /^[0-9a-f]{32}$/;
 
 export const digestMismatch = () =>
-  new KilnError('unprocessable', 'The chunk does not match its digest (Content-Digest / X-Chunk-Sha256); it was discarded.', [{ field: 'Content-Digest', message: 'sha-256 mismatch' }]);
+  new KilnError(
+    'unprocessable',
+    'The chunk does not match its digest (Content-Digest / X-Chunk-Sha256); it was discarded.',
+    [{ field: 'Content-Digest', message: 'sha-256 mismatch' }],
+  );
 
 export const differentBytes = (range: ChunkRange) =>
-  new KilnError('conflict', `Bytes ${range.start}-${range.end} differ from the bytes already stored for that range.`, [{ field: 'Content-Range', message: 'different bytes for a stored range' }]);
+  new KilnError('conflict', `Bytes ${range.start}-${range.end} differ from the bytes already stored for that range.`, [
+    { field: 'Content-Range', message: 'different bytes for a stored range' },
+  ]);
 
 /** SHA-256 and MD5 of exactly `length` bytes of a stream (more or fewer is an error); nothing is kept. */
 export async function hashExactly(body: Readable, length: number): Promise<{ sha256: string; md5: string }> {
@@ -32,10 +38,16 @@ export async function hashExactly(body: Readable, length: number): Promise<{ sha
   let seen = 0;
   for await (const chunk of body) {
     seen += (chunk as Buffer).length;
-    if (seen > length) throw new KilnError('invalid_input', `The body is longer than the ${length} bytes of its Content-Range.`, [{ field: 'body', message: 'too long' }]);
+    if (seen > length)
+      throw new KilnError('invalid_input', `The body is longer than the ${length} bytes of its Content-Range.`, [
+        { field: 'body', message: 'too long' },
+      ]);
     sha.update(chunk as Buffer);
     md5.update(chunk as Buffer);
   }
-  if (seen !== length) throw new KilnError('invalid_input', `The body has ${seen} bytes; its Content-Range says ${length}.`, [{ field: 'body', message: 'too short' }]);
+  if (seen !== length)
+    throw new KilnError('invalid_input', `The body has ${seen} bytes; its Content-Range says ${length}.`, [
+      { field: 'body', message: 'too short' },
+    ]);
   return { sha256: sha.digest('hex'), md5: md5.digest('hex') };
 }

@@ -65,32 +65,49 @@ export class ChunkStore {
   ) {}
 
   get limits() {
-    return { chunkSizeMin: this.config.KILN_CHUNK_SIZE_MIN, chunkSizeMax: this.config.KILN_CHUNK_SIZE_MAX, maxFileSize: this.config.KILN_MAX_FILE_SIZE };
+    return {
+      chunkSizeMin: this.config.KILN_CHUNK_SIZE_MIN,
+      chunkSizeMax: this.config.KILN_CHUNK_SIZE_MAX,
+      maxFileSize: this.config.KILN_MAX_FILE_SIZE,
+    };
   }
 
   /** Checks a chunk's range against its upload before any byte is read. */
   checkRange(upload: Pick<Upload, 'size'>, range: ChunkRange, contentLength: string | undefined): void {
     const size = Number(upload.size);
     if (range.total !== size) {
-      throw new KilnError('range_not_satisfiable', `Content-Range total ${range.total} differs from the upload's size ${size}.`, [
-        { field: 'Content-Range', message: `total must be ${size}` },
-      ]);
+      throw new KilnError(
+        'range_not_satisfiable',
+        `Content-Range total ${range.total} differs from the upload's size ${size}.`,
+        [{ field: 'Content-Range', message: `total must be ${size}` }],
+      );
     }
     if (range.length > this.config.KILN_CHUNK_SIZE_MAX) {
-      throw new KilnError('payload_too_large', `The chunk has ${range.length} bytes; chunk_size_max is ${this.config.KILN_CHUNK_SIZE_MAX}.`, [
-        { field: 'Content-Range', message: `at most ${this.config.KILN_CHUNK_SIZE_MAX} bytes per chunk` },
-      ]);
+      throw new KilnError(
+        'payload_too_large',
+        `The chunk has ${range.length} bytes; chunk_size_max is ${this.config.KILN_CHUNK_SIZE_MAX}.`,
+        [{ field: 'Content-Range', message: `at most ${this.config.KILN_CHUNK_SIZE_MAX} bytes per chunk` }],
+      );
     }
     if (range.end !== size - 1 && range.length < this.config.KILN_CHUNK_SIZE_MIN) {
-      throw new KilnError('range_not_satisfiable', `The chunk has ${range.length} bytes; every chunk but the last needs at least chunk_size_min (${this.config.KILN_CHUNK_SIZE_MIN}).`, [
-        { field: 'Content-Range', message: `at least ${this.config.KILN_CHUNK_SIZE_MIN} bytes unless it is the last chunk` },
-      ]);
+      throw new KilnError(
+        'range_not_satisfiable',
+        `The chunk has ${range.length} bytes; every chunk but the last needs at least chunk_size_min (${this.config.KILN_CHUNK_SIZE_MIN}).`,
+        [
+          {
+            field: 'Content-Range',
+            message: `at least ${this.config.KILN_CHUNK_SIZE_MIN} bytes unless it is the last chunk`,
+          },
+        ],
+      );
     }
     const declared = contentLength;
     if (declared !== undefined && Number(declared) !== range.length) {
-      throw new KilnError('invalid_input', `Content-Length ${declared} differs from the ${range.length} bytes of the Content-Range.`, [
-        { field: 'Content-Length', message: `must be ${range.length}` },
-      ]);
+      throw new KilnError(
+        'invalid_input',
+        `Content-Length ${declared} differs from the ${range.length} bytes of the Content-Range.`,
+        [{ field: 'Content-Length', message: `must be ${range.length}` }],
+      );
     }
   }
 
@@ -98,7 +115,12 @@ export class ChunkStore {
    * Stores one chunk: `body` carries exactly the bytes of `range`; `headers` are the request's
    * Content-Length and digests as sent (unparsed), checked here before any byte is read.
    */
-  async writeChunk(upload: Upload, range: ChunkRange, body: Readable, headers: ChunkHeaders = {}): Promise<ChunkResult> {
+  async writeChunk(
+    upload: Upload,
+    range: ChunkRange,
+    body: Readable,
+    headers: ChunkHeaders = {},
+  ): Promise<ChunkResult> {
     this.checkRange(upload, range, headers.contentLength);
     const digest = parseChunkDigest(headers.contentDigest, headers.chunkSha256);
     const partNumber = partNumberFor(Number(upload.size), range, upload.lengthDeferred);
@@ -118,7 +140,9 @@ export class ChunkStore {
     const key = objectKeys.chunk(upload.id, range.start, range.end, randomBytes(4).toString('hex'));
     // No hashing on the hot path unless the client sent a digest to check: the server's ETag (MD5)
     // is what a re-sent chunk is compared with.
-    const put = await this.metrics.trackUpload(() => this.store.put(key, body, { size: range.length, checksum: digest ? 'sha256' : 'none' }));
+    const put = await this.metrics.trackUpload(() =>
+      this.store.put(key, body, { size: range.length, checksum: digest ? 'sha256' : 'none' }),
+    );
     this.metrics.uploadBytesReceived.inc({ kind: 'chunk' }, put.size);
     if (digest && digest !== put.sha256) {
       await this.store.remove(key);
@@ -137,9 +161,18 @@ export class ChunkStore {
           throw new AlreadyStored();
         }
         if (now.length) throw this.overlapError(range, now);
-        if (current.status !== 'uploading') throw new KilnError('conflict', `The upload is ${current.status} and takes no new bytes.`);
+        if (current.status !== 'uploading')
+          throw new KilnError('conflict', `The upload is ${current.status} and takes no new bytes.`);
         await tx.uploadChunk.create({
-          data: { id: randomUUID(), uploadId: upload.id, start: BigInt(range.start), end: BigInt(range.end), sha256: put.sha256 ?? null, etag: put.etag ?? null, objectKey: key },
+          data: {
+            id: randomUUID(),
+            uploadId: upload.id,
+            start: BigInt(range.start),
+            end: BigInt(range.end),
+            sha256: put.sha256 ?? null,
+            etag: put.etag ?? null,
+            objectKey: key,
+          },
         });
         return this.addReceived(tx, current, BigInt(range.length));
       });
@@ -157,7 +190,12 @@ export class ChunkStore {
    * re-send, whose bytes are compared (hashed as they pass, nothing stored) and answered with the
    * upload's state; null when the bytes are new and the upload still takes them.
    */
-  private async resend(upload: Upload, range: ChunkRange, digest: string | undefined, body: Readable): Promise<ChunkResult | null> {
+  private async resend(
+    upload: Upload,
+    range: ChunkRange,
+    digest: string | undefined,
+    body: Readable,
+  ): Promise<ChunkResult | null> {
     const overlapping = await this.overlaps(this.prisma, upload.id, range);
     const same = overlapping.find((c) => Number(c.start) === range.start && Number(c.end) === range.end);
     if (overlapping.length && !same) throw this.overlapError(range, overlapping);
@@ -168,12 +206,19 @@ export class ChunkStore {
       if (!(await this.matches(same, seen))) throw differentBytes(range);
       return this.state(upload.id, false);
     }
-    if (upload.status !== 'uploading') throw new KilnError('conflict', `The upload is ${upload.status} and takes no new bytes.`);
+    if (upload.status !== 'uploading')
+      throw new KilnError('conflict', `The upload is ${upload.status} and takes no new bytes.`);
     return null;
   }
 
   /** writeChunk for a chunk stored as a multipart part; the caller holds the part number's lock. */
-  private async writePart(upload: Upload, range: ChunkRange, partNumber: number, digest: string | undefined, body: Readable): Promise<ChunkResult> {
+  private async writePart(
+    upload: Upload,
+    range: ChunkRange,
+    partNumber: number,
+    digest: string | undefined,
+    body: Readable,
+  ): Promise<ChunkResult> {
     const resent = await this.resend(upload, range, digest, body);
     if (resent) return resent;
     const multipart = await this.ensureMultipart(upload);
@@ -182,7 +227,9 @@ export class ChunkStore {
     const hashed = digest ? sha256Passing() : null;
     const bytes = hashed ? body.pipe(hashed.stream) : body;
     if (hashed) body.once('error', (err) => hashed.stream.destroy(err));
-    const put = await this.metrics.trackUpload(() => this.store.putPart(multipart.key, multipart.id, partNumber, bytes, range.length));
+    const put = await this.metrics.trackUpload(() =>
+      this.store.putPart(multipart.key, multipart.id, partNumber, bytes, range.length),
+    );
     this.metrics.uploadBytesReceived.inc({ kind: 'chunk' }, put.size);
     const sha256 = hashed?.digest();
     // A part with the wrong bytes is simply not recorded: completing the upload lists only recorded parts.
@@ -193,9 +240,19 @@ export class ChunkStore {
       if (!current) throw new KilnError('not_found', 'The upload no longer exists.');
       const now = await this.overlaps(tx, upload.id, range);
       if (now.length) throw this.overlapError(range, now);
-      if (current.status !== 'uploading') throw new KilnError('conflict', `The upload is ${current.status} and takes no new bytes.`);
+      if (current.status !== 'uploading')
+        throw new KilnError('conflict', `The upload is ${current.status} and takes no new bytes.`);
       await tx.uploadChunk.create({
-        data: { id: randomUUID(), uploadId: upload.id, start: BigInt(range.start), end: BigInt(range.end), sha256: sha256 ?? null, etag: put.etag, objectKey: null, partNumber },
+        data: {
+          id: randomUUID(),
+          uploadId: upload.id,
+          start: BigInt(range.start),
+          end: BigInt(range.end),
+          sha256: sha256 ?? null,
+          etag: put.etag,
+          objectKey: null,
+          partNumber,
+        },
       });
       return this.addReceived(tx, current, BigInt(range.length));
     });
@@ -212,7 +269,10 @@ export class ChunkStore {
     if (upload.multipartId && upload.multipartKey) return { id: upload.multipartId, key: upload.multipartKey };
     const lock = await this.locks.acquireWaiting(upload.id, 'multipart', PART_LOCK_WAIT_MS);
     try {
-      const current = await this.prisma.upload.findUnique({ where: { id: upload.id }, select: { multipartId: true, multipartKey: true } });
+      const current = await this.prisma.upload.findUnique({
+        where: { id: upload.id },
+        select: { multipartId: true, multipartKey: true },
+      });
       if (!current) throw new KilnError('not_found', 'The upload no longer exists.');
       if (current.multipartId && current.multipartKey) return { id: current.multipartId, key: current.multipartKey };
       const key = objectKeys.upload(upload.id, upload.filename);
@@ -238,14 +298,28 @@ export class ChunkStore {
       await tx.$executeRaw`SELECT pg_advisory_xact_lock(hashtextextended(${`upload:${uploadId}`}, 0))`;
       const current = await tx.upload.findUnique({ where: { id: uploadId } });
       if (!current) throw new KilnError('not_found', 'The upload no longer exists.');
-      if (current.status !== 'uploading') throw new KilnError('conflict', `The upload is ${current.status} and takes no new bytes.`);
+      if (current.status !== 'uploading')
+        throw new KilnError('conflict', `The upload is ${current.status} and takes no new bytes.`);
       let bytes = 0n;
       for (const c of chunks) {
-        const range: ChunkRange = { start: c.start, end: c.end, total: Number(current.size), length: c.end - c.start + 1 };
+        const range: ChunkRange = {
+          start: c.start,
+          end: c.end,
+          total: Number(current.size),
+          length: c.end - c.start + 1,
+        };
         const now = await this.overlaps(tx, uploadId, range);
         if (now.length) throw this.overlapError(range, now);
         await tx.uploadChunk.create({
-          data: { id: randomUUID(), uploadId, start: BigInt(c.start), end: BigInt(c.end), sha256: c.sha256 ?? null, etag: c.etag ?? null, objectKey: c.objectKey },
+          data: {
+            id: randomUUID(),
+            uploadId,
+            start: BigInt(c.start),
+            end: BigInt(c.end),
+            sha256: c.sha256 ?? null,
+            etag: c.etag ?? null,
+            objectKey: c.objectKey,
+          },
         });
         bytes += BigInt(range.length);
       }
@@ -262,9 +336,15 @@ export class ChunkStore {
   private async addReceived(tx: Tx, current: Upload, bytes: bigint): Promise<boolean> {
     const received = (current.receivedBytes ?? 0n) + bytes;
     const complete = !current.lengthDeferred && received === current.size;
-    await tx.upload.update({ where: { id: current.id }, data: { receivedBytes: received, ...(complete ? { status: 'complete' } : {}) } });
+    await tx.upload.update({
+      where: { id: current.id },
+      data: { receivedBytes: received, ...(complete ? { status: 'complete' } : {}) },
+    });
     if (complete && current.inputId) {
-      await tx.input.updateMany({ where: { id: current.inputId, status: { in: ['pending', 'uploading'] } }, data: { status: 'assembling' } });
+      await tx.input.updateMany({
+        where: { id: current.inputId, status: { in: ['pending', 'uploading'] } },
+        data: { status: 'assembling' },
+      });
     }
     return complete;
   }
@@ -301,8 +381,12 @@ export class ChunkStore {
 
   /** Deletes an upload's chunk objects, its multipart upload (the parts) and its rows (abort, expiry). */
   async discard(uploadId: string): Promise<void> {
-    const upload = await this.prisma.upload.findUnique({ where: { id: uploadId }, select: { multipartId: true, multipartKey: true } });
-    if (upload?.multipartId && upload.multipartKey) await this.store.abortMultipart(upload.multipartKey, upload.multipartId);
+    const upload = await this.prisma.upload.findUnique({
+      where: { id: uploadId },
+      select: { multipartId: true, multipartKey: true },
+    });
+    if (upload?.multipartId && upload.multipartKey)
+      await this.store.abortMultipart(upload.multipartKey, upload.multipartId);
     await this.store.removePrefix(objectKeys.uploadChunks(uploadId));
     await this.prisma.upload.deleteMany({ where: { id: uploadId } });
   }
@@ -316,7 +400,10 @@ export class ChunkStore {
   }
 
   /** Whether two stored objects for one range hold the same bytes (two concurrent identical sends). */
-  private async sameStoredBytes(a: Pick<UploadChunk, 'sha256' | 'etag' | 'objectKey'>, b: { sha256?: string; etag?: string; objectKey: string }): Promise<boolean> {
+  private async sameStoredBytes(
+    a: Pick<UploadChunk, 'sha256' | 'etag' | 'objectKey'>,
+    b: { sha256?: string; etag?: string; objectKey: string },
+  ): Promise<boolean> {
     if (a.sha256 && b.sha256) return a.sha256 === b.sha256;
     if (a.etag && b.etag && MD5_ETAG.test(a.etag) && MD5_ETAG.test(b.etag)) return a.etag === b.etag;
     if (!a.objectKey) return false;
@@ -330,14 +417,18 @@ export class ChunkStore {
   }
 
   private overlaps(db: Tx | PrismaClient, uploadId: string, range: ChunkRange): Promise<UploadChunk[]> {
-    return db.uploadChunk.findMany({ where: { uploadId, start: { lte: BigInt(range.end) }, end: { gte: BigInt(range.start) } } });
+    return db.uploadChunk.findMany({
+      where: { uploadId, start: { lte: BigInt(range.end) }, end: { gte: BigInt(range.start) } },
+    });
   }
 
   private overlapError(range: ChunkRange, stored: UploadChunk[]): KilnError {
     const ranges = stored.map((c) => `${c.start}-${c.end}`).join(', ');
-    return new KilnError('conflict', `Bytes ${range.start}-${range.end} partly overlap stored range(s) ${ranges}; send exactly a stored range again or a range that does not overlap.`, [
-      { field: 'Content-Range', message: `overlaps ${ranges}` },
-    ]);
+    return new KilnError(
+      'conflict',
+      `Bytes ${range.start}-${range.end} partly overlap stored range(s) ${ranges}; send exactly a stored range again or a range that does not overlap.`,
+      [{ field: 'Content-Range', message: `overlaps ${ranges}` }],
+    );
   }
 }
 

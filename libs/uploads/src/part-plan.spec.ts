@@ -6,7 +6,9 @@ describe('partNumberFor', () => {
   it('numbers chunks of 5 MiB and more, and the last chunk, by position', () => {
     const size = 100 * MiB + 123;
     const starts = [0, 16 * MiB, 32 * MiB, 48 * MiB, 64 * MiB, 80 * MiB, 96 * MiB];
-    const numbers = starts.map((s, i) => partNumberFor(size, { start: s, end: i === starts.length - 1 ? size - 1 : s + 16 * MiB - 1 }));
+    const numbers = starts.map((s, i) =>
+      partNumberFor(size, { start: s, end: i === starts.length - 1 ? size - 1 : s + 16 * MiB - 1 }),
+    );
     expect(numbers.every((n) => n !== null)).toBe(true);
     expect([...numbers].sort((a, b) => a! - b!)).toEqual(numbers); // rising with position
     expect(new Set(numbers).size).toBe(numbers.length);

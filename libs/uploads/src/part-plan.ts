@@ -17,7 +17,11 @@ export const MAX_PARTS_FILE_SIZE = S3_MAX_PARTS * S3_MIN_PART_SIZE;
  * file's order. Smaller chunks (and files too big for this numbering) stay objects; the assembler
  * handles any mix.
  */
-export function partNumberFor(size: number, range: { start: number; end: number }, lengthDeferred = false): number | null {
+export function partNumberFor(
+  size: number,
+  range: { start: number; end: number },
+  lengthDeferred = false,
+): number | null {
   if (lengthDeferred || size <= 0 || size > MAX_PARTS_FILE_SIZE) return null;
   const length = range.end - range.start + 1;
   if (length > S3_MAX_PART_SIZE) return null;

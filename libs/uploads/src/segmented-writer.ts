@@ -39,29 +39,41 @@ export class SegmentedWriter {
     private readonly metrics: KilnMetrics,
   ) {}
 
-  async append(uploadId: string, offset: number, body: AsyncIterable<unknown>, options: AppendOptions): Promise<AppendResult> {
+  async append(
+    uploadId: string,
+    offset: number,
+    body: AsyncIterable<unknown>,
+    options: AppendOptions,
+  ): Promise<AppendResult> {
     const { checksum, lock } = options;
     const hash = checksum ? createHash(checksum.algorithm) : undefined;
     const held: StoredChunk[] = [];
     try {
       const split = await this.metrics.trackUpload(() =>
-        splitBody(body, { segmentSize: options.segmentSize, maxBytes: options.maxBytes, hash, keepPartial: !checksum }, async (segment) => {
-          lock.assertHeld();
-          const start = offset + segment.start;
-          const end = start + segment.length - 1;
-          const key = objectKeys.chunk(uploadId, start, end, randomBytes(4).toString('hex'));
-          const put = await this.store.put(key, Readable.from(segment.parts), { size: segment.length, checksum: 'none' });
-          this.metrics.uploadBytesReceived.inc({ kind: 'chunk' }, segment.length);
-          const chunk: StoredChunk = { start, end, objectKey: key, ...(put.etag ? { etag: put.etag } : {}) };
-          if (checksum) return void held.push(chunk);
-          try {
+        splitBody(
+          body,
+          { segmentSize: options.segmentSize, maxBytes: options.maxBytes, hash, keepPartial: !checksum },
+          async (segment) => {
             lock.assertHeld();
-            await this.chunks.recordChunks(uploadId, [chunk]);
-          } catch (err: unknown) {
-            await this.store.remove(key).catch(() => undefined);
-            throw err;
-          }
-        }),
+            const start = offset + segment.start;
+            const end = start + segment.length - 1;
+            const key = objectKeys.chunk(uploadId, start, end, randomBytes(4).toString('hex'));
+            const put = await this.store.put(key, Readable.from(segment.parts), {
+              size: segment.length,
+              checksum: 'none',
+            });
+            this.metrics.uploadBytesReceived.inc({ kind: 'chunk' }, segment.length);
+            const chunk: StoredChunk = { start, end, objectKey: key, ...(put.etag ? { etag: put.etag } : {}) };
+            if (checksum) return void held.push(chunk);
+            try {
+              lock.assertHeld();
+              await this.chunks.recordChunks(uploadId, [chunk]);
+            } catch (err: unknown) {
+              await this.store.remove(key).catch(() => undefined);
+              throw err;
+            }
+          },
+        ),
       );
       if (checksum && !split.interrupted) {
         if (!hash!.digest().equals(checksum.digest)) return { ...split, checksumMismatch: true };

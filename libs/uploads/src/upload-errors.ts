@@ -21,4 +21,11 @@ export class TusError extends KilnError {
 
 /** 423 Locked: another request holds the upload's lock (tus clients retry after HEAD). */
 export const uploadLocked = () =>
-  new TusError(423, 'conflict', 'Another request is writing to this upload right now; ask HEAD for the offset and try again.', [{ field: 'Upload-Offset', message: 'upload busy' }], { 'Retry-After': '1' }, 'Locked');
+  new TusError(
+    423,
+    'conflict',
+    'Another request is writing to this upload right now; ask HEAD for the offset and try again.',
+    [{ field: 'Upload-Offset', message: 'upload busy' }],
+    { 'Retry-After': '1' },
+    'Locked',
+  );

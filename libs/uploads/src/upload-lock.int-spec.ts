@@ -46,9 +46,18 @@ describe('UploadLocks (real Redis)', () => {
   });
 
   it('withLock releases after the work, also when it throws', async () => {
-    await expect(locks.withLock('u3', async () => { throw new Error('boom'); })).rejects.toThrow('boom');
+    await expect(
+      locks.withLock('u3', async () => {
+        throw new Error('boom');
+      }),
+    ).rejects.toThrow('boom');
     expect(await redis.exists(locks.key('u3'))).toBe(0);
-    expect(await locks.withLock('u3', async (lock) => { lock.assertHeld(); return 7; })).toBe(7);
+    expect(
+      await locks.withLock('u3', async (lock) => {
+        lock.assertHeld();
+        return 7;
+      }),
+    ).toBe(7);
   });
 
   it('renews while held: the lock outlives its TTL', async () => {

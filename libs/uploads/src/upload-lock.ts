@@ -87,14 +87,25 @@ export class UploadLocks {
    * retry after a dropped connection) waits for that request to end, then finds the bytes stored
    * or not. Past `waitMs` the answer is 409 conflict with Retry-After.
    */
-  async acquireWaiting(uploadId: string, piece: string, waitMs: number, ttlMs = UPLOAD_LOCK_TTL_MS): Promise<HeldUploadLock> {
+  async acquireWaiting(
+    uploadId: string,
+    piece: string,
+    waitMs: number,
+    ttlMs = UPLOAD_LOCK_TTL_MS,
+  ): Promise<HeldUploadLock> {
     const token = randomBytes(16).toString('hex');
     const key = `${this.config.KILN_QUEUE_PREFIX}:upload:lock:${uploadId}:${piece}`;
     const deadline = Date.now() + waitMs;
     for (let delay = 25; ; delay = Math.min(delay * 2, 250)) {
-      if ((await this.redis.set(key, token, 'PX', ttlMs, 'NX')) === 'OK') return new HeldUploadLock(this.redis, key, token, ttlMs);
+      if ((await this.redis.set(key, token, 'PX', ttlMs, 'NX')) === 'OK')
+        return new HeldUploadLock(this.redis, key, token, ttlMs);
       if (Date.now() + delay > deadline) {
-        throw new KilnError('conflict', 'Another request is sending the same bytes of this upload right now; try again shortly.', [{ field: 'Content-Range', message: 'range busy' }], { 'Retry-After': '1' });
+        throw new KilnError(
+          'conflict',
+          'Another request is sending the same bytes of this upload right now; try again shortly.',
+          [{ field: 'Content-Range', message: 'range busy' }],
+          { 'Retry-After': '1' },
+        );
       }
       await new Promise((r) => setTimeout(r, delay));
     }

@@ -33,7 +33,10 @@ export class CancelSignals implements OnApplicationBootstrap, OnApplicationShutd
   register(jobId: string): { signal: AbortSignal; release: () => void } {
     const controller = new AbortController();
     let set = this.running.get(jobId);
-    if (!set) this.running.set(jobId, (set = new Set()));
+    if (!set) {
+      set = new Set();
+      this.running.set(jobId, set);
+    }
     set.add(controller);
     return {
       signal: controller.signal,

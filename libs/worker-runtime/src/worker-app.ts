@@ -1,4 +1,12 @@
-import { Module, type DynamicModule, type Provider, type Type, Inject, type OnApplicationBootstrap, type OnApplicationShutdown } from '@nestjs/common';
+import {
+  Module,
+  type DynamicModule,
+  type Provider,
+  type Type,
+  Inject,
+  type OnApplicationBootstrap,
+  type OnApplicationShutdown,
+} from '@nestjs/common';
 import { NestFactory } from '@nestjs/core';
 import { KILN_CONFIG, describeConfig, loadConfig, type KilnConfig } from '@kiln/config';
 import type { QueueName } from '@kiln/contracts';
@@ -21,7 +29,11 @@ export interface WorkerAppSpec {
 }
 
 /** Providers of a worker process: the core providers (worker role: a blocking and a producer Redis connection) and its metrics. */
-export function workerProviders(config: KilnConfig, log: Logger, metrics: KilnMetrics = new KilnMetrics({ app: 'worker' })): Provider[] {
+export function workerProviders(
+  config: KilnConfig,
+  log: Logger,
+  metrics: KilnMetrics = new KilnMetrics({ app: 'worker' }),
+): Provider[] {
   return [...coreProviders(config, log, 'worker'), { provide: KilnMetrics, useValue: metrics }];
 }
 
@@ -60,7 +72,10 @@ class WorkerLifecycle implements OnApplicationBootstrap, OnApplicationShutdown {
       log: this.log,
     });
     await this.host.start();
-    this.log.info({ queues: this.host.queues, httpPort: this.http?.port ?? null, config: describeConfig(this.config) }, `${this.spec.name} ready`);
+    this.log.info(
+      { queues: this.host.queues, httpPort: this.http?.port ?? null, config: describeConfig(this.config) },
+      `${this.spec.name} ready`,
+    );
   }
 
   /** Readiness: PostgreSQL, Redis (the workers' connection), storage, and every BullMQ worker taking work. */
@@ -116,10 +131,13 @@ export async function runWorkerApp(spec: WorkerAppSpec): Promise<void> {
     if (stopping) return;
     stopping = true;
     log.info({ signal }, `${spec.name} received ${signal}`);
-    const hard = setTimeout(() => {
-      log.error({}, `${spec.name} did not stop in time; exiting`);
-      process.exit(1);
-    }, (config.KILN_SHUTDOWN_GRACE_SECONDS + 15) * 1000);
+    const hard = setTimeout(
+      () => {
+        log.error({}, `${spec.name} did not stop in time; exiting`);
+        process.exit(1);
+      },
+      (config.KILN_SHUTDOWN_GRACE_SECONDS + 15) * 1000,
+    );
     hard.unref();
     app.close().then(
       () => process.exit(0),

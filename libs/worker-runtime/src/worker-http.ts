@@ -26,7 +26,10 @@ export interface WorkerHttp {
 export async function startWorkerHttp(options: WorkerHttpOptions): Promise<WorkerHttp> {
   const server = createServer((req, res) => {
     void answer(options, req, res).catch((err: unknown) => {
-      options.log.error({ err: err instanceof Error ? err.message : String(err), url: req.url }, 'worker http request failed');
+      options.log.error(
+        { err: err instanceof Error ? err.message : String(err), url: req.url },
+        'worker http request failed',
+      );
       if (!res.headersSent) send(res, 500, { error: { code: 'internal', message: 'internal error' } });
       else res.destroy();
     });
@@ -45,14 +48,22 @@ export async function startWorkerHttp(options: WorkerHttpOptions): Promise<Worke
 
 async function answer(options: WorkerHttpOptions, req: IncomingMessage, res: ServerResponse): Promise<void> {
   const path = (req.url ?? '/').split('?')[0];
-  if (req.method !== 'GET' && req.method !== 'HEAD') return send(res, 405, { error: { code: 'method_not_allowed', message: 'only GET' } }, { Allow: 'GET, HEAD' });
+  if (req.method !== 'GET' && req.method !== 'HEAD')
+    return send(res, 405, { error: { code: 'method_not_allowed', message: 'only GET' } }, { Allow: 'GET, HEAD' });
   switch (path) {
     case '/metrics': {
       if (!metricsAuthorized(req.headers.authorization, options.metricsToken)) {
-        return send(res, 401, { error: { code: 'unauthorized', message: 'Send Authorization: Bearer <KILN_METRICS_TOKEN>.' } }, { 'WWW-Authenticate': 'Bearer' });
+        return send(
+          res,
+          401,
+          { error: { code: 'unauthorized', message: 'Send Authorization: Bearer <KILN_METRICS_TOKEN>.' } },
+          { 'WWW-Authenticate': 'Bearer' },
+        );
       }
       const { contentType, body } = await options.metrics.scrape();
-      res.writeHead(200, { 'Content-Type': contentType, 'Cache-Control': 'no-store' }).end(req.method === 'HEAD' ? undefined : body);
+      res
+        .writeHead(200, { 'Content-Type': contentType, 'Cache-Control': 'no-store' })
+        .end(req.method === 'HEAD' ? undefined : body);
       return;
     }
     case '/health/live':
@@ -70,7 +81,14 @@ async function answer(options: WorkerHttpOptions, req: IncomingMessage, res: Ser
 
 function send(res: ServerResponse, status: number, body: unknown, headers: Record<string, string> = {}): void {
   const text = JSON.stringify(body);
-  res.writeHead(status, { 'Content-Type': 'application/json; charset=utf-8', 'Cache-Control': 'no-store', 'Content-Length': Buffer.byteLength(text), ...headers }).end(text);
+  res
+    .writeHead(status, {
+      'Content-Type': 'application/json; charset=utf-8',
+      'Cache-Control': 'no-store',
+      'Content-Length': Buffer.byteLength(text),
+      ...headers,
+    })
+    .end(text);
 }
 
 function closeServer(server: Server): Promise<void> {

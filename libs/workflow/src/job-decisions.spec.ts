@@ -41,7 +41,11 @@ describe('startIfReady: whether a job starts, and with which units', () => {
     const pending = input({ status: 'pending' });
     const mp3 = conversion();
     const plan = planStart(waiting, [ready, uploading, pending], [mp3]);
-    expect(plan).toEqual({ start: true, units: [{ inputId: ready.id, conversionId: mp3.id }], failInputIds: [uploading.id, pending.id] });
+    expect(plan).toEqual({
+      start: true,
+      units: [{ inputId: ready.id, conversionId: mp3.id }],
+      failInputIds: [uploading.id, pending.id],
+    });
     expect(NOT_READY_AT_START).toBe('the job started processing before this input was ready');
   });
 
@@ -67,12 +71,19 @@ describe('startIfReady: whether a job starts, and with which units', () => {
       const plan = planStart(waiting, [input({ type: 'remote' }), input({ type: 'remote', status })], [conversion()]);
       expect(plan).toEqual({ start: false, reason: 'remote inputs still fetching' });
     }
-    const fetched = planStart(waiting, [input({ type: 'remote' }), input({ type: 'remote', status: 'failed' })], [conversion()]);
+    const fetched = planStart(
+      waiting,
+      [input({ type: 'remote' }), input({ type: 'remote', status: 'failed' })],
+      [conversion()],
+    );
     expect(fetched.start).toBe(true);
   });
 
   it('an input being assembled blocks the start (its last chunk is in)', () => {
-    expect(planStart(waiting, [input(), input({ status: 'assembling' })], [conversion()])).toEqual({ start: false, reason: 'an input is assembling' });
+    expect(planStart(waiting, [input(), input({ status: 'assembling' })], [conversion()])).toEqual({
+      start: false,
+      reason: 'an input is assembling',
+    });
   });
 
   it('refuses without a ready input or without a conversion', () => {
@@ -93,8 +104,14 @@ describe('startIfReady: whether a job starts, and with which units', () => {
     expect(startGate({ status: 'queued', process: true })).toEqual({ go: 'resend' });
     expect(startGate({ status: 'incomplete', process: true })).toEqual({ go: 'plan' });
     expect(startGate({ status: 'downloading', process: true })).toEqual({ go: 'plan' });
-    expect(planStart({ status: 'queued', process: true }, [input()], [conversion()])).toEqual({ start: false, reason: 'already queued' });
-    expect(planStart({ status: 'processing', process: true }, [input()], [conversion()])).toEqual({ start: false, reason: 'already started or ended' });
+    expect(planStart({ status: 'queued', process: true }, [input()], [conversion()])).toEqual({
+      start: false,
+      reason: 'already queued',
+    });
+    expect(planStart({ status: 'processing', process: true }, [input()], [conversion()])).toEqual({
+      start: false,
+      reason: 'already started or ended',
+    });
   });
 });
 
@@ -115,18 +132,35 @@ describe('finalize: the final status from the units', () => {
     const [a, b] = [input(), input()];
     const mp3 = conversion();
     const outcome = finalOutcome(running, [a, b], [unit(a, mp3), unit(b, mp3)], [mp3]);
-    expect(outcome).toEqual({ decided: true, status: 'completed', stuckUnitIds: [], errors: [], conversions: [{ id: mp3.id, status: 'completed', error: null }] });
+    expect(outcome).toEqual({
+      decided: true,
+      status: 'completed',
+      stuckUnitIds: [],
+      errors: [],
+      conversions: [{ id: mp3.id, status: 'completed', error: null }],
+    });
   });
 
   it('any unit failed → failed, the error names the input and the conversion; only that conversion fails', () => {
     const a = input({ filename: 'talk.wav' });
     const [mp3, ogg] = [conversion(), conversion({ target: 'ogg' })];
-    const outcome = finalOutcome(running, [a], [unit(a, mp3), unit(a, ogg, { status: 'failed', errorCode: 'unprocessable', error: 'no audio stream' })], [mp3, ogg]);
+    const outcome = finalOutcome(
+      running,
+      [a],
+      [unit(a, mp3), unit(a, ogg, { status: 'failed', errorCode: 'unprocessable', error: 'no audio stream' })],
+      [mp3, ogg],
+    );
     expect(outcome).toMatchObject({
       decided: true,
       status: 'failed',
       errors: [
-        { code: 'unprocessable', message: 'talk.wav → ogg: no audio stream', source: 'conversion', input_id: a.id, conversion_id: ogg.id },
+        {
+          code: 'unprocessable',
+          message: 'talk.wav → ogg: no audio stream',
+          source: 'conversion',
+          input_id: a.id,
+          conversion_id: ogg.id,
+        },
       ],
       conversions: [
         { id: mp3.id, status: 'completed', error: null },
@@ -144,17 +178,25 @@ describe('finalize: the final status from the units', () => {
       decided: true,
       status: 'failed',
       stuckUnitIds: [stuck.id],
-      errors: [{ code: RETRIES_EXHAUSTED.code, message: `a.wav → mp3: ${RETRIES_EXHAUSTED.message}`, source: 'conversion' }],
+      errors: [
+        { code: RETRIES_EXHAUSTED.code, message: `a.wav → mp3: ${RETRIES_EXHAUSTED.message}`, source: 'conversion' },
+      ],
       conversions: [{ id: mp3.id, status: 'failed', error: RETRIES_EXHAUSTED.message }],
     });
-    expect(RETRIES_EXHAUSTED).toEqual({ code: 'internal', message: 'the conversion stopped unexpectedly (retries exhausted)' });
+    expect(RETRIES_EXHAUSTED).toEqual({
+      code: 'internal',
+      message: 'the conversion stopped unexpectedly (retries exhausted)',
+    });
   });
 
   it('a job already final (canceled) keeps its status', () => {
     const a = input();
     const mp3 = conversion();
     for (const status of ['canceled', 'completed', 'failed']) {
-      expect(finalOutcome({ status }, [a], [unit(a, mp3, { status: 'processing' })], [mp3])).toEqual({ decided: false, status });
+      expect(finalOutcome({ status }, [a], [unit(a, mp3, { status: 'processing' })], [mp3])).toEqual({
+        decided: false,
+        status,
+      });
     }
   });
 
@@ -174,13 +216,19 @@ describe('finalize: the final status from the units', () => {
     const a = input({ filename: 'a.wav', status: 'failed', error: 'deleted' });
     const mp3 = conversion();
     const outcome = finalOutcome(running, [a], [unit(a, mp3, { status: 'failed', error: 'object gone' })], [mp3]);
-    expect(outcome).toMatchObject({ status: 'failed', errors: [{ source: 'conversion', message: 'a.wav → mp3: object gone' }] });
+    expect(outcome).toMatchObject({
+      status: 'failed',
+      errors: [{ source: 'conversion', message: 'a.wav → mp3: object gone' }],
+    });
     if (outcome.decided) expect(outcome.errors).toHaveLength(1);
   });
 
   it('no units at all → failed, and a conversion without units fails', () => {
     const mp3 = conversion();
-    expect(finalOutcome(running, [input()], [], [mp3])).toMatchObject({ status: 'failed', conversions: [{ id: mp3.id, status: 'failed', error: null }] });
+    expect(finalOutcome(running, [input()], [], [mp3])).toMatchObject({
+      status: 'failed',
+      conversions: [{ id: mp3.id, status: 'failed', error: null }],
+    });
   });
 });
 
@@ -188,33 +236,59 @@ describe('failInput: what an input failed for good does to its job', () => {
   it('a waiting process:true job left without startable inputs fails: errors name every failed input, its callback is sent', () => {
     const gone = input({ type: 'remote', source: 'https://example.com/a.wav', status: 'failed', error: 'HTTP 404' });
     const earlier = input({ filename: 'b.wav', status: 'failed', error: 'too large' });
-    const outcome = inputFailureOutcome({ ...waiting, callback: 'https://hooks.example.com/kiln' }, [gone, earlier], gone.id, 'input_unreachable');
+    const outcome = inputFailureOutcome(
+      { ...waiting, callback: 'https://hooks.example.com/kiln' },
+      [gone, earlier],
+      gone.id,
+      'input_unreachable',
+    );
     expect(outcome).toEqual({
       next: 'fail',
       callback: true,
       errors: [
-        { code: 'input_unreachable', message: 'https://example.com/a.wav: HTTP 404', source: 'input', input_id: gone.id },
+        {
+          code: 'input_unreachable',
+          message: 'https://example.com/a.wav: HTTP 404',
+          source: 'input',
+          input_id: gone.id,
+        },
         { code: 'unprocessable', message: 'b.wav: too large', source: 'input', input_id: earlier.id },
       ],
     });
-    expect(inputFailureOutcome({ ...waiting, callback: null }, [gone], gone.id, 'x')).toMatchObject({ next: 'fail', callback: false });
+    expect(inputFailureOutcome({ ...waiting, callback: null }, [gone], gone.id, 'x')).toMatchObject({
+      next: 'fail',
+      callback: false,
+    });
   });
 
   it('waits while another input may still arrive; tries to start while one is ready', () => {
     const failed = input({ status: 'failed', error: 'x' });
     for (const status of ['pending', 'uploading', 'assembling']) {
-      expect(inputFailureOutcome({ ...waiting, callback: null }, [failed, input({ status })], failed.id, 'x')).toEqual({ next: 'wait' });
+      expect(inputFailureOutcome({ ...waiting, callback: null }, [failed, input({ status })], failed.id, 'x')).toEqual({
+        next: 'wait',
+      });
     }
-    expect(inputFailureOutcome({ ...waiting, callback: null }, [failed, input(), input({ status: 'uploading' })], failed.id, 'x')).toEqual({
+    expect(
+      inputFailureOutcome(
+        { ...waiting, callback: null },
+        [failed, input(), input({ status: 'uploading' })],
+        failed.id,
+        'x',
+      ),
+    ).toEqual({
       next: 'try-start',
     });
   });
 
   it('leaves alone a process:false job, and a job already started or ended', () => {
     const failed = input({ status: 'failed', error: 'x' });
-    expect(inputFailureOutcome({ status: 'incomplete', process: false, callback: null }, [failed], failed.id, 'x')).toEqual({ next: 'nothing' });
+    expect(
+      inputFailureOutcome({ status: 'incomplete', process: false, callback: null }, [failed], failed.id, 'x'),
+    ).toEqual({ next: 'nothing' });
     for (const status of ['queued', 'processing', 'completed', 'failed', 'canceled']) {
-      expect(inputFailureOutcome({ status, process: true, callback: 'https://h' }, [failed], failed.id, 'x')).toEqual({ next: 'nothing' });
+      expect(inputFailureOutcome({ status, process: true, callback: 'https://h' }, [failed], failed.id, 'x')).toEqual({
+        next: 'nothing',
+      });
     }
     expect(inputFailureOutcome(undefined, [failed], failed.id, 'x')).toEqual({ next: 'nothing' });
   });

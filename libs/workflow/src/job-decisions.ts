@@ -18,7 +18,10 @@ export interface JobRow {
 /** The error of an input that was not ready when its job started processing (it can never join). */
 export const NOT_READY_AT_START = 'the job started processing before this input was ready';
 /** How a unit whose convert job ended without recording an outcome is failed by finalize. */
-export const RETRIES_EXHAUSTED = { code: 'internal', message: 'the conversion stopped unexpectedly (retries exhausted)' } as const;
+export const RETRIES_EXHAUSTED = {
+  code: 'internal',
+  message: 'the conversion stopped unexpectedly (retries exhausted)',
+} as const;
 
 /** BullMQ priorities run from 1 (first) to 2,097,152. */
 export function fairPriority(backlogAhead: number): number {
@@ -80,7 +83,8 @@ export function planStart(job: JobRow | undefined, inputs: InputRow[], conversio
   const ready = inputs.filter((i) => i.status === 'ready');
   if (!ready.length) return { start: false, reason: 'no ready input' };
   if (!conversions.length) return { start: false, reason: 'no conversion' };
-  if (inputs.some((i) => i.type === 'remote' && IN_FLIGHT.has(i.status))) return { start: false, reason: 'remote inputs still fetching' };
+  if (inputs.some((i) => i.type === 'remote' && IN_FLIGHT.has(i.status)))
+    return { start: false, reason: 'remote inputs still fetching' };
   if (inputs.some((i) => i.status === 'assembling')) return { start: false, reason: 'an input is assembling' };
   return {
     start: true,
@@ -148,13 +152,20 @@ export function finalOutcome(
   if (FINAL_JOB_STATUSES.includes(job.status as JobStatus)) return { decided: false, status: job.status as JobStatus };
   const stuckUnitIds = outputs.filter((o) => !UNIT_ENDED.has(o.status)).map((o) => o.id);
   const units = outputs.map((o) =>
-    UNIT_ENDED.has(o.status) ? o : { ...o, status: 'failed', errorCode: RETRIES_EXHAUSTED.code, error: RETRIES_EXHAUSTED.message },
+    UNIT_ENDED.has(o.status)
+      ? o
+      : { ...o, status: 'failed', errorCode: RETRIES_EXHAUSTED.code, error: RETRIES_EXHAUSTED.message },
   );
   const errors: JobError[] = [
     ...inputs
       .filter((i) => i.status === 'failed' && !units.some((o) => o.inputId === i.id))
       .filter((i) => !/started processing before/.test(i.error ?? ''))
-      .map<JobError>((i) => ({ code: 'unprocessable', message: i.error ?? 'input failed', source: 'input', input_id: i.id })),
+      .map<JobError>((i) => ({
+        code: 'unprocessable',
+        message: i.error ?? 'input failed',
+        source: 'input',
+        input_id: i.id,
+      })),
     ...units
       .filter((o) => o.status === 'failed')
       .map<JobError>((o) => {

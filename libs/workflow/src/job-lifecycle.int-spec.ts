@@ -45,11 +45,25 @@ describe('JobLifecycle unit fencing (real PostgreSQL)', () => {
   /** A queued job with one unit (one input × one conversion), as startIfReady leaves it. */
   async function queuedUnit(): Promise<{ jobId: string; outputId: string }> {
     const jobId = randomUUID();
-    await prisma.job.create({ data: { id: jobId, ownerKeyHash: 'a'.repeat(64), token: randomUUID().replace(/-/g, ''), status: 'queued', process: true } });
-    const input = await prisma.input.create({ data: { id: randomUUID(), jobId, type: 'upload', status: 'ready', objectKey: `inputs/${jobId}/x` } });
-    const conversion = await prisma.conversion.create({ data: { id: randomUUID(), jobId, target: 'mp4', category: 'video', status: 'queued' } });
+    await prisma.job.create({
+      data: {
+        id: jobId,
+        ownerKeyHash: 'a'.repeat(64),
+        token: randomUUID().replace(/-/g, ''),
+        status: 'queued',
+        process: true,
+      },
+    });
+    const input = await prisma.input.create({
+      data: { id: randomUUID(), jobId, type: 'upload', status: 'ready', objectKey: `inputs/${jobId}/x` },
+    });
+    const conversion = await prisma.conversion.create({
+      data: { id: randomUUID(), jobId, target: 'mp4', category: 'video', status: 'queued' },
+    });
     const outputId = randomUUID();
-    await prisma.output.create({ data: { id: outputId, jobId, inputId: input.id, conversionId: conversion.id, status: 'queued' } });
+    await prisma.output.create({
+      data: { id: outputId, jobId, inputId: input.id, conversionId: conversion.id, status: 'queued' },
+    });
     return { jobId, outputId };
   }
 
@@ -80,7 +94,12 @@ describe('JobLifecycle unit fencing (real PostgreSQL)', () => {
     expect(await lifecycle.completeUnit(jobId, outputId, loser.lease, file(loser.attempt))).toBe(false);
     // A repeat by the winner itself (a retried write) records nothing twice.
     expect(await lifecycle.completeUnit(jobId, outputId, winner.lease, file(9))).toBe(false);
-    expect(await row(outputId)).toMatchObject({ status: 'completed', progress: 100, attempt: 2, ...file(winner.attempt) });
+    expect(await row(outputId)).toMatchObject({
+      status: 'completed',
+      progress: 100,
+      attempt: 2,
+      ...file(winner.attempt),
+    });
     expect((await prisma.job.findUniqueOrThrow({ where: { id: jobId } })).progress).toBe(100);
   });
 
@@ -95,7 +114,12 @@ describe('JobLifecycle unit fencing (real PostgreSQL)', () => {
     await lifecycle.reportProgress(jobId, outputId, 90, loser.lease);
     expect((await row(outputId)).progress).toBe(0);
     expect(await lifecycle.failUnit(jobId, outputId, 'internal', 'ffmpeg lost its input', loser.lease)).toBe(false);
-    expect(await row(outputId)).toMatchObject({ status: 'processing', error: null, errorCode: null, lease: winner.lease });
+    expect(await row(outputId)).toMatchObject({
+      status: 'processing',
+      error: null,
+      errorCode: null,
+      lease: winner.lease,
+    });
 
     await lifecycle.reportProgress(jobId, outputId, 30, winner.lease);
     expect((await row(outputId)).progress).toBe(30);

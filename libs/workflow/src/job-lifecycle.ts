@@ -3,7 +3,16 @@ import type { CallbackEvent, JobStatus, PayloadOf } from '@kiln/contracts';
 import { FINAL_JOB_STATUSES } from '@kiln/contracts';
 import type { Output, PrismaClient } from '@kiln/database';
 import type { QueueProducer, JobEvents } from '@kiln/queue';
-import { NOT_READY_AT_START, RETRIES_EXHAUSTED, fairPriority, finalOutcome, inputFailureOutcome, planStart, startGate, waitsForInputs } from './job-decisions';
+import {
+  NOT_READY_AT_START,
+  RETRIES_EXHAUSTED,
+  fairPriority,
+  finalOutcome,
+  inputFailureOutcome,
+  planStart,
+  startGate,
+  waitsForInputs,
+} from './job-decisions';
 import { JOB_CHILDREN, type JobWithChildren } from './job-view';
 
 export interface CallbackPolicy {
@@ -64,7 +73,15 @@ export class JobLifecycle {
         // reached Redis are not duplicated, and a flow lost to an outage is restored.
         const queued = await tx.output.findMany({ where: { jobId, status: 'queued' } });
         if (!queued.length) return null;
-        return { priority: 0, units: queued.map<PayloadOf<'convert'>>((o) => ({ jobId, inputId: o.inputId, conversionId: o.conversionId, outputId: o.id })) };
+        return {
+          priority: 0,
+          units: queued.map<PayloadOf<'convert'>>((o) => ({
+            jobId,
+            inputId: o.inputId,
+            conversionId: o.conversionId,
+            outputId: o.id,
+          })),
+        };
       }
       const [inputs, conversions] = await Promise.all([
         tx.input.findMany({ where: { jobId }, orderBy: { createdAt: 'asc' } }),
@@ -73,9 +90,18 @@ export class JobLifecycle {
       const plan = planStart(locked[0], inputs, conversions);
       if (!plan.start) return null;
       if (plan.failInputIds.length) {
-        await tx.input.updateMany({ where: { id: { in: plan.failInputIds } }, data: { status: 'failed', error: NOT_READY_AT_START } });
+        await tx.input.updateMany({
+          where: { id: { in: plan.failInputIds } },
+          data: { status: 'failed', error: NOT_READY_AT_START },
+        });
       }
-      const rows = plan.units.map((u) => ({ id: randomUUID(), jobId, conversionId: u.conversionId, inputId: u.inputId, status: 'queued' }));
+      const rows = plan.units.map((u) => ({
+        id: randomUUID(),
+        jobId,
+        conversionId: u.conversionId,
+        inputId: u.inputId,
+        status: 'queued',
+      }));
       await tx.output.createMany({ data: rows, skipDuplicates: true });
       await tx.conversion.updateMany({ where: { jobId }, data: { status: 'queued' } });
       await tx.job.update({ where: { id: jobId }, data: { status: 'queued', statusInfo: '', startedAt: new Date() } });
@@ -87,7 +113,12 @@ export class JobLifecycle {
         WHERE j.owner_key_hash = ${locked[0].owner_key_hash} AND o.status = 'queued' AND o.job_id <> ${jobId}::uuid`;
       return {
         priority: backlog,
-        units: stored.map<PayloadOf<'convert'>>((o) => ({ jobId, inputId: o.inputId, conversionId: o.conversionId, outputId: o.id })),
+        units: stored.map<PayloadOf<'convert'>>((o) => ({
+          jobId,
+          inputId: o.inputId,
+          conversionId: o.conversionId,
+          outputId: o.id,
+        })),
       };
     });
     if (!started) return 0;
@@ -99,7 +130,10 @@ export class JobLifecycle {
 
   /** A process:true job whose bytes are arriving server-side (fetch, assembly) shows `downloading`. */
   async markDownloading(jobId: string): Promise<void> {
-    const changed = await this.prisma.job.updateMany({ where: { id: jobId, status: 'incomplete', process: true }, data: { status: 'downloading', statusInfo: '' } });
+    const changed = await this.prisma.job.updateMany({
+      where: { id: jobId, status: 'incomplete', process: true },
+      data: { status: 'downloading', statusInfo: '' },
+    });
     if (changed.count) await this.announce(jobId);
   }
 
@@ -108,7 +142,10 @@ export class JobLifecycle {
    * start it fails (errors name the inputs) and its callback is sent; otherwise the job waits on.
    */
   async failInput(jobId: string, inputId: string, message: string, code = 'unprocessable'): Promise<void> {
-    await this.prisma.input.updateMany({ where: { id: inputId, status: { not: 'ready' } }, data: { status: 'failed', error: message } });
+    await this.prisma.input.updateMany({
+      where: { id: inputId, status: { not: 'ready' } },
+      data: { status: 'failed', error: message },
+    });
     const done = await this.prisma.$transaction(async (tx) => {
       const locked = await tx.$queryRaw<{ status: string; process: boolean; callback: string | null }[]>`
         SELECT status, process, callback FROM jobs WHERE id = ${jobId}::uuid FOR UPDATE`;
@@ -118,7 +155,13 @@ export class JobLifecycle {
       if (outcome.next !== 'fail') return null;
       await tx.job.update({
         where: { id: jobId },
-        data: { status: 'failed', statusInfo: '', errors: outcome.errors as object[], finishedAt: new Date(), progress: 100 },
+        data: {
+          status: 'failed',
+          statusInfo: '',
+          errors: outcome.errors as object[],
+          finishedAt: new Date(),
+          progress: 100,
+        },
       });
       return outcome.callback ? 'failed' : 'failed-silent';
     });
@@ -143,7 +186,10 @@ export class JobLifecycle {
       UPDATE outputs SET status = 'processing', started_at = now(), progress = 0, attempt = attempt + 1, lease = ${lease}::uuid
       WHERE id = ${outputId}::uuid AND job_id = ${jobId}::uuid AND status IN ('queued', 'processing')
       RETURNING attempt`;
-    const moved = await this.prisma.job.updateMany({ where: { id: jobId, status: 'queued' }, data: { status: 'processing', statusInfo: '' } });
+    const moved = await this.prisma.job.updateMany({
+      where: { id: jobId, status: 'queued' },
+      data: { status: 'processing', statusInfo: '' },
+    });
     if (moved.count) await this.announce(jobId);
     return claimed.length ? { lease, attempt: claimed[0].attempt } : null;
   }
@@ -193,7 +239,9 @@ export class JobLifecycle {
    */
   async failUnit(jobId: string, outputId: string, code: string, message: string, lease?: string): Promise<boolean> {
     const failed = await this.prisma.output.updateMany({
-      where: lease ? { id: outputId, jobId, lease, status: 'processing' } : { id: outputId, jobId, status: { notIn: ['completed', 'canceled'] } },
+      where: lease
+        ? { id: outputId, jobId, lease, status: 'processing' }
+        : { id: outputId, jobId, status: { notIn: ['completed', 'canceled'] } },
       data: { status: 'failed', errorCode: code, error: message, finishedAt: new Date() },
     });
     if (failed.count) await this.refreshJobProgress(jobId);
@@ -211,9 +259,15 @@ export class JobLifecycle {
     let outcome = finalOutcome(job, job.inputs, job.outputs, job.conversions);
     if (outcome.decided) {
       // A unit whose convert job ended without recording an outcome (retries exhausted) failed.
-      for (const id of outcome.stuckUnitIds) await this.failUnit(jobId, id, RETRIES_EXHAUSTED.code, RETRIES_EXHAUSTED.message);
+      for (const id of outcome.stuckUnitIds)
+        await this.failUnit(jobId, id, RETRIES_EXHAUSTED.code, RETRIES_EXHAUSTED.message);
       if (outcome.stuckUnitIds.length) {
-        outcome = finalOutcome(job, job.inputs, await this.prisma.output.findMany({ where: { jobId } }), job.conversions);
+        outcome = finalOutcome(
+          job,
+          job.inputs,
+          await this.prisma.output.findMany({ where: { jobId } }),
+          job.conversions,
+        );
       }
     }
     if (outcome.decided) {
@@ -225,7 +279,10 @@ export class JobLifecycle {
           data: { status, statusInfo: '', errors: errors as object[], progress: 100, finishedAt },
         }),
         ...outcome.conversions.map((c) =>
-          this.prisma.conversion.update({ where: { id: c.id }, data: { status: c.status, progress: 100, error: c.error } }),
+          this.prisma.conversion.update({
+            where: { id: c.id },
+            data: { status: c.status, progress: 100, error: c.error },
+          }),
         ),
       ]);
     }
@@ -241,7 +298,10 @@ export class JobLifecycle {
     await this.producer.enqueue(
       'callback',
       { jobId, event, deliveryId: deliveryIdFor(jobId, event) },
-      { attempts: this.callbacks.attempts, backoff: { type: 'exponential', delay: this.callbacks.backoffMs, jitter: 0.3 } },
+      {
+        attempts: this.callbacks.attempts,
+        backoff: { type: 'exponential', delay: this.callbacks.backoffMs, jitter: 0.3 },
+      },
     );
     return true;
   }

@@ -12,7 +12,11 @@ export type OutputUrlSigner = (output: Output) => Promise<string>;
 
 /** The signer the gateway and the callbacks share: a presigned GET named after the output. */
 export function outputUrlSigner(store: Pick<ObjectStore, 'presignGet'>, ttlSeconds: number): OutputUrlSigner {
-  return (o) => store.presignGet(o.objectKey!, ttlSeconds, { filename: o.filename ?? undefined, contentType: o.contentType ?? undefined });
+  return (o) =>
+    store.presignGet(o.objectKey!, ttlSeconds, {
+      filename: o.filename ?? undefined,
+      contentType: o.contentType ?? undefined,
+    });
 }
 
 const iso = (d: Date | null | undefined): string | null => (d ? d.toISOString() : null);
@@ -85,7 +89,11 @@ const STATUS_INFO: Record<JobStatus, string> = {
   canceled: 'The job was canceled.',
 };
 
-export async function jobView(job: JobWithChildren, sign: OutputUrlSigner, options: { includeToken?: boolean } = {}): Promise<JobView> {
+export async function jobView(
+  job: JobWithChildren,
+  sign: OutputUrlSigner,
+  options: { includeToken?: boolean } = {},
+): Promise<JobView> {
   const status = job.status as JobStatus;
   const completedOutputs = job.outputs.filter((o) => o.status === 'completed');
   const finished = job.finishedAt ?? null;

@@ -55,7 +55,12 @@ export class AuthFailures {
     if (!limit) return error;
     const { key, retryAfter } = this.window(now);
     const k = key(address);
-    const counted = (await this.redis.multi().incr(k).pexpire(k, 61_000).exec().catch(() => null)) as [[null, number], unknown] | null;
+    const counted = (await this.redis
+      .multi()
+      .incr(k)
+      .pexpire(k, 61_000)
+      .exec()
+      .catch(() => null)) as [[null, number], unknown] | null;
     // Redis unreachable: the attempt is refused as it is (401), uncounted.
     return counted && counted[0][1] > limit ? this.refusal(retryAfter) : error;
   }

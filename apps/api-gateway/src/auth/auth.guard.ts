@@ -61,7 +61,8 @@ export class AuthGuard implements CanActivate {
       if (!scope) {
         throw new KilnError('forbidden', 'A job token only authorizes the upload endpoints of its job.');
       }
-      if (!/^[0-9a-f]{32}$/.test(token)) throw await refuse(new KilnError('unauthorized', 'The job token is not valid.'));
+      if (!/^[0-9a-f]{32}$/.test(token))
+        throw await refuse(new KilnError('unauthorized', 'The job token is not valid.'));
       await this.failures.assertAllowed(address);
       const job = await this.prisma.job.findUnique({ where: { token }, select: { id: true, ownerKeyHash: true } });
       if (!job) throw await refuse(new KilnError('unauthorized', 'The job token is not valid.'));
@@ -74,11 +75,17 @@ export class AuthGuard implements CanActivate {
     if (session !== undefined && this.reflector.getAllAndOverride<boolean>(WEB_SESSION_ALLOWED, targets)) {
       req.principal = await this.webSessions.principal(session, req);
       if (req.method !== 'GET' && req.method !== 'HEAD' && req.header(WEB_CSRF_HEADER) !== '1') {
-        throw new KilnError('forbidden', 'Requests authenticated by the web session cookie that change something must send X-Kiln-Web: 1.');
+        throw new KilnError(
+          'forbidden',
+          'Requests authenticated by the web session cookie that change something must send X-Kiln-Web: 1.',
+        );
       }
       return true;
     }
-    throw new KilnError('unauthorized', 'Send an API key (X-Api-Key or Authorization: Bearer) or a job token (X-Job-Token).');
+    throw new KilnError(
+      'unauthorized',
+      'Send an API key (X-Api-Key or Authorization: Bearer) or a job token (X-Job-Token).',
+    );
   }
 
   private apiKeyOf(req: Request): string | undefined {

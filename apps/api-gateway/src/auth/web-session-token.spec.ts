@@ -1,11 +1,23 @@
 import { createHash, createHmac } from 'node:crypto';
-import { newSessionId, signWebSession, verifyWebSession, webSessionKey, type WebSessionClaims } from './web-session-token';
+import {
+  newSessionId,
+  signWebSession,
+  verifyWebSession,
+  webSessionKey,
+  type WebSessionClaims,
+} from './web-session-token';
 
 const apiKey = 'kiln_test_key_0123456789abcdef';
 const owner = createHash('sha256').update(apiKey).digest('hex');
 const key = webSessionKey({ KILN_WEB_SESSION_SECRET: 's'.repeat(40) })!;
 const now = 1_800_000_000;
-const claims = (over: Partial<WebSessionClaims> = {}): WebSessionClaims => ({ owner, sessionId: newSessionId(), issuedAt: now, expiresAt: now + 3600, ...over });
+const claims = (over: Partial<WebSessionClaims> = {}): WebSessionClaims => ({
+  owner,
+  sessionId: newSessionId(),
+  issuedAt: now,
+  expiresAt: now + 3600,
+  ...over,
+});
 
 /** A token whose payload is any text, correctly signed (to reach the checks after the signature). */
 function signedRaw(payloadText: string, k = key): string {
@@ -40,7 +52,10 @@ describe('web session tokens', () => {
     expect(verifyWebSession(`${otherOwner}.${signature}`, key, now)).toEqual({ ok: false, reason: 'signature' });
     const flipped = signature[0] === 'A' ? `B${signature.slice(1)}` : `A${signature.slice(1)}`;
     expect(verifyWebSession(`${payload}.${flipped}`, key, now)).toEqual({ ok: false, reason: 'signature' });
-    expect(verifyWebSession(`${payload}.${signature.slice(0, -2)}`, key, now)).toEqual({ ok: false, reason: 'signature' });
+    expect(verifyWebSession(`${payload}.${signature.slice(0, -2)}`, key, now)).toEqual({
+      ok: false,
+      reason: 'signature',
+    });
   });
 
   it('refuses an expired token from its expiry second on', () => {
@@ -72,7 +87,9 @@ describe('web session tokens', () => {
 
   it('has no key (the page is off) without its own secret: nothing is derived from the webhook secret', () => {
     expect(webSessionKey({})).toBeUndefined();
-    expect(webSessionKey({ KILN_WEBHOOK_SECRET: 'whsec_shared_0123456789' } as { KILN_WEB_SESSION_SECRET?: string })).toBeUndefined();
+    expect(
+      webSessionKey({ KILN_WEBHOOK_SECRET: 'whsec_shared_0123456789' } as { KILN_WEB_SESSION_SECRET?: string }),
+    ).toBeUndefined();
     const a = webSessionKey({ KILN_WEB_SESSION_SECRET: 'e'.repeat(32) })!;
     const b = webSessionKey({ KILN_WEB_SESSION_SECRET: 'e'.repeat(32) })!;
     expect(verifyWebSession(signWebSession(claims(), a), b, now).ok).toBe(true);

@@ -21,14 +21,19 @@ export interface WebSessionClaims {
   expiresAt: number;
 }
 
-export type WebSessionCheck = { ok: true; claims: WebSessionClaims } | { ok: false; reason: 'malformed' | 'signature' | 'expired' };
+export type WebSessionCheck =
+  | { ok: true; claims: WebSessionClaims }
+  | { ok: false; reason: 'malformed' | 'signature' | 'expired' };
 
 const DOMAIN = 'kiln-web-session.v1.';
 const HEX64 = /^[0-9a-f]{64}$/;
 const SESSION_ID = /^[0-9a-f]{32}$/;
 const B64URL = /^[A-Za-z0-9_-]+$/;
 
-const mac = (secret: Buffer, payload: string): Buffer => createHmac('sha256', secret).update(DOMAIN + payload).digest();
+const mac = (secret: Buffer, payload: string): Buffer =>
+  createHmac('sha256', secret)
+    .update(DOMAIN + payload)
+    .digest();
 
 /**
  * The signing key: KILN_WEB_SESSION_SECRET, a secret of its own (no other party holds it: callback
@@ -43,12 +48,18 @@ export function newSessionId(): string {
 }
 
 export function signWebSession(claims: WebSessionClaims, key: Buffer): string {
-  const payload = Buffer.from(JSON.stringify({ v: 1, o: claims.owner, s: claims.sessionId, iat: claims.issuedAt, exp: claims.expiresAt })).toString('base64url');
+  const payload = Buffer.from(
+    JSON.stringify({ v: 1, o: claims.owner, s: claims.sessionId, iat: claims.issuedAt, exp: claims.expiresAt }),
+  ).toString('base64url');
   return `${payload}.${mac(key, payload).toString('base64url')}`;
 }
 
 /** Checks the signature first (constant time), then the shape, then the expiry. */
-export function verifyWebSession(token: string, key: Buffer, nowSeconds = Math.floor(Date.now() / 1000)): WebSessionCheck {
+export function verifyWebSession(
+  token: string,
+  key: Buffer,
+  nowSeconds = Math.floor(Date.now() / 1000),
+): WebSessionCheck {
   if (token.length > 1024) return { ok: false, reason: 'malformed' };
   const parts = token.split('.');
   if (parts.length !== 2 || !B64URL.test(parts[0]) || !B64URL.test(parts[1])) return { ok: false, reason: 'malformed' };
@@ -64,13 +75,21 @@ export function verifyWebSession(token: string, key: Buffer, nowSeconds = Math.f
   }
   if (
     body?.v !== 1 ||
-    typeof body.o !== 'string' || !HEX64.test(body.o) ||
-    typeof body.s !== 'string' || !SESSION_ID.test(body.s) ||
-    !Number.isInteger(body.iat) || !Number.isInteger(body.exp)
+    typeof body.o !== 'string' ||
+    !HEX64.test(body.o) ||
+    typeof body.s !== 'string' ||
+    !SESSION_ID.test(body.s) ||
+    !Number.isInteger(body.iat) ||
+    !Number.isInteger(body.exp)
   ) {
     return { ok: false, reason: 'malformed' };
   }
-  const claims: WebSessionClaims = { owner: body.o, sessionId: body.s, issuedAt: body.iat as number, expiresAt: body.exp as number };
+  const claims: WebSessionClaims = {
+    owner: body.o,
+    sessionId: body.s,
+    issuedAt: body.iat as number,
+    expiresAt: body.exp as number,
+  };
   if (claims.expiresAt <= nowSeconds) return { ok: false, reason: 'expired' };
   return { ok: true, claims };
 }

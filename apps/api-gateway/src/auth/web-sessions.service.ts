@@ -4,7 +4,13 @@ import { REDIS, type RedisClient } from '@kiln/queue';
 import { KILN_CONFIG, type KilnConfig } from '@kiln/config';
 import { KilnError } from '@kiln/contracts';
 import { hashKey, type Principal } from './principal';
-import { newSessionId, signWebSession, verifyWebSession, webSessionKey, type WebSessionClaims } from './web-session-token';
+import {
+  newSessionId,
+  signWebSession,
+  verifyWebSession,
+  webSessionKey,
+  type WebSessionClaims,
+} from './web-session-token';
 
 export const WEB_SESSION_COOKIE = 'kiln_session';
 /** Cookie-authenticated requests that change something must carry this header (CSRF: a cross-site form cannot set it). */
@@ -35,7 +41,8 @@ export class WebSessions {
 
   /** Throws a 404 when the page is off. */
   assertEnabled(): void {
-    if (!this.secret) throw new KilnError('not_found', 'The web page is off: the operator sets KILN_WEB_SESSION_SECRET to serve it.');
+    if (!this.secret)
+      throw new KilnError('not_found', 'The web page is off: the operator sets KILN_WEB_SESSION_SECRET to serve it.');
   }
 
   private get key(): Buffer {
@@ -48,14 +55,22 @@ export class WebSessions {
     const owner = hashKey(apiKey);
     if (!this.keyHashes.has(owner)) return undefined;
     const issuedAt = Math.floor(now / 1000);
-    const claims = { owner, sessionId: newSessionId(), issuedAt, expiresAt: issuedAt + this.config.KILN_WEB_SESSION_TTL_SECONDS };
+    const claims = {
+      owner,
+      sessionId: newSessionId(),
+      issuedAt,
+      expiresAt: issuedAt + this.config.KILN_WEB_SESSION_TTL_SECONDS,
+    };
     return { token: signWebSession(claims, this.key), claims };
   }
 
   /** The session's claims, or a 401 (which also clears the cookie) when the token is bad, expired, revoked or its key was removed. */
   async verify(token: string, req: Request): Promise<WebSessionClaims> {
     const check = verifyWebSession(token, this.key);
-    const refuse = (why: string) => new KilnError('unauthorized', `The web session ${why}; log in again at /.`, undefined, { 'Set-Cookie': this.clearCookie(req) });
+    const refuse = (why: string) =>
+      new KilnError('unauthorized', `The web session ${why}; log in again at /.`, undefined, {
+        'Set-Cookie': this.clearCookie(req),
+      });
     if (!check.ok) throw refuse(check.reason === 'expired' ? 'has expired' : 'is not valid');
     if (!this.keyHashes.has(check.claims.owner)) throw refuse('belongs to an API key that is no longer configured');
     if (await this.redis.exists(this.revokedKey(check.claims.sessionId))) throw refuse('has ended (logged out)');

@@ -16,7 +16,10 @@ export class CoreModule implements OnApplicationShutdown {
     @Inject(ChannelFanout) private readonly fanout: ChannelFanout,
   ) {}
 
-  static forRoot(config: KilnConfig, logger: Logger = createLogger('api-gateway', config.KILN_LOG_LEVEL)): DynamicModule {
+  static forRoot(
+    config: KilnConfig,
+    logger: Logger = createLogger('api-gateway', config.KILN_LOG_LEVEL),
+  ): DynamicModule {
     const providers = coreProviders(config, logger, 'gateway');
     return { module: CoreModule, providers, exports: tokensOf(providers) };
   }

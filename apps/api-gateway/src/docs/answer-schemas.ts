@@ -20,7 +20,11 @@ import type { JsonSchema } from './request-schemas';
  */
 type OptionalKeys<T> = { [K in keyof T]-?: object extends Pick<T, K> ? K : never }[keyof T];
 
-function view<T>(description: string, properties: { [K in keyof T]-?: JsonSchema }, optional: readonly OptionalKeys<T>[] = []): JsonSchema {
+function view<T>(
+  description: string,
+  properties: { [K in keyof T]-?: JsonSchema },
+  optional: readonly OptionalKeys<T>[] = [],
+): JsonSchema {
   const skip = new Set<PropertyKey>(optional);
   return { type: 'object', description, required: Object.keys(properties).filter((k) => !skip.has(k)), properties };
 }
@@ -36,7 +40,13 @@ const values = (o: Record<string, string>) => ({ type: 'string', enum: Object.va
 
 const JobErrorSchema = view<JobError>(
   'Why a job, an input, a conversion or a callback failed.',
-  { code: str, message: str, source: { type: 'string', enum: ['input', 'conversion', 'callback'] }, input_id: uuid, conversion_id: uuid },
+  {
+    code: str,
+    message: str,
+    source: { type: 'string', enum: ['input', 'conversion', 'callback'] },
+    input_id: uuid,
+    conversion_id: uuid,
+  },
   ['input_id', 'conversion_id'],
 );
 
@@ -54,7 +64,10 @@ export function answerSchemas(): Record<string, JsonSchema> {
         checksum_sha256: strOrNull,
         status: values(InputStatus),
         error: str,
-        media: { type: 'object', description: 'What ffprobe found once the file is ready: duration_s, width, height, codecs…' },
+        media: {
+          type: 'object',
+          description: 'What ffprobe found once the file is ready: duration_s, width, height, codecs…',
+        },
         created_at: time,
       },
       ['error', 'media'],
@@ -87,7 +100,10 @@ export function answerSchemas(): Record<string, JsonSchema> {
       'A job: inputs × conversions = outputs.',
       {
         id: uuid,
-        token: { type: 'string', description: 'Only in the answer that creates the job: authorizes its uploads and events (X-Job-Token).' },
+        token: {
+          type: 'string',
+          description: 'Only in the answer that creates the job: authorizes its uploads and events (X-Job-Token).',
+        },
         status: { type: 'object', required: ['code', 'info'], properties: { code: values(JobStatus), info: str } },
         errors: { type: 'array', items: JobErrorSchema },
         process: { type: 'boolean' },
@@ -122,7 +138,11 @@ export function answerSchemas(): Record<string, JsonSchema> {
         checksum_sha256: strOrNull,
         chunk_size_min: { type: 'integer' },
         chunk_size_max: { type: 'integer' },
-        received: { type: 'array', description: 'Byte ranges stored, [start, end] inclusive.', items: { type: 'array', items: { type: 'integer' }, minItems: 2, maxItems: 2 } },
+        received: {
+          type: 'array',
+          description: 'Byte ranges stored, [start, end] inclusive.',
+          items: { type: 'array', items: { type: 'integer' }, minItems: 2, maxItems: 2 },
+        },
         received_bytes: { type: 'integer' },
         offset: { type: 'integer', description: 'The first missing byte: where to resume.' },
         status: { type: 'string', enum: ['uploading', 'complete', 'failed'] },
@@ -159,14 +179,29 @@ export function answerSchemas(): Record<string, JsonSchema> {
         extension: str,
         content_type: str,
         accepts: { type: 'array', items: { type: 'string', enum: ['video', 'audio', 'image'] } },
-        options: { type: 'object', description: 'Option name → {type: integer|number, min, max, default?, description} or {type: enum, values, default?, description}.' },
+        options: {
+          type: 'object',
+          description:
+            'Option name → {type: integer|number, min, max, default?, description} or {type: enum, values, default?, description}.',
+        },
       },
     },
     HealthChecks: {
       type: 'object',
       properties: {
         status: { type: 'string', enum: ['ok', 'unavailable'] },
-        checks: { type: 'array', items: { type: 'object', properties: { name: { type: 'string', enum: ['database', 'redis', 'storage'] }, ok: { type: 'boolean' }, ms: { type: 'integer' }, error: str } } },
+        checks: {
+          type: 'array',
+          items: {
+            type: 'object',
+            properties: {
+              name: { type: 'string', enum: ['database', 'redis', 'storage'] },
+              ok: { type: 'boolean' },
+              ms: { type: 'integer' },
+              error: str,
+            },
+          },
+        },
       },
     },
   };

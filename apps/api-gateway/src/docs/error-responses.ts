@@ -11,12 +11,14 @@ const MEANING: Record<ErrorCode, string> = {
   unauthorized: 'no or wrong credentials',
   forbidden: 'the credentials are valid but the resource is not theirs (another job’s token)',
   not_found: 'unknown id, or a job of another key',
-  request_timeout: 'a JSON or form body that did not arrive within KILN_BODY_TIMEOUT_SECONDS (the connection is closed)',
+  request_timeout:
+    'a JSON or form body that did not arrive within KILN_BODY_TIMEOUT_SECONDS (the connection is closed)',
   conflict: 'the state does not allow it (e.g. chunk bytes differ from the bytes already stored at that range)',
   job_locked: 'the job is already processing and accepts no more inputs',
   payload_too_large:
     'a file or chunk over KILN_MAX_FILE_SIZE, a JSON body over KILN_JSON_BODY_LIMIT, or the key’s storage quota (KILN_STORAGE_QUOTA_PER_KEY): the message names the quota, what is used and what is left',
-  unsupported_media_type: 'the input cannot be converted to the asked target, or a body of another type than the route reads (JSON routes: application/json)',
+  unsupported_media_type:
+    'the input cannot be converted to the asked target, or a body of another type than the route reads (JSON routes: application/json)',
   range_not_satisfiable: 'malformed Content-Range, end beyond total, or a total that differs from the declared size',
   unprocessable: 'checksum mismatch, corrupt media, or a media limit',
   rate_limited:
@@ -28,7 +30,8 @@ const MEANING: Record<ErrorCode, string> = {
 /** The statuses an error answer can have, lowest first. */
 export type ErrorHttpStatus = (typeof ErrorStatus)[ErrorCode];
 
-const codesOf = (status: number): ErrorCode[] => (Object.keys(ErrorStatus) as ErrorCode[]).filter((c) => ErrorStatus[c] === status);
+const codesOf = (status: number): ErrorCode[] =>
+  (Object.keys(ErrorStatus) as ErrorCode[]).filter((c) => ErrorStatus[c] === status);
 const pascal = (code: string) => code.replace(/(^|_)([a-z])/g, (_, __, c: string) => c.toUpperCase());
 
 /** `components.responses` name of a status: its first code, in PascalCase (409 → Conflict). */
@@ -50,7 +53,14 @@ export const ERROR_SCHEMA: JsonSchema = {
         message: { type: 'string', description: 'A human sentence.' },
         details: {
           type: 'array',
-          items: { type: 'object', required: ['message'], properties: { field: { type: 'string', description: 'A dotted path into the body, or a header or query name.' }, message: { type: 'string' } } },
+          items: {
+            type: 'object',
+            required: ['message'],
+            properties: {
+              field: { type: 'string', description: 'A dotted path into the body, or a header or query name.' },
+              message: { type: 'string' },
+            },
+          },
         },
         request_id: { type: 'string' },
       },
@@ -73,7 +83,12 @@ export function errorResponses(): Record<string, unknown> {
           ...(status === 429 || status === 503 ? { headers: { 'Retry-After': RETRY_AFTER } } : {}),
           content: {
             'application/json': {
-              schema: { allOf: [{ $ref: '#/components/schemas/Error' }, { properties: { error: { properties: { code: { enum: codes } } } } }] },
+              schema: {
+                allOf: [
+                  { $ref: '#/components/schemas/Error' },
+                  { properties: { error: { properties: { code: { enum: codes } } } } },
+                ],
+              },
             },
           },
         },
@@ -84,5 +99,9 @@ export function errorResponses(): Record<string, unknown> {
 
 /** `responses` entries of an operation for these error statuses, as references. */
 export function errorRefs(statuses: Iterable<ErrorHttpStatus>): Record<string, { $ref: string }> {
-  return Object.fromEntries([...new Set(statuses)].sort((a, b) => a - b).map((s) => [String(s), { $ref: `#/components/responses/${errorResponseName(s)}` }]));
+  return Object.fromEntries(
+    [...new Set(statuses)]
+      .sort((a, b) => a - b)
+      .map((s) => [String(s), { $ref: `#/components/responses/${errorResponseName(s)}` }]),
+  );
 }

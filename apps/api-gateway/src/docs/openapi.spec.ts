@@ -46,7 +46,10 @@ const config = parseConfig({
 
 /** Express `:outputId` → OpenAPI `{output_id}` (API.md spells parameters in snake_case). */
 function openApiPath(expressPath: string): string {
-  return expressPath.replace(/:([A-Za-z0-9_]+)/g, (_, name: string) => `{${name.replace(/[A-Z]/g, (c) => `_${c.toLowerCase()}`)}}`);
+  return expressPath.replace(
+    /:([A-Za-z0-9_]+)/g,
+    (_, name: string) => `{${name.replace(/[A-Z]/g, (c) => `_${c.toLowerCase()}`)}}`,
+  );
 }
 
 /** Every route of the gateway, read from the metadata of the controllers the app module mounts. */
@@ -60,9 +63,17 @@ function gatewayRoutes(): Route[] {
       if (handler === 'constructor' || typeof fn !== 'function') return [];
       const method = Reflect.getMetadata(METHOD_METADATA, fn) as RequestMethod | undefined;
       if (method === undefined) return [];
-      const args = Object.keys((Reflect.getMetadata(ROUTE_ARGS_METADATA, controller, handler) ?? {}) as object).map((k) => Number(k.split(':')[0]));
+      const args = Object.keys((Reflect.getMetadata(ROUTE_ARGS_METADATA, controller, handler) ?? {}) as object).map(
+        (k) => Number(k.split(':')[0]),
+      );
       const flag = (key: string) => Reflect.getMetadata(key, fn) ?? Reflect.getMetadata(key, controller);
-      const auth = flag(PUBLIC_ROUTE) ? 'public' : flag(JOB_TOKEN_ALLOWED) ? 'jobToken' : flag(WEB_SESSION_ALLOWED) ? 'web' : 'key';
+      const auth = flag(PUBLIC_ROUTE)
+        ? 'public'
+        : flag(JOB_TOKEN_ALLOWED)
+          ? 'jobToken'
+          : flag(WEB_SESSION_ALLOWED)
+            ? 'web'
+            : 'key';
       const paths = [Reflect.getMetadata(PATH_METADATA, fn) as string | string[]].flat();
       return prefixes.flatMap((prefix) =>
         paths.map((p) => {
@@ -83,8 +94,15 @@ function gatewayRoutes(): Route[] {
   });
 }
 
-type Operation = { security?: Record<string, string[]>[]; requestBody?: { content: Record<string, { schema: Record<string, unknown> }> }; parameters?: { name: string; in: string; required?: boolean; schema: unknown }[] };
-type Document = { paths: Record<string, Record<string, Operation>>; components: { schemas: Record<string, Record<string, unknown>> } };
+type Operation = {
+  security?: Record<string, string[]>[];
+  requestBody?: { content: Record<string, { schema: Record<string, unknown> }> };
+  parameters?: { name: string; in: string; required?: boolean; schema: unknown }[];
+};
+type Document = {
+  paths: Record<string, Record<string, Operation>>;
+  components: { schemas: Record<string, Record<string, unknown>> };
+};
 
 /** The document's operations, keyed `method path`; a trailing slash is dropped (Express routes match both). */
 function documentedOperations(doc: Document): Map<string, Operation> {
@@ -119,7 +137,9 @@ function zodRequestSchema(schema: z.ZodType): Record<string, unknown> {
 /** Every Schema Object under `schema` keys (parameters, bodies, answers, headers). */
 function schemasIn(node: unknown): object[] {
   if (!node || typeof node !== 'object') return [];
-  return Object.entries(node).flatMap(([k, v]) => (k === 'schema' && v && typeof v === 'object' ? [v as object] : schemasIn(v)));
+  return Object.entries(node).flatMap(([k, v]) =>
+    k === 'schema' && v && typeof v === 'object' ? [v as object] : schemasIn(v),
+  );
 }
 
 describe('the OpenAPI document', () => {
@@ -130,7 +150,15 @@ describe('the OpenAPI document', () => {
 
   it('reads the routes of every controller of the app module', () => {
     expect(routes.length).toBeGreaterThan(40);
-    expect(routes.map(key)).toEqual(expect.arrayContaining(['post /v1/jobs', 'get /v1/jobs/{id}/output/{output_id}/download', 'put /v1/uploads/{id}', 'options /v1/tus', 'get /docs/openapi.json']));
+    expect(routes.map(key)).toEqual(
+      expect.arrayContaining([
+        'post /v1/jobs',
+        'get /v1/jobs/{id}/output/{output_id}/download',
+        'put /v1/uploads/{id}',
+        'options /v1/tus',
+        'get /docs/openapi.json',
+      ]),
+    );
   });
 
   it('documents every route of the gateway with its method, except the ones left out on purpose', () => {
@@ -147,7 +175,10 @@ describe('the OpenAPI document', () => {
   });
 
   it('gives every route that reads a JSON body its zod schema, exactly', () => {
-    const withBody = routes.filter((r) => r.readsBody).map(key).sort();
+    const withBody = routes
+      .filter((r) => r.readsBody)
+      .map(key)
+      .sort();
     expect(Object.keys(REQUEST_BODIES).sort()).toEqual(withBody);
     for (const [operation, { schema }] of Object.entries(REQUEST_BODIES)) {
       const body = documented.get(operation)?.requestBody?.content['application/json']?.schema;
@@ -156,50 +187,95 @@ describe('the OpenAPI document', () => {
   });
 
   it('gives every route that reads a query string its zod schema, one parameter per field', () => {
-    expect(Object.keys(QUERIES).sort()).toEqual(routes.filter((r) => r.readsQuery && !NOT_API.has(key(r))).map(key).sort());
+    expect(Object.keys(QUERIES).sort()).toEqual(
+      routes
+        .filter((r) => r.readsQuery && !NOT_API.has(key(r)))
+        .map(key)
+        .sort(),
+    );
     for (const [operation, schema] of Object.entries(QUERIES)) {
       const json = zodRequestSchema(schema) as { properties: Record<string, unknown>; required?: string[] };
       const query = (documented.get(operation)?.parameters ?? []).filter((p) => p.in === 'query');
       expect({ operation, query }).toEqual({
         operation,
-        query: Object.entries(json.properties).map(([name, s]) => ({ name, in: 'query', required: json.required?.includes(name) ?? false, schema: s })),
+        query: Object.entries(json.properties).map(([name, s]) => ({
+          name,
+          in: 'query',
+          required: json.required?.includes(name) ?? false,
+          schema: s,
+        })),
       });
     }
   });
 
   it('says how each route authenticates, as its guards do', () => {
     for (const r of routes.filter((r) => documented.has(key(r)))) {
-      const schemes = (documented.get(key(r))?.security ?? [{ apiKey: [] }, { bearer: [] }]).flatMap((s) => Object.keys(s));
-      const expected = { public: [], key: ['apiKey', 'bearer'], jobToken: ['apiKey', 'bearer', 'jobToken'], web: ['webSession', 'apiKey', 'bearer'] }[r.auth];
+      const schemes = (documented.get(key(r))?.security ?? [{ apiKey: [] }, { bearer: [] }]).flatMap((s) =>
+        Object.keys(s),
+      );
+      const expected = {
+        public: [],
+        key: ['apiKey', 'bearer'],
+        jobToken: ['apiKey', 'bearer', 'jobToken'],
+        web: ['webSession', 'apiKey', 'bearer'],
+      }[r.auth];
       expect({ route: key(r), schemes: schemes.sort() }).toEqual({ route: key(r), schemes: [...expected].sort() });
     }
   });
 
   it('answers errors with the one Error schema, per status, for every code of the table', () => {
-    const responses = (doc as unknown as { components: { responses: Record<string, { content: Record<string, { schema: { allOf: unknown[] } }> }> } }).components.responses;
+    const responses = (
+      doc as unknown as {
+        components: { responses: Record<string, { content: Record<string, { schema: { allOf: unknown[] } }> }> };
+      }
+    ).components.responses;
     for (const [path, item] of Object.entries(doc.paths)) {
       for (const [method, operation] of Object.entries(item)) {
         if (method === 'parameters') continue;
         const answers = (operation as { responses: Record<string, { $ref?: string }> }).responses;
-        expect({ op: `${method} ${path}`, has500: answers['500']?.$ref }).toEqual({ op: `${method} ${path}`, has500: '#/components/responses/Internal' });
-        for (const [status, answer] of Object.entries(answers)) if (answer.$ref) expect(responses[answer.$ref.split('/').pop() as string]).toBeDefined();
+        expect({ op: `${method} ${path}`, has500: answers['500']?.$ref }).toEqual({
+          op: `${method} ${path}`,
+          has500: '#/components/responses/Internal',
+        });
+        for (const answer of Object.values(answers))
+          if (answer.$ref) expect(responses[answer.$ref.split('/').pop() as string]).toBeDefined();
       }
     }
-    const codes = Object.values(responses).flatMap((r) => ((r.content['application/json'].schema.allOf[1] as { properties: { error: { properties: { code: { enum: string[] } } } } }).properties.error.properties.code.enum));
-    expect(codes.sort()).toEqual([...(doc.components.schemas.Error as { properties: { error: { properties: { code: { enum: string[] } } } } }).properties.error.properties.code.enum].sort());
-    expect(codes).toEqual(expect.arrayContaining(['unavailable', 'request_timeout', 'rate_limited', 'payload_too_large']));
+    const codes = Object.values(responses).flatMap(
+      (r) =>
+        (
+          r.content['application/json'].schema.allOf[1] as {
+            properties: { error: { properties: { code: { enum: string[] } } } };
+          }
+        ).properties.error.properties.code.enum,
+    );
+    expect(codes.sort()).toEqual(
+      [
+        ...(doc.components.schemas.Error as { properties: { error: { properties: { code: { enum: string[] } } } } })
+          .properties.error.properties.code.enum,
+      ].sort(),
+    );
+    expect(codes).toEqual(
+      expect.arrayContaining(['unavailable', 'request_timeout', 'rate_limited', 'payload_too_large']),
+    );
   });
 
   it('is a valid OpenAPI 3.1 document whose schemas are valid JSON Schema', () => {
     // Ajv resolves the meta-schema's `$dynamicRef: "#meta"` to its root (which then refuses every
     // Schema Object); a plain $ref to the Schema Object definition checks the same structure.
-    const openapi = JSON.parse(JSON.stringify(openapiV31).replaceAll('{"$dynamicRef":"#meta"}', '{"$ref":"#/$defs/schema"}')) as object;
+    const openapi = JSON.parse(
+      JSON.stringify(openapiV31).replaceAll('{"$dynamicRef":"#meta"}', '{"$ref":"#/$defs/schema"}'),
+    ) as object;
     const ajv = new Ajv2020({ strict: false, allErrors: true, validateFormats: false });
     const valid = ajv.validate(openapi, doc);
     expect(ajv.errors ?? []).toEqual([]);
     expect(valid).toBe(true);
     const strict = new Ajv2020({ strict: true, strictTypes: false, validateFormats: false }); // unknown keywords are errors
-    const schemas = [...Object.values(doc.components.schemas), ...schemasIn(doc.paths), ...schemasIn((doc as unknown as { components: { responses: unknown } }).components.responses)];
+    const schemas = [
+      ...Object.values(doc.components.schemas),
+      ...schemasIn(doc.paths),
+      ...schemasIn((doc as unknown as { components: { responses: unknown } }).components.responses),
+    ];
     expect(schemas.length).toBeGreaterThan(50);
     for (const schema of schemas) expect(() => strict.compile(resolved(doc, schema) as object)).not.toThrow();
     for (const name of Object.keys(doc.components.schemas)) expect(name).toMatch(/^[A-Za-z0-9._-]+$/);

@@ -1,6 +1,12 @@
 import { answerSchemas } from './answer-schemas';
 import { ERROR_SCHEMA, errorRefs, errorResponses, type ErrorHttpStatus } from './error-responses';
-import { queryParameters, requestBody, requestBodySchemas, type BodyOperation, type QueryOperation } from './request-schemas';
+import {
+  queryParameters,
+  requestBody,
+  requestBodySchemas,
+  type BodyOperation,
+  type QueryOperation,
+} from './request-schemas';
 
 /**
  * The OpenAPI 3.1 document of the public API (shared/design/API.md and README's additions). Request
@@ -48,7 +54,11 @@ function op(o: Operation): Record<string, unknown> {
     tags: [o.tag],
     ...(SECURITY[auth] ? { security: SECURITY[auth] } : {}),
     ...(parameters.length ? { parameters } : {}),
-    ...(o.body ? { requestBody: requestBody(o.body) } : o.content ? { requestBody: { required: true, content: o.content } } : {}),
+    ...(o.body
+      ? { requestBody: requestBody(o.body) }
+      : o.content
+        ? { requestBody: { required: true, content: o.content } }
+        : {}),
     responses: { ...o.ok, ...errorRefs(errors) },
   };
 }
@@ -57,8 +67,19 @@ const ref = (name: string) => ({ $ref: `#/components/schemas/${name}` });
 const json = (schema: unknown, description = 'OK') => ({ description, content: { 'application/json': { schema } } });
 const listOf = (name: string) => json({ type: 'array', items: ref(name) });
 const empty = (description: string) => ({ description });
-const pathParam = (name: string, description?: string) => ({ name, in: 'path', required: true, schema: { type: 'string' }, ...(description ? { description } : {}) });
-const header = (name: string, description: string, example?: string) => ({ name, in: 'header', schema: { type: 'string', ...(example ? { examples: [example] } : {}) }, description });
+const pathParam = (name: string, description?: string) => ({
+  name,
+  in: 'path',
+  required: true,
+  schema: { type: 'string' },
+  ...(description ? { description } : {}),
+});
+const header = (name: string, description: string, example?: string) => ({
+  name,
+  in: 'header',
+  schema: { type: 'string', ...(example ? { examples: [example] } : {}) },
+  description,
+});
 const id = pathParam('id');
 const outputId = pathParam('output_id');
 const binary = { schema: { type: 'string', contentMediaType: 'application/octet-stream' } };
@@ -74,7 +95,8 @@ export function openApiDocument(serverUrl?: string): Record<string, unknown> {
     info: {
       title: 'Kiln API',
       version: '1.0.0',
-      description: 'Self-hosted file conversion: jobs (inputs × conversions), chunked and resumable uploads, signed callbacks.',
+      description:
+        'Self-hosted file conversion: jobs (inputs × conversions), chunked and resumable uploads, signed callbacks.',
     },
     jsonSchemaDialect: 'https://spec.openapis.org/oas/3.1/dialect/base',
     ...(serverUrl ? { servers: [{ url: serverUrl }] } : {}),
@@ -84,12 +106,18 @@ export function openApiDocument(serverUrl?: string): Record<string, unknown> {
       securitySchemes: {
         apiKey: { type: 'apiKey', in: 'header', name: 'X-Api-Key' },
         bearer: { type: 'http', scheme: 'bearer' },
-        jobToken: { type: 'apiKey', in: 'header', name: 'X-Job-Token', description: 'A job’s token: authorizes the upload endpoints (and events) of that job only.' },
+        jobToken: {
+          type: 'apiKey',
+          in: 'header',
+          name: 'X-Job-Token',
+          description: 'A job’s token: authorizes the upload endpoints (and events) of that job only.',
+        },
         webSession: {
           type: 'apiKey',
           in: 'cookie',
           name: 'kiln_session',
-          description: 'The web page’s session (POST /web/session); only the /web routes. Requests other than GET also need X-Kiln-Web: 1.',
+          description:
+            'The web page’s session (POST /web/session); only the /web routes. Requests other than GET also need X-Kiln-Web: 1.',
         },
       },
       schemas: { Error: ERROR_SCHEMA, ...requestBodySchemas(), ...answerSchemas() },
@@ -102,23 +130,58 @@ export function openApiDocument(serverUrl?: string): Record<string, unknown> {
 function jobPaths() {
   return {
     '/v1/jobs': {
-      post: op({ tag: JOBS, summary: 'Create a job', body: 'post /v1/jobs', ok: { '201': json(ref('Job'), 'Created; the answer carries the job’s token') } }),
-      get: op({ tag: JOBS, summary: 'List jobs (newest first)', query: 'get /v1/jobs', ok: { '200': json(ref('JobList')) }, errors: [400] }),
+      post: op({
+        tag: JOBS,
+        summary: 'Create a job',
+        body: 'post /v1/jobs',
+        ok: { '201': json(ref('Job'), 'Created; the answer carries the job’s token') },
+      }),
+      get: op({
+        tag: JOBS,
+        summary: 'List jobs (newest first)',
+        query: 'get /v1/jobs',
+        ok: { '200': json(ref('JobList')) },
+        errors: [400],
+      }),
     },
     '/v1/jobs/{id}': {
       parameters: [id],
       get: op({ tag: JOBS, summary: 'Get a job', ok: { '200': json(ref('Job')) }, errors: [404] }),
-      patch: op({ tag: JOBS, summary: 'Start processing (process: true), or change the callback or tag; 409 without an input or a conversion', body: 'patch /v1/jobs/{id}', ok: { '200': json(ref('Job')) }, errors: [404, 409] }),
-      delete: op({ tag: JOBS, summary: 'Cancel: running conversions stop, stored data is deleted', ok: { '200': json(ref('Job'), 'The job, canceled') }, errors: [404] }),
+      patch: op({
+        tag: JOBS,
+        summary:
+          'Start processing (process: true), or change the callback or tag; 409 without an input or a conversion',
+        body: 'patch /v1/jobs/{id}',
+        ok: { '200': json(ref('Job')) },
+        errors: [404, 409],
+      }),
+      delete: op({
+        tag: JOBS,
+        summary: 'Cancel: running conversions stop, stored data is deleted',
+        ok: { '200': json(ref('Job'), 'The job, canceled') },
+        errors: [404],
+      }),
     },
     '/v1/jobs/{id}/conversions': {
       parameters: [id],
-      post: op({ tag: JOBS, summary: 'Add a conversion (applies to every input)', body: 'post /v1/jobs/{id}/conversions', ok: { '201': json(ref('Conversion'), 'Created') }, errors: [404, 409] }),
+      post: op({
+        tag: JOBS,
+        summary: 'Add a conversion (applies to every input)',
+        body: 'post /v1/jobs/{id}/conversions',
+        ok: { '201': json(ref('Conversion'), 'Created') },
+        errors: [404, 409],
+      }),
       get: op({ tag: JOBS, summary: 'List conversions', ok: { '200': listOf('Conversion') }, errors: [404] }),
     },
     '/v1/jobs/{id}/input': {
       parameters: [id],
-      post: op({ tag: JOBS, summary: 'Add an input: a remote URL, or an upload to come', body: 'post /v1/jobs/{id}/input', ok: { '201': json(ref('Input'), 'Created') }, errors: [403, 404, 409] }),
+      post: op({
+        tag: JOBS,
+        summary: 'Add an input: a remote URL, or an upload to come',
+        body: 'post /v1/jobs/{id}/input',
+        ok: { '201': json(ref('Input'), 'Created') },
+        errors: [403, 404, 409],
+      }),
       get: op({ tag: JOBS, summary: 'List inputs', ok: { '200': listOf('Input') }, errors: [404] }),
     },
     '/v1/jobs/{id}/upload': {
@@ -132,29 +195,78 @@ function jobPaths() {
       ],
       post: op({
         tag: JOBS,
-        summary: 'Upload a whole file (multipart `file` field, or a raw body) or one chunk; chunks may come in any order and be re-sent',
+        summary:
+          'Upload a whole file (multipart `file` field, or a raw body) or one chunk; chunks may come in any order and be re-sent',
         auth: 'jobToken',
-        content: { 'multipart/form-data': { schema: { type: 'object', properties: { file: { type: 'string', contentMediaType: 'application/octet-stream' } } } }, 'application/octet-stream': binary },
+        content: {
+          'multipart/form-data': {
+            schema: {
+              type: 'object',
+              properties: { file: { type: 'string', contentMediaType: 'application/octet-stream' } },
+            },
+          },
+          'application/octet-stream': binary,
+        },
         ok: {
-          '201': json({ type: 'object', required: ['input', 'complete'], properties: { input: ref('Input'), complete: { const: true } } }, 'The file is complete'),
-          '202': json({ type: 'object', required: ['input', 'received_bytes', 'complete'], properties: { input: ref('Input'), received_bytes: { type: 'integer' }, complete: { const: false } } }, 'Chunk stored'),
+          '201': json(
+            {
+              type: 'object',
+              required: ['input', 'complete'],
+              properties: { input: ref('Input'), complete: { const: true } },
+            },
+            'The file is complete',
+          ),
+          '202': json(
+            {
+              type: 'object',
+              required: ['input', 'received_bytes', 'complete'],
+              properties: { input: ref('Input'), received_bytes: { type: 'integer' }, complete: { const: false } },
+            },
+            'Chunk stored',
+          ),
         },
         errors: [400, 403, 404, 408, 409, 413, 415, 416, 422],
       }),
     },
-    '/v1/jobs/{id}/output': { parameters: [id], get: op({ tag: JOBS, summary: 'Outputs with time-limited download URLs', ok: { '200': listOf('Output') }, errors: [404] }) },
+    '/v1/jobs/{id}/output': {
+      parameters: [id],
+      get: op({
+        tag: JOBS,
+        summary: 'Outputs with time-limited download URLs',
+        ok: { '200': listOf('Output') },
+        errors: [404],
+      }),
+    },
     '/v1/jobs/{id}/output/{output_id}/download': {
       parameters: [id, outputId],
-      get: op({ tag: JOBS, summary: 'Redirect (302) to a fresh download URL', ok: { '302': { description: 'Location: the download URL', headers: { Location: { schema: { type: 'string' } } } } }, errors: [404] }),
+      get: op({
+        tag: JOBS,
+        summary: 'Redirect (302) to a fresh download URL',
+        ok: {
+          '302': { description: 'Location: the download URL', headers: { Location: { schema: { type: 'string' } } } },
+        },
+        errors: [404],
+      }),
     },
-    '/v1/jobs/{id}/callbacks': { parameters: [id], get: op({ tag: JOBS, summary: 'Every callback attempt', ok: { '200': listOf('CallbackAttempt') }, errors: [404] }) },
+    '/v1/jobs/{id}/callbacks': {
+      parameters: [id],
+      get: op({
+        tag: JOBS,
+        summary: 'Every callback attempt',
+        ok: { '200': listOf('CallbackAttempt') },
+        errors: [404],
+      }),
+    },
     '/v1/jobs/{id}/events': {
       parameters: [id],
       get: op({
         tag: JOBS,
-        summary: 'Server-Sent Events: `status` {job_id, status, progress, at} on every change, then `job` (the Job JSON) and the end of the stream',
+        summary:
+          'Server-Sent Events: `status` {job_id, status, progress, at} on every change, then `job` (the Job JSON) and the end of the stream',
         auth: 'jobToken',
-        ok: { '200': { description: 'An event stream', content: { 'text/event-stream': { schema: { type: 'string' } } } } },
+        ok: {
+          '200': { description: 'An event stream', content: { 'text/event-stream': { schema: { type: 'string' } } } },
+        },
         errors: [403, 404],
       }),
     },
@@ -164,7 +276,14 @@ function jobPaths() {
 function uploadPaths() {
   return {
     '/v1/uploads': {
-      post: op({ tag: UPLOADS, summary: 'Open an upload session (with a job’s token: only for that job’s job_id)', auth: 'jobToken', body: 'post /v1/uploads', ok: { '201': json(ref('Upload'), 'Created') }, errors: [403, 404, 409] }),
+      post: op({
+        tag: UPLOADS,
+        summary: 'Open an upload session (with a job’s token: only for that job’s job_id)',
+        auth: 'jobToken',
+        body: 'post /v1/uploads',
+        ok: { '201': json(ref('Upload'), 'Created') },
+        errors: [403, 404, 409],
+      }),
     },
     '/v1/uploads/{id}': {
       parameters: [id],
@@ -174,10 +293,19 @@ function uploadPaths() {
         auth: 'jobToken',
         parameters: [header('Content-Range', 'bytes start-end/total, end inclusive.', 'bytes 0-16777215/1073741824')],
         content: { 'application/octet-stream': binary },
-        ok: { '201': json(ref('Upload'), 'Every byte present (with job_id: the job’s input)'), '202': json(ref('Upload'), 'Chunk stored') },
+        ok: {
+          '201': json(ref('Upload'), 'Every byte present (with job_id: the job’s input)'),
+          '202': json(ref('Upload'), 'Chunk stored'),
+        },
         errors: [400, 403, 404, 409, 413, 416, 422],
       }),
-      get: op({ tag: UPLOADS, summary: 'Progress for resume: received ranges, offset (first missing byte), status', auth: 'jobToken', ok: { '200': json(ref('Upload')) }, errors: [403, 404] }),
+      get: op({
+        tag: UPLOADS,
+        summary: 'Progress for resume: received ranges, offset (first missing byte), status',
+        auth: 'jobToken',
+        ok: { '200': json(ref('Upload')) },
+        errors: [403, 404],
+      }),
       head: op({
         tag: UPLOADS,
         summary: 'Progress in headers only: Upload-Offset, Upload-Length, X-Upload-Status, X-Received-Bytes',
@@ -185,11 +313,23 @@ function uploadPaths() {
         ok: { '200': empty('Headers only') },
         errors: [403, 404],
       }),
-      delete: op({ tag: UPLOADS, summary: 'Abort: stored chunks are deleted', auth: 'jobToken', ok: { '204': empty('Deleted') }, errors: [403, 404, 409] }),
+      delete: op({
+        tag: UPLOADS,
+        summary: 'Abort: stored chunks are deleted',
+        auth: 'jobToken',
+        ok: { '204': empty('Deleted') },
+        errors: [403, 404, 409],
+      }),
     },
     '/v1/uploads/{id}/complete': {
       parameters: [id],
-      post: op({ tag: UPLOADS, summary: 'Explicit finalize; 400 lists the missing ranges', auth: 'jobToken', ok: { '200': json(ref('Upload')) }, errors: [400, 403, 404, 409, 422] }),
+      post: op({
+        tag: UPLOADS,
+        summary: 'Explicit finalize; 400 lists the missing ranges',
+        auth: 'jobToken',
+        ok: { '200': json(ref('Upload')) },
+        errors: [400, 403, 404, 409, 422],
+      }),
     },
   };
 }
@@ -225,7 +365,9 @@ function tusPaths() {
           'Creation: Upload-Length (or Upload-Defer-Length: 1), Tus-Resumable: 1.0.0, Upload-Metadata (base64 pairs: filename, filetype | content_type, job_id, input_id, target — creates a job converting this upload to that target, checksum_sha256); a body sent as application/offset+octet-stream is the first PATCH',
         auth: 'jobToken',
         ok: {
-          '201': empty('Location: the upload URL; Upload-Expires; Kiln-Job-Id when bound to a job; Upload-Offset with a body'),
+          '201': empty(
+            'Location: the upload URL; Upload-Expires; Kiln-Job-Id when bound to a job; Upload-Offset with a body',
+          ),
           '412': json(ref('Error'), 'Tus-Resumable is not 1.0.0 (Tus-Version names it)'),
         },
         errors: [400, 403, 404, 409, 413, 415],
@@ -235,16 +377,23 @@ function tusPaths() {
       parameters: [id],
       options: capabilities,
       head: tus({
-        summary: 'Upload-Offset to resume from, Upload-Length (or Upload-Defer-Length: 1), Upload-Metadata, Upload-Expires',
+        summary:
+          'Upload-Offset to resume from, Upload-Length (or Upload-Defer-Length: 1), Upload-Metadata, Upload-Expires',
         auth: 'jobToken',
         ok: { '200': empty('Headers only'), '410': json(ref('Error'), 'Expired') },
         errors: [403, 404],
       }),
       patch: tus(patch),
-      delete: tus({ summary: 'Termination: stored chunks are deleted (409 once complete)', auth: 'jobToken', ok: { '204': empty('Terminated') }, errors: [403, 404, 409] }),
+      delete: tus({
+        summary: 'Termination: stored chunks are deleted (409 once complete)',
+        auth: 'jobToken',
+        ok: { '204': empty('Terminated') },
+        errors: [403, 404, 409],
+      }),
       post: tus({
         ...patch,
-        summary: 'For clients that cannot send PATCH or DELETE: X-HTTP-Method-Override: PATCH (then as PATCH) or DELETE (then as DELETE)',
+        summary:
+          'For clients that cannot send PATCH or DELETE: X-HTTP-Method-Override: PATCH (then as PATCH) or DELETE (then as DELETE)',
         parameters: [{ ...header('X-HTTP-Method-Override', 'PATCH or DELETE'), required: true }],
       }),
     },
@@ -256,31 +405,68 @@ function webPaths() {
   return {
     '/web/session': {
       post: web({
-        summary: 'Log in: an HTML form posts the API key once; 303 to / with an HttpOnly session cookie (303 to /?login=failed for a wrong key)',
+        summary:
+          'Log in: an HTML form posts the API key once; 303 to / with an HttpOnly session cookie (303 to /?login=failed for a wrong key)',
         auth: 'public',
-        content: { 'application/x-www-form-urlencoded': { schema: { type: 'object', required: ['api_key'], properties: { api_key: { type: 'string' } } } } },
+        content: {
+          'application/x-www-form-urlencoded': {
+            schema: { type: 'object', required: ['api_key'], properties: { api_key: { type: 'string' } } },
+          },
+        },
         ok: { '303': empty('Location: / (Set-Cookie: kiln_session) or /?login=failed') },
         errors: [403, 404, 408, 413, 415, 429],
       }),
       get: web({
         summary: 'The web session: a fingerprint of the key’s hash and its expiry',
         auth: 'web',
-        ok: { '200': json({ type: 'object', properties: { key_fingerprint: { type: 'string' }, expires_at: { type: ['string', 'null'], format: 'date-time' } } }) },
+        ok: {
+          '200': json({
+            type: 'object',
+            properties: {
+              key_fingerprint: { type: 'string' },
+              expires_at: { type: ['string', 'null'], format: 'date-time' },
+            },
+          }),
+        },
       }),
-      delete: web({ summary: 'Log out: revokes the session and clears the cookie (needs X-Kiln-Web: 1)', auth: 'public', ok: { '204': empty('Logged out') }, errors: [403, 404] }),
+      delete: web({
+        summary: 'Log out: revokes the session and clears the cookie (needs X-Kiln-Web: 1)',
+        auth: 'public',
+        ok: { '204': empty('Logged out') },
+        errors: [403, 404],
+      }),
     },
     '/web/jobs': {
-      post: web({ summary: 'Create a job of uploaded files and conversions (no remote inputs, no callback); the answer carries the job token', body: 'post /web/jobs', ok: { '201': json(ref('Job'), 'Created') }, errors: [403] }),
-      get: web({ summary: 'The owner’s jobs (newest first)', query: 'get /web/jobs', ok: { '200': json(ref('JobList')) }, errors: [400] }),
+      post: web({
+        summary:
+          'Create a job of uploaded files and conversions (no remote inputs, no callback); the answer carries the job token',
+        body: 'post /web/jobs',
+        ok: { '201': json(ref('Job'), 'Created') },
+        errors: [403],
+      }),
+      get: web({
+        summary: 'The owner’s jobs (newest first)',
+        query: 'get /web/jobs',
+        ok: { '200': json(ref('JobList')) },
+        errors: [400],
+      }),
     },
     '/web/jobs/{id}': {
       parameters: [id],
       get: web({ summary: 'One job', ok: { '200': json(ref('Job')) }, errors: [404] }),
-      delete: web({ summary: 'Cancel a job (needs X-Kiln-Web: 1)', ok: { '200': json(ref('Job')) }, errors: [403, 404] }),
+      delete: web({
+        summary: 'Cancel a job (needs X-Kiln-Web: 1)',
+        ok: { '200': json(ref('Job')) },
+        errors: [403, 404],
+      }),
     },
     '/web/jobs/{id}/output/{output_id}/download': {
       parameters: [id, outputId],
-      get: web({ summary: 'Redirect (302) to a fresh download URL', ok: { '302': empty('Location: the download URL') }, errors: [404] }),
+      get: web({
+        summary: 'Redirect (302) to a fresh download URL',
+        ok: { '302': empty('Location: the download URL') },
+        errors: [404],
+      }),
     },
   };
 }
@@ -289,12 +475,31 @@ function operationsPaths() {
   const ops = (o: Omit<Operation, 'tag' | 'auth'>) => op({ ...o, tag: OPS, auth: 'public' });
   const metricsToken = 'A Bearer token when KILN_METRICS_TOKEN is set (401 without it)';
   return {
-    '/v1/formats': { get: ops({ summary: 'The conversion catalog: targets, categories, accepted inputs, options', ok: { '200': listOf('Target') } }) },
-    '/health/live': { get: ops({ summary: 'The process is up', ok: { '200': json({ type: 'object', properties: { status: { const: 'ok' } } }) } }) },
-    '/health/ready': {
-      get: ops({ summary: 'PostgreSQL, Redis and storage reachable', ok: { '200': json(ref('HealthChecks'), 'Ready'), '503': json(ref('HealthChecks'), 'A dependency is down') } }),
+    '/v1/formats': {
+      get: ops({
+        summary: 'The conversion catalog: targets, categories, accepted inputs, options',
+        ok: { '200': listOf('Target') },
+      }),
     },
-    '/metrics': { get: ops({ summary: `Prometheus metrics (text format). ${metricsToken}`, ok: { '200': { description: 'Metrics', content: { 'text/plain': { schema: { type: 'string' } } } } }, errors: [401] }) },
+    '/health/live': {
+      get: ops({
+        summary: 'The process is up',
+        ok: { '200': json({ type: 'object', properties: { status: { const: 'ok' } } }) },
+      }),
+    },
+    '/health/ready': {
+      get: ops({
+        summary: 'PostgreSQL, Redis and storage reachable',
+        ok: { '200': json(ref('HealthChecks'), 'Ready'), '503': json(ref('HealthChecks'), 'A dependency is down') },
+      }),
+    },
+    '/metrics': {
+      get: ops({
+        summary: `Prometheus metrics (text format). ${metricsToken}`,
+        ok: { '200': { description: 'Metrics', content: { 'text/plain': { schema: { type: 'string' } } } } },
+        errors: [401],
+      }),
+    },
     '/metrics/queues': {
       get: ops({
         summary: `The depth of every queue, for an autoscaler (KEDA’s metrics-api scaler reads queues.convert.backlog or .demand). ${metricsToken}`,
@@ -304,7 +509,15 @@ function operationsPaths() {
             properties: {
               queues: {
                 type: 'object',
-                additionalProperties: { type: 'object', properties: Object.fromEntries(['waiting', 'prioritized', 'active', 'delayed', 'failed', 'backlog', 'demand'].map((k) => [k, { type: 'integer' }])) },
+                additionalProperties: {
+                  type: 'object',
+                  properties: Object.fromEntries(
+                    ['waiting', 'prioritized', 'active', 'delayed', 'failed', 'backlog', 'demand'].map((k) => [
+                      k,
+                      { type: 'integer' },
+                    ]),
+                  ),
+                },
               },
             },
           }),
@@ -312,7 +525,14 @@ function operationsPaths() {
         errors: [401, 503],
       }),
     },
-    '/docs': { get: ops({ summary: 'This document as a readable index (HTML)', ok: { '200': { description: 'HTML', content: { 'text/html': { schema: { type: 'string' } } } } } }) },
-    '/docs/openapi.json': { get: ops({ summary: 'This document (OpenAPI 3.1)', ok: { '200': json({ type: 'object' }) } }) },
+    '/docs': {
+      get: ops({
+        summary: 'This document as a readable index (HTML)',
+        ok: { '200': { description: 'HTML', content: { 'text/html': { schema: { type: 'string' } } } } },
+      }),
+    },
+    '/docs/openapi.json': {
+      get: ops({ summary: 'This document (OpenAPI 3.1)', ok: { '200': json({ type: 'object' }) } }),
+    },
   };
 }

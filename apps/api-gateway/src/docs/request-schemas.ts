@@ -46,12 +46,18 @@ export function requestBodySchemas(): Record<string, JsonSchema> {
 
 /** The `requestBody` of an operation: JSON, described by its component. */
 export function requestBody(operation: BodyOperation) {
-  return { required: true, content: { 'application/json': { schema: { $ref: `#/components/schemas/${REQUEST_BODIES[operation].name}` } } } };
+  return {
+    required: true,
+    content: { 'application/json': { schema: { $ref: `#/components/schemas/${REQUEST_BODIES[operation].name}` } } },
+  };
 }
 
 /** Query `parameters` of an operation, one per property of its schema. */
 export function queryParameters(operation: QueryOperation) {
-  const json = requestJsonSchema(QUERIES[operation]) as { properties?: Record<string, JsonSchema>; required?: string[] };
+  const json = requestJsonSchema(QUERIES[operation]) as {
+    properties?: Record<string, JsonSchema>;
+    required?: string[];
+  };
   return Object.entries(json.properties ?? {}).map(([name, schema]) => ({
     name,
     in: 'query',

@@ -27,7 +27,12 @@ export class JobEventsController {
 
   @Get(':id/events')
   @AllowJobToken()
-  async stream(@Caller() caller: Principal, @Param('id') id: string, @Req() req: Request, @Res() res: Response): Promise<void> {
+  async stream(
+    @Caller() caller: Principal,
+    @Param('id') id: string,
+    @Req() req: Request,
+    @Res() res: Response,
+  ): Promise<void> {
     await this.jobs.loadOwned(caller, id); // 404/403 as JSON before the stream starts
     const release = await this.limits.openEventStream(caller.ownerKeyHash); // 429 as JSON past the key's streams
     res.on('close', () => void release());
@@ -70,7 +75,14 @@ export class JobEventsController {
     req.on('close', cleanup);
     res.on('close', cleanup);
     const now = await this.jobs.loadOwned(caller, id);
-    onEvent(JSON.stringify({ job_id: id, status: now.status as JobStatus, progress: now.progress, at: new Date().toISOString() } satisfies JobEvent));
+    onEvent(
+      JSON.stringify({
+        job_id: id,
+        status: now.status as JobStatus,
+        progress: now.progress,
+        at: new Date().toISOString(),
+      } satisfies JobEvent),
+    );
     if (FINAL_JOB_STATUSES.includes(now.status as JobStatus)) await finish();
   }
 }

@@ -12,8 +12,14 @@ describe('toKilnError', () => {
   });
 
   it('keeps outages as 503 and anything else as 500', () => {
-    expect(toKilnError(Object.assign(new Error('connect'), { code: 'ECONNREFUSED' }))).toMatchObject({ code: 'unavailable', status: 503 });
-    expect(toKilnError(Object.assign(new Error('syntax'), { code: '42601' }))).toMatchObject({ code: 'internal', status: 500 });
+    expect(toKilnError(Object.assign(new Error('connect'), { code: 'ECONNREFUSED' }))).toMatchObject({
+      code: 'unavailable',
+      status: 503,
+    });
+    expect(toKilnError(Object.assign(new Error('syntax'), { code: '42601' }))).toMatchObject({
+      code: 'internal',
+      status: 500,
+    });
     expect(toKilnError(new Error('bug'))).toMatchObject({ code: 'internal', status: 500 });
   });
 });

@@ -30,12 +30,22 @@ export function toKilnError(err: unknown): KilnError {
   const e = err as { type?: string; status?: number; message?: string };
   // body-parser errors
   if (e?.type === 'entity.too.large') return new KilnError('payload_too_large', 'The JSON body is too large.');
-  if (e?.type === 'entity.parse.failed') return new KilnError('invalid_input', 'The body is not valid JSON.', [{ field: 'body', message: e.message ?? 'parse error' }]);
-  if (e?.type === 'encoding.unsupported' || e?.type === 'charset.unsupported') return new KilnError('unsupported_media_type', 'Unsupported body encoding.');
+  if (e?.type === 'entity.parse.failed')
+    return new KilnError('invalid_input', 'The body is not valid JSON.', [
+      { field: 'body', message: e.message ?? 'parse error' },
+    ]);
+  if (e?.type === 'encoding.unsupported' || e?.type === 'charset.unsupported')
+    return new KilnError('unsupported_media_type', 'Unsupported body encoding.');
   if (isDependencyOutage(err)) {
-    return new KilnError('unavailable', 'A service Kiln depends on is not reachable right now; try again shortly.', undefined, { 'Retry-After': '5' });
+    return new KilnError(
+      'unavailable',
+      'A service Kiln depends on is not reachable right now; try again shortly.',
+      undefined,
+      { 'Retry-After': '5' },
+    );
   }
-  if (isRefusedValue(err)) return new KilnError('invalid_input', 'A value in the request is out of range or is not valid text.');
+  if (isRefusedValue(err))
+    return new KilnError('invalid_input', 'A value in the request is out of range or is not valid text.');
   return new KilnError('internal', 'Something went wrong on our side; the request id identifies it.');
 }
 
@@ -44,29 +54,60 @@ export function toKilnError(err: unknown): KilnError {
  * Prisma P2000/P2006/P2007/P2033): the request's fault, a 400 — a safety net behind the schemas.
  */
 function isRefusedValue(err: unknown): boolean {
-  for (let e = err as { code?: unknown; cause?: unknown; originalCode?: unknown } | undefined, depth = 0; e && depth < 4; e = e.cause as typeof e, depth++) {
+  for (
+    let e = err as { code?: unknown; cause?: unknown; originalCode?: unknown } | undefined, depth = 0;
+    e && depth < 4;
+    e = e.cause as typeof e, depth++
+  ) {
     for (const code of [e.code, e.originalCode]) {
-      if (typeof code === 'string' && (/^22[0-9A-Z]{3}$/.test(code) || ['P2000', 'P2006', 'P2007', 'P2033'].includes(code))) return true;
+      if (
+        typeof code === 'string' &&
+        (/^22[0-9A-Z]{3}$/.test(code) || ['P2000', 'P2006', 'P2007', 'P2033'].includes(code))
+      )
+        return true;
     }
   }
   return false;
 }
 
-const OUTAGE_CODES = new Set(['ECONNREFUSED', 'ECONNRESET', 'ETIMEDOUT', 'EPIPE', 'EHOSTUNREACH', 'ENOTFOUND', 'EAI_AGAIN', 'RequestTimeout']);
+const OUTAGE_CODES = new Set([
+  'ECONNREFUSED',
+  'ECONNRESET',
+  'ETIMEDOUT',
+  'EPIPE',
+  'EHOSTUNREACH',
+  'ENOTFOUND',
+  'EAI_AGAIN',
+  'RequestTimeout',
+]);
 
 /** Database, Redis or storage unreachable: a 503 the client may retry, not a bug (500). */
 function isDependencyOutage(err: unknown): boolean {
-  for (let e = err as { code?: unknown; name?: string; cause?: unknown; message?: string } | undefined, depth = 0; e && depth < 4; e = e.cause as typeof e, depth++) {
+  for (
+    let e = err as { code?: unknown; name?: string; cause?: unknown; message?: string } | undefined, depth = 0;
+    e && depth < 4;
+    e = e.cause as typeof e, depth++
+  ) {
     if (typeof e.code === 'string' && OUTAGE_CODES.has(e.code)) return true;
     if (e.name === 'S3RequestError' || e.name === 'QueueUnavailableError') return true;
     // Redis gave no answer within the gateway's command timeout (a partition: no RST, no answer),
     // or a command gave up after its reconnect attempts.
-    if (e.name === 'MaxRetriesPerRequestError' || (typeof e.message === 'string' && /^Command timed out$/.test(e.message))) return true;
+    if (
+      e.name === 'MaxRetriesPerRequestError' ||
+      (typeof e.message === 'string' && /^Command timed out$/.test(e.message))
+    )
+      return true;
     if (e.name === 'PrismaClientInitializationError') return true;
     // P2024: no pool connection in time; P2028: a transaction could not start in time (pool exhausted by a burst).
     if (typeof e.code === 'string' && ['P1001', 'P1002', 'P1017', 'P2024', 'P2028'].includes(e.code)) return true;
     if (typeof e.message === 'string' && /Unable to start a transaction in the given time/.test(e.message)) return true;
-    if (typeof e.message === 'string' && /Connection terminated|Can't reach database server|Stream isn't writeable|Connection is closed|connect ECONNREFUSED/.test(e.message)) return true;
+    if (
+      typeof e.message === 'string' &&
+      /Connection terminated|Can't reach database server|Stream isn't writeable|Connection is closed|connect ECONNREFUSED/.test(
+        e.message,
+      )
+    )
+      return true;
   }
   return false;
 }
@@ -81,7 +122,15 @@ export class ErrorFilter implements ExceptionFilter {
     const req = ctx.getRequest<Request & { id?: string }>();
     const error = toKilnError(exception);
     if (error.code === 'internal' || error.code === 'unavailable') {
-      this.log.error({ reqId: req.id, err: exception instanceof Error ? { message: exception.message, stack: exception.stack } : String(exception), method: req.method, url: req.originalUrl }, 'unhandled error');
+      this.log.error(
+        {
+          reqId: req.id,
+          err: exception instanceof Error ? { message: exception.message, stack: exception.stack } : String(exception),
+          method: req.method,
+          url: req.originalUrl,
+        },
+        'unhandled error',
+      );
     }
     if (res.headersSent) {
       res.destroy();

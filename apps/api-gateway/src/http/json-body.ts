@@ -26,10 +26,15 @@ export class JsonBodyInterceptor implements NestInterceptor {
     if (isRawBodyRoute(req) || readsOwnBody(req) || !hasBody(req)) return next.handle();
     const type = (req.header('content-type') ?? '').split(';')[0].trim();
     if (!JSON_TYPE.test(type)) {
-      throw new KilnError('unsupported_media_type', `Send this body as application/json (got ${type ? JSON.stringify(type.slice(0, 80)) : 'no Content-Type'}).`);
+      throw new KilnError(
+        'unsupported_media_type',
+        `Send this body as application/json (got ${type ? JSON.stringify(type.slice(0, 80)) : 'no Content-Type'}).`,
+      );
     }
     const res = context.switchToHttp().getResponse<Response>();
-    await new Promise<void>((resolve, reject) => this.parse(req, res, (err?: unknown) => (err ? reject(err) : resolve())));
+    await new Promise<void>((resolve, reject) =>
+      this.parse(req, res, (err?: unknown) => (err ? reject(err) : resolve())),
+    );
     return next.handle();
   }
 }

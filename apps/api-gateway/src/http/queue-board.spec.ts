@@ -34,8 +34,14 @@ describe('adminAuth: the queue board is for the operator', () => {
 
   it('opens for the admin token only, by Bearer or Basic', () => {
     expect(call({ KILN_ADMIN_TOKEN: token }, { authorization: `Bearer ${token}` }).passed).toBe(true);
-    expect(call({ KILN_ADMIN_TOKEN: token }, { authorization: `Basic ${Buffer.from(`ops:${token}`).toString('base64')}` }).passed).toBe(true);
-    expect(call({ KILN_ADMIN_TOKEN: token }, { authorization: `Bearer ${token}x` })).toMatchObject({ passed: false, status: 401 });
+    expect(
+      call({ KILN_ADMIN_TOKEN: token }, { authorization: `Basic ${Buffer.from(`ops:${token}`).toString('base64')}` })
+        .passed,
+    ).toBe(true);
+    expect(call({ KILN_ADMIN_TOKEN: token }, { authorization: `Bearer ${token}x` })).toMatchObject({
+      passed: false,
+      status: 401,
+    });
   });
 
   it('refuses a tenant key with 403, with or without an admin token configured', () => {

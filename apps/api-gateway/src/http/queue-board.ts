@@ -47,10 +47,29 @@ export function adminAuth(config: KilnConfig): RequestHandler {
     const given = credentialOf(req);
     if (given !== undefined && token && sameSecret(given, token)) return next();
     if (given !== undefined && tenantHashes.has(hashKey(given))) {
-      return refuse(res, new KilnError('forbidden', 'The queue board is for operators: an API key does not open it (use the admin token).'), false);
+      return refuse(
+        res,
+        new KilnError(
+          'forbidden',
+          'The queue board is for operators: an API key does not open it (use the admin token).',
+        ),
+        false,
+      );
     }
-    if (!token) return refuse(res, new KilnError('unauthorized', 'The queue board is off: the operator sets KILN_ADMIN_TOKEN to open it.'), false);
-    refuse(res, new KilnError('unauthorized', 'The queue board needs the admin token (Authorization: Bearer, or Basic with the token as password).'), true);
+    if (!token)
+      return refuse(
+        res,
+        new KilnError('unauthorized', 'The queue board is off: the operator sets KILN_ADMIN_TOKEN to open it.'),
+        false,
+      );
+    refuse(
+      res,
+      new KilnError(
+        'unauthorized',
+        'The queue board needs the admin token (Authorization: Bearer, or Basic with the token as password).',
+      ),
+      true,
+    );
   };
 }
 
@@ -59,7 +78,9 @@ export function queueBoard(producer: QueueProducer, options: { readOnly: boolean
   const serverAdapter = new ExpressAdapter();
   serverAdapter.setBasePath(QUEUE_BOARD_PATH);
   createBullBoard({
-    queues: Object.values(QueueName).map((name) => new BullMQAdapter(producer.queue(name), { readOnlyMode: options.readOnly })),
+    queues: Object.values(QueueName).map(
+      (name) => new BullMQAdapter(producer.queue(name), { readOnlyMode: options.readOnly }),
+    ),
     serverAdapter,
     options: { uiConfig: { boardTitle: options.readOnly ? 'Kiln queues (read-only)' : 'Kiln queues' } },
   });

@@ -18,12 +18,23 @@ export function requestContext(log: Logger, metrics?: KilnMetrics) {
     if (metrics) {
       const end = metrics.httpRequestDuration.startTimer();
       // 'close' follows 'finish', and comes alone when the client went away before the answer ended.
-      res.once('close', () => end({ method: methodLabel(req.method), route: routeLabel(req), status: statusLabel(res) }));
+      res.once('close', () =>
+        end({ method: methodLabel(req.method), route: routeLabel(req), status: statusLabel(res) }),
+      );
     }
     res.on('finish', () => {
       const ms = Number(process.hrtime.bigint() - started) / 1e6;
       const level = res.statusCode >= 500 ? 'error' : 'info';
-      log[level]({ reqId: req.id, method: req.method, url: req.originalUrl, status: res.statusCode, ms: Math.round(ms * 10) / 10 }, 'request');
+      log[level](
+        {
+          reqId: req.id,
+          method: req.method,
+          url: req.originalUrl,
+          status: res.statusCode,
+          ms: Math.round(ms * 10) / 10,
+        },
+        'request',
+      );
     });
     next();
   };

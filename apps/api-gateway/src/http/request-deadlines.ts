@@ -29,7 +29,10 @@ export function requestDeadlines(deadlines: RequestDeadlines) {
     }
     const timer = setTimeout(() => {
       if (req.complete) return;
-      const error = new KilnError('request_timeout', `The request body did not arrive within ${Math.round(deadlines.bodyTimeoutMs / 1000)} s.`);
+      const error = new KilnError(
+        'request_timeout',
+        `The request body did not arrive within ${Math.round(deadlines.bodyTimeoutMs / 1000)} s.`,
+      );
       if (!res.headersSent) {
         res.setHeader('Connection', 'close');
         res.status(error.status).json(error.toBody(req.id));

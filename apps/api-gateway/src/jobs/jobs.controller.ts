@@ -62,7 +62,12 @@ export class JobsController {
   }
 
   @Get(':id/output/:outputId/download')
-  async download(@Caller() caller: Principal, @Param('id') id: string, @Param('outputId') outputId: string, @Res() res: Response) {
+  async download(
+    @Caller() caller: Principal,
+    @Param('id') id: string,
+    @Param('outputId') outputId: string,
+    @Res() res: Response,
+  ) {
     res.redirect(302, await this.jobs.downloadUrl(caller, id, outputId));
   }
 

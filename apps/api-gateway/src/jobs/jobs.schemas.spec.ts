@@ -68,7 +68,11 @@ const badConversions: BadConversion[] = [
   { why: 'crf on mp3', spec: conv('mp3', { crf: 20 }), fields: ['options.crf'] },
   { why: 'video_bitrate on gif', spec: conv('gif', { video_bitrate: 1000 }), fields: ['options.video_bitrate'] },
   { why: 'audio_bitrate on wav (PCM)', spec: conv('wav', { audio_bitrate: 128 }), fields: ['options.audio_bitrate'] },
-  { why: 'audio_bitrate on flac (lossless)', spec: conv('flac', { audio_bitrate: 128 }), fields: ['options.audio_bitrate'] },
+  {
+    why: 'audio_bitrate on flac (lossless)',
+    spec: conv('flac', { audio_bitrate: 128 }),
+    fields: ['options.audio_bitrate'],
+  },
   { why: 'quality on png (lossless)', spec: conv('png', { quality: 80 }), fields: ['options.quality'] },
   { why: 'quality on mp4', spec: conv('mp4', { quality: 80 }), fields: ['options.quality'] },
   { why: 'time on mp4', spec: conv('mp4', { time: 1 }), fields: ['options.time'] },
@@ -79,10 +83,22 @@ const badConversions: BadConversion[] = [
   { why: 'width 640.5 (integer)', spec: conv('mp4', { width: 640.5 }), fields: ['options.width'] },
   { why: 'height 360.1 (integer)', spec: conv('webm', { height: 360.1 }), fields: ['options.height'] },
   { why: 'crf 23.5 (integer)', spec: conv('mp4', { crf: 23.5 }), fields: ['options.crf'] },
-  { why: 'audio_bitrate 128.5 (integer)', spec: conv('mp3', { audio_bitrate: 128.5 }), fields: ['options.audio_bitrate'] },
-  { why: 'video_bitrate 999.9 (integer)', spec: conv('mkv', { video_bitrate: 999.9 }), fields: ['options.video_bitrate'] },
+  {
+    why: 'audio_bitrate 128.5 (integer)',
+    spec: conv('mp3', { audio_bitrate: 128.5 }),
+    fields: ['options.audio_bitrate'],
+  },
+  {
+    why: 'video_bitrate 999.9 (integer)',
+    spec: conv('mkv', { video_bitrate: 999.9 }),
+    fields: ['options.video_bitrate'],
+  },
   { why: 'quality 85.5 (integer)', spec: conv('jpg', { quality: 85.5 }), fields: ['options.quality'] },
-  { why: 'audio_channels 1.5 (integer)', spec: conv('m4a', { audio_channels: 1.5 }), fields: ['options.audio_channels'] },
+  {
+    why: 'audio_channels 1.5 (integer)',
+    spec: conv('m4a', { audio_channels: 1.5 }),
+    fields: ['options.audio_channels'],
+  },
   { why: 'width as a numeric string', spec: conv('mp4', { width: '640' }), fields: ['options.width'] },
   { why: 'fps as a string', spec: conv('mp4', { fps: '30' }), fields: ['options.fps'] },
   { why: 'start as a boolean', spec: conv('mp3', { start: true }), fields: ['options.start'] },
@@ -101,7 +117,11 @@ const badConversions: BadConversion[] = [
   { why: 'audio_bitrate 31 < 32', spec: conv('mp3', { audio_bitrate: 31 }), fields: ['options.audio_bitrate'] },
   { why: 'audio_bitrate 513 > 512', spec: conv('ogg', { audio_bitrate: 513 }), fields: ['options.audio_bitrate'] },
   { why: 'video_bitrate 63 < 64', spec: conv('mp4', { video_bitrate: 63 }), fields: ['options.video_bitrate'] },
-  { why: 'video_bitrate 50001 > 50000', spec: conv('webm', { video_bitrate: 50001 }), fields: ['options.video_bitrate'] },
+  {
+    why: 'video_bitrate 50001 > 50000',
+    spec: conv('webm', { video_bitrate: 50001 }),
+    fields: ['options.video_bitrate'],
+  },
   { why: 'crf -1 < 0', spec: conv('mp4', { crf: -1 }), fields: ['options.crf'] },
   { why: 'crf 52 > 51 on mp4', spec: conv('mp4', { crf: 52 }), fields: ['options.crf'] },
   { why: 'crf 64 > 63 on webm', spec: conv('webm', { crf: 64 }), fields: ['options.crf'] },
@@ -115,20 +135,44 @@ const badConversions: BadConversion[] = [
   { why: 'time 86401 > 86400', spec: conv('jpg', { time: 86401 }), fields: ['options.time'] },
   { why: 'audio_channels 0 < 1', spec: conv('m4a', { audio_channels: 0 }), fields: ['options.audio_channels'] },
   { why: 'audio_channels 9 > 8', spec: conv('wav', { audio_channels: 9 }), fields: ['options.audio_channels'] },
-  { why: 'audio_channels 3 on mp3 (LAME: mono or stereo)', spec: conv('mp3', { audio_channels: 3 }), fields: ['options.audio_channels'] },
+  {
+    why: 'audio_channels 3 on mp3 (LAME: mono or stereo)',
+    spec: conv('mp3', { audio_channels: 3 }),
+    fields: ['options.audio_channels'],
+  },
 
   // enums
-  { why: 'sample_rate 44100 on webm (Opus)', spec: conv('webm', { sample_rate: 44100 }), fields: ['options.sample_rate'] },
+  {
+    why: 'sample_rate 44100 on webm (Opus)',
+    spec: conv('webm', { sample_rate: 44100 }),
+    fields: ['options.sample_rate'],
+  },
   { why: 'sample_rate 44100 on opus', spec: conv('opus', { sample_rate: 44100 }), fields: ['options.sample_rate'] },
   { why: 'sample_rate 22050 on opus', spec: conv('opus', { sample_rate: 22050 }), fields: ['options.sample_rate'] },
   { why: 'sample_rate 11025 on webm', spec: conv('webm', { sample_rate: 11025 }), fields: ['options.sample_rate'] },
-  { why: 'sample_rate 12000 on mp4 (an Opus-only rate)', spec: conv('mp4', { sample_rate: 12000 }), fields: ['options.sample_rate'] },
+  {
+    why: 'sample_rate 12000 on mp4 (an Opus-only rate)',
+    spec: conv('mp4', { sample_rate: 12000 }),
+    fields: ['options.sample_rate'],
+  },
   { why: 'sample_rate 44000 on mp3', spec: conv('mp3', { sample_rate: 44000 }), fields: ['options.sample_rate'] },
-  { why: 'sample_rate "44100" as a string', spec: conv('mp3', { sample_rate: '44100' }), fields: ['options.sample_rate'] },
+  {
+    why: 'sample_rate "44100" as a string',
+    spec: conv('mp3', { sample_rate: '44100' }),
+    fields: ['options.sample_rate'],
+  },
 
   // crf and video_bitrate are exclusive
-  { why: 'crf together with video_bitrate', spec: conv('mp4', { crf: 23, video_bitrate: 2000 }), fields: ['options.crf'] },
-  { why: 'crf together with video_bitrate on webm', spec: conv('webm', { video_bitrate: 1500, crf: 30 }), fields: ['options.crf'] },
+  {
+    why: 'crf together with video_bitrate',
+    spec: conv('mp4', { crf: 23, video_bitrate: 2000 }),
+    fields: ['options.crf'],
+  },
+  {
+    why: 'crf together with video_bitrate on webm',
+    spec: conv('webm', { video_bitrate: 1500, crf: 30 }),
+    fields: ['options.crf'],
+  },
 
   // several problems: each is named
   {
@@ -145,14 +189,25 @@ describe('conversion specs', () => {
     });
 
     it('inside POST /v1/jobs (conversion.0.*)', () => {
-      expectRefused(createJobBody, { conversion: [spec] }, fields.map((f) => `conversion.0.${f}`));
+      expectRefused(
+        createJobBody,
+        { conversion: [spec] },
+        fields.map((f) => `conversion.0.${f}`),
+      );
     });
   });
 
   it('names the index of the bad conversion among good ones', () => {
     const err = expectRefused(
       createJobBody,
-      { conversion: [conv('mp4', { width: 640 }), conv('mp3'), conv('mp4', { width: 640.5 }), conv('webm', { sample_rate: 44100 })] },
+      {
+        conversion: [
+          conv('mp4', { width: 640 }),
+          conv('mp3'),
+          conv('mp4', { width: 640.5 }),
+          conv('webm', { sample_rate: 44100 }),
+        ],
+      },
       ['conversion.2.options.width', 'conversion.3.options.sample_rate'],
     );
     expect(err.details?.[0].message).toMatch(/whole number/);
@@ -160,11 +215,15 @@ describe('conversion specs', () => {
   });
 
   it('says what is wrong in the detail messages', () => {
-    expect(refusal(conversionSpec, conv('xyz')).details).toEqual([{ field: 'target', message: expect.stringContaining('unknown target "xyz"') }]);
+    expect(refusal(conversionSpec, conv('xyz')).details).toEqual([
+      { field: 'target', message: expect.stringContaining('unknown target "xyz"') },
+    ]);
     expect(refusal(conversionSpec, conv('mp3', { crf: 20 })).details).toEqual([
       { field: 'options.crf', message: expect.stringContaining('unknown option for target mp3') },
     ]);
-    expect(refusal(conversionSpec, conv('mp4', { width: 15 })).details).toEqual([{ field: 'options.width', message: 'must be between 16 and 7680' }]);
+    expect(refusal(conversionSpec, conv('mp4', { width: 15 })).details).toEqual([
+      { field: 'options.width', message: 'must be between 16 and 7680' },
+    ]);
     expect(refusal(conversionSpec, conv('mp4', { crf: 23, video_bitrate: 2000 })).details).toEqual([
       { field: 'options.crf', message: expect.stringMatching(/crf or video_bitrate/) },
     ]);
@@ -172,10 +231,13 @@ describe('conversion specs', () => {
 
   describe('option names inherited from Object.prototype are unknown options', () => {
     // A plain `spec.options[name]` lookup finds Object.prototype members: these must still be refused.
-    it.each(['toString', 'constructor', 'hasOwnProperty', 'valueOf', 'isPrototypeOf'])('refuses options.%s on mp4', (name) => {
-      expectRefused(conversionSpec, conv('mp4', { [name]: 1 }), [`options.${name}`]);
-      expectRefused(createJobBody, { conversion: [conv('mp4', { [name]: 1 })] }, [`conversion.0.options.${name}`]);
-    });
+    it.each(['toString', 'constructor', 'hasOwnProperty', 'valueOf', 'isPrototypeOf'])(
+      'refuses options.%s on mp4',
+      (name) => {
+        expectRefused(conversionSpec, conv('mp4', { [name]: 1 }), [`options.${name}`]);
+        expectRefused(createJobBody, { conversion: [conv('mp4', { [name]: 1 })] }, [`conversion.0.options.${name}`]);
+      },
+    );
   });
 
   describe('accepts', () => {
@@ -200,15 +262,19 @@ describe('conversion specs', () => {
       const spec = findTarget(target)?.options[option];
       expect(spec).toMatchObject({ min, max });
       for (const v of [min, max]) {
-        expect(parseOrThrow(conversionSpec, conv(target, { [option]: v }))).toEqual({ target, options: { [option]: v } });
+        expect(parseOrThrow(conversionSpec, conv(target, { [option]: v }))).toEqual({
+          target,
+          options: { [option]: v },
+        });
       }
     });
 
     it('every sample rate of each target list', () => {
       for (const t of CATALOG) {
         const sr = t.options.sample_rate;
-        if (!sr || sr.type !== 'enum') continue;
-        for (const v of sr.values) expect(() => parseOrThrow(conversionSpec, conv(t.target, { sample_rate: v }))).not.toThrow();
+        if (sr?.type !== 'enum') continue;
+        for (const v of sr.values)
+          expect(() => parseOrThrow(conversionSpec, conv(t.target, { sample_rate: v }))).not.toThrow();
       }
       expect(findTarget('webm')?.options.sample_rate).toMatchObject({ values: [8000, 12000, 16000, 24000, 48000] });
       expect(findTarget('opus')?.options.sample_rate).toMatchObject({ values: [8000, 12000, 16000, 24000, 48000] });
@@ -220,7 +286,17 @@ describe('conversion specs', () => {
         expect(parseOrThrow(conversionSpec, conv(t.target))).toEqual({ target: t.target });
         expect(parseOrThrow(conversionSpec, conv(t.target, {}))).toEqual({ target: t.target, options: {} });
       }
-      const options: Options = { width: 1280, height: 720, fps: 29.97, video_bitrate: 2500, audio_bitrate: 128, start: 1.5, duration: 10, audio_channels: 2, sample_rate: 48000 };
+      const options: Options = {
+        width: 1280,
+        height: 720,
+        fps: 29.97,
+        video_bitrate: 2500,
+        audio_bitrate: 128,
+        start: 1.5,
+        duration: 10,
+        audio_channels: 2,
+        sample_rate: 48000,
+      };
       expect(parseOrThrow(conversionSpec, conv('mp4', options))).toEqual({ target: 'mp4', options });
     });
   });
@@ -235,19 +311,51 @@ const badInputs: { why: string; spec: unknown; fields: string[] }[] = [
   { why: 'input type missing', spec: { source: 'https://example.com/a.mp4' }, fields: ['type'] },
   { why: 'input type is a number', spec: { type: 1 }, fields: ['type'] },
   { why: 'remote input without source', spec: { type: 'remote' }, fields: ['source'] },
-  { why: 'remote input with an ftp source', spec: { type: 'remote', source: 'ftp://example.com/a.mp4' }, fields: ['source'] },
-  { why: 'remote input with a file: source', spec: { type: 'remote', source: 'file:///etc/passwd' }, fields: ['source'] },
+  {
+    why: 'remote input with an ftp source',
+    spec: { type: 'remote', source: 'ftp://example.com/a.mp4' },
+    fields: ['source'],
+  },
+  {
+    why: 'remote input with a file: source',
+    spec: { type: 'remote', source: 'file:///etc/passwd' },
+    fields: ['source'],
+  },
   { why: 'remote input with a relative source', spec: { type: 'remote', source: '/a.mp4' }, fields: ['source'] },
   { why: 'remote input with a non-string source', spec: { type: 'remote', source: 42 }, fields: ['source'] },
-  { why: 'remote input with an empty filename', spec: { type: 'remote', source: 'https://example.com/a.mp4', filename: '' }, fields: ['filename'] },
+  {
+    why: 'remote input with an empty filename',
+    spec: { type: 'remote', source: 'https://example.com/a.mp4', filename: '' },
+    fields: ['filename'],
+  },
   { why: 'upload input with negative size', spec: { type: 'upload', size: -1 }, fields: ['size'] },
   { why: 'upload input with a fractional size', spec: { type: 'upload', size: 10.5 }, fields: ['size'] },
   { why: 'upload input with a string size', spec: { type: 'upload', size: '100' }, fields: ['size'] },
-  { why: 'upload input with a filename over 255 characters', spec: { type: 'upload', filename: `${'a'.repeat(252)}.mp4` }, fields: ['filename'] },
-  { why: 'upload input with a source', spec: { type: 'upload', source: 'https://example.com/a.mp4' }, fields: ['source'] },
-  { why: 'upload input with an upload_id that is not a uuid', spec: { type: 'upload', upload_id: 'abc' }, fields: ['upload_id'] },
-  { why: 'upload input with an upload_id and a size', spec: { type: 'upload', upload_id: '6f1c2a52-3c2e-4a53-9d0e-1b2c3d4e5f60', size: 3 }, fields: ['upload_id'] },
-  { why: 'upload input with an upload_id and a filename', spec: { type: 'upload', upload_id: '6f1c2a52-3c2e-4a53-9d0e-1b2c3d4e5f60', filename: 'a.wav' }, fields: ['upload_id'] },
+  {
+    why: 'upload input with a filename over 255 characters',
+    spec: { type: 'upload', filename: `${'a'.repeat(252)}.mp4` },
+    fields: ['filename'],
+  },
+  {
+    why: 'upload input with a source',
+    spec: { type: 'upload', source: 'https://example.com/a.mp4' },
+    fields: ['source'],
+  },
+  {
+    why: 'upload input with an upload_id that is not a uuid',
+    spec: { type: 'upload', upload_id: 'abc' },
+    fields: ['upload_id'],
+  },
+  {
+    why: 'upload input with an upload_id and a size',
+    spec: { type: 'upload', upload_id: '6f1c2a52-3c2e-4a53-9d0e-1b2c3d4e5f60', size: 3 },
+    fields: ['upload_id'],
+  },
+  {
+    why: 'upload input with an upload_id and a filename',
+    spec: { type: 'upload', upload_id: '6f1c2a52-3c2e-4a53-9d0e-1b2c3d4e5f60', filename: 'a.wav' },
+    fields: ['upload_id'],
+  },
 ];
 
 describe('input specs', () => {
@@ -257,20 +365,36 @@ describe('input specs', () => {
     });
 
     it('inside POST /v1/jobs (input.1.*)', () => {
-      expectRefused(createJobBody, { input: [{ type: 'upload' }, spec] }, fields.map((f) => `input.1.${f}`));
+      expectRefused(
+        createJobBody,
+        { input: [{ type: 'upload' }, spec] },
+        fields.map((f) => `input.1.${f}`),
+      );
     });
   });
 
   it('accepts remote and upload inputs', () => {
-    expect(parseOrThrow(inputSpec, { type: 'remote', source: 'https://example.com/a.mp4', filename: 'a.mp4' })).toEqual({
+    expect(parseOrThrow(inputSpec, { type: 'remote', source: 'https://example.com/a.mp4', filename: 'a.mp4' })).toEqual(
+      {
+        type: 'remote',
+        source: 'https://example.com/a.mp4',
+        filename: 'a.mp4',
+      },
+    );
+    expect(parseOrThrow(inputSpec, { type: 'remote', source: 'http://example.com:8080/a?b=c' })).toEqual({
       type: 'remote',
-      source: 'https://example.com/a.mp4',
-      filename: 'a.mp4',
+      source: 'http://example.com:8080/a?b=c',
     });
-    expect(parseOrThrow(inputSpec, { type: 'remote', source: 'http://example.com:8080/a?b=c' })).toEqual({ type: 'remote', source: 'http://example.com:8080/a?b=c' });
     expect(parseOrThrow(inputSpec, { type: 'upload' })).toEqual({ type: 'upload' });
-    expect(parseOrThrow(inputSpec, { type: 'upload', upload_id: '6f1c2a52-3c2e-4a53-9d0e-1b2c3d4e5f60' })).toEqual({ type: 'upload', upload_id: '6f1c2a52-3c2e-4a53-9d0e-1b2c3d4e5f60' });
-    expect(parseOrThrow(inputSpec, { type: 'upload', size: 0, filename: 'empty.wav' })).toEqual({ type: 'upload', size: 0, filename: 'empty.wav' });
+    expect(parseOrThrow(inputSpec, { type: 'upload', upload_id: '6f1c2a52-3c2e-4a53-9d0e-1b2c3d4e5f60' })).toEqual({
+      type: 'upload',
+      upload_id: '6f1c2a52-3c2e-4a53-9d0e-1b2c3d4e5f60',
+    });
+    expect(parseOrThrow(inputSpec, { type: 'upload', size: 0, filename: 'empty.wav' })).toEqual({
+      type: 'upload',
+      size: 0,
+      filename: 'empty.wav',
+    });
   });
 });
 
@@ -292,13 +416,21 @@ const badJobBodies: { why: string; body: unknown; fields: string[] }[] = [
   { why: 'callback data:', body: { callback: 'data:text/plain,hi' }, fields: ['callback'] },
   { why: 'callback file:', body: { callback: 'file:///etc/passwd' }, fields: ['callback'] },
   { why: 'callback without a host', body: { callback: 'http://' }, fields: ['callback'] },
-  { why: 'callback over 2048 characters', body: { callback: `https://example.com/${'a'.repeat(2048)}` }, fields: ['callback'] },
+  {
+    why: 'callback over 2048 characters',
+    body: { callback: `https://example.com/${'a'.repeat(2048)}` },
+    fields: ['callback'],
+  },
   { why: 'callback is a number', body: { callback: 42 }, fields: ['callback'] },
   { why: 'tag over 255 characters', body: { tag: 't'.repeat(256) }, fields: ['tag'] },
   { why: 'tag is a number', body: { tag: 7 }, fields: ['tag'] },
   { why: 'unknown top-level field', body: { colour: 'red' }, fields: ['colour'] },
   { why: 'two unknown top-level fields', body: { colour: 'red', inputs: [] }, fields: ['colour', 'inputs'] },
-  { why: 'unknown field next to valid ones', body: { process: false, conversion: [conv('mp4')], priority: 1 }, fields: ['priority'] },
+  {
+    why: 'unknown field next to valid ones',
+    body: { process: false, conversion: [conv('mp4')], priority: 1 },
+    fields: ['priority'],
+  },
   { why: 'conversion array over 20 items', body: { conversion: manyConversions(21) }, fields: ['conversion'] },
   { why: 'input array over 100 items', body: { input: manyInputs(101) }, fields: ['input'] },
   { why: 'conversion is an object, not an array', body: { conversion: conv('mp4') }, fields: ['conversion'] },
@@ -326,8 +458,15 @@ describe('POST /v1/jobs body', () => {
   it('accepts a full body as is', () => {
     const body = {
       process: false,
-      input: [{ type: 'remote', source: 'https://example.com/in.mov', filename: 'in.mov' }, { type: 'upload', filename: 'b.wav', size: 1024 }],
-      conversion: [conv('mp4', { width: 1280, crf: 20 }), conv('mp3', { audio_bitrate: 192, sample_rate: 44100 }), conv('webm', { sample_rate: 48000, video_bitrate: 1000 })],
+      input: [
+        { type: 'remote', source: 'https://example.com/in.mov', filename: 'in.mov' },
+        { type: 'upload', filename: 'b.wav', size: 1024 },
+      ],
+      conversion: [
+        conv('mp4', { width: 1280, crf: 20 }),
+        conv('mp3', { audio_bitrate: 192, sample_rate: 44100 }),
+        conv('webm', { sample_rate: 48000, video_bitrate: 1000 }),
+      ],
       callback: 'https://hooks.example.com/kiln?x=1',
       tag: 'a'.repeat(255),
     };
@@ -341,7 +480,11 @@ describe('POST /v1/jobs body', () => {
       conversion: [],
       callback: 'http://127.0.0.1:8080/hook',
     });
-    expect(parseOrThrow(createJobBody, { conversion: [conv('png', { time: 3 })] })).toEqual({ process: true, input: [], conversion: [conv('png', { time: 3 })] });
+    expect(parseOrThrow(createJobBody, { conversion: [conv('png', { time: 3 })] })).toEqual({
+      process: true,
+      input: [],
+      conversion: [conv('png', { time: 3 })],
+    });
   });
 
   it('accepts exactly 20 conversions and 100 inputs', () => {
@@ -357,7 +500,11 @@ const badPatchBodies: { why: string; body: unknown; fields: string[] }[] = [
   { why: 'callback ftp://', body: { callback: 'ftp://example.com/hook' }, fields: ['callback'] },
   { why: 'callback relative', body: { callback: 'hook' }, fields: ['callback'] },
   { why: 'tag over 255 characters', body: { tag: 'x'.repeat(256) }, fields: ['tag'] },
-  { why: 'conversion (add conversions with POST .../conversions)', body: { process: true, conversion: [conv('mp4')] }, fields: ['conversion'] },
+  {
+    why: 'conversion (add conversions with POST .../conversions)',
+    body: { process: true, conversion: [conv('mp4')] },
+    fields: ['conversion'],
+  },
   { why: 'input (add inputs with POST .../input)', body: { input: [] }, fields: ['input'] },
   { why: 'unknown field', body: { colour: 'red' }, fields: ['colour'] },
 ];
@@ -368,7 +515,9 @@ describe('PATCH /v1/jobs/{id} body', () => {
   });
 
   it('says why process: false is refused', () => {
-    expect(refusal(patchJobBody, { process: false }).details).toEqual([{ field: 'process', message: 'only process: true can be set' }]);
+    expect(refusal(patchJobBody, { process: false }).details).toEqual([
+      { field: 'process', message: 'only process: true can be set' },
+    ]);
   });
 
   it('accepts an empty body, process: true, a callback and a tag', () => {
@@ -402,7 +551,9 @@ describe('GET /v1/jobs query', () => {
   it('applies the default limit and coerces the query string', () => {
     expect(parseOrThrow(listJobsQuery, {}, 'query')).toEqual({ limit: 20 });
     expect(parseOrThrow(listJobsQuery, { limit: '1' }, 'query')).toEqual({ limit: 1 });
-    expect(parseOrThrow(listJobsQuery, { limit: '100', status: 'completed', cursor: 'c'.repeat(200) }, 'query')).toEqual({
+    expect(
+      parseOrThrow(listJobsQuery, { limit: '100', status: 'completed', cursor: 'c'.repeat(200) }, 'query'),
+    ).toEqual({
       limit: 100,
       status: 'completed',
       cursor: 'c'.repeat(200),
@@ -414,5 +565,7 @@ describe('GET /v1/jobs query', () => {
 });
 
 it('covers at least 20 bad bodies', () => {
-  expect(badConversions.length + badInputs.length + badJobBodies.length + badPatchBodies.length + badListQueries.length).toBeGreaterThanOrEqual(20);
+  expect(
+    badConversions.length + badInputs.length + badJobBodies.length + badPatchBodies.length + badListQueries.length,
+  ).toBeGreaterThanOrEqual(20);
 });

@@ -5,9 +5,13 @@ import { findTarget, validateOptions, filenameProblem } from '@kiln/contracts';
  * Text that reaches the database: no control characters (PostgreSQL refuses NUL in text and JSON,
  * and CR/LF would travel on into headers and logs).
  */
-// eslint-disable-next-line no-control-regex
+// biome-ignore lint/suspicious/noControlCharactersInRegex: finding control characters is the point
 const CONTROL = /[\u0000-\u001f\u007f-\u009f]/;
-export const text = (max: number) => z.string().max(max).refine((v) => !CONTROL.test(v), 'must not contain control characters');
+export const text = (max: number) =>
+  z
+    .string()
+    .max(max)
+    .refine((v) => !CONTROL.test(v), 'must not contain control characters');
 
 /**
  * A file name the client states: taken as sent (white space at the ends trimmed), or refused when it has
@@ -49,7 +53,9 @@ export const inputSpec = z.discriminatedUnion('type', [
       filename: filename.optional(),
       size: byteCount.optional(),
       /** A standalone upload session (POST /v1/uploads or tus without job_id) that becomes this input's file. */
-      upload_id: z.string().uuid('must be the id of an upload session').optional().meta({ description: 'A standalone upload session that becomes this input; filename and size then come from it.' }),
+      upload_id: z.string().uuid('must be the id of an upload session').optional().meta({
+        description: 'A standalone upload session that becomes this input; filename and size then come from it.',
+      }),
     })
     .refine((i) => i.upload_id === undefined || (i.size === undefined && i.filename === undefined), {
       message: 'with upload_id, filename and size come from the upload',
@@ -62,7 +68,10 @@ export type InputSpec = z.infer<typeof inputSpec>;
 export const conversionSpec = z
   .strictObject({
     target: z.string().min(1).max(32).meta({ description: 'A target of GET /v1/formats.' }),
-    options: z.record(z.string(), z.unknown()).optional().meta({ description: 'The target’s options, as GET /v1/formats lists them.' }),
+    options: z
+      .record(z.string(), z.unknown())
+      .optional()
+      .meta({ description: 'The target’s options, as GET /v1/formats lists them.' }),
   })
   .superRefine((c, ctx) => {
     const spec = findTarget(c.target);

@@ -5,13 +5,31 @@ import { FINAL_JOB_STATUSES, KilnError, findTarget, jobIdFor, type JobStatus } f
 import { PRISMA, type CallbackDelivery, type Output, type PrismaClient } from '@kiln/database';
 import { OBJECT_STORE, objectKeys, type ObjectStore } from '@kiln/storage';
 import { QueueProducer, JobEvents } from '@kiln/queue';
-import { JOB_CHILDREN, JobLifecycle, outputUrlSigner, conversionView, inputView, jobView, outputView, type JobView, type JobWithChildren } from '@kiln/workflow';
+import {
+  JOB_CHILDREN,
+  JobLifecycle,
+  outputUrlSigner,
+  conversionView,
+  inputView,
+  jobView,
+  outputView,
+  type JobView,
+  type JobWithChildren,
+} from '@kiln/workflow';
 import { assertPublicUrlLiteral } from '@kiln/outbound-http';
 import { attachUpload } from '@kiln/uploads';
 import type { Principal } from '../auth/principal';
 import { KeyQuotas } from '../limits/key-quotas.service';
 import { parseOrThrow } from '../http/validation';
-import { conversionSpec, createJobBody, inputSpec, listJobsQuery, patchJobBody, type ConversionSpec, type InputSpec } from './jobs.schemas';
+import {
+  conversionSpec,
+  createJobBody,
+  inputSpec,
+  listJobsQuery,
+  patchJobBody,
+  type ConversionSpec,
+  type InputSpec,
+} from './jobs.schemas';
 
 const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i;
 
@@ -28,13 +46,20 @@ export class JobsService {
   ) {}
 
   /** Signs a download URL for a stored output. */
-  readonly signOutput = (o: Output): Promise<string> => outputUrlSigner(this.store, this.config.KILN_DOWNLOAD_URL_TTL_SECONDS)(o);
+  readonly signOutput = (o: Output): Promise<string> =>
+    outputUrlSigner(this.store, this.config.KILN_DOWNLOAD_URL_TTL_SECONDS)(o);
 
   async create(principal: Principal, body: unknown): Promise<JobView> {
     const spec = parseOrThrow(createJobBody, body);
     this.guardUrls(spec.input, spec.callback);
-    spec.input.forEach((i, n) => this.assertDeclaredSize(i, `input.${n}.size`));
-    this.quotas.assertUnits(spec.input.length, spec.conversion.length, spec.input.length > spec.conversion.length ? 'input' : 'conversion');
+    spec.input.forEach((i, n) => {
+      this.assertDeclaredSize(i, `input.${n}.size`);
+    });
+    this.quotas.assertUnits(
+      spec.input.length,
+      spec.conversion.length,
+      spec.input.length > spec.conversion.length ? 'input' : 'conversion',
+    );
     const id = randomUUID();
     const inputs = spec.input.map((i, n) => this.inputRow(i, n));
     const job = {
@@ -47,7 +72,9 @@ export class JobsService {
       inputs: { create: inputs },
       conversions: { create: spec.conversion.map((c, n) => this.conversionRow(c, n)) },
     };
-    const attach = spec.input.flatMap((i, n) => (i.type === 'upload' && i.upload_id ? [{ input: { id: inputs[n].id, jobId: id }, uploadId: i.upload_id }] : []));
+    const attach = spec.input.flatMap((i, n) =>
+      i.type === 'upload' && i.upload_id ? [{ input: { id: inputs[n].id, jobId: id }, uploadId: i.upload_id }] : [],
+    );
     await this.prisma.$transaction(async (tx) => {
       await this.quotas.admitJob(tx, principal.ownerKeyHash);
       await tx.job.create({ data: job });
@@ -69,7 +96,9 @@ export class JobsService {
       const [ts, id] = Buffer.from(q.cursor, 'base64url').toString('utf8').split('|');
       const createdAt = new Date(ts);
       if (!id || !UUID.test(id) || Number.isNaN(createdAt.getTime())) {
-        throw new KilnError('invalid_input', 'Invalid query: cursor: not a cursor from next_cursor', [{ field: 'cursor', message: 'not a cursor from next_cursor' }]);
+        throw new KilnError('invalid_input', 'Invalid query: cursor: not a cursor from next_cursor', [
+          { field: 'cursor', message: 'not a cursor from next_cursor' },
+        ]);
       }
       after = { createdAt, id };
     }
@@ -77,7 +106,9 @@ export class JobsService {
       where: {
         ownerKeyHash: principal.ownerKeyHash,
         ...(q.status ? { status: q.status } : {}),
-        ...(after ? { OR: [{ createdAt: { lt: after.createdAt } }, { createdAt: after.createdAt, id: { lt: after.id } }] } : {}),
+        ...(after
+          ? { OR: [{ createdAt: { lt: after.createdAt } }, { createdAt: after.createdAt, id: { lt: after.id } }] }
+          : {}),
       },
       orderBy: [{ createdAt: 'desc' }, { id: 'desc' }],
       take: q.limit + 1,
@@ -87,7 +118,10 @@ export class JobsService {
     const last = page[page.length - 1];
     return {
       items: await Promise.all(page.map((j) => this.view(j))),
-      next_cursor: jobs.length > q.limit && last ? Buffer.from(`${last.createdAt.toISOString()}|${last.id}`).toString('base64url') : null,
+      next_cursor:
+        jobs.length > q.limit && last
+          ? Buffer.from(`${last.createdAt.toISOString()}|${last.id}`).toString('base64url')
+          : null,
     };
   }
 
@@ -123,7 +157,9 @@ export class JobsService {
     const job = await this.loadOwned(principal, id);
     this.assertAccepting(job);
     this.quotas.assertUnits(job.inputs.length, job.conversions.length + 1, 'conversion');
-    const row = await this.prisma.conversion.create({ data: { ...this.conversionRow(spec, job.conversions.length), jobId: id } });
+    const row = await this.prisma.conversion.create({
+      data: { ...this.conversionRow(spec, job.conversions.length), jobId: id },
+    });
     await this.lifecycle.startIfReady(id);
     return conversionView(row, []);
   }
@@ -173,7 +209,10 @@ export class JobsService {
 
   async listCallbacks(principal: Principal, id: string) {
     await this.loadOwned(principal, id);
-    const rows: CallbackDelivery[] = await this.prisma.callbackDelivery.findMany({ where: { jobId: id }, orderBy: [{ at: 'asc' }, { attempt: 'asc' }] });
+    const rows: CallbackDelivery[] = await this.prisma.callbackDelivery.findMany({
+      where: { jobId: id },
+      orderBy: [{ at: 'asc' }, { attempt: 'asc' }],
+    });
     return rows.map((d) => ({
       id: d.id,
       delivery_id: d.deliveryId,
@@ -207,18 +246,38 @@ export class JobsService {
         await this.prisma.conversion.updateMany({ where: { jobId: id }, data: { status: 'canceled' } });
         await this.events.publishCancel(id);
         const convert = this.producer.queue('convert');
-        for (const o of job.outputs) await convert.remove(jobIdFor('convert', { jobId: id, inputId: o.inputId, conversionId: o.conversionId, outputId: o.id })).catch(() => 0);
-        const uploads = await this.prisma.upload.findMany({ where: { jobId: id }, select: { id: true, multipartId: true, multipartKey: true, completedAt: true } });
-        await Promise.all(uploads.map((u) => (u.multipartId && u.multipartKey && !u.completedAt ? this.store.abortMultipart(u.multipartKey, u.multipartId) : undefined)));
+        for (const o of job.outputs)
+          await convert
+            .remove(
+              jobIdFor('convert', { jobId: id, inputId: o.inputId, conversionId: o.conversionId, outputId: o.id }),
+            )
+            .catch(() => 0);
+        const uploads = await this.prisma.upload.findMany({
+          where: { jobId: id },
+          select: { id: true, multipartId: true, multipartKey: true, completedAt: true },
+        });
+        await Promise.all(
+          uploads.map((u) =>
+            u.multipartId && u.multipartKey && !u.completedAt
+              ? this.store.abortMultipart(u.multipartKey, u.multipartId)
+              : undefined,
+          ),
+        );
         await Promise.all([
           this.store.removePrefix(objectKeys.jobInputs(id)),
           this.store.removePrefix(objectKeys.jobOutputs(id)),
           // uploads/<id>/: files assembled from multipart parts, or standalone uploads attached to this job
-          ...uploads.flatMap((u) => [this.store.removePrefix(objectKeys.uploadChunks(u.id)), this.store.removePrefix(objectKeys.uploadFiles(u.id))]),
+          ...uploads.flatMap((u) => [
+            this.store.removePrefix(objectKeys.uploadChunks(u.id)),
+            this.store.removePrefix(objectKeys.uploadFiles(u.id)),
+          ]),
         ]);
         await this.prisma.output.updateMany({ where: { jobId: id }, data: { objectKey: null } });
         await this.prisma.input.updateMany({ where: { jobId: id }, data: { objectKey: null } });
-        await this.prisma.upload.updateMany({ where: { jobId: id, status: 'uploading' }, data: { status: 'failed', error: 'the job was canceled' } });
+        await this.prisma.upload.updateMany({
+          where: { jobId: id, status: 'uploading' },
+          data: { status: 'failed', error: 'the job was canceled' },
+        });
         await this.lifecycle.announce(id);
         await this.lifecycle.enqueueCallback(id, job.callback, 'job.canceled');
       }
@@ -229,7 +288,8 @@ export class JobsService {
   /** The job if this principal may see it; 404 otherwise (other keys must not learn it exists). */
   async loadOwned(principal: Principal, id: string): Promise<JobWithChildren> {
     if (!UUID.test(id)) throw new KilnError('not_found', 'No such job.');
-    if (principal.kind === 'job-token' && principal.jobId !== id) throw new KilnError('forbidden', 'This job token belongs to another job.');
+    if (principal.kind === 'job-token' && principal.jobId !== id)
+      throw new KilnError('forbidden', 'This job token belongs to another job.');
     const job = await this.lifecycle.load(id);
     if (!job || job.ownerKeyHash !== principal.ownerKeyHash) throw new KilnError('not_found', 'No such job.');
     return job;
@@ -249,14 +309,18 @@ export class JobsService {
   private assertDeclaredSize(i: InputSpec, field: string): void {
     const max = this.config.KILN_MAX_FILE_SIZE;
     if (i.type === 'upload' && i.size !== undefined && i.size > max) {
-      throw new KilnError('payload_too_large', `The file has ${i.size} bytes; the limit is ${max}.`, [{ field, message: `at most ${max}` }]);
+      throw new KilnError('payload_too_large', `The file has ${i.size} bytes; the limit is ${max}.`, [
+        { field, message: `at most ${max}` },
+      ]);
     }
   }
 
   /** Request-time refusal of literal private addresses; the fetcher checks every resolved address again. */
   private guardUrls(inputs: InputSpec[], callback?: string): void {
     const allow = this.config.KILN_ALLOW_PRIVATE_URLS;
-    inputs.forEach((i, n) => i.type === 'remote' && assertPublicUrlLiteral(i.source, allow, `input.${n}.source`));
+    inputs.forEach((i, n) => {
+      if (i.type === 'remote') assertPublicUrlLiteral(i.source, allow, `input.${n}.source`);
+    });
     if (callback) assertPublicUrlLiteral(callback, allow, 'callback');
   }
 

@@ -40,7 +40,12 @@ export class KeyLimits {
     const [[, count]] = (await this.redis.multi().incr(k).pexpire(k, 61_000).exec()) as [[null, number], unknown];
     if (count > limit) {
       const retryAfter = Math.max(1, Math.ceil(((window + 1) * 60_000 - now) / 1000));
-      throw new KilnError('rate_limited', `More than ${limit} requests per minute for this API key; try again in ${retryAfter} s.`, undefined, { 'Retry-After': String(retryAfter) });
+      throw new KilnError(
+        'rate_limited',
+        `More than ${limit} requests per minute for this API key; try again in ${retryAfter} s.`,
+        undefined,
+        { 'Retry-After': String(retryAfter) },
+      );
     }
   }
 
@@ -64,12 +69,22 @@ export class KeyLimits {
       .exec()) as [null, number][];
     if (result[2][1] > limit) {
       await this.redis.zrem(k, slot);
-      throw new KilnError('rate_limited', `This API key already has ${limit} event streams open (limit ${limit}); close one, then try again.`, [{ message: `at most ${limit} event streams per API key`, limit }], {
-        'Retry-After': String(EVENT_STREAMS_RETRY_AFTER_S),
-      });
+      throw new KilnError(
+        'rate_limited',
+        `This API key already has ${limit} event streams open (limit ${limit}); close one, then try again.`,
+        [{ message: `at most ${limit} event streams per API key`, limit }],
+        {
+          'Retry-After': String(EVENT_STREAMS_RETRY_AFTER_S),
+        },
+      );
     }
     const refresh = setInterval(() => {
-      void this.redis.multi().zadd(k, 'XX', Date.now(), slot).pexpire(k, STREAM_STALE_MS).exec().catch(() => undefined);
+      void this.redis
+        .multi()
+        .zadd(k, 'XX', Date.now(), slot)
+        .pexpire(k, STREAM_STALE_MS)
+        .exec()
+        .catch(() => undefined);
     }, STREAM_REFRESH_MS);
     refresh.unref();
     let released = false;
@@ -98,7 +113,12 @@ export class KeyLimits {
     const inUse = result[2][1];
     if (inUse > limit) {
       await this.redis.zrem(k, slot);
-      throw new KilnError('rate_limited', `This API key already has ${limit} uploads in progress; wait for one to finish.`, undefined, { 'Retry-After': '5' });
+      throw new KilnError(
+        'rate_limited',
+        `This API key already has ${limit} uploads in progress; wait for one to finish.`,
+        undefined,
+        { 'Retry-After': '5' },
+      );
     }
     try {
       return await work();

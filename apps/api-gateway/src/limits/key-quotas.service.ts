@@ -32,9 +32,11 @@ export class KeyQuotas {
   /** `expires_at: 0` (never expires) is refused unless KILN_ALLOW_NEVER_EXPIRING_UPLOADS. */
   assertExpiry(expiresAt: number | undefined, field = 'expires_at'): void {
     if (expiresAt === 0 && !this.config.KILN_ALLOW_NEVER_EXPIRING_UPLOADS) {
-      throw new KilnError('invalid_input', `Invalid body: ${field}: 0 (never expires) is not allowed on this server; give a time in the future (epoch seconds) or leave it out for the default.`, [
-        { field, message: 'uploads that never expire are not allowed (KILN_ALLOW_NEVER_EXPIRING_UPLOADS)' },
-      ]);
+      throw new KilnError(
+        'invalid_input',
+        `Invalid body: ${field}: 0 (never expires) is not allowed on this server; give a time in the future (epoch seconds) or leave it out for the default.`,
+        [{ field, message: 'uploads that never expire are not allowed (KILN_ALLOW_NEVER_EXPIRING_UPLOADS)' }],
+      );
     }
   }
 
@@ -125,8 +127,15 @@ export class KeyQuotas {
   /** The job's current inputs and conversions, grown by `add`, checked against KILN_MAX_UNITS_PER_JOB. */
   async assertJobUnits(db: Db, jobId: string, add: { inputs?: number; conversions?: number }): Promise<void> {
     if (!this.config.KILN_MAX_UNITS_PER_JOB) return;
-    const [inputs, conversions] = await Promise.all([db.input.count({ where: { jobId } }), db.conversion.count({ where: { jobId } })]);
-    this.assertUnits(inputs + (add.inputs ?? 0), conversions + (add.conversions ?? 0), add.conversions ? 'conversion' : 'input');
+    const [inputs, conversions] = await Promise.all([
+      db.input.count({ where: { jobId } }),
+      db.conversion.count({ where: { jobId } }),
+    ]);
+    this.assertUnits(
+      inputs + (add.inputs ?? 0),
+      conversions + (add.conversions ?? 0),
+      add.conversions ? 'conversion' : 'input',
+    );
   }
 
   /**

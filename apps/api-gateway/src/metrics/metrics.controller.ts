@@ -32,10 +32,16 @@ export class MetricsController {
 
   @Get('queues')
   @Public()
-  async queues(@Req() req: Request, @Res({ passthrough: true }) res: Response): Promise<{ queues: Record<string, QueueDepth> }> {
+  async queues(
+    @Req() req: Request,
+    @Res({ passthrough: true }) res: Response,
+  ): Promise<{ queues: Record<string, QueueDepth> }> {
     this.authorize(req);
     const queues = await this.metrics.queueDepths();
-    if (!queues) throw new KilnError('unavailable', 'The queue counts cannot be read from Redis right now.', undefined, { 'Retry-After': '5' });
+    if (!queues)
+      throw new KilnError('unavailable', 'The queue counts cannot be read from Redis right now.', undefined, {
+        'Retry-After': '5',
+      });
     res.setHeader('Cache-Control', 'no-store');
     return { queues };
   }

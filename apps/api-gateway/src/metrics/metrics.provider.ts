@@ -9,7 +9,8 @@ export const metricsProvider: Provider = {
   useFactory: (producer: QueueProducer, log: Logger) => {
     const metrics = new KilnMetrics({ app: 'api-gateway' });
     metrics.watchQueues(Object.values(QueueName), (queue) => producer.counts(queue as QueueName), {
-      onError: (err: unknown) => log.warn({ err: err instanceof Error ? err.message : String(err) }, 'queue counts for metrics unavailable'),
+      onError: (err: unknown) =>
+        log.warn({ err: err instanceof Error ? err.message : String(err) }, 'queue counts for metrics unavailable'),
     });
     return metrics;
   },

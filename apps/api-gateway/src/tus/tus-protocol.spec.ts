@@ -72,7 +72,9 @@ describe('Upload-Checksum', () => {
     expect(unsupported.message).toMatch(/md5 is not supported/);
     expect(thrown(() => parseUploadChecksum('sha1')).status).toBe(400);
     expect(thrown(() => parseUploadChecksum('sha1 !!!')).status).toBe(400);
-    expect(thrown(() => parseUploadChecksum(`sha256 ${createHash('sha1').update(bytes).digest('base64')}`)).status).toBe(400);
+    expect(
+      thrown(() => parseUploadChecksum(`sha256 ${createHash('sha1').update(bytes).digest('base64')}`)).status,
+    ).toBe(400);
   });
 
   it('a mismatch is 460 "Checksum Mismatch"', () => {
@@ -97,7 +99,8 @@ describe('request headers', () => {
   it('Upload-Offset is a required non-negative integer', () => {
     expect(parseUploadOffset('0')).toBe(0);
     expect(parseUploadOffset(' 5242880 ')).toBe(5242880);
-    for (const v of [undefined, '-1', '1.5', 'abc', '99999999999999999']) expect(thrown(() => parseUploadOffset(v)).status).toBe(400);
+    for (const v of [undefined, '-1', '1.5', 'abc', '99999999999999999'])
+      expect(thrown(() => parseUploadOffset(v)).status).toBe(400);
   });
 
   it('creation needs Upload-Length (≥ 1) or Upload-Defer-Length: 1, not both', () => {
@@ -149,7 +152,10 @@ describe('answer headers', () => {
   });
 
   it('PATCH: the new offset and the expiry', () => {
-    expect(patchHeaders({ ...state, jobId: null })).toEqual({ 'Upload-Offset': '1024', 'Upload-Expires': 'Tue, 01 Dec 2026 10:20:30 GMT' });
+    expect(patchHeaders({ ...state, jobId: null })).toEqual({
+      'Upload-Offset': '1024',
+      'Upload-Expires': 'Tue, 01 Dec 2026 10:20:30 GMT',
+    });
   });
 
   it('OPTIONS: version, extensions, max size, checksum algorithms', () => {
@@ -165,19 +171,45 @@ describe('answer headers', () => {
     expect(commonHeaders(undefined)).toEqual({ 'Tus-Resumable': '1.0.0' });
     const actual = commonHeaders('https://app.example');
     expect(actual['Access-Control-Allow-Origin']).toBe('https://app.example');
-    expect(actual['Access-Control-Expose-Headers'].split(', ')).toEqual(expect.arrayContaining(['Location', 'Upload-Offset', 'Upload-Length', 'Upload-Expires', 'Tus-Resumable', 'Tus-Version', 'Kiln-Job-Id']));
+    expect(actual['Access-Control-Expose-Headers'].split(', ')).toEqual(
+      expect.arrayContaining([
+        'Location',
+        'Upload-Offset',
+        'Upload-Length',
+        'Upload-Expires',
+        'Tus-Resumable',
+        'Tus-Version',
+        'Kiln-Job-Id',
+      ]),
+    );
     expect(actual).not.toHaveProperty('Access-Control-Allow-Methods');
     const preflight = commonHeaders('https://app.example', true);
     expect(preflight['Access-Control-Allow-Methods']).toBe('POST, HEAD, PATCH, DELETE, OPTIONS');
     expect(preflight['Access-Control-Allow-Headers'].split(', ')).toEqual(
-      expect.arrayContaining(['Upload-Offset', 'Upload-Length', 'Upload-Metadata', 'Upload-Checksum', 'Upload-Defer-Length', 'Tus-Resumable', 'X-Job-Token', 'X-Api-Key', 'Authorization', 'Content-Type']),
+      expect.arrayContaining([
+        'Upload-Offset',
+        'Upload-Length',
+        'Upload-Metadata',
+        'Upload-Checksum',
+        'Upload-Defer-Length',
+        'Tus-Resumable',
+        'X-Job-Token',
+        'X-Api-Key',
+        'Authorization',
+        'Content-Type',
+      ]),
     );
   });
 
   it('the resume offset is the end of the bytes stored contiguously from 0', () => {
     expect(contiguousOffset([])).toBe(0);
     expect(contiguousOffset([[0, 99]])).toBe(100);
-    expect(contiguousOffset([[0, 99], [200, 299]])).toBe(100);
+    expect(
+      contiguousOffset([
+        [0, 99],
+        [200, 299],
+      ]),
+    ).toBe(100);
     expect(contiguousOffset([[10, 99]])).toBe(0);
   });
 });

@@ -48,8 +48,8 @@ export const CORS_EXPOSE_HEADERS = [
 ].join(', ');
 export const CORS_ALLOW_METHODS = 'POST, HEAD, PATCH, DELETE, OPTIONS';
 
-
-const invalid = (field: string, message: string, sentence = `${field}: ${message}.`) => new KilnError('invalid_input', sentence, [{ field, message }]);
+const invalid = (field: string, message: string, sentence = `${field}: ${message}.`) =>
+  new KilnError('invalid_input', sentence, [{ field, message }]);
 
 /**
  * "The Tus-Resumable header MUST be included in every request and response except for OPTIONS
@@ -60,7 +60,9 @@ export function assertTusResumable(value: string | undefined): void {
   throw new TusError(
     412,
     'invalid_input',
-    value === undefined ? `Send Tus-Resumable: ${TUS_VERSION}.` : `Tus-Resumable ${value} is not supported; this server speaks ${TUS_VERSION}.`,
+    value === undefined
+      ? `Send Tus-Resumable: ${TUS_VERSION}.`
+      : `Tus-Resumable ${value} is not supported; this server speaks ${TUS_VERSION}.`,
     [{ field: 'Tus-Resumable', message: `must be ${TUS_VERSION}` }],
     { 'Tus-Version': TUS_VERSION },
   );
@@ -72,9 +74,12 @@ export function isOffsetStream(contentType: string | undefined): boolean {
 }
 
 export function wrongContentType(contentType: string | undefined): TusError {
-  return new TusError(415, 'unsupported_media_type', `Upload bytes must be sent as Content-Type: ${OFFSET_OCTET_STREAM} (got ${contentType ?? 'none'}).`, [
-    { field: 'Content-Type', message: `must be ${OFFSET_OCTET_STREAM}` },
-  ]);
+  return new TusError(
+    415,
+    'unsupported_media_type',
+    `Upload bytes must be sent as Content-Type: ${OFFSET_OCTET_STREAM} (got ${contentType ?? 'none'}).`,
+    [{ field: 'Content-Type', message: `must be ${OFFSET_OCTET_STREAM}` }],
+  );
 }
 
 const DECIMAL = /^\d{1,16}$/;
@@ -91,7 +96,12 @@ export function parseByteCount(field: string, value: string | undefined): number
 /** "The Upload-Offset header [...] MUST be included in PATCH requests." */
 export function parseUploadOffset(value: string | undefined): number {
   const n = parseByteCount('Upload-Offset', value);
-  if (n === undefined) throw invalid('Upload-Offset', 'required', 'A PATCH needs Upload-Offset: the offset the bytes start at (HEAD gives it).');
+  if (n === undefined)
+    throw invalid(
+      'Upload-Offset',
+      'required',
+      'A PATCH needs Upload-Offset: the offset the bytes start at (HEAD gives it).',
+    );
   return n;
 }
 
@@ -105,10 +115,16 @@ export function parseCreationLength(uploadLength: string | undefined, deferLengt
   const length = parseByteCount('Upload-Length', uploadLength);
   if (deferLength !== undefined) {
     if (deferLength.trim() !== '1') throw invalid('Upload-Defer-Length', 'must be 1');
-    if (length !== undefined) throw invalid('Upload-Length', 'send either Upload-Length or Upload-Defer-Length, not both');
+    if (length !== undefined)
+      throw invalid('Upload-Length', 'send either Upload-Length or Upload-Defer-Length, not both');
     return { deferred: true };
   }
-  if (length === undefined) throw invalid('Upload-Length', 'required (or Upload-Defer-Length: 1)', 'Creating an upload needs Upload-Length (or Upload-Defer-Length: 1).');
+  if (length === undefined)
+    throw invalid(
+      'Upload-Length',
+      'required (or Upload-Defer-Length: 1)',
+      'Creating an upload needs Upload-Length (or Upload-Defer-Length: 1).',
+    );
   if (length === 0) throw invalid('Upload-Length', 'must be at least 1 byte');
   return { deferred: false, length };
 }
@@ -129,10 +145,14 @@ export function parseUploadMetadata(header: string | undefined): Record<string, 
     const parts = pair.trim().split(' ');
     const [key, value = ''] = parts;
     if (parts.length > 2 || !key || !METADATA_KEY.test(key)) {
-      throw invalid('Upload-Metadata', 'must be comma-separated "key base64value" pairs', `Upload-Metadata: "${pair.trim().slice(0, 64)}" is not a "key base64value" pair.`);
+      throw invalid(
+        'Upload-Metadata',
+        'must be comma-separated "key base64value" pairs',
+        `Upload-Metadata: "${pair.trim().slice(0, 64)}" is not a "key base64value" pair.`,
+      );
     }
     if (!BASE64.test(value)) throw invalid('Upload-Metadata', `the value of ${key} is not Base64`);
-    if (Object.prototype.hasOwnProperty.call(out, key)) throw invalid('Upload-Metadata', `key ${key} appears twice`);
+    if (Object.hasOwn(out, key)) throw invalid('Upload-Metadata', `key ${key} appears twice`);
     out[key] = Buffer.from(value, 'base64').toString('utf8');
   }
   return out;
@@ -166,20 +186,29 @@ export function parseUploadChecksum(header: string | undefined): UploadChecksum 
   }
   if (!BASE64.test(m[2])) throw invalid('Upload-Checksum', 'the digest is not Base64');
   const digest = Buffer.from(m[2], 'base64');
-  if (digest.length !== DIGEST_BYTES[algorithm]) throw invalid('Upload-Checksum', `a ${algorithm} digest has ${DIGEST_BYTES[algorithm]} bytes`);
+  if (digest.length !== DIGEST_BYTES[algorithm])
+    throw invalid('Upload-Checksum', `a ${algorithm} digest has ${DIGEST_BYTES[algorithm]} bytes`);
   return { algorithm, digest };
 }
 
 export function checksumMismatch(algorithm: TusChecksumAlgorithm): TusError {
-  return new TusError(460, 'unprocessable', `The bytes of this request do not match their Upload-Checksum (${algorithm}); they were discarded and the offset is unchanged.`, [
-    { field: 'Upload-Checksum', message: `${algorithm} mismatch` },
-  ], undefined, 'Checksum Mismatch');
+  return new TusError(
+    460,
+    'unprocessable',
+    `The bytes of this request do not match their Upload-Checksum (${algorithm}); they were discarded and the offset is unchanged.`,
+    [{ field: 'Upload-Checksum', message: `${algorithm} mismatch` }],
+    undefined,
+    'Checksum Mismatch',
+  );
 }
 
 export function offsetMismatch(sent: number, offset: number): TusError {
-  return new TusError(409, 'conflict', `Upload-Offset ${sent} is not the upload's offset ${offset}; ask HEAD for the offset and send from there.`, [
-    { field: 'Upload-Offset', message: `must be ${offset}`, offset },
-  ]);
+  return new TusError(
+    409,
+    'conflict',
+    `Upload-Offset ${sent} is not the upload's offset ${offset}; ask HEAD for the offset and send from there.`,
+    [{ field: 'Upload-Offset', message: `must be ${offset}`, offset }],
+  );
 }
 
 export const uploadGone = () => new TusError(410, 'not_found', 'The upload has expired.', undefined, undefined, 'Gone');
@@ -219,7 +248,11 @@ export function headHeaders(state: TusUploadState): Record<string, string> {
 
 /** PATCH 204: the new offset. */
 export function patchHeaders(state: TusUploadState): Record<string, string> {
-  return { 'Upload-Offset': String(state.offset), ...expiresHeader(state), ...(state.jobId ? { 'Kiln-Job-Id': state.jobId } : {}) };
+  return {
+    'Upload-Offset': String(state.offset),
+    ...expiresHeader(state),
+    ...(state.jobId ? { 'Kiln-Job-Id': state.jobId } : {}),
+  };
 }
 
 /** OPTIONS: what this server speaks. */
@@ -243,7 +276,13 @@ export function commonHeaders(origin: string | undefined, preflight = false): Re
         'Access-Control-Allow-Origin': origin,
         'Access-Control-Expose-Headers': CORS_EXPOSE_HEADERS,
         Vary: 'Origin',
-        ...(preflight ? { 'Access-Control-Allow-Methods': CORS_ALLOW_METHODS, 'Access-Control-Allow-Headers': CORS_ALLOW_HEADERS, 'Access-Control-Max-Age': '86400' } : {}),
+        ...(preflight
+          ? {
+              'Access-Control-Allow-Methods': CORS_ALLOW_METHODS,
+              'Access-Control-Allow-Headers': CORS_ALLOW_HEADERS,
+              'Access-Control-Max-Age': '86400',
+            }
+          : {}),
       }
     : {};
   return { 'Tus-Resumable': TUS_VERSION, ...cors };

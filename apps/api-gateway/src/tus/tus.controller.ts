@@ -1,4 +1,16 @@
-import { Controller, Delete, Head, Options, Param, Patch, Post, Req, Res, UseFilters, UseInterceptors } from '@nestjs/common';
+import {
+  Controller,
+  Delete,
+  Head,
+  Options,
+  Param,
+  Patch,
+  Post,
+  Req,
+  Res,
+  UseFilters,
+  UseInterceptors,
+} from '@nestjs/common';
 import type { Request, Response } from 'express';
 import { KilnError } from '@kiln/contracts';
 import { AllowJobToken, Public } from '../auth/auth.guard';
@@ -65,7 +77,9 @@ export class TusController {
       await this.tus.terminate(caller, id);
       return send(res, { status: 204, headers: {} });
     }
-    throw new KilnError('invalid_input', 'POST to an upload needs X-HTTP-Method-Override: PATCH or DELETE.', [{ field: 'X-HTTP-Method-Override', message: 'PATCH or DELETE' }]);
+    throw new KilnError('invalid_input', 'POST to an upload needs X-HTTP-Method-Override: PATCH or DELETE.', [
+      { field: 'X-HTTP-Method-Override', message: 'PATCH or DELETE' },
+    ]);
   }
 }
 

@@ -4,8 +4,15 @@ import { Inject, Injectable } from '@nestjs/common';
 import { KILN_CONFIG, type KilnConfig } from '@kiln/config';
 import { KilnError, findTarget, parseFilename } from '@kiln/contracts';
 import { PRISMA, type PrismaClient, type Upload } from '@kiln/database';
-import { LOGGER, KilnMetrics, type Logger } from '@kiln/observability';
-import { ChunkStore, SegmentedWriter, UploadLocks, claimUploadInput, type ChunkResult, type HeldUploadLock } from '@kiln/uploads';
+import { LOGGER, type Logger } from '@kiln/observability';
+import {
+  ChunkStore,
+  SegmentedWriter,
+  UploadLocks,
+  claimUploadInput,
+  type ChunkResult,
+  type HeldUploadLock,
+} from '@kiln/uploads';
 import type { Principal } from '../auth/principal';
 import { JobsService } from '../jobs/jobs.service';
 import { KeyLimits } from '../limits/key-limits.service';
@@ -59,10 +66,16 @@ export interface CreationSpec {
  * name with control characters, a path or over 255 bytes is a 400; none at all is `file`).
  */
 export function creationSpec(meta: Record<string, string>): CreationSpec {
-  const bad = (field: string, message: string) => new KilnError('invalid_input', `Upload-Metadata: ${field}: ${message}.`, [{ field: `Upload-Metadata.${field}`, message }]);
+  const bad = (field: string, message: string) =>
+    new KilnError('invalid_input', `Upload-Metadata: ${field}: ${message}.`, [
+      { field: `Upload-Metadata.${field}`, message },
+    ]);
   const type = (meta.filetype ?? meta.content_type ?? meta.type ?? '').trim();
   const name = meta.filename !== undefined ? 'filename' : 'name';
-  const spec: CreationSpec = { filename: meta[name] ? parseFilename(meta[name], `Upload-Metadata.${name}`) : 'file', contentType: MEDIA_TYPE.test(type) && type.length <= 255 ? type : null };
+  const spec: CreationSpec = {
+    filename: meta[name] ? parseFilename(meta[name], `Upload-Metadata.${name}`) : 'file',
+    contentType: MEDIA_TYPE.test(type) && type.length <= 255 ? type : null,
+  };
   if (meta.job_id !== undefined) {
     if (!UUID.test(meta.job_id)) throw bad('job_id', 'must be a job id (uuid)');
     spec.jobId = meta.job_id.toLowerCase();
@@ -75,7 +88,8 @@ export function creationSpec(meta: Record<string, string>): CreationSpec {
   if (meta.target !== undefined) {
     const target = findTarget(meta.target.trim().toLowerCase());
     if (!target) throw bad('target', `unknown target "${meta.target}"; see GET /v1/formats`);
-    if (spec.jobId !== undefined) throw bad('target', 'creates a new job; with job_id, add conversions to that job instead');
+    if (spec.jobId !== undefined)
+      throw bad('target', 'creates a new job; with job_id, add conversions to that job instead');
     spec.target = target.target;
   }
   if (meta.checksum_sha256 !== undefined) {
@@ -128,7 +142,9 @@ export class TusService {
     if (!length.deferred && length.length > max) throw tooLarge(length.length, max, 'Upload-Length');
     const rawMetadata = request.metadata?.trim() || null;
     if (rawMetadata && rawMetadata.length > METADATA_MAX) {
-      throw new KilnError('invalid_input', `Upload-Metadata is longer than ${METADATA_MAX} characters.`, [{ field: 'Upload-Metadata', message: 'too long' }]);
+      throw new KilnError('invalid_input', `Upload-Metadata is longer than ${METADATA_MAX} characters.`, [
+        { field: 'Upload-Metadata', message: 'too long' },
+      ]);
     }
     const spec = creationSpec(parseUploadMetadata(rawMetadata ?? undefined));
     const declared = parseByteCount('Content-Length', request.contentLength);
@@ -139,9 +155,14 @@ export class TusService {
       throw tooLarge(declared, length.deferred ? max : length.length, 'Content-Length');
     }
     if (principal.kind === 'job-token') {
-      if (spec.target) throw new KilnError('forbidden', 'A job token cannot create jobs (target); send an API key, or upload into the token’s job.');
+      if (spec.target)
+        throw new KilnError(
+          'forbidden',
+          'A job token cannot create jobs (target); send an API key, or upload into the token’s job.',
+        );
       spec.jobId ??= principal.jobId;
-      if (spec.jobId !== principal.jobId) throw new KilnError('forbidden', 'A job token can only open uploads into its own job (job_id).');
+      if (spec.jobId !== principal.jobId)
+        throw new KilnError('forbidden', 'A job token can only open uploads into its own job (job_id).');
     }
 
     const upload = await this.open(principal, spec, length, rawMetadata);
@@ -152,12 +173,19 @@ export class TusService {
     };
     if (withBody) {
       try {
-        const state = await this.limits.withUploadSlot(principal, () => this.locks.withLock(upload.id, (lock) => this.write(upload.id, 0, checksum, undefined, request.contentLength, body, lock)));
+        const state = await this.limits.withUploadSlot(principal, () =>
+          this.locks.withLock(upload.id, (lock) =>
+            this.write(upload.id, 0, checksum, undefined, request.contentLength, body, lock),
+          ),
+        );
         Object.assign(headers, patchHeaders(state));
       } catch (err: unknown) {
         // The upload exists: answer 201 with what was stored, the client goes on with PATCH.
         if (!(err instanceof KilnError) || err.status >= 500 || body.destroyed) throw err;
-        this.log.debug({ uploadId: upload.id, err: err.message }, 'tus: the body sent with the creation was not stored');
+        this.log.debug(
+          { uploadId: upload.id, err: err.message },
+          'tus: the body sent with the creation was not stored',
+        );
         Object.assign(headers, patchHeaders(await this.state(upload.id)));
       }
     }
@@ -182,18 +210,25 @@ export class TusService {
     const checksum = parseUploadChecksum(request.checksum);
     const length = parseByteCount('Upload-Length', request.uploadLength);
     const upload = await this.loadOwned(principal, id);
-    if (upload.jobId && upload.status === 'uploading') this.jobs.assertAccepting(await this.jobs.loadOwned(principal, upload.jobId));
-    const state = await this.limits.withUploadSlot(principal, () => this.locks.withLock(id, (lock) => this.write(id, offset, checksum, length, request.contentLength, body, lock)));
+    if (upload.jobId && upload.status === 'uploading')
+      this.jobs.assertAccepting(await this.jobs.loadOwned(principal, upload.jobId));
+    const state = await this.limits.withUploadSlot(principal, () =>
+      this.locks.withLock(id, (lock) => this.write(id, offset, checksum, length, request.contentLength, body, lock)),
+    );
     return { status: 204, headers: patchHeaders(state) };
   }
 
   /** Termination (DELETE): chunks and row deleted, as an upload session's abort. */
   async terminate(principal: Principal, id: string): Promise<void> {
     const upload = await this.loadOwned(principal, id, { expired: true });
-    if (upload.status === 'complete') throw new KilnError('conflict', 'The upload is complete; delete its job instead.');
+    if (upload.status === 'complete')
+      throw new KilnError('conflict', 'The upload is complete; delete its job instead.');
     await this.chunks.discard(id);
     if (upload.inputId) {
-      await this.prisma.input.updateMany({ where: { id: upload.inputId, status: 'uploading' }, data: { status: 'pending', size: null } });
+      await this.prisma.input.updateMany({
+        where: { id: upload.inputId, status: 'uploading' },
+        data: { status: 'pending', size: null },
+      });
     }
     // The job this upload created (metadata `target`) has nothing left to convert.
     if (upload.jobId && parseUploadMetadata(upload.tusMetadata ?? undefined).target !== undefined) {
@@ -216,43 +251,75 @@ export class TusService {
     if (result.upload.status !== 'uploading') {
       // Every byte is in already: an empty PATCH at the end is answered, anything else refused.
       if (offset === current && declared === 0) return tusState(result);
-      throw new KilnError('conflict', `The upload is ${result.upload.status} and takes no new bytes.`, [{ field: 'Upload-Offset', message: `upload is ${result.upload.status}`, offset: current }]);
+      throw new KilnError('conflict', `The upload is ${result.upload.status} and takes no new bytes.`, [
+        { field: 'Upload-Offset', message: `upload is ${result.upload.status}`, offset: current },
+      ]);
     }
     if (offset !== current) throw offsetMismatch(offset, current);
     if (declaredLength !== undefined) {
       if (result.upload.lengthDeferred) result = await this.declareLength(id, declaredLength, current);
       else if (declaredLength !== Number(result.upload.size)) {
-        throw new KilnError('invalid_input', `Upload-Length ${declaredLength} differs from the upload's length ${result.upload.size}; it cannot change.`, [{ field: 'Upload-Length', message: `must be ${result.upload.size}` }]);
+        throw new KilnError(
+          'invalid_input',
+          `Upload-Length ${declaredLength} differs from the upload's length ${result.upload.size}; it cannot change.`,
+          [{ field: 'Upload-Length', message: `must be ${result.upload.size}` }],
+        );
       }
     }
-    let room = result.upload.lengthDeferred ? this.config.KILN_MAX_FILE_SIZE - offset : Number(result.upload.size) - offset;
+    let room = result.upload.lengthDeferred
+      ? this.config.KILN_MAX_FILE_SIZE - offset
+      : Number(result.upload.size) - offset;
     // A length not declared yet counts 0 in the storage quota: its bytes so far count instead.
-    const quota = result.upload.lengthDeferred ? await this.quotas.storageRoom(result.upload.ownerKeyHash, offset, 'Upload-Offset') : undefined;
+    const quota = result.upload.lengthDeferred
+      ? await this.quotas.storageRoom(result.upload.ownerKeyHash, offset, 'Upload-Offset')
+      : undefined;
     const quotaLeft = quota ? quota.room - offset : Infinity;
-    if (declared !== undefined && declared > quotaLeft && quotaLeft < room) throw this.quotas.quotaError(quota!.used + offset, declared, 'Content-Length');
+    if (declared !== undefined && declared > quotaLeft && quotaLeft < room)
+      throw this.quotas.quotaError(quota!.used + offset, declared, 'Content-Length');
     const cutByQuota = quotaLeft < room;
     room = Math.min(room, quotaLeft);
     if (declared !== undefined && declared > room) throw tooLarge(declared, room, 'Content-Length');
     if (declared === 0 || result.upload.status !== 'uploading') return tusState(result);
 
     const split = await this.writer
-      .append(id, offset, body.iterator({ destroyOnReturn: false }), { segmentSize: this.segmentSize, maxBytes: room, checksum, lock })
+      .append(id, offset, body.iterator({ destroyOnReturn: false }), {
+        segmentSize: this.segmentSize,
+        maxBytes: room,
+        checksum,
+        lock,
+      })
       .catch((err: unknown) => {
-        throw cutByQuota && err instanceof KilnError && err.code === 'payload_too_large' ? this.quotas.quotaError(quota!.used + offset, declared ?? 0, 'body') : err;
+        throw cutByQuota && err instanceof KilnError && err.code === 'payload_too_large'
+          ? this.quotas.quotaError(quota!.used + offset, declared ?? 0, 'body')
+          : err;
       });
     if (split.checksumMismatch) throw checksumMismatch(checksum!.algorithm);
     if (split.interrupted) {
       this.log.info({ uploadId: id, offset, bytes: split.bytes, kept: !checksum }, 'tus: PATCH body broke off');
-      throw new KilnError('invalid_input', checksum ? 'The request body broke off; with Upload-Checksum nothing of it is kept.' : 'The request body broke off; the bytes that arrived are kept (HEAD gives the offset).');
+      throw new KilnError(
+        'invalid_input',
+        checksum
+          ? 'The request body broke off; with Upload-Checksum nothing of it is kept.'
+          : 'The request body broke off; the bytes that arrived are kept (HEAD gives the offset).',
+      );
     }
     return this.state(id);
   }
 
   /** creation-defer-length: the first PATCH that knows the length sends Upload-Length. */
   private async declareLength(id: string, length: number, offset: number): Promise<ChunkResult> {
-    if (length < 1) throw new KilnError('invalid_input', 'Upload-Length must be at least 1 byte.', [{ field: 'Upload-Length', message: 'at least 1' }]);
-    if (length > this.config.KILN_MAX_FILE_SIZE) throw tooLarge(length, this.config.KILN_MAX_FILE_SIZE, 'Upload-Length');
-    if (length < offset) throw new KilnError('invalid_input', `Upload-Length ${length} is less than the ${offset} bytes already received.`, [{ field: 'Upload-Length', message: `at least ${offset}` }]);
+    if (length < 1)
+      throw new KilnError('invalid_input', 'Upload-Length must be at least 1 byte.', [
+        { field: 'Upload-Length', message: 'at least 1' },
+      ]);
+    if (length > this.config.KILN_MAX_FILE_SIZE)
+      throw tooLarge(length, this.config.KILN_MAX_FILE_SIZE, 'Upload-Length');
+    if (length < offset)
+      throw new KilnError(
+        'invalid_input',
+        `Upload-Length ${length} is less than the ${offset} bytes already received.`,
+        [{ field: 'Upload-Length', message: `at least ${offset}` }],
+      );
     await this.prisma.$transaction(async (tx) => {
       await tx.$executeRaw`SELECT pg_advisory_xact_lock(hashtextextended(${`upload:${id}`}, 0))`;
       const current = await tx.upload.findUnique({ where: { id } });
@@ -267,7 +334,12 @@ export class TusService {
   }
 
   /** Opens the Upload row: standalone, bound to a job's input (job_id), or to a job created for it (target). */
-  private async open(principal: Principal, spec: CreationSpec, length: { deferred: boolean; length?: number }, metadata: string | null): Promise<Upload> {
+  private async open(
+    principal: Principal,
+    spec: CreationSpec,
+    length: { deferred: boolean; length?: number },
+    metadata: string | null,
+  ): Promise<Upload> {
     const size = length.deferred ? null : (length.length ?? null);
     const data = {
       id: randomUUID(),
@@ -283,9 +355,14 @@ export class TusService {
     let jobId = spec.jobId;
     let inputId = spec.inputId;
     let created: string | undefined;
-    const admit = (tx: Parameters<KeyQuotas['admitUpload']>[0]) => this.quotas.admitUpload(tx, principal.ownerKeyHash, size ?? 0, 'Upload-Length');
+    const admit = (tx: Parameters<KeyQuotas['admitUpload']>[0]) =>
+      this.quotas.admitUpload(tx, principal.ownerKeyHash, size ?? 0, 'Upload-Length');
     if (spec.target) {
-      const job = await this.jobs.create(principal, { process: true, input: [{ type: 'upload', filename: spec.filename }], conversion: [{ target: spec.target }] });
+      const job = await this.jobs.create(principal, {
+        process: true,
+        input: [{ type: 'upload', filename: spec.filename }],
+        conversion: [{ target: spec.target }],
+      });
       jobId = created = job.id;
       inputId = job.input[0].id;
     }
@@ -299,8 +376,13 @@ export class TusService {
       const job = await this.jobs.loadOwned(principal, jobId);
       this.jobs.assertAccepting(job);
       return await this.prisma.$transaction(async (tx) => {
-        const input = await claimUploadInput(tx, job.id, inputId, spec.filename, () => this.quotas.assertJobUnits(tx, job.id, { inputs: 1 }));
-        await tx.input.update({ where: { id: input.id }, data: { filename: spec.filename, size: size === null ? null : BigInt(size), contentType: spec.contentType } });
+        const input = await claimUploadInput(tx, job.id, inputId, spec.filename, () =>
+          this.quotas.assertJobUnits(tx, job.id, { inputs: 1 }),
+        );
+        await tx.input.update({
+          where: { id: input.id },
+          data: { filename: spec.filename, size: size === null ? null : BigInt(size), contentType: spec.contentType },
+        });
         await admit(tx);
         return tx.upload.create({ data: { ...data, jobId: job.id, inputId: input.id } });
       });
@@ -313,8 +395,10 @@ export class TusService {
   private async loadOwned(principal: Principal, id: string, opts: { expired?: boolean } = {}): Promise<Upload> {
     const upload = UUID.test(id) ? await this.prisma.upload.findUnique({ where: { id } }) : null;
     if (!upload || upload.ownerKeyHash !== principal.ownerKeyHash) throw new KilnError('not_found', 'No such upload.');
-    if (principal.kind === 'job-token' && upload.jobId !== principal.jobId) throw new KilnError('forbidden', 'This job token belongs to another job.');
-    if (!opts.expired && upload.status === 'uploading' && upload.expiresAt && upload.expiresAt < new Date()) throw uploadGone();
+    if (principal.kind === 'job-token' && upload.jobId !== principal.jobId)
+      throw new KilnError('forbidden', 'This job token belongs to another job.');
+    if (!opts.expired && upload.status === 'uploading' && upload.expiresAt && upload.expiresAt < new Date())
+      throw uploadGone();
     return upload;
   }
 
@@ -337,5 +421,7 @@ export function tusState(result: ChunkResult): TusUploadState {
 }
 
 function tooLarge(bytes: number, limit: number, field: string): KilnError {
-  return new KilnError('payload_too_large', `${field} ${bytes} is over the limit of ${limit} bytes.`, [{ field, message: `at most ${limit}`, limit }]);
+  return new KilnError('payload_too_large', `${field} ${bytes} is over the limit of ${limit} bytes.`, [
+    { field, message: `at most ${limit}`, limit },
+  ]);
 }

@@ -22,7 +22,12 @@ export class JobUploadController {
    */
   @Post(':id/upload')
   @AllowJobToken()
-  async upload(@Caller() caller: Principal, @Param('id') id: string, @Req() req: Request, @Res({ passthrough: true }) res: Response) {
+  async upload(
+    @Caller() caller: Principal,
+    @Param('id') id: string,
+    @Req() req: Request,
+    @Res({ passthrough: true }) res: Response,
+  ) {
     return this.limits.withUploadSlot(caller, async () => {
       if (req.header('x-upload-id') !== undefined || req.header('content-range') !== undefined) {
         const answer = await this.chunked.upload(caller, id, jobChunkRequest(req), req);

@@ -9,16 +9,28 @@ import { JobLifecycle } from '@kiln/workflow';
 
 /** The upload machinery of @kiln/uploads (plain classes) built once from the gateway's clients. */
 export const uploadProviders: Provider[] = [
-  { provide: UploadLocks, useFactory: (redis: RedisClient, config: KilnConfig) => new UploadLocks(redis, config), inject: [REDIS, KILN_CONFIG] },
+  {
+    provide: UploadLocks,
+    useFactory: (redis: RedisClient, config: KilnConfig) => new UploadLocks(redis, config),
+    inject: [REDIS, KILN_CONFIG],
+  },
   {
     provide: ChunkStore,
-    useFactory: (prisma: PrismaClient, store: ObjectStore, config: KilnConfig, producer: QueueProducer, lifecycle: JobLifecycle, metrics: KilnMetrics, locks: UploadLocks) =>
-      new ChunkStore(prisma, store, config, producer, lifecycle, metrics, locks),
+    useFactory: (
+      prisma: PrismaClient,
+      store: ObjectStore,
+      config: KilnConfig,
+      producer: QueueProducer,
+      lifecycle: JobLifecycle,
+      metrics: KilnMetrics,
+      locks: UploadLocks,
+    ) => new ChunkStore(prisma, store, config, producer, lifecycle, metrics, locks),
     inject: [PRISMA, OBJECT_STORE, KILN_CONFIG, QueueProducer, JobLifecycle, KilnMetrics, UploadLocks],
   },
   {
     provide: SegmentedWriter,
-    useFactory: (store: ObjectStore, chunks: ChunkStore, metrics: KilnMetrics) => new SegmentedWriter(store, chunks, metrics),
+    useFactory: (store: ObjectStore, chunks: ChunkStore, metrics: KilnMetrics) =>
+      new SegmentedWriter(store, chunks, metrics),
     inject: [OBJECT_STORE, ChunkStore, KilnMetrics],
   },
 ];

@@ -25,8 +25,15 @@ export class UploadSessionsController {
 
   /** One chunk: raw bytes with `Content-Range: bytes start-end/total`. 202 until complete, then 201. */
   @Put(':id')
-  async put(@Caller() caller: Principal, @Param('id') id: string, @Req() req: Request, @Res({ passthrough: true }) res: Response) {
-    const answer = await this.limits.withUploadSlot(caller, () => this.sessions.putChunk(caller, id, chunkRequest(req), req, requestOrigin(req)));
+  async put(
+    @Caller() caller: Principal,
+    @Param('id') id: string,
+    @Req() req: Request,
+    @Res({ passthrough: true }) res: Response,
+  ) {
+    const answer = await this.limits.withUploadSlot(caller, () =>
+      this.sessions.putChunk(caller, id, chunkRequest(req), req, requestOrigin(req)),
+    );
     res.status(answer.status);
     return answer.body;
   }
@@ -48,7 +55,12 @@ export class UploadSessionsController {
   }
 
   @Get(':id')
-  async get(@Caller() caller: Principal, @Param('id') id: string, @Req() req: Request, @Res({ passthrough: true }) res: Response) {
+  async get(
+    @Caller() caller: Principal,
+    @Param('id') id: string,
+    @Req() req: Request,
+    @Res({ passthrough: true }) res: Response,
+  ) {
     res.setHeader('Cache-Control', 'no-store');
     return this.sessions.get(caller, id, requestOrigin(req));
   }

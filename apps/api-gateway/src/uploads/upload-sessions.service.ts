@@ -30,18 +30,30 @@ export class UploadSessionsService {
   async create(principal: Principal, body: unknown, origin: string): Promise<UploadView> {
     const spec = parseOrThrow(createSessionBody, body);
     if (spec.size > this.config.KILN_MAX_FILE_SIZE) {
-      throw new KilnError('payload_too_large', `The file has ${spec.size} bytes; the limit is ${this.config.KILN_MAX_FILE_SIZE}.`, [{ field: 'size', message: `at most ${this.config.KILN_MAX_FILE_SIZE}` }]);
+      throw new KilnError(
+        'payload_too_large',
+        `The file has ${spec.size} bytes; the limit is ${this.config.KILN_MAX_FILE_SIZE}.`,
+        [{ field: 'size', message: `at most ${this.config.KILN_MAX_FILE_SIZE}` }],
+      );
     }
     this.quotas.assertExpiry(spec.expires_at);
     const nowS = Math.floor(Date.now() / 1000);
     if (spec.expires_at !== undefined && spec.expires_at !== 0 && spec.expires_at <= nowS) {
-      throw new KilnError('invalid_input', 'Invalid body: expires_at: must be in the future (epoch seconds), or 0 for never', [{ field: 'expires_at', message: 'must be in the future, or 0' }]);
+      throw new KilnError(
+        'invalid_input',
+        'Invalid body: expires_at: must be in the future (epoch seconds), or 0 for never',
+        [{ field: 'expires_at', message: 'must be in the future, or 0' }],
+      );
     }
     if (principal.kind === 'job-token' && spec.job_id !== principal.jobId) {
       throw new KilnError('forbidden', 'A job token can only open uploads into its own job (job_id).');
     }
     const expiresAt =
-      spec.expires_at === 0 ? null : spec.expires_at !== undefined ? new Date(spec.expires_at * 1000) : new Date(Date.now() + this.config.KILN_UPLOAD_TTL_SECONDS * 1000);
+      spec.expires_at === 0
+        ? null
+        : spec.expires_at !== undefined
+          ? new Date(spec.expires_at * 1000)
+          : new Date(Date.now() + this.config.KILN_UPLOAD_TTL_SECONDS * 1000);
     const filename = safeFilename(spec.filename);
     const data = {
       id: randomUUID(),
@@ -57,13 +69,21 @@ export class UploadSessionsService {
       const job = await this.jobs.loadOwned(principal, spec.job_id);
       this.jobs.assertAccepting(job);
       upload = await this.prisma.$transaction(async (tx) => {
-        const input = await claimUploadInput(tx, job.id, spec.input_id, filename, () => this.quotas.assertJobUnits(tx, job.id, { inputs: 1 }));
-        await tx.input.update({ where: { id: input.id }, data: { filename, size: BigInt(spec.size), contentType: spec.content_type ?? null } });
+        const input = await claimUploadInput(tx, job.id, spec.input_id, filename, () =>
+          this.quotas.assertJobUnits(tx, job.id, { inputs: 1 }),
+        );
+        await tx.input.update({
+          where: { id: input.id },
+          data: { filename, size: BigInt(spec.size), contentType: spec.content_type ?? null },
+        });
         await this.quotas.admitUpload(tx, principal.ownerKeyHash, spec.size, 'size');
         return tx.upload.create({ data: { ...data, jobId: job.id, inputId: input.id } });
       });
     } else {
-      if (spec.input_id) throw new KilnError('invalid_input', 'Invalid body: input_id needs job_id', [{ field: 'input_id', message: 'needs job_id' }]);
+      if (spec.input_id)
+        throw new KilnError('invalid_input', 'Invalid body: input_id needs job_id', [
+          { field: 'input_id', message: 'needs job_id' },
+        ]);
       upload = await this.prisma.$transaction(async (tx) => {
         await this.quotas.admitUpload(tx, principal.ownerKeyHash, spec.size, 'size');
         return tx.upload.create({ data });
@@ -72,7 +92,13 @@ export class UploadSessionsService {
     return this.view(upload.id, origin);
   }
 
-  async putChunk(principal: Principal, id: string, request: ChunkRequest, bytes: Readable, origin: string): Promise<{ status: 201 | 202; body: UploadView }> {
+  async putChunk(
+    principal: Principal,
+    id: string,
+    request: ChunkRequest,
+    bytes: Readable,
+    origin: string,
+  ): Promise<{ status: 201 | 202; body: UploadView }> {
     const range = parseContentRange(request.contentRange);
     const upload = await this.loadOwned(principal, id);
     if (upload.status === 'uploading' && upload.jobId) {
@@ -92,11 +118,22 @@ export class UploadSessionsService {
   /** Explicit finalize: 400 listing the gaps while bytes are missing; otherwise (re)queues the assembly. */
   async complete(principal: Principal, id: string, origin: string): Promise<UploadView> {
     const upload = await this.loadOwned(principal, id);
-    if (upload.status === 'failed') throw new KilnError('conflict', `The upload failed: ${upload.error ?? 'see its status'}.`);
+    if (upload.status === 'failed')
+      throw new KilnError('conflict', `The upload failed: ${upload.error ?? 'see its status'}.`);
     if (upload.status === 'uploading') {
-      const chunks = await this.prisma.uploadChunk.findMany({ where: { uploadId: id }, select: { start: true, end: true } });
-      const gaps = gapsOf(chunks.map((c) => ({ start: Number(c.start), end: Number(c.end) })), Number(upload.size));
-      throw new KilnError('invalid_input', `The upload is missing ${gaps.length} range(s) of bytes; send them, then complete again.`, gaps.map(([s, e]) => ({ field: 'Content-Range', message: `missing bytes ${s}-${e}`, start: s, end: e })));
+      const chunks = await this.prisma.uploadChunk.findMany({
+        where: { uploadId: id },
+        select: { start: true, end: true },
+      });
+      const gaps = gapsOf(
+        chunks.map((c) => ({ start: Number(c.start), end: Number(c.end) })),
+        Number(upload.size),
+      );
+      throw new KilnError(
+        'invalid_input',
+        `The upload is missing ${gaps.length} range(s) of bytes; send them, then complete again.`,
+        gaps.map(([s, e]) => ({ field: 'Content-Range', message: `missing bytes ${s}-${e}`, start: s, end: e })),
+      );
     }
     if (!upload.completedAt) await this.chunks.queueAssembly(upload);
     return this.view(id, origin);
@@ -105,17 +142,22 @@ export class UploadSessionsService {
   /** Abort: stored chunks are deleted; the job's input waits for another upload. */
   async abort(principal: Principal, id: string): Promise<void> {
     const upload = await this.loadOwned(principal, id);
-    if (upload.status === 'complete') throw new KilnError('conflict', 'The upload is complete; delete its job instead.');
+    if (upload.status === 'complete')
+      throw new KilnError('conflict', 'The upload is complete; delete its job instead.');
     await this.chunks.discard(id);
     if (upload.inputId) {
-      await this.prisma.input.updateMany({ where: { id: upload.inputId, status: 'uploading' }, data: { status: 'pending', size: null } });
+      await this.prisma.input.updateMany({
+        where: { id: upload.inputId, status: 'uploading' },
+        data: { status: 'pending', size: null },
+      });
     }
   }
 
   private async loadOwned(principal: Principal, id: string): Promise<Upload> {
     const upload = /^[0-9a-f-]{36}$/i.test(id) ? await this.prisma.upload.findUnique({ where: { id } }) : null;
     if (!upload || upload.ownerKeyHash !== principal.ownerKeyHash) throw new KilnError('not_found', 'No such upload.');
-    if (principal.kind === 'job-token' && upload.jobId !== principal.jobId) throw new KilnError('forbidden', 'This job token belongs to another job.');
+    if (principal.kind === 'job-token' && upload.jobId !== principal.jobId)
+      throw new KilnError('forbidden', 'This job token belongs to another job.');
     if (upload.status === 'uploading' && upload.expiresAt && upload.expiresAt < new Date()) {
       throw new KilnError('not_found', 'The upload has expired.');
     }
@@ -125,7 +167,9 @@ export class UploadSessionsService {
   /** The upload's view; `known` is the state a chunk write has just read (no second read). */
   private async view(id: string, origin: string, known?: ChunkResult): Promise<UploadView> {
     const state = known ?? (await this.chunks.state(id, false));
-    const input = state.upload.inputId ? await this.prisma.input.findUnique({ where: { id: state.upload.inputId } }) : null;
+    const input = state.upload.inputId
+      ? await this.prisma.input.findUnique({ where: { id: state.upload.inputId } })
+      : null;
     const base = this.config.KILN_PUBLIC_URL?.replace(/\/$/, '') ?? origin;
     return uploadView(state, base, this.chunks.limits, input);
   }

@@ -38,7 +38,12 @@ export class WholeFileUploadService {
     private readonly quotas: KeyQuotas,
   ) {}
 
-  async upload(principal: Principal, jobId: string, headers: IncomingHttpHeaders, body: Readable): Promise<WholeFileResult> {
+  async upload(
+    principal: Principal,
+    jobId: string,
+    headers: IncomingHttpHeaders,
+    body: Readable,
+  ): Promise<WholeFileResult> {
     const header = (name: string) => headerValue(headers, name);
     const job = await this.jobs.loadOwned(principal, jobId);
     this.jobs.assertAccepting(job);
@@ -46,7 +51,9 @@ export class WholeFileUploadService {
     const declared = header('content-length') !== undefined ? Number(header('content-length')) : undefined;
     const isMultipart = /^multipart\/form-data/i.test(header('content-type') ?? '');
     if (declared !== undefined && declared > max + (isMultipart ? MULTIPART_OVERHEAD : 0)) {
-      throw new KilnError('payload_too_large', `The file is larger than the limit of ${max} bytes.`, [{ field: 'Content-Length', message: `at most ${max} bytes`, limit: max }]);
+      throw new KilnError('payload_too_large', `The file is larger than the limit of ${max} bytes.`, [
+        { field: 'Content-Length', message: `at most ${max} bytes`, limit: max },
+      ]);
     }
     // The storage quota: a declared size must fit; a file of unknown size is cut where the quota ends.
     const fileBytes = Math.max(0, (declared ?? 0) - (isMultipart ? MULTIPART_OVERHEAD : 0));
@@ -61,7 +68,11 @@ export class WholeFileUploadService {
     });
     try {
       const stored = await this.metrics
-        .trackUpload(() => (isMultipart ? this.fromMultipart(headers, body, job.id, input.id, limit) : this.fromRaw(headers, body, job.id, input.id, limit, declared)))
+        .trackUpload(() =>
+          isMultipart
+            ? this.fromMultipart(headers, body, job.id, input.id, limit)
+            : this.fromRaw(headers, body, job.id, input.id, limit, declared),
+        )
         .catch(async (err: unknown) => {
           if (!(limit < max && err instanceof KilnError && err.code === 'payload_too_large')) throw err;
           // Cut at the storage quota: a refused file leaves no input behind.
@@ -84,76 +95,119 @@ export class WholeFileUploadService {
       });
       // The file is stored and recorded: a queue outage now must not fail the upload. The job is
       // queued in PostgreSQL and the assembler's maintenance run sends its units again.
-      await this.lifecycle.startIfReady(job.id).catch((err: unknown) => this.log.warn({ jobId: job.id, err: String(err) }, 'job start deferred: queue unavailable'));
+      await this.lifecycle
+        .startIfReady(job.id)
+        .catch((err: unknown) =>
+          this.log.warn({ jobId: job.id, err: String(err) }, 'job start deferred: queue unavailable'),
+        );
       return { input: inputView(ready), complete: true };
     } catch (err: unknown) {
-      await this.prisma.input.updateMany({ where: { id: input.id, status: 'uploading' }, data: { status: 'pending' } }).catch(() => undefined);
+      await this.prisma.input
+        .updateMany({ where: { id: input.id, status: 'uploading' }, data: { status: 'pending' } })
+        .catch(() => undefined);
       throw err;
     }
   }
 
-  private async fromRaw(headers: IncomingHttpHeaders, body: Readable, jobId: string, inputId: string, max: number, size: number | undefined) {
+  private async fromRaw(
+    headers: IncomingHttpHeaders,
+    body: Readable,
+    jobId: string,
+    inputId: string,
+    max: number,
+    size: number | undefined,
+  ) {
     const filename = rawUploadFilename(headerValue(headers, 'x-file-name'));
-    const contentType = (headerValue(headers, 'content-type') ?? 'application/octet-stream').split(';')[0].trim() || 'application/octet-stream';
+    const contentType =
+      (headerValue(headers, 'content-type') ?? 'application/octet-stream').split(';')[0].trim() ||
+      'application/octet-stream';
     const key = objectKeys.input(jobId, inputId, filename);
     const put = await this.store.put(key, body, { size, contentType, maxBytes: max });
     return { ...put, filename, contentType };
   }
 
   private fromMultipart(headers: IncomingHttpHeaders, body: Readable, jobId: string, inputId: string, max: number) {
-    return new Promise<{ key: string; size: number; sha256: string; filename: string; contentType: string }>((resolve, reject) => {
-      let bb: busboy.Busboy;
-      try {
-        // preservePath: a name with a path is refused like any other bad name, not cut silently.
-        bb = busboy({ headers, preservePath: true, limits: { files: 1, fileSize: max + 1, fields: 20, fieldSize: 64 * 1024, parts: 30 } });
-      } catch (err: unknown) {
-        reject(new KilnError('invalid_input', `Malformed multipart body: ${err instanceof Error ? err.message : String(err)}`, [{ field: 'Content-Type', message: 'bad multipart boundary' }]));
-        return;
-      }
-      let settled = false;
-      let storing: Promise<unknown> | undefined;
-      const fail = (err: unknown) => {
-        if (settled) return;
-        settled = true;
-        body.unpipe(bb); // the error filter drains or closes what is left
-        reject(err);
-      };
-      bb.on('file', (field: string, stream: Readable, info: busboy.FileInfo) => {
-        if (field !== 'file' || storing) {
-          stream.resume();
-          return;
-        }
-        let filename: string;
+    return new Promise<{ key: string; size: number; sha256: string; filename: string; contentType: string }>(
+      (resolve, reject) => {
+        let bb: busboy.Busboy;
         try {
-          filename = info.filename ? parseFilename(info.filename, 'file.filename') : 'file';
+          // preservePath: a name with a path is refused like any other bad name, not cut silently.
+          bb = busboy({
+            headers,
+            preservePath: true,
+            limits: { files: 1, fileSize: max + 1, fields: 20, fieldSize: 64 * 1024, parts: 30 },
+          });
         } catch (err: unknown) {
-          storing = Promise.resolve(); // no later part is stored either
-          stream.resume();
-          fail(err);
+          reject(
+            new KilnError(
+              'invalid_input',
+              `Malformed multipart body: ${err instanceof Error ? err.message : String(err)}`,
+              [{ field: 'Content-Type', message: 'bad multipart boundary' }],
+            ),
+          );
           return;
         }
-        const contentType = info.mimeType || 'application/octet-stream';
-        const key = objectKeys.input(jobId, inputId, filename);
-        storing = this.store.put(key, stream, { contentType, maxBytes: max }).then(
-          (put) => {
-            if (settled) return;
-            settled = true;
-            resolve({ ...put, filename, contentType });
-          },
-          (err: unknown) => {
+        let settled = false;
+        let storing: Promise<unknown> | undefined;
+        const fail = (err: unknown) => {
+          if (settled) return;
+          settled = true;
+          body.unpipe(bb); // the error filter drains or closes what is left
+          reject(err);
+        };
+        bb.on('file', (field: string, stream: Readable, info: busboy.FileInfo) => {
+          if (field !== 'file' || storing) {
+            stream.resume();
+            return;
+          }
+          let filename: string;
+          try {
+            filename = info.filename ? parseFilename(info.filename, 'file.filename') : 'file';
+          } catch (err: unknown) {
+            storing = Promise.resolve(); // no later part is stored either
             stream.resume();
             fail(err);
-          },
+            return;
+          }
+          const contentType = info.mimeType || 'application/octet-stream';
+          const key = objectKeys.input(jobId, inputId, filename);
+          storing = this.store.put(key, stream, { contentType, maxBytes: max }).then(
+            (put) => {
+              if (settled) return;
+              settled = true;
+              resolve({ ...put, filename, contentType });
+            },
+            (err: unknown) => {
+              stream.resume();
+              fail(err);
+            },
+          );
+        });
+        bb.on('error', (err: unknown) =>
+          fail(
+            new KilnError(
+              'invalid_input',
+              `Malformed multipart body: ${err instanceof Error ? err.message : String(err)}`,
+              [{ field: 'body', message: 'malformed multipart' }],
+            ),
+          ),
         );
-      });
-      bb.on('error', (err: unknown) => fail(new KilnError('invalid_input', `Malformed multipart body: ${err instanceof Error ? err.message : String(err)}`, [{ field: 'body', message: 'malformed multipart' }])));
-      bb.on('close', () => {
-        if (!storing) fail(new KilnError('invalid_input', 'The multipart body has no "file" field.', [{ field: 'file', message: 'required' }]));
-      });
-      body.on('aborted', () => fail(new KilnError('invalid_input', 'The upload was interrupted.')));
-      body.pipe(bb);
-    }).catch((err: unknown) => {
-      this.log.debug({ jobId, inputId, err: err instanceof Error ? err.message : String(err) }, 'multipart upload failed');
+        bb.on('close', () => {
+          if (!storing)
+            fail(
+              new KilnError('invalid_input', 'The multipart body has no "file" field.', [
+                { field: 'file', message: 'required' },
+              ]),
+            );
+        });
+        body.on('aborted', () => fail(new KilnError('invalid_input', 'The upload was interrupted.')));
+        body.pipe(bb);
+      },
+    ).catch((err: unknown) => {
+      this.log.debug(
+        { jobId, inputId, err: err instanceof Error ? err.message : String(err) },
+        'multipart upload failed',
+      );
       throw err;
     });
   }
@@ -162,7 +216,11 @@ export class WholeFileUploadService {
 /** The name of a raw upload: X-File-Name, percent-decoded, as the client states it (400 when missing or bad). */
 function rawUploadFilename(name: string | undefined): string {
   if (!name) {
-    throw new KilnError('invalid_input', 'A raw upload needs an X-File-Name header (or send multipart/form-data with a file field).', [{ field: 'X-File-Name', message: 'required' }]);
+    throw new KilnError(
+      'invalid_input',
+      'A raw upload needs an X-File-Name header (or send multipart/form-data with a file field).',
+      [{ field: 'X-File-Name', message: 'required' }],
+    );
   }
   return parseFilename(headerFilename(name), 'X-File-Name');
 }

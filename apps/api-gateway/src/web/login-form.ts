@@ -8,15 +8,20 @@ const FORM_LIMIT = 4096;
 export async function readLoginForm(req: Request): Promise<URLSearchParams> {
   const type = (req.header('content-type') ?? '').split(';')[0].trim().toLowerCase();
   if (type !== 'application/x-www-form-urlencoded') {
-    throw new KilnError('unsupported_media_type', 'Log in with an HTML form (application/x-www-form-urlencoded) carrying api_key.');
+    throw new KilnError(
+      'unsupported_media_type',
+      'Log in with an HTML form (application/x-www-form-urlencoded) carrying api_key.',
+    );
   }
   const declared = Number(req.header('content-length'));
-  if (Number.isFinite(declared) && declared > FORM_LIMIT) throw new KilnError('payload_too_large', `The login form is limited to ${FORM_LIMIT} bytes.`);
+  if (Number.isFinite(declared) && declared > FORM_LIMIT)
+    throw new KilnError('payload_too_large', `The login form is limited to ${FORM_LIMIT} bytes.`);
   const parts: Buffer[] = [];
   let size = 0;
   for await (const chunk of req as AsyncIterable<Buffer>) {
     size += chunk.length;
-    if (size > FORM_LIMIT) throw new KilnError('payload_too_large', `The login form is limited to ${FORM_LIMIT} bytes.`);
+    if (size > FORM_LIMIT)
+      throw new KilnError('payload_too_large', `The login form is limited to ${FORM_LIMIT} bytes.`);
     parts.push(chunk);
   }
   return new URLSearchParams(Buffer.concat(parts).toString('utf8'));

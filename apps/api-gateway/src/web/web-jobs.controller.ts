@@ -15,7 +15,13 @@ import { JobsService } from '../jobs/jobs.service';
  */
 export const webJobBody = z.strictObject({
   input: z
-    .array(z.strictObject({ type: z.literal('upload'), filename: z.string().min(1).max(255), size: z.number().int().min(1).optional() }))
+    .array(
+      z.strictObject({
+        type: z.literal('upload'),
+        filename: z.string().min(1).max(255),
+        size: z.number().int().min(1).optional(),
+      }),
+    )
     .min(1)
     .max(20),
   conversion: z.array(conversionSpec).min(1).max(20),
@@ -55,7 +61,12 @@ export class WebJobsController {
 
   /** 302 to a fresh, time-limited URL of the output (links on the page never go stale). */
   @Get(':id/output/:outputId/download')
-  async download(@Caller() caller: Principal, @Param('id') id: string, @Param('outputId') outputId: string, @Res() res: Response) {
+  async download(
+    @Caller() caller: Principal,
+    @Param('id') id: string,
+    @Param('outputId') outputId: string,
+    @Res() res: Response,
+  ) {
     res.setHeader('Cache-Control', 'no-store');
     res.redirect(302, await this.jobs.downloadUrl(caller, id, outputId));
   }

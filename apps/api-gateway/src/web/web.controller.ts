@@ -57,7 +57,8 @@ export class WebController {
   async login(@Req() req: Request, @Res() res: Response): Promise<void> {
     this.sessions.assertEnabled();
     const site = req.header('sec-fetch-site');
-    if (site === 'cross-site' || site === 'same-site') throw new KilnError('forbidden', 'Log in from the Kiln page itself.');
+    if (site === 'cross-site' || site === 'same-site')
+      throw new KilnError('forbidden', 'Log in from the Kiln page itself.');
     const form = await readLoginForm(req);
     const address = clientAddress(req);
     const session = this.sessions.login(form.get('api_key')?.trim() ?? '');

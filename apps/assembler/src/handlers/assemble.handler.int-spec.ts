@@ -26,7 +26,12 @@ let producer: QueueProducer;
 let handler: AssembleHandler;
 const bucket = `kiln-asm-${randomBytes(5).toString('hex')}`;
 
-const ctx = (): HandlerContext => ({ job: { id: 'assemble.test', attemptsMade: 0, opts: { attempts: 5 } } as unknown as BullJob, signal: new AbortController().signal, attempt: 1, isLastAttempt: false });
+const ctx = (): HandlerContext => ({
+  job: { id: 'assemble.test', attemptsMade: 0, opts: { attempts: 5 } } as unknown as BullJob,
+  signal: new AbortController().signal,
+  attempt: 1,
+  isLastAttempt: false,
+});
 
 beforeAll(async () => {
   db = await createTestDatabase();
@@ -56,14 +61,25 @@ async function seedUpload(sizes: number[], checksum?: 'right' | 'wrong', asPart:
   const uploadId = randomUUID();
   await prisma.job.create({
     data: {
-      id: jobId, ownerKeyHash: 'a'.repeat(64), token: randomBytes(16).toString('hex'), process: false,
+      id: jobId,
+      ownerKeyHash: 'a'.repeat(64),
+      token: randomBytes(16).toString('hex'),
+      process: false,
       inputs: { create: [{ id: inputId, type: 'upload', source: 'upload', status: 'assembling' }] },
     },
   });
   await prisma.upload.create({
     data: {
-      id: uploadId, ownerKeyHash: 'a'.repeat(64), jobId, inputId, clientUploadId: 'c1', filename: 'file.bin', size: BigInt(bytes.length),
-      receivedBytes: BigInt(bytes.length), status: 'complete', checksumSha256: checksum === 'right' ? sha : checksum === 'wrong' ? 'b'.repeat(64) : null,
+      id: uploadId,
+      ownerKeyHash: 'a'.repeat(64),
+      jobId,
+      inputId,
+      clientUploadId: 'c1',
+      filename: 'file.bin',
+      size: BigInt(bytes.length),
+      receivedBytes: BigInt(bytes.length),
+      status: 'complete',
+      checksumSha256: checksum === 'right' ? sha : checksum === 'wrong' ? 'b'.repeat(64) : null,
     },
   });
   let multipart: { id: string; key: string } | undefined;
@@ -81,11 +97,22 @@ async function seedUpload(sizes: number[], checksum?: 'right' | 'wrong', asPart:
     if (asPart[i]) {
       const partNumber = 1 + Math.floor(start / Math.ceil(bytes.length / 10_000));
       const put = await store.putPart(multipart!.key, multipart!.id, partNumber, Readable.from([slice]), size);
-      await prisma.uploadChunk.create({ data: { id: randomUUID(), uploadId, start: BigInt(start), end: BigInt(end), etag: put.etag, partNumber } });
+      await prisma.uploadChunk.create({
+        data: { id: randomUUID(), uploadId, start: BigInt(start), end: BigInt(end), etag: put.etag, partNumber },
+      });
     } else {
       const key = `chunks/${uploadId}/${start}-${end}.x`;
       const put = await store.put(key, Readable.from([slice]), { size });
-      await prisma.uploadChunk.create({ data: { id: randomUUID(), uploadId, start: BigInt(start), end: BigInt(end), sha256: put.sha256, objectKey: key } });
+      await prisma.uploadChunk.create({
+        data: {
+          id: randomUUID(),
+          uploadId,
+          start: BigInt(start),
+          end: BigInt(end),
+          sha256: put.sha256,
+          objectKey: key,
+        },
+      });
     }
   }
   return { jobId, inputId, uploadId, sha, size: bytes.length, multipart };
@@ -131,7 +158,10 @@ describe('AssembleHandler (real S3 and PostgreSQL)', () => {
   it('every chunk a part: completing the multipart upload is the assembly (no byte read by the assembler)', async () => {
     const u = await seedUpload([5 * MiB, 6 * MiB, 5 * MiB, 777], 'right', [true, true, true, true]);
     const outcome = await handler.handle({ uploadId: u.uploadId }, ctx());
-    expect(outcome).toMatchObject({ status: 'success', detail: expect.stringMatching(/4 chunks \(4 as parts\).*multipart/) });
+    expect(outcome).toMatchObject({
+      status: 'success',
+      detail: expect.stringMatching(/4 chunks \(4 as parts\).*multipart/),
+    });
     const input = await prisma.input.findUniqueOrThrow({ where: { id: u.inputId } });
     expect(input).toMatchObject({ status: 'ready', objectKey: u.multipart!.key, size: BigInt(u.size) });
     expect(await shaOf(u.multipart!.key)).toBe(u.sha);
@@ -141,7 +171,11 @@ describe('AssembleHandler (real S3 and PostgreSQL)', () => {
   it('a crash after the multipart upload was completed but before the database said so is repaired by the retry', async () => {
     const u = await seedUpload([5 * MiB, 3 * MiB], undefined, [true, true]);
     const rows = await prisma.uploadChunk.findMany({ where: { uploadId: u.uploadId }, orderBy: { start: 'asc' } });
-    await store.completeMultipart(u.multipart!.key, u.multipart!.id, rows.map((c) => ({ partNumber: c.partNumber!, etag: c.etag! })));
+    await store.completeMultipart(
+      u.multipart!.key,
+      u.multipart!.id,
+      rows.map((c) => ({ partNumber: c.partNumber!, etag: c.etag! })),
+    );
     expect((await handler.handle({ uploadId: u.uploadId }, ctx())).status).toBe('success');
     expect(await shaOf(u.multipart!.key)).toBe(u.sha);
     expect((await prisma.input.findUniqueOrThrow({ where: { id: u.inputId } })).status).toBe('ready');
@@ -151,7 +185,10 @@ describe('AssembleHandler (real S3 and PostgreSQL)', () => {
     // 5 MiB part, 100 KB object, 100 KB object, 5 MiB part, the last (small) a part.
     const u = await seedUpload([5 * MiB, 100_000, 100_000, 5 * MiB, 4321], 'right', [true, false, false, true, true]);
     const outcome = await handler.handle({ uploadId: u.uploadId }, ctx());
-    expect(outcome).toMatchObject({ status: 'success', detail: expect.stringMatching(/5 chunks \(3 as parts\).*stream/) });
+    expect(outcome).toMatchObject({
+      status: 'success',
+      detail: expect.stringMatching(/5 chunks \(3 as parts\).*stream/),
+    });
     const input = await prisma.input.findUniqueOrThrow({ where: { id: u.inputId } });
     expect(await shaOf(input.objectKey!)).toBe(u.sha);
     expect(await store.stat(u.multipart!.key)).toBeNull(); // the parts' interim object is gone
@@ -174,7 +211,10 @@ describe('AssembleHandler (real S3 and PostgreSQL)', () => {
 
   it('a part whose stored bytes changed (ETag mismatch) fails the upload clearly', async () => {
     const u = await seedUpload([5 * MiB, 1000], undefined, [true, true]);
-    await prisma.uploadChunk.updateMany({ where: { uploadId: u.uploadId, partNumber: 1 }, data: { etag: '0'.repeat(32) } });
+    await prisma.uploadChunk.updateMany({
+      where: { uploadId: u.uploadId, partNumber: 1 },
+      data: { etag: '0'.repeat(32) },
+    });
     const outcome = await handler.handle({ uploadId: u.uploadId }, ctx());
     expect(outcome).toMatchObject({ status: 'failed', message: expect.stringMatching(/refused the stored parts/) });
     expect((await prisma.input.findUniqueOrThrow({ where: { id: u.inputId } })).status).toBe('failed');
@@ -182,7 +222,10 @@ describe('AssembleHandler (real S3 and PostgreSQL)', () => {
 
   it('two assemblers racing on one upload still leave one correct object', async () => {
     const u = await seedUpload([5 * MiB, 2 * MiB]);
-    const outcomes = await Promise.all([handler.handle({ uploadId: u.uploadId }, ctx()), handler.handle({ uploadId: u.uploadId }, ctx())]);
+    const outcomes = await Promise.all([
+      handler.handle({ uploadId: u.uploadId }, ctx()),
+      handler.handle({ uploadId: u.uploadId }, ctx()),
+    ]);
     expect(outcomes.map((o) => o.status)).toContain('success');
     const key = assembledKey({ id: u.uploadId, jobId: u.jobId, inputId: u.inputId, filename: 'file.bin' });
     expect(await shaOf(key)).toBe(u.sha);
@@ -193,7 +236,12 @@ describe('AssembleHandler (real S3 and PostgreSQL)', () => {
     const u = await seedUpload([5 * MiB, 1 * MiB]);
     const key = assembledKey({ id: u.uploadId, jobId: u.jobId, inputId: u.inputId, filename: 'file.bin' });
     // The state a crash between compose and the database write leaves: a complete object, no record of it.
-    await store.compose(key, (await prisma.uploadChunk.findMany({ where: { uploadId: u.uploadId }, orderBy: { start: 'asc' } })).map((c) => c.objectKey!));
+    await store.compose(
+      key,
+      (await prisma.uploadChunk.findMany({ where: { uploadId: u.uploadId }, orderBy: { start: 'asc' } })).map(
+        (c) => c.objectKey!,
+      ),
+    );
     expect((await prisma.upload.findUniqueOrThrow({ where: { id: u.uploadId } })).completedAt).toBeNull();
     expect((await handler.handle({ uploadId: u.uploadId }, ctx())).status).toBe('success');
     expect(await shaOf(key)).toBe(u.sha);
@@ -203,10 +251,19 @@ describe('AssembleHandler (real S3 and PostgreSQL)', () => {
   it('a declared checksum that does not match fails the upload and its input, and keeps no bytes', async () => {
     const u = await seedUpload([200_000, 1000], 'wrong');
     const outcome = await handler.handle({ uploadId: u.uploadId }, ctx());
-    expect(outcome).toMatchObject({ status: 'failed', code: 'unprocessable', message: expect.stringMatching(/checksum mismatch/) });
+    expect(outcome).toMatchObject({
+      status: 'failed',
+      code: 'unprocessable',
+      message: expect.stringMatching(/checksum mismatch/),
+    });
     expect(await prisma.upload.findUniqueOrThrow({ where: { id: u.uploadId } })).toMatchObject({ status: 'failed' });
-    expect(await prisma.input.findUniqueOrThrow({ where: { id: u.inputId } })).toMatchObject({ status: 'failed', error: expect.stringMatching(/checksum mismatch/) });
-    expect(await store.stat(assembledKey({ id: u.uploadId, jobId: u.jobId, inputId: u.inputId, filename: 'file.bin' }))).toBeNull();
+    expect(await prisma.input.findUniqueOrThrow({ where: { id: u.inputId } })).toMatchObject({
+      status: 'failed',
+      error: expect.stringMatching(/checksum mismatch/),
+    });
+    expect(
+      await store.stat(assembledKey({ id: u.uploadId, jobId: u.jobId, inputId: u.inputId, filename: 'file.bin' })),
+    ).toBeNull();
     expect(await chunkObjects(u.uploadId)).toEqual([]);
   });
 

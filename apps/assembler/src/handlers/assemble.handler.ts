@@ -12,7 +12,9 @@ import { JobLifecycle } from '@kiln/workflow';
 
 /** Where an upload's bytes end up: a job's input, or a standalone session's own object. */
 export function assembledKey(upload: Pick<Upload, 'id' | 'jobId' | 'inputId' | 'filename'>): string {
-  return upload.jobId && upload.inputId ? objectKeys.input(upload.jobId, upload.inputId, upload.filename) : objectKeys.upload(upload.id, upload.filename);
+  return upload.jobId && upload.inputId
+    ? objectKeys.input(upload.jobId, upload.inputId, upload.filename)
+    : objectKeys.upload(upload.id, upload.filename);
 }
 
 /** Server-side compose is possible when every chunk but the last is a valid S3 part (≥ 5 MiB). */
@@ -59,7 +61,8 @@ export class AssembleHandler implements JobHandler<'assemble'> {
     const labels: { mode?: 'multipart' | 'compose' | 'stream' } = {};
     try {
       const outcome = await this.assemble(payload, ctx, labels);
-      if (labels.mode && outcome.status !== 'skipped') this.metrics?.assemblies.inc({ mode: labels.mode, outcome: outcome.status });
+      if (labels.mode && outcome.status !== 'skipped')
+        this.metrics?.assemblies.inc({ mode: labels.mode, outcome: outcome.status });
       return outcome;
     } catch (err: unknown) {
       if (labels.mode) this.metrics?.assemblies.inc({ mode: labels.mode, outcome: 'error' });
@@ -67,8 +70,15 @@ export class AssembleHandler implements JobHandler<'assemble'> {
     }
   }
 
-  private async assemble({ uploadId }: PayloadOf<'assemble'>, _ctx: HandlerContext, labels: { mode?: 'multipart' | 'compose' | 'stream' }): Promise<HandlerOutcome> {
-    const upload = await this.prisma.upload.findUnique({ where: { id: uploadId }, include: { chunks: { orderBy: { start: 'asc' } }, job: { select: { status: true } } } });
+  private async assemble(
+    { uploadId }: PayloadOf<'assemble'>,
+    _ctx: HandlerContext,
+    labels: { mode?: 'multipart' | 'compose' | 'stream' },
+  ): Promise<HandlerOutcome> {
+    const upload = await this.prisma.upload.findUnique({
+      where: { id: uploadId },
+      include: { chunks: { orderBy: { start: 'asc' } }, job: { select: { status: true } } },
+    });
     if (!upload) return { status: 'skipped', reason: 'upload no longer exists' };
     if (upload.job?.status === 'canceled') return { status: 'skipped', reason: 'job canceled' };
     if (upload.completedAt) {
@@ -78,13 +88,19 @@ export class AssembleHandler implements JobHandler<'assemble'> {
     }
     if (upload.status !== 'complete') return { status: 'skipped', reason: `upload is ${upload.status}` };
     const size = Number(upload.size);
-    if (!coversExactly(upload.chunks.map((c) => ({ start: Number(c.start), end: Number(c.end) })), size)) {
+    if (
+      !coversExactly(
+        upload.chunks.map((c) => ({ start: Number(c.start), end: Number(c.end) })),
+        size,
+      )
+    ) {
       return this.fail(upload, 'the stored chunks do not cover the file exactly (gap or overlap)');
     }
 
     const chunks: UploadChunk[] = upload.chunks;
     const parts = chunks.filter((c) => c.partNumber !== null);
-    const multipart = upload.multipartId && upload.multipartKey ? { id: upload.multipartId, key: upload.multipartKey } : null;
+    const multipart =
+      upload.multipartId && upload.multipartKey ? { id: upload.multipartId, key: upload.multipartKey } : null;
     if (parts.length && !multipart) return this.fail(upload, 'the upload has parts but no multipart upload');
     let target = assembledKey(upload);
     let sha256: string | null = null;
@@ -101,7 +117,10 @@ export class AssembleHandler implements JobHandler<'assemble'> {
         // streamed with the chunk objects in file order.
         labels.mode = 'stream';
         if (target === multipart!.key) target = objectKeys.assembledUpload(upload.id, upload.filename);
-        const put = await this.store.put(target, this.mixed(chunks, multipart!.key, done.offsets), { size, contentType: upload.contentType ?? undefined });
+        const put = await this.store.put(target, this.mixed(chunks, multipart!.key, done.offsets), {
+          size,
+          contentType: upload.contentType ?? undefined,
+        });
         sha256 = put.sha256;
         await this.store.remove(multipart!.key);
       }
@@ -113,20 +132,27 @@ export class AssembleHandler implements JobHandler<'assemble'> {
         await this.store.compose(target, keys);
       } else {
         labels.mode = 'stream';
-        const put = await this.store.put(target, concatenated(this.store, keys), { size, contentType: upload.contentType ?? undefined });
+        const put = await this.store.put(target, concatenated(this.store, keys), {
+          size,
+          contentType: upload.contentType ?? undefined,
+        });
         sha256 = put.sha256;
       }
     }
     const serverSide = labels.mode !== 'stream';
     const stored = await this.store.stat(target);
-    if (!stored || stored.size !== size) throw new Error(`assembled object has ${stored?.size ?? 'no'} bytes, expected ${size}`);
+    if (!stored || stored.size !== size)
+      throw new Error(`assembled object has ${stored?.size ?? 'no'} bytes, expected ${size}`);
 
     if (upload.checksumSha256) {
       sha256 ??= await this.hashObject(target);
       if (sha256 !== upload.checksumSha256) {
         await this.store.remove(target);
         await this.store.removePrefix(objectKeys.uploadChunks(upload.id));
-        return this.fail(upload, `checksum mismatch: the assembled file's sha256 is ${sha256}, the upload declared ${upload.checksumSha256}`);
+        return this.fail(
+          upload,
+          `checksum mismatch: the assembled file's sha256 is ${sha256}, the upload declared ${upload.checksumSha256}`,
+        );
       }
     }
     const now = new Date();
@@ -134,7 +160,11 @@ export class AssembleHandler implements JobHandler<'assemble'> {
     // attached to a job while it was being assembled (see the gateway's attachUpload).
     const owner = await this.prisma.$transaction(async (tx) => {
       await tx.$executeRaw`SELECT pg_advisory_xact_lock(hashtextextended(${`upload:${upload.id}`}, 0))`;
-      const done = await tx.upload.update({ where: { id: upload.id }, data: { objectKey: target, completedAt: now }, select: { jobId: true, inputId: true } });
+      const done = await tx.upload.update({
+        where: { id: upload.id },
+        data: { objectKey: target, completedAt: now },
+        select: { jobId: true, inputId: true },
+      });
       if (done.inputId) {
         await tx.input.update({
           where: { id: done.inputId },
@@ -155,8 +185,23 @@ export class AssembleHandler implements JobHandler<'assemble'> {
     await this.store.removePrefix(objectKeys.uploadChunks(upload.id));
     if (owner.jobId) await this.lifecycle.startIfReady(owner.jobId);
     const ms = Date.now() - started;
-    this.log.info({ uploadId, jobId: upload.jobId, chunks: chunks.length, parts: parts.length, size, mode: labels.mode, serverSide, ms }, 'upload assembled');
-    return { status: 'success', detail: `${chunks.length} chunks (${parts.length} as parts), ${size} bytes, ${labels.mode} in ${ms} ms` };
+    this.log.info(
+      {
+        uploadId,
+        jobId: upload.jobId,
+        chunks: chunks.length,
+        parts: parts.length,
+        size,
+        mode: labels.mode,
+        serverSide,
+        ms,
+      },
+      'upload assembled',
+    );
+    return {
+      status: 'success',
+      detail: `${chunks.length} chunks (${parts.length} as parts), ${size} bytes, ${labels.mode} in ${ms} ms`,
+    };
   }
 
   /**
@@ -174,7 +219,9 @@ export class AssembleHandler implements JobHandler<'assemble'> {
     parts: UploadChunk[],
     expectedSize: number | null,
   ): Promise<HandlerOutcome | { exact: boolean; offsets: Map<number, number> }> {
-    const recorded = [...parts].sort((a, b) => a.partNumber! - b.partNumber!).map((c) => ({ partNumber: c.partNumber!, etag: c.etag!, size: Number(c.end - c.start) + 1 }));
+    const recorded = [...parts]
+      .sort((a, b) => a.partNumber! - b.partNumber!)
+      .map((c) => ({ partNumber: c.partNumber!, etag: c.etag!, size: Number(c.end - c.start) + 1 }));
     const offsets = (list: { partNumber: number; size: number }[]) => {
       const map = new Map<number, number>();
       let at = 0;
@@ -204,10 +251,14 @@ export class AssembleHandler implements JobHandler<'assemble'> {
     try {
       await this.store.completeMultipart(multipart.key, multipart.id, uploaded);
     } catch (err: unknown) {
-      if (err instanceof KilnError && (err.code === 'conflict' || err.code === 'unprocessable')) return refused(err.message);
+      if (err instanceof KilnError && (err.code === 'conflict' || err.code === 'unprocessable'))
+        return refused(err.message);
       throw err;
     }
-    this.log.warn({ uploadId: upload.id, strays: uploaded.length - recorded.length }, 'upload had parts that were sent but not kept; reading the kept ones back');
+    this.log.warn(
+      { uploadId: upload.id, strays: uploaded.length - recorded.length },
+      'upload had parts that were sent but not kept; reading the kept ones back',
+    );
     return { exact: uploaded.length === recorded.length, offsets: offsets(uploaded) };
   }
 
@@ -238,7 +289,8 @@ export class AssembleHandler implements JobHandler<'assemble'> {
 
   private async fail(upload: Upload, message: string): Promise<HandlerOutcome> {
     await this.prisma.upload.update({ where: { id: upload.id }, data: { status: 'failed', error: message } });
-    if (upload.jobId && upload.inputId) await this.lifecycle.failInput(upload.jobId, upload.inputId, message, 'unprocessable');
+    if (upload.jobId && upload.inputId)
+      await this.lifecycle.failInput(upload.jobId, upload.inputId, message, 'unprocessable');
     return { status: 'failed', code: 'unprocessable', message };
   }
 }

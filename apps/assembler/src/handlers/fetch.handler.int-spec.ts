@@ -55,7 +55,10 @@ const server = http.createServer((req, res) => {
       return void res.writeHead(301, { Location: `http://127.0.0.1:${port()}/named/ignored.bin` }).end();
     case '/named/ignored.bin':
       // No Content-Length: chunked; the name comes from Content-Disposition.
-      res.writeHead(200, { 'Content-Type': 'video/mp4', 'Content-Disposition': `attachment; filename="clip.mp4"; filename*=UTF-8''cl%C3%AFp%20one.mp4` });
+      res.writeHead(200, {
+        'Content-Type': 'video/mp4',
+        'Content-Disposition': `attachment; filename="clip.mp4"; filename*=UTF-8''cl%C3%AFp%20one.mp4`,
+      });
       return void streamOut(res, data);
     case '/ftp':
       return void res.writeHead(302, { Location: 'ftp://127.0.0.1/file' }).end();
@@ -150,7 +153,13 @@ function handler(overrides: Record<string, string> = {}): FetchHandler {
 }
 
 function context(isLastAttempt = true): HandlerContext {
-  const job = { id: 'fetch.test', name: 'fetch', data: {}, attemptsMade: isLastAttempt ? 2 : 0, opts: { attempts: 3 } } as unknown as BullJob;
+  const job = {
+    id: 'fetch.test',
+    name: 'fetch',
+    data: {},
+    attemptsMade: isLastAttempt ? 2 : 0,
+    opts: { attempts: 3 },
+  } as unknown as BullJob;
   return { job, signal: new AbortController().signal, attempt: isLastAttempt ? 3 : 1, isLastAttempt };
 }
 
@@ -214,7 +223,8 @@ beforeAll(async () => {
 afterAll(async () => {
   server.closeAllConnections();
   await new Promise((resolve) => server.close(resolve));
-  for (const name of ['convert', 'finalize', 'callback'] as QueueName[]) await producer.queue(name).obliterate({ force: true });
+  for (const name of ['convert', 'finalize', 'callback'] as QueueName[])
+    await producer.queue(name).obliterate({ force: true });
   await producer.close();
   redis.disconnect();
   await prisma.$disconnect();
@@ -274,7 +284,13 @@ describe('FetchHandler: successful downloads', () => {
     expect(outcome).toMatchObject({ status: 'success', detail: expect.stringContaining('2 redirects') });
     expect(hits.slice(before)).toEqual(['/r1', '/r2', '/named/ignored.bin']);
     const input = await prisma.input.findUniqueOrThrow({ where: { id: inputIds[0] } });
-    expect(input).toMatchObject({ status: 'ready', filename: 'clïp one.mp4', contentType: 'video/mp4', checksumSha256: dataSha, size: BigInt(data.length) });
+    expect(input).toMatchObject({
+      status: 'ready',
+      filename: 'clïp one.mp4',
+      contentType: 'video/mp4',
+      checksumSha256: dataSha,
+      size: BigInt(data.length),
+    });
     expect(await sha256Of(input.objectKey!)).toBe(dataSha);
   });
 
@@ -287,7 +303,10 @@ describe('FetchHandler: successful downloads', () => {
     });
     const b = await seed([local('/r1')], { filename: '../given\u0007.bin' });
     await handler().handle({ jobId: b.jobId, inputId: b.inputIds[0] }, context());
-    expect(await prisma.input.findUniqueOrThrow({ where: { id: b.inputIds[0] } })).toMatchObject({ status: 'ready', filename: 'given.bin' });
+    expect(await prisma.input.findUniqueOrThrow({ where: { id: b.inputIds[0] } })).toMatchObject({
+      status: 'ready',
+      filename: 'given.bin',
+    });
   });
 
   it('does not start a process:false job, and skips an input that is already ready', async () => {
@@ -295,14 +314,20 @@ describe('FetchHandler: successful downloads', () => {
     expect(await handler().handle({ jobId, inputId: inputIds[0] }, context())).toMatchObject({ status: 'success' });
     expect((await prisma.job.findUniqueOrThrow({ where: { id: jobId } })).status).toBe('incomplete');
     const before = hits.length;
-    expect(await handler().handle({ jobId, inputId: inputIds[0] }, context())).toEqual({ status: 'skipped', reason: 'input is already ready' });
+    expect(await handler().handle({ jobId, inputId: inputIds[0] }, context())).toEqual({
+      status: 'skipped',
+      reason: 'input is already ready',
+    });
     expect(hits.length).toBe(before);
   });
 
   it('skips the input of a canceled job and a missing input', async () => {
     const { jobId, inputIds } = await seed([local('/file.bin')]);
     await prisma.job.update({ where: { id: jobId }, data: { status: 'canceled' } });
-    expect(await handler().handle({ jobId, inputId: inputIds[0] }, context())).toEqual({ status: 'skipped', reason: 'job is canceled' });
+    expect(await handler().handle({ jobId, inputId: inputIds[0] }, context())).toEqual({
+      status: 'skipped',
+      reason: 'job is canceled',
+    });
     expect(await handler().handle({ jobId, inputId: randomUUID() }, context())).toMatchObject({ status: 'skipped' });
     expect(await objectsUnder(`inputs/${jobId}/`)).toEqual([]);
   });
@@ -328,7 +353,9 @@ async function expectInputFailed(s: Seeded, code: string, message: RegExp): Prom
   const job = await prisma.job.findUniqueOrThrow({ where: { id: s.jobId } });
   expect(job.status).toBe('failed');
   expect(job.finishedAt).toBeInstanceOf(Date);
-  expect(job.errors).toEqual([{ code, source: 'input', input_id: s.inputIds[0], message: expect.stringMatching(message) }]);
+  expect(job.errors).toEqual([
+    { code, source: 'input', input_id: s.inputIds[0], message: expect.stringMatching(message) },
+  ]);
   expect(await objectsUnder(`inputs/${s.jobId}/`)).toEqual([]);
 }
 
@@ -336,7 +363,11 @@ describe('FetchHandler: failures', () => {
   it('a 404 fails the input and the job, whose errors name the input', async () => {
     const s = await seed([local('/missing')]);
     const outcome = await handler().handle({ jobId: s.jobId, inputId: s.inputIds[0] }, context(false));
-    expect(outcome).toEqual({ status: 'failed', code: 'download_failed', message: expect.stringMatching(/answered 404 Not Found/) });
+    expect(outcome).toEqual({
+      status: 'failed',
+      code: 'download_failed',
+      message: expect.stringMatching(/answered 404 Not Found/),
+    });
     await expectInputFailed(s, 'download_failed', /404 Not Found/);
     const job = await prisma.job.findUniqueOrThrow({ where: { id: s.jobId } });
     expect((job.errors as { message: string }[])[0].message).toContain(local('/missing')); // no filename: named by its URL
@@ -344,7 +375,9 @@ describe('FetchHandler: failures', () => {
 
   it('a 503 is retried (thrown, input still uploading) until the last attempt, which fails it', async () => {
     const s = await seed([local('/unavailable')]);
-    await expect(handler().handle({ jobId: s.jobId, inputId: s.inputIds[0] }, context(false))).rejects.toThrow(/answered 503.*will retry/);
+    await expect(handler().handle({ jobId: s.jobId, inputId: s.inputIds[0] }, context(false))).rejects.toThrow(
+      /answered 503.*will retry/,
+    );
     expect((await prisma.input.findUniqueOrThrow({ where: { id: s.inputIds[0] } })).status).toBe('uploading');
     expect((await prisma.job.findUniqueOrThrow({ where: { id: s.jobId } })).status).toBe('downloading');
     const outcome = await handler().handle({ jobId: s.jobId, inputId: s.inputIds[0] }, context(true));
@@ -356,7 +389,11 @@ describe('FetchHandler: failures', () => {
     const s = await seed([local('/big')]);
     const early = closedEarly;
     const outcome = await handler().handle({ jobId: s.jobId, inputId: s.inputIds[0] }, context(false));
-    expect(outcome).toEqual({ status: 'failed', code: 'payload_too_large', message: `the file has ${LIMIT + 1} bytes; the limit is ${LIMIT}` });
+    expect(outcome).toEqual({
+      status: 'failed',
+      code: 'payload_too_large',
+      message: `the file has ${LIMIT + 1} bytes; the limit is ${LIMIT}`,
+    });
     await expectInputFailed(s, 'payload_too_large', /the limit is/);
     await waitFor(() => closedEarly > early); // we hung up on the server
   });
@@ -370,7 +407,9 @@ describe('FetchHandler: failures', () => {
 
   it('a body cut short is a transient failure', async () => {
     const s = await seed([local('/short')]);
-    await expect(handler().handle({ jobId: s.jobId, inputId: s.inputIds[0] }, context(false))).rejects.toThrow(/will retry/);
+    await expect(handler().handle({ jobId: s.jobId, inputId: s.inputIds[0] }, context(false))).rejects.toThrow(
+      /will retry/,
+    );
     const outcome = await handler().handle({ jobId: s.jobId, inputId: s.inputIds[0] }, context(true));
     expect(outcome).toMatchObject({ status: 'failed', code: 'download_failed' });
     await expectInputFailed(s, 'download_failed', /closed the connection before the whole body arrived/);
@@ -380,42 +419,76 @@ describe('FetchHandler: failures', () => {
     const s = await seed([local('/stall')]);
     const h = handler({ KILN_FETCH_TIMEOUT_SECONDS: '1' });
     // The idle timer, not the server (which never ends the body), ends the download.
-    await expect(h.handle({ jobId: s.jobId, inputId: s.inputIds[0] }, context(false))).rejects.toThrow(/sent no data for 1 s \(timeout\)/);
+    await expect(h.handle({ jobId: s.jobId, inputId: s.inputIds[0] }, context(false))).rejects.toThrow(
+      /sent no data for 1 s \(timeout\)/,
+    );
     const outcome = await h.handle({ jobId: s.jobId, inputId: s.inputIds[0] }, context(true));
-    expect(outcome).toMatchObject({ status: 'failed', code: 'download_failed', message: expect.stringMatching(/timeout/) });
+    expect(outcome).toMatchObject({
+      status: 'failed',
+      code: 'download_failed',
+      message: expect.stringMatching(/timeout/),
+    });
     await expectInputFailed(s, 'download_failed', /sent no data for 1 s/);
   });
 
   it('a server that never answers times out', async () => {
     const s = await seed([local('/silent')]);
-    const outcome = await handler({ KILN_FETCH_TIMEOUT_SECONDS: '1' }).handle({ jobId: s.jobId, inputId: s.inputIds[0] }, context(true));
-    expect(outcome).toMatchObject({ status: 'failed', code: 'download_failed', message: expect.stringMatching(/did not answer for 1 s/) });
+    const outcome = await handler({ KILN_FETCH_TIMEOUT_SECONDS: '1' }).handle(
+      { jobId: s.jobId, inputId: s.inputIds[0] },
+      context(true),
+    );
+    expect(outcome).toMatchObject({
+      status: 'failed',
+      code: 'download_failed',
+      message: expect.stringMatching(/did not answer for 1 s/),
+    });
   });
 
   it('a download over KILN_FETCH_MAX_SECONDS fails without retry even while bytes trickle in', async () => {
     const s = await seed([local('/trickle')]);
-    const outcome = await handler({ KILN_FETCH_TIMEOUT_SECONDS: '1', KILN_FETCH_MAX_SECONDS: '1' }).handle({ jobId: s.jobId, inputId: s.inputIds[0] }, context(false));
-    expect(outcome).toMatchObject({ status: 'failed', code: 'download_failed', message: 'the download did not finish within 1 s' });
+    const outcome = await handler({ KILN_FETCH_TIMEOUT_SECONDS: '1', KILN_FETCH_MAX_SECONDS: '1' }).handle(
+      { jobId: s.jobId, inputId: s.inputIds[0] },
+      context(false),
+    );
+    expect(outcome).toMatchObject({
+      status: 'failed',
+      code: 'download_failed',
+      message: 'the download did not finish within 1 s',
+    });
     await expectInputFailed(s, 'download_failed', /did not finish within 1 s/);
   });
 
   it('refuses more than 5 redirects, a redirect to another scheme, and one without Location', async () => {
     const loop = await seed([local('/loop/0')]);
     const before = hits.length;
-    expect(await handler().handle({ jobId: loop.jobId, inputId: loop.inputIds[0] }, context(false))).toMatchObject({ status: 'failed', code: 'invalid_input', message: 'more than 5 redirects' });
+    expect(await handler().handle({ jobId: loop.jobId, inputId: loop.inputIds[0] }, context(false))).toMatchObject({
+      status: 'failed',
+      code: 'invalid_input',
+      message: 'more than 5 redirects',
+    });
     expect(hits.length - before).toBe(MAX_REDIRECTS + 1);
     await expectInputFailed(loop, 'invalid_input', /more than 5 redirects/);
 
     const ftp = await seed([local('/ftp')]);
-    expect(await handler().handle({ jobId: ftp.jobId, inputId: ftp.inputIds[0] }, context(false))).toMatchObject({ status: 'failed', code: 'invalid_input', message: expect.stringMatching(/scheme ftp:/) });
+    expect(await handler().handle({ jobId: ftp.jobId, inputId: ftp.inputIds[0] }, context(false))).toMatchObject({
+      status: 'failed',
+      code: 'invalid_input',
+      message: expect.stringMatching(/scheme ftp:/),
+    });
 
     const none = await seed([local('/no-location')]);
-    expect(await handler().handle({ jobId: none.jobId, inputId: none.inputIds[0] }, context(false))).toMatchObject({ status: 'failed', code: 'download_failed', message: expect.stringMatching(/without a Location/) });
+    expect(await handler().handle({ jobId: none.jobId, inputId: none.inputIds[0] }, context(false))).toMatchObject({
+      status: 'failed',
+      code: 'download_failed',
+      message: expect.stringMatching(/without a Location/),
+    });
   });
 
   it('a refused connection is retried until the last attempt', async () => {
     const s = await seed(['http://127.0.0.1:1/file.bin']);
-    await expect(handler().handle({ jobId: s.jobId, inputId: s.inputIds[0] }, context(false))).rejects.toThrow(/ECONNREFUSED.*will retry/);
+    await expect(handler().handle({ jobId: s.jobId, inputId: s.inputIds[0] }, context(false))).rejects.toThrow(
+      /ECONNREFUSED.*will retry/,
+    );
     const outcome = await handler().handle({ jobId: s.jobId, inputId: s.inputIds[0] }, context(true));
     expect(outcome).toMatchObject({ status: 'failed', code: 'download_failed' });
     await expectInputFailed(s, 'download_failed', /the connection to 127\.0\.0\.1:1 failed/);
@@ -426,7 +499,9 @@ describe('FetchHandler: failures', () => {
     const abort = new AbortController();
     const ctx = { ...context(true), signal: abort.signal };
     setTimeout(() => abort.abort(new Error('shutdown grace period over')), 200);
-    await expect(handler().handle({ jobId: s.jobId, inputId: s.inputIds[0] }, ctx)).rejects.toThrow('shutdown grace period over');
+    await expect(handler().handle({ jobId: s.jobId, inputId: s.inputIds[0] }, ctx)).rejects.toThrow(
+      'shutdown grace period over',
+    );
     expect((await prisma.input.findUniqueOrThrow({ where: { id: s.inputIds[0] } })).status).toBe('uploading');
     expect((await prisma.job.findUniqueOrThrow({ where: { id: s.jobId } })).status).toBe('downloading');
     expect(await objectsUnder(`inputs/${s.jobId}/`)).toEqual([]);
@@ -435,7 +510,11 @@ describe('FetchHandler: failures', () => {
   it('a host that does not resolve fails the input', async () => {
     const s = await seed(['http://no-such-host.invalid/file.bin']);
     const outcome = await handler().handle({ jobId: s.jobId, inputId: s.inputIds[0] }, context(true));
-    expect(outcome).toMatchObject({ status: 'failed', code: 'download_failed', message: expect.stringMatching(/no-such-host\.invalid/) });
+    expect(outcome).toMatchObject({
+      status: 'failed',
+      code: 'download_failed',
+      message: expect.stringMatching(/no-such-host\.invalid/),
+    });
   });
 });
 
@@ -444,12 +523,23 @@ describe('FetchHandler with KILN_ALLOW_PRIVATE_URLS=false', () => {
     ['127.0.0.1 (literal)', () => local('/file.bin'), /address 127\.0\.0\.1 is private/],
     ['[::1] (literal)', () => local('/file.bin', '[::1]'), /address ::1 is private/],
     ['10.0.0.1 (literal)', () => 'http://10.0.0.1/file.bin', /address 10\.0\.0\.1 is private/],
-    ['169.254.169.254 (metadata)', () => 'http://169.254.169.254/latest/meta-data/', /address 169\.254\.169\.254 is private/],
-    ['localhost (checked at connect, by the guarded lookup)', () => local('/file.bin', 'localhost'), /localhost resolves to a private or reserved address/],
+    [
+      '169.254.169.254 (metadata)',
+      () => 'http://169.254.169.254/latest/meta-data/',
+      /address 169\.254\.169\.254 is private/,
+    ],
+    [
+      'localhost (checked at connect, by the guarded lookup)',
+      () => local('/file.bin', 'localhost'),
+      /localhost resolves to a private or reserved address/,
+    ],
   ])('refuses %s without reaching the server', async (_name, source, message) => {
     const s = await seed([source()]);
     const before = hits.length;
-    const outcome = await handler({ KILN_ALLOW_PRIVATE_URLS: 'false' }).handle({ jobId: s.jobId, inputId: s.inputIds[0] }, context(false));
+    const outcome = await handler({ KILN_ALLOW_PRIVATE_URLS: 'false' }).handle(
+      { jobId: s.jobId, inputId: s.inputIds[0] },
+      context(false),
+    );
     expect(outcome).toMatchObject({ status: 'failed', code: 'invalid_input', message: expect.stringMatching(message) });
     expect(hits.length).toBe(before);
     await expectInputFailed(s, 'invalid_input', message);
@@ -460,8 +550,13 @@ describe('FetchHandler with KILN_ALLOW_PRIVATE_URLS=false', () => {
 
 describe('classifyFetchError', () => {
   it('a refused URL or redirect fails the input at once: invalid_input, or download_failed for a redirect without a Location', () => {
-    expect(classifyFetchError(new OutboundRefusal('too_many_redirects', 'more than 5 redirects'), 'a.example.com')).toMatchObject({ code: 'invalid_input', transient: false, message: 'more than 5 redirects' });
-    expect(classifyFetchError(new OutboundRefusal('no_location', 'x'), 'a.example.com')).toMatchObject({ code: 'download_failed', transient: false });
+    expect(
+      classifyFetchError(new OutboundRefusal('too_many_redirects', 'more than 5 redirects'), 'a.example.com'),
+    ).toMatchObject({ code: 'invalid_input', transient: false, message: 'more than 5 redirects' });
+    expect(classifyFetchError(new OutboundRefusal('no_location', 'x'), 'a.example.com')).toMatchObject({
+      code: 'download_failed',
+      transient: false,
+    });
   });
 });
 
@@ -485,10 +580,14 @@ describe('fetched file names', () => {
   it('reads Content-Disposition (filename* wins, quoted and token forms)', () => {
     expect(filenameFromContentDisposition(`attachment; filename="a b.mp4"`)).toBe('a b.mp4');
     expect(filenameFromContentDisposition('attachment; filename=plain.mov')).toBe('plain.mov');
-    expect(filenameFromContentDisposition(`attachment; filename="x.mp4"; filename*=UTF-8''%E2%82%AC%20rates.mp4`)).toBe('€ rates.mp4');
+    expect(filenameFromContentDisposition(`attachment; filename="x.mp4"; filename*=UTF-8''%E2%82%AC%20rates.mp4`)).toBe(
+      '€ rates.mp4',
+    );
     expect(filenameFromContentDisposition(`attachment; filename*=iso-8859-1'en'%E9t%E9.wav`)).toBe('été.wav');
     expect(filenameFromContentDisposition(`attachment; filename="q\\"uote.mp4"`)).toBe('q"uote.mp4');
-    expect(filenameFromContentDisposition(`attachment; filename*=UTF-8''%E2%ZZ; filename="fallback.mp4"`)).toBe('fallback.mp4');
+    expect(filenameFromContentDisposition(`attachment; filename*=UTF-8''%E2%ZZ; filename="fallback.mp4"`)).toBe(
+      'fallback.mp4',
+    );
     expect(filenameFromContentDisposition('inline')).toBeUndefined();
     expect(filenameFromContentDisposition(undefined)).toBeUndefined();
   });
@@ -508,7 +607,9 @@ describe('fetched file names', () => {
     const long = safeFilename(`${'n'.repeat(300)}.mp4`);
     expect(long).toHaveLength(255);
     expect(long.endsWith('.mp4')).toBe(true);
-    expect(fetchedFilename(null, 'attachment; filename*=UTF-8\'\'a%0D%0Ab%00.mp4', new URL('https://x.example/'))).toBe('ab.mp4');
+    expect(fetchedFilename(null, "attachment; filename*=UTF-8''a%0D%0Ab%00.mp4", new URL('https://x.example/'))).toBe(
+      'ab.mp4',
+    );
   });
 
   it('prefers the given name, then Content-Disposition, then the URL, then "download"', () => {

@@ -14,7 +14,16 @@ import { fetchedFilename } from '../filename';
 /** Answers worth another attempt later (the server said so, or is briefly unwell). */
 const RETRYABLE_STATUSES = new Set([408, 425, 429, 500, 502, 503, 504]);
 /** Socket errors a later attempt may not see. */
-const TRANSIENT_ERRNOS = new Set(['ECONNRESET', 'ECONNREFUSED', 'ECONNABORTED', 'EPIPE', 'ETIMEDOUT', 'EHOSTUNREACH', 'ENETUNREACH', 'EAI_AGAIN']);
+const TRANSIENT_ERRNOS = new Set([
+  'ECONNRESET',
+  'ECONNREFUSED',
+  'ECONNABORTED',
+  'EPIPE',
+  'ETIMEDOUT',
+  'EHOSTUNREACH',
+  'ENETUNREACH',
+  'EAI_AGAIN',
+]);
 
 /**
  * Why a download ended without a file. `code` goes into the job's `errors[]`:
@@ -65,13 +74,19 @@ export function classifyFetchError(err: unknown, host: string): FetchFailure | n
   const code = typeof err === 'object' && err !== null && 'code' in err ? String((err as { code: unknown }).code) : '';
   const message = messageOf(err);
   if (code === 'ENOTFOUND') return new FetchFailure('download_failed', `the host ${host} could not be resolved`, false);
-  if (code.startsWith('HPE_')) return new FetchFailure('download_failed', `${host} sent an invalid HTTP answer (${message})`, false);
+  if (code.startsWith('HPE_'))
+    return new FetchFailure('download_failed', `${host} sent an invalid HTTP answer (${message})`, false);
   if (/CERT|SSL|TLS|SELF_SIGNED|UNABLE_TO_VERIFY|UNABLE_TO_GET/.test(code)) {
     return new FetchFailure('download_failed', `TLS with ${host} failed: ${message}`, false);
   }
-  if (message === 'aborted') return new FetchFailure('download_failed', `${host} closed the connection before the whole body arrived`, true);
+  if (message === 'aborted')
+    return new FetchFailure('download_failed', `${host} closed the connection before the whole body arrived`, true);
   if (TRANSIENT_ERRNOS.has(code) || message === 'socket hang up') {
-    return new FetchFailure('download_failed', `the connection to ${host} failed: ${message}${code && !message.includes(code) ? ` (${code})` : ''}`, true);
+    return new FetchFailure(
+      'download_failed',
+      `the connection to ${host} failed: ${message}${code && !message.includes(code) ? ` (${code})` : ''}`,
+      true,
+    );
   }
   return new FetchFailure('download_failed', `downloading from ${host} failed: ${message}`, true);
 }
@@ -113,7 +128,10 @@ export class FetchHandler implements JobHandler<'fetch'> {
   ) {}
 
   async handle({ jobId, inputId }: PayloadOf<'fetch'>, ctx: HandlerContext): Promise<HandlerOutcome> {
-    const input = await this.prisma.input.findUnique({ where: { id: inputId }, include: { job: { select: { status: true } } } });
+    const input = await this.prisma.input.findUnique({
+      where: { id: inputId },
+      include: { job: { select: { status: true } } },
+    });
     if (!input || input.jobId !== jobId) return { status: 'skipped', reason: 'input no longer exists' };
     if (input.type !== 'remote' || !input.source) return { status: 'skipped', reason: 'not a remote input' };
     if (input.status === 'ready' || input.status === 'failed') {
@@ -121,7 +139,8 @@ export class FetchHandler implements JobHandler<'fetch'> {
       if (input.status === 'ready') await this.lifecycle.startIfReady(jobId);
       return { status: 'skipped', reason: `input is already ${input.status}` };
     }
-    if (!['incomplete', 'downloading'].includes(input.job.status)) return { status: 'skipped', reason: `job is ${input.job.status}` };
+    if (!['incomplete', 'downloading'].includes(input.job.status))
+      return { status: 'skipped', reason: `job is ${input.job.status}` };
     const claimed = await this.prisma.input.updateMany({
       where: { id: inputId, status: { in: ['pending', 'uploading'] } },
       data: { status: 'uploading', error: null },
@@ -164,8 +183,14 @@ export class FetchHandler implements JobHandler<'fetch'> {
     }
     await this.lifecycle.startIfReady(jobId);
     const ms = Date.now() - started;
-    this.log.info({ jobId, inputId, size: file.size, redirects: file.redirects, host: file.finalUrl.host, ms }, 'remote input fetched');
-    return { status: 'success', detail: `${file.size} bytes from ${file.finalUrl.host} (${file.redirects} redirects) in ${ms} ms` };
+    this.log.info(
+      { jobId, inputId, size: file.size, redirects: file.redirects, host: file.finalUrl.host, ms },
+      'remote input fetched',
+    );
+    return {
+      status: 'success',
+      detail: `${file.size} bytes from ${file.finalUrl.host} (${file.redirects} redirects) in ${ms} ms`,
+    };
   }
 
   private async download(input: Input, signal: AbortSignal): Promise<Downloaded> {
@@ -177,14 +202,28 @@ export class FetchHandler implements JobHandler<'fetch'> {
       idleMs,
       totalMs,
       signal,
-      idleError: (host, answered) => new FetchFailure('download_failed', `${host} ${answered ? 'sent no data' : 'did not answer'} for ${Math.round(idleMs / 1000)} s (timeout)`, true),
-      totalError: () => new FetchFailure('download_failed', `the download did not finish within ${Math.round(totalMs / 1000)} s`, false),
+      idleError: (host, answered) =>
+        new FetchFailure(
+          'download_failed',
+          `${host} ${answered ? 'sent no data' : 'did not answer'} for ${Math.round(idleMs / 1000)} s (timeout)`,
+          true,
+        ),
+      totalError: () =>
+        new FetchFailure(
+          'download_failed',
+          `the download did not finish within ${Math.round(totalMs / 1000)} s`,
+          false,
+        ),
     });
     let res: IncomingMessage | undefined;
     try {
       const answer = await getFollowingRedirects(
         checkTarget(input.source!, allowPrivate),
-        { headers: { 'User-Agent': 'Kiln-Fetch/1', Accept: '*/*', 'Accept-Encoding': 'identity' }, allowPrivate, clock },
+        {
+          headers: { 'User-Agent': 'Kiln-Fetch/1', Accept: '*/*', 'Accept-Encoding': 'identity' },
+          allowPrivate,
+          clock,
+        },
         (err, hop) => classifyFetchError(err, hop.host) ?? err,
       );
       res = answer.response;
@@ -213,7 +252,11 @@ export class FetchHandler implements JobHandler<'fetch'> {
           throw new FetchFailure('payload_too_large', `the file is larger than the limit of ${maxBytes} bytes`, false);
         }
         if (err instanceof KilnError && err.code === 'invalid_input' && size !== undefined) {
-          throw new FetchFailure('download_failed', `${url.host} sent a body that does not match its Content-Length of ${size}`, true);
+          throw new FetchFailure(
+            'download_failed',
+            `${url.host} sent a body that does not match its Content-Length of ${size}`,
+            true,
+          );
         }
         throw new StoreFailure(err);
       }
@@ -234,7 +277,10 @@ export class FetchHandler implements JobHandler<'fetch'> {
       throw store.storeError;
     }
     if (failure.transient && !ctx.isLastAttempt) {
-      this.log.warn({ jobId, inputId, attempt: ctx.attempt, reason: failure.message }, 'remote input fetch failed; will retry');
+      this.log.warn(
+        { jobId, inputId, attempt: ctx.attempt, reason: failure.message },
+        'remote input fetch failed; will retry',
+      );
       throw new Error(`${failure.message}; will retry`);
     }
     await this.lifecycle.failInput(jobId, inputId, `download failed: ${failure.message}`, failure.code);

@@ -58,7 +58,8 @@ class FakeDatabase {
   onLock?: (key: string) => void;
 
   readonly upload = {
-    findMany: async ({ where, take }: { where: Where; take: number }) => this.uploads.filter((u) => matches(u, where)).slice(0, take),
+    findMany: async ({ where, take }: { where: Where; take: number }) =>
+      this.uploads.filter((u) => matches(u, where)).slice(0, take),
     delete: async ({ where }: { where: { id: string } }) => {
       this.uploads = this.uploads.filter((u) => u.id !== where.id);
     },
@@ -77,7 +78,15 @@ class FakeDatabase {
     },
   };
   readonly job = {
-    findMany: async ({ where, take, orderBy }: { where: Where; take: number; orderBy: { startedAt: 'asc' | 'desc' } }) =>
+    findMany: async ({
+      where,
+      take,
+      orderBy,
+    }: {
+      where: Where;
+      take: number;
+      orderBy: { startedAt: 'asc' | 'desc' };
+    }) =>
       this.jobs
         .filter((j) => matches(j, where))
         .sort((a, b) => (a.startedAt!.getTime() - b.startedAt!.getTime()) * (orderBy.startedAt === 'asc' ? 1 : -1))
@@ -151,7 +160,10 @@ describe('MaintenanceHandler: expire-uploads', () => {
 
     const outcome = await handler.expireUploads(NOW);
 
-    expect(outcome).toEqual({ status: 'success', detail: '1 expired upload sessions removed, 0 unclaimed uploads removed' });
+    expect(outcome).toEqual({
+      status: 'success',
+      detail: '1 expired upload sessions removed, 0 unclaimed uploads removed',
+    });
     expect(db.uploads.map((u) => u.id)).toEqual([live.id, never.id]);
     expect(db.inputs[0]).toEqual({ id: expired.inputId, status: 'failed', error: 'the upload session expired' });
     expect(await keys(store, objectKeys.uploadChunks(expired.id))).toEqual([]);
@@ -180,7 +192,10 @@ describe('MaintenanceHandler: expire-uploads', () => {
 
     const outcome = await handler.expireUploads(NOW);
 
-    expect(outcome).toEqual({ status: 'success', detail: '0 expired upload sessions removed, 1 unclaimed uploads removed' });
+    expect(outcome).toEqual({
+      status: 'success',
+      detail: '0 expired upload sessions removed, 1 unclaimed uploads removed',
+    });
     expect(db.locks).toEqual([`upload:${unclaimed.id}`]);
     expect(db.uploads).toEqual([claimed]);
     expect(await keys(store, objectKeys.uploadFiles(unclaimed.id))).toEqual([]);
@@ -195,7 +210,10 @@ describe('MaintenanceHandler: expire-uploads', () => {
     await put(store, objectKeys.upload(racing.id, 'a.wav'));
     db.onLock = () => (racing.jobId = randomUUID());
 
-    expect(await handler.expireUploads(NOW)).toEqual({ status: 'success', detail: '0 expired upload sessions removed, 0 unclaimed uploads removed' });
+    expect(await handler.expireUploads(NOW)).toEqual({
+      status: 'success',
+      detail: '0 expired upload sessions removed, 0 unclaimed uploads removed',
+    });
     expect(db.uploads).toEqual([racing]);
     expect(await keys(store, objectKeys.uploadFiles(racing.id))).toHaveLength(1);
   });
@@ -211,19 +229,27 @@ describe('MaintenanceHandler: requeue-queued and stale-multipart', () => {
       { id: recent, status: 'queued', startedAt: ago(REQUEUE_AFTER_MS - 1000) },
       { id: randomUUID(), status: 'processing', startedAt: ago(HOUR) },
     );
-    expect(await handler.requeueQueued(NOW)).toEqual({ status: 'success', detail: '2 queued jobs checked, 4 units sent again' });
+    expect(await handler.requeueQueued(NOW)).toEqual({
+      status: 'success',
+      detail: '2 queued jobs checked, 4 units sent again',
+    });
     expect(started).toEqual([older, old]);
   });
 
   it('aborts multipart uploads abandoned for a day, but not an upload session’s nor a recent one', async () => {
     const { db, store, handler } = setup();
-    const [staleKey, ownedKey, recentKey] = ['a.wav', 'b.wav', 'c.wav'].map((name) => objectKeys.upload(randomUUID(), name));
+    const [staleKey, ownedKey, recentKey] = ['a.wav', 'b.wav', 'c.wav'].map((name) =>
+      objectKeys.upload(randomUUID(), name),
+    );
     const stale = store.beginMultipartUpload(staleKey, new Date(Date.now() - STALE_MULTIPART_AGE_MS - HOUR));
     const owned = store.beginMultipartUpload(ownedKey, new Date(Date.now() - 2 * STALE_MULTIPART_AGE_MS));
     const recent = store.beginMultipartUpload(recentKey, new Date(Date.now() - HOUR));
     db.uploads.push(upload({ multipartId: owned, expiresAt: null }));
 
-    expect(await handler.handle({ task: 'stale-multipart' })).toEqual({ status: 'success', detail: '1 stale multipart uploads aborted' });
+    expect(await handler.handle({ task: 'stale-multipart' })).toEqual({
+      status: 'success',
+      detail: '1 stale multipart uploads aborted',
+    });
     await expect(store.listParts(staleKey, stale)).rejects.toThrow();
     await expect(store.listParts(ownedKey, owned)).resolves.toEqual([]);
     await expect(store.listParts(recentKey, recent)).resolves.toEqual([]);
@@ -232,6 +258,9 @@ describe('MaintenanceHandler: requeue-queued and stale-multipart', () => {
   it('skips a task this version does not run', async () => {
     const { handler } = setup();
     const task = 'defragment' as 'expire-uploads';
-    expect(await handler.handle({ task })).toEqual({ status: 'skipped', reason: 'task defragment is not run by this version' });
+    expect(await handler.handle({ task })).toEqual({
+      status: 'skipped',
+      reason: 'task defragment is not run by this version',
+    });
   });
 });

@@ -31,7 +31,10 @@ export class MaintenanceHandler implements JobHandler<'maintenance'> {
         return this.requeueQueued();
       case 'stale-multipart': {
         // Upload sessions keep their multipart upload (their parts) for as long as they live.
-        const aborted = await this.store.abortStaleUploads(new Date(Date.now() - STALE_MULTIPART_AGE_MS), async ({ uploadId }) => (await this.prisma.upload.count({ where: { multipartId: uploadId } })) > 0);
+        const aborted = await this.store.abortStaleUploads(
+          new Date(Date.now() - STALE_MULTIPART_AGE_MS),
+          async ({ uploadId }) => (await this.prisma.upload.count({ where: { multipartId: uploadId } })) > 0,
+        );
         return { status: 'success', detail: `${aborted} stale multipart uploads aborted` };
       }
       default:
@@ -68,7 +71,12 @@ export class MaintenanceHandler implements JobHandler<'maintenance'> {
       await this.prisma.$transaction([
         this.prisma.upload.delete({ where: { id: u.id } }),
         ...(u.inputId
-          ? [this.prisma.input.updateMany({ where: { id: u.inputId, status: { in: ['pending', 'uploading'] } }, data: { status: 'failed', error: 'the upload session expired' } })]
+          ? [
+              this.prisma.input.updateMany({
+                where: { id: u.inputId, status: { in: ['pending', 'uploading'] } },
+                data: { status: 'failed', error: 'the upload session expired' },
+              }),
+            ]
           : []),
       ]);
     }
@@ -91,7 +99,11 @@ export class MaintenanceHandler implements JobHandler<'maintenance'> {
       await this.store.removePrefix(objectKeys.uploadFiles(u.id));
       await this.store.removePrefix(objectKeys.uploadChunks(u.id));
     }
-    if (expired.length || removed) this.log.info({ count: expired.length, unclaimed: removed }, 'expired upload sessions removed');
-    return { status: 'success', detail: `${expired.length} expired upload sessions removed, ${removed} unclaimed uploads removed` };
+    if (expired.length || removed)
+      this.log.info({ count: expired.length, unclaimed: removed }, 'expired upload sessions removed');
+    return {
+      status: 'success',
+      detail: `${expired.length} expired upload sessions removed, ${removed} unclaimed uploads removed`,
+    };
   }
 }

@@ -44,7 +44,14 @@ export class JobFailedError extends Error {
   }
 }
 
-const CONNECT_CODES = new Set(['ECONNREFUSED', 'ENOTFOUND', 'EAI_AGAIN', 'EHOSTUNREACH', 'ENETUNREACH', 'UND_ERR_CONNECT_TIMEOUT']);
+const CONNECT_CODES = new Set([
+  'ECONNREFUSED',
+  'ENOTFOUND',
+  'EAI_AGAIN',
+  'EHOSTUNREACH',
+  'ENETUNREACH',
+  'UND_ERR_CONNECT_TIMEOUT',
+]);
 
 /** Wraps what fetch throws (TypeError "fetch failed" with a cause) into a NetworkError naming the cause. */
 export function networkErrorFrom(err: unknown, what: string): NetworkError {
@@ -65,17 +72,35 @@ export async function apiErrorFrom(res: Response): Promise<ApiError> {
     /* the body broke off: the status is all there is */
   }
   try {
-    const body = JSON.parse(text) as { error?: { code?: unknown; message?: unknown; details?: unknown; request_id?: unknown } };
+    const body = JSON.parse(text) as {
+      error?: { code?: unknown; message?: unknown; details?: unknown; request_id?: unknown };
+    };
     const e = body.error;
     if (e && typeof e.message === 'string') {
-      const details = Array.isArray(e.details) ? (e.details.filter((d) => d && typeof d === 'object') as ErrorDetail[]) : [];
-      return new ApiError(res.status, typeof e.code === 'string' ? e.code : 'unknown', e.message, details, typeof e.request_id === 'string' ? e.request_id : requestId, retryAfterMs);
+      const details = Array.isArray(e.details)
+        ? (e.details.filter((d) => d && typeof d === 'object') as ErrorDetail[])
+        : [];
+      return new ApiError(
+        res.status,
+        typeof e.code === 'string' ? e.code : 'unknown',
+        e.message,
+        details,
+        typeof e.request_id === 'string' ? e.request_id : requestId,
+        retryAfterMs,
+      );
     }
   } catch {
     /* not JSON */
   }
   const snippet = text.replace(/\s+/g, ' ').trim().slice(0, 200);
-  return new ApiError(res.status, 'http_error', `HTTP ${res.status} ${res.statusText}${snippet ? `: ${snippet}` : ''}`, [], requestId, retryAfterMs);
+  return new ApiError(
+    res.status,
+    'http_error',
+    `HTTP ${res.status} ${res.statusText}${snippet ? `: ${snippet}` : ''}`,
+    [],
+    requestId,
+    retryAfterMs,
+  );
 }
 
 /** The lines printed on stderr for a failure: the message, then each field detail, then the request id. */
@@ -96,7 +121,8 @@ export function describeFailure(err: unknown): string[] {
     if (err.saved.length) lines.push(`  saved all the same: ${err.saved.map((s) => s.path).join(', ')}`);
     return lines;
   }
-  if (err instanceof NetworkError && err.beforeRequest) return [err.message, '  is a Kiln server running there? Set its address with --url, KILN_URL or the config file.'];
+  if (err instanceof NetworkError && err.beforeRequest)
+    return [err.message, '  is a Kiln server running there? Set its address with --url, KILN_URL or the config file.'];
   if (err instanceof Error) return [err.message];
   return [String(err)];
 }
@@ -104,10 +130,26 @@ export function describeFailure(err: unknown): string[] {
 /** The JSON printed on stdout with --json when a command fails. */
 export function failureJson(err: unknown): { error: Record<string, unknown> } {
   if (err instanceof ApiError) {
-    return { error: { code: err.code, status: err.status, message: err.message, ...(err.details.length ? { details: err.details } : {}), ...(err.requestId ? { request_id: err.requestId } : {}) } };
+    return {
+      error: {
+        code: err.code,
+        status: err.status,
+        message: err.message,
+        ...(err.details.length ? { details: err.details } : {}),
+        ...(err.requestId ? { request_id: err.requestId } : {}),
+      },
+    };
   }
   if (err instanceof JobFailedError) {
-    return { error: { code: `job_${err.status}`, message: err.message, job_id: err.jobId, errors: err.errors, ...(err.saved.length ? { outputs: err.saved } : {}) } };
+    return {
+      error: {
+        code: `job_${err.status}`,
+        message: err.message,
+        job_id: err.jobId,
+        errors: err.errors,
+        ...(err.saved.length ? { outputs: err.saved } : {}),
+      },
+    };
   }
   if (err instanceof NetworkError) return { error: { code: 'network', message: err.message } };
   return { error: { code: 'cli', message: err instanceof Error ? err.message : String(err) } };

@@ -52,7 +52,11 @@ export class KilnClient {
   }
 
   /** One fetch; network failures become NetworkError (an abort stays an abort). */
-  async send(method: string, path: string, init: { headers?: Record<string, string>; body?: RequestInit['body'] | Readable; signal?: AbortSignal } = {}): Promise<Response> {
+  async send(
+    method: string,
+    path: string,
+    init: { headers?: Record<string, string>; body?: RequestInit['body'] | Readable; signal?: AbortSignal } = {},
+  ): Promise<Response> {
     const signal = this.link(init.signal);
     try {
       return await fetch(`${this.url}${path}`, {
@@ -70,7 +74,9 @@ export class KilnClient {
 
   async call<T>(method: string, path: string, options: CallOptions = {}): Promise<T> {
     const query = Object.entries(options.query ?? {}).filter((e): e is [string, string | number] => e[1] !== undefined);
-    const full = query.length ? `${path}?${new URLSearchParams(query.map(([k, v]): [string, string] => [k, String(v)]))}` : path;
+    const full = query.length
+      ? `${path}?${new URLSearchParams(query.map(([k, v]): [string, string] => [k, String(v)]))}`
+      : path;
     const idempotent = options.idempotent ?? method !== 'POST';
     return withRetry(
       async () => {
@@ -131,7 +137,13 @@ export class KilnClient {
   }
 
   /** One chunk, streamed (no retry here: the caller makes a fresh body for each try). */
-  async putChunk(id: string, range: { start: number; end: number }, total: number, body: Readable, signal?: AbortSignal): Promise<UploadView> {
+  async putChunk(
+    id: string,
+    range: { start: number; end: number },
+    total: number,
+    body: Readable,
+    signal?: AbortSignal,
+  ): Promise<UploadView> {
     const path = `/v1/uploads/${encodeURIComponent(id)}`;
     const res = await this.send('PUT', path, {
       headers: {
@@ -147,7 +159,10 @@ export class KilnClient {
 
   /** `GET /v1/jobs/{id}/events`: the open event stream (an error answer throws ApiError). */
   async openEvents(id: string, signal?: AbortSignal): Promise<Response> {
-    const res = await this.send('GET', `/v1/jobs/${encodeURIComponent(id)}/events`, { headers: { Accept: 'text/event-stream' }, signal });
+    const res = await this.send('GET', `/v1/jobs/${encodeURIComponent(id)}/events`, {
+      headers: { Accept: 'text/event-stream' },
+      signal,
+    });
     if (!res.ok) throw await apiErrorFrom(res);
     return res;
   }

@@ -68,13 +68,31 @@ describe('withRetry', () => {
 
   it('gives up after the last attempt with the last error', async () => {
     let calls = 0;
-    await expect(withRetry(async () => { calls++; throw new NetworkError(`try ${calls}`, false); }, policy, { idempotent: true, sleep: noSleep })).rejects.toThrow('try 4');
+    await expect(
+      withRetry(
+        async () => {
+          calls++;
+          throw new NetworkError(`try ${calls}`, false);
+        },
+        policy,
+        { idempotent: true, sleep: noSleep },
+      ),
+    ).rejects.toThrow('try 4');
     expect(calls).toBe(4);
   });
 
   it('does not retry what is not retryable', async () => {
     let calls = 0;
-    await expect(withRetry(async () => { calls++; throw new ApiError(400, 'invalid_input', 'bad'); }, policy, { idempotent: true, sleep: noSleep })).rejects.toThrow('bad');
+    await expect(
+      withRetry(
+        async () => {
+          calls++;
+          throw new ApiError(400, 'invalid_input', 'bad');
+        },
+        policy,
+        { idempotent: true, sleep: noSleep },
+      ),
+    ).rejects.toThrow('bad');
     expect(calls).toBe(1);
   });
 
@@ -82,7 +100,15 @@ describe('withRetry', () => {
     const stop = new AbortController();
     let calls = 0;
     await expect(
-      withRetry(async () => { calls++; stop.abort(); throw new NetworkError('x', true); }, policy, { idempotent: true, sleep: noSleep, signal: stop.signal }),
+      withRetry(
+        async () => {
+          calls++;
+          stop.abort();
+          throw new NetworkError('x', true);
+        },
+        policy,
+        { idempotent: true, sleep: noSleep, signal: stop.signal },
+      ),
     ).rejects.toThrow('x');
     expect(calls).toBe(1);
   });

@@ -29,8 +29,14 @@ export function isRetryable(err: unknown, idempotent: boolean): boolean {
 }
 
 /** The wait before retry number `attempt` (1-based): Retry-After if the server sent one, else backoff with jitter. */
-export function retryDelayMs(attempt: number, policy: RetryPolicy, err: unknown, random: () => number = Math.random): number {
-  if (err instanceof ApiError && err.retryAfterMs !== undefined) return Math.min(err.retryAfterMs, policy.maxRetryAfterMs);
+export function retryDelayMs(
+  attempt: number,
+  policy: RetryPolicy,
+  err: unknown,
+  random: () => number = Math.random,
+): number {
+  if (err instanceof ApiError && err.retryAfterMs !== undefined)
+    return Math.min(err.retryAfterMs, policy.maxRetryAfterMs);
   const exp = Math.min(policy.maxMs, policy.baseMs * 2 ** (attempt - 1));
   return Math.round(exp / 2 + (exp / 2) * random());
 }
@@ -57,7 +63,11 @@ export function abortableSleep(ms: number, signal?: AbortSignal): Promise<void> 
   });
 }
 
-export async function withRetry<T>(work: (attempt: number) => Promise<T>, policy: RetryPolicy, hooks: RetryHooks): Promise<T> {
+export async function withRetry<T>(
+  work: (attempt: number) => Promise<T>,
+  policy: RetryPolicy,
+  hooks: RetryHooks,
+): Promise<T> {
   const sleep = hooks.sleep ?? abortableSleep;
   for (let attempt = 1; ; attempt++) {
     try {

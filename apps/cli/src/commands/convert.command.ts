@@ -1,5 +1,6 @@
 // kiln convert: one job (process false) with one upload input per file and one conversion; every
 // file through an upload session; then process, follow, download. Resumable: see state/resume-store.
+import type { Stats } from 'node:fs';
 import { stat } from 'node:fs/promises';
 import path from 'node:path';
 import { convertArgs, UsageError, type ConvertArgs, type Invocation } from '../args';
@@ -23,7 +24,7 @@ class StaleResume extends Error {}
 
 async function describeFile(cwd: string, given: string): Promise<LocalFile> {
   const full = path.resolve(cwd, given);
-  let s;
+  let s: Stats;
   try {
     s = await stat(full);
   } catch (err: unknown) {
@@ -99,7 +100,15 @@ class ConvertRun {
         const broken = job.input.filter((i) => i.status === 'failed');
         if (broken.length && broken.length === job.input.length) {
           await this.store.remove(this.key);
-          throw new JobFailedError(jobId, 'failed', broken.map((i) => ({ code: 'unprocessable', message: `${i.filename ?? i.id}: ${i.error ?? 'upload failed'}`, source: 'input' })));
+          throw new JobFailedError(
+            jobId,
+            'failed',
+            broken.map((i) => ({
+              code: 'unprocessable',
+              message: `${i.filename ?? i.id}: ${i.error ?? 'upload failed'}`,
+              source: 'input',
+            })),
+          );
         }
       }
       if (!args.wait) {
@@ -162,7 +171,10 @@ class ConvertRun {
       this.note(`the saved job ${job.id} ${job.status.code}; starting over`);
       return undefined;
     }
-    if (entry.files.length !== this.files.length || entry.files.some((f, i) => f.path !== this.files[i].path || !job.input.some((inp) => inp.id === f.input_id))) {
+    if (
+      entry.files.length !== this.files.length ||
+      entry.files.some((f, i) => f.path !== this.files[i].path || !job.input.some((inp) => inp.id === f.input_id))
+    ) {
       await this.discard(entry, 'the saved job does not match these files');
       return undefined;
     }
@@ -187,7 +199,13 @@ class ConvertRun {
           session = await ctx.api.getUpload(saved.upload_id);
         } else {
           const checksum = await sha256OfFile(file.path, ctx.io.signal);
-          session = await ctx.api.createUpload({ filename: file.name, size: file.size, job_id: job.id, input_id: saved.input_id, checksum_sha256: checksum });
+          session = await ctx.api.createUpload({
+            filename: file.name,
+            size: file.size,
+            job_id: job.id,
+            input_id: saved.input_id,
+            checksum_sha256: checksum,
+          });
           saved.upload_id = session.id;
           await this.store.put(this.key, entry);
         }
@@ -214,11 +232,15 @@ class ConvertRun {
           limiter,
           signal: ctx.io.signal,
           onBytes: (n) => ctx.progress.uploadBytes(n),
-          onRetry: (range, err, attempt, delay) => this.note(retryNote(`bytes ${range.start}-${range.end} of ${file.name}`, err, attempt, delay, ctx.retry.attempts)),
+          onRetry: (range, err, attempt, delay) =>
+            this.note(
+              retryNote(`bytes ${range.start}-${range.end} of ${file.name}`, err, attempt, delay, ctx.retry.attempts),
+            ),
         });
         ctx.progress.endUpload();
       }
-      if (session.status === 'failed') throw new Error(`the upload of ${file.name} failed: ${session.error ?? 'unknown reason'}`);
+      if (session.status === 'failed')
+        throw new Error(`the upload of ${file.name} failed: ${session.error ?? 'unknown reason'}`);
     }
   }
 

@@ -13,7 +13,9 @@ export async function downloadCommand(ctx: CommandContext, inv: Invocation): Pro
   const outputs = await ctx.api.outputs(id);
   if (!outputs.length) {
     const job = await ctx.api.getJob(id);
-    throw new Error(`job ${id} is ${job.status.code} and has no output to download${job.errors.length ? `: ${job.errors.map((e) => e.message).join('; ')}` : ''}`);
+    throw new Error(
+      `job ${id} is ${job.status.code} and has no output to download${job.errors.length ? `: ${job.errors.map((e) => e.message).join('; ')}` : ''}`,
+    );
   }
   const saved = await downloadOutputs(outputs, path.resolve(ctx.io.cwd, stringValue(inv.values, 'out') ?? '.'), {
     retry: ctx.retry,

@@ -13,8 +13,15 @@ export function renderFormats(targets: TargetSpec[]): string {
   return targets
     .map((t) => {
       const head = `${t.target}  (${t.category}; from ${t.accepts.join(', ')})  ${t.description}`;
-      const rows = Object.entries(t.options).map(([name, o]) => [`  ${name}`, optionRange(o), o.default !== undefined ? `default ${o.default}` : '', o.description]);
-      return rows.length ? `${head}\n${renderTable(['  option', 'values', 'default', 'description'], rows)}` : `${head}\n  (no options)\n`;
+      const rows = Object.entries(t.options).map(([name, o]) => [
+        `  ${name}`,
+        optionRange(o),
+        o.default !== undefined ? `default ${o.default}` : '',
+        o.description,
+      ]);
+      return rows.length
+        ? `${head}\n${renderTable(['  option', 'values', 'default', 'description'], rows)}`
+        : `${head}\n  (no options)\n`;
     })
     .join('\n');
 }
@@ -23,7 +30,8 @@ export async function formatsCommand(ctx: CommandContext, inv: Invocation): Prom
   const catalog = await ctx.api.formats();
   const wanted = inv.positionals[0]?.toLowerCase();
   const targets = wanted ? catalog.filter((t) => t.target === wanted) : catalog;
-  if (wanted && !targets.length) throw new Error(`unknown target "${wanted}"; known: ${catalog.map((t) => t.target).join(', ')}`);
+  if (wanted && !targets.length)
+    throw new Error(`unknown target "${wanted}"; known: ${catalog.map((t) => t.target).join(', ')}`);
   if (ctx.json) printJson(ctx, wanted ? targets[0] : catalog);
   else ctx.io.stdout.write(renderFormats(targets));
   return 0;

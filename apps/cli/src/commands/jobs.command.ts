@@ -17,9 +17,15 @@ export function jobRow(j: JobView): string[] {
 }
 
 export async function jobsCommand(ctx: CommandContext, inv: Invocation): Promise<number> {
-  const list = await ctx.api.listJobs({ status: stringValue(inv.values, 'status'), limit: intValue(inv.values, 'limit', { min: 1, max: 100 }, 20) });
+  const list = await ctx.api.listJobs({
+    status: stringValue(inv.values, 'status'),
+    limit: intValue(inv.values, 'limit', { min: 1, max: 100 }, 20),
+  });
   if (ctx.json) printJson(ctx, list);
   else if (!list.items.length) ctx.io.stdout.write('no jobs\n');
-  else ctx.io.stdout.write(renderTable(['ID', 'STATUS', 'PROGRESS', 'TARGET', 'FILES', 'CREATED', 'TAG'], list.items.map(jobRow)));
+  else
+    ctx.io.stdout.write(
+      renderTable(['ID', 'STATUS', 'PROGRESS', 'TARGET', 'FILES', 'CREATED', 'TAG'], list.items.map(jobRow)),
+    );
   return 0;
 }

@@ -18,7 +18,18 @@ export function renderJob(j: JobView): string {
     `inputs (${j.input.length})`,
   ];
   const out: string[] = [lines.join('\n')];
-  if (j.input.length) out.push(renderTable(['  id', 'file', 'size', 'status'], j.input.map((i) => [`  ${i.id}`, i.filename ?? i.source ?? '-', size(i.size), i.error ? `${i.status}: ${i.error}` : i.status])).trimEnd());
+  if (j.input.length)
+    out.push(
+      renderTable(
+        ['  id', 'file', 'size', 'status'],
+        j.input.map((i) => [
+          `  ${i.id}`,
+          i.filename ?? i.source ?? '-',
+          size(i.size),
+          i.error ? `${i.status}: ${i.error}` : i.status,
+        ]),
+      ).trimEnd(),
+    );
   out.push(`\nconversions (${j.conversion.length})`);
   if (j.conversion.length) {
     out.push(
@@ -27,14 +38,22 @@ export function renderJob(j: JobView): string {
         j.conversion.map((c) => [
           `  ${c.id}`,
           c.target,
-          Object.entries(c.options ?? {}).map(([k, v]) => `${k}=${String(v)}`).join(' ') || '-',
+          Object.entries(c.options ?? {})
+            .map(([k, v]) => `${k}=${String(v)}`)
+            .join(' ') || '-',
           `${c.status} ${c.progress}%${c.error ? `: ${c.error}` : ''}`,
         ]),
       ).trimEnd(),
     );
   }
   out.push(`\noutputs (${j.output.length})`);
-  if (j.output.length) out.push(renderTable(['  id', 'file', 'size', 'type'], j.output.map((o) => [`  ${o.id}`, o.filename ?? '-', size(o.size), o.content_type ?? '-'])).trimEnd());
+  if (j.output.length)
+    out.push(
+      renderTable(
+        ['  id', 'file', 'size', 'type'],
+        j.output.map((o) => [`  ${o.id}`, o.filename ?? '-', size(o.size), o.content_type ?? '-']),
+      ).trimEnd(),
+    );
   if (j.errors.length) {
     out.push(`\nerrors (${j.errors.length})`);
     for (const e of j.errors) out.push(`  ${e.code} [${e.source}]: ${e.message}`);

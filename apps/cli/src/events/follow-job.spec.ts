@@ -7,7 +7,15 @@ import { followJob } from './follow-job';
 
 type Handler = (req: IncomingMessage, res: ServerResponse) => void;
 
-const job = (code: string, progress: number) => ({ id: 'j1', status: { code, info: '' }, errors: [], progress, input: [], conversion: [], output: [] });
+const job = (code: string, progress: number) => ({
+  id: 'j1',
+  status: { code, info: '' },
+  errors: [],
+  progress,
+  input: [],
+  conversion: [],
+  output: [],
+});
 
 describe('followJob', () => {
   let server: Server;
@@ -39,7 +47,9 @@ describe('followJob', () => {
     events = (_req, res) => {
       sse(res);
       res.write('event: status\ndata: {"job_id":"j1","status":"queued","progress":0}\n\n: keep-alive\n\n');
-      res.write('event: status\ndata: {"job_id":"j1","status":"processing","progress":40}\n\nevent: status\ndata: {"job_id":"j1","status":"completed","progress":100}\n\n');
+      res.write(
+        'event: status\ndata: {"job_id":"j1","status":"processing","progress":40}\n\nevent: status\ndata: {"job_id":"j1","status":"completed","progress":100}\n\n',
+      );
       res.end(`event: job\ndata: ${JSON.stringify(job('completed', 100))}\n\n`);
     };
     const seen: string[] = [];
@@ -74,7 +84,10 @@ describe('followJob', () => {
   });
 
   it('an unknown job is an error, not a reason to poll', async () => {
-    events = (_req, res) => res.writeHead(404, { 'Content-Type': 'application/json' }).end(JSON.stringify({ error: { code: 'not_found', message: 'No such job.' } }));
+    events = (_req, res) =>
+      res
+        .writeHead(404, { 'Content-Type': 'application/json' })
+        .end(JSON.stringify({ error: { code: 'not_found', message: 'No such job.' } }));
     await expect(followJob(client(), 'j1', { pollMs: 5 })).rejects.toBeInstanceOf(ApiError);
     expect(polls).toEqual([]);
   });

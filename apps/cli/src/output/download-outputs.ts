@@ -27,7 +27,11 @@ export interface DownloadOptions {
   onRetry?: (what: string, err: unknown, attempt: number, delayMs: number) => void;
 }
 
-async function saveOne(o: OutputView, target: string, opts: DownloadOptions): Promise<{ size: number; sha256: string }> {
+async function saveOne(
+  o: OutputView,
+  target: string,
+  opts: DownloadOptions,
+): Promise<{ size: number; sha256: string }> {
   if (!o.uri) throw new Error(`output ${o.id} has no download URL (was the job's data deleted?)`);
   const uri = o.uri;
   return withRetry(
@@ -52,7 +56,12 @@ async function saveOne(o: OutputView, target: string, opts: DownloadOptions): Pr
         },
       });
       try {
-        await pipeline(Readable.fromWeb(res.body as ReadableStream<Uint8Array>), tap, createWriteStream(tmp, { mode: 0o644 }), { signal: opts.signal });
+        await pipeline(
+          Readable.fromWeb(res.body as ReadableStream<Uint8Array>),
+          tap,
+          createWriteStream(tmp, { mode: 0o644 }),
+          { signal: opts.signal },
+        );
       } catch (err: unknown) {
         await rm(tmp, { force: true });
         if (opts.signal?.aborted) throw opts.signal.reason;
@@ -63,18 +72,29 @@ async function saveOne(o: OutputView, target: string, opts: DownloadOptions): Pr
       const wrongSum = !!o.checksum_sha256 && o.checksum_sha256.toLowerCase() !== sha256;
       if (wrongSize || wrongSum) {
         await rm(tmp, { force: true });
-        throw new NetworkError(`download of ${o.filename ?? o.id} came out wrong (${wrongSize ? `${size} bytes, expected ${o.size}` : 'sha256 mismatch'})`, false);
+        throw new NetworkError(
+          `download of ${o.filename ?? o.id} came out wrong (${wrongSize ? `${size} bytes, expected ${o.size}` : 'sha256 mismatch'})`,
+          false,
+        );
       }
       await rename(tmp, target);
       return { size, sha256 };
     },
     opts.retry,
-    { idempotent: true, signal: opts.signal, onRetry: (err, attempt, delay) => opts.onRetry?.(`download ${o.filename ?? o.id}`, err, attempt, delay) },
+    {
+      idempotent: true,
+      signal: opts.signal,
+      onRetry: (err, attempt, delay) => opts.onRetry?.(`download ${o.filename ?? o.id}`, err, attempt, delay),
+    },
   );
 }
 
 /** Downloads every output into `dir` (created if needed), one after the other; answers the saved files. */
-export async function downloadOutputs(outputs: OutputView[], dir: string, opts: DownloadOptions): Promise<SavedOutput[]> {
+export async function downloadOutputs(
+  outputs: OutputView[],
+  dir: string,
+  opts: DownloadOptions,
+): Promise<SavedOutput[]> {
   if (!outputs.length) return [];
   await mkdir(dir, { recursive: true });
   const names = outputNames(outputs);
@@ -82,7 +102,15 @@ export async function downloadOutputs(outputs: OutputView[], dir: string, opts: 
   for (const [i, o] of outputs.entries()) {
     const target = path.resolve(dir, names[i]);
     const { size, sha256 } = await saveOne(o, target, opts);
-    saved.push({ id: o.id, input_id: o.input_id, conversion_id: o.conversion_id, filename: names[i], path: target, size, checksum_sha256: sha256 });
+    saved.push({
+      id: o.id,
+      input_id: o.input_id,
+      conversion_id: o.conversion_id,
+      filename: names[i],
+      path: target,
+      size,
+      checksum_sha256: sha256,
+    });
   }
   return saved;
 }

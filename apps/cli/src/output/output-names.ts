@@ -2,7 +2,11 @@
 import path from 'node:path';
 
 export function safeName(name: string | null | undefined, fallback: string): string {
-  const base = path.basename(String(name ?? '').replace(/\\/g, '/')).replace(/[\0-\x1f]/g, '').trim();
+  const base = path
+    .basename(String(name ?? '').replace(/\\/g, '/'))
+    // biome-ignore lint/suspicious/noControlCharactersInRegex: control characters are removed from file names
+    .replace(/[\0-\x1f]/g, '')
+    .trim();
   return base && base !== '.' && base !== '..' ? base : fallback;
 }
 

@@ -2,9 +2,15 @@ import { renderTable, shortTime } from './table';
 
 describe('renderTable', () => {
   it('pads columns to their widest cell and trims line ends', () => {
-    expect(renderTable(['ID', 'STATUS', 'TAG'], [['a', 'completed', ''], ['bbbb', 'failed', 'x']])).toBe(
-      ['ID    STATUS     TAG', 'a     completed', 'bbbb  failed     x', ''].join('\n'),
-    );
+    expect(
+      renderTable(
+        ['ID', 'STATUS', 'TAG'],
+        [
+          ['a', 'completed', ''],
+          ['bbbb', 'failed', 'x'],
+        ],
+      ),
+    ).toBe(['ID    STATUS     TAG', 'a     completed', 'bbbb  failed     x', ''].join('\n'));
   });
 
   it('prints times in UTC to the second', () => {

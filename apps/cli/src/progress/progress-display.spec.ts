@@ -25,8 +25,19 @@ describe('ProgressDisplay', () => {
     p.jobStatus('processing', 60);
     p.jobStatus('completed', 100);
     const lines = out.join('').trim().split('\n');
-    expect(lines.filter((l) => l.startsWith('upload')).map((l) => /(\d+)%/.exec(l)![1])).toEqual(['0', '25', '50', '75', '100']);
-    expect(lines.filter((l) => l.startsWith('convert'))).toEqual(['convert   0%  queued', 'convert  10%  processing', 'convert  60%  processing', 'convert 100%  completed']);
+    expect(lines.filter((l) => l.startsWith('upload')).map((l) => /(\d+)%/.exec(l)![1])).toEqual([
+      '0',
+      '25',
+      '50',
+      '75',
+      '100',
+    ]);
+    expect(lines.filter((l) => l.startsWith('convert'))).toEqual([
+      'convert   0%  queued',
+      'convert  10%  processing',
+      'convert  60%  processing',
+      'convert 100%  completed',
+    ]);
     expect(out.join('')).not.toContain('\x1b'); // no terminal codes
   });
 

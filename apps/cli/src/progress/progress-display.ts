@@ -60,14 +60,22 @@ export class ProgressDisplay {
   startUpload(total: number, alreadyStored: number, file = { index: 1, count: 1 }): void {
     this.upload = { sent: alreadyStored, total, step: -1, file };
     this.meter = new RateMeter();
-    if (alreadyStored > 0) this.note(`resuming upload${file.count > 1 ? ` ${file.index}/${file.count}` : ''}: ${Math.floor((alreadyStored / Math.max(1, total)) * 100)}% already on the server`);
+    if (alreadyStored > 0)
+      this.note(
+        `resuming upload${file.count > 1 ? ` ${file.index}/${file.count}` : ''}: ${Math.floor((alreadyStored / Math.max(1, total)) * 100)}% already on the server`,
+      );
     this.uploadBytes(0, true);
   }
 
   uploadBytes(n: number, force = false): void {
     this.upload.sent += n;
     if (n > 0) this.meter.add(n);
-    const figures = { sent: this.upload.sent, total: this.upload.total, rate: this.meter.rate(), file: this.upload.file };
+    const figures = {
+      sent: this.upload.sent,
+      total: this.upload.total,
+      rate: this.meter.rate(),
+      file: this.upload.file,
+    };
     if (this.mode === 'tty') this.draw(renderUploadLine(figures, this.columns), force);
     else if (this.mode === 'plain') {
       const step = progressStep(this.upload.total ? this.upload.sent / this.upload.total : 1);
@@ -80,7 +88,13 @@ export class ProgressDisplay {
 
   endUpload(): void {
     if (this.mode === 'tty') {
-      this.draw(renderUploadLine({ sent: this.upload.sent, total: this.upload.total, rate: this.meter.rate(), file: this.upload.file }, this.columns), true);
+      this.draw(
+        renderUploadLine(
+          { sent: this.upload.sent, total: this.upload.total, rate: this.meter.rate(), file: this.upload.file },
+          this.columns,
+        ),
+        true,
+      );
       this.stream.write('\n');
       this.line = '';
     }
@@ -90,7 +104,8 @@ export class ProgressDisplay {
     if (this.mode === 'tty') this.draw(renderJobLine(status, progress, this.columns), status !== this.job.status);
     else if (this.mode === 'plain') {
       const step = progressStep(progress / 100);
-      if (status !== this.job.status || step > this.job.step) this.stream.write(`${renderJobLine(status, progress, 0)}\n`);
+      if (status !== this.job.status || step > this.job.step)
+        this.stream.write(`${renderJobLine(status, progress, 0)}\n`);
       this.job.step = status !== this.job.status ? step : Math.max(step, this.job.step);
     }
     this.job.status = status;

@@ -9,7 +9,8 @@ export function renderBar(fraction: number, width: number): string {
   return `[${'='.repeat(full)}${head}${' '.repeat(inner - full - head.length)}]`;
 }
 
-const percentText = (fraction: number) => `${String(Math.floor(Math.max(0, Math.min(1, fraction)) * 100)).padStart(3)}%`;
+const percentText = (fraction: number) =>
+  `${String(Math.floor(Math.max(0, Math.min(1, fraction)) * 100)).padStart(3)}%`;
 
 export interface UploadFigures {
   sent: number;

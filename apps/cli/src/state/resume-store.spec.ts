@@ -13,9 +13,26 @@ describe('resumeKey', () => {
 
   it.each([
     ['another server', () => resumeKey('http://other:3000', files, 'mp3', { audio_bitrate: 192, sample_rate: 44100 })],
-    ['a changed file (size)', () => resumeKey('http://h:3000', [{ ...files[0], size: 101 }], 'mp3', { audio_bitrate: 192, sample_rate: 44100 })],
-    ['a changed file (mtime)', () => resumeKey('http://h:3000', [{ ...files[0], mtimeMs: 1700000009000 }], 'mp3', { audio_bitrate: 192, sample_rate: 44100 })],
-    ['another path', () => resumeKey('http://h:3000', [{ ...files[0], path: '/data/b.wav' }], 'mp3', { audio_bitrate: 192, sample_rate: 44100 })],
+    [
+      'a changed file (size)',
+      () => resumeKey('http://h:3000', [{ ...files[0], size: 101 }], 'mp3', { audio_bitrate: 192, sample_rate: 44100 }),
+    ],
+    [
+      'a changed file (mtime)',
+      () =>
+        resumeKey('http://h:3000', [{ ...files[0], mtimeMs: 1700000009000 }], 'mp3', {
+          audio_bitrate: 192,
+          sample_rate: 44100,
+        }),
+    ],
+    [
+      'another path',
+      () =>
+        resumeKey('http://h:3000', [{ ...files[0], path: '/data/b.wav' }], 'mp3', {
+          audio_bitrate: 192,
+          sample_rate: 44100,
+        }),
+    ],
     ['another target', () => resumeKey('http://h:3000', files, 'ogg', { audio_bitrate: 192, sample_rate: 44100 })],
     ['other options', () => resumeKey('http://h:3000', files, 'mp3', { audio_bitrate: 128, sample_rate: 44100 })],
   ])('differs for %s', (_what, other) => {
@@ -38,7 +55,13 @@ describe('ResumeStore', () => {
   });
   afterEach(() => rm(dir, { recursive: true, force: true }));
 
-  const entry = (job: string): ResumeEntry => ({ server: 'http://h', job_id: job, target: 'mp3', files: [{ path: '/a', input_id: 'i' }], created_at: 'now' });
+  const entry = (job: string): ResumeEntry => ({
+    server: 'http://h',
+    job_id: job,
+    target: 'mp3',
+    files: [{ path: '/a', input_id: 'i' }],
+    created_at: 'now',
+  });
 
   it('keeps entries by key across instances, and removes them', async () => {
     const store = new ResumeStore(path.join(dir, 'nested', 'kiln'));

@@ -41,13 +41,22 @@ export function stateDir(env: Record<string, string | undefined>, home: string):
 function canonical(value: unknown): unknown {
   if (Array.isArray(value)) return value.map(canonical);
   if (value && typeof value === 'object') {
-    return Object.fromEntries(Object.keys(value).sort().map((k) => [k, canonical((value as Record<string, unknown>)[k])]));
+    return Object.fromEntries(
+      Object.keys(value)
+        .sort()
+        .map((k) => [k, canonical((value as Record<string, unknown>)[k])]),
+    );
   }
   return value;
 }
 
 /** The same server, files (in order), target and options give the same key. */
-export function resumeKey(server: string, files: FileIdentity[], target: string, options: Record<string, string | number>): string {
+export function resumeKey(
+  server: string,
+  files: FileIdentity[],
+  target: string,
+  options: Record<string, string | number>,
+): string {
   const identity = canonical({
     server: server.replace(/\/+$/, ''),
     files: files.map((f) => [f.path, f.size, Math.floor(f.mtimeMs)]),

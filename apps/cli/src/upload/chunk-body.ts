@@ -4,7 +4,13 @@ import { Readable } from 'node:stream';
 import type { ByteRange } from './range-plan';
 import type { RateLimiter } from './rate-limiter';
 
-export function chunkBody(path: string, range: ByteRange, onBytes: (n: number) => void, limiter?: RateLimiter, signal?: AbortSignal): Readable {
+export function chunkBody(
+  path: string,
+  range: ByteRange,
+  onBytes: (n: number) => void,
+  limiter?: RateLimiter,
+  signal?: AbortSignal,
+): Readable {
   const file = createReadStream(path, { start: range.start, end: range.end, highWaterMark: 64 * 1024 });
   async function* paced() {
     try {

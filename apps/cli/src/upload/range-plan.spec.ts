@@ -22,7 +22,13 @@ describe('missingRanges', () => {
   });
 
   it('finds the holes between stored ranges, in any order, overlapping or not', () => {
-    expect(missingRanges(100, [[50, 59], [0, 9], [5, 19]])).toEqual([
+    expect(
+      missingRanges(100, [
+        [50, 59],
+        [0, 9],
+        [5, 19],
+      ]),
+    ).toEqual([
       { start: 20, end: 49 },
       { start: 60, end: 99 },
     ]);
@@ -79,10 +85,16 @@ describe('planChunks', () => {
 
   it('covers every missing byte exactly once for scattered stored ranges', () => {
     const size = 3_000_000;
-    const received: [number, number][] = [[0, 65_535], [500_000, 899_999], [1_000_000, 1_065_535], [2_999_000, 2_999_999]];
+    const received: [number, number][] = [
+      [0, 65_535],
+      [500_000, 899_999],
+      [1_000_000, 1_065_535],
+      [2_999_000, 2_999_999],
+    ];
     const plan = planChunks(size, received, 256 * KiB, limits);
     expect(coversGapsExactly(size, received, plan)).toBe(true);
-    for (const r of plan) if (r.end !== size - 1 && rangeLength(r) < limits.min) throw new Error(`short chunk ${r.start}-${r.end}`);
+    for (const r of plan)
+      if (r.end !== size - 1 && rangeLength(r) < limits.min) throw new Error(`short chunk ${r.start}-${r.end}`);
   });
 
   it('plans nothing for a complete file', () => {

@@ -34,11 +34,17 @@ export function missingRanges(size: number, received: readonly (readonly [number
  * together they would pass chunk_size_max). Pieces never overlap stored ranges: the server refuses
  * partial overlaps.
  */
-export function planChunks(size: number, received: readonly (readonly [number, number])[], chunkSize: number, limits: { min: number; max: number }): ByteRange[] {
+export function planChunks(
+  size: number,
+  received: readonly (readonly [number, number])[],
+  chunkSize: number,
+  limits: { min: number; max: number },
+): ByteRange[] {
   const plan: ByteRange[] = [];
   for (const gap of missingRanges(size, received)) {
     const pieces: ByteRange[] = [];
-    for (let s = gap.start; s <= gap.end; s += chunkSize) pieces.push({ start: s, end: Math.min(gap.end, s + chunkSize - 1) });
+    for (let s = gap.start; s <= gap.end; s += chunkSize)
+      pieces.push({ start: s, end: Math.min(gap.end, s + chunkSize - 1) });
     const last = pieces[pieces.length - 1];
     const length = (r: ByteRange) => r.end - r.start + 1;
     if (pieces.length > 1 && last.end !== size - 1 && length(last) < limits.min) {

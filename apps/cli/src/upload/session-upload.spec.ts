@@ -50,9 +50,23 @@ class FakeSessions {
     const bytes = [...this.stored.values()].reduce((n, b) => n + b.length, 0);
     const gaps = missingRanges(this.size, this.received());
     return {
-      id: 'u1', location: `${this.url}/v1/uploads/u1`, filename: 'f', size: this.size, job_id: null, input_id: null, content_type: null, checksum_sha256: null, created_at: new Date(0).toISOString(),
-      chunk_size_min: this.limits.min, chunk_size_max: this.limits.max, received: this.received(), received_bytes: bytes,
-      offset: gaps[0]?.start ?? this.size, status: bytes === this.size ? 'complete' : 'uploading', assembled: false, expires_at: 0,
+      id: 'u1',
+      location: `${this.url}/v1/uploads/u1`,
+      filename: 'f',
+      size: this.size,
+      job_id: null,
+      input_id: null,
+      content_type: null,
+      checksum_sha256: null,
+      created_at: new Date(0).toISOString(),
+      chunk_size_min: this.limits.min,
+      chunk_size_max: this.limits.max,
+      received: this.received(),
+      received_bytes: bytes,
+      offset: gaps[0]?.start ?? this.size,
+      status: bytes === this.size ? 'complete' : 'uploading',
+      assembled: false,
+      expires_at: 0,
     };
   }
 
@@ -60,7 +74,10 @@ class FakeSessions {
     return Buffer.concat([...this.stored.entries()].sort((a, b) => a[0] - b[0]).map(([, b]) => b));
   }
 
-  private async handle(req: import('node:http').IncomingMessage, res: import('node:http').ServerResponse): Promise<void> {
+  private async handle(
+    req: import('node:http').IncomingMessage,
+    res: import('node:http').ServerResponse,
+  ): Promise<void> {
     const send = (status: number, body: unknown, headers: Record<string, string> = {}) => {
       res.writeHead(status, { 'Content-Type': 'application/json', ...headers });
       res.end(JSON.stringify(body));
@@ -89,8 +106,10 @@ class FakeSessions {
       }
     }
     const body = Buffer.concat(pieces);
-    if (body.length !== end - start + 1 || Number(req.headers['content-length']) !== body.length) return send(400, { error: { code: 'invalid_input', message: 'length' } });
-    if (this.received().some(([s, e]) => s <= end && e >= start && !(s === start && e === end))) return send(409, { error: { code: 'conflict', message: 'partial overlap' } });
+    if (body.length !== end - start + 1 || Number(req.headers['content-length']) !== body.length)
+      return send(400, { error: { code: 'invalid_input', message: 'length' } });
+    if (this.received().some(([s, e]) => s <= end && e >= start && !(s === start && e === end)))
+      return send(409, { error: { code: 'conflict', message: 'partial overlap' } });
     this.stored.set(start, body);
     const v = this.view();
     send(v.status === 'complete' ? 201 : 202, v);
@@ -123,7 +142,14 @@ describe('uploadMissing (upload session chunks)', () => {
 
   it('sends the file in chunk-size pieces, a few at once, and answers the complete session', async () => {
     let counted = 0;
-    const done = await uploadMissing(fake.view(), { api: client(), path: file, chunkSize: 100 * KiB, parallel: 3, retry, onBytes: (n) => (counted += n) });
+    const done = await uploadMissing(fake.view(), {
+      api: client(),
+      path: file,
+      chunkSize: 100 * KiB,
+      parallel: 3,
+      retry,
+      onBytes: (n) => (counted += n),
+    });
     expect(done.status).toBe('complete');
     expect(fake.content().equals(bytes)).toBe(true);
     expect(fake.puts).toHaveLength(11);
@@ -137,7 +163,12 @@ describe('uploadMissing (upload session chunks)', () => {
   function memoryApi(refuse: (range: { start: number }) => boolean = () => false) {
     const seen = { calls: 0, open: 0, mostOpen: 0, stored: 0 };
     const api = {
-      putChunk: (_id: string, range: { start: number; end: number }, _total: number, body: Readable): Promise<UploadView> => {
+      putChunk: (
+        _id: string,
+        range: { start: number; end: number },
+        _total: number,
+        body: Readable,
+      ): Promise<UploadView> => {
         body.destroy();
         seen.calls++;
         seen.mostOpen = Math.max(seen.mostOpen, ++seen.open);
@@ -164,7 +195,9 @@ describe('uploadMissing (upload session chunks)', () => {
 
   it('starts no chunk after one fails, and throws that failure once the ones in flight have settled', async () => {
     const { api, seen } = memoryApi((range) => range.start === 0);
-    await expect(uploadMissing(fake.view(), { api, path: file, chunkSize: 100 * KiB, parallel: 3, retry })).rejects.toThrow('chunk at 0 refused');
+    await expect(
+      uploadMissing(fake.view(), { api, path: file, chunkSize: 100 * KiB, parallel: 3, retry }),
+    ).rejects.toThrow('chunk at 0 refused');
     expect(seen.calls).toBe(3);
     expect(seen.open).toBe(0);
   });
@@ -177,7 +210,14 @@ describe('uploadMissing (upload session chunks)', () => {
     for (const key of dropped) fake.stored.delete(Number(key.split('-')[0]));
     fake.puts = [];
     let counted = 0;
-    const done = await uploadMissing(fake.view(), { api: client(), path: file, chunkSize: 100 * KiB, parallel: 2, retry, onBytes: (n) => (counted += n) });
+    const done = await uploadMissing(fake.view(), {
+      api: client(),
+      path: file,
+      chunkSize: 100 * KiB,
+      parallel: 2,
+      retry,
+      onBytes: (n) => (counted += n),
+    });
     expect(done.status).toBe('complete');
     expect([...fake.puts].sort()).toEqual([...dropped].sort());
     expect(counted).toBe(dropped.reduce((n, k) => n + Number(k.split('-')[1]) - Number(k.split('-')[0]) + 1, 0));
@@ -190,7 +230,11 @@ describe('uploadMissing (upload session chunks)', () => {
     const retried: string[] = [];
     let counted = 0;
     const done = await uploadMissing(fake.view(), {
-      api: client(), path: file, chunkSize: 100 * KiB, parallel: 2, retry,
+      api: client(),
+      path: file,
+      chunkSize: 100 * KiB,
+      parallel: 2,
+      retry,
       onBytes: (n) => (counted += n),
       onRetry: (range) => retried.push(`${range.start}-${range.end}`),
     });
@@ -201,8 +245,15 @@ describe('uploadMissing (upload session chunks)', () => {
   });
 
   it("stops at the first refused chunk with the API's error", async () => {
-    fake.rejectWith = { status: 409, body: { error: { code: 'job_locked', message: 'The job is processing and accepts no more inputs or conversions.' } } };
-    await expect(uploadMissing(fake.view(), { api: client(), path: file, chunkSize: 100 * KiB, parallel: 2, retry })).rejects.toThrow('The job is processing');
+    fake.rejectWith = {
+      status: 409,
+      body: {
+        error: { code: 'job_locked', message: 'The job is processing and accepts no more inputs or conversions.' },
+      },
+    };
+    await expect(
+      uploadMissing(fake.view(), { api: client(), path: file, chunkSize: 100 * KiB, parallel: 2, retry }),
+    ).rejects.toThrow('The job is processing');
     expect(fake.puts.length).toBeLessThanOrEqual(2); // the rest was not started
   });
 });

@@ -25,7 +25,12 @@ export interface SessionUploadOptions {
  * Runs `work` over `items` with at most `n` at once (p-limit); the first failure aborts the ones in
  * flight, starts no more, and is thrown once the running ones have settled.
  */
-async function inPool<T>(items: T[], n: number, work: (item: T, signal: AbortSignal) => Promise<void>, outer?: AbortSignal): Promise<void> {
+async function inPool<T>(
+  items: T[],
+  n: number,
+  work: (item: T, signal: AbortSignal) => Promise<void>,
+  outer?: AbortSignal,
+): Promise<void> {
   const stop = new AbortController();
   const signal = outer ? AbortSignal.any([outer, stop.signal]) : stop.signal;
   const limit = pLimit(n);
@@ -65,10 +70,16 @@ export async function uploadMissing(session: UploadView, o: SessionUploadOptions
         const answer = await withRetry(
           async () => {
             let sent = 0;
-            const body = chunkBody(o.path, range, (n) => {
-              sent += n;
-              o.onBytes?.(n);
-            }, o.limiter, signal);
+            const body = chunkBody(
+              o.path,
+              range,
+              (n) => {
+                sent += n;
+                o.onBytes?.(n);
+              },
+              o.limiter,
+              signal,
+            );
             try {
               return await o.api.putChunk(current.id, range, current.size, body, signal);
             } catch (err: unknown) {
@@ -88,7 +99,9 @@ export async function uploadMissing(session: UploadView, o: SessionUploadOptions
     current = finished ?? (await o.api.getUpload(current.id));
   }
   if (current.status === 'uploading') {
-    throw new Error(`upload ${current.id} is still missing bytes after sending every range (${current.received_bytes} of ${current.size} stored)`);
+    throw new Error(
+      `upload ${current.id} is still missing bytes after sending every range (${current.received_bytes} of ${current.size} stored)`,
+    );
   }
   return current;
 }

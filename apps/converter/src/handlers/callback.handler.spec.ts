@@ -60,8 +60,17 @@ class FakeDatabase {
   readonly attempts: { deliveryId: string; attempt: number; statusCode: number | null; error: string | null }[] = [];
   readonly notes: unknown[] = [];
   readonly callbackDelivery = {
-    upsert: async ({ create }: { create: { deliveryId: string; attempt: number; statusCode: number | null; error: string | null } }) => {
-      this.attempts.push({ deliveryId: create.deliveryId, attempt: create.attempt, statusCode: create.statusCode, error: create.error });
+    upsert: async ({
+      create,
+    }: {
+      create: { deliveryId: string; attempt: number; statusCode: number | null; error: string | null };
+    }) => {
+      this.attempts.push({
+        deliveryId: create.deliveryId,
+        attempt: create.attempt,
+        statusCode: create.statusCode,
+        error: create.error,
+      });
     },
   };
   async $executeRaw(_sql: TemplateStringsArray, ...values: unknown[]): Promise<number> {
@@ -105,7 +114,11 @@ function setup(callback: string | null, allowPrivate = true) {
   return { db, handler, outcomes };
 }
 
-const payload: PayloadOf<'callback'> = { jobId: JOB_ID, event: 'job.completed', deliveryId: '0f0e0d0c-0b0a-5908-8706-050403020100' };
+const payload: PayloadOf<'callback'> = {
+  jobId: JOB_ID,
+  event: 'job.completed',
+  deliveryId: '0f0e0d0c-0b0a-5908-8706-050403020100',
+};
 const attempt = (n: number, isLastAttempt = false) => ({ attempt: n, isLastAttempt }) as HandlerContext;
 
 describe('CallbackHandler: one signed POST per attempt, the answer decides', () => {
@@ -124,33 +137,56 @@ describe('CallbackHandler: one signed POST per attempt, the answer decides', () 
     expect(await outcomes()).toEqual(['delivered']);
   });
 
-  it.each([500, 503, 408, 429])('%i is retried (thrown) while attempts remain, then final and noted on the job', async (code) => {
-    const { db, handler, outcomes } = setup(url);
-    status = code;
-    await expect(handler.handle(payload, attempt(1))).rejects.toThrow(`callback not delivered: answered ${code}; will retry`);
-    expect(await handler.handle(payload, attempt(2, true))).toEqual({ status: 'failed', code: 'callback_failed', message: `answered ${code}` });
-    expect(received.map((r) => r.headers['x-kiln-attempt'])).toEqual(['1', '2']);
-    expect(received.map((r) => r.headers['x-kiln-delivery'])).toEqual([payload.deliveryId, payload.deliveryId]);
-    expect(db.attempts.map((a) => [a.attempt, a.statusCode])).toEqual([
-      [1, code],
-      [2, code],
-    ]);
-    expect(db.notes).toEqual([{ code: 'callback_failed', message: `job.completed: not delivered: answered ${code}`, source: 'callback' }]);
-    expect((await outcomes()).sort()).toEqual(['failed', 'retry']);
-  });
+  it.each([500, 503, 408, 429])(
+    '%i is retried (thrown) while attempts remain, then final and noted on the job',
+    async (code) => {
+      const { db, handler, outcomes } = setup(url);
+      status = code;
+      await expect(handler.handle(payload, attempt(1))).rejects.toThrow(
+        `callback not delivered: answered ${code}; will retry`,
+      );
+      expect(await handler.handle(payload, attempt(2, true))).toEqual({
+        status: 'failed',
+        code: 'callback_failed',
+        message: `answered ${code}`,
+      });
+      expect(received.map((r) => r.headers['x-kiln-attempt'])).toEqual(['1', '2']);
+      expect(received.map((r) => r.headers['x-kiln-delivery'])).toEqual([payload.deliveryId, payload.deliveryId]);
+      expect(db.attempts.map((a) => [a.attempt, a.statusCode])).toEqual([
+        [1, code],
+        [2, code],
+      ]);
+      expect(db.notes).toEqual([
+        { code: 'callback_failed', message: `job.completed: not delivered: answered ${code}`, source: 'callback' },
+      ]);
+      expect((await outcomes()).sort()).toEqual(['failed', 'retry']);
+    },
+  );
 
   it.each([400, 401, 404, 302])('%i is final at once: not retried, noted on the job', async (code) => {
     const { db, handler } = setup(url);
     status = code;
-    expect(await handler.handle(payload, attempt(1))).toEqual({ status: 'failed', code: 'callback_failed', message: `answered ${code}` });
-    expect(db.notes).toEqual([{ code: 'callback_failed', message: `job.completed: not delivered: answered ${code}`, source: 'callback' }]);
+    expect(await handler.handle(payload, attempt(1))).toEqual({
+      status: 'failed',
+      code: 'callback_failed',
+      message: `answered ${code}`,
+    });
+    expect(db.notes).toEqual([
+      { code: 'callback_failed', message: `job.completed: not delivered: answered ${code}`, source: 'callback' },
+    ]);
   });
 
   it('410 Gone is final and noted as such', async () => {
     const { db, handler } = setup(url);
     status = 410;
     expect(await handler.handle(payload, attempt(1))).toMatchObject({ status: 'failed', message: 'answered 410' });
-    expect(db.notes).toEqual([{ code: 'callback_failed', message: 'job.completed: the receiver answered 410 Gone; not retried', source: 'callback' }]);
+    expect(db.notes).toEqual([
+      {
+        code: 'callback_failed',
+        message: 'job.completed: the receiver answered 410 Gone; not retried',
+        source: 'callback',
+      },
+    ]);
   });
 
   it('a network error (nothing listening) is retried, and recorded without a status code', async () => {

@@ -22,7 +22,13 @@ interface Attempt {
  * Sends one signed POST through the private-address guard, within `timeoutMs` for everything (no
  * redirects followed: a 3xx is the receiver's answer); never throws (the outcome is recorded either way).
  */
-export async function postJson(url: string, body: string, headers: Record<string, string>, timeoutMs: number, allowPrivate: boolean): Promise<Attempt> {
+export async function postJson(
+  url: string,
+  body: string,
+  headers: Record<string, string>,
+  timeoutMs: number,
+  allowPrivate: boolean,
+): Promise<Attempt> {
   const target = new URL(url);
   const noAnswer = () => new Error(`no answer within ${timeoutMs} ms`);
   const clock = new TransferClock({ idleMs: timeoutMs, totalMs: timeoutMs, idleError: noAnswer, totalError: noAnswer });
@@ -30,7 +36,12 @@ export async function postJson(url: string, body: string, headers: Record<string
   try {
     res = await guardedRequest(target, {
       method: 'POST',
-      headers: { 'Content-Type': 'application/json', 'Content-Length': Buffer.byteLength(body), 'User-Agent': 'Kiln-Callback/1', ...headers },
+      headers: {
+        'Content-Type': 'application/json',
+        'Content-Length': Buffer.byteLength(body),
+        'User-Agent': 'Kiln-Callback/1',
+        ...headers,
+      },
       body,
       allowPrivate,
       clock,
@@ -92,17 +103,43 @@ export class CallbackHandler implements JobHandler<'callback'> {
     const durationMs = Date.now() - started;
     await this.prisma.callbackDelivery.upsert({
       where: { deliveryId_attempt: { deliveryId: payload.deliveryId, attempt: ctx.attempt } },
-      create: { id: randomUUID(), jobId: job.id, deliveryId: payload.deliveryId, event: payload.event, url: job.callback, attempt: ctx.attempt, statusCode: result.statusCode, error: result.error, durationMs },
+      create: {
+        id: randomUUID(),
+        jobId: job.id,
+        deliveryId: payload.deliveryId,
+        event: payload.event,
+        url: job.callback,
+        attempt: ctx.attempt,
+        statusCode: result.statusCode,
+        error: result.error,
+        durationMs,
+      },
       update: { statusCode: result.statusCode, error: result.error, durationMs, at: new Date() },
     });
     const code = result.statusCode;
     const delivered = code !== null && code >= 200 && code < 300;
     const retryable = !result.refused && (code === null || code >= 500 || code === 408 || code === 429);
-    this.metrics.callbackAttempts.inc({ outcome: delivered ? 'delivered' : result.refused ? 'refused' : retryable && !ctx.isLastAttempt ? 'retry' : 'failed' });
+    this.metrics.callbackAttempts.inc({
+      outcome: delivered
+        ? 'delivered'
+        : result.refused
+          ? 'refused'
+          : retryable && !ctx.isLastAttempt
+            ? 'retry'
+            : 'failed',
+    });
     if (delivered) return { status: 'success', detail: `delivered (${code})` };
     const why = result.error ?? `answered ${code}`;
     if (retryable && !ctx.isLastAttempt) throw new Error(`callback not delivered: ${why}; will retry`);
-    await this.noteFailure(job.id, payload.event, code === 410 ? 'the receiver answered 410 Gone; not retried' : `not delivered: ${why}`);
+    await this.noteFailure(
+      job.id,
+      payload.event,
+      code === 410 ? 'the receiver answered 410 Gone; not retried' : `not delivered: ${why}`,
+    );
+    this.log.warn(
+      { jobId: job.id, event: payload.event, deliveryId: payload.deliveryId, attempt: ctx.attempt, why },
+      'callback not delivered; no more attempts',
+    );
     return { status: 'failed', code: 'callback_failed', message: why };
   }
 

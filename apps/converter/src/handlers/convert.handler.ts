@@ -9,7 +9,17 @@ import { Inject, Injectable } from '@nestjs/common';
 import { KILN_CONFIG, type KilnConfig } from '@kiln/config';
 import { findTarget, type ConversionOptions, type HandlerOutcome, type PayloadOf, safeFilename } from '@kiln/contracts';
 import { PRISMA, type PrismaClient } from '@kiln/database';
-import { buildConversion, checkMediaLimits, isMediaError, outputByteCap, probe, run, type MediaInfo, type MediaLimits, type X264Preset } from '@kiln/media';
+import {
+  buildConversion,
+  checkMediaLimits,
+  isMediaError,
+  outputByteCap,
+  probe,
+  run,
+  type MediaInfo,
+  type MediaLimits,
+  type X264Preset,
+} from '@kiln/media';
 import { LOGGER, KilnMetrics, type Logger } from '@kiln/observability';
 import type { HandlerContext, JobHandler } from '@kiln/queue';
 import { OBJECT_STORE, objectKeys, type ObjectStore } from '@kiln/storage';
@@ -47,12 +57,21 @@ export class ConvertHandler implements JobHandler<'convert'> {
     }
   }
 
-  private async convert(unit: PayloadOf<'convert'>, ctx: HandlerContext, labels: { target: string }): Promise<HandlerOutcome> {
+  private async convert(
+    unit: PayloadOf<'convert'>,
+    ctx: HandlerContext,
+    labels: { target: string },
+  ): Promise<HandlerOutcome> {
     const { jobId, outputId } = unit;
-    const output = await this.prisma.output.findUnique({ where: { id: outputId }, include: { input: true, conversion: true, job: true } });
+    const output = await this.prisma.output.findUnique({
+      where: { id: outputId },
+      include: { input: true, conversion: true, job: true },
+    });
     if (!output) return { status: 'skipped', reason: 'the unit no longer exists' };
-    if (output.job.status === 'canceled' || output.status === 'canceled') return { status: 'skipped', reason: 'job canceled' };
-    if (output.status === 'completed' || output.status === 'failed') return { status: 'skipped', reason: `unit already ${output.status}` };
+    if (output.job.status === 'canceled' || output.status === 'canceled')
+      return { status: 'skipped', reason: 'job canceled' };
+    if (output.status === 'completed' || output.status === 'failed')
+      return { status: 'skipped', reason: `unit already ${output.status}` };
     const { input, conversion } = output;
     const target = findTarget(conversion.target);
     if (!target) return this.fail(unit, 'invalid_input', `unknown target ${conversion.target}`);
@@ -70,16 +89,32 @@ export class ConvertHandler implements JobHandler<'convert'> {
     try {
       const inputPath = path.join(dir, 'input');
       const hash = createHash('sha256');
-      await pipeline(await this.store.get(input.objectKey), new Transform({ transform(c: Buffer, _e, cb) { hash.update(c); cb(null, c); } }), createWriteStream(inputPath), { signal });
+      await pipeline(
+        await this.store.get(input.objectKey),
+        new Transform({
+          transform(c: Buffer, _e, cb) {
+            hash.update(c);
+            cb(null, c);
+          },
+        }),
+        createWriteStream(inputPath),
+        { signal },
+      );
       // Inputs assembled server-side have no checksum yet: the bytes passed through here anyway.
-      if (!input.checksumSha256) await this.prisma.input.update({ where: { id: input.id }, data: { checksumSha256: hash.digest('hex') } });
+      if (!input.checksumSha256)
+        await this.prisma.input.update({ where: { id: input.id }, data: { checksumSha256: hash.digest('hex') } });
 
       let media: MediaInfo;
       try {
-        media = await probe(inputPath, { timeoutMs: 60_000, maxPixels: this.config.KILN_MAX_PIXELS, memoryLimitBytes: this.config.KILN_FFMPEG_MEMORY_LIMIT });
+        media = await probe(inputPath, {
+          timeoutMs: 60_000,
+          maxPixels: this.config.KILN_MAX_PIXELS,
+          memoryLimitBytes: this.config.KILN_FFMPEG_MEMORY_LIMIT,
+        });
       } catch (err: unknown) {
         if (isMediaError(err) && err.limit) return this.fail(unit, 'unprocessable', err.message, lease); // a media bomb, named
-        if (isMediaError(err)) return this.fail(unit, 'unprocessable', `the input is not a readable media file (${err.message})`, lease);
+        if (isMediaError(err))
+          return this.fail(unit, 'unprocessable', `the input is not a readable media file (${err.message})`, lease);
         throw err;
       }
       if (!input.media) await this.prisma.input.update({ where: { id: input.id }, data: { media: media as object } });
@@ -93,7 +128,11 @@ export class ConvertHandler implements JobHandler<'convert'> {
       const outputPath = path.join(dir, `output.${target.extension}`);
       const built = buildConversion(
         { target, options: conversion.options as ConversionOptions, input: media, inputPath, outputPath },
-        { preset: this.config.KILN_FFMPEG_PRESET as X264Preset, threads: this.config.KILN_FFMPEG_THREADS || undefined, maxPixels: limits.maxPixels },
+        {
+          preset: this.config.KILN_FFMPEG_PRESET as X264Preset,
+          threads: this.config.KILN_FFMPEG_THREADS || undefined,
+          maxPixels: limits.maxPixels,
+        },
       );
       if (built.kind === 'unsupported') return this.fail(unit, built.code, built.message, lease);
 
@@ -142,14 +181,26 @@ export class ConvertHandler implements JobHandler<'convert'> {
         const job = await this.prisma.job.findUnique({ where: { id: jobId }, select: { status: true } });
         if (!job || job.status === 'canceled') return { status: 'skipped', reason: 'job canceled during conversion' };
         // Its queue lock expired (e.g. a partition) and another converter claimed the unit since.
-        this.log.warn({ jobId, outputId, attempt: claim.attempt, key }, 'conversion not recorded: the unit was claimed again by a later attempt; its file was removed');
-        return { status: 'skipped', reason: `attempt ${claim.attempt} lost the unit to a later claim; its file was removed` };
+        this.log.warn(
+          { jobId, outputId, attempt: claim.attempt, key },
+          'conversion not recorded: the unit was claimed again by a later attempt; its file was removed',
+        );
+        return {
+          status: 'skipped',
+          reason: `attempt ${claim.attempt} lost the unit to a later claim; its file was removed`,
+        };
       }
       return { status: 'success', detail: `${filename} (${put.size} bytes)` };
     } catch (err: unknown) {
       if (cancel.signal.aborted) return { status: 'skipped', reason: 'job canceled during conversion' };
       if (ctx.isLastAttempt && !(isMediaError(err) && err.code === 'canceled')) {
-        await this.lifecycle.failUnit(jobId, outputId, 'internal', `conversion failed: ${err instanceof Error ? err.message : String(err)}`, lease);
+        await this.lifecycle.failUnit(
+          jobId,
+          outputId,
+          'internal',
+          `conversion failed: ${err instanceof Error ? err.message : String(err)}`,
+          lease,
+        );
       }
       throw err;
     } finally {
@@ -173,9 +224,18 @@ export class ConvertHandler implements JobHandler<'convert'> {
   }
 
   /** Records the unit as failed (only while `lease` still holds it, when given). */
-  private async fail(unit: PayloadOf<'convert'>, code: string, message: string, lease?: string): Promise<HandlerOutcome> {
+  private async fail(
+    unit: PayloadOf<'convert'>,
+    code: string,
+    message: string,
+    lease?: string,
+  ): Promise<HandlerOutcome> {
     const recorded = await this.lifecycle.failUnit(unit.jobId, unit.outputId, code, message, lease);
-    if (!recorded) return { status: 'skipped', reason: `not recorded (${code}: ${message}): the unit has ended or another attempt holds it` };
+    if (!recorded)
+      return {
+        status: 'skipped',
+        reason: `not recorded (${code}: ${message}): the unit has ended or another attempt holds it`,
+      };
     return { status: 'failed', code, message };
   }
 }

@@ -52,7 +52,10 @@ export async function makeVideo(o: VideoFixture): Promise<string> {
   const lowerPath = o.path.toLowerCase();
   const webm = lowerPath.endsWith('.webm');
   const args = [
-    '-f', 'lavfi', '-i', `testsrc=size=${o.width}x${o.height}:rate=${o.fps ?? 25}:duration=${o.seconds}`,
+    '-f',
+    'lavfi',
+    '-i',
+    `testsrc=size=${o.width}x${o.height}:rate=${o.fps ?? 25}:duration=${o.seconds}`,
     ...(o.audio ? ['-f', 'lavfi', '-i', `sine=frequency=440:sample_rate=48000:duration=${o.seconds}`] : []),
     ...(webm
       ? ['-c:v', 'libvpx-vp9', '-deadline', 'realtime', '-cpu-used', '8']
@@ -90,9 +93,12 @@ export async function makeAudio(o: AudioFixture): Promise<string> {
         : ['-f', 'lavfi', '-i', `sine=frequency=440:sample_rate=${o.sampleRate ?? 44100}:duration=${o.seconds}`]),
       ...cover.input,
       ...cover.output,
-      '-ac', String(o.channels ?? 2),
-      '-c:a', AUDIO_CODECS[o.format],
-      '-f', o.format === 'm4a' ? 'ipod' : o.format,
+      '-ac',
+      String(o.channels ?? 2),
+      '-c:a',
+      AUDIO_CODECS[o.format],
+      '-f',
+      o.format === 'm4a' ? 'ipod' : o.format,
       o.path,
     ],
     o.ffmpegPath,
@@ -103,7 +109,15 @@ export async function makeAudio(o: AudioFixture): Promise<string> {
 /** One testsrc frame; the format follows the extension (png, jpg, webp, bmp, tiff, gif). */
 export async function makeImage(o: ImageFixture): Promise<string> {
   await ffmpeg(
-    ['-f', 'lavfi', '-i', `${o.solid ? 'color=c=black:' : 'testsrc='}size=${o.width}x${o.height}:rate=1`, '-frames:v', '1', o.path],
+    [
+      '-f',
+      'lavfi',
+      '-i',
+      `${o.solid ? 'color=c=black:' : 'testsrc='}size=${o.width}x${o.height}:rate=1`,
+      '-frames:v',
+      '1',
+      o.path,
+    ],
     o.ffmpegPath,
   );
   return o.path;
@@ -114,7 +128,13 @@ export async function makeImage(o: ImageFixture): Promise<string> {
  * few dozen bytes: a valid signature, IHDR, one tiny IDAT (a zlib stream of a few zero rows) and
  * IEND, all with correct CRCs. Decoding it would allocate the whole declared frame.
  */
-export async function makeDeclaredPng(o: { path: string; width: number; height: number; bitDepth?: 8 | 16; colorType?: 2 | 6 }): Promise<string> {
+export async function makeDeclaredPng(o: {
+  path: string;
+  width: number;
+  height: number;
+  bitDepth?: 8 | 16;
+  colorType?: 2 | 6;
+}): Promise<string> {
   const ihdr = Buffer.alloc(13);
   ihdr.writeUInt32BE(o.width, 0);
   ihdr.writeUInt32BE(o.height, 4);
@@ -130,7 +150,10 @@ export async function makeDeclaredPng(o: { path: string; width: number; height: 
   };
   const signature = Buffer.from([0x89, 0x50, 0x4e, 0x47, 0x0d, 0x0a, 0x1a, 0x0a]);
   const idat = deflateSync(Buffer.alloc(4096));
-  await writeFile(o.path, Buffer.concat([signature, chunk('IHDR', ihdr), chunk('IDAT', idat), chunk('IEND', Buffer.alloc(0))]));
+  await writeFile(
+    o.path,
+    Buffer.concat([signature, chunk('IHDR', ihdr), chunk('IDAT', idat), chunk('IEND', Buffer.alloc(0))]),
+  );
   return o.path;
 }
 

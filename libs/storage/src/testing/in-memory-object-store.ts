@@ -126,11 +126,7 @@ export class InMemoryObjectStore implements ObjectStore {
         );
       }
     });
-    const stored = this.store(
-      target,
-      Buffer.concat(parts.map((p) => p.data)),
-      parts[0].contentType,
-    );
+    const stored = this.store(target, Buffer.concat(parts.map((p) => p.data)), parts[0].contentType);
     return info(target, stored);
   }
 
@@ -223,7 +219,9 @@ export class InMemoryObjectStore implements ObjectStore {
   async listParts(key: string, uploadId: string): Promise<(MultipartPart & { size: number })[]> {
     checkUploadId(uploadId);
     const upload = this.upload(key, uploadId);
-    return [...upload.parts.entries()].sort(([a], [b]) => a - b).map(([partNumber, part]) => ({ partNumber, etag: part.etag, size: part.data.length }));
+    return [...upload.parts.entries()]
+      .sort(([a], [b]) => a - b)
+      .map(([partNumber, part]) => ({ partNumber, etag: part.etag, size: part.data.length }));
   }
 
   async abortMultipart(key: string, uploadId: string): Promise<void> {
@@ -237,7 +235,10 @@ export class InMemoryObjectStore implements ObjectStore {
     const object = this.objects.get(key);
     if (!object) throw new KilnError('not_found', `object ${key} not found`);
     if (start >= object.data.length) {
-      throw new KilnError('range_not_satisfiable', `${key} has ${object.data.length} bytes; the range starts at ${start}`);
+      throw new KilnError(
+        'range_not_satisfiable',
+        `${key} has ${object.data.length} bytes; the range starts at ${start}`,
+      );
     }
     return Readable.from([Buffer.from(object.data.subarray(start, end + 1))]);
   }

@@ -91,8 +91,14 @@ export function objectStoreContract(name: string, make: () => Promise<ObjectStor
 
       it('of empty bodies, with and without a size', async () => {
         const empty = sha256(Buffer.alloc(0));
-        expect(await store.put(k('empty-known'), streamOf(Buffer.alloc(0)), { size: 0 })).toMatchObject({ size: 0, sha256: empty });
-        expect(await store.put(k('empty-unknown'), streamOf(Buffer.alloc(0)))).toMatchObject({ size: 0, sha256: empty });
+        expect(await store.put(k('empty-known'), streamOf(Buffer.alloc(0)), { size: 0 })).toMatchObject({
+          size: 0,
+          sha256: empty,
+        });
+        expect(await store.put(k('empty-unknown'), streamOf(Buffer.alloc(0)))).toMatchObject({
+          size: 0,
+          sha256: empty,
+        });
         expect((await store.stat(k('empty-known')))?.size).toBe(0);
         expect((await readAll(await store.get(k('empty-unknown')))).length).toBe(0);
       });
@@ -121,7 +127,10 @@ export function objectStoreContract(name: string, make: () => Promise<ObjectStor
         const original = randomBytes(1000);
         await store.put(k('keep'), streamOf(original), { size: original.length });
         await expectKilnError(store.put(k('keep'), streamOf(randomBytes(10)), { size: 20 }), 'invalid_input');
-        await expectKilnError(store.put(k('keep'), streamOf(randomBytes(2000)), { maxBytes: 1500 }), 'payload_too_large');
+        await expectKilnError(
+          store.put(k('keep'), streamOf(randomBytes(2000)), { maxBytes: 1500 }),
+          'payload_too_large',
+        );
         expectBytes(await readAll(await store.get(k('keep'))), original);
       });
 
@@ -150,15 +159,21 @@ export function objectStoreContract(name: string, make: () => Promise<ObjectStor
 
       it('accepts a body of exactly maxBytes', async () => {
         const data = randomBytes(4096);
-        await expect(store.put(k('at-limit'), streamOf(data), { maxBytes: 4096 })).resolves.toMatchObject({ size: 4096 });
-        await expect(store.put(k('at-limit'), streamOf(data), { size: 4096, maxBytes: 4096 })).resolves.toMatchObject({ size: 4096 });
+        await expect(store.put(k('at-limit'), streamOf(data), { maxBytes: 4096 })).resolves.toMatchObject({
+          size: 4096,
+        });
+        await expect(store.put(k('at-limit'), streamOf(data), { size: 4096, maxBytes: 4096 })).resolves.toMatchObject({
+          size: 4096,
+        });
       });
 
       it(
         'fails with the body’s error when the body fails, and writes nothing',
         async () => {
           const boom = new Error('client went away');
-          await expect(store.put(k('broken'), chunkStream([randomBytes(1000)], boom), { size: 5000 })).rejects.toBe(boom);
+          await expect(store.put(k('broken'), chunkStream([randomBytes(1000)], boom), { size: 5000 })).rejects.toBe(
+            boom,
+          );
           const parts = [randomBytes(6 * MiB), randomBytes(6 * MiB)];
           await expect(store.put(k('broken'), chunkStream(parts, boom))).rejects.toBe(boom);
           expect(await store.stat(k('broken'))).toBeNull();
@@ -307,22 +322,29 @@ export function objectStoreContract(name: string, make: () => Promise<ObjectStor
         TIMEOUT,
       );
 
-      it('listParts shows the uploaded parts in part order with ETags and sizes; not_found once finished', async () => {
-        const key = k('mp/listed');
-        const uploadId = await store.createMultipart(key);
-        expect(await store.listParts(key, uploadId)).toEqual([]);
-        const a = randomBytes(5 * MiB);
-        const b = Buffer.from('tail bytes');
-        await sendPart(key, uploadId, 7, b);
-        await sendPart(key, uploadId, 3, a);
-        expect(await store.listParts(key, uploadId)).toEqual([
-          { partNumber: 3, etag: md5(a), size: a.length },
-          { partNumber: 7, etag: md5(b), size: b.length },
-        ]);
-        await store.completeMultipart(key, uploadId, [{ partNumber: 3, etag: md5(a) }, { partNumber: 7, etag: md5(b) }]);
-        await expectKilnError(store.listParts(key, uploadId), 'not_found');
-        await expectKilnError(store.listParts(key, 'no-such-upload-id'), 'not_found');
-      }, TIMEOUT);
+      it(
+        'listParts shows the uploaded parts in part order with ETags and sizes; not_found once finished',
+        async () => {
+          const key = k('mp/listed');
+          const uploadId = await store.createMultipart(key);
+          expect(await store.listParts(key, uploadId)).toEqual([]);
+          const a = randomBytes(5 * MiB);
+          const b = Buffer.from('tail bytes');
+          await sendPart(key, uploadId, 7, b);
+          await sendPart(key, uploadId, 3, a);
+          expect(await store.listParts(key, uploadId)).toEqual([
+            { partNumber: 3, etag: md5(a), size: a.length },
+            { partNumber: 7, etag: md5(b), size: b.length },
+          ]);
+          await store.completeMultipart(key, uploadId, [
+            { partNumber: 3, etag: md5(a) },
+            { partNumber: 7, etag: md5(b) },
+          ]);
+          await expectKilnError(store.listParts(key, uploadId), 'not_found');
+          await expectKilnError(store.listParts(key, 'no-such-upload-id'), 'not_found');
+        },
+        TIMEOUT,
+      );
 
       it('sending a part number again replaces that part', async () => {
         const key = k('mp/resent');
@@ -332,7 +354,10 @@ export function objectStoreContract(name: string, make: () => Promise<ObjectStor
         expect(await sendPart(key, uploadId, 1, first)).toEqual({ etag: md5(first), size: first.length });
         expect(await sendPart(key, uploadId, 1, second)).toEqual({ etag: md5(second), size: second.length });
         // The replaced part's ETag no longer matches; the upload stays open.
-        await expectKilnError(store.completeMultipart(key, uploadId, [{ partNumber: 1, etag: md5(first) }]), 'conflict');
+        await expectKilnError(
+          store.completeMultipart(key, uploadId, [{ partNumber: 1, etag: md5(first) }]),
+          'conflict',
+        );
         const info = await store.completeMultipart(key, uploadId, [{ partNumber: 1, etag: `"${md5(second)}"` }]);
         expect(info.size).toBe(second.length);
         expectBytes(await readAll(await store.get(key)), second);
@@ -395,7 +420,10 @@ export function objectStoreContract(name: string, make: () => Promise<ObjectStor
         await sendPart(key, uploadId, 1, data);
         await store.abortMultipart(key, uploadId);
         await expectKilnError(sendPart(key, uploadId, 2, data), 'not_found');
-        await expectKilnError(store.completeMultipart(key, uploadId, [{ partNumber: 1, etag: md5(data) }]), 'not_found');
+        await expectKilnError(
+          store.completeMultipart(key, uploadId, [{ partNumber: 1, etag: md5(data) }]),
+          'not_found',
+        );
         expect(await store.stat(key)).toBeNull();
         await expect(store.abortMultipart(key, uploadId)).resolves.toBeUndefined(); // again: not an error
       });
@@ -480,14 +508,20 @@ export function objectStoreContract(name: string, make: () => Promise<ObjectStor
           [data.length - 10, data.length - 1],
           [0, data.length - 1],
         ]) {
-          expectBytes(await readAll(await store.getRange(k('range/object'), start, end)), data.subarray(start, end + 1));
+          expectBytes(
+            await readAll(await store.getRange(k('range/object'), start, end)),
+            data.subarray(start, end + 1),
+          );
         }
       });
 
       it('cuts an end past the object to its last byte, and refuses a start past it', async () => {
         const cut = await readAll(await store.getRange(k('range/object'), data.length - 5, data.length + 1000));
         expectBytes(cut, data.subarray(-5));
-        await expectKilnError(store.getRange(k('range/object'), data.length, data.length + 10), 'range_not_satisfiable');
+        await expectKilnError(
+          store.getRange(k('range/object'), data.length, data.length + 10),
+          'range_not_satisfiable',
+        );
       });
 
       it('fails with not_found for a missing object and invalid_input for a reversed or negative range', async () => {
@@ -528,7 +562,10 @@ export function objectStoreContract(name: string, make: () => Promise<ObjectStor
 
     it('presignGet gives a URL that serves the object under the requested name and type', async () => {
       const data = Buffer.from('downloadable bytes');
-      await store.put(k('out/file.bin'), streamOf(data), { size: data.length, contentType: 'application/octet-stream' });
+      await store.put(k('out/file.bin'), streamOf(data), {
+        size: data.length,
+        contentType: 'application/octet-stream',
+      });
       const filename = 'résumé "final".mp4';
       const url = new URL(await store.presignGet(k('out/file.bin'), 300, { filename, contentType: 'video/mp4' }));
       if (url.protocol === 'memory:') {
@@ -612,7 +649,10 @@ export async function readAll(stream: Readable): Promise<Buffer> {
 
 /** Compares by length and digest: Jest's toEqual walks a Buffer byte by byte (seconds per MiB). */
 function expectBytes(actual: Buffer, expected: Buffer): void {
-  expect({ length: actual.length, sha256: sha256(actual) }).toEqual({ length: expected.length, sha256: sha256(expected) });
+  expect({ length: actual.length, sha256: sha256(actual) }).toEqual({
+    length: expected.length,
+    sha256: sha256(expected),
+  });
 }
 
 async function expectKilnError(promise: Promise<unknown>, code: ErrorCode): Promise<void> {

@@ -14,7 +14,7 @@ export class ApiError extends Error {
 
 /** The error of a failed answer, from the API's `{ error: { code, message } }` body when there is one. */
 export function errorFromAnswer(status, body, retryAfter) {
-  const e = (body && body.error) || {};
+  const e = body?.error || {};
   return new ApiError(status, e.message || `The server answered ${status}.`, e.code, retryAfter);
 }
 

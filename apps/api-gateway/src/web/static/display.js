@@ -50,7 +50,7 @@ export function formatTime(iso) {
 }
 
 /** The first error of a failed job, in words. */
-export const failureOf = (job) => (job.errors[0] && job.errors[0].message) || job.status.info;
+export const failureOf = (job) => job.errors[0]?.message || job.status.info;
 
 /** A link that downloads one output of a job (the gateway answers with a fresh storage URL). */
 export function downloadLink(jobId, output) {

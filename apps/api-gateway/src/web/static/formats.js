@@ -100,7 +100,7 @@ export function markAccepted(kinds) {
     option.disabled = !!t && kinds.some((k) => !t.accepts.includes(k));
   }
   const selected = select.selectedOptions[0];
-  if (!selected || !selected.disabled) return;
+  if (!selected?.disabled) return;
   const takesAll = (t) => !!t && kinds.every((x) => t.accepts.includes(x));
   const preferred = catalog.byTarget.get(DEFAULT_TARGET[kinds[0]]);
   const fallback = takesAll(preferred) ? preferred : catalog.targets.find(takesAll);

@@ -68,7 +68,11 @@ function jobRow(job) {
     { dataset: { jobId: job.id, status: code } },
     el('td', { class: 'created', title: job.created_at, text: formatTime(job.created_at) }),
     el('td', { class: 'file', title: files.join(', '), text: files.length ? files[0] + more : '—' }),
-    el('td', { class: 'target' }, job.conversion.map((c) => el('span', { class: 'target-tag', text: c.target }))),
+    el(
+      'td',
+      { class: 'target' },
+      job.conversion.map((c) => el('span', { class: 'target-tag', text: c.target })),
+    ),
     el(
       'td',
       { class: 'status' },
@@ -79,7 +83,15 @@ function jobRow(job) {
         : null,
       error ? el('span', { class: 'error-text', text: error }) : null,
     ),
-    el('td', {}, el('div', { class: 'outputs' }, job.output.map((o) => downloadLink(job.id, o)))),
+    el(
+      'td',
+      {},
+      el(
+        'div',
+        { class: 'outputs' },
+        job.output.map((o) => downloadLink(job.id, o)),
+      ),
+    ),
     el('td', {}, isFinalStatus(code) ? null : cancelButton),
   );
 }

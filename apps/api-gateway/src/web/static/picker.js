@@ -37,7 +37,7 @@ export function wirePicker(onStart) {
   drop.addEventListener('drop', (e) => {
     e.preventDefault();
     drop.classList.remove('over');
-    if (e.dataTransfer && e.dataTransfer.files.length) addFiles(e.dataTransfer.files);
+    if (e.dataTransfer?.files.length) addFiles(e.dataTransfer.files);
   });
   // A file dropped next to the zone must not replace the page.
   window.addEventListener('dragover', (e) => e.preventDefault());

@@ -49,10 +49,14 @@ export class Transfer {
       this.applyJob(job);
       void refreshRecent();
       void this.watch();
-      this.upload = this.newUpload(this.file, { jobId: job.id, token: job.token }, {
-        onSending: () => this.sending(),
-        onProgress: () => this.renderBars(),
-      });
+      this.upload = this.newUpload(
+        this.file,
+        { jobId: job.id, token: job.token },
+        {
+          onSending: () => this.sending(),
+          onProgress: () => this.renderBars(),
+        },
+      );
       await this.upload.start();
       this.uploaded();
     } catch (err) {
