@@ -1,134 +1,25 @@
-// Chunked, resumable, multi-file uploads and the assembler, end to end: two gateway processes,
-// an assembler and a converter as OS processes, real PostgreSQL, Redis, S3 and ffmpeg.
+// Chunked, resumable uploads and the assembler, end to end: two gateway processes, an assembler
+// and a converter as OS processes, real PostgreSQL, Redis, S3 and ffmpeg. Uploads into jobs are in
+// chunked-uploads-jobs.e2e-spec.ts.
 import { createHash } from 'node:crypto';
-import { readFile, stat } from 'node:fs/promises';
 import path from 'node:path';
-import { Queue } from 'bullmq';
-import { Redis } from 'ioredis';
-import { makeAudio, makeTempDir, makeVideo } from '../libs/media/src/testing';
-import { MinioObjectStore } from '../libs/storage/src/minio-object-store';
-import { CallbackReceiver } from '../test/callback-receiver';
-import { chunkRanges, inParallel, makeRandomFile, readRange, sha256OfStream, shuffled } from '../test/files';
-import { Stack, json, waitFor } from '../test/stack';
+import { MiB, useChunkedUploadStack } from '../test/e2e-helpers/chunked-uploads';
+import { chunkRanges, inParallel, makeRandomFile, readRange, shuffled } from '../test/files';
+import { json, waitFor } from '../test/stack';
 
 jest.setTimeout(300_000);
 
-const MiB = 1024 * 1024;
-
 describe('chunked uploads and assembly (real processes, two gateways)', () => {
-  const stack = new Stack();
-  const receiver = new CallbackReceiver();
-  let tmp: { dir: string; remove: () => Promise<void> };
-  let store: MinioObjectStore;
+  const c = useChunkedUploadStack();
+  const { stack, jsonPost, putChunk, runMaintenance, assembled, storedSha } = c;
   let big: string;
   let bigSha: string;
   const BIG = 64 * MiB;
 
   beforeAll(async () => {
-    tmp = await makeTempDir('kiln-chunks-');
-    big = path.join(tmp.dir, 'big.bin');
+    big = path.join(c.tmp.dir, 'big.bin');
     bigSha = await makeRandomFile(big, BIG);
-    await receiver.start();
-    await stack.start({
-      gateways: 2,
-      converters: 1,
-      env: { KILN_CHUNK_SIZE_MIN: '100KiB', KILN_CHUNK_SIZE_MAX: '16MiB' },
-    });
-    store = new MinioObjectStore({
-      endpoint: stack.env.S3_ENDPOINT,
-      accessKey: stack.env.S3_ACCESS_KEY,
-      secretKey: stack.env.S3_SECRET_KEY,
-      bucket: stack.env.S3_BUCKET,
-    });
   });
-
-  afterAll(async () => {
-    await stack.stop();
-    await receiver.stop();
-    await tmp?.remove();
-  });
-
-  const jsonPost = (p: string, body: unknown, base?: string) =>
-    stack.api(p, { method: 'POST', base, headers: { 'Content-Type': 'application/json' }, body: JSON.stringify(body) });
-
-  async function putChunk(
-    uploadId: string,
-    file: string,
-    r: { start: number; end: number },
-    total: number,
-    base?: string,
-    extra: Record<string, string> = {},
-  ) {
-    return stack.api(`/v1/uploads/${uploadId}`, {
-      method: 'PUT',
-      base,
-      headers: {
-        'Content-Range': `bytes ${r.start}-${r.end}/${total}`,
-        'Content-Type': 'application/octet-stream',
-        ...extra,
-      },
-      body: await readRange(file, r.start, r.end),
-    });
-  }
-
-  async function jobChunk(
-    jobId: string,
-    uploadId: string,
-    file: string,
-    r: { start: number; end: number },
-    total: number,
-    base?: string,
-    extra: Record<string, string> = {},
-  ) {
-    return stack.api(`/v1/jobs/${jobId}/upload`, {
-      method: 'POST',
-      base,
-      headers: {
-        'X-Upload-Id': uploadId,
-        'Content-Range': `bytes ${r.start}-${r.end}/${total}`,
-        'X-File-Name': path.basename(file),
-        ...extra,
-      },
-      body: await readRange(file, r.start, r.end),
-    });
-  }
-
-  /** Runs the assembler's expire-uploads maintenance task now and waits for it to finish. */
-  async function runMaintenance() {
-    const redis = new Redis(stack.env.REDIS_URL, { maxRetriesPerRequest: null });
-    const q = new Queue('maintenance', { connection: redis, prefix: stack.env.KILN_QUEUE_PREFIX });
-    try {
-      const job = await q.add('maintenance', { task: 'expire-uploads' }, { jobId: `test-expire-${Date.now()}` });
-      await waitFor('maintenance run', async () => (await q.getJob(job.id!))?.finishedOn);
-    } finally {
-      await q.close();
-      redis.disconnect();
-    }
-  }
-
-  async function assembled(uploadId: string) {
-    return waitFor(
-      'assembly',
-      async () => {
-        const u = await json(stack.api(`/v1/uploads/${uploadId}`));
-        if (u.status === 'failed') throw new Error(`upload failed: ${u.error}`);
-        return u.assembled ? u : undefined;
-      },
-      120_000,
-    );
-  }
-
-  /**
-   * The SHA-256 of an assembled standalone upload: its one object under uploads/<id>/ (the exact key
-   * depends on how the chunks were stored: multipart parts, objects, or a mix), named after the file.
-   */
-  async function storedSha(uploadId: string, filename: string) {
-    const keys: string[] = [];
-    for await (const o of store.list(`uploads/${uploadId}/`)) keys.push(o.key);
-    expect(keys).toHaveLength(1);
-    expect(path.basename(keys[0])).toBe(filename);
-    return sha256OfStream(await store.get(keys[0]));
-  }
 
   it.each([
     ['5 MiB chunks: multipart parts, completed in place', 5 * MiB],
@@ -153,7 +44,7 @@ describe('chunked uploads and assembly (real processes, two gateways)', () => {
       'chunk cleanup',
       async () => {
         const keys: string[] = [];
-        for await (const o of store.list(`chunks/${session.id}/`)) keys.push(o.key);
+        for await (const o of c.store.list(`chunks/${session.id}/`)) keys.push(o.key);
         return keys.length === 0 ? keys : undefined;
       },
       60_000,
@@ -164,7 +55,7 @@ describe('chunked uploads and assembly (real processes, two gateways)', () => {
 
   it('resumes after the gateway process is killed mid-upload', async () => {
     const size = 12 * MiB;
-    const file = path.join(tmp.dir, 'resume.bin');
+    const file = path.join(c.tmp.dir, 'resume.bin');
     const sha = await makeRandomFile(file, size);
     const session = await json(jsonPost('/v1/uploads', { filename: 'resume.bin', size, checksum_sha256: sha }));
     const ranges = chunkRanges(size, 1 * MiB);
@@ -199,7 +90,7 @@ describe('chunked uploads and assembly (real processes, two gateways)', () => {
 
   it('a burst of 20 first chunks (5 MiB parts) at once on a fresh session: every one accepted, one multipart upload', async () => {
     const size = 20 * 5 * MiB;
-    const file = path.join(tmp.dir, 'burst.bin');
+    const file = path.join(c.tmp.dir, 'burst.bin');
     const sha = await makeRandomFile(file, size);
     const s = await json(jsonPost('/v1/uploads', { filename: 'burst.bin', size }));
     const answers = await Promise.all(
@@ -214,7 +105,7 @@ describe('chunked uploads and assembly (real processes, two gateways)', () => {
 
   it('chunks stored as multipart parts: re-sends, changed bytes sent at the same moment from two gateways, digests', async () => {
     const size = 11 * MiB;
-    const file = path.join(tmp.dir, 'parts.bin');
+    const file = path.join(c.tmp.dir, 'parts.bin');
     await makeRandomFile(file, size);
     const s = await json(jsonPost('/v1/uploads', { filename: 'parts.bin', size }));
     const first = { start: 0, end: 5 * MiB - 1 };
@@ -256,7 +147,7 @@ describe('chunked uploads and assembly (real processes, two gateways)', () => {
     const size = 3 * MiB;
     let file: string;
     beforeAll(async () => {
-      file = path.join(tmp.dir, 'small.bin');
+      file = path.join(c.tmp.dir, 'small.bin');
       await makeRandomFile(file, size);
     });
 
@@ -308,7 +199,7 @@ describe('chunked uploads and assembly (real processes, two gateways)', () => {
       expect(state.offset).toBe(2 * MiB);
       // Stored chunk objects: exactly the two accepted ones (the rejected bytes were discarded).
       const keys: string[] = [];
-      for await (const o of store.list(`chunks/${s.id}/`)) keys.push(o.key);
+      for await (const o of c.store.list(`chunks/${s.id}/`)) keys.push(o.key);
       expect(keys).toHaveLength(2);
     });
 
@@ -379,223 +270,9 @@ describe('chunked uploads and assembly (real processes, two gateways)', () => {
     });
   });
 
-  it('two files (chunked into the job + an upload session) × two conversions → four outputs, one callback after all', async () => {
-    const wav = await makeAudio({ path: path.join(tmp.dir, 'a.wav'), seconds: 2, format: 'wav' });
-    const mp4 = await makeVideo({
-      path: path.join(tmp.dir, 'b.mp4'),
-      seconds: 2,
-      width: 320,
-      height: 240,
-      audio: true,
-    });
-    const job = await json(
-      jsonPost('/v1/jobs', { process: false, callback: receiver.url, input: [{ type: 'upload' }, { type: 'upload' }] }),
-    );
-    for (const target of ['mp3', 'flac'])
-      expect((await jsonPost(`/v1/jobs/${job.id}/conversions`, { target })).status).toBe(201);
-
-    const wavSize = (await stat(wav)).size;
-    const ranges = chunkRanges(wavSize, 128 * 1024);
-    let last: Response | undefined;
-    for (const [i, r] of ranges.entries()) {
-      last = await jobChunk(job.id, 'wav-1', wav, r, wavSize, stack.gatewayUrls[i % 2]);
-      expect(last.status).toBe(i === ranges.length - 1 ? 201 : 202);
-    }
-    expect(await json(last!)).toMatchObject({ complete: true, input: { id: job.input[0].id, filename: 'a.wav' } });
-
-    const mp4Size = (await stat(mp4)).size;
-    const s = await json(
-      stack.api('/v1/uploads', {
-        method: 'POST',
-        headers: { 'Content-Type': 'application/json', 'X-Job-Token': job.token },
-        key: null,
-        body: JSON.stringify({ filename: 'b.mp4', size: mp4Size, job_id: job.id }),
-      }),
-    );
-    expect(s.input_id).toBe(job.input[1].id);
-    const put = await fetch(`${stack.url}/v1/uploads/${s.id}`, {
-      method: 'PUT',
-      headers: { 'X-Job-Token': job.token, 'Content-Range': `bytes 0-${mp4Size - 1}/${mp4Size}` },
-      body: await readFile(mp4),
-    });
-    expect(put.status).toBe(201);
-    expect((await json(put)).status).toBe('complete');
-
-    await waitFor('inputs ready', async () =>
-      (await json(stack.api(`/v1/jobs/${job.id}/input`))).every((i: { status: string }) => i.status === 'ready'),
-    );
-    expect((await json(stack.api(`/v1/jobs/${job.id}`))).status.code).toBe('incomplete'); // process: false waits
-    const patched = await stack.api(`/v1/jobs/${job.id}`, {
-      method: 'PATCH',
-      headers: { 'Content-Type': 'application/json' },
-      body: JSON.stringify({ process: true }),
-    });
-    expect(patched.status).toBe(200);
-
-    const cb = await waitFor('callback', async () => receiver.forJob(job.id)[0], 180_000);
-    expect(cb.json.status.code).toBe('completed');
-    expect(cb.json.output).toHaveLength(4);
-    const pairs = cb.json.output
-      .map((o: { input_id: string; conversion_id: string; filename: string }) => o.filename)
-      .sort();
-    expect(pairs).toEqual(['a.flac', 'a.mp3', 'b.flac', 'b.mp3']);
-    await new Promise((r) => setTimeout(r, 500));
-    expect(receiver.forJob(job.id)).toHaveLength(1);
-    const outputs = await json(stack.api(`/v1/jobs/${job.id}/output`));
-    expect(outputs).toHaveLength(4);
-  });
-
-  it('with process: true the first completed file starts the job and later uploads get 409 job_locked', async () => {
-    const wav = path.join(tmp.dir, 'a.wav');
-    const size = (await stat(wav)).size;
-    const job = await json(
-      jsonPost('/v1/jobs', { conversion: [{ target: 'mp3' }], input: [{ type: 'upload' }, { type: 'upload' }] }),
-    );
-    const done = await jobChunk(job.id, 'first', wav, { start: 0, end: size - 1 }, size);
-    expect(done.status).toBe(201);
-    await waitFor(
-      'job started',
-      async () => !['incomplete', 'downloading'].includes((await json(stack.api(`/v1/jobs/${job.id}`))).status.code),
-    );
-    const later = await jobChunk(job.id, 'second', wav, { start: 0, end: size - 1 }, size);
-    expect(later.status).toBe(409);
-    expect((await json(later)).error.code).toBe('job_locked');
-  });
-
-  describe('standalone upload sessions become job inputs (input {type: upload, upload_id})', () => {
-    async function standaloneUpload(name: string, opts: { complete: boolean; expires_at?: number }) {
-      const wav = await makeAudio({ path: path.join(tmp.dir, name), seconds: 2, format: 'wav' });
-      const size = (await stat(wav)).size;
-      const s = await json(
-        jsonPost('/v1/uploads', {
-          filename: name,
-          size,
-          content_type: 'audio/wav',
-          ...(opts.expires_at ? { expires_at: opts.expires_at } : {}),
-        }),
-      );
-      const half = Math.ceil(size / 2);
-      expect((await putChunk(s.id, wav, { start: 0, end: half - 1 }, size)).status).toBe(202);
-      const last = () => putChunk(s.id, wav, { start: half, end: size - 1 }, size);
-      if (opts.complete) {
-        expect((await last()).status).toBe(201);
-        await assembled(s.id);
-      }
-      return { id: s.id as string, size, last };
-    }
-
-    async function keysUnder(prefix: string) {
-      const keys: string[] = [];
-      for await (const o of store.list(prefix)) keys.push(o.key);
-      return keys;
-    }
-
-    it('an assembled upload is ready at once; it converts; it cannot be attached twice or by another key; cancel deletes its file', async () => {
-      const up = await standaloneUpload('standalone.wav', { complete: true });
-      const stored = await keysUnder(`uploads/${up.id}/`);
-      expect(stored).toHaveLength(1);
-      expect(path.basename(stored[0])).toBe('standalone.wav');
-      const other = await stack.api('/v1/jobs', {
-        method: 'POST',
-        key: stack.otherKey,
-        headers: { 'Content-Type': 'application/json' },
-        body: JSON.stringify({ input: [{ type: 'upload', upload_id: up.id }], conversion: [{ target: 'mp3' }] }),
-      });
-      expect(other.status).toBe(404);
-      expect((await json(other)).error.details[0].field).toBe('upload_id');
-
-      const job = await json(
-        jsonPost('/v1/jobs', {
-          input: [{ type: 'upload', upload_id: up.id }],
-          conversion: [{ target: 'mp3' }],
-          callback: receiver.url,
-        }),
-      );
-      expect(job.input[0]).toMatchObject({
-        type: 'upload',
-        filename: 'standalone.wav',
-        size: up.size,
-        status: 'ready',
-      });
-      const cb = await waitFor('callback', async () => receiver.forJob(job.id)[0], 120_000);
-      expect(cb.json.status.code).toBe('completed');
-      expect(cb.json.output.map((o: { filename: string }) => o.filename)).toEqual(['standalone.mp3']);
-      expect(await json(stack.api(`/v1/uploads/${up.id}`))).toMatchObject({
-        job_id: job.id,
-        input_id: job.input[0].id,
-        status: 'complete',
-      });
-
-      const again = await jsonPost('/v1/jobs', {
-        input: [{ type: 'upload', upload_id: up.id }],
-        conversion: [{ target: 'mp3' }],
-      });
-      expect(again.status).toBe(409);
-      expect((await json(again)).error.code).toBe('conflict');
-      const both = await jsonPost('/v1/jobs', { input: [{ type: 'upload', upload_id: up.id, size: 3 }] });
-      expect(both.status).toBe(400);
-
-      // The job owns the file now: deleting the job deletes it.
-      const running = await json(jsonPost('/v1/jobs', { process: false, conversion: [{ target: 'flac' }] }));
-      const up2 = await standaloneUpload('standalone2.wav', { complete: true });
-      const added = await jsonPost(`/v1/jobs/${running.id}/input`, { type: 'upload', upload_id: up2.id });
-      expect(added.status).toBe(201);
-      expect(await json(added)).toMatchObject({ status: 'ready', filename: 'standalone2.wav' });
-      expect((await stack.api(`/v1/jobs/${running.id}`, { method: 'DELETE' })).status).toBe(200);
-      expect(await keysUnder(`uploads/${up2.id}/`)).toEqual([]);
-    });
-
-    it('an upload attached while bytes are missing starts the job when its last chunk arrives', async () => {
-      const up = await standaloneUpload('later.wav', { complete: false });
-      const job = await json(
-        jsonPost('/v1/jobs', { process: false, conversion: [{ target: 'mp3' }], callback: receiver.url }),
-      );
-      const input = await json(jsonPost(`/v1/jobs/${job.id}/input`, { type: 'upload', upload_id: up.id }));
-      expect(input).toMatchObject({ status: 'uploading', filename: 'later.wav', size: up.size });
-      expect(
-        (
-          await json(
-            stack.api(`/v1/jobs/${job.id}`, {
-              method: 'PATCH',
-              headers: { 'Content-Type': 'application/json' },
-              body: JSON.stringify({ process: true }),
-            }),
-          )
-        ).status.code,
-      ).toBe('incomplete');
-      expect((await up.last()).status).toBe(201);
-      const cb = await waitFor('callback', async () => receiver.forJob(job.id)[0], 120_000);
-      expect(cb.json.status.code).toBe('completed');
-      expect(cb.json.input[0]).toMatchObject({ id: input.id, status: 'ready' });
-    });
-
-    it('an assembled upload that no job claimed is removed, file and all, once it expires', async () => {
-      const up = await standaloneUpload('unclaimed.wav', {
-        complete: true,
-        expires_at: Math.floor(Date.now() / 1000) + 3,
-      });
-      await runMaintenance();
-      expect((await stack.api(`/v1/uploads/${up.id}`)).status).toBe(200); // not expired yet: kept
-      expect(await keysUnder(`uploads/${up.id}/`)).toHaveLength(1);
-      await waitFor(
-        'expiry',
-        async () => Date.now() / 1000 > (await json(stack.api(`/v1/uploads/${up.id}`))).expires_at + 0.5,
-        10_000,
-      );
-      const late = await jsonPost('/v1/jobs', {
-        input: [{ type: 'upload', upload_id: up.id }],
-        conversion: [{ target: 'mp3' }],
-      });
-      expect(late.status).toBe(404);
-      await runMaintenance();
-      expect((await stack.api(`/v1/uploads/${up.id}`)).status).toBe(404);
-      expect(await keysUnder(`uploads/${up.id}/`)).toEqual([]);
-    });
-  });
-
   it('expired sessions are removed with their chunks by the maintenance run', async () => {
     const size = 2 * MiB;
-    const file = path.join(tmp.dir, 'small.bin');
+    const file = path.join(c.tmp.dir, 'small.bin');
     const s = await json(
       jsonPost('/v1/uploads', { filename: 'small.bin', size, expires_at: Math.floor(Date.now() / 1000) + 2 }),
     );
@@ -604,7 +281,7 @@ describe('chunked uploads and assembly (real processes, two gateways)', () => {
     await runMaintenance();
     expect((await stack.api(`/v1/uploads/${s.id}`)).status).toBe(404);
     const keys: string[] = [];
-    for await (const o of store.list(`chunks/${s.id}/`)) keys.push(o.key);
+    for await (const o of c.store.list(`chunks/${s.id}/`)) keys.push(o.key);
     expect(keys).toEqual([]);
   });
 });
