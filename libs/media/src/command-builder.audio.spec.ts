@@ -1,3 +1,5 @@
+// The ffmpeg command builder for audio targets: encoders, muxers, bitrates, channel layouts,
+// sample rates and which stream is mapped.
 import type { MediaInfo } from './media-info';
 import { GLOBAL, IN, OUT, args, audio, flagValue, plan, video } from './testing/conversion-plans';
 

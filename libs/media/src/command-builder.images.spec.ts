@@ -1,3 +1,5 @@
+// The ffmpeg command builder for gif and still-image targets: palettes, frame grabs, seeking and
+// image quality.
 import { jpegQscale, toArgs } from './command-builder';
 import { GLOBAL, IN, OUT, args, flagValue, image, plan, video } from './testing/conversion-plans';
 

@@ -1,3 +1,5 @@
+// The ffmpeg command builder refusing what it cannot convert: inputs without the streams a target
+// needs, options the catalog refuses, and relative paths.
 import { buildConversion } from './command-builder';
 import { OUT, audio, image, plan, silentVideo, target, video } from './testing/conversion-plans';
 
