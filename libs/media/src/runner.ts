@@ -10,46 +10,16 @@ import type { FfmpegPass } from './command-builder';
 import { MediaError } from './media-error';
 import { refusedFormat, refusedFormatMessage } from './input-formats';
 import { pixelLimitRefusal } from './media-limits';
-import { formatBytes, memoryLimitMessage, PRLIMIT, prlimitPrefix, ranOutOfMemory } from './memory-limit';
+import { memoryLimitMessage, PRLIMIT, prlimitPrefix, ranOutOfMemory } from './memory-limit';
+import { checkOutput, RunControl, type RunOptions } from './run-control';
+import { parseProgress, ProgressReporter } from './run-progress';
 import { lastLines } from './stderr-tail';
 
-export interface RunOptions {
-  /** How long the output should play (the plan's `expectedDurationS`); without it progress jumps to 100 at the end. */
-  durationS?: number | null;
-  /** Whole percents 0-100, never decreasing; 100 only once every pass has succeeded. */
-  onProgress?: (percent: number) => void;
-  /** For all passes together. Past it ffmpeg gets SIGTERM, then SIGKILL; rejects MediaError('timeout'). */
-  timeoutMs: number;
-  /** Aborting stops ffmpeg the same way; rejects MediaError('canceled'). */
-  signal?: AbortSignal;
-  /** Cap on each output file, watched while ffmpeg writes and checked at the end; rejects MediaError('payload_too_large'). */
-  maxOutputBytes?: number;
-  /** Names that cap in the error, e.g. "256 MiB for this 1 MiB input (KILN_MAX_OUTPUT_RATIO …)". */
-  maxOutputDescription?: string;
-  /**
-   * ffmpeg runs under this memory limit (memory-limit.ts: `prlimit --data`); running out of it
-   * rejects MediaError('unprocessable', limit 'memory'). Undefined or 0: no limit.
-   */
-  memoryLimitBytes?: number;
-  /** The final output (the last pass writes it); checked to exist and be non-empty. */
-  outputPath: string;
-  /** Default `ffmpeg` on PATH. Set on every run: fluent-ffmpeg keeps the path process-wide. */
-  ffmpegPath?: string;
-  /** Seconds between progress reports (ffmpeg's `-stats_period`, default 0.5). */
-  progressIntervalS?: number;
-  /** Between SIGTERM (ffmpeg closes its output cleanly) and SIGKILL. Default 1000 ms. */
-  killGraceMs?: number;
-  /** How often the output size is checked while ffmpeg runs. Default 250 ms. */
-  sizeCheckIntervalMs?: number;
-  /** Called with each ffmpeg child's pid as it starts. */
-  onStart?: (pid: number) => void;
-}
+export type { RunOptions } from './run-control';
 
 export interface RunResult {
   durationMs: number;
 }
-
-type StopReason = 'timeout' | 'canceled' | 'payload_too_large';
 
 let running = 0;
 
@@ -89,87 +59,6 @@ export async function run(passes: readonly FfmpegPass[], options: RunOptions): P
     throw err;
   } finally {
     control.dispose();
-  }
-}
-
-/** Shared by the passes: the deadline and the abort signal stop whichever process is current. */
-class RunControl {
-  reason: StopReason | null = null;
-  private current: ((reason: StopReason) => void) | null = null;
-  private readonly timer: NodeJS.Timeout;
-  private readonly onAbort = () => this.stop('canceled');
-
-  constructor(private readonly options: RunOptions) {
-    this.timer = setTimeout(() => this.stop('timeout'), options.timeoutMs);
-    options.signal?.addEventListener('abort', this.onAbort, { once: true });
-  }
-
-  stop(reason: StopReason): void {
-    if (this.reason) return;
-    this.reason = reason;
-    this.current?.(reason);
-  }
-
-  /** The current process's stop function; called at once when a stop came before it started. */
-  attach(stopProcess: (reason: StopReason) => void): void {
-    this.current = stopProcess;
-    if (this.reason) stopProcess(this.reason);
-  }
-
-  detach(): void {
-    this.current = null;
-  }
-
-  dispose(): void {
-    clearTimeout(this.timer);
-    this.options.signal?.removeEventListener('abort', this.onAbort);
-  }
-
-  error(reason: StopReason, tail?: string): MediaError {
-    switch (reason) {
-      case 'timeout':
-        return new MediaError('timeout', `conversion took longer than ${this.options.timeoutMs} ms`, tail);
-      case 'canceled':
-        return new MediaError('canceled', 'conversion canceled', tail);
-      case 'payload_too_large':
-        return new MediaError('payload_too_large', outputLimitMessage(this.options), tail, { limit: 'output_size' });
-    }
-  }
-}
-
-/** Turns ffmpeg's `-progress` blocks (`out_time_us=…`) into whole, never-decreasing percents. */
-class ProgressReporter {
-  private last = -1;
-
-  constructor(
-    private readonly passCount: number,
-    private readonly durationS: number | null,
-    private readonly onProgress?: (percent: number) => void,
-  ) {}
-
-  start(): void {
-    this.emit(0);
-  }
-
-  /** `seconds` of output written by pass `index`. Below 100 until `finish`. */
-  update(index: number, seconds: number): void {
-    if (!this.durationS || this.durationS <= 0) return;
-    const passShare = Math.min(1, Math.max(0, seconds / this.durationS));
-    this.emit(Math.min(99, Math.floor(((index + passShare) / this.passCount) * 100)));
-  }
-
-  passDone(index: number): void {
-    this.emit(Math.min(99, Math.floor(((index + 1) / this.passCount) * 100)));
-  }
-
-  finish(): void {
-    this.emit(100);
-  }
-
-  private emit(percent: number): void {
-    if (percent <= this.last) return;
-    this.last = percent;
-    this.onProgress?.(percent);
   }
 }
 
@@ -353,46 +242,6 @@ function primeCapabilities(path: string): Promise<void> {
       });
     });
   });
-}
-
-function outputLimitMessage(options: RunOptions): string {
-  const cap = options.maxOutputDescription ?? `${formatBytes(options.maxOutputBytes ?? 0)}`;
-  return `output size limit exceeded: the output grew past ${cap}`;
-}
-
-async function checkOutput(options: RunOptions): Promise<void> {
-  const { outputPath: path, maxOutputBytes: max } = options;
-  let size: number;
-  try {
-    size = (await stat(path)).size;
-  } catch (err: unknown) {
-    throw new MediaError('unprocessable', 'ffmpeg wrote no output (e.g. a time past the end of the input)', undefined, {
-      cause: err,
-    });
-  }
-  if (size === 0) {
-    throw new MediaError('unprocessable', 'ffmpeg wrote an empty output: nothing in the input could be converted');
-  }
-  if (max !== undefined && size > max) {
-    throw new MediaError('payload_too_large', outputLimitMessage(options), undefined, { limit: 'output_size' });
-  }
-}
-
-function parseProgress(index: number, progress: ProgressReporter): (chunk: Buffer | string) => void {
-  let buffered = '';
-  return (chunk) => {
-    buffered += chunk.toString();
-    const lines = buffered.split('\n');
-    buffered = lines.pop() ?? '';
-    for (const line of lines) {
-      const eq = line.indexOf('=');
-      if (eq < 0) continue;
-      const key = line.slice(0, eq).trim();
-      if (key !== 'out_time_us') continue;
-      const us = Number(line.slice(eq + 1).trim());
-      if (Number.isFinite(us) && us >= 0) progress.update(index, us / 1e6);
-    }
-  };
 }
 
 /** ffmpeg's last error line, e.g. ": <input>: Invalid data found when processing input". */
