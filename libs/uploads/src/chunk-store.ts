@@ -1,30 +1,30 @@
-import { createHash, randomBytes, randomUUID } from 'node:crypto';
+import { randomBytes, randomUUID } from 'node:crypto';
 import type { Readable } from 'node:stream';
 import type { KilnConfig } from '@kiln/config';
 import { KilnError } from '@kiln/contracts';
-import type { Prisma, PrismaClient, Upload, UploadChunk } from '@kiln/database';
+import type { PrismaClient, Upload } from '@kiln/database';
 import type { KilnMetrics } from '@kiln/observability';
 import type { QueueProducer } from '@kiln/queue';
 import { objectKeys, type ObjectStore } from '@kiln/storage';
 import type { JobLifecycle } from '@kiln/workflow';
-import { firstMissingByte, mergeRanges } from './byte-ranges';
-import { MD5_ETAG, differentBytes, digestMismatch, hashExactly, sha256Passing } from './chunk-bytes';
+import { differentBytes, digestMismatch, hashExactly, sha256Passing } from './chunk-bytes';
+import { matchesStoredChunk, sameStoredBytes } from './chunk-comparison';
+import { checkChunkRange } from './chunk-range-check';
+import {
+  addReceived,
+  lockedUpload,
+  overlapError,
+  overlaps,
+  recording,
+  uploadState,
+  type ChunkResult,
+  type StoredChunk,
+} from './chunk-records';
 import { parseChunkDigest, type ChunkRange } from './content-range';
 import { partNumberFor } from './part-plan';
 import type { UploadLocks } from './upload-lock';
 
-export interface ChunkResult {
-  upload: Upload;
-  /** Whether this chunk's bytes were new (false: an identical re-send). */
-  stored: boolean;
-  /** Every byte is present now (assembly queued or done). */
-  complete: boolean;
-  received: [number, number][];
-  receivedBytes: number;
-  offset: number;
-}
-
-type Tx = Prisma.TransactionClient;
+export type { ChunkResult, StoredChunk } from './chunk-records';
 
 /** A chunk request's headers as sent: the lengths and digests it is checked against. */
 export interface ChunkHeaders {
@@ -33,16 +33,6 @@ export interface ChunkHeaders {
   contentDigest?: string;
   /** `X-Chunk-Sha256: <hex>`. */
   chunkSha256?: string;
-}
-
-/** A chunk object already written to storage, waiting to be recorded (`recordChunks`). */
-export interface StoredChunk {
-  start: number;
-  /** Inclusive. */
-  end: number;
-  objectKey: string;
-  etag?: string;
-  sha256?: string;
 }
 
 /**
@@ -74,41 +64,7 @@ export class ChunkStore {
 
   /** Checks a chunk's range against its upload before any byte is read. */
   checkRange(upload: Pick<Upload, 'size'>, range: ChunkRange, contentLength: string | undefined): void {
-    const size = Number(upload.size);
-    if (range.total !== size) {
-      throw new KilnError(
-        'range_not_satisfiable',
-        `Content-Range total ${range.total} differs from the upload's size ${size}.`,
-        [{ field: 'Content-Range', message: `total must be ${size}` }],
-      );
-    }
-    if (range.length > this.config.KILN_CHUNK_SIZE_MAX) {
-      throw new KilnError(
-        'payload_too_large',
-        `The chunk has ${range.length} bytes; chunk_size_max is ${this.config.KILN_CHUNK_SIZE_MAX}.`,
-        [{ field: 'Content-Range', message: `at most ${this.config.KILN_CHUNK_SIZE_MAX} bytes per chunk` }],
-      );
-    }
-    if (range.end !== size - 1 && range.length < this.config.KILN_CHUNK_SIZE_MIN) {
-      throw new KilnError(
-        'range_not_satisfiable',
-        `The chunk has ${range.length} bytes; every chunk but the last needs at least chunk_size_min (${this.config.KILN_CHUNK_SIZE_MIN}).`,
-        [
-          {
-            field: 'Content-Range',
-            message: `at least ${this.config.KILN_CHUNK_SIZE_MIN} bytes unless it is the last chunk`,
-          },
-        ],
-      );
-    }
-    const declared = contentLength;
-    if (declared !== undefined && Number(declared) !== range.length) {
-      throw new KilnError(
-        'invalid_input',
-        `Content-Length ${declared} differs from the ${range.length} bytes of the Content-Range.`,
-        [{ field: 'Content-Length', message: `must be ${range.length}` }],
-      );
-    }
+    checkChunkRange(this.limits, upload, range, contentLength);
   }
 
   /**
@@ -150,17 +106,15 @@ export class ChunkStore {
     }
     let completedNow = false;
     try {
-      completedNow = await this.recording(async (tx) => {
-        await tx.$executeRaw`SELECT pg_advisory_xact_lock(hashtextextended(${`upload:${upload.id}`}, 0))`;
-        const current = await tx.upload.findUnique({ where: { id: upload.id } });
-        if (!current) throw new KilnError('not_found', 'The upload no longer exists.');
-        const now = await this.overlaps(tx, upload.id, range);
+      completedNow = await recording(this.prisma, async (tx) => {
+        const current = await lockedUpload(tx, upload.id);
+        const now = await overlaps(tx, upload.id, range);
         const twin = now.find((c) => Number(c.start) === range.start && Number(c.end) === range.end);
         if (twin) {
-          if (!(await this.sameStoredBytes(twin, { ...put, objectKey: key }))) throw differentBytes(range);
+          if (!(await sameStoredBytes(this.store, twin, { ...put, objectKey: key }))) throw differentBytes(range);
           throw new AlreadyStored();
         }
-        if (now.length) throw this.overlapError(range, now);
+        if (now.length) throw overlapError(range, now);
         if (current.status !== 'uploading')
           throw new KilnError('conflict', `The upload is ${current.status} and takes no new bytes.`);
         await tx.uploadChunk.create({
@@ -174,7 +128,7 @@ export class ChunkStore {
             objectKey: key,
           },
         });
-        return this.addReceived(tx, current, BigInt(range.length));
+        return addReceived(tx, current, BigInt(range.length));
       });
     } catch (err: unknown) {
       await this.store.remove(key).catch(() => undefined);
@@ -196,14 +150,14 @@ export class ChunkStore {
     digest: string | undefined,
     body: Readable,
   ): Promise<ChunkResult | null> {
-    const overlapping = await this.overlaps(this.prisma, upload.id, range);
+    const overlapping = await overlaps(this.prisma, upload.id, range);
     const same = overlapping.find((c) => Number(c.start) === range.start && Number(c.end) === range.end);
-    if (overlapping.length && !same) throw this.overlapError(range, overlapping);
+    if (overlapping.length && !same) throw overlapError(range, overlapping);
     if (same) {
       const seen = await this.metrics.trackUpload(() => hashExactly(body, range.length));
       this.metrics.uploadBytesReceived.inc({ kind: 'chunk' }, range.length);
       if (digest && digest !== seen.sha256) throw digestMismatch();
-      if (!(await this.matches(same, seen))) throw differentBytes(range);
+      if (!(await matchesStoredChunk(this.store, same, seen))) throw differentBytes(range);
       return this.state(upload.id, false);
     }
     if (upload.status !== 'uploading')
@@ -234,12 +188,10 @@ export class ChunkStore {
     const sha256 = hashed?.digest();
     // A part with the wrong bytes is simply not recorded: completing the upload lists only recorded parts.
     if (digest && digest !== sha256) throw digestMismatch();
-    const completedNow = await this.recording(async (tx) => {
-      await tx.$executeRaw`SELECT pg_advisory_xact_lock(hashtextextended(${`upload:${upload.id}`}, 0))`;
-      const current = await tx.upload.findUnique({ where: { id: upload.id } });
-      if (!current) throw new KilnError('not_found', 'The upload no longer exists.');
-      const now = await this.overlaps(tx, upload.id, range);
-      if (now.length) throw this.overlapError(range, now);
+    const completedNow = await recording(this.prisma, async (tx) => {
+      const current = await lockedUpload(tx, upload.id);
+      const now = await overlaps(tx, upload.id, range);
+      if (now.length) throw overlapError(range, now);
       if (current.status !== 'uploading')
         throw new KilnError('conflict', `The upload is ${current.status} and takes no new bytes.`);
       await tx.uploadChunk.create({
@@ -254,7 +206,7 @@ export class ChunkStore {
           partNumber,
         },
       });
-      return this.addReceived(tx, current, BigInt(range.length));
+      return addReceived(tx, current, BigInt(range.length));
     });
     if (completedNow) await this.queueAssembly(upload);
     return this.state(upload.id, true);
@@ -294,10 +246,8 @@ export class ChunkStore {
    * caller removes its objects.
    */
   async recordChunks(uploadId: string, chunks: readonly StoredChunk[]): Promise<ChunkResult> {
-    const completedNow = await this.recording(async (tx) => {
-      await tx.$executeRaw`SELECT pg_advisory_xact_lock(hashtextextended(${`upload:${uploadId}`}, 0))`;
-      const current = await tx.upload.findUnique({ where: { id: uploadId } });
-      if (!current) throw new KilnError('not_found', 'The upload no longer exists.');
+    const completedNow = await recording(this.prisma, async (tx) => {
+      const current = await lockedUpload(tx, uploadId);
       if (current.status !== 'uploading')
         throw new KilnError('conflict', `The upload is ${current.status} and takes no new bytes.`);
       let bytes = 0n;
@@ -308,8 +258,8 @@ export class ChunkStore {
           total: Number(current.size),
           length: c.end - c.start + 1,
         };
-        const now = await this.overlaps(tx, uploadId, range);
-        if (now.length) throw this.overlapError(range, now);
+        const now = await overlaps(tx, uploadId, range);
+        if (now.length) throw overlapError(range, now);
         await tx.uploadChunk.create({
           data: {
             id: randomUUID(),
@@ -323,39 +273,13 @@ export class ChunkStore {
         });
         bytes += BigInt(range.length);
       }
-      return this.addReceived(tx, current, bytes);
+      return addReceived(tx, current, bytes);
     });
     if (completedNow) {
       const upload = await this.prisma.upload.findUniqueOrThrow({ where: { id: uploadId } });
       await this.queueAssembly(upload);
     }
     return this.state(uploadId, chunks.length > 0);
-  }
-
-  /** Counts new bytes; the ones that complete the file mark it complete and its input assembling. */
-  private async addReceived(tx: Tx, current: Upload, bytes: bigint): Promise<boolean> {
-    const received = (current.receivedBytes ?? 0n) + bytes;
-    const complete = !current.lengthDeferred && received === current.size;
-    await tx.upload.update({
-      where: { id: current.id },
-      data: { receivedBytes: received, ...(complete ? { status: 'complete' } : {}) },
-    });
-    if (complete && current.inputId) {
-      await tx.input.updateMany({
-        where: { id: current.inputId, status: { in: ['pending', 'uploading'] } },
-        data: { status: 'assembling' },
-      });
-    }
-    return complete;
-  }
-
-  /**
-   * The short transaction that records a chunk under the upload's advisory lock. Chunks of one
-   * upload queue on that lock, so a burst (50 chunks finishing at once) waits longer than Prisma's
-   * default 2 s for a connection; past this wait the answer is 503 with Retry-After, not a 500.
-   */
-  private recording<T>(work: (tx: Tx) => Promise<T>): Promise<T> {
-    return this.prisma.$transaction(work, { maxWait: RECORD_TX_WAIT_MS, timeout: RECORD_TX_WAIT_MS });
   }
 
   /** Queues the assembly (deterministic job id: a repeat is a no-op). */
@@ -365,18 +289,7 @@ export class ChunkStore {
   }
 
   async state(uploadId: string, stored: boolean): Promise<ChunkResult> {
-    const upload = await this.prisma.upload.findUniqueOrThrow({ where: { id: uploadId } });
-    const chunks = await this.prisma.uploadChunk.findMany({ where: { uploadId }, select: { start: true, end: true } });
-    const ranges = chunks.map((c) => ({ start: Number(c.start), end: Number(c.end) }));
-    const size = Number(upload.size);
-    return {
-      upload,
-      stored,
-      complete: upload.status === 'complete',
-      received: mergeRanges(ranges),
-      receivedBytes: Number(upload.receivedBytes),
-      offset: upload.status === 'complete' ? size : firstMissingByte(ranges, size),
-    };
+    return uploadState(this.prisma, uploadId, stored);
   }
 
   /** Deletes an upload's chunk objects, its multipart upload (the parts) and its rows (abort, expiry). */
@@ -390,52 +303,9 @@ export class ChunkStore {
     await this.store.removePrefix(objectKeys.uploadChunks(uploadId));
     await this.prisma.upload.deleteMany({ where: { id: uploadId } });
   }
-
-  /** Whether re-sent bytes (their hashes) equal a stored chunk. */
-  private async matches(stored: UploadChunk, seen: { sha256: string; md5: string }): Promise<boolean> {
-    if (stored.sha256) return stored.sha256 === seen.sha256;
-    if (stored.etag && MD5_ETAG.test(stored.etag)) return stored.etag === seen.md5;
-    if (!stored.objectKey) return false; // a part always has its MD5 ETag; no other way to read it back
-    return (await this.sha256Of(stored.objectKey)) === seen.sha256;
-  }
-
-  /** Whether two stored objects for one range hold the same bytes (two concurrent identical sends). */
-  private async sameStoredBytes(
-    a: Pick<UploadChunk, 'sha256' | 'etag' | 'objectKey'>,
-    b: { sha256?: string; etag?: string; objectKey: string },
-  ): Promise<boolean> {
-    if (a.sha256 && b.sha256) return a.sha256 === b.sha256;
-    if (a.etag && b.etag && MD5_ETAG.test(a.etag) && MD5_ETAG.test(b.etag)) return a.etag === b.etag;
-    if (!a.objectKey) return false;
-    return (await this.sha256Of(a.objectKey)) === (await this.sha256Of(b.objectKey));
-  }
-
-  private async sha256Of(key: string): Promise<string> {
-    const hash = createHash('sha256');
-    for await (const c of await this.store.get(key)) hash.update(c as Buffer);
-    return hash.digest('hex');
-  }
-
-  private overlaps(db: Tx | PrismaClient, uploadId: string, range: ChunkRange): Promise<UploadChunk[]> {
-    return db.uploadChunk.findMany({
-      where: { uploadId, start: { lte: BigInt(range.end) }, end: { gte: BigInt(range.start) } },
-    });
-  }
-
-  private overlapError(range: ChunkRange, stored: UploadChunk[]): KilnError {
-    const ranges = stored.map((c) => `${c.start}-${c.end}`).join(', ');
-    return new KilnError(
-      'conflict',
-      `Bytes ${range.start}-${range.end} partly overlap stored range(s) ${ranges}; send exactly a stored range again or a range that does not overlap.`,
-      [{ field: 'Content-Range', message: `overlaps ${ranges}` }],
-    );
-  }
 }
 
 class AlreadyStored extends Error {}
-
-/** How long recording a chunk may wait for a database connection, and run. */
-const RECORD_TX_WAIT_MS = 15_000;
 
 /** How long a chunk waits for another request sending the same part number to end. */
 const PART_LOCK_WAIT_MS = 30_000;
