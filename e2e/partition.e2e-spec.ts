@@ -12,243 +12,30 @@
 //   recovers by itself once the path heals.
 // Needs root (network namespaces); where they cannot be made the test fails with one line.
 import { spawnSync } from 'node:child_process';
-import { readFile } from 'node:fs/promises';
-import path from 'node:path';
-import { Queue } from 'bullmq';
-import { Redis } from 'ioredis';
-import { createPrismaClient, type PrismaClient } from '../libs/database/src/prisma';
-import { adminUrl } from '../libs/database/src/testing/test-database';
-import { makeAudio, makeTempDir, makeVideo } from '../libs/media/src/testing';
-import { MinioObjectStore } from '../libs/storage/src/minio-object-store';
-import { CallbackReceiver } from '../test/callback-receiver';
-import { TestNetwork } from '../test/netns';
+import { logLines, problems } from '../test/e2e-helpers/app-logs';
+import { HOSTS, LOCK_SECONDS, usePartitionStack } from '../test/e2e-helpers/partition';
 import { ffmpegChildren } from '../test/processes';
-import { Stack, json, waitFor, type RunningApp } from '../test/stack';
-import { TcpProxy } from '../test/tcp-proxy';
+import { json, type RunningApp, waitFor } from '../test/stack';
 
 jest.setTimeout(240_000);
 
-const HOSTS = ['gateway', 'assembler', 'converter-1', 'converter-2'] as const;
-type HostName = (typeof HOSTS)[number];
-const hostOf = (appName: string): HostName =>
-  appName.startsWith('gateway') ? 'gateway' : appName.startsWith('assembler') ? 'assembler' : (appName as HostName);
-const ENDED = ['completed', 'failed', 'canceled'];
-/** A converter whose lock is not renewed loses its unit after this long (config minimum: 2). */
-const LOCK_SECONDS = 4;
-
-interface LogLine {
-  time?: string;
-  msg?: string;
-  queue?: string;
-  outcome?: string;
-  reason?: string;
-  jobId?: string;
-  outputId?: string;
-  attempt?: number;
-  key?: string;
-  err?: string;
-}
-
-function logLines(app: RunningApp): LogLine[] {
-  return app.output
-    .join('')
-    .split('\n')
-    .filter((l) => l.startsWith('{'))
-    .flatMap((l) => {
-      try {
-        return [JSON.parse(l) as LogLine];
-      } catch {
-        return [];
-      }
-    });
-}
-
-/** The apps' last warnings and errors, for failure messages. */
-function problems(stack: Stack, last = 15): string {
-  return stack.apps
-    .map(
-      (a) =>
-        `--- ${a.name}\n${a.output
-          .join('')
-          .split('\n')
-          .filter((l) => /"level":"(warn|error)"/.test(l))
-          .map((l) => l.slice(0, 400))
-          .slice(-last)
-          .join('\n')}`,
-    )
-    .join('\n');
-}
-
 describe('many hosts: gateway, assembler and two converters on network namespaces', () => {
-  let network: TestNetwork | undefined;
-  const proxies: TcpProxy[] = [];
-  const redisProxy = new Map<HostName, TcpProxy>();
-  const stack = new Stack();
-  const receiver = new CallbackReceiver();
-  let callbackUrl = '';
-  let prisma: PrismaClient;
-  let store: MinioObjectStore;
-  let redis: Redis;
-  let tmp: { dir: string; remove: () => Promise<void> } | undefined;
-  let video: Buffer;
-  let wav: Buffer;
-  /** Every job submitted across a partition, to be checked for ending exactly once. */
-  const acrossPartitions: string[] = [];
-
-  beforeAll(async () => {
-    network = await TestNetwork.create([...HOSTS]);
-    const bind = network.bridgeAddress;
-    const proxy = async (upstream: { host: string; port: number }) => {
-      const p = await new TcpProxy(upstream, { bind }).start();
-      proxies.push(p);
-      return p;
-    };
-    const pg = new URL(adminUrl());
-    const pgProxy = await proxy({ host: pg.hostname, port: Number(pg.port || 5432) });
-    const s3 = new URL(process.env.S3_ENDPOINT ?? 'http://127.0.0.1:7480');
-    const s3Proxy = await proxy({ host: s3.hostname, port: Number(s3.port || 80) });
-    const redisUrl = new URL(process.env.REDIS_URL ?? 'redis://127.0.0.1:6379');
-    for (const h of HOSTS)
-      redisProxy.set(h, await proxy({ host: redisUrl.hostname, port: Number(redisUrl.port || 6379) }));
-    await receiver.start();
-    const receiverPort = Number(new URL(receiver.url).port);
-    const receiverProxy = await proxy({ host: '127.0.0.1', port: receiverPort });
-    callbackUrl = `http://${bind}:${receiverProxy.port}/hook`;
-
-    tmp = await makeTempDir('kiln-partition-');
-    video = await readFile(
-      await makeVideo({ path: path.join(tmp.dir, 'long.mp4'), seconds: 20, width: 1280, height: 720, audio: true }),
-    );
-    wav = await readFile(await makeAudio({ path: path.join(tmp.dir, 'tone.wav'), seconds: 1, format: 'wav' }));
-
-    const net = network;
-    await stack.start({
-      converters: 2,
-      databaseAddress: { host: bind, port: pgProxy.port },
-      env: {
-        S3_ENDPOINT: `${s3.protocol}//${bind}:${s3Proxy.port}`,
-        KILN_CONVERT_LOCK_SECONDS: String(LOCK_SECONDS),
-        KILN_FFMPEG_THREADS: '1',
-        KILN_FFMPEG_PRESET: 'medium',
-      },
-      placement: (_app, name) => {
-        const host = net.host(hostOf(name));
-        return {
-          command: host.command,
-          host: host.address,
-          env: { REDIS_URL: `redis://${bind}:${redisProxy.get(hostOf(name))!.port}` },
-        };
-      },
-    });
-    prisma = createPrismaClient({ url: stack.db.url, poolSize: 2 });
-    store = new MinioObjectStore({
-      endpoint: process.env.S3_ENDPOINT!,
-      accessKey: stack.env.S3_ACCESS_KEY,
-      secretKey: stack.env.S3_SECRET_KEY,
-      bucket: stack.env.S3_BUCKET,
-    });
-    redis = new Redis(redisUrl.toString(), { maxRetriesPerRequest: null });
-  });
-
-  afterAll(async () => {
-    for (const p of proxies) p.thaw();
-    await stack.stop();
-    await prisma?.$disconnect();
-    redis?.disconnect();
-    await receiver.stop();
-    for (const p of proxies) await p.stop();
-    await tmp?.remove();
-    if (network) {
-      await network.destroy();
-      const left = await network.leftovers();
-      if (left.length) throw new Error(`test network not removed: ${left.join(', ')}`);
-    }
-  });
-
-  const converters = () => stack.apps.filter((a) => a.app === 'converter');
-
-  async function submit(file: Buffer, filename: string, conversion: unknown): Promise<string> {
-    const res = await stack.api('/v1/jobs', {
-      method: 'POST',
-      headers: { 'Content-Type': 'application/json' },
-      body: JSON.stringify({ conversion: [conversion], callback: callbackUrl }),
-    });
-    expect(res.status).toBe(201);
-    const job = await json(res);
-    const form = new FormData();
-    form.append('file', new Blob([file]), filename);
-    const up = await stack.api(`/v1/jobs/${job.id}/upload`, { method: 'POST', body: form });
-    expect(up.status).toBe(201);
-    return job.id;
-  }
-
-  async function ended(ids: string[], timeoutMs: number) {
-    return waitFor(
-      'every job to end',
-      async () => {
-        const all = await Promise.all(ids.map((id) => json(stack.api(`/v1/jobs/${id}`))));
-        return all.every((j) => ENDED.includes(j.status.code)) ? all : undefined;
-      },
-      timeoutMs,
-      500,
-    ).catch((err: unknown) => {
-      throw new Error(`${(err as Error).message}\n${problems(stack)}`);
-    });
-  }
-
-  /** Nothing left to run in any queue of this stack: no late finalize or callback can still come. */
-  async function queuesSettled(): Promise<void> {
-    const queues = ['convert', 'finalize', 'callback'].map(
-      (q) => new Queue(q, { connection: redis, prefix: stack.env.KILN_QUEUE_PREFIX }),
-    );
-    try {
-      await waitFor(
-        'the queues to drain',
-        async () => {
-          const counts = await Promise.all(
-            queues.map((q) => q.getJobCounts('waiting', 'prioritized', 'active', 'delayed', 'waiting-children')),
-          );
-          return counts.every((c) => Object.values(c).every((n) => n === 0));
-        },
-        60_000,
-        250,
-      );
-    } finally {
-      await Promise.all(queues.map((q) => q.close()));
-    }
-  }
-
-  /**
-   * Exactly once: completed; one completed output row after `attempts` claims; its object and nothing
-   * else under the job's outputs/; one callback delivery, in the ledger and at the receiver.
-   */
-  async function assertEndedOnce(id: string, attempts = 1): Promise<void> {
-    const view = await json(stack.api(`/v1/jobs/${id}`));
-    expect({ id, status: view.status.code, errors: view.errors, outputs: view.output.length }).toEqual({
-      id,
-      status: 'completed',
-      errors: [],
-      outputs: 1,
-    });
-    const rows = await prisma.output.findMany({ where: { jobId: id } });
-    expect(rows.map((r) => ({ status: r.status, attempt: r.attempt }))).toEqual([
-      { status: 'completed', attempt: attempts },
-    ]);
-    const keys: { key: string; size: number }[] = [];
-    for await (const o of store.list(`outputs/${id}/`)) keys.push({ key: o.key, size: o.size });
-    expect(keys).toEqual([{ key: rows[0].objectKey, size: Number(rows[0].size) }]);
-    expect({ id, events: receiver.forJob(id).map((c) => c.headers['x-kiln-event']) }).toEqual({
-      id,
-      events: ['job.completed'],
-    });
-    const ledger = await prisma.callbackDelivery.findMany({ where: { jobId: id } });
-    expect(ledger.map((d) => ({ event: d.event, status: d.statusCode }))).toEqual([
-      { event: 'job.completed', status: 200 },
-    ]);
-  }
+  const p = usePartitionStack();
+  const {
+    stack,
+    receiver,
+    proxies,
+    redisProxy,
+    acrossPartitions,
+    converters,
+    submit,
+    ended,
+    queuesSettled,
+    assertEndedOnce,
+  } = p;
 
   it('reaches every service only over the test network', async () => {
-    expect(stack.url).toMatch(new RegExp(`^http://${network!.host('gateway').address.replace(/\./g, '\\.')}:`));
+    expect(stack.url).toMatch(new RegExp(`^http://${p.network!.host('gateway').address.replace(/\./g, '\\.')}:`));
     expect((await fetch(`${stack.url}/health/ready`)).status).toBe(200);
     // Every host went through its own Redis proxy, and all through the database and S3 proxies.
     for (const p of proxies.slice(0, 2 + HOSTS.length)) expect(p.accepted).toBeGreaterThan(0);
@@ -258,7 +45,7 @@ describe('many hosts: gateway, assembler and two converters on network namespace
       [
         'netns',
         'exec',
-        network!.host('converter-1').netns,
+        p.network!.host('converter-1').netns,
         process.execPath,
         '-e',
         "require('net').connect(6379,'127.0.0.1').on('connect',()=>process.exit(0)).on('error',()=>process.exit(3))",
@@ -269,10 +56,10 @@ describe('many hosts: gateway, assembler and two converters on network namespace
   });
 
   it('a converter cut off mid-conversion loses its unit to the other; healed, it records no output and sends no callback', async () => {
-    const id = await submit(video, 'long.mp4', { target: 'mp4', options: { crf: 12 } });
+    const id = await submit(p.video, 'long.mp4', { target: 'mp4', options: { crf: 12 } });
     const { outputId } = await waitFor(
       'the unit to be claimed',
-      async () => prisma.output.findFirst({ where: { jobId: id, status: 'processing', attempt: 1 } }),
+      async () => p.prisma.output.findFirst({ where: { jobId: id, status: 'processing', attempt: 1 } }),
       60_000,
       100,
     ).then((o) => ({ outputId: o.id }));
@@ -285,22 +72,22 @@ describe('many hosts: gateway, assembler and two converters on network namespace
     const winner = converters().find((c) => c !== loser)!;
     await waitFor(
       'the conversion under way',
-      async () => ((await prisma.output.findUnique({ where: { id: outputId } }))?.progress ?? 0) >= 3,
+      async () => ((await p.prisma.output.findUnique({ where: { id: outputId } }))?.progress ?? 0) >= 3,
       60_000,
       200,
     );
 
-    await network!.cut(loser.name);
+    await p.network!.cut(loser.name);
     const cutAt = Date.now();
-    expect(await network!.isUp(loser.name)).toBe(false);
+    expect(await p.network!.isUp(loser.name)).toBe(false);
     // Jobs submitted during the partition: only the converter still connected can take them.
-    for (let i = 0; i < 3; i++) acrossPartitions.push(await submit(wav, `tone-${i}.wav`, { target: 'mp3' }));
+    for (let i = 0; i < 3; i++) acrossPartitions.push(await submit(p.wav, `tone-${i}.wav`, { target: 'mp3' }));
 
     // The cut converter's lock expires; the other claims the unit (attempt 2) and converts it.
     const takeover = await waitFor(
       'the other converter to take the unit over',
       async () => {
-        const o = await prisma.output.findUnique({ where: { id: outputId } });
+        const o = await p.prisma.output.findUnique({ where: { id: outputId } });
         return o && o.attempt >= 2 && ffmpegChildren(winner.child.pid!).length > 0 ? o : undefined;
       },
       LOCK_SECONDS * 1000 * 3 + 30_000,
@@ -312,7 +99,7 @@ describe('many hosts: gateway, assembler and two converters on network namespace
     expect(takeover).toMatchObject({ status: 'processing', attempt: 2 });
     const loserStillConverting = ffmpegChildren(loser.child.pid!).length > 0;
 
-    await network!.heal(loser.name);
+    await p.network!.heal(loser.name);
     const healedAt = Date.now();
 
     // The cut converter comes to the end of its attempt: refused (its lease is gone), its file removed.
@@ -353,7 +140,7 @@ describe('many hosts: gateway, assembler and two converters on network namespace
     await queuesSettled();
 
     for (const j of jobs) await assertEndedOnce(j, j === id ? 2 : 1);
-    const row = await prisma.output.findUniqueOrThrow({ where: { id: outputId } });
+    const row = await p.prisma.output.findUniqueOrThrow({ where: { id: outputId } });
     expect(row).toMatchObject({
       status: 'completed',
       attempt: 2,
@@ -366,7 +153,7 @@ describe('many hosts: gateway, assembler and two converters on network namespace
         .map((l) => l.outcome);
     expect({ winner: handled(winner), loser: handled(loser) }).toEqual({ winner: ['success'], loser: ['skipped'] });
     // The healed converter is back at work: a job after healing completes (whichever converter takes it).
-    const after = await submit(wav, 'after.wav', { target: 'mp3' });
+    const after = await submit(p.wav, 'after.wav', { target: 'mp3' });
     expect((await ended([after], 60_000))[0].status.code).toBe('completed');
     acrossPartitions.push(id);
     const since = (t?: string) => (t ? ((Date.parse(t) - healedAt) / 1000).toFixed(1) : '?');
@@ -386,18 +173,18 @@ describe('many hosts: gateway, assembler and two converters on network namespace
       stack.api('/v1/jobs', {
         method: 'POST',
         headers: { 'Content-Type': 'application/json' },
-        body: JSON.stringify({ process: false, conversion: [{ target: 'mp3' }], callback: callbackUrl }),
+        body: JSON.stringify({ process: false, conversion: [{ target: 'mp3' }], callback: p.callbackUrl }),
       }),
     );
     const form = new FormData();
-    form.append('file', new Blob([wav]), 'later.wav');
+    form.append('file', new Blob([p.wav]), 'later.wav');
     expect((await stack.api(`/v1/jobs/${created.id}/upload`, { method: 'POST', body: form })).status).toBe(201);
 
     const during = await json(
       stack.api('/v1/jobs', {
         method: 'POST',
         headers: { 'Content-Type': 'application/json' },
-        body: JSON.stringify({ conversion: [{ target: 'mp3' }], callback: callbackUrl }),
+        body: JSON.stringify({ conversion: [{ target: 'mp3' }], callback: p.callbackUrl }),
       }),
     );
 
@@ -421,7 +208,7 @@ describe('many hosts: gateway, assembler and two converters on network namespace
     const bounded = () => ({ signal: AbortSignal.timeout(20_000) });
     const uploadDuring = () => {
       const form2 = new FormData();
-      form2.append('file', new Blob([wav]), 'during.wav');
+      form2.append('file', new Blob([p.wav]), 'during.wav');
       return stack.api(`/v1/jobs/${during.id}/upload`, { ...bounded(), method: 'POST', body: form2 });
     };
     const unavailable = {
@@ -494,7 +281,7 @@ describe('many hosts: gateway, assembler and two converters on network namespace
     if (retried.status !== 200)
       throw new Error(`the retried PATCH answered ${JSON.stringify(retried)}\n${problems(stack)}`);
     expect((await uploadDuring()).status).toBe(201);
-    const fresh = await submit(wav, 'fresh.wav', { target: 'mp3' });
+    const fresh = await submit(p.wav, 'fresh.wav', { target: 'mp3' });
     const jobs = [created.id, during.id, fresh];
     const finals = await ended(jobs, 60_000);
     if (finals.some((f) => f.status.code !== 'completed'))
