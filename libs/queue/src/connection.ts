@@ -83,3 +83,24 @@ export function createRedis(target: string | RedisTarget, role: RedisRole, extra
  */
 export const REDIS = Symbol('Redis');
 export const WORKER_REDIS = Symbol('WorkerRedis');
+
+/**
+ * Resolves once the connection is ready (true), or after `timeoutMs` (false) while Redis is still
+ * away. A producer connection refuses commands until it is ready (no offline queue), and a Redis
+ * Cluster needs a moment to load its slot map: processes wait for it at start instead of failing
+ * their first command; past the deadline they start anyway and report Redis in /health/ready.
+ */
+export function untilReady(redis: RedisClient, timeoutMs: number): Promise<boolean> {
+  if (redis.status === 'ready') return Promise.resolve(true);
+  return new Promise((resolve) => {
+    const onReady = () => {
+      clearTimeout(timer);
+      resolve(true);
+    };
+    const timer = setTimeout(() => {
+      redis.off('ready', onReady);
+      resolve(false);
+    }, timeoutMs);
+    redis.once('ready', onReady);
+  });
+}

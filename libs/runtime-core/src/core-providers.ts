@@ -11,6 +11,7 @@ import {
   WORKER_REDIS,
   createRedis,
   redisTargetOf,
+  untilReady,
   type RedisClient,
 } from '@kiln/queue';
 import { OBJECT_STORE, objectStoreFromConfig } from '@kiln/storage';
@@ -27,6 +28,9 @@ export type CoreRole = 'gateway' | 'worker';
  */
 export const GATEWAY_REDIS_COMMAND_TIMEOUT_MS = QUEUE_WRITE_DEADLINE_MS;
 
+/** How long a process waits at start for its Redis command connection (a cluster loads its slot map first). */
+const REDIS_START_WAIT_MS = 20_000;
+
 /** Database connections per process. */
 const POOL_SIZE: Record<CoreRole, number> = { gateway: 10, worker: 5 };
 
@@ -42,7 +46,14 @@ export function coreProviders(config: KilnConfig, log: Logger, role: CoreRole): 
     { provide: KILN_CONFIG, useValue: config },
     { provide: LOGGER, useValue: log },
     { provide: PRISMA, useFactory: () => createPrismaClient({ url: config.DATABASE_URL, poolSize: POOL_SIZE[role] }) },
-    { provide: REDIS, useFactory: () => createRedis(redisTargetOf(config), 'producer', redisOptions) },
+    {
+      provide: REDIS,
+      useFactory: async () => {
+        const redis = createRedis(redisTargetOf(config), 'producer', redisOptions);
+        if (!(await untilReady(redis, REDIS_START_WAIT_MS))) log.warn({}, 'Redis not ready yet; starting anyway');
+        return redis;
+      },
+    },
     {
       provide: QueueProducer,
       useFactory: (redis: RedisClient) => new QueueProducer(redis, config.KILN_QUEUE_PREFIX),
