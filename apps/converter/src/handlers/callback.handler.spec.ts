@@ -60,6 +60,10 @@ class FakeDatabase {
   readonly attempts: { deliveryId: string; attempt: number; statusCode: number | null; error: string | null }[] = [];
   readonly notes: unknown[] = [];
   readonly callbackDelivery = {
+    findFirst: async ({ where }: { where: { deliveryId: string } }) =>
+      this.attempts.find(
+        (a) => a.deliveryId === where.deliveryId && a.statusCode !== null && a.statusCode >= 200 && a.statusCode < 300,
+      ) ?? null,
     upsert: async ({
       create,
     }: {
@@ -135,6 +139,19 @@ describe('CallbackHandler: one signed POST per attempt, the answer decides', () 
     expect(db.attempts).toEqual([{ deliveryId: payload.deliveryId, attempt: 1, statusCode: 204, error: null }]);
     expect(db.notes).toEqual([]);
     expect(await outcomes()).toEqual(['delivered']);
+  });
+
+  it('a delivery the ledger already holds as received is not sent again (a replay after Redis lost its completion)', async () => {
+    const { db, handler } = setup(url);
+    status = 200;
+    expect(await handler.handle(payload, attempt(1))).toEqual({ status: 'success', detail: 'delivered (200)' });
+    // The same callback job runs once more (its completion was lost in a Redis failover).
+    expect(await handler.handle(payload, attempt(2))).toEqual({
+      status: 'skipped',
+      reason: 'already delivered (attempt 1)',
+    });
+    expect(received).toHaveLength(1);
+    expect(db.attempts.map((a) => [a.attempt, a.statusCode])).toEqual([[1, 200]]);
   });
 
   it.each([500, 503, 408, 429])(

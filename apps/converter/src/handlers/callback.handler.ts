@@ -85,6 +85,13 @@ export class CallbackHandler implements JobHandler<'callback'> {
   async handle(payload: PayloadOf<'callback'>, ctx: HandlerContext): Promise<HandlerOutcome> {
     const job = await this.lifecycle.load(payload.jobId);
     if (!job?.callback) return { status: 'skipped', reason: 'no callback URL' };
+    // PostgreSQL is the ledger: a delivery it recorded as received is never sent again, even when
+    // Redis lost the callback job's completion (a failover after the send) and runs it once more.
+    const received = await this.prisma.callbackDelivery.findFirst({
+      where: { deliveryId: payload.deliveryId, statusCode: { gte: 200, lt: 300 } },
+      select: { attempt: true },
+    });
+    if (received) return { status: 'skipped', reason: `already delivered (attempt ${received.attempt})` };
     const view = await jobView(job, outputUrlSigner(this.store, this.config.KILN_DOWNLOAD_URL_TTL_SECONDS));
     const body = JSON.stringify(view);
     const started = Date.now();
