@@ -32,6 +32,8 @@ describe('Redis Cluster (3 primaries, 3 replicas) with failover mid-run', () => 
   let redis: RedisClient;
   let db: Client;
   const summary: string[] = [];
+  /** Requests answered 503 `unavailable` (with Retry-After) while Redis failed over, then retried. */
+  let unavailable = 0;
 
   beforeAll(async () => {
     tmp = await makeTempDir('kiln-cluster6-');
@@ -60,23 +62,43 @@ describe('Redis Cluster (3 primaries, 3 replicas) with failover mid-run', () => 
     redis?.disconnect();
     await cluster.destroy();
     await tmp?.remove();
-    if (summary.length) console.log(`redis cluster:\n${summary.join('\n')}`);
+    if (summary.length)
+      console.log(`redis cluster:\n${summary.join('\n')}\nrequests answered 503 and retried: ${unavailable}`);
   });
 
+  /** A client's request: a 503 (Redis failing over) is retried after its Retry-After, as the API asks. */
+  async function withRetry(send: () => Promise<Response>): Promise<Response> {
+    for (let attempt = 1; ; attempt++) {
+      const res = await send();
+      if (res.status !== 503 || attempt === 10) return res;
+      const body = await json(res);
+      expect({ code: body.error.code, retryAfter: Number(res.headers.get('retry-after')) > 0 }).toEqual({
+        code: 'unavailable',
+        retryAfter: true,
+      });
+      unavailable++;
+      await new Promise((r) => setTimeout(r, 1_000));
+    }
+  }
+
   async function submit(): Promise<string> {
-    const res = await stack.api('/v1/jobs', {
-      method: 'POST',
-      headers: { 'Content-Type': 'application/json' },
-      body: JSON.stringify({
-        conversion: [{ target: 'mp3', options: { audio_bitrate: 320 } }],
-        callback: receiver.url,
+    const res = await withRetry(() =>
+      stack.api('/v1/jobs', {
+        method: 'POST',
+        headers: { 'Content-Type': 'application/json' },
+        body: JSON.stringify({
+          conversion: [{ target: 'mp3', options: { audio_bitrate: 320 } }],
+          callback: receiver.url,
+        }),
       }),
-    });
+    );
     expect(res.status).toBe(201);
     const job = await json(res);
-    const form = new FormData();
-    form.append('file', new Blob([wav]), 'tone.wav');
-    const up = await stack.api(`/v1/jobs/${job.id}/upload`, { method: 'POST', body: form });
+    const up = await withRetry(() => {
+      const form = new FormData();
+      form.append('file', new Blob([wav]), 'tone.wav');
+      return stack.api(`/v1/jobs/${job.id}/upload`, { method: 'POST', body: form });
+    });
     expect(up.status).toBe(201);
     return job.id;
   }
