@@ -25,6 +25,7 @@ import { UploadSessionsController } from './uploads/upload-sessions.controller';
 import { UploadSessionsService } from './uploads/upload-sessions.service';
 import { uploadProviders } from './uploads/upload-providers';
 import { TusController } from './tus/tus.controller';
+import { TusPatchWriter } from './tus/tus-patch-writer';
 import { TusService } from './tus/tus.service';
 import { WebController } from './web/web.controller';
 import { WebJobsController } from './web/web-jobs.controller';
@@ -56,6 +57,7 @@ export class AppModule {
         JobChunkUploadService,
         UploadSessionsService,
         TusService,
+        TusPatchWriter,
         ...uploadProviders,
         KeyLimits,
         KeyQuotas,

@@ -2,28 +2,20 @@ import { randomUUID } from 'node:crypto';
 import type { Readable } from 'node:stream';
 import { Inject, Injectable } from '@nestjs/common';
 import { KILN_CONFIG, type KilnConfig } from '@kiln/config';
-import { KilnError, findTarget, parseFilename } from '@kiln/contracts';
+import { KilnError } from '@kiln/contracts';
 import { PRISMA, type PrismaClient, type Upload } from '@kiln/database';
 import { LOGGER, type Logger } from '@kiln/observability';
-import {
-  ChunkStore,
-  SegmentedWriter,
-  UploadLocks,
-  claimUploadInput,
-  type ChunkResult,
-  type HeldUploadLock,
-} from '@kiln/uploads';
+import { ChunkStore, UploadLocks, claimUploadInput } from '@kiln/uploads';
 import type { Principal } from '../auth/principal';
 import { JobsService } from '../jobs/jobs.service';
 import { KeyLimits } from '../limits/key-limits.service';
 import { KeyQuotas } from '../limits/key-quotas.service';
+import { METADATA_MAX, UUID, creationSpec, type CreationSpec } from './tus-creation-spec';
+import { TusPatchWriter, tooLarge } from './tus-patch-writer';
 import {
-  checksumMismatch,
-  contiguousOffset,
   expiresHeader,
   headHeaders,
   isOffsetStream,
-  offsetMismatch,
   optionsHeaders,
   parseByteCount,
   parseCreationLength,
@@ -33,71 +25,11 @@ import {
   patchHeaders,
   uploadGone,
   wrongContentType,
-  type TusUploadState,
-  type UploadChecksum,
 } from './tus-protocol';
 import type { TusRequest } from './tus-request';
 
-const MiB = 1024 * 1024;
-/**
- * Largest chunk object one PATCH segment becomes (at most two segments of a PATCH are in memory).
- * At least 5 MiB keeps server-side assembly possible; KILN_CHUNK_SIZE_MAX lowers it.
- */
-export const TUS_SEGMENT_MAX = 8 * MiB;
-const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i;
-const MEDIA_TYPE = /^[\w.+-]+\/[\w.+-]+$/;
-const METADATA_MAX = 4096;
-
-/** What Upload-Metadata asks for, validated. */
-export interface CreationSpec {
-  filename: string;
-  contentType: string | null;
-  jobId?: string;
-  inputId?: string;
-  target?: string;
-  checksumSha256?: string;
-}
-
-/**
- * Reads the metadata keys Kiln understands: `filename` (or `name`), `filetype` (or `content_type`,
- * `type`), `job_id`, `input_id`, `target`, `checksum_sha256`. Other keys are kept (HEAD answers them)
- * but mean nothing here. Descriptive values a browser fills in are taken leniently (an odd
- * file type is dropped); the ones that steer the upload are checked, and so is the file name (a
- * name with control characters, a path or over 255 bytes is a 400; none at all is `file`).
- */
-export function creationSpec(meta: Record<string, string>): CreationSpec {
-  const bad = (field: string, message: string) =>
-    new KilnError('invalid_input', `Upload-Metadata: ${field}: ${message}.`, [
-      { field: `Upload-Metadata.${field}`, message },
-    ]);
-  const type = (meta.filetype ?? meta.content_type ?? meta.type ?? '').trim();
-  const name = meta.filename !== undefined ? 'filename' : 'name';
-  const spec: CreationSpec = {
-    filename: meta[name] ? parseFilename(meta[name], `Upload-Metadata.${name}`) : 'file',
-    contentType: MEDIA_TYPE.test(type) && type.length <= 255 ? type : null,
-  };
-  if (meta.job_id !== undefined) {
-    if (!UUID.test(meta.job_id)) throw bad('job_id', 'must be a job id (uuid)');
-    spec.jobId = meta.job_id.toLowerCase();
-  }
-  if (meta.input_id !== undefined) {
-    if (!UUID.test(meta.input_id)) throw bad('input_id', 'must be an input id (uuid)');
-    if (spec.jobId === undefined) throw bad('input_id', 'needs job_id');
-    spec.inputId = meta.input_id.toLowerCase();
-  }
-  if (meta.target !== undefined) {
-    const target = findTarget(meta.target.trim().toLowerCase());
-    if (!target) throw bad('target', `unknown target "${meta.target}"; see GET /v1/formats`);
-    if (spec.jobId !== undefined)
-      throw bad('target', 'creates a new job; with job_id, add conversions to that job instead');
-    spec.target = target.target;
-  }
-  if (meta.checksum_sha256 !== undefined) {
-    if (!/^[0-9a-fA-F]{64}$/.test(meta.checksum_sha256)) throw bad('checksum_sha256', 'must be 64 hex characters');
-    spec.checksumSha256 = meta.checksum_sha256.toLowerCase();
-  }
-  return spec;
-}
+export { creationSpec, type CreationSpec } from './tus-creation-spec';
+export { TUS_SEGMENT_MAX, tusState } from './tus-patch-writer';
 
 export interface TusAnswer {
   status: number;
@@ -112,21 +44,17 @@ export interface TusAnswer {
  */
 @Injectable()
 export class TusService {
-  private readonly segmentSize: number;
-
   constructor(
     @Inject(PRISMA) private readonly prisma: PrismaClient,
     @Inject(KILN_CONFIG) private readonly config: KilnConfig,
     @Inject(LOGGER) private readonly log: Logger,
     private readonly jobs: JobsService,
     private readonly chunks: ChunkStore,
-    private readonly writer: SegmentedWriter,
+    private readonly patchWriter: TusPatchWriter,
     private readonly limits: KeyLimits,
     private readonly locks: UploadLocks,
     private readonly quotas: KeyQuotas,
-  ) {
-    this.segmentSize = Math.max(1, Math.min(config.KILN_CHUNK_SIZE_MAX, TUS_SEGMENT_MAX));
-  }
+  ) {}
 
   options(): Record<string, string> {
     return optionsHeaders(this.config.KILN_MAX_FILE_SIZE);
@@ -175,7 +103,7 @@ export class TusService {
       try {
         const state = await this.limits.withUploadSlot(principal, () =>
           this.locks.withLock(upload.id, (lock) =>
-            this.write(upload.id, 0, checksum, undefined, request.contentLength, body, lock),
+            this.patchWriter.write(upload.id, 0, checksum, undefined, request.contentLength, body, lock),
           ),
         );
         Object.assign(headers, patchHeaders(state));
@@ -186,7 +114,7 @@ export class TusService {
           { uploadId: upload.id, err: err.message },
           'tus: the body sent with the creation was not stored',
         );
-        Object.assign(headers, patchHeaders(await this.state(upload.id)));
+        Object.assign(headers, patchHeaders(await this.patchWriter.state(upload.id)));
       }
     }
     return { status: 201, headers };
@@ -195,7 +123,7 @@ export class TusService {
   /** HEAD: the offset to resume from. */
   async head(principal: Principal, id: string): Promise<TusAnswer> {
     await this.loadOwned(principal, id);
-    return { status: 200, headers: headHeaders(await this.state(id)) };
+    return { status: 200, headers: headHeaders(await this.patchWriter.state(id)) };
   }
 
   /**
@@ -213,7 +141,9 @@ export class TusService {
     if (upload.jobId && upload.status === 'uploading')
       this.jobs.assertAccepting(await this.jobs.loadOwned(principal, upload.jobId));
     const state = await this.limits.withUploadSlot(principal, () =>
-      this.locks.withLock(id, (lock) => this.write(id, offset, checksum, length, request.contentLength, body, lock)),
+      this.locks.withLock(id, (lock) =>
+        this.patchWriter.write(id, offset, checksum, length, request.contentLength, body, lock),
+      ),
     );
     return { status: 204, headers: patchHeaders(state) };
   }
@@ -234,103 +164,6 @@ export class TusService {
     if (upload.jobId && parseUploadMetadata(upload.tusMetadata ?? undefined).target !== undefined) {
       await this.jobs.cancel(principal, upload.jobId);
     }
-  }
-
-  private async write(
-    id: string,
-    offset: number,
-    checksum: UploadChecksum | undefined,
-    declaredLength: number | undefined,
-    contentLength: string | undefined,
-    body: Readable,
-    lock: HeldUploadLock,
-  ): Promise<TusUploadState> {
-    let result = await this.chunks.state(id, false);
-    const current = tusState(result).offset;
-    const declared = parseByteCount('Content-Length', contentLength);
-    if (result.upload.status !== 'uploading') {
-      // Every byte is in already: an empty PATCH at the end is answered, anything else refused.
-      if (offset === current && declared === 0) return tusState(result);
-      throw new KilnError('conflict', `The upload is ${result.upload.status} and takes no new bytes.`, [
-        { field: 'Upload-Offset', message: `upload is ${result.upload.status}`, offset: current },
-      ]);
-    }
-    if (offset !== current) throw offsetMismatch(offset, current);
-    if (declaredLength !== undefined) {
-      if (result.upload.lengthDeferred) result = await this.declareLength(id, declaredLength, current);
-      else if (declaredLength !== Number(result.upload.size)) {
-        throw new KilnError(
-          'invalid_input',
-          `Upload-Length ${declaredLength} differs from the upload's length ${result.upload.size}; it cannot change.`,
-          [{ field: 'Upload-Length', message: `must be ${result.upload.size}` }],
-        );
-      }
-    }
-    let room = result.upload.lengthDeferred
-      ? this.config.KILN_MAX_FILE_SIZE - offset
-      : Number(result.upload.size) - offset;
-    // A length not declared yet counts 0 in the storage quota: its bytes so far count instead.
-    const quota = result.upload.lengthDeferred
-      ? await this.quotas.storageRoom(result.upload.ownerKeyHash, offset, 'Upload-Offset')
-      : undefined;
-    const quotaLeft = quota ? quota.room - offset : Infinity;
-    if (declared !== undefined && declared > quotaLeft && quotaLeft < room)
-      throw this.quotas.quotaError(quota!.used + offset, declared, 'Content-Length');
-    const cutByQuota = quotaLeft < room;
-    room = Math.min(room, quotaLeft);
-    if (declared !== undefined && declared > room) throw tooLarge(declared, room, 'Content-Length');
-    if (declared === 0 || result.upload.status !== 'uploading') return tusState(result);
-
-    const split = await this.writer
-      .append(id, offset, body.iterator({ destroyOnReturn: false }), {
-        segmentSize: this.segmentSize,
-        maxBytes: room,
-        checksum,
-        lock,
-      })
-      .catch((err: unknown) => {
-        throw cutByQuota && err instanceof KilnError && err.code === 'payload_too_large'
-          ? this.quotas.quotaError(quota!.used + offset, declared ?? 0, 'body')
-          : err;
-      });
-    if (split.checksumMismatch) throw checksumMismatch(checksum!.algorithm);
-    if (split.interrupted) {
-      this.log.info({ uploadId: id, offset, bytes: split.bytes, kept: !checksum }, 'tus: PATCH body broke off');
-      throw new KilnError(
-        'invalid_input',
-        checksum
-          ? 'The request body broke off; with Upload-Checksum nothing of it is kept.'
-          : 'The request body broke off; the bytes that arrived are kept (HEAD gives the offset).',
-      );
-    }
-    return this.state(id);
-  }
-
-  /** creation-defer-length: the first PATCH that knows the length sends Upload-Length. */
-  private async declareLength(id: string, length: number, offset: number): Promise<ChunkResult> {
-    if (length < 1)
-      throw new KilnError('invalid_input', 'Upload-Length must be at least 1 byte.', [
-        { field: 'Upload-Length', message: 'at least 1' },
-      ]);
-    if (length > this.config.KILN_MAX_FILE_SIZE)
-      throw tooLarge(length, this.config.KILN_MAX_FILE_SIZE, 'Upload-Length');
-    if (length < offset)
-      throw new KilnError(
-        'invalid_input',
-        `Upload-Length ${length} is less than the ${offset} bytes already received.`,
-        [{ field: 'Upload-Length', message: `at least ${offset}` }],
-      );
-    await this.prisma.$transaction(async (tx) => {
-      await tx.$executeRaw`SELECT pg_advisory_xact_lock(hashtextextended(${`upload:${id}`}, 0))`;
-      const current = await tx.upload.findUnique({ where: { id } });
-      if (!current) throw new KilnError('not_found', 'The upload no longer exists.');
-      if (!current.lengthDeferred) return;
-      await this.quotas.assertStorageRoom(current.ownerKeyHash, length, 'Upload-Length', tx);
-      await tx.upload.update({ where: { id }, data: { size: BigInt(length), lengthDeferred: false } });
-      if (current.inputId) await tx.input.update({ where: { id: current.inputId }, data: { size: BigInt(length) } });
-    });
-    // All the bytes may be in already: the declaration completes the upload.
-    return offset === length ? this.chunks.recordChunks(id, []) : this.chunks.state(id, false);
   }
 
   /** Opens the Upload row: standalone, bound to a job's input (job_id), or to a job created for it (target). */
@@ -401,27 +234,4 @@ export class TusService {
       throw uploadGone();
     return upload;
   }
-
-  private async state(id: string): Promise<TusUploadState> {
-    return tusState(await this.chunks.state(id, false));
-  }
-}
-
-/** The protocol's view of an upload's recorded state. */
-export function tusState(result: ChunkResult): TusUploadState {
-  const u = result.upload;
-  return {
-    offset: u.status === 'uploading' ? contiguousOffset(result.received) : Number(u.size),
-    length: u.lengthDeferred ? null : Number(u.size),
-    metadata: u.tusMetadata,
-    expiresAt: u.expiresAt,
-    status: u.status,
-    jobId: u.jobId,
-  };
-}
-
-function tooLarge(bytes: number, limit: number, field: string): KilnError {
-  return new KilnError('payload_too_large', `${field} ${bytes} is over the limit of ${limit} bytes.`, [
-    { field, message: `at most ${limit}`, limit },
-  ]);
 }

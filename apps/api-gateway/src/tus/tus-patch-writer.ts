@@ -1,0 +1,167 @@
+import type { Readable } from 'node:stream';
+import { Inject, Injectable } from '@nestjs/common';
+import { KILN_CONFIG, type KilnConfig } from '@kiln/config';
+import { KilnError } from '@kiln/contracts';
+import { PRISMA, type PrismaClient } from '@kiln/database';
+import { LOGGER, type Logger } from '@kiln/observability';
+import { ChunkStore, SegmentedWriter, type ChunkResult, type HeldUploadLock } from '@kiln/uploads';
+import { KeyQuotas } from '../limits/key-quotas.service';
+import {
+  checksumMismatch,
+  contiguousOffset,
+  offsetMismatch,
+  parseByteCount,
+  type TusUploadState,
+  type UploadChecksum,
+} from './tus-protocol';
+
+const MiB = 1024 * 1024;
+/**
+ * Largest chunk object one PATCH segment becomes (at most two segments of a PATCH are in memory).
+ * At least 5 MiB keeps server-side assembly possible; KILN_CHUNK_SIZE_MAX lowers it.
+ */
+export const TUS_SEGMENT_MAX = 8 * MiB;
+
+/**
+ * PATCH writing: the bytes at Upload-Offset become stored chunk objects, checked against the
+ * recorded offset, the upload's length (declared late with creation-defer-length), the room left
+ * under the file size limit and the storage quota, and the whole body's Upload-Checksum. The caller
+ * holds the upload's lock.
+ */
+@Injectable()
+export class TusPatchWriter {
+  private readonly segmentSize: number;
+
+  constructor(
+    @Inject(PRISMA) private readonly prisma: PrismaClient,
+    @Inject(KILN_CONFIG) private readonly config: KilnConfig,
+    @Inject(LOGGER) private readonly log: Logger,
+    private readonly chunks: ChunkStore,
+    private readonly writer: SegmentedWriter,
+    private readonly quotas: KeyQuotas,
+  ) {
+    this.segmentSize = Math.max(1, Math.min(config.KILN_CHUNK_SIZE_MAX, TUS_SEGMENT_MAX));
+  }
+
+  /** Writes one PATCH body (or a creation's body at offset 0) and answers the upload's state after it. */
+  async write(
+    id: string,
+    offset: number,
+    checksum: UploadChecksum | undefined,
+    declaredLength: number | undefined,
+    contentLength: string | undefined,
+    body: Readable,
+    lock: HeldUploadLock,
+  ): Promise<TusUploadState> {
+    let result = await this.chunks.state(id, false);
+    const current = tusState(result).offset;
+    const declared = parseByteCount('Content-Length', contentLength);
+    if (result.upload.status !== 'uploading') {
+      // Every byte is in already: an empty PATCH at the end is answered, anything else refused.
+      if (offset === current && declared === 0) return tusState(result);
+      throw new KilnError('conflict', `The upload is ${result.upload.status} and takes no new bytes.`, [
+        { field: 'Upload-Offset', message: `upload is ${result.upload.status}`, offset: current },
+      ]);
+    }
+    if (offset !== current) throw offsetMismatch(offset, current);
+    if (declaredLength !== undefined) {
+      if (result.upload.lengthDeferred) result = await this.declareLength(id, declaredLength, current);
+      else if (declaredLength !== Number(result.upload.size)) {
+        throw new KilnError(
+          'invalid_input',
+          `Upload-Length ${declaredLength} differs from the upload's length ${result.upload.size}; it cannot change.`,
+          [{ field: 'Upload-Length', message: `must be ${result.upload.size}` }],
+        );
+      }
+    }
+    let room = result.upload.lengthDeferred
+      ? this.config.KILN_MAX_FILE_SIZE - offset
+      : Number(result.upload.size) - offset;
+    // A length not declared yet counts 0 in the storage quota: its bytes so far count instead.
+    const quota = result.upload.lengthDeferred
+      ? await this.quotas.storageRoom(result.upload.ownerKeyHash, offset, 'Upload-Offset')
+      : undefined;
+    const quotaLeft = quota ? quota.room - offset : Infinity;
+    if (declared !== undefined && declared > quotaLeft && quotaLeft < room)
+      throw this.quotas.quotaError(quota!.used + offset, declared, 'Content-Length');
+    const cutByQuota = quotaLeft < room;
+    room = Math.min(room, quotaLeft);
+    if (declared !== undefined && declared > room) throw tooLarge(declared, room, 'Content-Length');
+    if (declared === 0 || result.upload.status !== 'uploading') return tusState(result);
+
+    const split = await this.writer
+      .append(id, offset, body.iterator({ destroyOnReturn: false }), {
+        segmentSize: this.segmentSize,
+        maxBytes: room,
+        checksum,
+        lock,
+      })
+      .catch((err: unknown) => {
+        throw cutByQuota && err instanceof KilnError && err.code === 'payload_too_large'
+          ? this.quotas.quotaError(quota!.used + offset, declared ?? 0, 'body')
+          : err;
+      });
+    if (split.checksumMismatch) throw checksumMismatch(checksum!.algorithm);
+    if (split.interrupted) {
+      this.log.info({ uploadId: id, offset, bytes: split.bytes, kept: !checksum }, 'tus: PATCH body broke off');
+      throw new KilnError(
+        'invalid_input',
+        checksum
+          ? 'The request body broke off; with Upload-Checksum nothing of it is kept.'
+          : 'The request body broke off; the bytes that arrived are kept (HEAD gives the offset).',
+      );
+    }
+    return this.state(id);
+  }
+
+  /** creation-defer-length: the first PATCH that knows the length sends Upload-Length. */
+  private async declareLength(id: string, length: number, offset: number): Promise<ChunkResult> {
+    if (length < 1)
+      throw new KilnError('invalid_input', 'Upload-Length must be at least 1 byte.', [
+        { field: 'Upload-Length', message: 'at least 1' },
+      ]);
+    if (length > this.config.KILN_MAX_FILE_SIZE)
+      throw tooLarge(length, this.config.KILN_MAX_FILE_SIZE, 'Upload-Length');
+    if (length < offset)
+      throw new KilnError(
+        'invalid_input',
+        `Upload-Length ${length} is less than the ${offset} bytes already received.`,
+        [{ field: 'Upload-Length', message: `at least ${offset}` }],
+      );
+    await this.prisma.$transaction(async (tx) => {
+      await tx.$executeRaw`SELECT pg_advisory_xact_lock(hashtextextended(${`upload:${id}`}, 0))`;
+      const current = await tx.upload.findUnique({ where: { id } });
+      if (!current) throw new KilnError('not_found', 'The upload no longer exists.');
+      if (!current.lengthDeferred) return;
+      await this.quotas.assertStorageRoom(current.ownerKeyHash, length, 'Upload-Length', tx);
+      await tx.upload.update({ where: { id }, data: { size: BigInt(length), lengthDeferred: false } });
+      if (current.inputId) await tx.input.update({ where: { id: current.inputId }, data: { size: BigInt(length) } });
+    });
+    // All the bytes may be in already: the declaration completes the upload.
+    return offset === length ? this.chunks.recordChunks(id, []) : this.chunks.state(id, false);
+  }
+
+  /** The upload's recorded state as the protocol answers it. */
+  async state(id: string): Promise<TusUploadState> {
+    return tusState(await this.chunks.state(id, false));
+  }
+}
+
+/** The protocol's view of an upload's recorded state. */
+export function tusState(result: ChunkResult): TusUploadState {
+  const u = result.upload;
+  return {
+    offset: u.status === 'uploading' ? contiguousOffset(result.received) : Number(u.size),
+    length: u.lengthDeferred ? null : Number(u.size),
+    metadata: u.tusMetadata,
+    expiresAt: u.expiresAt,
+    status: u.status,
+    jobId: u.jobId,
+  };
+}
+
+export function tooLarge(bytes: number, limit: number, field: string): KilnError {
+  return new KilnError('payload_too_large', `${field} ${bytes} is over the limit of ${limit} bytes.`, [
+    { field, message: `at most ${limit}`, limit },
+  ]);
+}
