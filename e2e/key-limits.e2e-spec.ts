@@ -2,110 +2,16 @@
 // conversion units per job, jobs in flight and the storage quota. Two gateway processes share each
 // limit (PostgreSQL and Redis); every refusal is checked for its status, code, message and
 // Retry-After, for leaving no row or object behind, and for not touching another key.
-import { createHash, randomBytes } from 'node:crypto';
-import { Client } from 'pg';
-import { MinioObjectStore } from '../libs/storage/src/minio-object-store';
-import { Stack, freePort, json, waitFor } from '../test/stack';
+import { randomBytes } from 'node:crypto';
+import { QUOTA, hashKey, useKeyLimitsStack } from '../test/e2e-helpers/key-limits';
+import { TUS, b64 } from '../test/e2e-helpers/tus';
+import { json, waitFor } from '../test/stack';
 
 jest.setTimeout(180_000);
 
-const QUOTA = 10_000;
-const TUS = { 'Tus-Resumable': '1.0.0' };
-const b64 = (s: string) => Buffer.from(s).toString('base64');
-const hashKey = (key: string) => createHash('sha256').update(key).digest('hex');
-const newKey = (name: string) => `kiln_${name}_${randomBytes(10).toString('hex')}`;
-
 describe('abuse limits per API key', () => {
-  const stack = new Stack();
-  const keys = {
-    uploads: newKey('uploads'),
-    streams: newKey('streams'),
-    units: newKey('units'),
-    jobs: newKey('jobs'),
-    quota: newKey('quota'),
-    never: newKey('never'),
-  };
-  let db: Client;
-  let store: MinioObjectStore;
-  let permissive = '';
-
-  /** Gateway n (0 or 1) in turn: every limit is shared by the replicas. */
-  const gw = (n: number) => stack.gatewayUrls[n % stack.gatewayUrls.length];
-  const post = (pathname: string, key: string, body: unknown, n = 0) =>
-    stack.api(pathname, {
-      base: gw(n),
-      key,
-      method: 'POST',
-      headers: { 'Content-Type': 'application/json' },
-      body: JSON.stringify(body),
-    });
-  const count = async (sql: string, ...params: unknown[]) => Number((await db.query(sql, params)).rows[0].n);
-  const uploadsOf = (key: string) => count('SELECT count(*) AS n FROM uploads WHERE owner_key_hash = $1', hashKey(key));
-  const jobsOf = (key: string) => count('SELECT count(*) AS n FROM jobs WHERE owner_key_hash = $1', hashKey(key));
-  const objects = async (prefix: string) => {
-    const found: string[] = [];
-    for await (const o of store.list(prefix)) found.push(o.key);
-    return found;
-  };
-  const tusCreate = (key: string, length: number, meta: Record<string, string> = {}, n = 0) =>
-    stack.api('/v1/tus/', {
-      base: gw(n),
-      key,
-      method: 'POST',
-      headers: {
-        ...TUS,
-        'Upload-Length': String(length),
-        'Upload-Metadata': Object.entries({ filename: 'a.bin', ...meta })
-          .map(([k, v]) => `${k} ${b64(v)}`)
-          .join(','),
-      },
-    });
-  const expectRefusal = async (res: Response, status: number, code: string, message: string, retryAfter?: string) => {
-    const body = await json(res);
-    expect({
-      status: res.status,
-      code: body.error.code,
-      message: body.error.message,
-      retryAfter: res.headers.get('retry-after') ?? undefined,
-    }).toEqual({ status, code, message, retryAfter });
-    return body;
-  };
-
-  beforeAll(async () => {
-    await stack.start({
-      gateways: 2,
-      converters: 0,
-      env: {
-        KILN_API_KEYS: [stack.apiKey, stack.otherKey, ...Object.values(keys)].join(','),
-        KILN_MAX_OPEN_UPLOADS_PER_KEY: '3',
-        KILN_MAX_EVENT_STREAMS_PER_KEY: '2',
-        KILN_MAX_UNITS_PER_JOB: '6',
-        KILN_MAX_JOBS_IN_FLIGHT_PER_KEY: '4',
-        KILN_STORAGE_QUOTA_PER_KEY: String(QUOTA),
-      },
-    });
-    const port = await freePort();
-    permissive = `http://127.0.0.1:${port}`;
-    stack.spawnApp('api-gateway', 'gateway-permissive', {
-      KILN_PORT: String(port),
-      KILN_HOST: '127.0.0.1',
-      KILN_ALLOW_NEVER_EXPIRING_UPLOADS: 'true',
-    });
-    await stack.waitReady(permissive);
-    db = new Client({ connectionString: stack.db.url });
-    await db.connect();
-    store = new MinioObjectStore({
-      endpoint: stack.env.S3_ENDPOINT,
-      accessKey: stack.env.S3_ACCESS_KEY,
-      secretKey: stack.env.S3_SECRET_KEY,
-      bucket: stack.env.S3_BUCKET,
-    });
-  });
-
-  afterAll(async () => {
-    await db?.end();
-    await stack.stop();
-  });
+  const k = useKeyLimitsStack();
+  const { stack, keys, gw, post, count, uploadsOf, jobsOf, objects, tusCreate, expectRefusal } = k;
 
   it('refuses upload sessions that never expire unless the server allows them', async () => {
     const refused = await post('/v1/uploads', keys.never, { filename: 'a.bin', size: 100, expires_at: 0 });
@@ -128,7 +34,7 @@ describe('abuse limits per API key', () => {
     expect(dated.status).toBe(201);
     // KILN_ALLOW_NEVER_EXPIRING_UPLOADS=true: accepted, and stored without an expiry.
     const allowed = await stack.api('/v1/uploads', {
-      base: permissive,
+      base: k.permissive,
       key: keys.never,
       method: 'POST',
       headers: { 'Content-Type': 'application/json' },
