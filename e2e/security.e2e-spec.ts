@@ -6,14 +6,13 @@
 // - guessing credentials: failed authentications are throttled per client address (API and login form);
 // - secrets: the web page needs a secret of its own; callbacks signed per key, two secrets during a rotation.
 import { createHash, randomBytes } from 'node:crypto';
-import http from 'node:http';
-import { connect, type Socket } from 'node:net';
 import { Queue } from 'bullmq';
 import { Client } from 'pg';
 import { appRoutes } from '@bull-board/api/dist/routes';
 import { createRedis, type RedisClient } from '../libs/queue/src';
 import { verifyCallback } from '../libs/outbound-http/src/callback-signature';
 import { CallbackReceiver } from '../test/callback-receiver';
+import { closedWithin, rawClient, requestFrom, trickle } from '../test/e2e-helpers/raw-http';
 import { Stack, json, waitFor } from '../test/stack';
 
 jest.setTimeout(120_000);
@@ -29,60 +28,6 @@ const PNG = Buffer.from(
   'iVBORw0KGgoAAAANSUhEUgAAAAEAAAABCAYAAAAfFcSJAAAADUlEQVR42mP8z8BQDwAEhQGAhKmMIQAAAABJRU5ErkJggg==',
   'base64',
 );
-
-/** A request from a chosen loopback source address (each test's "client" is its own address). */
-function requestFrom(
-  localAddress: string,
-  url: string,
-  init: { method?: string; headers?: Record<string, string>; body?: string | Buffer } = {},
-): Promise<{ status: number; headers: http.IncomingHttpHeaders; body: string }> {
-  return new Promise((resolve, reject) => {
-    const req = http.request(
-      url,
-      { method: init.method ?? 'GET', headers: init.headers, localAddress, agent: false },
-      (res) => {
-        const parts: Buffer[] = [];
-        res.on('data', (c: Buffer) => parts.push(c));
-        res.on('end', () =>
-          resolve({ status: res.statusCode ?? 0, headers: res.headers, body: Buffer.concat(parts).toString('utf8') }),
-        );
-      },
-    );
-    req.on('error', reject);
-    req.end(init.body);
-  });
-}
-
-/** A raw TCP client: what it received, and when the server closed it. */
-function rawClient(port: number): { socket: Socket; received: () => string; closed: Promise<number> } {
-  const socket = connect(port, '127.0.0.1');
-  const chunks: Buffer[] = [];
-  socket.on('data', (c: Buffer) => chunks.push(c));
-  socket.on('error', () => undefined);
-  const closed = new Promise<number>((resolve) => socket.once('close', () => resolve(Date.now())));
-  return { socket, received: () => Buffer.concat(chunks).toString('utf8'), closed };
-}
-
-/** Writes `text` one piece at a time every `everyMs` until the socket closes or the text ends. */
-async function trickle(socket: Socket, text: string | Buffer, everyMs: number, pieceBytes = 1): Promise<void> {
-  const bytes = Buffer.from(text);
-  for (let i = 0; i < bytes.length && !socket.destroyed; i += pieceBytes) {
-    socket.write(bytes.subarray(i, i + pieceBytes));
-    await new Promise((r) => setTimeout(r, everyMs));
-  }
-}
-
-/** Resolves with the close time, or rejects when the socket is still open after `ms` (the bound under test). */
-function closedWithin(closed: Promise<number>, ms: number, what: string): Promise<number> {
-  let timer: NodeJS.Timeout | undefined;
-  return Promise.race([
-    closed,
-    new Promise<never>(
-      (_, reject) =>
-        (timer = setTimeout(() => reject(new Error(`${what}: the connection was still open after ${ms} ms`)), ms)),
-    ),
-  ]).finally(() => clearTimeout(timer));
-}
 
 describe('security: a hardened stack', () => {
   const stack = new Stack();

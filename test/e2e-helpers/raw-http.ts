@@ -1,6 +1,7 @@
-// Raw HTTP for e2e tests: a request whose body the test writes piece by piece, and a proxy that
-// spreads requests over several gateways.
+// Raw HTTP for e2e tests: a request whose body the test writes piece by piece, a proxy that spreads
+// requests over several gateways, requests from a chosen source address, and slow raw TCP clients.
 import http from 'node:http';
+import { connect, type Socket } from 'node:net';
 
 /** A raw request whose body the test writes piece by piece (and may cut off). */
 export function openRequest(url: string, method: string, headers: Record<string, string | number>) {
@@ -54,4 +55,58 @@ export class RoundRobinProxy {
     this.server?.closeAllConnections();
     await new Promise((resolve) => this.server?.close(resolve));
   }
+}
+
+/** A request from a chosen loopback source address (each test's "client" is its own address). */
+export function requestFrom(
+  localAddress: string,
+  url: string,
+  init: { method?: string; headers?: Record<string, string>; body?: string | Buffer } = {},
+): Promise<{ status: number; headers: http.IncomingHttpHeaders; body: string }> {
+  return new Promise((resolve, reject) => {
+    const req = http.request(
+      url,
+      { method: init.method ?? 'GET', headers: init.headers, localAddress, agent: false },
+      (res) => {
+        const parts: Buffer[] = [];
+        res.on('data', (c: Buffer) => parts.push(c));
+        res.on('end', () =>
+          resolve({ status: res.statusCode ?? 0, headers: res.headers, body: Buffer.concat(parts).toString('utf8') }),
+        );
+      },
+    );
+    req.on('error', reject);
+    req.end(init.body);
+  });
+}
+
+/** A raw TCP client: what it received, and when the server closed it. */
+export function rawClient(port: number): { socket: Socket; received: () => string; closed: Promise<number> } {
+  const socket = connect(port, '127.0.0.1');
+  const chunks: Buffer[] = [];
+  socket.on('data', (c: Buffer) => chunks.push(c));
+  socket.on('error', () => undefined);
+  const closed = new Promise<number>((resolve) => socket.once('close', () => resolve(Date.now())));
+  return { socket, received: () => Buffer.concat(chunks).toString('utf8'), closed };
+}
+
+/** Writes `text` one piece at a time every `everyMs` until the socket closes or the text ends. */
+export async function trickle(socket: Socket, text: string | Buffer, everyMs: number, pieceBytes = 1): Promise<void> {
+  const bytes = Buffer.from(text);
+  for (let i = 0; i < bytes.length && !socket.destroyed; i += pieceBytes) {
+    socket.write(bytes.subarray(i, i + pieceBytes));
+    await new Promise((r) => setTimeout(r, everyMs));
+  }
+}
+
+/** Resolves with the close time, or rejects when the socket is still open after `ms` (the bound under test). */
+export function closedWithin(closed: Promise<number>, ms: number, what: string): Promise<number> {
+  let timer: NodeJS.Timeout | undefined;
+  return Promise.race([
+    closed,
+    new Promise<never>(
+      (_, reject) =>
+        (timer = setTimeout(() => reject(new Error(`${what}: the connection was still open after ${ms} ms`)), ms)),
+    ),
+  ]).finally(() => clearTimeout(timer));
 }
