@@ -6,33 +6,11 @@ import { readFile } from 'node:fs/promises';
 import path from 'node:path';
 import { makeAudio, makeImage, makeTempDir } from '../libs/media/src/testing';
 import { CallbackReceiver } from '../test/callback-receiver';
+import { logLines } from '../test/e2e-helpers/app-logs';
 import { RedisServer } from '../test/redis-server';
 import { Stack, json, sleep, waitFor, type RunningApp } from '../test/stack';
 
 jest.setTimeout(180_000);
-
-interface LogLine {
-  queue?: string;
-  outcome?: string;
-  outputId?: string;
-  jobId?: string;
-  msg?: string;
-}
-
-/** The JSON log lines an app wrote so far. */
-function logLines(app: RunningApp): LogLine[] {
-  return app.output
-    .join('')
-    .split('\n')
-    .filter((l) => l.startsWith('{'))
-    .flatMap((l) => {
-      try {
-        return [JSON.parse(l) as LogLine];
-      } catch {
-        return [];
-      }
-    });
-}
 
 const convertedBy = (app: RunningApp) => logLines(app).filter((l) => l.queue === 'convert' && l.outcome === 'success');
 

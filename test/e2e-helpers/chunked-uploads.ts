@@ -43,7 +43,24 @@ export class ChunkedUploadStack {
       body: JSON.stringify(body),
     });
 
-  putChunk = async (
+  /** Sends bytes `r` of `file` with their Content-Range. */
+  private sendRange = async (
+    pathname: string,
+    method: string,
+    headers: Record<string, string>,
+    file: string,
+    r: { start: number; end: number },
+    total: number,
+    base?: string,
+  ) =>
+    this.stack.api(pathname, {
+      method,
+      base,
+      headers: { 'Content-Range': `bytes ${r.start}-${r.end}/${total}`, ...headers },
+      body: await readRange(file, r.start, r.end),
+    });
+
+  putChunk = (
     uploadId: string,
     file: string,
     r: { start: number; end: number },
@@ -51,18 +68,17 @@ export class ChunkedUploadStack {
     base?: string,
     extra: Record<string, string> = {},
   ) =>
-    this.stack.api(`/v1/uploads/${uploadId}`, {
-      method: 'PUT',
+    this.sendRange(
+      `/v1/uploads/${uploadId}`,
+      'PUT',
+      { 'Content-Type': 'application/octet-stream', ...extra },
+      file,
+      r,
+      total,
       base,
-      headers: {
-        'Content-Range': `bytes ${r.start}-${r.end}/${total}`,
-        'Content-Type': 'application/octet-stream',
-        ...extra,
-      },
-      body: await readRange(file, r.start, r.end),
-    });
+    );
 
-  jobChunk = async (
+  jobChunk = (
     jobId: string,
     uploadId: string,
     file: string,
@@ -71,17 +87,15 @@ export class ChunkedUploadStack {
     base?: string,
     extra: Record<string, string> = {},
   ) =>
-    this.stack.api(`/v1/jobs/${jobId}/upload`, {
-      method: 'POST',
+    this.sendRange(
+      `/v1/jobs/${jobId}/upload`,
+      'POST',
+      { 'X-Upload-Id': uploadId, 'X-File-Name': path.basename(file), ...extra },
+      file,
+      r,
+      total,
       base,
-      headers: {
-        'X-Upload-Id': uploadId,
-        'Content-Range': `bytes ${r.start}-${r.end}/${total}`,
-        'X-File-Name': path.basename(file),
-        ...extra,
-      },
-      body: await readRange(file, r.start, r.end),
-    });
+    );
 
   /** Runs the assembler's expire-uploads maintenance task now and waits for it to finish. */
   runMaintenance = () => runMaintenance(this.stack);

@@ -153,3 +153,13 @@ export function useSmallFile(t: TusStack) {
   });
   return file;
 }
+
+/** The raw-HTTP protocol tests: a tus stack and a small file, in the describe blocks they are named under. */
+export function describeTusProtocol(tests: (t: TusStack, small: ReturnType<typeof useSmallFile>) => void): void {
+  describe('tus 1.0 endpoint /v1/tus/ (real processes, two gateways)', () => {
+    const t = useTusStack();
+    describe('protocol (raw HTTP)', () => {
+      tests(t, useSmallFile(t));
+    });
+  });
+}
