@@ -1,0 +1,148 @@
+// The jobs area of the OpenAPI document: jobs, their inputs, uploads, outputs, callbacks and events.
+import { binary, header, id, JOBS, json, listOf, op, outputId, ref } from './openapi-operation';
+
+export function jobPaths() {
+  return {
+    '/v1/jobs': {
+      post: op({
+        tag: JOBS,
+        summary: 'Create a job',
+        body: 'post /v1/jobs',
+        ok: { '201': json(ref('Job'), 'Created; the answer carries the job’s token') },
+      }),
+      get: op({
+        tag: JOBS,
+        summary: 'List jobs (newest first)',
+        query: 'get /v1/jobs',
+        ok: { '200': json(ref('JobList')) },
+        errors: [400],
+      }),
+    },
+    '/v1/jobs/{id}': {
+      parameters: [id],
+      get: op({ tag: JOBS, summary: 'Get a job', ok: { '200': json(ref('Job')) }, errors: [404] }),
+      patch: op({
+        tag: JOBS,
+        summary:
+          'Start processing (process: true), or change the callback or tag; 409 without an input or a conversion',
+        body: 'patch /v1/jobs/{id}',
+        ok: { '200': json(ref('Job')) },
+        errors: [404, 409],
+      }),
+      delete: op({
+        tag: JOBS,
+        summary: 'Cancel: running conversions stop, stored data is deleted',
+        ok: { '200': json(ref('Job'), 'The job, canceled') },
+        errors: [404],
+      }),
+    },
+    '/v1/jobs/{id}/conversions': {
+      parameters: [id],
+      post: op({
+        tag: JOBS,
+        summary: 'Add a conversion (applies to every input)',
+        body: 'post /v1/jobs/{id}/conversions',
+        ok: { '201': json(ref('Conversion'), 'Created') },
+        errors: [404, 409],
+      }),
+      get: op({ tag: JOBS, summary: 'List conversions', ok: { '200': listOf('Conversion') }, errors: [404] }),
+    },
+    '/v1/jobs/{id}/input': {
+      parameters: [id],
+      post: op({
+        tag: JOBS,
+        summary: 'Add an input: a remote URL, or an upload to come',
+        body: 'post /v1/jobs/{id}/input',
+        ok: { '201': json(ref('Input'), 'Created') },
+        errors: [403, 404, 409],
+      }),
+      get: op({ tag: JOBS, summary: 'List inputs', ok: { '200': listOf('Input') }, errors: [404] }),
+    },
+    '/v1/jobs/{id}/upload': {
+      parameters: [
+        id,
+        header('X-Upload-Id', 'Chunked upload: your id for this file, unique per file in the job.'),
+        header('Content-Range', 'Chunked upload: bytes start-end/total, end inclusive.', 'bytes 0-16777215/1073741824'),
+        header('X-File-Name', 'Raw body: the file name (percent-encoded).'),
+        header('X-Input-Id', 'The upload input (POST /v1/jobs/{id}/input) this file fills.'),
+        header('Content-Digest', 'sha-256=:<base64>: (RFC 9530) of this body, or X-Chunk-Sha256: <hex>.'),
+      ],
+      post: op({
+        tag: JOBS,
+        summary:
+          'Upload a whole file (multipart `file` field, or a raw body) or one chunk; chunks may come in any order and be re-sent',
+        auth: 'jobToken',
+        content: {
+          'multipart/form-data': {
+            schema: {
+              type: 'object',
+              properties: { file: { type: 'string', contentMediaType: 'application/octet-stream' } },
+            },
+          },
+          'application/octet-stream': binary,
+        },
+        ok: {
+          '201': json(
+            {
+              type: 'object',
+              required: ['input', 'complete'],
+              properties: { input: ref('Input'), complete: { const: true } },
+            },
+            'The file is complete',
+          ),
+          '202': json(
+            {
+              type: 'object',
+              required: ['input', 'received_bytes', 'complete'],
+              properties: { input: ref('Input'), received_bytes: { type: 'integer' }, complete: { const: false } },
+            },
+            'Chunk stored',
+          ),
+        },
+        errors: [400, 403, 404, 408, 409, 413, 415, 416, 422],
+      }),
+    },
+    '/v1/jobs/{id}/output': {
+      parameters: [id],
+      get: op({
+        tag: JOBS,
+        summary: 'Outputs with time-limited download URLs',
+        ok: { '200': listOf('Output') },
+        errors: [404],
+      }),
+    },
+    '/v1/jobs/{id}/output/{output_id}/download': {
+      parameters: [id, outputId],
+      get: op({
+        tag: JOBS,
+        summary: 'Redirect (302) to a fresh download URL',
+        ok: {
+          '302': { description: 'Location: the download URL', headers: { Location: { schema: { type: 'string' } } } },
+        },
+        errors: [404],
+      }),
+    },
+    '/v1/jobs/{id}/callbacks': {
+      parameters: [id],
+      get: op({
+        tag: JOBS,
+        summary: 'Every callback attempt',
+        ok: { '200': listOf('CallbackAttempt') },
+        errors: [404],
+      }),
+    },
+    '/v1/jobs/{id}/events': {
+      parameters: [id],
+      get: op({
+        tag: JOBS,
+        summary:
+          'Server-Sent Events: `status` {job_id, status, progress, at} on every change, then `job` (the Job JSON) and the end of the stream',
+        auth: 'jobToken',
+        ok: {
+          '200': { description: 'An event stream', content: { 'text/event-stream': { schema: { type: 'string' } } } },
+        },
+        errors: [403, 404],
+      }),
+    },
+  };
+}
