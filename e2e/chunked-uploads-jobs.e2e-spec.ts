@@ -201,7 +201,8 @@ describe('chunked uploads and assembly (real processes, two gateways)', () => {
     it('an assembled upload that no job claimed is removed, file and all, once it expires', async () => {
       const up = await standaloneUpload('unclaimed.wav', {
         complete: true,
-        expires_at: Math.floor(Date.now() / 1000) + 3,
+        // Long enough that uploading and assembling on a busy machine never outlive it before the first check.
+        expires_at: Math.floor(Date.now() / 1000) + 10,
       });
       await runMaintenance();
       expect((await stack.api(`/v1/uploads/${up.id}`)).status).toBe(200); // not expired yet: kept
@@ -209,7 +210,7 @@ describe('chunked uploads and assembly (real processes, two gateways)', () => {
       await waitFor(
         'expiry',
         async () => Date.now() / 1000 > (await json(stack.api(`/v1/uploads/${up.id}`))).expires_at + 0.5,
-        10_000,
+        20_000,
       );
       const late = await jsonPost('/v1/jobs', {
         input: [{ type: 'upload', upload_id: up.id }],

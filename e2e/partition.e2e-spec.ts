@@ -17,7 +17,7 @@ import { HOSTS, LOCK_SECONDS, usePartitionStack } from '../test/e2e-helpers/part
 import { ffmpegChildren } from '../test/processes';
 import { json, type RunningApp, waitFor } from '../test/stack';
 
-jest.setTimeout(240_000);
+jest.setTimeout(330_000);
 
 describe('many hosts: gateway, assembler and two converters on network namespaces', () => {
   const p = usePartitionStack();
@@ -112,7 +112,7 @@ describe('many hosts: gateway, assembler and two converters on network namespace
             l.outputId === outputId &&
             (l.msg === 'job handled' || l.msg === 'job attempt failed'),
         ),
-      90_000,
+      150_000,
       250,
     ).catch((err: unknown) => {
       throw new Error(`${(err as Error).message}\n--- ${loser.name}\n${loser.output.join('').slice(-4000)}`);
