@@ -3,6 +3,7 @@
  * overlap check against stored ranges, the received-bytes count that completes an upload, and the
  * upload's state as the protocols answer it.
  */
+import { randomUUID } from 'node:crypto';
 import { KilnError } from '@kiln/contracts';
 import type { Prisma, PrismaClient, Upload, UploadChunk } from '@kiln/database';
 import { firstMissingByte, mergeRanges } from './byte-ranges';
@@ -98,4 +99,26 @@ export async function uploadState(prisma: PrismaClient, uploadId: string, stored
     receivedBytes: Number(upload.receivedBytes),
     offset: upload.status === 'complete' ? size : firstMissingByte(ranges, size),
   };
+}
+
+/**
+ * Records one stored piece of an upload (a chunk object, or a multipart part) in the transaction
+ * that holds the upload's lock: refused when it overlaps what is stored (`existing`) or the upload
+ * takes no more bytes. True when it completed the file.
+ */
+export async function recordChunk(
+  tx: Tx,
+  current: Upload,
+  range: ChunkRange,
+  existing: UploadChunk[],
+  stored: { sha256: string | null; etag: string | null; objectKey: string | null; partNumber?: number },
+): Promise<boolean> {
+  if (existing.length) throw overlapError(range, existing);
+  if (current.status !== 'uploading') {
+    throw new KilnError('conflict', `The upload is ${current.status} and takes no new bytes.`);
+  }
+  await tx.uploadChunk.create({
+    data: { id: randomUUID(), uploadId: current.id, start: BigInt(range.start), end: BigInt(range.end), ...stored },
+  });
+  return addReceived(tx, current, BigInt(range.length));
 }

@@ -15,6 +15,7 @@ import {
   lockedUpload,
   overlapError,
   overlaps,
+  recordChunk,
   recording,
   uploadState,
   type ChunkResult,
@@ -114,21 +115,11 @@ export class ChunkStore {
           if (!(await sameStoredBytes(this.store, twin, { ...put, objectKey: key }))) throw differentBytes(range);
           throw new AlreadyStored();
         }
-        if (now.length) throw overlapError(range, now);
-        if (current.status !== 'uploading')
-          throw new KilnError('conflict', `The upload is ${current.status} and takes no new bytes.`);
-        await tx.uploadChunk.create({
-          data: {
-            id: randomUUID(),
-            uploadId: upload.id,
-            start: BigInt(range.start),
-            end: BigInt(range.end),
-            sha256: put.sha256 ?? null,
-            etag: put.etag ?? null,
-            objectKey: key,
-          },
+        return recordChunk(tx, current, range, now, {
+          sha256: put.sha256 ?? null,
+          etag: put.etag ?? null,
+          objectKey: key,
         });
-        return addReceived(tx, current, BigInt(range.length));
       });
     } catch (err: unknown) {
       await this.store.remove(key).catch(() => undefined);
@@ -191,22 +182,12 @@ export class ChunkStore {
     const completedNow = await recording(this.prisma, async (tx) => {
       const current = await lockedUpload(tx, upload.id);
       const now = await overlaps(tx, upload.id, range);
-      if (now.length) throw overlapError(range, now);
-      if (current.status !== 'uploading')
-        throw new KilnError('conflict', `The upload is ${current.status} and takes no new bytes.`);
-      await tx.uploadChunk.create({
-        data: {
-          id: randomUUID(),
-          uploadId: upload.id,
-          start: BigInt(range.start),
-          end: BigInt(range.end),
-          sha256: sha256 ?? null,
-          etag: put.etag,
-          objectKey: null,
-          partNumber,
-        },
+      return recordChunk(tx, current, range, now, {
+        sha256: sha256 ?? null,
+        etag: put.etag,
+        objectKey: null,
+        partNumber,
       });
-      return addReceived(tx, current, BigInt(range.length));
     });
     if (completedNow) await this.queueAssembly(upload);
     return this.state(upload.id, true);
