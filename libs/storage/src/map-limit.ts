@@ -1,30 +1,31 @@
+import pLimit from 'p-limit';
+
 /**
- * Maps `items` through `fn` with at most `limit` calls running at once; results keep the items'
- * order. After the first failure no new call starts; that failure is thrown once the running ones
- * have settled.
+ * Maps `items` through `fn` with at most `limit` calls running at once (p-limit); results keep the
+ * items' order. After the first failure no new call starts; that failure is thrown once the running
+ * ones have settled.
  */
 export async function mapLimit<T, R>(
   items: T[],
   limit: number,
   fn: (item: T, index: number) => Promise<R>,
 ): Promise<R[]> {
-  const results = new Array<R>(items.length);
-  let next = 0;
+  const gate = pLimit(Math.max(1, limit));
   let failed = false;
-  const worker = async (): Promise<void> => {
-    while (!failed && next < items.length) {
-      const index = next++;
-      try {
-        results[index] = await fn(items[index], index);
-      } catch (err: unknown) {
-        failed = true;
-        throw err;
-      }
-    }
-  };
-  const workers = Array.from({ length: Math.min(limit, items.length) }, worker);
-  const settled = await Promise.allSettled(workers);
+  const settled = await Promise.allSettled(
+    items.map((item, index) =>
+      gate(async () => {
+        if (failed) return undefined as R;
+        try {
+          return await fn(item, index);
+        } catch (err: unknown) {
+          failed = true;
+          throw err;
+        }
+      }),
+    ),
+  );
   const rejected = settled.find((s): s is PromiseRejectedResult => s.status === 'rejected');
   if (rejected) throw rejected.reason;
-  return results;
+  return settled.map((s) => (s as PromiseFulfilledResult<R>).value);
 }
