@@ -4,6 +4,20 @@ import { KILN_CONFIG, type KilnConfig } from '@kiln/config';
 import { KilnError } from '@kiln/contracts';
 import { REDIS, type RedisClient } from '@kiln/queue';
 
+/** How long a right credential waits for the failure count before it is let through uncounted. */
+const READ_DEADLINE_MS = 500;
+
+/** The answer, or null when it fails or takes longer than `ms`. */
+function withinMs<T>(work: Promise<T>, ms: number): Promise<T | null> {
+  let timer: NodeJS.Timeout | undefined;
+  return Promise.race([
+    work.catch(() => null),
+    new Promise<null>((resolve) => {
+      timer = setTimeout(() => resolve(null), ms);
+    }),
+  ]).finally(() => clearTimeout(timer));
+}
+
 /** The client address: the socket's peer, or the forwarded one when KILN_TRUST_PROXY trusts the hop. */
 export function clientAddress(req: Pick<Request, 'ip' | 'socket'>): string {
   return req.ip ?? req.socket.remoteAddress ?? 'unknown';
@@ -44,8 +58,9 @@ export class AuthFailures {
     const limit = this.config.KILN_AUTH_FAILURES_PER_MINUTE;
     if (!limit) return;
     const { key, retryAfter } = this.window(now);
-    // Fails open: Redis unreachable must not turn every right credential into a 503.
-    const count = Number((await this.redis.get(key(address)).catch(() => null)) ?? 0);
+    // Fails open, and fast: Redis unreachable or slow must not turn every right credential into a
+    // 503, nor add the gateway's whole Redis deadline to each request.
+    const count = Number((await withinMs(this.redis.get(key(address)), READ_DEADLINE_MS)) ?? 0);
     if (count >= limit) throw this.refusal(retryAfter);
   }
 
