@@ -34,6 +34,8 @@ describe('per-key limits, fair share and the queue board', () => {
   });
 
   it('answers 429 rate_limited with Retry-After past the per-minute rate, for that key only', async () => {
+    // Fixed one-minute windows: start well inside one, so the 25 requests never straddle two.
+    await waitFor('the start of a minute window', async () => Date.now() % 60_000 < 40_000, 30_000, 250);
     const statuses: number[] = [];
     let limitedAnswer: Response | undefined;
     for (let i = 0; i < 25; i++) {
