@@ -5,6 +5,7 @@ import { readFile, stat } from 'node:fs/promises';
 import path from 'node:path';
 import { makeAudio, makeVideo } from '../libs/media/src/testing';
 import { useChunkedUploadStack } from '../test/e2e-helpers/chunked-uploads';
+import { untilQueueIdle } from '../test/e2e-helpers/queues';
 import { chunkRanges } from '../test/files';
 import { json, waitFor } from '../test/stack';
 
@@ -74,7 +75,8 @@ describe('chunked uploads and assembly (real processes, two gateways)', () => {
       .map((o: { input_id: string; conversion_id: string; filename: string }) => o.filename)
       .sort();
     expect(pairs).toEqual(['a.flac', 'a.mp3', 'b.flac', 'b.mp3']);
-    await new Promise((r) => setTimeout(r, 500));
+    // No second delivery is coming: the callback queue holds nothing more.
+    await untilQueueIdle(stack.env.REDIS_URL, stack.env.KILN_QUEUE_PREFIX, 'callback', 'the callback queue to drain');
     expect(receiver.forJob(job.id)).toHaveLength(1);
     const outputs = await json(stack.api(`/v1/jobs/${job.id}/output`));
     expect(outputs).toHaveLength(4);

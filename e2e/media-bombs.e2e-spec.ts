@@ -2,13 +2,10 @@
 // whose WAV would dwarf it, an .m3u8 that points at a local file, and a picture that passes every
 // probe check but needs more memory than the converter's ffmpeg may have. Each job ends failed,
 // `unprocessable`, with a message naming the limit, and stores no output.
-import { execFile } from 'node:child_process';
-import { constants, promises as fs } from 'node:fs';
 import { readFile, stat, writeFile } from 'node:fs/promises';
 import path from 'node:path';
-import { promisify } from 'node:util';
 import * as Minio from 'minio';
-import { makeAudio, makeDeclaredPng, makeImage, makeTempDir } from '../libs/media/src/testing';
+import { makeAudio, makeDeclaredPng, makeImage, makeTempDir, watchFifo } from '../libs/media/src/testing';
 import { Stack, json, waitFor } from '../test/stack';
 
 jest.setTimeout(240_000);
@@ -109,20 +106,8 @@ describe('media bombs are refused, naming the limit', () => {
     // The named file is a FIFO: opened for reading it would block the probe, and while a reader
     // waits a non-blocking open for writing succeeds (with no reader it fails with ENXIO).
     const fifo = path.join(tmp.dir, `secret-${process.pid}.ts`);
-    await promisify(execFile)('mkfifo', [fifo]);
-    let opened = 0;
-    let watching = true;
-    const watcher = (async () => {
-      while (watching) {
-        try {
-          await (await fs.open(fifo, constants.O_WRONLY | constants.O_NONBLOCK)).close();
-          opened++;
-        } catch (err: unknown) {
-          if ((err as NodeJS.ErrnoException).code !== 'ENXIO') throw err;
-        }
-        await new Promise((r) => setTimeout(r, 5));
-      }
-    })();
+    let opened = -1;
+    const watcher = await watchFifo(fifo);
     const playlist = path.join(tmp.dir, 'playlist.m3u8');
     await writeFile(playlist, `#EXTM3U\n#EXT-X-TARGETDURATION:10\n#EXTINF:10,\n${fifo}\n#EXT-X-ENDLIST\n`);
     const started = Date.now();
@@ -133,8 +118,7 @@ describe('media bombs are refused, naming the limit', () => {
         /: the input is not a readable media file \(input format not accepted: hls is a playlist or a list of other files/,
       );
     } finally {
-      watching = false;
-      await watcher;
+      opened = await watcher.stop();
     }
     expect(opened).toBe(0);
     // The probe's own time limit (60 s) was not what ended it.

@@ -9,7 +9,7 @@ import { CallbackReceiver } from '../test/callback-receiver';
 import { RedisServer } from '../test/redis-server';
 import { problems } from '../test/e2e-helpers/app-logs';
 import { ENDED } from '../test/e2e-helpers/jobs';
-import { Stack, freePort, json, sleep, waitFor } from '../test/stack';
+import { Stack, freePort, json, waitFor } from '../test/stack';
 
 jest.setTimeout(240_000);
 
@@ -144,12 +144,15 @@ describe('Redis down at the moment a job starts', () => {
     await withRedisDown(async () => {
       releaseSlow();
       // The assembler stores the file and starts the job while Redis is away.
+      // PostgreSQL records the decision (queued) before the queue write that cannot land now.
       await waitFor(
-        'input ready',
-        async () => (await json(stack.api(`/v1/jobs/${job.id}`))).input[0].status === 'ready',
+        'input ready and the job queued',
+        async () => {
+          const j = await json(stack.api(`/v1/jobs/${job.id}`));
+          return j.input[0].status === 'ready' && j.status.code === 'queued';
+        },
         20_000,
       );
-      await sleep(1_500);
     });
     const final = await ended(job.id, 30_000);
     expect(final.status.code).toBe('completed');

@@ -8,11 +8,11 @@ import { randomBytes } from 'node:crypto';
 import { readFile } from 'node:fs/promises';
 import path from 'node:path';
 import { promisify } from 'node:util';
-import { Queue } from 'bullmq';
 import { Client } from 'pg';
 import { createRedis, type RedisClient } from '../libs/queue/src';
 import { makeAudio, makeTempDir } from '../libs/media/src/testing';
 import { CallbackReceiver } from '../test/callback-receiver';
+import { untilQueueIdle } from '../test/e2e-helpers/queues';
 import { RedisCluster } from '../test/redis-cluster';
 import { Stack, json, waitFor } from '../test/stack';
 
@@ -122,20 +122,9 @@ describe('Redis Cluster (3 primaries, 3 replicas) with failover mid-run', () => 
       throw new Error(`${(err as Error).message}: ${(await statuses(ids)).join(', ')}\n${stack.logs().slice(-6000)}`);
     });
     // Nothing left to send: the callback queue is empty (no waiting, delayed or running delivery).
-    const callbacks = new Queue('callback', { connection: redis, prefix });
-    try {
-      await waitFor(
-        `${label}: the callback queue to drain`,
-        async () => {
-          const c = await callbacks.getJobCounts('waiting', 'prioritized', 'active', 'delayed');
-          return Object.values(c).every((n) => n === 0) && ids.every((id) => receiver.forJob(id).length > 0);
-        },
-        60_000,
-        250,
-      );
-    } finally {
-      await callbacks.close();
-    }
+    await untilQueueIdle(redis, prefix, 'callback', `${label}: the callback queue to drain`, () =>
+      ids.every((id) => receiver.forJob(id).length > 0),
+    );
     const { rows: outputs } = await db.query<{ job_id: string; n: number; done: number }>(
       `SELECT job_id, COUNT(*)::int AS n, COUNT(*) FILTER (WHERE status = 'completed')::int AS done FROM outputs WHERE job_id = ANY($1::uuid[]) GROUP BY job_id`,
       [ids],

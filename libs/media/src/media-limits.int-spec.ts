@@ -1,16 +1,13 @@
 // Media bombs against the real ffprobe and ffmpeg: pictures that only declare their size, playlists
 // that point at local files, and a conversion that needs more memory than it may have.
-import { execFile } from 'node:child_process';
-import { constants, promises as fs } from 'node:fs';
 import { stat, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
-import { promisify } from 'node:util';
 import { findTarget } from '@kiln/contracts';
 import { buildConversion, type BuilderSettings } from './command-builder';
 import { MediaError } from './media-error';
 import { probe } from './probe';
 import { run } from './runner';
-import { makeDeclaredPng, makeImage, makeTempDir } from './testing';
+import { makeDeclaredPng, makeImage, makeTempDir, watchFifo } from './testing';
 
 jest.setTimeout(60_000);
 
@@ -108,36 +105,6 @@ describe('media limits with the real ffprobe and ffmpeg', () => {
   });
 
   describe('a playlist or list of files pointing at a local file', () => {
-    /**
-     * The referenced file is a FIFO. Had ffprobe/ffmpeg opened it for reading it would block there
-     * (no writer), and while it waits a non-blocking open for writing succeeds; with no reader it
-     * fails with ENXIO. The watcher tries that every few milliseconds for the whole run.
-     */
-    async function watchFifo(path: string): Promise<{ stop: () => Promise<number> }> {
-      await promisify(execFile)('mkfifo', [path]);
-      let opened = 0;
-      let running = true;
-      const loop = (async () => {
-        while (running) {
-          try {
-            const handle = await fs.open(path, constants.O_WRONLY | constants.O_NONBLOCK);
-            opened++;
-            await handle.close();
-          } catch (err: unknown) {
-            if ((err as NodeJS.ErrnoException).code !== 'ENXIO') throw err;
-          }
-          await new Promise((r) => setTimeout(r, 5));
-        }
-      })();
-      return {
-        stop: async () => {
-          running = false;
-          await loop;
-          return opened;
-        },
-      };
-    }
-
     it('an .m3u8 is refused as a playlist; the FIFO it names is never opened', async () => {
       const fifo = join(tmp.dir, `secret-${process.pid}.ts`);
       const watcher = await watchFifo(fifo);
