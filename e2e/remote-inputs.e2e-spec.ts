@@ -3,6 +3,7 @@
 // PostgreSQL, Redis, S3 (radosgw) and ffmpeg.
 import path from 'node:path';
 import { makeAudio, makeTempDir } from '../libs/media/src/testing';
+import { jobEnded } from '../test/e2e-helpers/jobs';
 import { Stack, freePort, json, waitFor } from '../test/stack';
 
 jest.setTimeout(180_000);
@@ -63,14 +64,7 @@ describe('remote inputs (fetched by the assembler)', () => {
     });
     expect(res.status).toBe(201);
     const job = await json(res);
-    const final = await waitFor(
-      'job end',
-      async () => {
-        const j = await json(stack.api(`/v1/jobs/${job.id}`));
-        return ['completed', 'failed'].includes(j.status.code) ? j : undefined;
-      },
-      120_000,
-    );
+    const final = await jobEnded(stack, job.id, 120_000);
     expect(final.status.code).toBe('completed');
     expect(final.input[0]).toMatchObject({
       type: 'remote',
@@ -125,14 +119,7 @@ describe('remote inputs (fetched by the assembler)', () => {
         }),
       }),
     );
-    const final = await waitFor(
-      'job end',
-      async () => {
-        const j = await json(stack.api(`/v1/jobs/${job.id}`));
-        return ['completed', 'failed'].includes(j.status.code) ? j : undefined;
-      },
-      120_000,
-    );
+    const final = await jobEnded(stack, job.id, 120_000);
     expect(final.status.code).toBe('failed');
     expect(final.errors).toEqual([
       expect.objectContaining({ source: 'input', input_id: job.input[0].id, message: expect.stringMatching(/404/) }),

@@ -8,7 +8,9 @@ import { makeAudio, makeImage, makeTempDir } from '../libs/media/src/testing';
 import { CallbackReceiver } from '../test/callback-receiver';
 import { logLines } from '../test/e2e-helpers/app-logs';
 import { RedisServer } from '../test/redis-server';
-import { Stack, json, sleep, waitFor, type RunningApp } from '../test/stack';
+import { jobEnded } from '../test/e2e-helpers/jobs';
+import { untilQueueIdle } from '../test/e2e-helpers/queues';
+import { Stack, json, waitFor, type RunningApp } from '../test/stack';
 
 jest.setTimeout(180_000);
 
@@ -95,7 +97,7 @@ describe('scale-out: 2 gateways, 3 converters, 30 jobs', () => {
 
     // Callbacks: one per job, each with its own delivery id; nothing more arrives later.
     await waitFor('one callback per job', async () => jobs.every((j) => receiver.forJob(j.id).length >= 1), 30_000);
-    await sleep(4_000);
+    await untilQueueIdle(stack.env.REDIS_URL, stack.env.KILN_QUEUE_PREFIX, 'callback', 'the callback queue to drain');
     for (const j of jobs) {
       const got = receiver.forJob(j.id);
       expect(got.map((g) => g.headers['x-kiln-event'])).toEqual(['job.completed']);
@@ -158,14 +160,7 @@ describe('Redis Cluster: a hash-tagged queue prefix keeps every queue key in one
     const form = new FormData();
     form.append('file', new Blob([wav]), 'tone.wav');
     expect((await stack.api(`/v1/jobs/${job.id}/upload`, { method: 'POST', body: form })).status).toBe(201);
-    const final = await waitFor(
-      'job end',
-      async () => {
-        const j = await json(stack.api(`/v1/jobs/${job.id}`));
-        return ['completed', 'failed', 'canceled'].includes(j.status.code) ? j : undefined;
-      },
-      60_000,
-    );
+    const final = await jobEnded(stack, job.id, 60_000);
     expect(final.status.code).toBe('completed');
     expect(final.output).toHaveLength(1);
     await waitFor('callback', async () => receiver.forJob(job.id)[0], 30_000);

@@ -1,6 +1,6 @@
 // Jobs submitted the way a client does: created with one conversion and a callback, then a file
 // uploaded into them.
-import { type Stack, json } from '../stack';
+import { type Stack, json, waitFor } from '../stack';
 
 /** The job statuses that do not change any more. */
 export const ENDED = ['completed', 'failed', 'canceled'];
@@ -25,4 +25,17 @@ export async function submitJob(
   const up = await stack.api(`/v1/jobs/${job.id}/upload`, { method: 'POST', body: form });
   expect(up.status).toBe(201);
   return job.id;
+}
+
+/** The job's JSON once its status no longer changes (completed, failed, canceled). */
+// biome-ignore lint/suspicious/noExplicitAny: the API's job JSON, checked by the caller's assertions
+export function jobEnded(stack: Stack, id: string, timeoutMs = 120_000): Promise<any> {
+  return waitFor(
+    'job end',
+    async () => {
+      const j = await json(stack.api(`/v1/jobs/${id}`));
+      return ENDED.includes(j.status.code) ? j : undefined;
+    },
+    timeoutMs,
+  );
 }
