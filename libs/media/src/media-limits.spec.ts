@@ -1,5 +1,6 @@
 import { checkMediaLimits, estimateOutputBytes, outputByteCap, type MediaLimits } from './media-limits';
 import type { MediaInfo } from './media-info';
+import { image as pngPicture } from './testing/conversion-plans';
 import { formatBytes, limitedCommand, memoryLimitMessage, ranOutOfMemory } from './memory-limit';
 import { refusedFormat, refusedFormatMessage } from './input-formats';
 
@@ -19,21 +20,11 @@ const limits: MediaLimits = {
 };
 
 const image = (width: number, height: number, size = 2_000_000): MediaInfo => ({
-  format: 'png_pipe',
-  duration_s: null,
+  ...pngPicture,
   size_bytes: size,
   bit_rate: null,
-  kind: 'image',
   width,
   height,
-  fps: null,
-  video_codec: 'png',
-  audio_codec: null,
-  audio_channels: null,
-  sample_rate: null,
-  streams: { video: 1, audio: 0 },
-  video_stream_index: 0,
-  audio_stream_index: null,
 });
 
 const audio = (seconds: number, channels: number, rate: number, size: number): MediaInfo => ({
