@@ -3,7 +3,7 @@
 // keeps its data across a restart and stops cleanly on SIGTERM.
 import { execFile, spawn } from 'node:child_process';
 import { createHash, randomBytes } from 'node:crypto';
-import { chownSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync } from 'node:fs';
+import { chmodSync, chownSync, copyFileSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { promisify } from 'node:util';
@@ -24,6 +24,7 @@ describe('the S3 container entrypoint (scripts/s3-local.sh run)', () => {
   const accessKey = 'kiln-entrypoint';
   const secretKey = `entrypoint-${randomBytes(12).toString('hex')}`;
   let dir = '';
+  let script = '';
   let s3Port = 0;
   let monPort = 0;
   const started: Entrypoint[] = [];
@@ -42,6 +43,14 @@ describe('the S3 container entrypoint (scripts/s3-local.sh run)', () => {
       }
     }
     dir = mkdtempSync(path.join(tmpdir(), 'kiln-s3-entrypoint-'));
+    // As deploy/s3/Dockerfile installs it: the script alone, readable by the ceph user wherever this
+    // checkout lives (a clone in a private temporary folder is not).
+    script = path.join(dir, 'opt', 'kiln-s3', 's3-local.sh');
+    mkdirSync(path.dirname(script), { recursive: true, mode: 0o755 });
+    copyFileSync(path.join(ROOT, 'scripts/s3-local.sh'), script);
+    chmodSync(script, 0o755);
+    chmodSync(path.join(dir, 'opt'), 0o755);
+    chmodSync(path.dirname(script), 0o755);
     // The monitor port decides the OSD's port range (MON_PORT+11 .. MON_PORT+110): the S3 port must lie outside.
     for (;;) {
       monPort = await freePort();
@@ -60,7 +69,7 @@ describe('the S3 container entrypoint (scripts/s3-local.sh run)', () => {
       await e.exited;
     }
     if (dir) {
-      await run('bash', [path.join(ROOT, 'scripts/s3-local.sh'), 'stop'], {
+      await run('bash', [script, 'stop'], {
         env: { ...process.env, ...settings() },
       }).catch(() => undefined);
       rmSync(dir, { recursive: true, force: true });
@@ -82,7 +91,6 @@ describe('the S3 container entrypoint (scripts/s3-local.sh run)', () => {
 
   /** Starts the entrypoint as the image does; as root, as Debian's ceph user (the image's USER). */
   function entrypoint(env: Record<string, string>): Entrypoint {
-    const script = path.join(ROOT, 'scripts/s3-local.sh');
     const data = env.KILN_S3_DIR;
     const asCeph = process.getuid?.() === 0;
     let command = ['bash', script, 'run'];
@@ -138,7 +146,7 @@ describe('the S3 container entrypoint (scripts/s3-local.sh run)', () => {
   }
 
   async function ready(): Promise<boolean> {
-    return run('bash', [path.join(ROOT, 'scripts/s3-local.sh'), 'ready'], {
+    return run('bash', [script, 'ready'], {
       env: { ...process.env, ...settings() },
     }).then(
       () => true,
