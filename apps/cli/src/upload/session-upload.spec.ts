@@ -9,7 +9,9 @@ import path from 'node:path';
 import type { Readable } from 'node:stream';
 import { KilnClient } from '../api/kiln-client';
 import type { UploadView } from '../api/types';
+import { ApiError } from '../api/api-error';
 import { missingRanges } from './range-plan';
+import type { RateLimiter } from './rate-limiter';
 import { uploadMissing } from './session-upload';
 
 const KiB = 1024;
@@ -229,19 +231,78 @@ describe('uploadMissing (upload session chunks)', () => {
     fake.cutOnce.add(`${300 * KiB}-${400 * KiB - 1}`);
     const retried: string[] = [];
     let counted = 0;
+    let most = 0;
     const done = await uploadMissing(fake.view(), {
       api: client(),
       path: file,
       chunkSize: 100 * KiB,
       parallel: 2,
       retry,
-      onBytes: (n) => (counted += n),
+      onBytes: (n) => {
+        counted += n;
+        most = Math.max(most, counted);
+      },
       onRetry: (range) => retried.push(`${range.start}-${range.end}`),
     });
     expect(done.status).toBe('complete');
     expect(retried.sort()).toEqual([`0-${100 * KiB - 1}`, `${300 * KiB}-${400 * KiB - 1}`]);
     expect(counted).toBe(SIZE);
+    expect(most).toBeLessThanOrEqual(SIZE);
     expect(fake.content().equals(bytes)).toBe(true);
+  });
+
+  it('a try that fails while its next piece is still being read counts that piece never (progress stays within the total)', async () => {
+    // The first try of the first chunk fails after its first 64 KiB piece, while the body's second
+    // piece waits in the rate limiter; that piece is let through only once the failure has been
+    // handled (onRetry). This is the order that made progress count a piece twice.
+    const firstRange = { start: 0, end: 100 * KiB - 1 };
+    let release!: () => void;
+    const gate = new Promise<void>((r) => (release = r));
+    let secondPieceWaiting!: () => void;
+    const waiting = new Promise<void>((r) => (secondPieceWaiting = r));
+    let takes = 0;
+    const limiter = {
+      take: async () => {
+        if (++takes !== 2) return;
+        secondPieceWaiting();
+        await gate;
+      },
+    } as unknown as RateLimiter;
+    let tries = 0;
+    const stored = new Set<number>();
+    const api = {
+      putChunk: async (_id: string, range: { start: number; end: number }, _total: number, body: Readable) => {
+        if (range.start === firstRange.start && ++tries === 1) {
+          await new Promise<void>((resolve) => body.once('data', () => resolve()));
+          await waiting;
+          throw new ApiError(503, 'unavailable', 'try later', [], undefined, 0);
+        }
+        for await (const _piece of body) {
+          /* drained: every byte is read, so every byte is counted */
+        }
+        stored.add(range.start);
+        return { ...fake.view(), status: stored.size === 11 ? 'complete' : 'uploading' };
+      },
+    } as unknown as KilnClient;
+    let counted = 0;
+    let most = 0;
+    const done = await uploadMissing(fake.view(), {
+      api,
+      path: file,
+      chunkSize: 100 * KiB,
+      parallel: 1,
+      retry,
+      limiter,
+      onBytes: (n) => {
+        counted += n;
+        most = Math.max(most, counted);
+      },
+      onRetry: () => release(),
+    });
+    expect(done.status).toBe('complete');
+    expect(tries).toBe(2);
+    expect(counted).toBe(SIZE);
+    expect(most).toBeLessThanOrEqual(SIZE);
   });
 
   it("stops at the first refused chunk with the API's error", async () => {

@@ -69,11 +69,16 @@ export async function uploadMissing(session: UploadView, o: SessionUploadOptions
       async (range, signal) => {
         const answer = await withRetry(
           async () => {
+            // This try's bytes count until it fails. A piece the body was still reading (or pacing)
+            // when the failure came is handed over after it: it must not be counted, or the
+            // retry's bytes would come on top of it.
             let sent = 0;
+            let counting = true;
             const body = chunkBody(
               o.path,
               range,
               (n) => {
+                if (!counting) return;
                 sent += n;
                 o.onBytes?.(n);
               },
@@ -83,6 +88,7 @@ export async function uploadMissing(session: UploadView, o: SessionUploadOptions
             try {
               return await o.api.putChunk(current.id, range, current.size, body, signal);
             } catch (err: unknown) {
+              counting = false;
               body.destroy();
               o.onBytes?.(-sent);
               throw err;
