@@ -3,7 +3,7 @@
 import { Client } from 'minio';
 
 import type { ObjectInfo } from './object-store';
-import { S3RequestError, isNotFound } from './s3-errors';
+import { S3RequestError, fromMinioError, isNotFound } from './s3-errors';
 
 /** Presigned URLs for our own requests: checked when the request starts, so short is fine. */
 const UPLOAD_URL_SECONDS = 15 * 60;
@@ -16,7 +16,7 @@ export function minioClient(endpoint: string, keys: { accessKey: string; secretK
   }
   if (url.pathname !== '/' || url.search) throw new Error(`S3 endpoint must not have a path: ${endpoint}`);
   const useSSL = url.protocol === 'https:';
-  return new Client({
+  const client = new Client({
     endPoint: url.hostname.replace(/^\[(.*)\]$/, '$1'),
     port: url.port ? Number(url.port) : useSSL ? 443 : 80,
     useSSL,
@@ -25,6 +25,14 @@ export function minioClient(endpoint: string, keys: { accessKey: string; secretK
     region,
     pathStyle: true,
   });
+  // Every minio-js request goes through this one method: a 5xx it gave up on leaves it as an
+  // S3RequestError with its status (see fromMinioError), not as a plain Error.
+  const send = client.makeRequestStreamAsync.bind(client);
+  client.makeRequestStreamAsync = (...args) =>
+    send(...args).catch((err: unknown) => {
+      throw fromMinioError(err);
+    });
+  return client;
 }
 
 export class S3Bucket {

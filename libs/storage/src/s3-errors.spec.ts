@@ -1,6 +1,14 @@
 // The S3 error parser on real error documents: radosgw 16 (captured from scripts/s3-local.sh) and the
 // documented AWS / MinIO shapes.
-import { S3RequestError, answerError, errorCode, isNotFound, isRetryable, parseS3Error } from './s3-errors';
+import {
+  S3RequestError,
+  answerError,
+  errorCode,
+  fromMinioError,
+  isNotFound,
+  isRetryable,
+  parseS3Error,
+} from './s3-errors';
 
 /** radosgw 16 error document as it is sent: one line, an empty <Message> for most codes. */
 function radosgw(code: string, message = '', bucket: string | undefined = 'kiln-test-6f1c2a'): string {
@@ -142,5 +150,24 @@ describe('S3 error classification', () => {
       expect(isRetryable({ code })).toBe(true);
     }
     expect(isRetryable({ code: 'ENOTFOUND' })).toBe(false);
+  });
+
+  it('fromMinioError: the plain Error minio-js throws after retrying a 5xx becomes an S3RequestError with its status', () => {
+    const gaveUp = new Error('Request failed after 1 retries: Error: Retryable HTTP status: 503');
+    const err = fromMinioError(gaveUp);
+    expect(err).toBeInstanceOf(S3RequestError);
+    expect(err).toMatchObject({ code: 'ServiceUnavailable', statusCode: 503, cause: gaveUp });
+    expect(isRetryable(err)).toBe(true);
+    expect(
+      fromMinioError(new Error('Request failed after 0 retries: Error: Retryable HTTP status: 500')),
+    ).toMatchObject({
+      code: 'InternalError',
+      statusCode: 500,
+    });
+    // Anything else is left as it is: S3 errors with a code, socket errors, other messages.
+    const s3 = Object.assign(new Error('x'), { code: 'NoSuchKey' });
+    const reset = Object.assign(new Error('read ECONNRESET'), { code: 'ECONNRESET' });
+    const other = new Error('Retryable HTTP status: 503');
+    for (const e of [s3, reset, other, 'text']) expect(fromMinioError(e)).toBe(e);
   });
 });

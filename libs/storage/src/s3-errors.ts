@@ -77,3 +77,22 @@ export function isRetryable(err: unknown): boolean {
   const code = errorCode(err);
   return code === 'ECONNRESET' || code === 'EPIPE' || code === 'ECONNREFUSED' || code === 'ETIMEDOUT';
 }
+
+const MINIO_GAVE_UP = /^Request failed after \d+ retries: Error: Retryable HTTP status: (\d{3})$/;
+
+/**
+ * minio-js (8.0.7) retries an answer of 408, 429, 499, 500, 502, 503, 504 or 520 once, then throws
+ * a plain Error that names the status only in its message ("Request failed after 1 retries: Error:
+ * Retryable HTTP status: 503"), with no code: an S3 outage looked like a bug (the gateway answered
+ * 500). Such an error becomes an S3RequestError with its status (an outage: 503 `unavailable` at the
+ * gateway, a retry in the workers); any other error is returned as it is.
+ */
+export function fromMinioError(err: unknown): unknown {
+  if (!(err instanceof Error) || errorCode(err) !== undefined) return err;
+  const status = MINIO_GAVE_UP.exec(err.message)?.[1];
+  if (!status) return err;
+  const code = status === '503' ? 'ServiceUnavailable' : status === '500' ? 'InternalError' : `HTTP${status}`;
+  const wrapped = new S3RequestError(`S3 answered ${status} ${code} (${err.message})`, code, Number(status));
+  wrapped.cause = err;
+  return wrapped;
+}
