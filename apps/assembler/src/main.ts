@@ -4,11 +4,13 @@ import { AssembleHandler } from './handlers/assemble.handler';
 import { FetchHandler } from './handlers/fetch.handler';
 import { MaintenanceHandler } from './handlers/maintenance.handler';
 import { MaintenanceSchedule } from './maintenance.schedule';
+import { ReconcileLoop } from './reconciler/reconcile-loop';
+import { Reconciler } from './reconciler/reconciler';
 
 runWorkerApp({
   name: 'assembler',
   handlers: [AssembleHandler, FetchHandler, MaintenanceHandler],
-  providers: [MaintenanceSchedule, CancelSignals],
+  providers: [MaintenanceSchedule, CancelSignals, Reconciler, ReconcileLoop],
   consumes: (config) => ({
     assemble: { concurrency: config.KILN_ASSEMBLER_CONCURRENCY },
     fetch: { concurrency: config.KILN_ASSEMBLER_CONCURRENCY },

@@ -164,6 +164,12 @@ export const configSchema = z.object({
   KILN_TMP_DIR: z.string().default(''),
   KILN_CALLBACK_TIMEOUT_MS: int(10_000, 100),
   KILN_CALLBACK_ATTEMPTS: int(8, 1),
+  /** A conversion unit is claimed at most this often (crashed or lost attempts included), then fails. */
+  KILN_MAX_UNIT_ATTEMPTS: int(5, 1),
+  /** How often each assembler compares PostgreSQL with the queues and re-drives lost work. */
+  KILN_RECONCILE_INTERVAL_MS: int(30_000, 200),
+  /** Work younger than this (or a unit whose converter beat more recently) is never re-driven. */
+  KILN_RECONCILE_GRACE_MS: int(30_000, 100),
   KILN_CALLBACK_BACKOFF_MS: int(2_000, 10),
   KILN_ALLOW_PRIVATE_URLS: bool.default(false),
   /**

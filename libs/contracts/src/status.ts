@@ -5,10 +5,14 @@ export const JobStatus = {
   processing: 'processing',
   completed: 'completed',
   failed: 'failed',
+  /** A cancel was decided and its cleanup runs (interrupted, the reconciler finishes it). */
+  canceling: 'canceling',
   canceled: 'canceled',
 } as const;
 export type JobStatus = (typeof JobStatus)[keyof typeof JobStatus];
 export const FINAL_JOB_STATUSES: readonly JobStatus[] = ['completed', 'failed', 'canceled'];
+/** States in which a job records no more work: ended, or being canceled. */
+export const STOPPED_JOB_STATUSES: readonly JobStatus[] = [...FINAL_JOB_STATUSES, 'canceling'];
 
 export const InputStatus = {
   pending: 'pending',

@@ -87,6 +87,8 @@ export class KilnMetrics {
   readonly ffmpegProcesses: Gauge;
   /** Assembler: uploads stitched, by server-side compose or streaming through the process. */
   readonly assemblies: Counter<'mode' | 'outcome'>;
+  /** Assembler: work the reconciler found lost (PostgreSQL says it should move, Redis had none) and re-drove. */
+  readonly reconcilerRepairs: Counter<'repair'>;
 
   private queueSnapshot?: () => Promise<Map<string, QueueStateCounts> | null>;
 
@@ -167,6 +169,12 @@ export class KilnMetrics {
       name: 'kiln_assemblies_total',
       help: 'Upload assemblies by mode (compose = server-side, stream = through the assembler) and outcome.',
       labelNames: ['mode', 'outcome'],
+      registers,
+    });
+    this.reconcilerRepairs = new Counter({
+      name: 'kiln_reconciler_repairs_total',
+      help: 'Lost work re-driven by the reconciler: units, finalize, callback, missing-callback, cancel, schedule.',
+      labelNames: ['repair'],
       registers,
     });
   }

@@ -14,8 +14,8 @@ import {
   untilReady,
   type RedisClient,
 } from '@kiln/queue';
-import { OBJECT_STORE, objectStoreFromConfig } from '@kiln/storage';
-import { JobLifecycle } from '@kiln/workflow';
+import { OBJECT_STORE, objectStoreFromConfig, type ObjectStore } from '@kiln/storage';
+import { JobCancellation, JobLifecycle } from '@kiln/workflow';
 
 /** Which process the clients are for: the HTTP gateway or a queue worker (assembler, converter). */
 export type CoreRole = 'gateway' | 'worker';
@@ -37,7 +37,7 @@ const POOL_SIZE: Record<CoreRole, number> = { gateway: 10, worker: 5 };
 /**
  * The process-wide clients every Kiln process holds, built once from the validated configuration:
  * KILN_CONFIG, LOGGER, PRISMA, REDIS (commands, role `producer`), QueueProducer, OBJECT_STORE,
- * JobEvents and JobLifecycle. The gateway adds ChannelFanout (its SSE subscriber connection); a
+ * JobEvents, JobLifecycle and JobCancellation. The gateway adds ChannelFanout (its SSE subscriber connection); a
  * worker adds WORKER_REDIS (BullMQ's blocking connection). Redis Cluster or one node, as configured.
  */
 export function coreProviders(config: KilnConfig, log: Logger, role: CoreRole): Provider[] {
@@ -73,8 +73,20 @@ export function coreProviders(config: KilnConfig, log: Logger, role: CoreRole): 
           producer,
           { attempts: config.KILN_CALLBACK_ATTEMPTS, backoffMs: config.KILN_CALLBACK_BACKOFF_MS },
           events,
+          { maxAttempts: config.KILN_MAX_UNIT_ATTEMPTS },
         ),
       inject: [PRISMA, QueueProducer, JobEvents],
+    },
+    {
+      provide: JobCancellation,
+      useFactory: (prisma: PrismaClient, producer: QueueProducer, store: ObjectStore, lifecycle: JobLifecycle) =>
+        new JobCancellation(prisma, producer, store, lifecycle, (jobId, step, err) =>
+          log.warn(
+            { jobId, step, err: String(err) },
+            'a cancel step failed; the job stays canceling until it is finished',
+          ),
+        ),
+      inject: [PRISMA, QueueProducer, OBJECT_STORE, JobLifecycle],
     },
   ];
   if (role === 'gateway') {

@@ -1,3 +1,4 @@
 export * from './job-view';
 export * from './job-lifecycle';
 export * from './job-decisions';
+export * from './job-cancel';

@@ -1,5 +1,5 @@
 import type { JobError, JobStatus } from '@kiln/contracts';
-import { FINAL_JOB_STATUSES } from '@kiln/contracts';
+import { STOPPED_JOB_STATUSES } from '@kiln/contracts';
 import type { Conversion, Input, Output } from '@kiln/database';
 
 /**
@@ -149,7 +149,8 @@ export function finalOutcome(
   outputs: OutputRow[],
   conversions: ConversionRow[],
 ): FinalOutcome {
-  if (FINAL_JOB_STATUSES.includes(job.status as JobStatus)) return { decided: false, status: job.status as JobStatus };
+  if (STOPPED_JOB_STATUSES.includes(job.status as JobStatus))
+    return { decided: false, status: job.status as JobStatus };
   const stuckUnitIds = outputs.filter((o) => !UNIT_ENDED.has(o.status)).map((o) => o.id);
   const units = outputs.map((o) =>
     UNIT_ENDED.has(o.status)

@@ -1,6 +1,6 @@
 import { createHash, randomUUID } from 'node:crypto';
 import type { CallbackEvent, JobStatus, PayloadOf } from '@kiln/contracts';
-import { FINAL_JOB_STATUSES } from '@kiln/contracts';
+import { STOPPED_JOB_STATUSES } from '@kiln/contracts';
 import type { Output, PrismaClient } from '@kiln/database';
 import type { QueueProducer, JobEvents } from '@kiln/queue';
 import {
@@ -18,6 +18,22 @@ import { JOB_CHILDREN, type JobWithChildren } from './job-view';
 export interface CallbackPolicy {
   attempts: number;
   backoffMs: number;
+}
+
+export interface UnitPolicy {
+  /**
+   * A unit is claimed at most this often, however its attempts ended (a crashed converter, a lost
+   * queue): then it fails for good, so a poison input never crash-loops the fleet.
+   */
+  maxAttempts: number;
+}
+
+/** The error of a unit whose claims ran out (each attempt ended without an outcome). */
+export function attemptsExhausted(attempts: number): { code: string; message: string } {
+  return {
+    code: 'internal',
+    message: `the conversion was attempted ${attempts} times and never finished (each attempt crashed or was lost); Kiln gave up on it`,
+  };
 }
 
 /** The same delivery id for the same job event, however often finalize runs (receivers deduplicate on it). */
@@ -43,6 +59,7 @@ export class JobLifecycle {
     private readonly producer: QueueProducer,
     private readonly callbacks: CallbackPolicy,
     readonly events?: JobEvents,
+    private readonly units: UnitPolicy = { maxAttempts: 5 },
   ) {}
 
   /** Publishes the job's current status and progress to live listeners. */
@@ -183,9 +200,29 @@ export class JobLifecycle {
   async markUnitStarted(jobId: string, outputId: string): Promise<UnitClaim | null> {
     const lease = randomUUID();
     const claimed = await this.prisma.$queryRaw<{ attempt: number }[]>`
-      UPDATE outputs SET status = 'processing', started_at = now(), progress = 0, attempt = attempt + 1, lease = ${lease}::uuid
+      UPDATE outputs SET status = 'processing', started_at = now(), heartbeat_at = now(), progress = 0,
+        attempt = attempt + 1, lease = ${lease}::uuid
       WHERE id = ${outputId}::uuid AND job_id = ${jobId}::uuid AND status IN ('queued', 'processing')
+        AND attempt < ${this.units.maxAttempts}
+        AND EXISTS (SELECT 1 FROM jobs WHERE id = ${jobId}::uuid AND status IN ('queued', 'processing'))
       RETURNING attempt`;
+    if (!claimed.length) {
+      // Claims ran out: every earlier attempt crashed or was lost. The unit fails for good.
+      const spent = await this.prisma.output.findFirst({
+        where: {
+          id: outputId,
+          jobId,
+          status: { in: ['queued', 'processing'] },
+          attempt: { gte: this.units.maxAttempts },
+        },
+        select: { attempt: true },
+      });
+      if (spent) {
+        const { code, message } = attemptsExhausted(spent.attempt);
+        await this.failUnit(jobId, outputId, code, message);
+      }
+      return null;
+    }
     const moved = await this.prisma.job.updateMany({
       where: { id: jobId, status: 'queued' },
       data: { status: 'processing', statusInfo: '' },
@@ -194,12 +231,32 @@ export class JobLifecycle {
     return claimed.length ? { lease, attempt: claimed[0].attempt } : null;
   }
 
-  /** Monotonic progress of one unit, from the converter holding `lease`; the job's progress is the mean over its units. */
-  async reportProgress(jobId: string, outputId: string, percent: number, lease: string): Promise<void> {
+  /**
+   * Monotonic progress of one unit, from the converter holding `lease`; the job's progress is the
+   * mean over its units. Also a heartbeat. False when the holder must stop: the job is being
+   * canceled or has ended, or another attempt holds the unit (the durable form of a cancel, seen
+   * even when the Redis cancel message never reached this converter).
+   */
+  async reportProgress(jobId: string, outputId: string, percent: number, lease: string): Promise<boolean> {
     const p = Math.max(0, Math.min(99, Math.floor(percent)));
     const changed = await this.prisma.$executeRaw`
-      UPDATE outputs SET progress = GREATEST(progress, ${p}) WHERE id = ${outputId}::uuid AND status = 'processing' AND lease = ${lease}::uuid`;
+      UPDATE outputs SET progress = GREATEST(progress, ${p}), heartbeat_at = now()
+      WHERE id = ${outputId}::uuid AND status = 'processing' AND lease = ${lease}::uuid
+        AND EXISTS (SELECT 1 FROM jobs WHERE id = ${jobId}::uuid AND status IN ('queued', 'processing'))`;
     if (changed) await this.refreshJobProgress(jobId);
+    return changed > 0;
+  }
+
+  /**
+   * The holder of `lease` is still working on the unit (the reconciler leaves a unit with a fresh
+   * heartbeat alone). False when it must stop, as for reportProgress.
+   */
+  async heartbeat(jobId: string, outputId: string, lease: string): Promise<boolean> {
+    const changed = await this.prisma.$executeRaw`
+      UPDATE outputs SET heartbeat_at = now()
+      WHERE id = ${outputId}::uuid AND status = 'processing' AND lease = ${lease}::uuid
+        AND EXISTS (SELECT 1 FROM jobs WHERE id = ${jobId}::uuid AND status IN ('queued', 'processing'))`;
+    return changed > 0;
   }
 
   private async refreshJobProgress(jobId: string): Promise<void> {
@@ -224,7 +281,7 @@ export class JobLifecycle {
     file: Pick<Output, 'objectKey' | 'filename' | 'size' | 'contentType' | 'checksumSha256'>,
   ): Promise<boolean> {
     const won = await this.prisma.output.updateMany({
-      where: { id: outputId, jobId, lease, status: 'processing', job: { status: { not: 'canceled' } } },
+      where: { id: outputId, jobId, lease, status: 'processing', job: { status: { in: ['queued', 'processing'] } } },
       data: { ...file, status: 'completed', progress: 100, finishedAt: new Date(), error: null, errorCode: null },
     });
     if (!won.count) return false;
@@ -275,7 +332,7 @@ export class JobLifecycle {
       const finishedAt = new Date();
       await this.prisma.$transaction([
         this.prisma.job.updateMany({
-          where: { id: jobId, status: { notIn: [...FINAL_JOB_STATUSES] } },
+          where: { id: jobId, status: { notIn: [...STOPPED_JOB_STATUSES] } },
           data: { status, statusInfo: '', errors: errors as object[], progress: 100, finishedAt },
         }),
         ...outcome.conversions.map((c) =>
@@ -293,8 +350,22 @@ export class JobLifecycle {
     return { status, callbackEnqueued };
   }
 
+  /**
+   * Records the delivery in the outbox (PostgreSQL), then queues it. A lost queue entry is resumed
+   * by the reconciler with the same delivery id; a delivery already final is not queued again.
+   */
   async enqueueCallback(jobId: string, url: string | null, event: CallbackEvent): Promise<boolean> {
     if (!url) return false;
+    const deliveryId = deliveryIdFor(jobId, event);
+    await this.prisma.delivery.createMany({ data: [{ deliveryId, jobId, event }], skipDuplicates: true });
+    const row = await this.prisma.delivery.findUnique({ where: { deliveryId }, select: { state: true } });
+    if (row?.state !== 'pending') return false;
+    await this.sendDelivery(jobId, event);
+    return true;
+  }
+
+  /** Queues a pending delivery (again): its BullMQ id is its delivery id, so a live one is not duplicated. */
+  async sendDelivery(jobId: string, event: CallbackEvent): Promise<void> {
     await this.producer.enqueue(
       'callback',
       { jobId, event, deliveryId: deliveryIdFor(jobId, event) },
@@ -303,6 +374,10 @@ export class JobLifecycle {
         backoff: { type: 'exponential', delay: this.callbacks.backoffMs, jitter: 0.3 },
       },
     );
-    return true;
+  }
+
+  /** How many attempts a delivery gets in all, across queue losses (the outbox counts them). */
+  get callbackAttempts(): number {
+    return this.callbacks.attempts;
   }
 }

@@ -86,6 +86,7 @@ const STATUS_INFO: Record<JobStatus, string> = {
   processing: 'The job is being converted.',
   completed: 'The job has finished; its outputs are ready to download.',
   failed: 'The job has failed; see errors.',
+  canceling: 'The job is being canceled: conversions stop and its files are deleted.',
   canceled: 'The job was canceled.',
 };
 

@@ -32,7 +32,7 @@ export function jobPaths() {
       delete: op({
         tag: JOBS,
         summary: 'Cancel: running conversions stop, stored data is deleted',
-        ok: { '200': json(ref('Job'), 'The job, canceled') },
+        ok: { '200': json(ref('Job'), 'The job, canceled (or canceling while a cleanup step is retried)') },
         errors: [404],
       }),
     },

@@ -100,7 +100,9 @@ export const patchJobBody = z.strictObject({
 });
 
 export const listJobsQuery = z.strictObject({
-  status: z.enum(['incomplete', 'queued', 'downloading', 'processing', 'completed', 'failed', 'canceled']).optional(),
+  status: z
+    .enum(['incomplete', 'queued', 'downloading', 'processing', 'completed', 'failed', 'canceling', 'canceled'])
+    .optional(),
   limit: z.coerce.number().int().min(1).max(100).default(20),
   cursor: z.string().max(200).optional(),
 });

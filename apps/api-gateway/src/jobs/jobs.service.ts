@@ -1,12 +1,13 @@
 import { randomBytes, randomUUID } from 'node:crypto';
 import { Inject, Injectable } from '@nestjs/common';
 import { KILN_CONFIG, type KilnConfig } from '@kiln/config';
-import { FINAL_JOB_STATUSES, KilnError, findTarget, jobIdFor, type JobStatus } from '@kiln/contracts';
+import { STOPPED_JOB_STATUSES, KilnError, findTarget, type JobStatus } from '@kiln/contracts';
 import { PRISMA, type CallbackDelivery, type Output, type PrismaClient } from '@kiln/database';
-import { OBJECT_STORE, objectKeys, type ObjectStore } from '@kiln/storage';
-import { QueueProducer, JobEvents } from '@kiln/queue';
+import { OBJECT_STORE, type ObjectStore } from '@kiln/storage';
+import { QueueProducer } from '@kiln/queue';
 import {
   JOB_CHILDREN,
+  JobCancellation,
   JobLifecycle,
   outputUrlSigner,
   conversionView,
@@ -41,7 +42,7 @@ export class JobsService {
     @Inject(KILN_CONFIG) private readonly config: KilnConfig,
     private readonly lifecycle: JobLifecycle,
     @Inject(QueueProducer) private readonly producer: QueueProducer,
-    @Inject(JobEvents) private readonly events: JobEvents,
+    private readonly cancellation: JobCancellation,
     private readonly quotas: KeyQuotas,
   ) {}
 
@@ -129,7 +130,7 @@ export class JobsService {
     const spec = parseOrThrow(patchJobBody, body);
     this.guardUrls([], spec.callback);
     const job = await this.loadOwned(principal, id);
-    if (FINAL_JOB_STATUSES.includes(job.status as JobStatus)) {
+    if (STOPPED_JOB_STATUSES.includes(job.status as JobStatus)) {
       throw new KilnError('conflict', `The job has ended (${job.status}) and cannot be changed.`);
     }
     if (spec.process && !job.process) {
@@ -227,61 +228,14 @@ export class JobsService {
   }
 
   /**
-   * Cancels a job that has not ended: running conversions are stopped on whichever converter holds
-   * them (Redis pub/sub), queued units are removed, stored bytes are deleted, the callback says so.
+   * Cancels a job that has not ended: it becomes `canceling` at once (converters stop on the Redis
+   * message or, failing that, on their next heartbeat), then queued units are removed, stored bytes
+   * deleted, and the job is `canceled` with its callback. A step that fails (storage or the queue
+   * unreachable) leaves the job `canceling`: a repeated DELETE, or the reconciler, finishes it.
    */
   async cancel(principal: Principal, id: string): Promise<JobView> {
-    const job = await this.loadOwned(principal, id);
-    if (!FINAL_JOB_STATUSES.includes(job.status as JobStatus)) {
-      const now = new Date();
-      const changed = await this.prisma.job.updateMany({
-        where: { id, status: { notIn: [...FINAL_JOB_STATUSES] } },
-        data: { status: 'canceled', statusInfo: '', finishedAt: now },
-      });
-      if (changed.count) {
-        await this.prisma.output.updateMany({
-          where: { jobId: id, status: { notIn: ['completed', 'failed'] } },
-          data: { status: 'canceled', finishedAt: now },
-        });
-        await this.prisma.conversion.updateMany({ where: { jobId: id }, data: { status: 'canceled' } });
-        await this.events.publishCancel(id);
-        const convert = this.producer.queue('convert');
-        for (const o of job.outputs)
-          await convert
-            .remove(
-              jobIdFor('convert', { jobId: id, inputId: o.inputId, conversionId: o.conversionId, outputId: o.id }),
-            )
-            .catch(() => 0);
-        const uploads = await this.prisma.upload.findMany({
-          where: { jobId: id },
-          select: { id: true, multipartId: true, multipartKey: true, completedAt: true },
-        });
-        await Promise.all(
-          uploads.map((u) =>
-            u.multipartId && u.multipartKey && !u.completedAt
-              ? this.store.abortMultipart(u.multipartKey, u.multipartId)
-              : undefined,
-          ),
-        );
-        await Promise.all([
-          this.store.removePrefix(objectKeys.jobInputs(id)),
-          this.store.removePrefix(objectKeys.jobOutputs(id)),
-          // uploads/<id>/: files assembled from multipart parts, or standalone uploads attached to this job
-          ...uploads.flatMap((u) => [
-            this.store.removePrefix(objectKeys.uploadChunks(u.id)),
-            this.store.removePrefix(objectKeys.uploadFiles(u.id)),
-          ]),
-        ]);
-        await this.prisma.output.updateMany({ where: { jobId: id }, data: { objectKey: null } });
-        await this.prisma.input.updateMany({ where: { jobId: id }, data: { objectKey: null } });
-        await this.prisma.upload.updateMany({
-          where: { jobId: id, status: 'uploading' },
-          data: { status: 'failed', error: 'the job was canceled' },
-        });
-        await this.lifecycle.announce(id);
-        await this.lifecycle.enqueueCallback(id, job.callback, 'job.canceled');
-      }
-    }
+    await this.loadOwned(principal, id);
+    await this.cancellation.cancel(id);
     return this.view(await this.loadOwned(principal, id));
   }
 

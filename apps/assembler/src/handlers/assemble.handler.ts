@@ -80,7 +80,8 @@ export class AssembleHandler implements JobHandler<'assemble'> {
       include: { chunks: { orderBy: { start: 'asc' } }, job: { select: { status: true } } },
     });
     if (!upload) return { status: 'skipped', reason: 'upload no longer exists' };
-    if (upload.job?.status === 'canceled') return { status: 'skipped', reason: 'job canceled' };
+    if (upload.job?.status === 'canceled' || upload.job?.status === 'canceling')
+      return { status: 'skipped', reason: 'job canceled' };
     if (upload.completedAt) {
       await this.store.removePrefix(objectKeys.uploadChunks(upload.id));
       if (upload.jobId) await this.lifecycle.startIfReady(upload.jobId); // a retry after an outage

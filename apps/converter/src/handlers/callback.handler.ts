@@ -6,7 +6,7 @@ import { KILN_CONFIG, type KilnConfig } from '@kiln/config';
 import { KilnError, type HandlerOutcome, type PayloadOf } from '@kiln/contracts';
 import { PRISMA, type PrismaClient } from '@kiln/database';
 import { LOGGER, KilnMetrics, type Logger } from '@kiln/observability';
-import type { HandlerContext, JobHandler } from '@kiln/queue';
+import type { JobHandler } from '@kiln/queue';
 import { OBJECT_STORE, type ObjectStore } from '@kiln/storage';
 import { TransferClock, callbackSecretsFor, guardedRequest, signCallback } from '@kiln/outbound-http';
 import { JobLifecycle, jobView, outputUrlSigner } from '@kiln/workflow';
@@ -82,16 +82,16 @@ export class CallbackHandler implements JobHandler<'callback'> {
     @Inject(KilnMetrics) private readonly metrics: KilnMetrics,
   ) {}
 
-  async handle(payload: PayloadOf<'callback'>, ctx: HandlerContext): Promise<HandlerOutcome> {
+  async handle(payload: PayloadOf<'callback'>): Promise<HandlerOutcome> {
     const job = await this.lifecycle.load(payload.jobId);
     if (!job?.callback) return { status: 'skipped', reason: 'no callback URL' };
-    // PostgreSQL is the ledger: a delivery it recorded as received is never sent again, even when
-    // Redis lost the callback job's completion (a failover after the send) and runs it once more.
-    const received = await this.prisma.callbackDelivery.findFirst({
-      where: { deliveryId: payload.deliveryId, statusCode: { gte: 200, lt: 300 } },
-      select: { attempt: true },
-    });
-    if (received) return { status: 'skipped', reason: `already delivered (attempt ${received.attempt})` };
+    // PostgreSQL is the ledger (the outbox): a delivery it holds as delivered or failed is never
+    // sent again, even when Redis lost the callback job's completion and runs it once more. The
+    // attempt number is counted there too, so attempts stay bounded when the reconciler resumes a
+    // delivery whose queue entry was lost.
+    const attempt = await this.nextAttempt(payload);
+    if (typeof attempt === 'string') return { status: 'skipped', reason: attempt };
+    const isLastAttempt = attempt >= this.lifecycle.callbackAttempts;
     const view = await jobView(job, outputUrlSigner(this.store, this.config.KILN_DOWNLOAD_URL_TTL_SECONDS));
     const body = JSON.stringify(view);
     const started = Date.now();
@@ -101,53 +101,77 @@ export class CallbackHandler implements JobHandler<'callback'> {
       {
         'X-Kiln-Event': payload.event,
         'X-Kiln-Delivery': payload.deliveryId,
-        'X-Kiln-Attempt': String(ctx.attempt),
+        'X-Kiln-Attempt': String(attempt),
         'X-Kiln-Signature': signCallback(callbackSecretsFor(job.ownerKeyHash, this.config), body),
       },
       this.config.KILN_CALLBACK_TIMEOUT_MS,
       this.config.KILN_ALLOW_PRIVATE_URLS,
     );
     const durationMs = Date.now() - started;
-    await this.prisma.callbackDelivery.upsert({
-      where: { deliveryId_attempt: { deliveryId: payload.deliveryId, attempt: ctx.attempt } },
-      create: {
-        id: randomUUID(),
-        jobId: job.id,
-        deliveryId: payload.deliveryId,
-        event: payload.event,
-        url: job.callback,
-        attempt: ctx.attempt,
-        statusCode: result.statusCode,
-        error: result.error,
-        durationMs,
-      },
-      update: { statusCode: result.statusCode, error: result.error, durationMs, at: new Date() },
-    });
     const code = result.statusCode;
     const delivered = code !== null && code >= 200 && code < 300;
     const retryable = !result.refused && (code === null || code >= 500 || code === 408 || code === 429);
+    const final = delivered || !retryable || isLastAttempt;
+    await this.prisma.$transaction([
+      this.prisma.callbackDelivery.upsert({
+        where: { deliveryId_attempt: { deliveryId: payload.deliveryId, attempt } },
+        create: {
+          id: randomUUID(),
+          jobId: job.id,
+          deliveryId: payload.deliveryId,
+          event: payload.event,
+          url: job.callback,
+          attempt,
+          statusCode: result.statusCode,
+          error: result.error,
+          durationMs,
+        },
+        update: { statusCode: result.statusCode, error: result.error, durationMs, at: new Date() },
+      }),
+      ...(final
+        ? [
+            this.prisma.delivery.updateMany({
+              where: { deliveryId: payload.deliveryId },
+              data: { state: delivered ? 'delivered' : 'failed' },
+            }),
+          ]
+        : []),
+    ]);
     this.metrics.callbackAttempts.inc({
-      outcome: delivered
-        ? 'delivered'
-        : result.refused
-          ? 'refused'
-          : retryable && !ctx.isLastAttempt
-            ? 'retry'
-            : 'failed',
+      outcome: delivered ? 'delivered' : result.refused ? 'refused' : retryable && !isLastAttempt ? 'retry' : 'failed',
     });
     if (delivered) return { status: 'success', detail: `delivered (${code})` };
     const why = result.error ?? `answered ${code}`;
-    if (retryable && !ctx.isLastAttempt) throw new Error(`callback not delivered: ${why}; will retry`);
+    if (!final) throw new Error(`callback not delivered: ${why}; will retry`);
     await this.noteFailure(
       job.id,
       payload.event,
       code === 410 ? 'the receiver answered 410 Gone; not retried' : `not delivered: ${why}`,
     );
     this.log.warn(
-      { jobId: job.id, event: payload.event, deliveryId: payload.deliveryId, attempt: ctx.attempt, why },
+      { jobId: job.id, event: payload.event, deliveryId: payload.deliveryId, attempt, why },
       'callback not delivered; no more attempts',
     );
     return { status: 'failed', code: 'callback_failed', message: why };
+  }
+
+  /**
+   * Counts this attempt in the outbox: its number, or why nothing is sent (the delivery is final).
+   * A delivery queued before the outbox existed gets its row here.
+   */
+  private async nextAttempt(payload: PayloadOf<'callback'>): Promise<number | string> {
+    const { deliveryId, jobId, event } = payload;
+    await this.prisma.delivery.createMany({ data: [{ deliveryId, jobId, event }], skipDuplicates: true });
+    const rows = await this.prisma.$queryRaw<{ attempts: number }[]>`
+      UPDATE deliveries SET attempts = attempts + 1, updated_at = now()
+      WHERE delivery_id = ${deliveryId}::uuid AND state = 'pending'
+      RETURNING attempts`;
+    if (rows.length) return rows[0].attempts;
+    const row = await this.prisma.delivery.findUnique({
+      where: { deliveryId },
+      select: { state: true, attempts: true },
+    });
+    return `already ${row?.state ?? 'gone'} (after ${row?.attempts ?? 0} attempts)`;
   }
 
   private async noteFailure(jobId: string, event: string, message: string): Promise<void> {

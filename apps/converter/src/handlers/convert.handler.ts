@@ -68,7 +68,7 @@ export class ConvertHandler implements JobHandler<'convert'> {
       include: { input: true, conversion: true, job: true },
     });
     if (!output) return { status: 'skipped', reason: 'the unit no longer exists' };
-    if (output.job.status === 'canceled' || output.status === 'canceled')
+    if (output.job.status === 'canceled' || output.job.status === 'canceling' || output.status === 'canceled')
       return { status: 'skipped', reason: 'job canceled' };
     if (output.status === 'completed' || output.status === 'failed')
       return { status: 'skipped', reason: `unit already ${output.status}` };
@@ -179,7 +179,8 @@ export class ConvertHandler implements JobHandler<'convert'> {
       if (!won) {
         await this.store.remove(key);
         const job = await this.prisma.job.findUnique({ where: { id: jobId }, select: { status: true } });
-        if (!job || job.status === 'canceled') return { status: 'skipped', reason: 'job canceled during conversion' };
+        if (!job || job.status === 'canceled' || job.status === 'canceling')
+          return { status: 'skipped', reason: 'job canceled during conversion' };
         // Its queue lock expired (e.g. a partition) and another converter claimed the unit since.
         this.log.warn(
           { jobId, outputId, attempt: claim.attempt, key },
