@@ -1,15 +1,26 @@
 // Conversions users can rely on: live progress (SSE), cancel that stops ffmpeg cluster-wide,
 // callbacks retried with one delivery id, a crashed converter's unit finished by another, and
 // SIGTERM that finishes or hands back running work. Real processes, PostgreSQL, Redis, S3, ffmpeg.
+// The growth of the callback backoff and the send-time address guard: callback-delivery-*.e2e-spec.ts.
 import { readFile } from 'node:fs/promises';
 import path from 'node:path';
+import type { Client } from 'pg';
 import { SseParser } from '../libs/contracts/src/sse-parser';
 import { makeAudio, makeTempDir, makeVideo } from '../libs/media/src/testing';
 import { MinioObjectStore } from '../libs/storage/src/minio-object-store';
 import { verifyCallback } from '../libs/outbound-http/src/callback-signature';
 import { CallbackReceiver } from '../test/callback-receiver';
+import {
+  attemptRows,
+  databaseOf,
+  outboxRows,
+  outputRows,
+  sha256Of,
+  untilDeliveriesSettled,
+} from '../test/e2e-helpers/deliveries';
+import { keysUnder } from '../test/e2e-helpers/object-store';
 import { ffmpegChildren } from '../test/processes';
-import { Stack, json, sleep, waitFor, type RunningApp } from '../test/stack';
+import { Stack, json, waitFor, type RunningApp } from '../test/stack';
 
 jest.setTimeout(300_000);
 
@@ -19,6 +30,7 @@ describe('conversions: progress, cancel, callbacks, crashes, shutdown', () => {
   let wav: string;
   let video: string;
   let store: MinioObjectStore;
+  let db: Client;
   const receivers: CallbackReceiver[] = [];
 
   beforeAll(async () => {
@@ -50,9 +62,11 @@ describe('conversions: progress, cancel, callbacks, crashes, shutdown', () => {
       secretKey: stack.env.S3_SECRET_KEY,
       bucket: stack.env.S3_BUCKET,
     });
+    db = await databaseOf(stack);
   });
 
   afterAll(async () => {
+    await db?.end();
     await stack.stop();
     await Promise.all(receivers.map((r) => r.stop()));
     await tmp?.remove();
@@ -186,8 +200,12 @@ describe('conversions: progress, cancel, callbacks, crashes, shutdown', () => {
     ).toBe(true);
     const cb = await waitFor('canceled callback', async () => rx.forJob(job.id)[0]);
     expect(cb.headers['x-kiln-event']).toBe('job.canceled');
-    await sleep(3_000); // the flow's finalize runs too: still exactly one delivery
+    // The flow's finalize runs too once the canceled unit ends: still exactly one delivery.
+    await untilDeliveriesSettled(stack, db, job.id);
     expect(rx.forJob(job.id)).toHaveLength(1);
+    expect((await attemptRows(db, job.id)).map((r) => [r.event, r.attempt, r.status_code])).toEqual([
+      ['job.canceled', 1, 200],
+    ]);
     const keys: string[] = [];
     for (const prefix of [`inputs/${job.id}/`, `outputs/${job.id}/`])
       for await (const o of store.list(prefix)) keys.push(o.key);
@@ -201,7 +219,7 @@ describe('conversions: progress, cancel, callbacks, crashes, shutdown', () => {
     const rx = await receiver([500, 500, 200]);
     const job = await jobWithFile(wav, { target: 'mp3' }, rx.url);
     await waitFor('3 attempts', async () => rx.forJob(job.id).length >= 3);
-    await sleep(1_000);
+    await untilDeliveriesSettled(stack, db, job.id);
     const got = rx.forJob(job.id);
     expect(got).toHaveLength(3);
     expect(new Set(got.map((g) => g.headers['x-kiln-delivery'])).size).toBe(1);
@@ -214,14 +232,19 @@ describe('conversions: progress, cancel, callbacks, crashes, shutdown', () => {
       [2, 500],
       [3, 200],
     ]);
+    expect((await outboxRows(db, job.id)).map((r) => [r.event, r.state, r.attempts])).toEqual([
+      ['job.completed', 'delivered', 3],
+    ]);
   });
 
   it('does not retry a 400 answer, and retries a receiver slower than the timeout', async () => {
     const rx400 = await receiver([400]);
     const job1 = await jobWithFile(wav, { target: 'mp3' }, rx400.url);
     await waitFor('attempt', async () => rx400.forJob(job1.id).length >= 1);
-    await sleep(2_000);
+    await untilDeliveriesSettled(stack, db, job1.id);
     expect(rx400.forJob(job1.id)).toHaveLength(1);
+    expect((await attemptRows(db, job1.id)).map((r) => [r.attempt, r.status_code])).toEqual([[1, 400]]);
+    expect((await outboxRows(db, job1.id)).map((r) => [r.state, r.attempts])).toEqual([['failed', 1]]);
     const j1 = await json(stack.api(`/v1/jobs/${job1.id}`));
     expect(j1.errors).toEqual([expect.objectContaining({ source: 'callback', code: 'callback_failed' })]);
 
@@ -237,19 +260,37 @@ describe('conversions: progress, cancel, callbacks, crashes, shutdown', () => {
     expect(attempts[1]).toMatchObject({ attempt: 2, status_code: 200 });
   });
 
-  it('a converter killed with SIGKILL mid-conversion: another finishes the unit, one output, one delivery id', async () => {
+  it('a converter killed with SIGKILL mid-conversion: the unit is claimed a second time, one file survives, one callback', async () => {
     const rx = await receiver();
     const job = await jobWithFile(video, slowMp4, rx.url);
     const { app } = await busyConverter();
+    // The killed converter's claim is the unit's first.
+    expect((await outputRows(db, job.id)).map((o) => [o.status, o.attempt])).toEqual([['processing', 1]]);
     app.child.kill('SIGKILL');
     await app.exited;
     const final = await finished(job.id);
     expect(final.status.code).toBe('completed');
     expect(final.output).toHaveLength(1);
-    const cb = await waitFor('callback', async () => rx.forJob(job.id)[0], 60_000);
-    expect(cb.headers['x-kiln-event']).toBe('job.completed');
-    await sleep(1_000);
-    expect(new Set(rx.forJob(job.id).map((r) => r.headers['x-kiln-delivery'])).size).toBe(1);
+    await untilDeliveriesSettled(stack, db, job.id, () => rx.forJob(job.id).length > 0, 60_000);
+
+    // The takeover is a second claim of the same unit, counted in PostgreSQL.
+    const [unit, ...others] = await outputRows(db, job.id);
+    expect(others).toEqual([]);
+    expect(unit).toMatchObject({ status: 'completed', attempt: 2 });
+    // One file in the bucket for the job: the second claim's, with the recorded checksum.
+    const keys = await keysUnder(store, `outputs/${job.id}/`);
+    expect(keys).toEqual([unit.object_key]);
+    expect(unit.object_key).toMatch(new RegExp(`^outputs/${job.id}/${unit.id}/2/`));
+    expect(await sha256Of(store, keys[0])).toBe(unit.checksum_sha256);
+    // One callback: one POST arrived, one attempt was recorded, the delivery is final.
+    const got = rx.forJob(job.id);
+    expect(got.map((g) => g.headers['x-kiln-event'])).toEqual(['job.completed']);
+    expect((await attemptRows(db, job.id)).map((r) => [r.event, r.attempt, r.status_code])).toEqual([
+      ['job.completed', 1, 200],
+    ]);
+    expect((await outboxRows(db, job.id)).map((r) => [r.event, r.state, r.attempts])).toEqual([
+      ['job.completed', 'delivered', 1],
+    ]);
     stack.spawnApp('converter', `converter-after-kill`);
   });
 

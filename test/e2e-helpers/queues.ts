@@ -30,3 +30,39 @@ export async function untilQueueIdle(
     if (typeof connection === 'string') redis.disconnect();
   }
 }
+
+/** The queues of one job's conversion: its units, the flow's parent that waits for them, its callbacks. */
+export const JOB_QUEUES = ['convert', 'finalize', 'callback'] as const;
+
+/**
+ * Waits until none of `queues` holds work: nothing waiting, prioritized, running or delayed, and no
+ * flow parent still waiting for its children (`waiting-children`, e.g. a finalize whose units run).
+ */
+export async function untilQueuesIdle(
+  connection: string,
+  prefix: string,
+  queues: readonly string[],
+  what: string,
+  also: () => boolean | Promise<boolean> = () => true,
+  timeoutMs = 60_000,
+): Promise<void> {
+  const redis = createRedis(connection, 'client');
+  const open = queues.map((name) => new Queue(name, { connection: redis, prefix }));
+  try {
+    await waitFor(
+      what,
+      async () => {
+        for (const q of open) {
+          const c = await q.getJobCounts('waiting', 'prioritized', 'active', 'delayed', 'waiting-children');
+          if (Object.values(c).some((n) => n > 0)) return false;
+        }
+        return also();
+      },
+      timeoutMs,
+      250,
+    );
+  } finally {
+    await Promise.all(open.map((q) => q.close()));
+    redis.disconnect();
+  }
+}
