@@ -66,8 +66,25 @@ export class AssembleHandler implements JobHandler<'assemble'> {
       return outcome;
     } catch (err: unknown) {
       if (labels.mode) this.metrics?.assemblies.inc({ mode: labels.mode, outcome: 'error' });
+      if (ctx.isLastAttempt)
+        await this.giveUp(payload.uploadId, ctx.attempt, err).catch((e: unknown) =>
+          this.log.error({ uploadId: payload.uploadId, err: String(e) }, 'could not record the given-up assembly'),
+        );
       throw err;
     }
+  }
+
+  /**
+   * The last attempt failed on an error (storage or database unavailable longer than the retries
+   * last): nothing would assemble the upload any more, so it and the job's input fail with the
+   * reason, as an infrastructure failure (`internal`), and the job ends instead of waiting forever.
+   */
+  private async giveUp(uploadId: string, attempts: number, err: unknown): Promise<void> {
+    const upload = await this.prisma.upload.findUnique({ where: { id: uploadId } });
+    if (!upload || upload.completedAt || upload.status !== 'complete') return;
+    const reason = err instanceof Error ? err.message : String(err);
+    await this.fail(upload, `assembly failed after ${attempts} attempts: ${reason}`, 'internal');
+    this.log.error({ uploadId, jobId: upload.jobId, attempts, err: reason }, 'upload assembly given up');
   }
 
   private async assemble(
@@ -288,10 +305,9 @@ export class AssembleHandler implements JobHandler<'assemble'> {
     return hash.digest('hex');
   }
 
-  private async fail(upload: Upload, message: string): Promise<HandlerOutcome> {
+  private async fail(upload: Upload, message: string, code = 'unprocessable'): Promise<HandlerOutcome> {
     await this.prisma.upload.update({ where: { id: upload.id }, data: { status: 'failed', error: message } });
-    if (upload.jobId && upload.inputId)
-      await this.lifecycle.failInput(upload.jobId, upload.inputId, message, 'unprocessable');
-    return { status: 'failed', code: 'unprocessable', message };
+    if (upload.jobId && upload.inputId) await this.lifecycle.failInput(upload.jobId, upload.inputId, message, code);
+    return { status: 'failed', code, message };
   }
 }
