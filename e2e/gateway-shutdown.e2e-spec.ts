@@ -3,7 +3,8 @@
 import { readFile } from 'node:fs/promises';
 import path from 'node:path';
 import { makeAudio, makeTempDir } from '../libs/media/src/testing';
-import { Stack, freePort, json, sleep } from '../test/stack';
+import { jobEnded } from '../test/e2e-helpers/jobs';
+import { Stack, freePort, json, waitFor } from '../test/stack';
 
 jest.setTimeout(120_000);
 
@@ -49,7 +50,14 @@ describe('gateway graceful shutdown', () => {
       body,
       duplex: 'half',
     } as RequestInit);
-    await sleep(500);
+    // The gateway is inside the request: it has claimed an input for the file and is reading it.
+    await waitFor(
+      'the upload in flight',
+      async () =>
+        (await json(stack.api(`/v1/jobs/${job.id}`))).input.some((i: { status: string }) => i.status === 'uploading'),
+      10_000,
+      50,
+    );
     gw.child.kill('SIGTERM');
     await stack.waitForLog(gw, /api-gateway stopping/);
     await expect(fetch(`${url}/health/live`)).rejects.toThrow(); // no new connections
@@ -60,14 +68,7 @@ describe('gateway graceful shutdown', () => {
     expect((await json(res)).input).toMatchObject({ status: 'ready', size: wav.length });
     expect(await gw.exited).toBe(0);
     // The job goes on without that gateway.
-    const final = await (async () => {
-      for (let i = 0; i < 200; i++) {
-        const j = await json(stack.api(`/v1/jobs/${job.id}`));
-        if (['completed', 'failed'].includes(j.status.code)) return j;
-        await sleep(200);
-      }
-      throw new Error('job did not end');
-    })();
+    const final = await jobEnded(stack, job.id, 40_000);
     expect(final.status.code).toBe('completed');
   });
 });

@@ -7,6 +7,7 @@
 // The machine's own Redis and PostgreSQL are never stopped.
 import { readFile } from 'node:fs/promises';
 import path from 'node:path';
+import type { Client } from 'pg';
 import { adminUrl } from '../libs/database/src/testing/test-database';
 import { makeAudio, makeTempDir, makeVideo } from '../libs/media/src/testing';
 import { CallbackReceiver } from '../test/callback-receiver';
@@ -14,7 +15,9 @@ import { RedisServer } from '../test/redis-server';
 import { ffmpegChildren } from '../test/processes';
 import { TcpProxy } from '../test/tcp-proxy';
 import { alive, logLines, problems } from '../test/e2e-helpers/app-logs';
+import { databaseOf, outputRows } from '../test/e2e-helpers/deliveries';
 import { ENDED, submitJob as submit } from '../test/e2e-helpers/jobs';
+import { untilQueuesIdle } from '../test/e2e-helpers/queues';
 import { Stack, json, sleep, waitFor } from '../test/stack';
 
 jest.setTimeout(240_000);
@@ -27,6 +30,7 @@ describe('Redis restarted while jobs are queued and running', () => {
   let longVideo: Buffer;
   let shortVideo: Buffer;
   let wav: Buffer;
+  let db: Client;
 
   beforeAll(async () => {
     tmp = await makeTempDir('kiln-redis-outage-');
@@ -43,9 +47,11 @@ describe('Redis restarted while jobs are queued and running', () => {
       converters: 2,
       env: { REDIS_URL: redis.url, KILN_FFMPEG_PRESET: 'medium', KILN_FFMPEG_THREADS: '1' },
     });
+    db = await databaseOf(stack);
   });
 
   afterAll(async () => {
+    await db?.end();
     await stack.stop();
     await receiver.stop();
     await redis.destroy();
@@ -82,8 +88,14 @@ describe('Redis restarted while jobs are queued and running', () => {
 
     const downAt = new Date();
     await redis.shutdown(); // AOF fsynced on shutdown
-    await sleep(2_500);
-    // The conversions go on without Redis.
+    // The conversions go on without Redis: the short one ends and is recorded in PostgreSQL while the
+    // long one still runs.
+    await waitFor(
+      'the short video converted during the outage',
+      async () => (await outputRows(db, jobs[1])).every((o) => o.status === 'completed'),
+      90_000,
+      100,
+    );
     expect(converters.filter((c) => ffmpegChildren(c.child.pid!).length > 0).length).toBeGreaterThan(0);
     await redis.start(); // same port, same dir: the AOF is loaded
     const upAt = new Date();
@@ -115,7 +127,8 @@ describe('Redis restarted while jobs are queued and running', () => {
         );
       },
     );
-    await sleep(3_000);
+    // Nothing more is sent: no finalize or callback work is left in the queues.
+    await untilQueuesIdle(redis.url, stack.env.KILN_QUEUE_PREFIX, ['finalize', 'callback'], 'the callbacks to settle');
     for (const id of jobs) {
       const got = receiver.forJob(id);
       expect({ id, events: got.map((g) => g.headers['x-kiln-event']) }).toEqual({ id, events: ['job.completed'] });
