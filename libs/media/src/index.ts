@@ -7,3 +7,4 @@ export * from './runner';
 export * from './media-limits';
 export * from './memory-limit';
 export * from './input-formats';
+export * from './tool-exit';

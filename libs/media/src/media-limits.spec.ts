@@ -185,14 +185,14 @@ describe('memory limit helpers', () => {
     expect(limitedCommand('ffprobe', ['-i', 'x'], undefined)).toEqual(['ffprobe', ['-i', 'x']]);
   });
 
-  it('recognises failed allocations and crashes, not ordinary failures', () => {
-    expect(ranOutOfMemory('Error while filtering: Cannot allocate memory', null)).toBe(true);
-    expect(ranOutOfMemory('[mjpeg @ 0x1] get_buffer() failed (-12 (nil))', null)).toBe(true);
-    expect(ranOutOfMemory('x264 [error]: malloc of size 7332480 failed', null)).toBe(true);
-    expect(ranOutOfMemory('[png @ 0x1] ff_frame_thread_encoder_init failed', null)).toBe(true);
-    expect(ranOutOfMemory('', 'SIGSEGV')).toBe(true);
-    expect(ranOutOfMemory('input: Invalid data found when processing input', null)).toBe(false);
-    expect(ranOutOfMemory('', 'SIGTERM')).toBe(false);
+  it('recognises failed allocations, not ordinary failures nor a bare crash', () => {
+    expect(ranOutOfMemory('Error while filtering: Cannot allocate memory')).toBe(true);
+    expect(ranOutOfMemory('[mjpeg @ 0x1] get_buffer() failed (-12 (nil))')).toBe(true);
+    expect(ranOutOfMemory('x264 [error]: malloc of size 7332480 failed')).toBe(true);
+    expect(ranOutOfMemory('[png @ 0x1] ff_frame_thread_encoder_init failed')).toBe(true);
+    expect(ranOutOfMemory('input: Invalid data found when processing input')).toBe(false);
+    // A crash with no failed allocation reported is a fault of the machine (tool-exit.ts), not the limit.
+    expect(ranOutOfMemory('')).toBe(false);
   });
 
   it('names the memory limit and its value', () => {

@@ -38,16 +38,15 @@ export function prlimitPrefix(limitBytes: number): string[] {
 const OUT_OF_MEMORY =
   /Cannot allocate memory|\(-12\b|error code:? -12\b|ENOMEM|out of memory|memory allocation (?:error|failed)|malloc of size \d+ failed|failed to allocate|could not allocate|ff_frame_thread_encoder_init failed|std::bad_alloc/i;
 
-/** Signals a process gets when an unchecked allocation failure brings it down. */
-const CRASH_SIGNALS = new Set(['SIGSEGV', 'SIGABRT', 'SIGBUS']);
-
 /**
  * Whether a failed ffmpeg/ffprobe run ran out of the memory it was allowed: its stderr reports a
- * failed allocation, or it crashed (an allocation failure nobody checked). Only meaningful when a
- * limit was set; a stop Kiln asked for (timeout, cancel, output cap) is decided before this.
+ * failed allocation. Only meaningful when a limit was set; a stop Kiln asked for (timeout, cancel,
+ * output cap) is decided before this. A crash alone (SIGSEGV with no failed allocation reported) is
+ * not taken as the limit: it is a fault of the machine or of ffmpeg (tool-exit.ts), retried, not a
+ * verdict on the input.
  */
-export function ranOutOfMemory(stderr: string, signal: string | null | undefined): boolean {
-  return OUT_OF_MEMORY.test(stderr) || (signal !== null && signal !== undefined && CRASH_SIGNALS.has(signal));
+export function ranOutOfMemory(stderr: string): boolean {
+  return OUT_OF_MEMORY.test(stderr);
 }
 
 /** The user-facing sentence: names the limit and its value. */

@@ -10,6 +10,7 @@ import { INPUT_RESTRICTIONS, refusedFormat, refusedFormatMessage } from './input
 import { MediaError } from './media-error';
 import { pixelLimitRefusal } from './media-limits';
 import { limitedCommand, memoryLimitMessage, ranOutOfMemory } from './memory-limit';
+import { toolFault } from './tool-exit';
 import { lastLines } from './stderr-tail';
 import { normaliseProbe, type FfprobeJson, type MediaInfo } from './media-info';
 
@@ -60,7 +61,8 @@ export function probeArgs(path: string, maxPixels?: number): string[] {
 /**
  * Resolves the file's MediaInfo (kind `unknown` when it opens but holds nothing decodable).
  * Rejects with MediaError: `unprocessable` when ffprobe cannot read it (not media, truncated,
- * empty), `timeout`, `canceled`, or `internal` (file or ffprobe missing).
+ * empty), `timeout`, `canceled`, `infrastructure` (ffprobe killed by a signal Kiln did not send, or
+ * an I/O error reading the file: tool-exit.ts), or `internal` (file or ffprobe missing).
  */
 export async function probe(path: string, options: ProbeOptions): Promise<MediaInfo> {
   try {
@@ -124,7 +126,7 @@ export async function probe(path: string, options: ProbeOptions): Promise<MediaI
             new MediaError('timeout', `probing took longer than ${options.timeoutMs} ms`, tail, { cause: error }),
           );
         }
-        if (options.memoryLimitBytes && ranOutOfMemory(String(errOut), e.signal)) {
+        if (options.memoryLimitBytes && ranOutOfMemory(String(errOut))) {
           return reject(
             new MediaError('unprocessable', memoryLimitMessage(options.memoryLimitBytes, 'reading'), tail, {
               cause: error,
@@ -132,6 +134,15 @@ export async function probe(path: string, options: ProbeOptions): Promise<MediaI
             }),
           );
         }
+        // Killed by a signal Kiln did not send, a full disk or an I/O error: the machine failed, not the input.
+        const exitCode = typeof e.code === 'number' ? (e.code as number) : null;
+        const fault = toolFault('ffprobe', {
+          signal: e.killed ? null : (e.signal ?? null),
+          exitCode,
+          stderr: String(errOut),
+        });
+        if (fault)
+          return reject(new MediaError('infrastructure', fault.message, tail, { cause: error, fault: fault.fault }));
         if (e.code === 'ERR_CHILD_PROCESS_STDIO_MAXBUFFER') {
           return reject(
             new MediaError('unprocessable', 'the file describes too many streams to read', tail, { cause: error }),

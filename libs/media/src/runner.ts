@@ -14,6 +14,7 @@ import { memoryLimitMessage, PRLIMIT, prlimitPrefix, ranOutOfMemory } from './me
 import { checkOutput, RunControl, type RunOptions } from './run-control';
 import { parseProgress, ProgressReporter } from './run-progress';
 import { lastLines } from './stderr-tail';
+import { exitOfFluentError, toolFault } from './tool-exit';
 
 export type { RunOptions } from './run-control';
 
@@ -34,10 +35,16 @@ export function runningProcessCount(): number {
  */
 const RUNNER_OPTIONS = ['-loglevel', 'error', '-nostats', '-progress', 'pipe:1'];
 
+/** ffmpeg to run: the option, else `FFMPEG_PATH` (as fluent-ffmpeg reads it), else `ffmpeg` on PATH. */
+function ffmpegPathOf(options: RunOptions): string {
+  return options.ffmpegPath ?? (process.env.FFMPEG_PATH || 'ffmpeg');
+}
+
 /**
  * Runs the passes in order. Any failure removes the outputs written so far and rejects with a
  * MediaError: `unprocessable` (ffmpeg failed on this input; `stderrTail` says why), `timeout`,
- * `canceled`, `payload_too_large`, or `internal` (ffmpeg missing).
+ * `canceled`, `payload_too_large`, `infrastructure` (a fault of the machine, not the input: ffmpeg
+ * died by a signal, or the disk was full or failed; see tool-exit.ts), or `internal` (ffmpeg missing).
  */
 export async function run(passes: readonly FfmpegPass[], options: RunOptions): Promise<RunResult> {
   if (passes.length === 0) throw new MediaError('internal', 'run: no ffmpeg pass to run');
@@ -45,7 +52,7 @@ export async function run(passes: readonly FfmpegPass[], options: RunOptions): P
   const control = new RunControl(options);
   try {
     if (options.signal?.aborted) throw new MediaError('canceled', 'conversion canceled');
-    await ensureFfmpeg(options.ffmpegPath ?? 'ffmpeg', options.memoryLimitBytes);
+    await ensureFfmpeg(ffmpegPathOf(options), options.memoryLimitBytes);
     const progress = new ProgressReporter(passes.length, options.durationS ?? null, options.onProgress);
     for (const [i, pass] of passes.entries()) {
       if (control.reason) throw control.error(control.reason);
@@ -75,7 +82,7 @@ function runPass(
     // Under a memory limit the process fluent-ffmpeg starts is `prlimit --data=N -- <ffmpeg> …`:
     // fluent-ffmpeg puts the first input's options first, so the launcher's arguments and the real
     // ffmpeg path lead them. prlimit execs ffmpeg in the same process (same pid, signals, pipes).
-    const ffmpegPath = options.ffmpegPath ?? 'ffmpeg';
+    const ffmpegPath = ffmpegPathOf(options);
     const memoryLimit = options.memoryLimitBytes || undefined;
     const launcher = memoryLimit ? [...prlimitPrefix(memoryLimit), ffmpegPath] : [];
     const command = ffmpeg(pass.input, { stdoutLines: 40 })
@@ -138,12 +145,16 @@ function runPass(
       if (!proc || /Cannot find ffmpeg|ENOENT|^prlimit: /m.test(`${err.message}\n${stderr ?? ''}`)) {
         return reject(new MediaError('internal', `ffmpeg could not start: ${err.message}`, tail, { cause: err }));
       }
-      const signal = /killed with signal (\w+)/.exec(err.message)?.[1] ?? null;
-      if (memoryLimit && ranOutOfMemory(stderr ?? '', signal)) {
+      const text = stderr ?? '';
+      if (memoryLimit && ranOutOfMemory(text)) {
         return reject(
           new MediaError('unprocessable', memoryLimitMessage(memoryLimit), tail, { cause: err, limit: 'memory' }),
         );
       }
+      // A signal, a full disk or an I/O error: the machine failed, not the input.
+      const fault = toolFault('ffmpeg', { ...exitOfFluentError(err.message), stderr: text });
+      if (fault)
+        return reject(new MediaError('infrastructure', fault.message, tail, { cause: err, fault: fault.fault }));
       const format = refusedFormat(stderr ?? '');
       if (format) return reject(new MediaError('unprocessable', refusedFormatMessage(format), tail, { cause: err }));
       const tooLarge = /Picture size (\d+)x(\d+) exceeds specified max pixel count (\d+)/.exec(stderr ?? '');
@@ -156,12 +167,18 @@ function runPass(
       );
     });
 
-    command.on('end', () => {
+    command.on('end', (_stdout: string | null, stderr: string | null) => {
       if (settled) return;
       settled = true;
       cleanup();
       // A stop that raced a clean finish still wins: the caller asked for it (or the limit passed).
       if (control.reason) return reject(control.error(control.reason));
+      // ffmpeg can exit 0 after a failed write (a Matroska trailer on a full disk): the file is cut short.
+      const fault = toolFault('ffmpeg', { signal: null, exitCode: 0, stderr: stderr ?? '' });
+      if (fault) {
+        const tail = lastLines(stderr ?? '', pass.input, pass.output);
+        return reject(new MediaError('infrastructure', fault.message, tail, { fault: fault.fault }));
+      }
       stat(pass.output)
         .then((s) => {
           if (options.maxOutputBytes !== undefined && s.size > options.maxOutputBytes) {

@@ -1,2 +1,3 @@
 export * from './fixtures';
 export * from './fifo-watch';
+export * from './crashing-tool';
