@@ -8,7 +8,7 @@ import { randomUUID } from 'node:crypto';
 import { createPrismaClient, type PrismaClient } from '@kiln/database';
 import { createTestDatabase, type TestDatabase } from '@kiln/database/testing';
 import type { QueueProducer } from '@kiln/queue';
-import { JobLifecycle } from './job-lifecycle';
+import { JobLifecycle, attemptsExhausted } from './job-lifecycle';
 
 jest.setTimeout(30_000);
 
@@ -161,4 +161,43 @@ describe('JobLifecycle unit fencing (real PostgreSQL)', () => {
     expect(results[0]).toBe(false);
     expect(await row(outputId)).toMatchObject({ status: 'completed', ...file(b.attempt) });
   });
+
+  it('a job being canceled stops its holder: no heartbeat, no progress, no completion, no new claim', async () => {
+    const { jobId, outputId } = await queuedUnit();
+    const claim = (await lifecycle.markUnitStarted(jobId, outputId))!;
+    expect(await lifecycle.heartbeat(jobId, outputId, claim.lease)).toBe(true);
+    expect(await lifecycle.reportProgress(jobId, outputId, 20, claim.lease)).toBe(true);
+    // The cancel's decision (the durable flag converters see even without the Redis message).
+    await prisma.job.update({ where: { id: jobId }, data: { status: 'canceling' } });
+    expect(await lifecycle.heartbeat(jobId, outputId, claim.lease)).toBe(false);
+    expect(await lifecycle.reportProgress(jobId, outputId, 60, claim.lease)).toBe(false);
+    expect(await lifecycle.completeUnit(jobId, outputId, claim.lease, file(claim.attempt))).toBe(false);
+    expect(await lifecycle.markUnitStarted(jobId, outputId)).toBeNull();
+    expect(await row(outputId)).toMatchObject({ status: 'processing', progress: 20, objectKey: null, attempt: 1 });
+  });
+
+  it('the heartbeat is the holder’s alone, and refreshes heartbeat_at', async () => {
+    const { jobId, outputId } = await queuedUnit();
+    const loser = (await lifecycle.markUnitStarted(jobId, outputId))!;
+    const winner = (await lifecycle.markUnitStarted(jobId, outputId))!;
+    await prisma.output.update({ where: { id: outputId }, data: { heartbeatAt: new Date(0) } });
+    expect(await lifecycle.heartbeat(jobId, outputId, loser.lease)).toBe(false);
+    expect((await row(outputId)).heartbeatAt).toEqual(new Date(0));
+    expect(await lifecycle.heartbeat(jobId, outputId, winner.lease)).toBe(true);
+    expect((await row(outputId)).heartbeatAt!.getTime()).toBeGreaterThan(Date.now() - 60_000);
+  });
+
+  it('claims are capped: past the last attempt the unit fails for good with a clear error', async () => {
+    const capped = new JobLifecycle(prisma, noQueue, { attempts: 1, backoffMs: 1 }, undefined, { maxAttempts: 2 });
+    const { jobId, outputId } = await queuedUnit();
+    expect(await capped.markUnitStarted(jobId, outputId)).toMatchObject({ attempt: 1 });
+    expect(await capped.markUnitStarted(jobId, outputId)).toMatchObject({ attempt: 2 });
+    // Both attempts crashed (no outcome recorded); the third claim is refused and the unit fails.
+    expect(await capped.markUnitStarted(jobId, outputId)).toBeNull();
+    expect(await row(outputId)).toMatchObject({ status: 'failed', attempt: 2, ...errorOf(attemptsExhausted(2)) });
+  });
 });
+
+function errorOf(e: { code: string; message: string }) {
+  return { errorCode: e.code, error: e.message };
+}
