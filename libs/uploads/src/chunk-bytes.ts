@@ -31,6 +31,20 @@ export const differentBytes = (range: ChunkRange) =>
     { field: 'Content-Range', message: 'different bytes for a stored range' },
   ]);
 
+/**
+ * A storage write refused for its length (the store's invalid_input: the body had more or fewer
+ * bytes than announced) as the client's error: the chunk's body and its Content-Range disagree.
+ * Any other error is returned as it is.
+ */
+export function bodyLengthMismatch(err: unknown, range: ChunkRange): unknown {
+  if (!(err instanceof KilnError) || err.code !== 'invalid_input') return err;
+  return new KilnError(
+    'invalid_input',
+    `The body does not have the ${range.length} bytes of its Content-Range (bytes ${range.start}-${range.end}); nothing of it was kept.`,
+    [{ field: 'body', message: `must be ${range.length} bytes` }],
+  );
+}
+
 /** SHA-256 and MD5 of exactly `length` bytes of a stream (more or fewer is an error); nothing is kept. */
 export async function hashExactly(body: Readable, length: number): Promise<{ sha256: string; md5: string }> {
   const sha = createHash('sha256');

@@ -7,7 +7,7 @@ import type { KilnMetrics } from '@kiln/observability';
 import type { QueueProducer } from '@kiln/queue';
 import { objectKeys, type ObjectStore } from '@kiln/storage';
 import type { JobLifecycle } from '@kiln/workflow';
-import { differentBytes, digestMismatch, hashExactly, sha256Passing } from './chunk-bytes';
+import { bodyLengthMismatch, differentBytes, digestMismatch, hashExactly } from './chunk-bytes';
 import { matchesStoredChunk, sameStoredBytes } from './chunk-comparison';
 import { checkChunkRange } from './chunk-range-check';
 import {
@@ -20,7 +20,9 @@ import {
   uploadState,
   type ChunkResult,
   type StoredChunk,
+  type Tx,
 } from './chunk-records';
+import { discardUnusedUpload, releaseUnusedMultipart, withdrawChunks } from './chunk-withdrawal';
 import { parseChunkDigest, type ChunkRange } from './content-range';
 import { partNumberFor } from './part-plan';
 import type { UploadLocks } from './upload-lock';
@@ -43,6 +45,10 @@ export interface ChunkHeaders {
  * (any gateway replica, no sticky sessions), it is checked against the stored ranges and recorded.
  * Identical re-sends are accepted, different bytes for a stored range and partial overlaps are 409,
  * and the chunk that completes the file queues the assembly exactly once.
+ *
+ * A refused chunk leaves nothing stored: a chunk with a digest to check is always an object (a
+ * part cannot be taken back once S3 has it, and would stay in the multipart upload), removed when
+ * its bytes do not match; a part whose request fails takes back the multipart upload it started.
  */
 export class ChunkStore {
   constructor(
@@ -80,13 +86,14 @@ export class ChunkStore {
   ): Promise<ChunkResult> {
     this.checkRange(upload, range, headers.contentLength);
     const digest = parseChunkDigest(headers.contentDigest, headers.chunkSha256);
-    const partNumber = partNumberFor(Number(upload.size), range, upload.lengthDeferred);
+    // Bytes checked against a digest are compared before they are kept: an object, not a part.
+    const partNumber = digest ? null : partNumberFor(Number(upload.size), range, upload.lengthDeferred);
     if (partNumber !== null) {
       // One request per part number at a time (any replica): S3 would let a second send of the
       // same part replace the first one's bytes before they could be compared.
       const lock = await this.locks.acquireWaiting(upload.id, `part-${partNumber}`, PART_LOCK_WAIT_MS);
       try {
-        return await this.writePart(upload, range, partNumber, digest, body);
+        return await this.writePart(upload, range, partNumber, body);
       } finally {
         await lock.release();
       }
@@ -97,9 +104,11 @@ export class ChunkStore {
     const key = objectKeys.chunk(upload.id, range.start, range.end, randomBytes(4).toString('hex'));
     // No hashing on the hot path unless the client sent a digest to check: the server's ETag (MD5)
     // is what a re-sent chunk is compared with.
-    const put = await this.metrics.trackUpload(() =>
-      this.store.put(key, body, { size: range.length, checksum: digest ? 'sha256' : 'none' }),
-    );
+    const put = await this.metrics
+      .trackUpload(() => this.store.put(key, body, { size: range.length, checksum: digest ? 'sha256' : 'none' }))
+      .catch((err: unknown) => {
+        throw bodyLengthMismatch(err, range);
+      });
     this.metrics.uploadBytesReceived.inc({ kind: 'chunk' }, put.size);
     if (digest && digest !== put.sha256) {
       await this.store.remove(key);
@@ -156,39 +165,43 @@ export class ChunkStore {
     return null;
   }
 
-  /** writeChunk for a chunk stored as a multipart part; the caller holds the part number's lock. */
-  private async writePart(
-    upload: Upload,
-    range: ChunkRange,
-    partNumber: number,
-    digest: string | undefined,
-    body: Readable,
-  ): Promise<ChunkResult> {
-    const resent = await this.resend(upload, range, digest, body);
+  /**
+   * writeChunk for a chunk stored as a multipart part; the caller holds the part number's lock. The
+   * part's ETag (MD5, computed by the storage server) is what re-sends are compared with. When the
+   * request fails before the part is recorded, a multipart upload it started is taken back.
+   */
+  private async writePart(upload: Upload, range: ChunkRange, partNumber: number, body: Readable): Promise<ChunkResult> {
+    const resent = await this.resend(upload, range, undefined, body);
     if (resent) return resent;
     const multipart = await this.ensureMultipart(upload);
-    // A digest to check means hashing the bytes on their way; otherwise nothing is hashed here:
-    // the part's ETag (MD5, computed by the storage server) is what re-sends are compared with.
-    const hashed = digest ? sha256Passing() : null;
-    const bytes = hashed ? body.pipe(hashed.stream) : body;
-    if (hashed) body.once('error', (err) => hashed.stream.destroy(err));
-    const put = await this.metrics.trackUpload(() =>
-      this.store.putPart(multipart.key, multipart.id, partNumber, bytes, range.length),
-    );
-    this.metrics.uploadBytesReceived.inc({ kind: 'chunk' }, put.size);
-    const sha256 = hashed?.digest();
-    // A part with the wrong bytes is simply not recorded: completing the upload lists only recorded parts.
-    if (digest && digest !== sha256) throw digestMismatch();
-    const completedNow = await recording(this.prisma, async (tx) => {
-      const current = await lockedUpload(tx, upload.id);
-      const now = await overlaps(tx, upload.id, range);
-      return recordChunk(tx, current, range, now, {
-        sha256: sha256 ?? null,
-        etag: put.etag,
-        objectKey: null,
-        partNumber,
+    let completedNow: boolean;
+    try {
+      const put = await this.metrics
+        .trackUpload(() => this.store.putPart(multipart.key, multipart.id, partNumber, body, range.length))
+        .catch((err: unknown) => {
+          // The multipart upload was taken back by a refused part while this one was on its way.
+          if (err instanceof KilnError && err.code === 'not_found') throw storageReset();
+          throw bodyLengthMismatch(err, range);
+        });
+      this.metrics.uploadBytesReceived.inc({ kind: 'chunk' }, put.size);
+      completedNow = await recording(this.prisma, async (tx) => {
+        const current = await lockedUpload(tx, upload.id);
+        if (current.multipartId !== multipart.id) throw storageReset();
+        const now = await overlaps(tx, upload.id, range);
+        return recordChunk(tx, current, range, now, {
+          sha256: null,
+          etag: put.etag,
+          objectKey: null,
+          partNumber,
+        });
       });
-    });
+    } catch (err: unknown) {
+      if (multipart.started)
+        await releaseUnusedMultipart(this.prisma, this.store, this.locks, upload.id, multipart, partNumber).catch(
+          () => undefined,
+        );
+      throw err;
+    }
     if (completedNow) await this.queueAssembly(upload);
     return this.state(upload.id, true);
   }
@@ -198,8 +211,9 @@ export class ChunkStore {
    * a Redis lock rather than a database transaction: a burst of first chunks (50 at once) waits on
    * Redis without holding database connections while S3 answers.
    */
-  private async ensureMultipart(upload: Upload): Promise<{ id: string; key: string }> {
-    if (upload.multipartId && upload.multipartKey) return { id: upload.multipartId, key: upload.multipartKey };
+  private async ensureMultipart(upload: Upload): Promise<{ id: string; key: string; started: boolean }> {
+    if (upload.multipartId && upload.multipartKey)
+      return { id: upload.multipartId, key: upload.multipartKey, started: false };
     const lock = await this.locks.acquireWaiting(upload.id, 'multipart', PART_LOCK_WAIT_MS);
     try {
       const current = await this.prisma.upload.findUnique({
@@ -207,12 +221,13 @@ export class ChunkStore {
         select: { multipartId: true, multipartKey: true },
       });
       if (!current) throw new KilnError('not_found', 'The upload no longer exists.');
-      if (current.multipartId && current.multipartKey) return { id: current.multipartId, key: current.multipartKey };
+      if (current.multipartId && current.multipartKey)
+        return { id: current.multipartId, key: current.multipartKey, started: false };
       const key = objectKeys.upload(upload.id, upload.filename);
       const id = await this.store.createMultipart(key, { contentType: upload.contentType ?? undefined });
       lock.assertHeld();
       await this.prisma.upload.update({ where: { id: upload.id }, data: { multipartId: id, multipartKey: key } });
-      return { id, key };
+      return { id, key, started: true };
     } finally {
       await lock.release();
     }
@@ -273,6 +288,19 @@ export class ChunkStore {
     return uploadState(this.prisma, uploadId, stored);
   }
 
+  /** Takes back chunks a refused request recorded (see withdrawChunks); returns the bytes. */
+  withdrawChunks(uploadId: string, chunks: readonly StoredChunk[]): Promise<number> {
+    return withdrawChunks(this.prisma, this.store, uploadId, chunks);
+  }
+
+  /**
+   * Removes an upload its opening request could not use (refused), if no byte of it is recorded;
+   * `restore` undoes, in the same transaction, what opening it changed (see discardUnusedUpload).
+   */
+  discardUnused(uploadId: string, restore: (tx: Tx) => Promise<void>): Promise<boolean> {
+    return discardUnusedUpload(this.prisma, this.store, uploadId, restore);
+  }
+
   /** Deletes an upload's chunk objects, its multipart upload (the parts) and its rows (abort, expiry). */
   async discard(uploadId: string): Promise<void> {
     const upload = await this.prisma.upload.findUnique({
@@ -287,6 +315,15 @@ export class ChunkStore {
 }
 
 class AlreadyStored extends Error {}
+
+/** A part sent into a multipart upload that a refused part took back meanwhile: send it again. */
+const storageReset = () =>
+  new KilnError(
+    'conflict',
+    'The upload’s storage was reset by a refused chunk while this one was on its way; send it again.',
+    [{ field: 'Content-Range', message: 'send again' }],
+    { 'Retry-After': '1' },
+  );
 
 /** How long a chunk waits for another request sending the same part number to end. */
 const PART_LOCK_WAIT_MS = 30_000;

@@ -4,7 +4,7 @@ import type { Readable } from 'node:stream';
 import { KILN_CONFIG, type KilnConfig } from '@kiln/config';
 import { KilnError, headerFilename, parseFilename } from '@kiln/contracts';
 import { PRISMA, type PrismaClient, type Upload } from '@kiln/database';
-import { ChunkStore, claimUploadInput, parseContentRange } from '@kiln/uploads';
+import { ChunkStore, claimUploadInput, parseChunkDigest, parseContentRange } from '@kiln/uploads';
 import { inputView, type InputView } from '@kiln/workflow';
 import type { Principal } from '../auth/principal';
 import { KeyQuotas } from '../limits/key-quotas.service';
@@ -18,10 +18,24 @@ export interface JobChunkAnswer {
   body: { input: InputView | null; received_bytes: number; complete: boolean; upload_id: string };
 }
 
+/** What opening an upload changed in its input, to be put back when its first chunk is refused. */
+interface OpenedInput {
+  id: string;
+  /** The input was added for this upload (else a waiting one was claimed). */
+  added: boolean;
+  filename: string | null;
+  size: bigint | null;
+}
+
 /**
  * Chunked upload into a job (online-convert style): `POST /v1/jobs/{id}/upload` with
  * `X-Upload-Id` (client-chosen, unique per file in the job) and `Content-Range`. Chunks come in any
  * order, in parallel, to any gateway replica; 202 until every byte is present, then 201.
+ *
+ * The first chunk of a file opens its upload. Its headers are checked before (range against the
+ * chunk sizes, Content-Length, digest), and when its bytes are refused after (digest mismatch, a
+ * body of the wrong length), the upload it opened is removed and its input given back: a refused
+ * chunk leaves nothing behind.
  */
 @Injectable()
 export class JobChunkUploadService {
@@ -44,15 +58,24 @@ export class JobChunkUploadService {
     }
     const range = parseContentRange(request.contentRange);
     const job = await this.jobs.loadOwned(principal, jobId);
-    let upload = await this.prisma.upload.findUnique({
+    const existing = await this.prisma.upload.findUnique({
       where: { jobId_clientUploadId: { jobId, clientUploadId: clientId } },
     });
-    if (!upload || upload.status === 'uploading') this.jobs.assertAccepting(job);
-    upload ??= await this.open(job.id, job.ownerKeyHash, clientId, range.total, request);
+    if (!existing || existing.status === 'uploading') this.jobs.assertAccepting(job);
+    if (!existing) {
+      // What the chunk store checks before reading a byte, checked before anything is opened.
+      this.chunks.checkRange({ size: BigInt(range.total) }, range, request.contentLength);
+      parseChunkDigest(request.contentDigest, request.chunkSha256);
+    }
+    const opened = existing ? null : await this.open(job.id, job.ownerKeyHash, clientId, range.total, request);
+    const upload = existing ?? opened!.upload;
     if (upload.expiresAt && upload.expiresAt < new Date() && upload.status === 'uploading') {
       throw new KilnError('not_found', 'The upload has expired; start it again with a new X-Upload-Id.');
     }
-    const state = await this.chunks.writeChunk(upload, range, body, request);
+    const state = await this.chunks.writeChunk(upload, range, body, request).catch(async (err: unknown) => {
+      if (opened?.input) await this.abandon(upload, opened.input);
+      throw err;
+    });
     const input = state.upload.inputId
       ? await this.prisma.input.findUnique({ where: { id: state.upload.inputId } })
       : null;
@@ -67,14 +90,34 @@ export class JobChunkUploadService {
     };
   }
 
-  /** The first chunk of a file opens its upload (and claims its input) under a per-job lock. */
+  /**
+   * Removes an upload this request opened and could not store a byte into, and gives its input back
+   * as it was (an added input is deleted), unless another chunk of the file was stored meanwhile.
+   */
+  private async abandon(upload: Upload, input: OpenedInput): Promise<void> {
+    await this.chunks
+      .discardUnused(upload.id, async (tx) => {
+        if (input.added) await tx.input.deleteMany({ where: { id: input.id, status: 'uploading' } });
+        else
+          await tx.input.updateMany({
+            where: { id: input.id, status: 'uploading' },
+            data: { status: 'pending', filename: input.filename, size: input.size },
+          });
+      })
+      .catch(() => undefined); // best effort: the refusal is the answer; expiry removes what is left
+  }
+
+  /**
+   * The first chunk of a file opens its upload (and claims its input) under a per-job lock. `input`
+   * is what opening changed in the input; null when another request opened the upload first.
+   */
   private async open(
     jobId: string,
     ownerKeyHash: string,
     clientId: string,
     total: number,
     request: JobChunkRequest,
-  ): Promise<Upload> {
+  ): Promise<{ upload: Upload; input: OpenedInput | null }> {
     if (total > this.config.KILN_MAX_FILE_SIZE) {
       throw new KilnError(
         'payload_too_large',
@@ -89,15 +132,18 @@ export class JobChunkUploadService {
       const existing = await tx.upload.findUnique({
         where: { jobId_clientUploadId: { jobId, clientUploadId: clientId } },
       });
-      if (existing) return existing;
+      if (existing) return { upload: existing, input: null };
       const filename = name ? parseFilename(headerFilename(name), 'X-File-Name') : undefined;
-      const input = await claimUploadInput(tx, jobId, request.inputId, filename, () =>
-        this.quotas.assertJobUnits(tx, jobId, { inputs: 1 }),
-      );
+      let added = false;
+      const input = await claimUploadInput(tx, jobId, request.inputId, filename, async () => {
+        await this.quotas.assertJobUnits(tx, jobId, { inputs: 1 });
+        added = true;
+      });
       const finalName = filename ?? input.filename ?? 'file';
       await tx.input.update({ where: { id: input.id }, data: { filename: finalName, size: BigInt(total) } });
       await this.quotas.admitUpload(tx, ownerKeyHash, total, 'Content-Range');
-      return tx.upload.create({
+      const opened: OpenedInput = { id: input.id, added, filename: input.filename, size: input.size };
+      const upload = await tx.upload.create({
         data: {
           id: randomUUID(),
           ownerKeyHash,
@@ -110,6 +156,7 @@ export class JobChunkUploadService {
           expiresAt: new Date(Date.now() + this.config.KILN_UPLOAD_TTL_SECONDS * 1000),
         },
       });
+      return { upload, input: opened };
     });
   }
 }
