@@ -4,6 +4,7 @@
  * queues), and the assertions read the queues and the rows back. `now` is passed in, so the grace
  * period is crossed without waiting.
  */
+import { randomUUID } from 'node:crypto';
 import { Readable } from 'node:stream';
 import { Worker } from 'bullmq';
 import { jobIdFor, QueueName } from '@kiln/contracts';
@@ -201,5 +202,71 @@ describe('Reconciler: PostgreSQL says it should move, Redis has nothing', () => 
     const keys = (await s.producer.queue('maintenance').getJobSchedulers()).map((j) => j.key);
     expect(keys).toHaveLength(registered);
     expect(keys).toEqual(expect.arrayContaining(['expire-uploads', 'requeue-queued', 'stale-multipart']));
+  });
+
+  it('before a job starts: re-drives a lost assembly and a lost download, and starts a job whose inputs settled', async () => {
+    const t = now();
+    const old = new Date(t.getTime() - 2 * GRACE_MS);
+    const owner = 'a'.repeat(64);
+    const waiting = await seedJob(s.prisma, t, { status: 'downloading', units: [] });
+    const uploadId = randomUUID();
+    await s.prisma.upload.create({
+      data: {
+        id: uploadId,
+        ownerKeyHash: owner,
+        jobId: waiting.jobId,
+        filename: 'a.wav',
+        size: BigInt(10),
+        receivedBytes: BigInt(10),
+        status: 'complete',
+        createdAt: old,
+      },
+    });
+    const remote = await s.prisma.input.create({
+      data: {
+        id: randomUUID(),
+        jobId: waiting.jobId,
+        type: 'remote',
+        source: 'https://example.test/a.wav',
+        status: 'pending',
+        createdAt: old,
+      },
+    });
+    // Downloading right now (its entry lost with Redis): not doubled before KILN_FETCH_MAX_SECONDS.
+    const running = await s.prisma.input.create({
+      data: {
+        id: randomUUID(),
+        jobId: waiting.jobId,
+        type: 'remote',
+        source: 'https://example.test/b.wav',
+        status: 'uploading',
+        createdAt: old,
+      },
+    });
+    const settled = await seedJob(s.prisma, t, { status: 'downloading', units: [] });
+    await s.prisma.input.create({
+      data: {
+        id: randomUUID(),
+        jobId: settled.jobId,
+        type: 'upload',
+        status: 'ready',
+        objectKey: `inputs/${settled.jobId}/x/in.wav`,
+      },
+    });
+    await s.prisma.conversion.create({
+      data: { id: randomUUID(), jobId: settled.jobId, target: 'mp3', category: 'audio' },
+    });
+    await s.prisma.job.update({ where: { id: settled.jobId }, data: { startedAt: null, modifiedAt: old } });
+
+    const counts = await s.reconciler().pass(t);
+    expect(counts).toMatchObject({ assembly: 1, fetch: 1, start: 1 });
+    expect(await state('assemble', jobIdFor('assemble', { uploadId }))).toBe('waiting');
+    expect(await state('fetch', jobIdFor('fetch', { jobId: waiting.jobId, inputId: remote.id }))).toBe('waiting');
+    expect(await state('fetch', jobIdFor('fetch', { jobId: waiting.jobId, inputId: running.id }))).toBe('unknown');
+    expect(await s.prisma.job.findUniqueOrThrow({ where: { id: settled.jobId } })).toMatchObject({ status: 'queued' });
+    expect(await s.prisma.output.count({ where: { jobId: settled.jobId } })).toBe(1);
+    expect(await s.producer.queue('convert').count()).toBe(1);
+    // Nothing more on the next pass: every entry is live now.
+    expect(await s.reconciler().pass(t)).toMatchObject({ assembly: 0, fetch: 0, start: 0, units: 0 });
   });
 });

@@ -16,7 +16,16 @@ const BATCH = 200;
 /** An ended job whose callback never reached the outbox is repaired for this long after it ended. */
 const MISSING_CALLBACK_WINDOW_MS = 24 * 3600_000;
 
-export type Repair = 'units' | 'finalize' | 'callback' | 'missing-callback' | 'cancel' | 'schedule';
+export type Repair =
+  | 'units'
+  | 'finalize'
+  | 'callback'
+  | 'missing-callback'
+  | 'cancel'
+  | 'schedule'
+  | 'assembly'
+  | 'fetch'
+  | 'start';
 export type RepairCounts = Record<Repair, number>;
 
 interface Unit {
@@ -39,7 +48,9 @@ interface Unit {
  *   delivery id (its attempts are counted in PostgreSQL, so they stay bounded);
  * - an ended job with a callback URL whose delivery never reached the outbox: created and sent;
  * - a cancel that was interrupted (the job still `canceling`): finished;
- * - the maintenance schedulers, when Redis lost them: registered again.
+ * - the maintenance schedulers, when Redis lost them: registered again;
+ * - before a job starts: an upload whose bytes are all in but whose assembly was lost, a remote input
+ *   whose download was lost, and a job whose inputs are all settled but which never started.
  * Safe on several assemblers at once: each job is repaired under a PostgreSQL advisory lock, and
  * every queue write uses the work's fixed id.
  */
@@ -65,6 +76,9 @@ export class Reconciler {
       'missing-callback': 0,
       cancel: 0,
       schedule: 0,
+      assembly: 0,
+      fetch: 0,
+      start: 0,
     };
     const before = new Date(now.getTime() - this.config.KILN_RECONCILE_GRACE_MS);
     const steps: [string, () => Promise<void>][] = [
@@ -78,6 +92,9 @@ export class Reconciler {
       ['cancels', () => this.cancels(before, counts)],
       ['deliveries', () => this.deliveries(before, counts)],
       ['missing callbacks', () => this.missingCallbacks(before, now, counts)],
+      ['assemblies', () => this.assemblies(before, counts)],
+      ['fetches', () => this.fetches(before, now, counts)],
+      ['starts', () => this.starts(before, counts)],
     ];
     for (const [what, step] of steps) {
       // One failing step (Redis still down, say) does not stop the others.
@@ -183,6 +200,74 @@ export class Reconciler {
     for (const j of jobs) {
       if (await this.lifecycle.enqueueCallback(j.id, j.callback, `job.${j.status}` as CallbackEvent))
         counts['missing-callback']++;
+    }
+  }
+
+  /** Uploads whose bytes are all in (`complete`) but never assembled, with no live assembly entry. */
+  private async assemblies(before: Date, counts: RepairCounts): Promise<void> {
+    const uploads = await this.prisma.upload.findMany({
+      where: { status: 'complete', completedAt: null, createdAt: { lt: before } },
+      select: { id: true },
+      take: BATCH,
+    });
+    for (const u of uploads) {
+      const id = jobIdFor('assemble', { uploadId: u.id });
+      const state = await this.state('assemble', id);
+      if (LIVE.has(state)) continue;
+      if (DONE.has(state)) await this.producer.queue('assemble').remove(id);
+      await this.producer.enqueue('assemble', { uploadId: u.id });
+      counts.assembly++;
+    }
+  }
+
+  /**
+   * Remote inputs of a job still waiting for them whose download entry was lost. One that was being
+   * downloaded (`uploading`) is re-driven only once no download can still be running
+   * (KILN_FETCH_MAX_SECONDS), so a live download is never doubled.
+   */
+  private async fetches(before: Date, now: Date, counts: RepairCounts): Promise<void> {
+    const longest = new Date(
+      now.getTime() - this.config.KILN_FETCH_MAX_SECONDS * 1000 - this.config.KILN_RECONCILE_GRACE_MS,
+    );
+    const inputs = await this.prisma.input.findMany({
+      where: {
+        type: 'remote',
+        job: { status: { in: ['incomplete', 'downloading'] } },
+        OR: [
+          { status: 'pending', createdAt: { lt: before } },
+          { status: 'uploading', createdAt: { lt: longest } },
+        ],
+      },
+      select: { id: true, jobId: true },
+      take: BATCH,
+    });
+    for (const i of inputs) {
+      const payload = { jobId: i.jobId, inputId: i.id };
+      const id = jobIdFor('fetch', payload);
+      const state = await this.state('fetch', id);
+      if (LIVE.has(state)) continue;
+      if (DONE.has(state)) await this.producer.queue('fetch').remove(id);
+      await this.producer.enqueue('fetch', payload);
+      counts.fetch++;
+    }
+  }
+
+  /** Jobs set to process whose inputs have all settled (ready or failed) but which never started. */
+  private async starts(before: Date, counts: RepairCounts): Promise<void> {
+    const jobs = await this.prisma.job.findMany({
+      where: {
+        process: true,
+        status: { in: ['incomplete', 'downloading'] },
+        modifiedAt: { lt: before },
+        inputs: { some: { status: 'ready' }, none: { status: { in: ['pending', 'uploading', 'assembling'] } } },
+        conversions: { some: {} },
+      },
+      select: { id: true },
+      take: BATCH,
+    });
+    for (const { id } of jobs) {
+      const started = await this.underLock(id, () => this.lifecycle.startIfReady(id));
+      if (started) counts.start++;
     }
   }
 
