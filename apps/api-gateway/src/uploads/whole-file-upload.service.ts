@@ -73,11 +73,9 @@ export class WholeFileUploadService {
             ? this.fromMultipart(headers, body, job.id, input.id, limit)
             : this.fromRaw(headers, body, job.id, input.id, limit, declared),
         )
-        .catch(async (err: unknown) => {
+        .catch((err: unknown) => {
           if (!(limit < max && err instanceof KilnError && err.code === 'payload_too_large')) throw err;
-          // Cut at the storage quota: a refused file leaves no input behind.
-          if (newInput) await this.prisma.input.deleteMany({ where: { id: input.id, status: 'uploading' } });
-          throw this.quotas.quotaError(quota.used, fileBytes, 'Content-Length');
+          throw this.quotas.quotaError(quota.used, fileBytes, 'Content-Length'); // cut at the storage quota
         });
       this.metrics.uploadBytesReceived.inc({ kind: 'whole' }, stored.size);
       const ready = await this.prisma.input.update({
@@ -102,9 +100,13 @@ export class WholeFileUploadService {
         );
       return { input: inputView(ready), complete: true };
     } catch (err: unknown) {
-      await this.prisma.input
-        .updateMany({ where: { id: input.id, status: 'uploading' }, data: { status: 'pending' } })
-        .catch(() => undefined);
+      // A refused file leaves nothing behind: an input added for it is removed, a waiting input it
+      // claimed waits again (the store never completes an object from a refused body).
+      const claimed = { id: input.id, status: 'uploading' as const };
+      await (newInput
+        ? this.prisma.input.deleteMany({ where: claimed })
+        : this.prisma.input.updateMany({ where: claimed, data: { status: 'pending' } })
+      ).catch(() => undefined);
       throw err;
     }
   }
