@@ -111,6 +111,22 @@ describe('splitBody', () => {
     expect(stored.map((s) => s.bytes.length)).toEqual([10_000, 10_000, 10_000]);
   });
 
+  it('a segment that reaches maxBytes waits for the body to end: more bytes refuse it unstored', async () => {
+    const over = sink();
+    await expect(
+      splitBody(bodyOf(data, 1_000), { segmentSize: 10_000, maxBytes: 30_000, keepPartial: true }, over.store),
+    ).rejects.toMatchObject({ code: 'payload_too_large' });
+    // The third segment would have filled the room (completing an upload): it never reached the store.
+    expect(over.stored.map((s) => s.start)).toEqual([0, 10_000]);
+    const exact = sink();
+    const fits = data.subarray(0, 30_000);
+    expect(
+      await splitBody(bodyOf(fits, 1_000), { segmentSize: 10_000, maxBytes: 30_000, keepPartial: true }, exact.store),
+    ).toEqual({ bytes: 30_000 });
+    expect(exact.stored.map((s) => s.start)).toEqual([0, 10_000, 20_000]);
+    expect(Buffer.concat(exact.stored.map((s) => s.bytes)).equals(fits)).toBe(true);
+  });
+
   it('a failed store stops the reading, stores nothing after it, and is thrown', async () => {
     const { stored, store } = sink({ failAt: 1 });
     let read = 0;

@@ -32,8 +32,10 @@ export interface SplitResult {
  * at a time and in order. While a segment is being stored the next one fills, so at most two
  * segments are held in memory: reading waits when the next one is full too. A failed `store` stops
  * the reading and is thrown (segments after it are never stored, so what is stored stays
- * contiguous). The body iterator must not destroy its stream on return (the answer still goes out
- * on that connection).
+ * contiguous). A segment that reaches `maxBytes` is handed over only once the body has ended: a
+ * body that goes on past it is refused before its last allowed byte is stored (the caller takes
+ * back the segments stored before). The body iterator must not destroy its stream on return (the
+ * answer still goes out on that connection).
  */
 export async function splitBody(
   body: AsyncIterable<unknown>,
@@ -78,7 +80,7 @@ export async function splitBody(
         parts.push(piece);
         filled += piece.length;
         chunk = chunk.subarray(piece.length);
-        if (filled === segmentSize) await handOver();
+        if (filled === segmentSize && start + filled < maxBytes) await handOver();
       }
       if (failure) break;
     }

@@ -1,5 +1,6 @@
 import { createHash, randomBytes } from 'node:crypto';
 import { Readable } from 'node:stream';
+import { KilnError } from '@kiln/contracts';
 import type { KilnMetrics } from '@kiln/observability';
 import { objectKeys, type ObjectStore } from '@kiln/storage';
 import { splitBody } from './body-segments';
@@ -30,7 +31,8 @@ export interface AppendResult {
  * Writes a body at an upload's offset as chunk objects of bounded size, as it arrives (the tus
  * PATCH). Without a checksum each segment is recorded once stored, so an interrupted body keeps
  * what arrived; with one, nothing is recorded until the whole body matched it, and on a mismatch,
- * a break-off or a failure the stored objects are removed.
+ * a break-off or a failure the stored objects are removed. A body refused for going past
+ * `maxBytes` keeps nothing either way: the segments recorded before the excess are taken back.
  */
 export class SegmentedWriter {
   constructor(
@@ -48,6 +50,7 @@ export class SegmentedWriter {
     const { checksum, lock } = options;
     const hash = checksum ? createHash(checksum.algorithm) : undefined;
     const held: StoredChunk[] = [];
+    const recorded: StoredChunk[] = [];
     try {
       const split = await this.metrics.trackUpload(() =>
         splitBody(
@@ -68,6 +71,7 @@ export class SegmentedWriter {
             try {
               lock.assertHeld();
               await this.chunks.recordChunks(uploadId, [chunk]);
+              recorded.push(chunk);
             } catch (err: unknown) {
               await this.store.remove(key).catch(() => undefined);
               throw err;
@@ -82,6 +86,11 @@ export class SegmentedWriter {
         held.length = 0;
       }
       return split;
+    } catch (err: unknown) {
+      // The body is refused (more bytes than the upload has room for): what it stored goes too.
+      if (err instanceof KilnError && err.code === 'payload_too_large' && recorded.length)
+        await this.chunks.withdrawChunks(uploadId, recorded);
+      throw err;
     } finally {
       // Objects of a body with a checksum that were not recorded: mismatch, break-off, failure.
       await Promise.all(held.map((c) => this.store.remove(c.objectKey).catch(() => undefined)));

@@ -4,7 +4,7 @@ import { KILN_CONFIG, type KilnConfig } from '@kiln/config';
 import { KilnError } from '@kiln/contracts';
 import { PRISMA, type PrismaClient } from '@kiln/database';
 import { LOGGER, type Logger } from '@kiln/observability';
-import { ChunkStore, SegmentedWriter, type ChunkResult, type HeldUploadLock } from '@kiln/uploads';
+import { ChunkStore, SegmentedWriter, type AppendResult, type ChunkResult, type HeldUploadLock } from '@kiln/uploads';
 import { KeyQuotas } from '../limits/key-quotas.service';
 import {
   checksumMismatch,
@@ -64,21 +64,21 @@ export class TusPatchWriter {
       ]);
     }
     if (offset !== current) throw offsetMismatch(offset, current);
-    if (declaredLength !== undefined) {
-      if (result.upload.lengthDeferred) result = await this.declareLength(id, declaredLength, current);
-      else if (declaredLength !== Number(result.upload.size)) {
-        throw new KilnError(
-          'invalid_input',
-          `Upload-Length ${declaredLength} differs from the upload's length ${result.upload.size}; it cannot change.`,
-          [{ field: 'Upload-Length', message: `must be ${result.upload.size}` }],
-        );
-      }
+    // creation-defer-length: a length declared by this PATCH is checked first and kept only if the
+    // PATCH is: a refused one leaves the length undeclared.
+    const declaring = result.upload.lengthDeferred ? declaredLength : undefined;
+    if (declaring !== undefined) this.checkDeclaredLength(declaring, current);
+    else if (declaredLength !== undefined && declaredLength !== Number(result.upload.size)) {
+      throw new KilnError(
+        'invalid_input',
+        `Upload-Length ${declaredLength} differs from the upload's length ${result.upload.size}; it cannot change.`,
+        [{ field: 'Upload-Length', message: `must be ${result.upload.size}` }],
+      );
     }
-    let room = result.upload.lengthDeferred
-      ? this.config.KILN_MAX_FILE_SIZE - offset
-      : Number(result.upload.size) - offset;
+    const deferred = result.upload.lengthDeferred && declaring === undefined;
+    let room = (deferred ? this.config.KILN_MAX_FILE_SIZE : (declaring ?? Number(result.upload.size))) - offset;
     // A length not declared yet counts 0 in the storage quota: its bytes so far count instead.
-    const quota = result.upload.lengthDeferred
+    const quota = deferred
       ? await this.quotas.storageRoom(result.upload.ownerKeyHash, offset, 'Upload-Offset')
       : undefined;
     const quotaLeft = quota ? quota.room - offset : Infinity;
@@ -87,21 +87,28 @@ export class TusPatchWriter {
     const cutByQuota = quotaLeft < room;
     room = Math.min(room, quotaLeft);
     if (declared !== undefined && declared > room) throw tooLarge(declared, room, 'Content-Length');
+    if (declaring !== undefined) result = await this.declareLength(id, declaring, current);
     if (declared === 0 || result.upload.status !== 'uploading') return tusState(result);
 
-    const split = await this.writer
-      .append(id, offset, body.iterator({ destroyOnReturn: false }), {
-        segmentSize: this.segmentSize,
-        maxBytes: room,
-        checksum,
-        lock,
-      })
-      .catch((err: unknown) => {
-        throw cutByQuota && err instanceof KilnError && err.code === 'payload_too_large'
-          ? this.quotas.quotaError(quota!.used + offset, declared ?? 0, 'body')
-          : err;
-      });
-    if (split.checksumMismatch) throw checksumMismatch(checksum!.algorithm);
+    let split: AppendResult;
+    try {
+      split = await this.writer
+        .append(id, offset, body.iterator({ destroyOnReturn: false }), {
+          segmentSize: this.segmentSize,
+          maxBytes: room,
+          checksum,
+          lock,
+        })
+        .catch((err: unknown) => {
+          throw cutByQuota && err instanceof KilnError && err.code === 'payload_too_large'
+            ? this.quotas.quotaError(quota!.used + offset, declared ?? 0, 'body')
+            : err;
+        });
+      if (split.checksumMismatch) throw checksumMismatch(checksum!.algorithm);
+    } catch (err: unknown) {
+      if (declaring !== undefined) await this.undeclareLength(id, declaring);
+      throw err;
+    }
     if (split.interrupted) {
       this.log.info({ uploadId: id, offset, bytes: split.bytes, kept: !checksum }, 'tus: PATCH body broke off');
       throw new KilnError(
@@ -114,8 +121,8 @@ export class TusPatchWriter {
     return this.state(id);
   }
 
-  /** creation-defer-length: the first PATCH that knows the length sends Upload-Length. */
-  private async declareLength(id: string, length: number, offset: number): Promise<ChunkResult> {
+  /** creation-defer-length: what a declared Upload-Length must be, checked before anything is written. */
+  private checkDeclaredLength(length: number, offset: number): void {
     if (length < 1)
       throw new KilnError('invalid_input', 'Upload-Length must be at least 1 byte.', [
         { field: 'Upload-Length', message: 'at least 1' },
@@ -128,6 +135,10 @@ export class TusPatchWriter {
         `Upload-Length ${length} is less than the ${offset} bytes already received.`,
         [{ field: 'Upload-Length', message: `at least ${offset}` }],
       );
+  }
+
+  /** creation-defer-length: the first PATCH that knows the length sends Upload-Length. */
+  private async declareLength(id: string, length: number, offset: number): Promise<ChunkResult> {
     await this.prisma.$transaction(async (tx) => {
       await tx.$executeRaw`SELECT pg_advisory_xact_lock(hashtextextended(${`upload:${id}`}, 0))`;
       const current = await tx.upload.findUnique({ where: { id } });
@@ -139,6 +150,23 @@ export class TusPatchWriter {
     });
     // All the bytes may be in already: the declaration completes the upload.
     return offset === length ? this.chunks.recordChunks(id, []) : this.chunks.state(id, false);
+  }
+
+  /**
+   * Takes back a length declared by a PATCH that was then refused (its body went over the length,
+   * did not match its checksum): the upload waits for its length again, as before the PATCH.
+   */
+  private async undeclareLength(id: string, length: number): Promise<void> {
+    await this.prisma
+      .$transaction(async (tx) => {
+        await tx.$executeRaw`SELECT pg_advisory_xact_lock(hashtextextended(${`upload:${id}`}, 0))`;
+        const current = await tx.upload.findUnique({ where: { id } });
+        if (!current || current.lengthDeferred || current.status !== 'uploading' || current.size !== BigInt(length))
+          return;
+        await tx.upload.update({ where: { id }, data: { size: 0n, lengthDeferred: true } });
+        if (current.inputId) await tx.input.update({ where: { id: current.inputId }, data: { size: null } });
+      })
+      .catch((err: unknown) => this.log.warn({ uploadId: id, err: String(err) }, 'tus: Upload-Length not taken back'));
   }
 
   /** The upload's recorded state as the protocol answers it. */
