@@ -5,8 +5,14 @@ import { KILN_CONFIG, type KilnConfig } from '@kiln/config';
 import { KilnError } from '@kiln/contracts';
 import type { Principal } from '../auth/principal';
 
-/** An upload slot older than this belonged to a gateway that died mid-request; it no longer counts. */
-const SLOT_STALE_MS = 15 * 60 * 1000;
+/** An upload slot is refreshed this often while its request lives… */
+export const UPLOAD_SLOT_REFRESH_MS = 5_000;
+/**
+ * …and stops counting this long after its last refresh: the gateway holding it died mid-request
+ * (SIGKILL, OOM, a lost host), so its slots are free again within this bound, not after the longest
+ * possible upload.
+ */
+export const UPLOAD_SLOT_STALE_MS = 3 * UPLOAD_SLOT_REFRESH_MS;
 /** An event stream's slot is refreshed this often while the stream is open… */
 const STREAM_REFRESH_MS = 20_000;
 /** …and stops counting this long after its last refresh (the gateway holding it died). */
@@ -96,7 +102,11 @@ export class KeyLimits {
     };
   }
 
-  /** Runs an upload inside one of the key's upload slots (released in every outcome). */
+  /**
+   * Runs an upload inside one of the key's upload slots (released in every outcome): a sorted set
+   * of slots scored by their last refresh, refreshed while the upload runs, so the slots of a
+   * gateway that died stop counting within UPLOAD_SLOT_STALE_MS however long its uploads were.
+   */
   async withUploadSlot<T>(principal: Principal, work: () => Promise<T>): Promise<T> {
     const limit = this.config.KILN_MAX_CONCURRENT_UPLOADS_PER_KEY;
     if (!limit) return work();
@@ -105,10 +115,10 @@ export class KeyLimits {
     const now = Date.now();
     const result = (await this.redis
       .multi()
-      .zremrangebyscore(k, 0, now - SLOT_STALE_MS)
+      .zremrangebyscore(k, 0, now - UPLOAD_SLOT_STALE_MS)
       .zadd(k, now, slot)
       .zcard(k)
-      .pexpire(k, SLOT_STALE_MS)
+      .pexpire(k, UPLOAD_SLOT_STALE_MS)
       .exec()) as [null, number][];
     const inUse = result[2][1];
     if (inUse > limit) {
@@ -120,9 +130,19 @@ export class KeyLimits {
         { 'Retry-After': '5' },
       );
     }
+    const refresh = setInterval(() => {
+      void this.redis
+        .multi()
+        .zadd(k, 'XX', Date.now(), slot)
+        .pexpire(k, UPLOAD_SLOT_STALE_MS)
+        .exec()
+        .catch(() => undefined);
+    }, UPLOAD_SLOT_REFRESH_MS);
+    refresh.unref();
     try {
       return await work();
     } finally {
+      clearInterval(refresh);
       await this.redis.zrem(k, slot).catch(() => undefined);
     }
   }
