@@ -187,6 +187,19 @@ describe('JobLifecycle unit fencing (real PostgreSQL)', () => {
     expect((await row(outputId)).heartbeatAt!.getTime()).toBeGreaterThan(Date.now() - 60_000);
   });
 
+  it('finalize of a job being canceled changes nothing and sends no callback (the cancel sends job.canceled)', async () => {
+    const { jobId, outputId } = await queuedUnit();
+    await prisma.job.update({
+      where: { id: jobId },
+      data: { status: 'canceling', callback: 'http://127.0.0.1:9/hook' },
+    });
+    await prisma.output.update({ where: { id: outputId }, data: { status: 'canceled' } });
+    // noQueue throws if anything is enqueued.
+    expect(await lifecycle.finalize(jobId)).toEqual({ status: 'canceling', callbackEnqueued: false });
+    expect(await prisma.delivery.count({ where: { jobId } })).toBe(0);
+    expect((await prisma.job.findUniqueOrThrow({ where: { id: jobId } })).status).toBe('canceling');
+  });
+
   it('claims are capped: past the last attempt the unit fails for good with a clear error', async () => {
     const capped = new JobLifecycle(prisma, noQueue, { attempts: 1, backoffMs: 1 }, undefined, { maxAttempts: 2 });
     const { jobId, outputId } = await queuedUnit();

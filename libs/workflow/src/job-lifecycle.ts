@@ -1,6 +1,6 @@
 import { createHash, randomUUID } from 'node:crypto';
 import type { CallbackEvent, JobStatus, PayloadOf } from '@kiln/contracts';
-import { STOPPED_JOB_STATUSES } from '@kiln/contracts';
+import { FINAL_JOB_STATUSES, STOPPED_JOB_STATUSES } from '@kiln/contracts';
 import type { Output, PrismaClient } from '@kiln/database';
 import type { QueueProducer, JobEvents } from '@kiln/queue';
 import {
@@ -346,7 +346,10 @@ export class JobLifecycle {
     const final = await this.prisma.job.findUniqueOrThrow({ where: { id: jobId } });
     const status = final.status as JobStatus;
     await this.events?.publish(jobId, status, final.progress);
-    const callbackEnqueued = await this.enqueueCallback(jobId, final.callback, `job.${status}` as CallbackEvent);
+    // A job being canceled has no event yet: its cancel sends `job.canceled` once it is done.
+    const callbackEnqueued =
+      FINAL_JOB_STATUSES.includes(status) &&
+      (await this.enqueueCallback(jobId, final.callback, `job.${status}` as CallbackEvent));
     return { status, callbackEnqueued };
   }
 
