@@ -7,17 +7,12 @@
 import { randomUUID } from 'node:crypto';
 import { createPrismaClient, type PrismaClient } from '@kiln/database';
 import { createTestDatabase, type TestDatabase } from '@kiln/database/testing';
-import type { QueueProducer } from '@kiln/queue';
+import { noQueue as noQueueFor } from '@kiln/queue/testing';
 import { JobLifecycle, attemptsExhausted } from './job-lifecycle';
 
 jest.setTimeout(30_000);
 
-/** The unit functions never enqueue; any use of the producer is a test failure. */
-const noQueue = new Proxy({} as QueueProducer, {
-  get: (_t, name) => {
-    throw new Error(`the unit functions must not use the queue (called ${String(name)})`);
-  },
-});
+const noQueue = noQueueFor('the unit functions');
 
 const file = (attempt: number) => ({
   objectKey: `outputs/j/o/${attempt}/clip.mp4`,

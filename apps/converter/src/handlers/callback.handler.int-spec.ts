@@ -12,7 +12,7 @@ import type { PayloadOf } from '@kiln/contracts';
 import { createPrismaClient, type PrismaClient } from '@kiln/database';
 import { createTestDatabase, type TestDatabase } from '@kiln/database/testing';
 import { KilnMetrics, createLogger } from '@kiln/observability';
-import type { QueueProducer } from '@kiln/queue';
+import { noQueue as noQueueFor } from '@kiln/queue/testing';
 import { InMemoryObjectStore } from '@kiln/storage/testing';
 import { JobLifecycle, deliveryIdFor } from '@kiln/workflow';
 import { verifyCallback } from '@kiln/outbound-http';
@@ -37,12 +37,7 @@ function config(allowPrivate: boolean): KilnConfig {
   });
 }
 
-/** The handler never enqueues; any use of the producer is a test failure. */
-const noQueue = new Proxy({} as QueueProducer, {
-  get: (_t, name) => {
-    throw new Error(`the callback handler must not use the queue (called ${String(name)})`);
-  },
-});
+const noQueue = noQueueFor('the callback handler');
 
 /** A receiver on a loopback port: answers with `status`, keeps what it was sent. */
 let status = 200;
