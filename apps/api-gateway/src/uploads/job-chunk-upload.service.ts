@@ -4,7 +4,7 @@ import type { Readable } from 'node:stream';
 import { KILN_CONFIG, type KilnConfig } from '@kiln/config';
 import { KilnError, headerFilename, parseFilename } from '@kiln/contracts';
 import { PRISMA, type PrismaClient, type Upload } from '@kiln/database';
-import { ChunkStore, claimUploadInput, parseChunkDigest, parseContentRange } from '@kiln/uploads';
+import { ChunkStore, claimUploadInput, parseChunkDigest, parseContentRange, type ChunkRange } from '@kiln/uploads';
 import { inputView, type InputView } from '@kiln/workflow';
 import type { Principal } from '../auth/principal';
 import { KeyQuotas } from '../limits/key-quotas.service';
@@ -62,12 +62,7 @@ export class JobChunkUploadService {
       where: { jobId_clientUploadId: { jobId, clientUploadId: clientId } },
     });
     if (!existing || existing.status === 'uploading') this.jobs.assertAccepting(job);
-    if (!existing) {
-      // What the chunk store checks before reading a byte, checked before anything is opened.
-      this.chunks.checkRange({ size: BigInt(range.total) }, range, request.contentLength);
-      parseChunkDigest(request.contentDigest, request.chunkSha256);
-    }
-    const opened = existing ? null : await this.open(job.id, job.ownerKeyHash, clientId, range.total, request);
+    const opened = existing ? null : await this.open(job.id, job.ownerKeyHash, clientId, range, request);
     const upload = existing ?? opened!.upload;
     if (upload.expiresAt && upload.expiresAt < new Date() && upload.status === 'uploading') {
       throw new KilnError('not_found', 'The upload has expired; start it again with a new X-Upload-Id.');
@@ -115,9 +110,10 @@ export class JobChunkUploadService {
     jobId: string,
     ownerKeyHash: string,
     clientId: string,
-    total: number,
+    range: ChunkRange,
     request: JobChunkRequest,
   ): Promise<{ upload: Upload; input: OpenedInput | null }> {
+    const total = range.total;
     if (total > this.config.KILN_MAX_FILE_SIZE) {
       throw new KilnError(
         'payload_too_large',
@@ -142,6 +138,9 @@ export class JobChunkUploadService {
       const finalName = filename ?? input.filename ?? 'file';
       await tx.input.update({ where: { id: input.id }, data: { filename: finalName, size: BigInt(total) } });
       await this.quotas.admitUpload(tx, ownerKeyHash, total, 'Content-Range');
+      // What the chunk store checks before reading a byte, checked before the upload is opened.
+      this.chunks.checkRange({ size: BigInt(total) }, range, request.contentLength);
+      parseChunkDigest(request.contentDigest, request.chunkSha256);
       const opened: OpenedInput = { id: input.id, added, filename: input.filename, size: input.size };
       const upload = await tx.upload.create({
         data: {
