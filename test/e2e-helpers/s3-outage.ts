@@ -29,7 +29,12 @@ export class S3OutageStack {
     this.tmp = await makeTempDir('kiln-s3-outage-');
     await this.proxy.start();
     await this.receiver.start();
-    await this.stack.start({ gateways: 1, converters: 1, env: { S3_ENDPOINT: this.proxy.url } });
+    await this.stack.start({
+      gateways: 1,
+      converters: 1,
+      // The reconciler looks often: an assembly that ran out of attempts during an outage is re-driven soon after.
+      env: { S3_ENDPOINT: this.proxy.url, KILN_RECONCILE_INTERVAL_MS: '1000', KILN_RECONCILE_GRACE_MS: '3000' },
+    });
     this.store = new MinioObjectStore({
       endpoint: requiredEnv('S3_ENDPOINT'),
       accessKey: this.stack.env.S3_ACCESS_KEY,

@@ -69,7 +69,10 @@ export function isNotFound(err: unknown): boolean {
   return code === 'NoSuchKey' || code === 'NotFound';
 }
 
-/** Worth another attempt with the same bytes: a 5xx, an idle timeout, a dropped or refused connection. */
+/**
+ * Worth another attempt with the same bytes: a 5xx, an idle timeout, a dropped or refused connection.
+ * Also what callers read as "the storage server is unavailable" (an outage that ends by itself).
+ */
 export function isRetryable(err: unknown): boolean {
   if (err instanceof S3RequestError) {
     return err.statusCode === undefined ? err.code === 'RequestTimeout' : err.statusCode >= 500;

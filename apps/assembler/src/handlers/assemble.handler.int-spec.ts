@@ -13,6 +13,7 @@ import { createRedis, QueueProducer, type HandlerContext, type RedisClient } fro
 import { MinioObjectStore } from '@kiln/storage';
 import { minioObjectStoreOptionsFromEnv } from '@kiln/storage/testing';
 import { JobLifecycle } from '@kiln/workflow';
+import { S3FaultProxy } from '../../../../test/s3-fault-proxy';
 import { AssembleHandler, assembledKey, canComposeServerSide } from './assemble.handler';
 
 jest.setTimeout(120_000);
@@ -272,5 +273,52 @@ describe('AssembleHandler (real S3 and PostgreSQL)', () => {
     await prisma.uploadChunk.deleteMany({ where: { uploadId: u.uploadId, start: 0n } });
     const outcome = await handler.handle({ uploadId: u.uploadId }, ctx());
     expect(outcome).toMatchObject({ status: 'failed', message: expect.stringMatching(/do not cover/) });
+  });
+
+  describe('an error on the last attempt', () => {
+    const last = (): HandlerContext => ({ ...ctx(), attempt: 5, isLastAttempt: true });
+
+    it('that another attempt would meet again (a chunk object gone) fails the upload and its input as internal', async () => {
+      const u = await seedUpload([100_000, 1000]);
+      await store.remove((await chunkObjects(u.uploadId))[0]);
+      // Before the last attempt the error is only thrown: BullMQ retries.
+      await expect(handler.handle({ uploadId: u.uploadId }, ctx())).rejects.toThrow();
+      expect((await prisma.upload.findUniqueOrThrow({ where: { id: u.uploadId } })).status).toBe('complete');
+      await expect(handler.handle({ uploadId: u.uploadId }, last())).rejects.toThrow();
+      expect(await prisma.upload.findUniqueOrThrow({ where: { id: u.uploadId } })).toMatchObject({
+        status: 'failed',
+        error: expect.stringMatching(/^assembly failed after 5 attempts: .*not found/),
+      });
+      expect(await prisma.input.findUniqueOrThrow({ where: { id: u.inputId } })).toMatchObject({
+        status: 'failed',
+        error: expect.stringMatching(/^assembly failed after 5 attempts/),
+      });
+    });
+
+    it('from a storage outage (S3 answering 503) leaves the upload complete, for the reconciler to assemble later', async () => {
+      const u = await seedUpload([100_000, 1000]);
+      const proxy = await new S3FaultProxy(minioObjectStoreOptionsFromEnv(process.env).endpoint).start();
+      try {
+        const behind = new MinioObjectStore({
+          ...minioObjectStoreOptionsFromEnv(process.env),
+          endpoint: proxy.url,
+          bucket,
+        });
+        const lifecycle = new JobLifecycle(prisma, producer, { attempts: 1, backoffMs: 100 });
+        const outage = new AssembleHandler(prisma, behind, createLogger('assemble-test', 'silent'), lifecycle);
+        proxy.unavailable();
+        await expect(outage.handle({ uploadId: u.uploadId }, last())).rejects.toMatchObject({ statusCode: 503 });
+        expect(proxy.faulted().length).toBeGreaterThan(0);
+        expect(await prisma.upload.findUniqueOrThrow({ where: { id: u.uploadId } })).toMatchObject({
+          status: 'complete',
+          completedAt: null,
+        });
+        expect((await prisma.input.findUniqueOrThrow({ where: { id: u.inputId } })).status).toBe('assembling');
+        proxy.pass();
+        expect((await outage.handle({ uploadId: u.uploadId }, ctx())).status).toBe('success');
+      } finally {
+        await proxy.stop();
+      }
+    });
   });
 });

@@ -6,7 +6,14 @@ import { KilnError, type HandlerOutcome, type PayloadOf } from '@kiln/contracts'
 import { PRISMA, type PrismaClient, type Upload, type UploadChunk } from '@kiln/database';
 import { LOGGER, KilnMetrics, type Logger } from '@kiln/observability';
 import type { HandlerContext, JobHandler } from '@kiln/queue';
-import { OBJECT_STORE, S3_MAX_PARTS, S3_MIN_PART_SIZE, objectKeys, type ObjectStore } from '@kiln/storage';
+import {
+  OBJECT_STORE,
+  S3_MAX_PARTS,
+  S3_MIN_PART_SIZE,
+  isStorageOutage,
+  objectKeys,
+  type ObjectStore,
+} from '@kiln/storage';
 import { coversExactly } from '@kiln/uploads';
 import { JobLifecycle } from '@kiln/workflow';
 
@@ -66,7 +73,7 @@ export class AssembleHandler implements JobHandler<'assemble'> {
       return outcome;
     } catch (err: unknown) {
       if (labels.mode) this.metrics?.assemblies.inc({ mode: labels.mode, outcome: 'error' });
-      if (ctx.isLastAttempt)
+      if (ctx.isLastAttempt && !isStorageOutage(err))
         await this.giveUp(payload.uploadId, ctx.attempt, err).catch((e: unknown) =>
           this.log.error({ uploadId: payload.uploadId, err: String(e) }, 'could not record the given-up assembly'),
         );
@@ -75,9 +82,11 @@ export class AssembleHandler implements JobHandler<'assemble'> {
   }
 
   /**
-   * The last attempt failed on an error (storage or database unavailable longer than the retries
-   * last): nothing would assemble the upload any more, so it and the job's input fail with the
+   * The last attempt failed on an error that another attempt would meet again (a chunk object
+   * gone, an assembled object of the wrong size): the upload and the job's input fail with the
    * reason, as an infrastructure failure (`internal`), and the job ends instead of waiting forever.
+   * Not after a storage outage (S3 answering 5xx, unreachable): the upload stays `complete` and the
+   * reconciler queues its assembly again, so it completes once S3 is back.
    */
   private async giveUp(uploadId: string, attempts: number, err: unknown): Promise<void> {
     const upload = await this.prisma.upload.findUnique({ where: { id: uploadId } });
