@@ -141,12 +141,12 @@ export function judge(l: JobLedger): Judgement {
   const pointed = new Set(completed.map((u) => u.objectKey));
   const strays = l.outputObjects.filter((k) => !pointed.has(k));
   const duplicatedOutputs = l.outputObjects.length > completed.length || (verdict !== 'stuck' && strays.length > 0);
-  if (duplicatedOutputs)
-    problems.push(`${l.outputObjects.length} output objects for ${completed.length} completed units`);
+  if (duplicatedOutputs || (verdict === 'completed' && l.outputObjects.length !== completed.length))
+    problems.push(
+      `${l.outputObjects.length} output objects for ${completed.length} completed units (${l.outputObjects.join(', ')}; recorded: ${[...pointed].join(', ')})`,
+    );
   if (verdict === 'completed' && completed.length !== l.units.length)
     problems.push(`completed with ${l.units.length - completed.length} unit(s) not completed`);
-  if (verdict === 'completed' && l.outputObjects.length !== completed.length)
-    problems.push(`${l.outputObjects.length} output objects for ${completed.length} completed units`);
   if (verdict === 'canceled' && l.outputObjects.length + l.inputObjects > 0)
     problems.push(`canceled but ${l.outputObjects.length + l.inputObjects} object(s) left`);
   const failedWithReason = verdict === 'failed' && l.errors.some((e) => !!e.message);
