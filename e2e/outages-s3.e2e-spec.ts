@@ -7,7 +7,7 @@
 //   once S3 is back;
 // - during the converter's output write: the unit is retried, and the job ends with one output
 //   object and one delivered callback.
-import { createHash } from 'node:crypto';
+import { createHash, randomBytes } from 'node:crypto';
 import { readFile } from 'node:fs/promises';
 import { makeAudio } from '../libs/media/src/testing';
 import { logLines } from '../test/e2e-helpers/app-logs';
@@ -18,6 +18,7 @@ import { s3Ops } from '../test/s3-fault-proxy';
 import { json, waitFor } from '../test/stack';
 
 const b64 = (v: string) => Buffer.from(v).toString('base64');
+const TUS = { 'Tus-Resumable': '1.0.0' };
 
 jest.setTimeout(300_000);
 
@@ -87,6 +88,41 @@ describe('S3 unavailable mid-work (fault proxy in front of radosgw)', () => {
     const done = await s.assembledUpload(session.id);
     expect(done).toMatchObject({ status: 'complete', received: [[0, size - 1]], received_bytes: size });
     const keys = await s.keysUnder(`uploads/${session.id}/`);
+    expect(keys).toHaveLength(1);
+    expect(await s.sha256Of(keys[0])).toBe(sha);
+  });
+
+  it('tus PATCH: 503 unavailable with Retry-After, the offset unchanged; the same PATCH later completes the file', async () => {
+    const bytes = randomBytes(3 * MiB);
+    const sha = createHash('sha256').update(bytes).digest('hex');
+    const created = await stack.api('/v1/tus/', {
+      method: 'POST',
+      headers: { ...TUS, 'Upload-Length': String(bytes.length), 'Upload-Metadata': `filename ${b64('tus.bin')}` },
+    });
+    expect(created.status).toBe(201);
+    const location = new URL(created.headers.get('location')!).pathname;
+    const id = location.split('/').pop()!;
+    const patch = (offset: number) =>
+      stack.api(location, {
+        method: 'PATCH',
+        headers: { ...TUS, 'Content-Type': 'application/offset+octet-stream', 'Upload-Offset': String(offset) },
+        body: bytes.subarray(offset),
+      });
+    const offset = async () =>
+      Number((await stack.api(location, { method: 'HEAD', headers: TUS })).headers.get('upload-offset'));
+
+    proxy.unavailable({ methods: ['PUT'] });
+    await expectUnavailable(await patch(0), 'tus PATCH, chunk object refused');
+    expect(await offset()).toBe(0);
+    expect(await s.chunkRows(id)).toEqual([]);
+    expect(await s.keysUnder(`chunks/${id}/`)).toEqual([]);
+
+    proxy.pass();
+    const done = await patch(0);
+    expect(done.status).toBe(204);
+    expect(done.headers.get('upload-offset')).toBe(String(bytes.length));
+    await s.assembledUpload(id);
+    const keys = await s.keysUnder(`uploads/${id}/`);
     expect(keys).toHaveLength(1);
     expect(await s.sha256Of(keys[0])).toBe(sha);
   });
@@ -183,7 +219,7 @@ describe('S3 unavailable mid-work (fault proxy in front of radosgw)', () => {
     const created = await stack.api('/v1/tus/', {
       method: 'POST',
       headers: {
-        'Tus-Resumable': '1.0.0',
+        ...TUS,
         'Upload-Length': String(wav.size),
         'Upload-Metadata': `filename ${b64('compose.wav')},job_id ${b64(job.id)}`,
       },
@@ -193,7 +229,7 @@ describe('S3 unavailable mid-work (fault proxy in front of radosgw)', () => {
     proxy.unavailable({ match: (r) => s3Ops.uploadPart(r) && r.key.startsWith(`inputs/${job.id}/`) });
     const patched = await stack.api(`/v1/tus/${uploadId}`, {
       method: 'PATCH',
-      headers: { 'Tus-Resumable': '1.0.0', 'Content-Type': 'application/offset+octet-stream', 'Upload-Offset': '0' },
+      headers: { ...TUS, 'Content-Type': 'application/offset+octet-stream', 'Upload-Offset': '0' },
       body: wav.bytes,
     });
     expect(patched.status).toBe(204);
