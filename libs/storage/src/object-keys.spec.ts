@@ -1,6 +1,6 @@
 import fc from 'fast-check';
 import { filenameProblem } from '@kiln/contracts';
-import { ObjectKeyError, objectKeys, parseObjectKey } from './object-keys';
+import { KILN_KEY_PREFIXES, ObjectKeyError, objectKeys, parseObjectKey } from './object-keys';
 
 const job = '0b6f2f5e-8a43-4d1c-9c1e-4f1e2d3c4b5a';
 const other = '7c9e6679-7425-40de-944b-e07fc1f90ae7';
@@ -19,6 +19,19 @@ describe('object keys', () => {
       objectKeys.uploadFiles(other),
       objectKeys.uploadChunks(other),
     ]).toEqual([`inputs/${job}/`, `outputs/${job}/`, `uploads/${other}/`, `chunks/${other}/`]);
+  });
+
+  it('starts every key it builds with one of KILN_KEY_PREFIXES, each a different one', () => {
+    const built = [
+      objectKeys.input(job, other, 'a.mp4'),
+      objectKeys.output(job, other, 0, 'a.mp3'),
+      objectKeys.upload(other, 'a.mov'),
+      objectKeys.assembledUpload(other, 'a.mov'),
+      objectKeys.chunk(other, 0, 9),
+    ];
+    const prefixOf = (key: string) => KILN_KEY_PREFIXES.filter((p) => key.startsWith(p));
+    expect(built.map(prefixOf)).toEqual([['inputs/'], ['outputs/'], ['uploads/'], ['uploads/'], ['chunks/']]);
+    expect(new Set(built.flatMap(prefixOf)).size).toBe(KILN_KEY_PREFIXES.length);
   });
 
   it('writes ids in lower case, so a prefix from an upper-case route id still matches', () => {

@@ -75,6 +75,9 @@ export const objectKeys = {
   uploadChunks: (uploadId: string) => `chunks/${id('upload id', uploadId)}/`,
 } as const;
 
+/** The top-level prefixes of every key above: what Kiln may list, and sweep of objects no row names. */
+export const KILN_KEY_PREFIXES = ['inputs/', 'outputs/', 'uploads/', 'chunks/'] as const;
+
 export type ParsedObjectKey =
   | { kind: 'input'; jobId: string; inputId: string; filename: string }
   | { kind: 'output'; jobId: string; outputId: string; attempt: number; filename: string }

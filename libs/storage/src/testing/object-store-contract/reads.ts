@@ -1,6 +1,7 @@
 // The ObjectStore contract, reading: get, stat and remove; list and removePrefix; byte ranges;
 // and presigned download URLs.
 import { randomBytes } from 'node:crypto';
+import { mapLimit } from '../../map-limit';
 import { type ContractSuite, MiB, TIMEOUT, expectBytes, expectKilnError, readAll, streamOf } from './helpers';
 
 /** get, stat and remove, of objects that exist and of missing keys. */
@@ -26,7 +27,10 @@ export function getStatRemoveContract({ store, k }: ContractSuite): void {
 /** list and removePrefix over a small tree of keys. */
 export function listContract({ store, k }: ContractSuite): void {
   describe('list and removePrefix', () => {
+    let writtenFrom = 0;
+    let writtenUntil = 0;
     beforeAll(async () => {
+      writtenFrom = Date.now();
       for (const [key, size] of [
         ['tree/a/1', 1],
         ['tree/a/2', 2],
@@ -36,6 +40,7 @@ export function listContract({ store, k }: ContractSuite): void {
       ] as const) {
         await store.put(k(key), streamOf(Buffer.alloc(size, 7)), { size });
       }
+      writtenUntil = Date.now();
     });
 
     it('list yields every object under a prefix, nested ones too, in key order', async () => {
@@ -47,6 +52,29 @@ export function listContract({ store, k }: ContractSuite): void {
         [k('tree/a/b/3'), 3],
       ]);
     });
+
+    it('list gives each object the time it was written (LastModified, whole seconds on S3)', async () => {
+      const times: number[] = [];
+      for await (const info of store.list(k('tree/'))) times.push(info.lastModified?.getTime() ?? Number.NaN);
+      expect(times).toHaveLength(5);
+      for (const t of times) {
+        expect(t).toBeGreaterThanOrEqual(Math.floor(writtenFrom / 1000) * 1000);
+        expect(t).toBeLessThanOrEqual(writtenUntil + 1000);
+      }
+    });
+
+    it(
+      'list pages through more objects than one S3 listing answer holds (1,000), streaming',
+      async () => {
+        const keys = Array.from({ length: 1005 }, (_, n) => k(`many/${String(n).padStart(4, '0')}`));
+        await mapLimit(keys, 16, (key) => store.put(key, streamOf(Buffer.from('x')), { size: 1, checksum: 'none' }));
+        const listed: string[] = [];
+        for await (const info of store.list(k('many/'))) listed.push(info.key);
+        expect(listed).toEqual(keys);
+        expect(await store.removePrefix(k('many/'))).toBe(1005);
+      },
+      TIMEOUT * 2,
+    );
 
     it('removePrefix removes exactly the objects under the prefix and counts them', async () => {
       expect(await store.removePrefix(k('tree/a/'))).toBe(3);
