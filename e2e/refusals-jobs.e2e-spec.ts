@@ -168,7 +168,7 @@ describe('refused whole-file uploads and job requests leave nothing stored (real
       await refused({ status: 409, code: 'conflict', message: /ended/ }, () => patch(ended.id, { tag: 'late' }));
     });
 
-    it('a wrong key, a malformed Authorization, a body that is not JSON → 401, 401, 415, 400', async () => {
+    it('a wrong key, a malformed Authorization, a body that is not JSON, a JSON body over its limit → 401, 401, 415, 400, 413', async () => {
       await refused({ status: 401, code: 'unauthorized' }, () => jsonPost('/v1/jobs', {}, { key: 'kiln_wrong' }));
       await refused({ status: 401, code: 'unauthorized' }, () =>
         jsonPost('/v1/jobs', {}, { key: null, headers: { Authorization: 'Basic abc' } }),
@@ -178,6 +178,9 @@ describe('refused whole-file uploads and job requests leave nothing stored (real
       );
       await refused({ status: 400, code: 'invalid_input', field: 'body' }, () =>
         stack.api('/v1/jobs', { method: 'POST', headers: { 'Content-Type': 'application/json' }, body: '{"process":' }),
+      );
+      await refused({ status: 413, code: 'payload_too_large' }, () =>
+        jsonPost('/v1/jobs', { conversion: [{ target: 'png' }], tag: 'x'.repeat(300 * KiB) }),
       );
     });
 

@@ -136,6 +136,17 @@ describe('refused upload-session requests leave nothing stored (real processes)'
       );
     });
 
+    it('a chunk or an abort by another key → 404; a chunk of an expired session → 404', async () => {
+      await refused({ status: 404, code: 'not_found' }, () =>
+        stack.api(`/v1/uploads/${parted.id}`, { method: 'DELETE', key: stack.otherKey }),
+      );
+      const old = await r.session({ filename: 'old.bin', size: MiB });
+      await r.probe.query(`UPDATE uploads SET expires_at = now() - interval '1 minute' WHERE id = $1`, [old.id]);
+      await refused({ status: 404, code: 'not_found', message: /expired/ }, () =>
+        sessionChunk(old.id, range(0, MiB - 1, MiB), randomBytes(MiB)),
+      );
+    });
+
     it('a chunk for a job that started processing meanwhile → 409 job_locked', async () => {
       const job = await r.job({ process: true });
       const late = await r.session({ filename: 'late.bin', size: MiB, job_id: job.id });

@@ -156,6 +156,15 @@ describe('refused tus requests leave nothing stored (real processes)', () => {
       );
     });
 
+    it('a PATCH of an expired upload → 410; a DELETE by another key → 404', async () => {
+      const old = await location({ 'Upload-Length': String(MiB) });
+      await r.probe.query(`UPDATE uploads SET expires_at = now() - interval '1 minute' WHERE id = $1`, [idOf(old)]);
+      await refused({ status: 410, code: 'not_found', message: /expired/ }, () => patch(old, 0, randomBytes(KiB)));
+      await refused({ status: 404, code: 'not_found' }, () =>
+        stack.api(upload, { method: 'DELETE', key: stack.otherKey, headers: TUS }),
+      );
+    });
+
     it('a PATCH into a job that started processing meanwhile → 409 job_locked', async () => {
       const job = await r.job({ process: true });
       const late = await location({ 'Upload-Length': String(MiB), 'Upload-Metadata': metadata({ job_id: job.id }) });
