@@ -108,6 +108,8 @@ export interface ChaosReport {
     chunked: boolean;
     status: string;
     unitAttempts: number[];
+    /** The job's errors (code: message), for a failed job its reason. */
+    errors: string[];
     retries: Record<string, number>;
   }[];
 }
@@ -141,6 +143,10 @@ export async function writeReport(root: string, report: ChaosReport, notes: stri
       (i) => `- ${i.fault} #${i.round} (${((i.endedAt - i.startedAt) / 1000).toFixed(1)} s): ${i.detail}`,
     ),
     '',
+    '## Why jobs failed',
+    '',
+    ...failureReasons(report),
+    '',
     '## Jobs with a problem',
     '',
     ...(report.problems.length
@@ -154,6 +160,21 @@ export async function writeReport(root: string, report: ChaosReport, notes: stri
   ].join('\n');
   await writeFile(`${base}.md`, md);
   return `${base}.md`;
+}
+
+/** The failed jobs' reasons, ids and numbers blanked out, most frequent first. */
+function failureReasons(report: ChaosReport): string[] {
+  const counts = new Map<string, number>();
+  for (const j of report.jobs.filter((x) => x.status === 'failed'))
+    for (const e of j.errors.length ? j.errors : ['(no error recorded)']) {
+      const reason = e
+        .replace(/[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}/g, '<id>')
+        .replace(/\d+/g, 'N')
+        .slice(0, 300);
+      counts.set(reason, (counts.get(reason) ?? 0) + 1);
+    }
+  const lines = [...counts].sort((a, b) => b[1] - a[1]).map(([reason, n]) => `- ${n} × ${reason}`);
+  return lines.length ? lines : ['none failed'];
 }
 
 export { judge };

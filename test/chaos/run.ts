@@ -214,6 +214,7 @@ async function main(): Promise<void> {
         chunked: r.job.chunked,
         status: r.ledger?.status ?? 'unknown',
         unitAttempts: r.ledger?.units.map((u) => u.attempt) ?? [],
+        errors: r.ledger?.errors.map((e) => `${e.code}: ${e.message}`) ?? [],
         retries: r.job.retries,
       })),
     };
