@@ -33,6 +33,8 @@ export interface JobLedger {
   units: UnitRow[];
   /** Keys listed in the bucket under outputs/<job>/. */
   outputObjects: string[];
+  /** When each of them was written (S3 LastModified, ms). */
+  outputWrittenAt: Record<string, number>;
   /** Keys listed in the bucket under inputs/<job>/. */
   inputObjects: number;
   /** The outbox rows (one per event that was decided). */
@@ -63,6 +65,7 @@ export async function auditJobs(
       errors: Array.isArray(j.errors) ? j.errors : [],
       units: [],
       outputObjects: [],
+      outputWrittenAt: {},
       inputObjects: 0,
       deliveries: [],
       attemptRows: 0,
@@ -104,7 +107,12 @@ export async function auditJobs(
     const l = byJob.get(a.job_id);
     if (l) Object.assign(l, { attemptRows: a.n, okAttemptRows: a.ok });
   }
-  for await (const o of store.list('outputs/')) byJob.get(o.key.split('/')[1])?.outputObjects.push(o.key);
+  for await (const o of store.list('outputs/')) {
+    const l = byJob.get(o.key.split('/')[1]);
+    if (!l) continue;
+    l.outputObjects.push(o.key);
+    if (o.lastModified) l.outputWrittenAt[o.key] = o.lastModified.getTime();
+  }
   for await (const o of store.list('inputs/')) {
     const l = byJob.get(o.key.split('/')[1]);
     if (l) l.inputObjects++;
@@ -128,6 +136,8 @@ export interface Judgement {
   duplicateCallbacks: boolean;
   /** The same delivery POSTed more than once (at-least-once resends a receiver deduplicates by X-Kiln-Delivery). */
   resentPosts: number;
+  /** Objects under the job's outputs no completed unit names (left by an attempt that lost or crashed). */
+  strays: string[];
   /** Everything found wrong, in words. */
   problems: string[];
 }
@@ -173,6 +183,7 @@ export function judge(l: JobLedger): Judgement {
     duplicatedOutputs,
     duplicateCallbacks,
     resentPosts: Math.max(0, l.posts.length - postedIds.size),
+    strays,
     problems,
   };
 }

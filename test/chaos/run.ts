@@ -205,7 +205,10 @@ async function main(): Promise<void> {
           id: r.job.id,
           kind: r.job.kind,
           status: r.ledger?.status ?? 'unknown',
-          problems: r.judgement?.problems ?? ['not in the database'],
+          problems: [
+            ...(r.judgement?.problems ?? ['not in the database']),
+            ...(r.judgement?.strays ?? []).map((key) => strayWhen(key, r.ledger!.outputWrittenAt[key], injections)),
+          ],
           gaveUp: r.job.gaveUp,
         })),
       jobs: results.map((r) => ({
@@ -240,6 +243,18 @@ async function main(): Promise<void> {
     await redis.destroy().catch(() => undefined);
     await tmp.remove().catch(() => undefined);
   }
+}
+
+/** When a stray output object was written, against the injections: the one it fell in, or the last before it. */
+function strayWhen(key: string, at: number | undefined, injections: Injection[]): string {
+  if (at === undefined) return `${key}: written at an unknown time`;
+  const time = new Date(at).toISOString().slice(11, 19);
+  const during = injections.find((i) => at >= i.startedAt && at <= i.endedAt);
+  if (during) return `${key} written ${time}, during ${during.fault} #${during.round}`;
+  const before = injections.filter((i) => i.endedAt < at).at(-1);
+  return before
+    ? `${key} written ${time}, ${((at - before.endedAt) / 1000).toFixed(1)} s after ${before.fault} #${before.round} ended`
+    : `${key} written ${time}, before the first fault`;
 }
 
 function countBy(values: number[]): Record<string, number> {
