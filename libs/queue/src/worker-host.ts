@@ -89,7 +89,7 @@ export class WorkerHost {
           const fields = { queue, bullJobId: job.id, ...job.data, outcome: outcome.status, ms: Date.now() - started };
           if (outcome.status === 'failed')
             log.warn({ ...fields, code: outcome.code, reason: outcome.message }, 'job handled with a failure');
-          else log.info(fields, 'job handled');
+          else log.info(outcome.status === 'skipped' ? { ...fields, reason: outcome.reason } : fields, 'job handled');
           return outcome;
         },
         {

@@ -1,11 +1,11 @@
 import { createHash } from 'node:crypto';
 import { createReadStream, createWriteStream } from 'node:fs';
 import { Transform } from 'node:stream';
-import { mkdtemp, rm, stat } from 'node:fs/promises';
+import { rm, stat } from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
 import { pipeline } from 'node:stream/promises';
-import { Inject, Injectable } from '@nestjs/common';
+import { Inject, Injectable, type OnApplicationBootstrap } from '@nestjs/common';
 import { KILN_CONFIG, type KilnConfig } from '@kiln/config';
 import { findTarget, type ConversionOptions, type HandlerOutcome, type PayloadOf, safeFilename } from '@kiln/contracts';
 import { PRISMA, type PrismaClient } from '@kiln/database';
@@ -25,13 +25,22 @@ import type { HandlerContext, JobHandler } from '@kiln/queue';
 import { OBJECT_STORE, objectKeys, type ObjectStore } from '@kiln/storage';
 import { CancelSignals } from '@kiln/worker-runtime';
 import { JobLifecycle } from '@kiln/workflow';
+import { makeWorkDir, selfMaker, sweepWorkDirs, touchWorkDir } from '../work-dirs';
+import { infrastructureCause, infrastructureFailureMessage } from './infrastructure-failure';
+import { heartbeatPeriodMs, stopReason, UnitWatch } from './unit-watch';
 
 const PROGRESS_EVERY_MS = 1_000;
 
-/** One input × one conversion: download, probe, ffmpeg, upload the output, record it. */
+/**
+ * One input × one conversion: download, probe, ffmpeg, upload the output, record it. Throughout, a
+ * heartbeat (unit-watch.ts) keeps the claim fresh and stops the unit when PostgreSQL says the job
+ * is being canceled or another attempt holds it.
+ */
 @Injectable()
-export class ConvertHandler implements JobHandler<'convert'> {
+export class ConvertHandler implements JobHandler<'convert'>, OnApplicationBootstrap {
   readonly queue = 'convert' as const;
+  /** This process, as its scratch folders' names record it (work-dirs.ts). */
+  private readonly maker = selfMaker();
 
   constructor(
     @Inject(PRISMA) private readonly prisma: PrismaClient,
@@ -42,6 +51,26 @@ export class ConvertHandler implements JobHandler<'convert'> {
     private readonly cancels: CancelSignals,
     @Inject(KilnMetrics) private readonly metrics: KilnMetrics,
   ) {}
+
+  private get tmpRoot(): string {
+    return this.config.KILN_TMP_DIR || os.tmpdir();
+  }
+
+  /** At start: the scratch folders of converters that are gone (killed mid-unit) are removed. */
+  async onApplicationBootstrap(): Promise<void> {
+    const grace = this.config.KILN_RECONCILE_GRACE_MS;
+    const removed = await sweepWorkDirs(this.tmpRoot, {
+      self: this.maker,
+      // A live converter touches its folder on every heartbeat; one silent this long has lost its unit too.
+      staleAfterMs: Math.max(60_000, 2 * grace),
+      legacyAfterMs: 2 * this.config.KILN_CONVERSION_TIMEOUT_SECONDS * 1000,
+    }).catch((err: unknown) => {
+      this.log.warn({ dir: this.tmpRoot, err: String(err) }, 'temp dir sweep failed');
+      return [];
+    });
+    if (removed.length)
+      this.log.info({ dir: this.tmpRoot, removed }, 'removed temp dirs left by converters that are gone');
+  }
 
   /** The unit, timed into kiln_conversion_duration_seconds{target, outcome}. */
   async handle(unit: PayloadOf<'convert'>, ctx: HandlerContext): Promise<HandlerOutcome> {
@@ -83,11 +112,20 @@ export class ConvertHandler implements JobHandler<'convert'> {
     const claim = await this.lifecycle.markUnitStarted(jobId, outputId);
     if (!claim) return { status: 'skipped', reason: 'the unit is no longer claimable (ended or canceled)' };
     const { lease } = claim;
-    const dir = await mkdtemp(path.join(this.config.KILN_TMP_DIR || os.tmpdir(), 'kiln-convert-'));
+    let dir: string | undefined; // made inside the try: a full disk there is a failure of this attempt too
     const cancel = this.cancels.register(jobId);
-    const signal = AbortSignal.any([ctx.signal, cancel.signal]);
+    // The durable stop: heartbeats (and progress reports) answered false by PostgreSQL.
+    const watch = new UnitWatch({ jobId, outputId, lease }, heartbeatPeriodMs(this.config.KILN_RECONCILE_GRACE_MS), {
+      lifecycle: this.lifecycle,
+      whyStopped: () => stopReason(this.prisma, jobId),
+      onBeat: () => (dir ? touchWorkDir(dir) : undefined),
+      log: this.log,
+    }).start();
+    const signal = AbortSignal.any([ctx.signal, cancel.signal, watch.signal]);
     try {
-      const inputPath = path.join(dir, 'input');
+      const workDir = await makeWorkDir(this.tmpRoot, this.maker);
+      dir = workDir;
+      const inputPath = path.join(workDir, 'input');
       const hash = createHash('sha256');
       await pipeline(
         await this.store.get(input.objectKey),
@@ -110,8 +148,11 @@ export class ConvertHandler implements JobHandler<'convert'> {
           timeoutMs: 60_000,
           maxPixels: this.config.KILN_MAX_PIXELS,
           memoryLimitBytes: this.config.KILN_FFMPEG_MEMORY_LIMIT,
+          signal,
         });
       } catch (err: unknown) {
+        // Stopped, or the machine failed (a signal, an I/O error): retried, not blamed on the input.
+        if (isMediaError(err) && (err.code === 'canceled' || err.code === 'infrastructure')) throw err;
         if (isMediaError(err) && err.limit) return this.fail(unit, 'unprocessable', err.message, lease); // a media bomb, named
         if (isMediaError(err))
           return this.fail(unit, 'unprocessable', `the input is not a readable media file (${err.message})`, lease);
@@ -125,7 +166,7 @@ export class ConvertHandler implements JobHandler<'convert'> {
 
       const base = path.parse(input.filename ?? 'file').name || 'file';
       const filename = safeFilename(`${base}.${target.extension}`); // within 255 bytes, extension kept
-      const outputPath = path.join(dir, `output.${target.extension}`);
+      const outputPath = path.join(workDir, `output.${target.extension}`);
       const built = buildConversion(
         { target, options: conversion.options as ConversionOptions, input: media, inputPath, outputPath },
         {
@@ -151,13 +192,24 @@ export class ConvertHandler implements JobHandler<'convert'> {
             const now = Date.now();
             if (now - lastWrite < PROGRESS_EVERY_MS) return;
             lastWrite = now;
-            void this.lifecycle.reportProgress(jobId, outputId, percent, lease).catch(() => undefined);
+            void this.lifecycle
+              .reportProgress(jobId, outputId, percent, lease)
+              .then((holds) => watch.answer(holds))
+              .catch(() => undefined);
             void ctx.job.updateProgress(Math.floor(percent)).catch(() => undefined);
           },
         });
       } catch (err: unknown) {
         if (isMediaError(err)) {
-          if (err.code === 'canceled') throw err; // shutdown: BullMQ hands the unit to another converter
+          if (err.code === 'canceled') throw err; // shutdown (BullMQ hands the unit on) or a stop
+          if (err.code === 'infrastructure') {
+            // Not the input's fault: thrown, so BullMQ retries the unit (on whichever converter is free).
+            this.log.warn(
+              { jobId, outputId, attempt: claim.attempt, fault: err.fault, err: err.message, stderr: err.stderrTail },
+              'ffmpeg failed: an infrastructure failure, the unit is retried',
+            );
+            throw err;
+          }
           const code = err.code === 'timeout' ? 'unprocessable' : err.code;
           this.log.warn({ jobId, outputId, code: err.code, stderr: err.stderrTail }, 'ffmpeg failed');
           return this.fail(unit, code, err.message, lease);
@@ -194,19 +246,19 @@ export class ConvertHandler implements JobHandler<'convert'> {
       return { status: 'success', detail: `${filename} (${put.size} bytes)` };
     } catch (err: unknown) {
       if (cancel.signal.aborted) return { status: 'skipped', reason: 'job canceled during conversion' };
+      if (watch.stopped) return { status: 'skipped', reason: watch.reason! };
       if (ctx.isLastAttempt && !(isMediaError(err) && err.code === 'canceled')) {
-        await this.lifecycle.failUnit(
-          jobId,
-          outputId,
-          'internal',
-          `conversion failed: ${err instanceof Error ? err.message : String(err)}`,
-          lease,
-        );
+        const cause = infrastructureCause(err);
+        const message = cause
+          ? infrastructureFailureMessage(cause, claim.attempt)
+          : `conversion failed: ${err instanceof Error ? err.message : String(err)}`;
+        await this.lifecycle.failUnit(jobId, outputId, 'internal', message, lease);
       }
       throw err;
     } finally {
+      watch.dispose();
       cancel.release();
-      await rm(dir, { recursive: true, force: true });
+      if (dir) await rm(dir, { recursive: true, force: true });
     }
   }
 
