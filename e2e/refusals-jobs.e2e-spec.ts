@@ -165,6 +165,10 @@ describe('refused whole-file uploads and job requests leave nothing stored (real
       await refused({ status: 409, code: 'conflict', field: 'input' }, () => patch(bare.id, { process: true }));
       const ended = await r.job();
       expect((await stack.api(`/v1/jobs/${ended.id}`, { method: 'DELETE' })).status).toBe(200);
+      await waitFor(
+        'the cancel to end',
+        async () => (await json(stack.api(`/v1/jobs/${ended.id}`))).status.code === 'canceled',
+      );
       await refused({ status: 409, code: 'conflict', message: /ended/ }, () => patch(ended.id, { tag: 'late' }));
     });
 

@@ -168,7 +168,7 @@ describe('refused upload-session requests leave nothing stored (real processes)'
     );
     const one = await r.session({ filename: 'one.bin', size: 1000 });
     expect((await sessionChunk(one.id, range(0, 999, 1000), randomBytes(1000))).status).toBe(201);
-    await waitFor('assembly', async () => (await json(stack.api(`/v1/uploads/${one.id}`))).assembled);
+    await r.settled(one.id);
     await refused({ status: 409, code: 'conflict', message: /complete/ }, () =>
       stack.api(`/v1/uploads/${one.id}`, { method: 'DELETE' }),
     );

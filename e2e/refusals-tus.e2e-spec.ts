@@ -7,7 +7,7 @@ import { randomBytes } from 'node:crypto';
 import { openRequest } from '../test/e2e-helpers/raw-http';
 import { KiB, MAX_FILE, MiB, pieces, useRefusalStack } from '../test/e2e-helpers/refusals';
 import { OFFSET_STREAM, TUS, digest, idOf, metadata } from '../test/e2e-helpers/tus';
-import { json, waitFor } from '../test/stack';
+import { waitFor } from '../test/stack';
 
 jest.setTimeout(180_000);
 
@@ -222,7 +222,7 @@ describe('refused tus requests leave nothing stored (real processes)', () => {
     it('DELETE of a complete upload → 409', async () => {
       const done = await location({ 'Upload-Length': '1000' });
       expect((await patch(done, 0, randomBytes(1000))).status).toBe(204);
-      await waitFor('assembly', async () => (await json(stack.api(`/v1/uploads/${idOf(done)}`))).assembled);
+      await r.settled(idOf(done));
       await refused({ status: 409, code: 'conflict', message: /complete/ }, () =>
         stack.api(done, { method: 'DELETE', headers: TUS }),
       );

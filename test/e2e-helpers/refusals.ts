@@ -2,8 +2,8 @@
 // queued, so it is a locked job that nothing moves on), the probe of its stored state, and the
 // requests the tests make: jobs, chunks, upload sessions, bodies streamed without Content-Length.
 import { createHash, randomBytes } from 'node:crypto';
-import { once } from 'node:events';
-import { Stack, json } from '../stack';
+import type { ClientRequest } from 'node:http';
+import { Stack, json, waitFor } from '../stack';
 import { openRequest } from './raw-http';
 import { type Answer, type ExpectedRefusal, StoredStateProbe, expectRefusedWithoutTrace } from './stored-state';
 
@@ -56,6 +56,17 @@ export class RefusalStack {
       key: init.key,
       headers: { 'Content-Type': 'application/json', ...init.headers },
       body: JSON.stringify(body),
+    });
+
+  /**
+   * An upload (session or tus) that is assembled and whose chunk objects are gone: the assembler
+   * marks it assembled, then deletes the chunks, so both are waited for.
+   */
+  settled = (uploadId: string) =>
+    waitFor('assembly and its clean-up', async () => {
+      if (!(await json(this.stack.api(`/v1/uploads/${uploadId}`))).assembled) return false;
+      for await (const _ of this.probe.store.list(`chunks/${uploadId}/`)) return false;
+      return true;
     });
 
   /** A job (process: false unless asked) with one jpg conversion; its JSON (id, token, input…). */
@@ -133,7 +144,7 @@ export class RefusalStack {
     });
     for (const piece of pieces) {
       if (req.destroyed) break;
-      if (!req.write(piece)) await Promise.race([once(req, 'drain'), once(req, 'close')]);
+      if (!req.write(piece)) await writable(req);
     }
     req.end();
     return answer;
@@ -146,6 +157,19 @@ export function useRefusalStack(env: Record<string, string> = {}): RefusalStack 
   beforeAll(() => r.start());
   afterAll(() => r.stop());
   return r;
+}
+
+/** Resolves when the request can take more body (or is gone). */
+function writable(req: ClientRequest): Promise<void> {
+  return new Promise((resolve) => {
+    const done = () => {
+      req.off('drain', done);
+      req.off('close', done);
+      resolve();
+    };
+    req.once('drain', done);
+    req.once('close', done);
+  });
 }
 
 /** `count` pieces of `size` random bytes. */
