@@ -125,6 +125,10 @@ export const configSchema = z.object({
   KILN_CHUNK_SIZE_MAX: bytes(64 * 1024 ** 2),
   KILN_UPLOAD_TTL_SECONDS: int(7 * 24 * 3600, 60),
   KILN_DOWNLOAD_URL_TTL_SECONDS: int(6 * 3600, 60),
+  /** A job's files and rows are deleted this long after it ends, unless it was created with its own `expires_at`. */
+  KILN_JOB_RETENTION_SECONDS: int(24 * 3600, 60),
+  /** Objects under Kiln's prefixes with no job or upload row are deleted once older than this. */
+  KILN_ORPHAN_MIN_AGE_SECONDS: int(24 * 3600, 3600),
   KILN_CONVERTER_CONCURRENCY: int(1, 1),
   KILN_ASSEMBLER_CONCURRENCY: int(4, 1),
   KILN_CONVERSION_TIMEOUT_SECONDS: int(3600, 1),

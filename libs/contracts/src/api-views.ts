@@ -57,6 +57,12 @@ export interface JobView {
   started_at: string | null;
   finished_at: string | null;
   spent_ms: number;
+  /**
+   * When the job's files and rows are deleted (ISO 8601, like the other times): the `expires_at` given
+   * at creation, else `finished_at` + KILN_JOB_RETENTION_SECONDS; null while the job runs without one,
+   * and for a job kept for good (`expires_at: 0`). After it the job answers 404.
+   */
+  expires_at: string | null;
 }
 
 export interface JobList {

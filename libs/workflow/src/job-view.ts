@@ -1,5 +1,14 @@
 import type { Conversion, Input, Job, Output } from '@kiln/database';
-import type { ConversionView, InputView, JobError, JobStatus, JobView, OutputView, TaskStatus } from '@kiln/contracts';
+import {
+  FINAL_JOB_STATUSES,
+  type ConversionView,
+  type InputView,
+  type JobError,
+  type JobStatus,
+  type JobView,
+  type OutputView,
+  type TaskStatus,
+} from '@kiln/contracts';
 import type { ObjectStore } from '@kiln/storage';
 
 /** The API's answer shapes live in contracts (the CLI reads them too). */
@@ -7,16 +16,60 @@ export type { ConversionView, InputView, JobView, OutputView } from '@kiln/contr
 
 export type JobWithChildren = Job & { inputs: Input[]; conversions: Conversion[]; outputs: Output[] };
 
-/** Makes a time-limited download URL for a stored output. */
-export type OutputUrlSigner = (output: Output) => Promise<string>;
+/** What decides when a job's data expires (its files and rows are deleted). */
+export type JobRetention = Pick<Job, 'status' | 'finishedAt' | 'expiresAt' | 'keepData'>;
 
-/** The signer the gateway and the callbacks share: a presigned GET named after the output. */
-export function outputUrlSigner(store: Pick<ObjectStore, 'presignGet'>, ttlSeconds: number): OutputUrlSigner {
-  return (o) =>
-    store.presignGet(o.objectKey!, ttlSeconds, {
+/** The default KILN_JOB_RETENTION_SECONDS: a day after the job ends. */
+export const DEFAULT_JOB_RETENTION_SECONDS = 24 * 3600;
+
+const ENDED: readonly string[] = FINAL_JOB_STATUSES;
+
+/**
+ * When a job's data expires: never (null) when it is kept (`expires_at: 0`); its own `expires_at` when
+ * given at creation; else its end + `retentionSeconds`, unknown (null) while it has not ended. The
+ * retention task never deletes a job that has not ended, whatever this says.
+ */
+export function jobDataExpiry(job: JobRetention, retentionSeconds: number): Date | null {
+  if (job.keepData) return null;
+  if (job.expiresAt) return job.expiresAt;
+  if (!ENDED.includes(job.status) || !job.finishedAt) return null;
+  return new Date(job.finishedAt.getTime() + retentionSeconds * 1000);
+}
+
+/**
+ * Makes a time-limited download URL for a stored output of `job`; `dataExpiry` says when that job's
+ * data expires (the view shows it).
+ */
+export interface OutputUrlSigner {
+  (output: Output, job: JobRetention): Promise<string>;
+  dataExpiry(job: JobRetention): Date | null;
+}
+
+/**
+ * The signer the gateway and the callbacks share: a presigned GET named after the output, valid for
+ * `ttlSeconds` or until the job's data expires, whichever comes first (at least 1 s: a URL signed in
+ * the moments between expiry and the retention task's run still works until it runs). A job not
+ * ended yet without its own `expires_at` keeps its data at least `retentionSeconds` from now.
+ */
+export function outputUrlSigner(
+  store: Pick<ObjectStore, 'presignGet'>,
+  ttlSeconds: number,
+  retentionSeconds = DEFAULT_JOB_RETENTION_SECONDS,
+): OutputUrlSigner {
+  const dataExpiry = (job: JobRetention) => jobDataExpiry(job, retentionSeconds);
+  const sign = (o: Output, job: JobRetention) => {
+    const expiry = dataExpiry(job);
+    const left = expiry
+      ? Math.floor((expiry.getTime() - Date.now()) / 1000)
+      : job.keepData
+        ? Number.POSITIVE_INFINITY
+        : retentionSeconds;
+    return store.presignGet(o.objectKey!, Math.max(1, Math.min(ttlSeconds, left)), {
       filename: o.filename ?? undefined,
       contentType: o.contentType ?? undefined,
     });
+  };
+  return Object.assign(sign, { dataExpiry });
 }
 
 const iso = (d: Date | null | undefined): string | null => (d ? d.toISOString() : null);
@@ -65,7 +118,7 @@ export function conversionView(c: Conversion, outputs: Output[]): ConversionView
   };
 }
 
-export async function outputView(o: Output, sign: OutputUrlSigner): Promise<OutputView> {
+export async function outputView(o: Output, sign: OutputUrlSigner, job: JobRetention): Promise<OutputView> {
   return {
     id: o.id,
     conversion_id: o.conversionId,
@@ -74,7 +127,7 @@ export async function outputView(o: Output, sign: OutputUrlSigner): Promise<Outp
     size: num(o.size),
     content_type: o.contentType,
     checksum_sha256: o.checksumSha256,
-    uri: o.objectKey ? await sign(o) : null,
+    uri: o.objectKey ? await sign(o, job) : null,
     created_at: (o.finishedAt ?? o.createdAt).toISOString(),
   };
 }
@@ -109,13 +162,14 @@ export async function jobView(
     tag: job.tag,
     input: job.inputs.map(inputView),
     conversion: job.conversions.map((c) => conversionView(c, job.outputs)),
-    output: await Promise.all(completedOutputs.map((o) => outputView(o, sign))),
+    output: await Promise.all(completedOutputs.map((o) => outputView(o, sign, job))),
     progress: job.progress,
     created_at: job.createdAt.toISOString(),
     modified_at: job.modifiedAt.toISOString(),
     started_at: iso(job.startedAt),
     finished_at: iso(finished),
     spent_ms: Math.max(0, spent),
+    expires_at: iso(sign.dataExpiry(job)),
   };
 }
 

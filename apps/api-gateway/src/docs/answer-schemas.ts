@@ -118,6 +118,11 @@ export function answerSchemas(): Record<string, JsonSchema> {
         started_at: timeOrNull,
         finished_at: timeOrNull,
         spent_ms: { type: 'integer' },
+        expires_at: {
+          ...timeOrNull,
+          description:
+            "When the job's files and rows are deleted (then 404): its own expires_at, else finished_at + KILN_JOB_RETENTION_SECONDS; null while it runs without one, or when kept (expires_at 0).",
+        },
       },
       ['token'],
     ),

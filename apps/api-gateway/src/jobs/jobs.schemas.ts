@@ -30,6 +30,9 @@ export const clientFilename = z
   })
   .meta({ description: 'A file name: no path, no control or format characters, at most 255 UTF-8 bytes.' });
 
+/** The last second of year 9999 (epoch seconds): a later `expires_at` is refused as out of range. */
+const JOB_EXPIRES_AT_MAX = 253_402_300_799;
+
 /** A byte count: a whole number from 0 to 2^53 - 1 (a JSON 1e300 or -1 is a 400, never a crash later). */
 export const byteCount = z.number().int('must be a whole number of bytes').min(0).max(Number.MAX_SAFE_INTEGER);
 
@@ -91,6 +94,17 @@ export const createJobBody = z.strictObject({
   conversion: z.array(conversionSpec).max(20).default([]),
   callback: httpUrl.optional(),
   tag: text(255).optional(),
+  /** Epoch seconds, as uploads' `expires_at`; 0 = keep; default: KILN_JOB_RETENTION_SECONDS after the job ends. */
+  expires_at: z
+    .number()
+    .int('must be whole epoch seconds')
+    .min(0)
+    .max(JOB_EXPIRES_AT_MAX, 'must be epoch seconds no later than the year 9999 (or 0 to keep)')
+    .optional()
+    .meta({
+      description:
+        "Epoch seconds when the job's files and rows are deleted (not before it ends); 0 = keep; default: KILN_JOB_RETENTION_SECONDS after it ends.",
+    }),
 });
 
 export const patchJobBody = z.strictObject({

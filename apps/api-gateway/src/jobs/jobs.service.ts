@@ -2,7 +2,7 @@ import { randomBytes, randomUUID } from 'node:crypto';
 import { Inject, Injectable } from '@nestjs/common';
 import { KILN_CONFIG, type KilnConfig } from '@kiln/config';
 import { STOPPED_JOB_STATUSES, KilnError, findTarget, type JobStatus } from '@kiln/contracts';
-import { PRISMA, type CallbackDelivery, type Output, type PrismaClient } from '@kiln/database';
+import { PRISMA, type CallbackDelivery, type PrismaClient } from '@kiln/database';
 import { OBJECT_STORE, type ObjectStore } from '@kiln/storage';
 import { QueueProducer } from '@kiln/queue';
 import {
@@ -16,6 +16,7 @@ import {
   outputView,
   type JobView,
   type JobWithChildren,
+  type OutputUrlSigner,
 } from '@kiln/workflow';
 import { assertPublicUrlLiteral } from '@kiln/outbound-http';
 import { attachUpload } from '@kiln/uploads';
@@ -46,9 +47,11 @@ export class JobsService {
     private readonly quotas: KeyQuotas,
   ) {}
 
-  /** Signs a download URL for a stored output. */
-  readonly signOutput = (o: Output): Promise<string> =>
-    outputUrlSigner(this.store, this.config.KILN_DOWNLOAD_URL_TTL_SECONDS)(o);
+  /** Signs a download URL for a stored output, never valid past the job's data (see outputUrlSigner). */
+  get signOutput(): OutputUrlSigner {
+    const { KILN_DOWNLOAD_URL_TTL_SECONDS: ttl, KILN_JOB_RETENTION_SECONDS: retention } = this.config;
+    return outputUrlSigner(this.store, ttl, retention);
+  }
 
   async create(principal: Principal, body: unknown): Promise<JobView> {
     const spec = parseOrThrow(createJobBody, body);
@@ -70,6 +73,7 @@ export class JobsService {
       process: spec.process,
       callback: spec.callback ?? null,
       tag: spec.tag ?? null,
+      ...this.expiry(spec.expires_at),
       inputs: { create: inputs },
       conversions: { create: spec.conversion.map((c, n) => this.conversionRow(c, n)) },
     };
@@ -198,14 +202,15 @@ export class JobsService {
 
   async listOutputs(principal: Principal, id: string) {
     const job = await this.loadOwned(principal, id);
-    return Promise.all(job.outputs.filter((o) => o.status === 'completed').map((o) => outputView(o, this.signOutput)));
+    const sign = this.signOutput;
+    return Promise.all(job.outputs.filter((o) => o.status === 'completed').map((o) => outputView(o, sign, job)));
   }
 
   async downloadUrl(principal: Principal, id: string, outputId: string): Promise<string> {
     const job = await this.loadOwned(principal, id);
     const output = job.outputs.find((o) => o.id === outputId && o.status === 'completed');
     if (!output) throw new KilnError('not_found', 'No such output in this job.');
-    return this.signOutput(output);
+    return this.signOutput(output, job);
   }
 
   async listCallbacks(principal: Principal, id: string) {
@@ -257,6 +262,23 @@ export class JobsService {
 
   private view(job: JobWithChildren, includeToken = false): Promise<JobView> {
     return jobView(job, this.signOutput, { includeToken });
+  }
+
+  /**
+   * `expires_at` at creation (epoch seconds): 0 keeps the data until the job is deleted by hand; a time
+   * in the past is refused; none leaves the expiry to KILN_JOB_RETENTION_SECONDS after the job ends.
+   */
+  private expiry(expiresAt: number | undefined): { expiresAt?: Date; keepData?: boolean } {
+    if (expiresAt === undefined) return {};
+    if (expiresAt === 0) return { keepData: true };
+    if (expiresAt * 1000 <= Date.now()) {
+      throw new KilnError(
+        'invalid_input',
+        'Invalid body: expires_at: must be in the future (epoch seconds), or 0 to keep',
+        [{ field: 'expires_at', message: 'must be in the future, or 0' }],
+      );
+    }
+    return { expiresAt: new Date(expiresAt * 1000) };
   }
 
   /** A declared upload size over KILN_MAX_FILE_SIZE could never be uploaded: 413, as for the upload itself. */
