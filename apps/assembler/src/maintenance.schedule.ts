@@ -7,6 +7,10 @@ const TASKS: { task: PayloadOf<'maintenance'>['task']; every: number }[] = [
   { task: 'expire-uploads', every: 10 * 60_000 },
   { task: 'requeue-queued', every: 60_000 },
   { task: 'stale-multipart', every: 6 * 3600_000 },
+  // Expired jobs' files and rows (KILN_JOB_RETENTION_SECONDS or the job's expires_at).
+  { task: 'expire-jobs', every: 10 * 60_000 },
+  // Objects no row owns, older than KILN_ORPHAN_MIN_AGE_SECONDS: a listing of the bucket, so rarely.
+  { task: 'sweep-orphans', every: 6 * 3600_000 },
 ];
 
 /** Registers the repeatable maintenance tasks (BullMQ job schedulers: one per task, cluster-wide). */

@@ -19,7 +19,7 @@ export interface QueuePayloads {
   convert: { jobId: string; inputId: string; conversionId: string; outputId: string };
   finalize: { jobId: string };
   callback: { jobId: string; deliveryId: string; event: import('./status').CallbackEvent };
-  maintenance: { task: 'expire-uploads' | 'stale-multipart' | 'requeue-queued' };
+  maintenance: { task: 'expire-uploads' | 'stale-multipart' | 'requeue-queued' | 'expire-jobs' | 'sweep-orphans' };
 }
 
 export type PayloadOf<Q extends QueueName> = QueuePayloads[Q];

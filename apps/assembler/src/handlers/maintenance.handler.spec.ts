@@ -124,6 +124,7 @@ function setup() {
     store,
     createLogger('maintenance-test', 'silent'),
     lifecycle as JobLifecycle,
+    { KILN_JOB_RETENTION_SECONDS: 86_400, KILN_ORPHAN_MIN_AGE_SECONDS: 86_400 },
   );
   return { db, store, started, handler };
 }

@@ -1,27 +1,39 @@
 import { Inject, Injectable } from '@nestjs/common';
+import { KILN_CONFIG, type KilnConfig } from '@kiln/config';
 import type { HandlerOutcome, PayloadOf } from '@kiln/contracts';
 import { PRISMA, type PrismaClient } from '@kiln/database';
 import { LOGGER, type Logger } from '@kiln/observability';
 import type { JobHandler } from '@kiln/queue';
 import { OBJECT_STORE, objectKeys, type ObjectStore } from '@kiln/storage';
 import { JobLifecycle } from '@kiln/workflow';
+import { JobRetention } from './job-retention';
+import { OrphanSweep } from './orphan-sweep';
 
 /** Multipart uploads older than this were abandoned (a crashed writer); S3 keeps their parts forever. */
 export const STALE_MULTIPART_AGE_MS = 24 * 3600 * 1000;
 /** A job queued for longer than this is checked for units lost on the way to Redis. */
 export const REQUEUE_AFTER_MS = 60 * 1000;
 
-/** Housekeeping on a schedule: expired upload sessions and their chunks, abandoned multipart uploads. */
+/**
+ * Housekeeping on a schedule: expired upload sessions and their chunks, abandoned multipart uploads,
+ * expired jobs' data (job-retention.ts) and objects no row owns (orphan-sweep.ts).
+ */
 @Injectable()
 export class MaintenanceHandler implements JobHandler<'maintenance'> {
   readonly queue = 'maintenance' as const;
+  readonly retention: JobRetention;
+  readonly orphans: OrphanSweep;
 
   constructor(
     @Inject(PRISMA) private readonly prisma: PrismaClient,
     @Inject(OBJECT_STORE) private readonly store: ObjectStore,
     @Inject(LOGGER) private readonly log: Logger,
     private readonly lifecycle: JobLifecycle,
-  ) {}
+    @Inject(KILN_CONFIG) config: Pick<KilnConfig, 'KILN_JOB_RETENTION_SECONDS' | 'KILN_ORPHAN_MIN_AGE_SECONDS'>,
+  ) {
+    this.retention = new JobRetention(prisma, store, log, { retentionSeconds: config.KILN_JOB_RETENTION_SECONDS });
+    this.orphans = new OrphanSweep(prisma, store, log, { minAgeSeconds: config.KILN_ORPHAN_MIN_AGE_SECONDS });
+  }
 
   async handle(payload: PayloadOf<'maintenance'>): Promise<HandlerOutcome> {
     switch (payload.task) {
@@ -29,6 +41,18 @@ export class MaintenanceHandler implements JobHandler<'maintenance'> {
         return this.expireUploads();
       case 'requeue-queued':
         return this.requeueQueued();
+      case 'expire-jobs': {
+        const { deleted, failed } = await this.retention.run();
+        // A job that failed is retried by the next run; the others are done.
+        return { status: 'success', detail: `${deleted.length} expired jobs deleted, ${failed.length} failed` };
+      }
+      case 'sweep-orphans': {
+        const { listed, deleted, foreign } = await this.orphans.run();
+        return {
+          status: 'success',
+          detail: `${listed} objects listed, ${deleted} orphans deleted, ${foreign} keys not of Kiln's layout left`,
+        };
+      }
       case 'stale-multipart': {
         // Upload sessions keep their multipart upload (their parts) for as long as they live.
         const aborted = await this.store.abortStaleUploads(
