@@ -102,7 +102,10 @@ describe('many hosts: gateway, assembler and two converters on network namespace
     await p.network!.heal(loser.name);
     const healedAt = Date.now();
 
-    // The cut converter comes to the end of its attempt: refused (its lease is gone), its file removed.
+    // The cut converter comes to the end of its attempt, having recorded nothing: either its first
+    // heartbeat after the heal found the unit held by the later attempt and it stopped working
+    // (ffmpeg killed, nothing written), or it had already converted and was refused at the end
+    // (its lease was no longer the unit's) and removed its own file.
     const loserEnd = await waitFor(
       'the cut converter to end its attempt',
       async () =>
@@ -118,15 +121,23 @@ describe('many hosts: gateway, assembler and two converters on network namespace
       throw new Error(`${(err as Error).message}\n--- ${loser.name}\n${loser.output.join('').slice(-4000)}`);
     });
     expect(loserEnd).toMatchObject({ msg: 'job handled', outcome: 'skipped' });
-    // It reached the end and was refused: its lease was no longer the unit's; it removed its own file.
     const refused = logLines(loser).find(
       (l) => l.outputId === outputId && /claimed again by a later attempt/.test(l.msg ?? ''),
     );
-    expect(refused).toMatchObject({
-      jobId: id,
-      attempt: 1,
-      key: expect.stringMatching(new RegExp(`^outputs/${id}/${outputId}/1/`)),
-    });
+    const stopped = logLines(loser).find(
+      (l) => l.outputId === outputId && l.msg === 'unit stopped: PostgreSQL says it must',
+    );
+    const lostUnit = 'lost the unit: it ended or another attempt holds it';
+    if (loserEnd.reason === lostUnit) {
+      expect({ stopped: stopped?.reason, refused }).toEqual({ stopped: lostUnit, refused: undefined });
+    } else {
+      expect(refused).toMatchObject({
+        jobId: id,
+        attempt: 1,
+        key: expect.stringMatching(new RegExp(`^outputs/${id}/${outputId}/1/`)),
+      });
+    }
+    const loserEndedHow = refused ? 'was refused at the end' : 'stopped on its first heartbeat';
 
     const jobs = [id, ...acrossPartitions];
     const finals = await ended(jobs, 120_000);
@@ -162,7 +173,7 @@ describe('many hosts: gateway, assembler and two converters on network namespace
     );
     console.log(
       `converter partition: unit taken over ${takeoverS.toFixed(1)} s after the cut (lock ${LOCK_SECONDS} s); ` +
-        `the cut converter was ${loserStillConverting ? 'still converting' : 'done converting'} at the heal and was refused ${since(refused?.time)} s after it; ` +
+        `the cut converter was ${loserStillConverting ? 'still converting' : 'done converting'} at the heal and ${loserEndedHow} ${since(loserEnd.time)} s after it; ` +
         `the winner recorded the unit ${since(winnerEnd?.time)} s after the heal; ${jobs.length} jobs across the partition, all completed once`,
     );
   });
