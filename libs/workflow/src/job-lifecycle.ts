@@ -284,7 +284,14 @@ export class JobLifecycle {
       where: { id: outputId, jobId, lease, status: 'processing', job: { status: { in: ['queued', 'processing'] } } },
       data: { ...file, status: 'completed', progress: 100, finishedAt: new Date(), error: null, errorCode: null },
     });
-    if (!won.count) return false;
+    if (!won.count) {
+      // A repeat after a lost answer (the database committed, the connection broke before the
+      // reply): this attempt's file is already the unit's. Anything else lost the unit.
+      const already = await this.prisma.output.count({
+        where: { id: outputId, jobId, lease, status: 'completed', objectKey: file.objectKey },
+      });
+      return already > 0;
+    }
     await this.refreshJobProgress(jobId);
     return true;
   }

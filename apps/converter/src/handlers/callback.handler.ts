@@ -10,6 +10,7 @@ import type { JobHandler } from '@kiln/queue';
 import { OBJECT_STORE, type ObjectStore } from '@kiln/storage';
 import { TransferClock, callbackSecretsFor, guardedRequest, signCallback } from '@kiln/outbound-http';
 import { JobLifecycle, jobView, outputUrlSigner } from '@kiln/workflow';
+import { RECORD_PATIENCE_MS, recordPatiently } from './record-patiently';
 
 interface Attempt {
   statusCode: number | null;
@@ -92,7 +93,10 @@ export class CallbackHandler implements JobHandler<'callback'> {
     const attempt = await this.nextAttempt(payload);
     if (typeof attempt === 'string') return { status: 'skipped', reason: attempt };
     const isLastAttempt = attempt >= this.lifecycle.callbackAttempts;
-    const view = await jobView(job, outputUrlSigner(this.store, this.config.KILN_DOWNLOAD_URL_TTL_SECONDS));
+    const view = await jobView(
+      job,
+      outputUrlSigner(this.store, this.config.KILN_DOWNLOAD_URL_TTL_SECONDS, this.config.KILN_JOB_RETENTION_SECONDS),
+    );
     const body = JSON.stringify(view);
     const started = Date.now();
     const result = await postJson(
@@ -112,31 +116,41 @@ export class CallbackHandler implements JobHandler<'callback'> {
     const delivered = code !== null && code >= 200 && code < 300;
     const retryable = !result.refused && (code === null || code >= 500 || code === 408 || code === 429);
     const final = delivered || !retryable || isLastAttempt;
-    await this.prisma.$transaction([
-      this.prisma.callbackDelivery.upsert({
-        where: { deliveryId_attempt: { deliveryId: payload.deliveryId, attempt } },
-        create: {
-          id: randomUUID(),
-          jobId: job.id,
-          deliveryId: payload.deliveryId,
-          event: payload.event,
-          url: job.callback,
-          attempt,
-          statusCode: result.statusCode,
-          error: result.error,
-          durationMs,
-        },
-        update: { statusCode: result.statusCode, error: result.error, durationMs, at: new Date() },
-      }),
-      ...(final
-        ? [
-            this.prisma.delivery.updateMany({
-              where: { deliveryId: payload.deliveryId },
-              data: { state: delivered ? 'delivered' : 'failed' },
-            }),
-          ]
-        : []),
-    ]);
+    // The POST went out: its outcome is recorded even across a database outage, or the retry
+    // would send the same delivery again.
+    const url = job.callback;
+    const recordOutcome = () =>
+      this.prisma.$transaction([
+        this.prisma.callbackDelivery.upsert({
+          where: { deliveryId_attempt: { deliveryId: payload.deliveryId, attempt } },
+          create: {
+            id: randomUUID(),
+            jobId: job.id,
+            deliveryId: payload.deliveryId,
+            event: payload.event,
+            url,
+            attempt,
+            statusCode: result.statusCode,
+            error: result.error,
+            durationMs,
+          },
+          update: { statusCode: result.statusCode, error: result.error, durationMs, at: new Date() },
+        }),
+        ...(final
+          ? [
+              this.prisma.delivery.updateMany({
+                where: { deliveryId: payload.deliveryId },
+                data: { state: delivered ? 'delivered' : 'failed' },
+              }),
+            ]
+          : []),
+      ]);
+    await recordPatiently(recordOutcome, RECORD_PATIENCE_MS, (err) =>
+      this.log.warn(
+        { jobId: job.id, deliveryId: payload.deliveryId, attempt, err: String(err) },
+        'callback outcome not recorded yet; retrying',
+      ),
+    );
     this.metrics.callbackAttempts.inc({
       outcome: delivered ? 'delivered' : result.refused ? 'refused' : retryable && !isLastAttempt ? 'retry' : 'failed',
     });

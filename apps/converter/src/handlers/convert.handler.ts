@@ -28,6 +28,7 @@ import { JobLifecycle } from '@kiln/workflow';
 import { makeWorkDir, selfMaker, sweepWorkDirs, touchWorkDir } from '../work-dirs';
 import { infrastructureCause, infrastructureFailureMessage } from './infrastructure-failure';
 import { heartbeatPeriodMs, stopReason, UnitWatch } from './unit-watch';
+import { RECORD_PATIENCE_MS, recordPatiently } from './record-patiently';
 
 const PROGRESS_EVERY_MS = 1_000;
 
@@ -123,6 +124,11 @@ export class ConvertHandler implements JobHandler<'convert'>, OnApplicationBoots
     }).start();
     const signal = AbortSignal.any([ctx.signal, cancel.signal, watch.signal]);
     try {
+      // Files of earlier attempts of this unit that were never recorded (the converter crashed, or the
+      // database was away, between the upload and the record): no row names them, this claim supersedes them.
+      await this.removeUnitFiles(jobId, outputId, (_k, attempt) => attempt < claim.attempt).catch((err: unknown) =>
+        this.log.warn({ jobId, outputId, err: String(err) }, 'files of earlier attempts not removed'),
+      );
       const workDir = await makeWorkDir(this.tmpRoot, this.maker);
       dir = workDir;
       const inputPath = path.join(workDir, 'input');
@@ -221,13 +227,20 @@ export class ConvertHandler implements JobHandler<'convert'>, OnApplicationBoots
       // Each attempt writes its own key: an attempt that lost the unit never touches the winner's file.
       const key = objectKeys.output(jobId, outputId, claim.attempt, filename);
       const put = await this.store.put(key, createReadStream(outputPath), { size, contentType: target.content_type });
-      const won = await this.lifecycle.completeUnit(jobId, outputId, lease, {
+      const file = {
         objectKey: key,
         filename,
         size: BigInt(put.size),
         contentType: target.content_type,
         checksumSha256: put.sha256,
-      });
+      };
+      // The conversion is done and stored: a database outage now must not throw the work away.
+      const won = await recordPatiently(
+        () => this.lifecycle.completeUnit(jobId, outputId, lease, file),
+        RECORD_PATIENCE_MS,
+        (err) => this.log.warn({ jobId, outputId, err: String(err) }, 'output not recorded yet; retrying'),
+        signal,
+      );
       if (!won) {
         await this.store.remove(key);
         const job = await this.prisma.job.findUnique({ where: { id: jobId }, select: { status: true } });
@@ -243,6 +256,11 @@ export class ConvertHandler implements JobHandler<'convert'>, OnApplicationBoots
           reason: `attempt ${claim.attempt} lost the unit to a later claim; its file was removed`,
         };
       }
+      // Recorded: no other attempt's file of this unit can be recorded any more (an attempt that
+      // stored its file but could not record it, e.g. during a database cut, left it behind).
+      await this.removeUnitFiles(jobId, outputId, (k) => k !== key).catch((err: unknown) =>
+        this.log.warn({ jobId, outputId, err: String(err) }, 'files of other attempts not removed'),
+      );
       return { status: 'success', detail: `${filename} (${put.size} bytes)` };
     } catch (err: unknown) {
       if (cancel.signal.aborted) return { status: 'skipped', reason: 'job canceled during conversion' };
@@ -260,6 +278,21 @@ export class ConvertHandler implements JobHandler<'convert'>, OnApplicationBoots
       cancel.release();
       if (dir) await rm(dir, { recursive: true, force: true });
     }
+  }
+
+  /** Removes the objects under this unit's prefix that `doomed` picks (by key and attempt number). */
+  private async removeUnitFiles(
+    jobId: string,
+    outputId: string,
+    doomed: (key: string, attempt: number) => boolean,
+  ): Promise<void> {
+    const prefix = `${objectKeys.jobOutputs(jobId)}${outputId}/`;
+    const keys: string[] = [];
+    for await (const o of this.store.list(prefix)) {
+      const attempt = Number(o.key.slice(prefix.length).split('/')[0]);
+      if (Number.isInteger(attempt) && doomed(o.key, attempt)) keys.push(o.key);
+    }
+    for (const k of keys) await this.store.remove(k);
   }
 
   private mediaLimits(): MediaLimits {
