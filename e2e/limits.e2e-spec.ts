@@ -3,7 +3,7 @@
 import { readFile } from 'node:fs/promises';
 import path from 'node:path';
 import { makeImage, makeTempDir } from '../libs/media/src/testing';
-import { Stack, freePort, json, sleep, waitFor } from '../test/stack';
+import { Stack, freePort, json, waitFor } from '../test/stack';
 
 jest.setTimeout(240_000);
 
@@ -92,7 +92,14 @@ describe('per-key limits, fair share and the queue board', () => {
         done,
       });
     }
-    await sleep(1_000);
+    // Both held uploads are inside their slots once each has claimed its job's input.
+    await waitFor('both held uploads to be admitted', async () => {
+      for (const job of jobs.slice(0, 2)) {
+        const view = await json(stack.api(`/v1/jobs/${job.id}`, { base: limited, key }));
+        if (!view.input.some((i: { status: string }) => i.status === 'uploading')) return false;
+      }
+      return true;
+    });
     const third = await fetch(`${limited}/v1/jobs/${jobs[2].id}/upload`, {
       method: 'POST',
       headers: { 'X-Api-Key': key, 'X-File-Name': 'dot.png' },
