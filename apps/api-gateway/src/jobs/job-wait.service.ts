@@ -105,19 +105,23 @@ export class JobWaitService implements OnModuleDestroy {
     const stop = await this.fanout.listen(this.events.channelFor(id), onEvent);
     const timer = setTimeout(() => wake('deadline'), seconds * 1000);
     res.once('close', onGone);
-    this.waking.add(wake);
-    this.metrics.jobWaits.inc();
+    let held = false;
     try {
       const now = await this.jobs.loadOwned(caller, id);
-      if (isFinal(now.status)) return now;
-      // A gateway that began stopping while this one subscribed answers at once.
-      const why = this.stopping ? 'shutdown' : await woken;
+      // Ended already, or the gateway began stopping meanwhile: answered at once.
+      if (isFinal(now.status) || this.stopping) return now;
+      this.waking.add(wake);
+      this.metrics.jobWaits.inc();
+      held = true;
+      const why = await woken;
       return why === 'gone' ? now : await this.jobs.loadOwned(caller, id);
     } finally {
       clearTimeout(timer);
       res.off('close', onGone);
-      this.waking.delete(wake);
-      this.metrics.jobWaits.dec();
+      if (held) {
+        this.waking.delete(wake);
+        this.metrics.jobWaits.dec();
+      }
       await stop();
     }
   }
