@@ -225,6 +225,16 @@ describe('waiting for a job (?wait=) on any gateway', () => {
     });
     expect(await subscriptions(idle.id)).toBe(0);
 
+    // A client that leaves stops its wait: its listener and the subscription go at once, not at the deadline.
+    const leaving = new AbortController();
+    const gone = stack.api(`/v1/jobs/${idle.id}?wait=60`, { base: b, signal: leaving.signal }).catch((e) => e);
+    await waitFor('the wait to be held on gateway B', async () => (await waits(b)) === 1, 10_000);
+    expect(await subscriptions(idle.id)).toBe(1);
+    leaving.abort();
+    expect(String(await gone)).toMatch(/abort/i);
+    await waitFor('the wait to end with its client', async () => (await waits(b)) === 0, 10_000);
+    expect(await subscriptions(idle.id)).toBe(0);
+
     // A third gateway holds a 60 s wait; on SIGTERM it answers with the job as it is and exits.
     const port = await freePort();
     const url = `http://127.0.0.1:${port}`;
