@@ -16,6 +16,7 @@ import { ErrorFilter } from './http/error.filter';
 import { JsonBodyInterceptor } from './http/json-body';
 import { JobsController } from './jobs/jobs.controller';
 import { JobsService } from './jobs/jobs.service';
+import { JobWaitService } from './jobs/job-wait.service';
 import { MetricsController } from './metrics/metrics.controller';
 import { metricsProvider } from './metrics/metrics.provider';
 import { JobUploadController } from './uploads/job-upload.controller';
@@ -53,6 +54,7 @@ export class AppModule {
       ],
       providers: [
         JobsService,
+        JobWaitService,
         WholeFileUploadService,
         JobChunkUploadService,
         UploadSessionsService,

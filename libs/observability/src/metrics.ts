@@ -75,6 +75,8 @@ export class KilnMetrics {
   readonly uploadBytesReceived: Counter<'kind'>;
   /** Gateway: requests streaming a file or chunk right now. */
   readonly uploadsInProgress: Gauge;
+  /** Gateway: requests held open by `?wait=` until their job ends. */
+  readonly jobWaits: Gauge;
   /** Gateway: BullMQ jobs per queue and state, read on scrape (see `watchQueues`). */
   readonly queueJobs: Gauge<'queue' | 'state'>;
   /** Gateway: jobs ready to run and not yet taken (waiting + prioritized) per queue, read on scrape. */
@@ -113,6 +115,11 @@ export class KilnMetrics {
     this.uploadsInProgress = new Gauge({
       name: 'kiln_uploads_in_progress',
       help: 'Requests currently streaming an upload (file or chunk) through this gateway.',
+      registers,
+    });
+    this.jobWaits = new Gauge({
+      name: 'kiln_job_waits',
+      help: 'Requests held open by ?wait= on this gateway until their job ends or their deadline passes.',
       registers,
     });
     const self = this;

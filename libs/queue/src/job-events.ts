@@ -41,6 +41,8 @@ export class JobEvents {
  */
 export class ChannelFanout {
   private readonly listeners = new Map<string, Set<(message: string) => void>>();
+  /** The SUBSCRIBE of each channel: a second listener also waits until Redis has confirmed it. */
+  private readonly subscribed = new Map<string, Promise<unknown>>();
 
   constructor(private readonly subscriber: RedisClient) {
     subscriber.on('message', (channel: string, message: string) => {
@@ -53,18 +55,26 @@ export class ChannelFanout {
     if (!set) {
       set = new Set();
       this.listeners.set(channel, set);
-      await this.subscriber.subscribe(channel);
+      this.subscribed.set(channel, this.subscriber.subscribe(channel));
     }
     set.add(listener);
-    return async () => {
+    const unlisten = async () => {
       const s = this.listeners.get(channel);
       if (!s) return;
       s.delete(listener);
       if (!s.size) {
         this.listeners.delete(channel);
+        this.subscribed.delete(channel);
         await this.subscriber.unsubscribe(channel).catch(() => undefined);
       }
     };
+    try {
+      await this.subscribed.get(channel);
+    } catch (err: unknown) {
+      await unlisten();
+      throw err;
+    }
+    return unlisten;
   }
 
   close(): void {

@@ -8,7 +8,13 @@ export function jobPaths() {
         tag: JOBS,
         summary: 'Create a job',
         body: 'post /v1/jobs',
-        ok: { '201': json(ref('Job'), 'Created; the answer carries the job’s token') },
+        query: 'post /v1/jobs',
+        ok: {
+          '201': json(
+            ref('Job'),
+            'Created; the answer carries the job’s token. With `wait`, held until the job has ended (or the deadline), unless it is `incomplete`',
+          ),
+        },
       }),
       get: op({
         tag: JOBS,
@@ -20,7 +26,13 @@ export function jobPaths() {
     },
     '/v1/jobs/{id}': {
       parameters: [id],
-      get: op({ tag: JOBS, summary: 'Get a job', ok: { '200': json(ref('Job')) }, errors: [404] }),
+      get: op({
+        tag: JOBS,
+        summary: 'Get a job; with `wait`, the answer comes as soon as the job has ended, or at the deadline as it is',
+        query: 'get /v1/jobs/{id}',
+        ok: { '200': json(ref('Job')) },
+        errors: [400, 404],
+      }),
       patch: op({
         tag: JOBS,
         summary:
@@ -109,6 +121,20 @@ export function jobPaths() {
         summary: 'Outputs with time-limited download URLs',
         ok: { '200': listOf('Output') },
         errors: [404],
+      }),
+    },
+    '/v1/jobs/{id}/output/latest': {
+      parameters: [id],
+      get: op({
+        tag: JOBS,
+        summary:
+          'The one output of a completed job (after waiting, with `wait`): its Output JSON, or with `redirect=true` a 302 to its download; 409 while the job has not completed, when it failed or was canceled, or has several outputs',
+        query: 'get /v1/jobs/{id}/output/latest',
+        ok: {
+          '200': json(ref('Output')),
+          '302': { description: 'Location: the download URL', headers: { Location: { schema: { type: 'string' } } } },
+        },
+        errors: [400, 404, 409],
       }),
     },
     '/v1/jobs/{id}/output/{output_id}/download': {

@@ -1,5 +1,6 @@
 import { z } from 'zod';
 import { conversionSpec, createJobBody, inputSpec, listJobsQuery, patchJobBody } from '../jobs/jobs.schemas';
+import { latestOutputQuery, waitQuery } from '../jobs/job-wait.schemas';
 import { createSessionBody } from '../uploads/upload-sessions.schemas';
 import { webJobBody } from '../web/web-jobs.controller';
 
@@ -35,6 +36,9 @@ export type BodyOperation = keyof typeof REQUEST_BODIES;
 export const QUERIES = {
   'get /v1/jobs': listJobsQuery,
   'get /web/jobs': listJobsQuery,
+  'post /v1/jobs': waitQuery,
+  'get /v1/jobs/{id}': waitQuery,
+  'get /v1/jobs/{id}/output/latest': latestOutputQuery,
 } as const satisfies Record<string, z.ZodObject>;
 
 export type QueryOperation = keyof typeof QUERIES;

@@ -2,16 +2,25 @@ import { Body, Controller, Delete, Get, HttpCode, Param, Patch, Post, Query, Res
 import type { Response } from 'express';
 import { Caller } from '../auth/principal.decorator';
 import type { Principal } from '../auth/principal';
+import { JobWaitService } from './job-wait.service';
 import { JobsService } from './jobs.service';
 
 @Controller('v1/jobs')
 export class JobsController {
-  constructor(private readonly jobs: JobsService) {}
+  constructor(
+    private readonly jobs: JobsService,
+    private readonly waits: JobWaitService,
+  ) {}
 
   @Post()
   @HttpCode(201)
-  create(@Caller() caller: Principal, @Body() body: unknown) {
-    return this.jobs.create(caller, body);
+  create(
+    @Caller() caller: Principal,
+    @Body() body: unknown,
+    @Query() query: unknown,
+    @Res({ passthrough: true }) res: Response,
+  ) {
+    return this.waits.create(caller, body, query, res);
   }
 
   @Get()
@@ -20,8 +29,13 @@ export class JobsController {
   }
 
   @Get(':id')
-  get(@Caller() caller: Principal, @Param('id') id: string) {
-    return this.jobs.get(caller, id);
+  get(
+    @Caller() caller: Principal,
+    @Param('id') id: string,
+    @Query() query: unknown,
+    @Res({ passthrough: true }) res: Response,
+  ) {
+    return this.waits.get(caller, id, query, res);
   }
 
   @Patch(':id')
@@ -59,6 +73,18 @@ export class JobsController {
   @Get(':id/output')
   listOutputs(@Caller() caller: Principal, @Param('id') id: string) {
     return this.jobs.listOutputs(caller, id);
+  }
+
+  @Get(':id/output/latest')
+  async latestOutput(
+    @Caller() caller: Principal,
+    @Param('id') id: string,
+    @Query() query: unknown,
+    @Res() res: Response,
+  ) {
+    const latest = await this.waits.latestOutput(caller, id, query, res);
+    if ('redirect' in latest) res.redirect(302, latest.redirect);
+    else res.json(latest.output);
   }
 
   @Get(':id/output/:outputId/download')
