@@ -17,6 +17,8 @@ import { JsonBodyInterceptor } from './http/json-body';
 import { JobsController } from './jobs/jobs.controller';
 import { JobsService } from './jobs/jobs.service';
 import { MetricsController } from './metrics/metrics.controller';
+import { PresetsController } from './presets/presets.controller';
+import { PresetsService } from './presets/presets.service';
 import { metricsProvider } from './metrics/metrics.provider';
 import { JobUploadController } from './uploads/job-upload.controller';
 import { WholeFileUploadService } from './uploads/whole-file-upload.service';
@@ -50,6 +52,7 @@ export class AppModule {
         WebController,
         WebJobsController,
         TusController,
+        PresetsController,
       ],
       providers: [
         JobsService,
@@ -58,6 +61,7 @@ export class AppModule {
         UploadSessionsService,
         TusService,
         TusPatchWriter,
+        PresetsService,
         ...uploadProviders,
         KeyLimits,
         KeyQuotas,
