@@ -93,8 +93,14 @@ describe('online-convert compatibility', () => {
     const job = await json(created);
     expect(job).toMatchObject({ process: false, notify_status: false, status: { code: 'incomplete' } });
 
-    const conv = await oc(`/v1/jobs/${job.id}/conversions`, 'POST', { target: 'mp3' });
+    // online-convert sends the category with the target: the target's own is accepted, another is 400.
+    const wrong = await oc(`/v1/jobs/${job.id}/conversions`, 'POST', { target: 'mp3', category: 'video' });
+    expect(wrong.status).toBe(400);
+    expect((await json(wrong)).error).toMatchObject({ code: 'invalid_input', details: [{ field: 'category' }] });
+    const conv = await oc(`/v1/jobs/${job.id}/conversions`, 'POST', { target: 'mp3', category: 'audio' });
     expect(conv.status).toBe(201);
+    const { rows: convRows } = await db.query('SELECT target, category FROM conversions WHERE job_id = $1', [job.id]);
+    expect(convRows).toEqual([{ target: 'mp3', category: 'audio' }]);
     const input = await oc(`/v1/jobs/${job.id}/input`, 'POST', { type: 'upload', filename: 'tone.wav' });
     expect(input.status).toBe(201);
     const inputId = (await json(input)).id;

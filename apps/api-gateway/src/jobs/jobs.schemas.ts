@@ -74,13 +74,33 @@ const conversionOptions = z
   .optional()
   .meta({ description: 'The target’s options, as GET /v1/formats lists them.' });
 
-/** The catalog's checks of a target and its options (issues at `target` and `options.<name>`). */
-export function checkConversion(c: { target: string; options?: Record<string, unknown> }, ctx: z.RefinementCtx): void {
+/** online-convert's `category` of a conversion: accepted when it is the target's own (GET /v1/formats). */
+const category = z
+  .string()
+  .max(32)
+  .meta({ description: 'Optional (online-convert sends it): must be the target’s category (video, audio, image).' });
+
+/** The category a conversion states must be its target's: the problem, or null. */
+export function categoryProblem(
+  stated: string | undefined,
+  target: { target: string; category: string },
+): string | null {
+  if (stated === undefined || stated.toLowerCase() === target.category) return null;
+  return `target ${target.target} is in category ${target.category}, not "${stated}"`;
+}
+
+/** The catalog's checks of a target and its options (issues at `target`, `category` and `options.<name>`). */
+export function checkConversion(
+  c: { target: string; category?: string; options?: Record<string, unknown> },
+  ctx: z.RefinementCtx,
+): void {
   const spec = findTarget(c.target);
   if (!spec) {
     ctx.addIssue({ code: 'custom', path: ['target'], message: `unknown target "${c.target}"; see GET /v1/formats` });
     return;
   }
+  const wrongCategory = categoryProblem(c.category, spec);
+  if (wrongCategory) ctx.addIssue({ code: 'custom', path: ['category'], message: wrongCategory });
   for (const p of validateOptions(spec, c.options)) {
     ctx.addIssue({ code: 'custom', path: p.field.split('.'), message: p.message });
   }
@@ -104,14 +124,19 @@ export const presetRef = text(100)
  * (JobsService), on the merged target and options.
  */
 export const conversionRequest = z
-  .strictObject({ preset: presetRef.optional(), target: target.optional(), options: conversionOptions })
+  .strictObject({
+    preset: presetRef.optional(),
+    target: target.optional(),
+    category: category.optional(),
+    options: conversionOptions,
+  })
   .superRefine((c, ctx) => {
     if (c.preset !== undefined) return;
     if (c.target === undefined) {
       ctx.addIssue({ code: 'custom', path: ['target'], message: 'a target (or a preset) is required' });
       return;
     }
-    checkConversion({ target: c.target, options: c.options }, ctx);
+    checkConversion({ target: c.target, category: c.category, options: c.options }, ctx);
   });
 export type ConversionRequest = z.infer<typeof conversionRequest>;
 

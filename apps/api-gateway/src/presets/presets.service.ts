@@ -4,7 +4,7 @@ import { KilnError, findTarget, validateOptions, type ErrorDetail, type PresetVi
 import { PRISMA, type Preset, type PrismaClient } from '@kiln/database';
 import type { Principal } from '../auth/principal';
 import { parseOrThrow } from '../http/validation';
-import type { ConversionRequest, ConversionSpec } from '../jobs/jobs.schemas';
+import { categoryProblem, type ConversionRequest, type ConversionSpec } from '../jobs/jobs.schemas';
 import { createPresetBody } from './presets.schemas';
 
 const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i;
@@ -132,9 +132,11 @@ export class PresetsService {
       problem('preset', `the preset "${preset.name}" converts to ${preset.target}, which this server no longer offers`);
       return null;
     }
+    const wrongCategory = categoryProblem(c.category, spec);
+    if (wrongCategory) problem('category', wrongCategory);
     const bad = validateOptions(spec, merged);
     for (const p of bad) problem(p.field, `${p.message} (with the preset "${preset.name}")`);
-    return bad.length ? null : { target: spec.target, options: merged };
+    return bad.length || wrongCategory ? null : { target: spec.target, options: merged };
   }
 
   private find(principal: Principal, ref: string): Promise<Preset | null> {
