@@ -18,6 +18,8 @@ import { JobsController } from './jobs/jobs.controller';
 import { JobsService } from './jobs/jobs.service';
 import { JobWaitService } from './jobs/job-wait.service';
 import { MetricsController } from './metrics/metrics.controller';
+import { PresetsController } from './presets/presets.controller';
+import { PresetsService } from './presets/presets.service';
 import { metricsProvider } from './metrics/metrics.provider';
 import { JobUploadController } from './uploads/job-upload.controller';
 import { WholeFileUploadService } from './uploads/whole-file-upload.service';
@@ -51,6 +53,7 @@ export class AppModule {
         WebController,
         WebJobsController,
         TusController,
+        PresetsController,
       ],
       providers: [
         JobsService,
@@ -60,6 +63,7 @@ export class AppModule {
         UploadSessionsService,
         TusService,
         TusPatchWriter,
+        PresetsService,
         ...uploadProviders,
         KeyLimits,
         KeyQuotas,

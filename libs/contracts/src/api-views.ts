@@ -47,6 +47,8 @@ export interface JobView {
   errors: JobError[];
   process: boolean;
   callback: string | null;
+  /** online-convert's notify_status: a callback on every status change, not only at the end. */
+  notify_status: boolean;
   tag: string | null;
   input: InputView[];
   conversion: ConversionView[];
@@ -91,4 +93,14 @@ export interface UploadView {
   expires_at: number;
   created_at: string;
   input?: InputView;
+}
+
+/** A named conversion of one API key (POST /v1/presets). */
+export interface PresetView {
+  id: string;
+  name: string;
+  target: string;
+  category: string;
+  options: Record<string, unknown>;
+  created_at: string;
 }

@@ -45,4 +45,10 @@ export interface JobError {
   conversion_id?: string;
 }
 
-export type CallbackEvent = 'job.completed' | 'job.failed' | 'job.canceled';
+/** The events of a job's end: every job with a callback URL gets exactly one of them. */
+export type FinalCallbackEvent = 'job.completed' | 'job.failed' | 'job.canceled';
+/** Status changes before the end, sent only to jobs with `notify_status: true` (online-convert). */
+export type StatusCallbackEvent = 'job.downloading' | 'job.queued' | 'job.processing';
+export type CallbackEvent = FinalCallbackEvent | StatusCallbackEvent;
+/** The statuses whose change is a StatusCallbackEvent. */
+export const NOTIFIED_JOB_STATUSES = ['downloading', 'queued', 'processing'] as const satisfies readonly JobStatus[];

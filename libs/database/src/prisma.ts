@@ -2,7 +2,7 @@ import { PrismaPg } from '@prisma/adapter-pg';
 import { PrismaClient } from './generated/client';
 
 export { Prisma, PrismaClient } from './generated/client';
-export type { CallbackDelivery, Conversion, Input, Job, Output, Upload, UploadChunk } from './generated/client';
+export type { CallbackDelivery, Conversion, Input, Job, Output, Preset, Upload, UploadChunk } from './generated/client';
 
 export interface DatabaseOptions {
   url: string;

@@ -1,5 +1,5 @@
 import { createHash, randomUUID } from 'node:crypto';
-import type { CallbackEvent, JobStatus, PayloadOf } from '@kiln/contracts';
+import type { CallbackEvent, JobStatus, NOTIFIED_JOB_STATUSES, PayloadOf } from '@kiln/contracts';
 import { FINAL_JOB_STATUSES, STOPPED_JOB_STATUSES } from '@kiln/contracts';
 import type { Output, PrismaClient } from '@kiln/database';
 import type { QueueProducer, JobEvents } from '@kiln/queue';
@@ -91,6 +91,7 @@ export class JobLifecycle {
         const queued = await tx.output.findMany({ where: { jobId, status: 'queued' } });
         if (!queued.length) return null;
         return {
+          fresh: false,
           priority: 0,
           units: queued.map<PayloadOf<'convert'>>((o) => ({
             jobId,
@@ -129,6 +130,7 @@ export class JobLifecycle {
         SELECT COUNT(*)::int AS backlog FROM outputs o JOIN jobs j ON j.id = o.job_id
         WHERE j.owner_key_hash = ${locked[0].owner_key_hash} AND o.status = 'queued' AND o.job_id <> ${jobId}::uuid`;
       return {
+        fresh: true,
         priority: backlog,
         units: stored.map<PayloadOf<'convert'>>((o) => ({
           jobId,
@@ -139,7 +141,8 @@ export class JobLifecycle {
       };
     });
     if (!started) return 0;
-    const { units, priority } = started;
+    const { units, priority, fresh } = started;
+    if (fresh) await this.notifyStatus(jobId, 'queued');
     await this.producer.enqueueConversionFlow(jobId, units, {}, (i) => fairPriority(priority + i));
     await this.announce(jobId);
     return units.length;
@@ -151,7 +154,9 @@ export class JobLifecycle {
       where: { id: jobId, status: 'incomplete', process: true },
       data: { status: 'downloading', statusInfo: '' },
     });
-    if (changed.count) await this.announce(jobId);
+    if (!changed.count) return;
+    await this.notifyStatus(jobId, 'downloading');
+    await this.announce(jobId);
   }
 
   /**
@@ -227,7 +232,10 @@ export class JobLifecycle {
       where: { id: jobId, status: 'queued' },
       data: { status: 'processing', statusInfo: '' },
     });
-    if (moved.count) await this.announce(jobId);
+    if (moved.count) {
+      await this.notifyStatus(jobId, 'processing');
+      await this.announce(jobId);
+    }
     return claimed.length ? { lease, attempt: claimed[0].attempt } : null;
   }
 
@@ -358,6 +366,25 @@ export class JobLifecycle {
       FINAL_JOB_STATUSES.includes(status) &&
       (await this.enqueueCallback(jobId, final.callback, `job.${status}` as CallbackEvent));
     return { status, callbackEnqueued };
+  }
+
+  /**
+   * online-convert's `notify_status`: a job that asked for it gets a callback on each status change
+   * before its end too (`job.downloading`, `job.queued`, `job.processing`), through the same outbox
+   * as its final event, each with its own delivery id. Called once, by whoever made the change.
+   * A notice never fails the change it reports: its outbox row, once written, is resumed by the
+   * reconciler when the queue could not take it.
+   */
+  private async notifyStatus(jobId: string, status: (typeof NOTIFIED_JOB_STATUSES)[number]): Promise<void> {
+    try {
+      const job = await this.prisma.job.findUnique({
+        where: { id: jobId },
+        select: { notifyStatus: true, callback: true },
+      });
+      if (job?.notifyStatus && job.callback) await this.enqueueCallback(jobId, job.callback, `job.${status}`);
+    } catch {
+      // See above: the reconciler resumes a pending row; a row never written loses only this notice.
+    }
   }
 
   /**

@@ -159,6 +159,7 @@ export async function jobView(
     errors: (job.errors as unknown as JobError[]) ?? [],
     process: job.process,
     callback: job.callback,
+    notify_status: job.notifyStatus,
     tag: job.tag,
     input: job.inputs.map(inputView),
     conversion: job.conversions.map((c) => conversionView(c, job.outputs)),

@@ -9,6 +9,7 @@ import {
   type JobList,
   type JobView,
   type OutputView,
+  type PresetView,
   type UploadView,
 } from '@kiln/contracts';
 import type { JsonSchema } from './request-schemas';
@@ -85,6 +86,14 @@ export function answerSchemas(): Record<string, JsonSchema> {
       },
       ['error'],
     ),
+    Preset: view<PresetView>('A named conversion of this API key: `{"preset": "<id or name>"}` in a conversion.', {
+      id: uuid,
+      name: str,
+      target: { type: 'string', enum: CATALOG.map((t) => t.target) },
+      category: { type: 'string', enum: ['video', 'audio', 'image'] },
+      options: { type: 'object' },
+      created_at: time,
+    }),
     Output: view<OutputView>('One converted file: an input × a conversion.', {
       id: uuid,
       conversion_id: uuid,
@@ -108,6 +117,11 @@ export function answerSchemas(): Record<string, JsonSchema> {
         errors: { type: 'array', items: JobErrorSchema },
         process: { type: 'boolean' },
         callback: strOrNull,
+        notify_status: {
+          type: 'boolean',
+          description:
+            'A callback on every status change (job.downloading, job.queued, job.processing), not only at the end.',
+        },
         tag: strOrNull,
         input: { type: 'array', items: ref('Input') },
         conversion: { type: 'array', items: ref('Conversion') },

@@ -74,6 +74,7 @@ export function jobPaths() {
       parameters: [
         id,
         header('X-Upload-Id', 'Chunked upload: your id for this file, unique per file in the job.'),
+        header('X-Oc-Upload-Uuid', 'online-convert’s name for X-Upload-Id (X-Upload-Id wins when both are sent).'),
         header('Content-Range', 'Chunked upload: bytes start-end/total, end inclusive.', 'bytes 0-16777215/1073741824'),
         header('X-File-Name', 'Raw body: the file name (percent-encoded).'),
         header('X-Input-Id', 'The upload input (POST /v1/jobs/{id}/input) this file fills.'),

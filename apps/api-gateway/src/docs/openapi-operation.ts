@@ -76,6 +76,7 @@ export const header = (name: string, description: string, example?: string) => (
 export const id = pathParam('id');
 export const outputId = pathParam('output_id');
 export const binary = { schema: { type: 'string', contentMediaType: 'application/octet-stream' } };
+export const PRESETS = 'presets';
 export const TUS = 'tus';
 export const JOBS = 'jobs';
 export const UPLOADS = 'uploads';

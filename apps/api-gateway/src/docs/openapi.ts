@@ -1,8 +1,9 @@
 import { answerSchemas } from './answer-schemas';
 import { ERROR_SCHEMA, errorResponses } from './error-responses';
 import { jobPaths } from './job-paths';
-import { JOBS, OPS, TUS, UPLOADS, WEB } from './openapi-operation';
+import { JOBS, OPS, PRESETS, TUS, UPLOADS, WEB } from './openapi-operation';
 import { operationsPaths } from './operations-paths';
+import { presetPaths } from './preset-paths';
 import { requestBodySchemas } from './request-schemas';
 import { tusPaths } from './tus-paths';
 import { uploadPaths } from './upload-paths';
@@ -28,7 +29,7 @@ export function openApiDocument(serverUrl?: string): Record<string, unknown> {
     jsonSchemaDialect: 'https://spec.openapis.org/oas/3.1/dialect/base',
     ...(serverUrl ? { servers: [{ url: serverUrl }] } : {}),
     security: [{ apiKey: [] }, { bearer: [] }],
-    tags: [JOBS, UPLOADS, TUS, WEB, OPS].map((name) => ({ name })),
+    tags: [JOBS, PRESETS, UPLOADS, TUS, WEB, OPS].map((name) => ({ name })),
     components: {
       securitySchemes: {
         apiKey: { type: 'apiKey', in: 'header', name: 'X-Api-Key' },
@@ -50,6 +51,6 @@ export function openApiDocument(serverUrl?: string): Record<string, unknown> {
       schemas: { Error: ERROR_SCHEMA, ...requestBodySchemas(), ...answerSchemas() },
       responses: errorResponses(),
     },
-    paths: { ...jobPaths(), ...uploadPaths(), ...tusPaths(), ...webPaths(), ...operationsPaths() },
+    paths: { ...jobPaths(), ...presetPaths(), ...uploadPaths(), ...tusPaths(), ...webPaths(), ...operationsPaths() },
   };
 }

@@ -1,5 +1,6 @@
 import { z } from 'zod';
-import { conversionSpec, createJobBody, inputSpec, listJobsQuery, patchJobBody } from '../jobs/jobs.schemas';
+import { conversionRequest, createJobBody, inputSpec, listJobsQuery, patchJobBody } from '../jobs/jobs.schemas';
+import { createPresetBody } from '../presets/presets.schemas';
 import { latestOutputQuery, waitQuery } from '../jobs/job-wait.schemas';
 import { createSessionBody } from '../uploads/upload-sessions.schemas';
 import { webJobBody } from '../web/web-jobs.controller';
@@ -24,7 +25,8 @@ export function requestJsonSchema(schema: z.ZodType): JsonSchema {
 export const REQUEST_BODIES = {
   'post /v1/jobs': { name: 'CreateJobBody', schema: createJobBody },
   'patch /v1/jobs/{id}': { name: 'PatchJobBody', schema: patchJobBody },
-  'post /v1/jobs/{id}/conversions': { name: 'ConversionSpec', schema: conversionSpec },
+  'post /v1/jobs/{id}/conversions': { name: 'ConversionSpec', schema: conversionRequest },
+  'post /v1/presets': { name: 'CreatePresetBody', schema: createPresetBody },
   'post /v1/jobs/{id}/input': { name: 'InputSpec', schema: inputSpec },
   'post /v1/uploads': { name: 'CreateUploadBody', schema: createSessionBody },
   'post /web/jobs': { name: 'WebJobBody', schema: webJobBody },

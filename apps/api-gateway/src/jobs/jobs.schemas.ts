@@ -68,31 +68,89 @@ export const inputSpec = z.discriminatedUnion('type', [
 ]);
 export type InputSpec = z.infer<typeof inputSpec>;
 
+const target = z.string().min(1).max(32).meta({ description: 'A target of GET /v1/formats.' });
+const conversionOptions = z
+  .record(z.string(), z.unknown())
+  .optional()
+  .meta({ description: 'The target’s options, as GET /v1/formats lists them.' });
+
+/** online-convert's `category` of a conversion: accepted when it is the target's own (GET /v1/formats). */
+const category = z
+  .string()
+  .max(32)
+  .meta({ description: 'Optional (online-convert sends it): must be the target’s category (video, audio, image).' });
+
+/** The category a conversion states must be its target's: the problem, or null. */
+export function categoryProblem(
+  stated: string | undefined,
+  target: { target: string; category: string },
+): string | null {
+  if (stated === undefined || stated.toLowerCase() === target.category) return null;
+  return `target ${target.target} is in category ${target.category}, not "${stated}"`;
+}
+
+/** The catalog's checks of a target and its options (issues at `target`, `category` and `options.<name>`). */
+export function checkConversion(
+  c: { target: string; category?: string; options?: Record<string, unknown> },
+  ctx: z.RefinementCtx,
+): void {
+  const spec = findTarget(c.target);
+  if (!spec) {
+    ctx.addIssue({ code: 'custom', path: ['target'], message: `unknown target "${c.target}"; see GET /v1/formats` });
+    return;
+  }
+  const wrongCategory = categoryProblem(c.category, spec);
+  if (wrongCategory) ctx.addIssue({ code: 'custom', path: ['category'], message: wrongCategory });
+  for (const p of validateOptions(spec, c.options)) {
+    ctx.addIssue({ code: 'custom', path: p.field.split('.'), message: p.message });
+  }
+}
+
+/** A conversion stated in full: a target and its options (the web page's form). */
 export const conversionSpec = z
+  .strictObject({ target, options: conversionOptions })
+  .superRefine((c, ctx) => checkConversion(c, ctx));
+export type ConversionSpec = z.infer<typeof conversionSpec>;
+
+/** A preset reference: a preset's id, or its name (POST /v1/presets). */
+export const presetRef = text(100)
+  .min(1)
+  .meta({ description: 'A preset of this API key (POST /v1/presets): its id or its name.' });
+
+/**
+ * A conversion of the jobs API: a target with options, or a preset (`{"preset": "<id or name>"}`),
+ * whose target and options the conversion's own `target` and `options` may restate and override.
+ * Without a preset the catalog checks run here; with one they run once the preset is resolved
+ * (JobsService), on the merged target and options.
+ */
+export const conversionRequest = z
   .strictObject({
-    target: z.string().min(1).max(32).meta({ description: 'A target of GET /v1/formats.' }),
-    options: z
-      .record(z.string(), z.unknown())
-      .optional()
-      .meta({ description: 'The target’s options, as GET /v1/formats lists them.' }),
+    preset: presetRef.optional(),
+    target: target.optional(),
+    category: category.optional(),
+    options: conversionOptions,
   })
   .superRefine((c, ctx) => {
-    const spec = findTarget(c.target);
-    if (!spec) {
-      ctx.addIssue({ code: 'custom', path: ['target'], message: `unknown target "${c.target}"; see GET /v1/formats` });
+    if (c.preset !== undefined) return;
+    if (c.target === undefined) {
+      ctx.addIssue({ code: 'custom', path: ['target'], message: 'a target (or a preset) is required' });
       return;
     }
-    for (const p of validateOptions(spec, c.options)) {
-      ctx.addIssue({ code: 'custom', path: p.field.split('.'), message: p.message });
-    }
+    checkConversion({ target: c.target, category: c.category, options: c.options }, ctx);
   });
-export type ConversionSpec = z.infer<typeof conversionSpec>;
+export type ConversionRequest = z.infer<typeof conversionRequest>;
+
+const notifyStatus = z.boolean().meta({
+  description:
+    'online-convert’s notify_status: true sends a callback on every status change (job.downloading, job.queued, job.processing), not only at the end.',
+});
 
 export const createJobBody = z.strictObject({
   process: z.boolean().default(true),
   input: z.array(inputSpec).max(100).default([]),
-  conversion: z.array(conversionSpec).max(20).default([]),
+  conversion: z.array(conversionRequest).max(20).default([]),
   callback: httpUrl.optional(),
+  notify_status: notifyStatus.optional(),
   tag: text(255).optional(),
   /** Epoch seconds, as uploads' `expires_at`; 0 = keep; default: KILN_JOB_RETENTION_SECONDS after the job ends. */
   expires_at: z
@@ -110,6 +168,7 @@ export const createJobBody = z.strictObject({
 export const patchJobBody = z.strictObject({
   process: z.literal(true, { message: 'only process: true can be set' }).optional(),
   callback: httpUrl.optional(),
+  notify_status: notifyStatus.optional(),
   tag: text(255).optional(),
 });
 

@@ -23,8 +23,9 @@ import { attachUpload } from '@kiln/uploads';
 import type { Principal } from '../auth/principal';
 import { KeyQuotas } from '../limits/key-quotas.service';
 import { parseOrThrow } from '../http/validation';
+import { PresetsService } from '../presets/presets.service';
 import {
-  conversionSpec,
+  conversionRequest,
   createJobBody,
   inputSpec,
   listJobsQuery,
@@ -45,6 +46,7 @@ export class JobsService {
     @Inject(QueueProducer) private readonly producer: QueueProducer,
     private readonly cancellation: JobCancellation,
     private readonly quotas: KeyQuotas,
+    private readonly presets: PresetsService,
   ) {}
 
   /** Signs a download URL for a stored output, never valid past the job's data (see outputUrlSigner). */
@@ -64,6 +66,8 @@ export class JobsService {
       spec.conversion.length,
       spec.input.length > spec.conversion.length ? 'input' : 'conversion',
     );
+    // Presets resolve before anything is stored: an unknown one refuses the job with no row written.
+    const conversions = await this.presets.resolveAll(principal, spec.conversion, (n) => `conversion.${n}.`);
     const id = randomUUID();
     const inputs = spec.input.map((i, n) => this.inputRow(i, n));
     const job = {
@@ -72,10 +76,11 @@ export class JobsService {
       token: randomBytes(16).toString('hex'),
       process: spec.process,
       callback: spec.callback ?? null,
+      notifyStatus: spec.notify_status ?? false,
       tag: spec.tag ?? null,
       ...this.expiry(spec.expires_at),
       inputs: { create: inputs },
-      conversions: { create: spec.conversion.map((c, n) => this.conversionRow(c, n)) },
+      conversions: { create: conversions.map((c, n) => this.conversionRow(c, n)) },
     };
     const attach = spec.input.flatMap((i, n) =>
       i.type === 'upload' && i.upload_id ? [{ input: { id: inputs[n].id, jobId: id }, uploadId: i.upload_id }] : [],
@@ -150,6 +155,7 @@ export class JobsService {
       data: {
         ...(spec.process ? { process: true } : {}),
         ...(spec.callback !== undefined ? { callback: spec.callback } : {}),
+        ...(spec.notify_status !== undefined ? { notifyStatus: spec.notify_status } : {}),
         ...(spec.tag !== undefined ? { tag: spec.tag } : {}),
       },
     });
@@ -158,9 +164,10 @@ export class JobsService {
   }
 
   async addConversion(principal: Principal, id: string, body: unknown) {
-    const spec = parseOrThrow(conversionSpec, body);
+    const request = parseOrThrow(conversionRequest, body);
     const job = await this.loadOwned(principal, id);
     this.assertAccepting(job);
+    const [spec] = await this.presets.resolveAll(principal, [request], () => '');
     this.quotas.assertUnits(job.inputs.length, job.conversions.length + 1, 'conversion');
     const row = await this.prisma.conversion.create({
       data: { ...this.conversionRow(spec, job.conversions.length), jobId: id },

@@ -5,7 +5,7 @@ import { Caller } from '../auth/principal.decorator';
 import type { Principal } from '../auth/principal';
 import { KeyLimits } from '../limits/key-limits.service';
 import { JobChunkUploadService } from './job-chunk-upload.service';
-import { jobChunkRequest } from './upload-headers';
+import { isChunkRequest, jobChunkRequest } from './upload-headers';
 import { WholeFileUploadService } from './whole-file-upload.service';
 
 @Controller('v1/jobs')
@@ -29,7 +29,7 @@ export class JobUploadController {
     @Res({ passthrough: true }) res: Response,
   ) {
     return this.limits.withUploadSlot(caller, async () => {
-      if (req.header('x-upload-id') !== undefined || req.header('content-range') !== undefined) {
+      if (isChunkRequest(req)) {
         const answer = await this.chunked.upload(caller, id, jobChunkRequest(req), req);
         res.status(answer.status);
         return answer.body;

@@ -27,9 +27,19 @@ export function chunkRequest(req: Request): ChunkRequest {
 export function jobChunkRequest(req: Request): JobChunkRequest {
   return {
     ...chunkRequest(req),
-    uploadId: req.header('x-upload-id'),
+    uploadId: uploadIdHeader(req),
     fileName: req.header('x-file-name'),
     fileType: req.header('x-file-type') ?? req.header('content-type'),
     inputId: req.header('x-input-id'),
   };
+}
+
+/** The client's id of a chunked file: X-Upload-Id, or online-convert's X-Oc-Upload-Uuid (X-Upload-Id wins). */
+export function uploadIdHeader(req: Request): string | undefined {
+  return req.header('x-upload-id') ?? req.header('x-oc-upload-uuid');
+}
+
+/** A request that carries one chunk of a file (an upload id or a Content-Range), not a whole file. */
+export function isChunkRequest(req: Request): boolean {
+  return uploadIdHeader(req) !== undefined || req.header('content-range') !== undefined;
 }

@@ -160,6 +160,51 @@ describe('Reconciler: PostgreSQL says it should move, Redis has nothing', () => 
     expect((await s.reconciler().pass(t))['missing-callback']).toBe(0);
   });
 
+  it('notify_status: resumes a lost intermediate delivery by its own id; only the final event counts as the job’s callback', async () => {
+    const t = now();
+    const job = await seedJob(s.prisma, t, { status: 'completed', units: [{ status: 'completed' }], callback: HOOK });
+    const old = new Date(t.getTime() - 2 * GRACE_MS);
+    await s.prisma.job.update({ where: { id: job.jobId }, data: { notifyStatus: true, finishedAt: old } });
+    // job.queued was delivered, job.processing is pending with its queue entry lost, job.completed never
+    // reached the outbox (a crash right after the end).
+    for (const [event, state] of [
+      ['job.queued', 'delivered'],
+      ['job.processing', 'pending'],
+    ] as const)
+      await s.prisma.delivery.create({
+        data: {
+          deliveryId: deliveryIdFor(job.jobId, event),
+          jobId: job.jobId,
+          event,
+          state,
+          attempts: 1,
+          updatedAt: old,
+        },
+      });
+
+    const counts = await s.reconciler().pass(t);
+    expect([counts.callback, counts['missing-callback']]).toEqual([1, 1]);
+    const queued = await s.producer.queue('callback').getJobs(['waiting', 'prioritized', 'delayed']);
+    expect(queued.map((q) => q.data).sort((a, b) => a.event.localeCompare(b.event))).toEqual([
+      { jobId: job.jobId, event: 'job.completed', deliveryId: deliveryIdFor(job.jobId, 'job.completed') },
+      { jobId: job.jobId, event: 'job.processing', deliveryId: deliveryIdFor(job.jobId, 'job.processing') },
+    ]);
+    const rows = await s.prisma.delivery.findMany({ where: { jobId: job.jobId }, orderBy: { event: 'asc' } });
+    expect(rows.map((r) => [r.event, r.state])).toEqual([
+      ['job.completed', 'pending'],
+      ['job.processing', 'pending'],
+      ['job.queued', 'delivered'],
+    ]);
+    // A second pass adds nothing: both are live in the queue, and the final event is in the outbox.
+    const again = await s.reconciler().pass(t);
+    expect([again.callback, again['missing-callback']]).toEqual([0, 0]);
+    expect(await s.producer.queue('callback').getJobCounts('waiting', 'prioritized', 'delayed')).toEqual({
+      waiting: 2,
+      prioritized: 0,
+      delayed: 0,
+    });
+  });
+
   it('finishes a cancel left canceling: outputs canceled, files removed, canceled, one callback delivery', async () => {
     const t = now();
     const job = await seedJob(s.prisma, t, {

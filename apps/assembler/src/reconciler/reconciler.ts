@@ -188,7 +188,10 @@ export class Reconciler {
     }
   }
 
-  /** Ended jobs with a callback URL whose event never reached the outbox (a crash right after the end). */
+  /**
+   * Ended jobs with a callback URL whose final event never reached the outbox (a crash right after the
+   * end). Only the final event counts: notify_status's earlier events (job.queued, ...) are not it.
+   */
   private async missingCallbacks(before: Date, now: Date, counts: RepairCounts): Promise<void> {
     const since = new Date(now.getTime() - MISSING_CALLBACK_WINDOW_MS);
     const jobs = await this.prisma.$queryRaw<{ id: string; status: string; callback: string }[]>`

@@ -24,7 +24,7 @@ export const badConversions: BadConversion[] = [
   { why: 'target is an array', spec: conv(['mp4']), fields: ['target'] },
   { why: 'target is longer than 32 characters', spec: conv('m'.repeat(33)), fields: ['target', 'target'] },
   { why: 'target missing', spec: { options: {} }, fields: ['target'] },
-  { why: 'unknown field next to target', spec: { target: 'mp4', preset: 'fast' }, fields: ['preset'] },
+  { why: 'unknown field next to target', spec: { target: 'mp4', profile: 'fast' }, fields: ['profile'] },
 
   // options container
   { why: 'options is a string', spec: conv('mp4', 'width=640'), fields: ['options'] },
