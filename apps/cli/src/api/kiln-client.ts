@@ -114,7 +114,8 @@ export class KilnClient {
    * (Kiln's error JSON, Retry-After) or NetworkError, an abort stays an abort.
    */
   private typedCall<T>(
-    what: string,
+    method: string,
+    path: string,
     work: (init: { signal?: AbortSignal }) => Promise<T>,
     o: { idempotent: boolean; signal?: AbortSignal },
   ): Promise<T> {
@@ -127,14 +128,14 @@ export class KilnClient {
           if (signal?.aborted) throw signal.reason;
           if (err instanceof KilnApiError) throw apiErrorOfKiln(err);
           if (err instanceof ApiError || err instanceof NetworkError) throw err;
-          throw networkErrorFrom(err, `${what} ${this.url}`);
+          throw networkErrorFrom(err, `${method} ${this.url}${path}`);
         }
       },
       this.retry,
       {
         idempotent: o.idempotent,
         signal,
-        onRetry: (err, attempt, delay) => this.options.onRetry?.(what, err, attempt, delay),
+        onRetry: (err, attempt, delay) => this.options.onRetry?.(`${method} ${path}`, err, attempt, delay),
       },
     );
   }
@@ -144,44 +145,57 @@ export class KilnClient {
    * optional and its options untyped, the catalog's own type says what the gateway sends.
    */
   async formats(): Promise<TargetSpec[]> {
-    const targets = await this.typedCall('GET /v1/formats', (init) => this.typed.formats(init), { idempotent: true });
+    const targets = await this.typedCall('GET', '/v1/formats', (init) => this.typed.formats(init), {
+      idempotent: true,
+    });
     return targets as TargetSpec[];
   }
 
   createJob(body: CreateJobBody): Promise<JobView> {
-    return this.typedCall('POST /v1/jobs', (init) => this.typed.createJob(body, init), { idempotent: false });
+    return this.typedCall('POST', '/v1/jobs', (init) => this.typed.createJob(body, init), { idempotent: false });
   }
 
   getJob(id: string, signal?: AbortSignal): Promise<JobView> {
-    return this.typedCall('GET /v1/jobs/{id}', (init) => this.typed.getJob(id, init), { idempotent: true, signal });
+    return this.typedCall('GET', `/v1/jobs/${enc(id)}`, (init) => this.typed.getJob(id, init), {
+      idempotent: true,
+      signal,
+    });
   }
 
   listJobs(query: ListJobsQuery): Promise<JobList> {
-    return this.typedCall('GET /v1/jobs', (init) => this.typed.listJobs(query, init), { idempotent: true });
+    return this.typedCall('GET', '/v1/jobs', (init) => this.typed.listJobs(query, init), { idempotent: true });
   }
 
   startJob(id: string): Promise<JobView> {
-    return this.typedCall('PATCH /v1/jobs/{id}', (init) => this.typed.startJob(id, init), { idempotent: true });
+    return this.typedCall('PATCH', `/v1/jobs/${enc(id)}`, (init) => this.typed.startJob(id, init), {
+      idempotent: true,
+    });
   }
 
   cancelJob(id: string): Promise<JobView> {
-    return this.typedCall('DELETE /v1/jobs/{id}', (init) => this.typed.cancelJob(id, init), { idempotent: true });
+    return this.typedCall('DELETE', `/v1/jobs/${enc(id)}`, (init) => this.typed.cancelJob(id, init), {
+      idempotent: true,
+    });
   }
 
   outputs(id: string): Promise<OutputView[]> {
-    return this.typedCall('GET /v1/jobs/{id}/output', (init) => this.typed.outputs(id, init), { idempotent: true });
+    return this.typedCall('GET', `/v1/jobs/${enc(id)}/output`, (init) => this.typed.outputs(id, init), {
+      idempotent: true,
+    });
   }
 
   createUpload(body: CreateUploadBody): Promise<UploadView> {
-    return this.typedCall('POST /v1/uploads', (init) => this.typed.createUpload(body, init), { idempotent: false });
+    return this.typedCall('POST', '/v1/uploads', (init) => this.typed.createUpload(body, init), { idempotent: false });
   }
 
   getUpload(id: string): Promise<UploadView> {
-    return this.typedCall('GET /v1/uploads/{id}', (init) => this.typed.getUpload(id, init), { idempotent: true });
+    return this.typedCall('GET', `/v1/uploads/${enc(id)}`, (init) => this.typed.getUpload(id, init), {
+      idempotent: true,
+    });
   }
 
   completeUpload(id: string): Promise<UploadView> {
-    return this.typedCall('POST /v1/uploads/{id}/complete', (init) => this.typed.completeUpload(id, init), {
+    return this.typedCall('POST', `/v1/uploads/${enc(id)}/complete`, (init) => this.typed.completeUpload(id, init), {
       idempotent: true,
     });
   }
@@ -217,6 +231,8 @@ export class KilnClient {
     return res;
   }
 }
+
+const enc = encodeURIComponent;
 
 /** The CLI's ApiError of the typed client's error (Retry-After read from the answer). */
 function apiErrorOfKiln(err: KilnApiError): ApiError {
