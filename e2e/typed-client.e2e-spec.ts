@@ -2,6 +2,8 @@
 // an assembler and a converter as OS processes (real PostgreSQL, Redis, S3 and ffmpeg).
 import { createHash, randomUUID } from 'node:crypto';
 import { createReadStream } from 'node:fs';
+import { createServer, type Server } from 'node:http';
+import type { AddressInfo } from 'node:net';
 import { readFile, stat, writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import { Client } from 'pg';
@@ -174,5 +176,31 @@ describe('@kiln/client against a running stack', () => {
       conversions: await count('conversions'),
     }).toEqual(before);
     expect((await kiln.getJob(mine.id)).status.code).toBe('completed');
+  });
+  it('runs the README’s five lines: a remote input converted, its outputs listed', async () => {
+    // The remote input is served by this test (the stack allows private addresses).
+    const server: Server = createServer((_req, res) => {
+      res.writeHead(200, { 'Content-Type': 'audio/wav' });
+      createReadStream(short).pipe(res);
+    });
+    await new Promise<void>((r) => server.listen(0, '127.0.0.1', r));
+    const source = `http://127.0.0.1:${(server.address() as AddressInfo).port}/talk.wav`;
+    const printed: string[] = [];
+    const console = { log: (...a: unknown[]) => printed.push(a.join(' ')) };
+    try {
+      const kiln = createKilnClient({ baseUrl: stack.url, apiKey: stack.apiKey });
+      const job = await kiln.createJob({ input: [{ type: 'remote', source }], conversion: [{ target: 'mp3' }] });
+      const done = await kiln.waitForJob(job.id, { intervalMs: 200, timeoutMs: 120_000 });
+      for (const o of await kiln.outputs(done.id)) console.log(o.filename, o.size, o.uri);
+      expect(done).toMatchObject({ status: { code: 'completed' }, input: [{ type: 'remote', source }] });
+    } finally {
+      server.closeAllConnections();
+      await new Promise((r) => server.close(r));
+    }
+    expect(printed).toHaveLength(1);
+    const [filename, size, uri] = printed[0].split(' ');
+    expect(filename).toMatch(/\.mp3$/);
+    const bytes = new Uint8Array(await (await fetch(uri)).arrayBuffer());
+    expect(bytes.length).toBe(Number(size));
   });
 });
