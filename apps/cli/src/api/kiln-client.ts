@@ -1,8 +1,12 @@
-// A small HTTP client of Kiln's public API (shared/design/API.md) over fetch.
+// The CLI's client of Kiln's public API (shared/design/API.md): the JSON routes go through the typed
+// client generated from the OpenAPI document (@kiln/client), with the CLI's retry policy and errors;
+// chunk bytes and the event stream go through `send` (plain fetch, the body streamed).
 import type { Readable } from 'node:stream';
 import type { TargetSpec } from '@kiln/contracts';
+import { createKilnClient, KilnApiError, type KilnClient as TypedKilnClient, type ListJobsQuery } from '@kiln/client';
+import { parseRetryAfter } from '../retry-after';
 import { DEFAULT_RETRY, withRetry, type RetryPolicy } from './retry';
-import { ApiError, apiErrorFrom, networkErrorFrom } from './api-error';
+import { ApiError, apiErrorFrom, NetworkError, networkErrorFrom } from './api-error';
 import type { CreateJobBody, CreateUploadBody, JobList, JobView, OutputView, UploadView } from './types';
 
 export interface KilnClientOptions {
@@ -26,11 +30,19 @@ interface CallOptions {
 /** Every call answers the parsed JSON, or throws ApiError / NetworkError after bounded retries. */
 export class KilnClient {
   readonly url: string;
+  /** The typed client of every route (`ctx.api.typed.GET('/v1/jobs/{id}', …)`), without the CLI's retries. */
+  readonly typed: TypedKilnClient;
   private readonly retry: RetryPolicy;
 
   constructor(private readonly options: KilnClientOptions) {
     this.url = options.url.replace(/\/+$/, '');
     this.retry = options.retry ?? DEFAULT_RETRY;
+    this.typed = createKilnClient({
+      baseUrl: this.url,
+      apiKey: options.apiKey,
+      headers: { 'User-Agent': options.userAgent ?? 'kiln-cli' },
+    });
+    this.typed.use({ onResponse: ({ request, response }) => checkedJson(request, response) });
   }
 
   get hasApiKey(): boolean {
@@ -72,6 +84,7 @@ export class KilnClient {
     }
   }
 
+  /** Any JSON route by its path (routes the typed client does not know yet): the parsed answer, with retries. */
   async call<T>(method: string, path: string, options: CallOptions = {}): Promise<T> {
     const query = Object.entries(options.query ?? {}).filter((e): e is [string, string | number] => e[1] !== undefined);
     const full = query.length
@@ -96,44 +109,95 @@ export class KilnClient {
     );
   }
 
-  formats(): Promise<TargetSpec[]> {
-    return this.call('GET', '/v1/formats');
+  /**
+   * One call of the typed client with the CLI's retry policy; its failures become the CLI's ApiError
+   * (Kiln's error JSON, Retry-After) or NetworkError, an abort stays an abort.
+   */
+  private typedCall<T>(
+    method: string,
+    path: string,
+    work: (init: { signal?: AbortSignal }) => Promise<T>,
+    o: { idempotent: boolean; signal?: AbortSignal },
+  ): Promise<T> {
+    const signal = this.link(o.signal);
+    return withRetry(
+      async () => {
+        try {
+          return await work({ signal });
+        } catch (err: unknown) {
+          if (signal?.aborted) throw signal.reason;
+          if (err instanceof KilnApiError) throw apiErrorOfKiln(err);
+          if (err instanceof ApiError || err instanceof NetworkError) throw err;
+          throw networkErrorFrom(err, `${method} ${this.url}${path}`);
+        }
+      },
+      this.retry,
+      {
+        idempotent: o.idempotent,
+        signal,
+        onRetry: (err, attempt, delay) => this.options.onRetry?.(`${method} ${path}`, err, attempt, delay),
+      },
+    );
+  }
+
+  /**
+   * The catalog, typed as libs/contracts' TargetSpec: the document's `Target` schema leaves its fields
+   * optional and its options untyped, the catalog's own type says what the gateway sends.
+   */
+  async formats(): Promise<TargetSpec[]> {
+    const targets = await this.typedCall('GET', '/v1/formats', (init) => this.typed.formats(init), {
+      idempotent: true,
+    });
+    return targets as TargetSpec[];
   }
 
   createJob(body: CreateJobBody): Promise<JobView> {
-    return this.call('POST', '/v1/jobs', { body });
+    return this.typedCall('POST', '/v1/jobs', (init) => this.typed.createJob(body, init), { idempotent: false });
   }
 
   getJob(id: string, signal?: AbortSignal): Promise<JobView> {
-    return this.call('GET', `/v1/jobs/${encodeURIComponent(id)}`, { signal });
+    return this.typedCall('GET', `/v1/jobs/${enc(id)}`, (init) => this.typed.getJob(id, init), {
+      idempotent: true,
+      signal,
+    });
   }
 
-  listJobs(query: { status?: string; limit?: number; cursor?: string }): Promise<JobList> {
-    return this.call('GET', '/v1/jobs', { query });
+  listJobs(query: ListJobsQuery): Promise<JobList> {
+    return this.typedCall('GET', '/v1/jobs', (init) => this.typed.listJobs(query, init), { idempotent: true });
   }
 
   startJob(id: string): Promise<JobView> {
-    return this.call('PATCH', `/v1/jobs/${encodeURIComponent(id)}`, { body: { process: true } });
+    return this.typedCall('PATCH', `/v1/jobs/${enc(id)}`, (init) => this.typed.startJob(id, init), {
+      idempotent: true,
+    });
   }
 
   cancelJob(id: string): Promise<JobView> {
-    return this.call('DELETE', `/v1/jobs/${encodeURIComponent(id)}`);
+    return this.typedCall('DELETE', `/v1/jobs/${enc(id)}`, (init) => this.typed.cancelJob(id, init), {
+      idempotent: true,
+    });
   }
 
   outputs(id: string): Promise<OutputView[]> {
-    return this.call('GET', `/v1/jobs/${encodeURIComponent(id)}/output`);
+    return this.typedCall('GET', `/v1/jobs/${enc(id)}/output`, (init) => this.typed.outputs(id, init), {
+      idempotent: true,
+    });
   }
 
   createUpload(body: CreateUploadBody): Promise<UploadView> {
-    return this.call('POST', '/v1/uploads', { body });
+    return this.typedCall('POST', '/v1/uploads', (init) => this.typed.createUpload(body, init), { idempotent: false });
   }
 
   getUpload(id: string): Promise<UploadView> {
-    return this.call('GET', `/v1/uploads/${encodeURIComponent(id)}`);
+    return this.typedCall('GET', `/v1/uploads/${enc(id)}`, (init) => this.typed.getUpload(id, init), {
+      idempotent: true,
+    });
   }
 
   completeUpload(id: string): Promise<UploadView> {
-    return this.call('POST', `/v1/uploads/${encodeURIComponent(id)}/complete`, { idempotent: true });
+    return this.typedCall('POST', `/v1/uploads/${enc(id)}/complete`, (init) => this.typed.completeUpload(id, init), {
+      idempotent: true,
+    });
   }
 
   /** One chunk, streamed (no retry here: the caller makes a fresh body for each try). */
@@ -166,6 +230,41 @@ export class KilnClient {
     if (!res.ok) throw await apiErrorFrom(res);
     return res;
   }
+}
+
+const enc = encodeURIComponent;
+
+/** The CLI's ApiError of the typed client's error (Retry-After read from the answer). */
+function apiErrorOfKiln(err: KilnApiError): ApiError {
+  const retryAfterMs = parseRetryAfter(err.response?.headers.get('retry-after') ?? null, Date.now());
+  return new ApiError(err.status, err.code, err.message, err.details, err.requestId, retryAfterMs);
+}
+
+/**
+ * A success answer's body read once and checked to be JSON, so a body that breaks off is a
+ * NetworkError and one that is not JSON an ApiError (`invalid_answer`) naming the call; the event
+ * stream and bodiless answers pass as they are.
+ */
+async function checkedJson(request: Request, response: Response): Promise<Response> {
+  if (!response.ok || response.status === 204 || !response.body) return response;
+  if (response.headers.get('content-type')?.startsWith('text/event-stream')) return response;
+  const what = `${request.method} ${new URL(request.url).pathname}`;
+  let text: string;
+  try {
+    text = await response.text();
+  } catch (err: unknown) {
+    throw networkErrorFrom(err, what);
+  }
+  try {
+    JSON.parse(text);
+  } catch {
+    throw new ApiError(
+      response.status,
+      'invalid_answer',
+      `${what} answered ${response.status} with a body that is not JSON`,
+    );
+  }
+  return new Response(text, { status: response.status, statusText: response.statusText, headers: response.headers });
 }
 
 async function readJson<T>(res: Response, what: string): Promise<T> {

@@ -1,23 +1,17 @@
-// The shapes of the public API's answers that the CLI reads (shared/design/API.md).
+// The shapes of the public API the CLI sends and reads: the types generated from the OpenAPI document
+// (@kiln/client), so a change of the API shows up here when libs/client is regenerated.
 import type { JobStatus } from '@kiln/contracts';
 
-export type { ConversionView, InputView, JobList, JobView, OutputView, UploadView } from '@kiln/contracts';
-
-export interface CreateJobBody {
-  process: boolean;
-  input: { type: 'upload'; filename: string; size: number }[];
-  conversion: { target: string; options?: Record<string, string | number> }[];
-  callback?: string;
-  tag?: string;
-}
-
-export interface CreateUploadBody {
-  filename: string;
-  size: number;
-  job_id: string;
-  input_id: string;
-  checksum_sha256: string;
-}
+export type {
+  CreateJobBody,
+  CreateUploadBody,
+  Input as InputView,
+  Job as JobView,
+  JobList,
+  Output as OutputView,
+  Target,
+  Upload as UploadView,
+} from '@kiln/client';
 
 /** One `status` event of `GET /v1/jobs/{id}/events`. */
 export interface JobStatusEvent {

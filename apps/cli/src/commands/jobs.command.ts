@@ -1,4 +1,5 @@
 import { intValue, stringValue, type Invocation } from '../args';
+import type { ListJobsQuery } from '@kiln/client';
 import type { JobView } from '../api/types';
 import { renderTable, shortTime } from '../output/table';
 import { printJson, type CommandContext } from './command-context';
@@ -18,7 +19,8 @@ export function jobRow(j: JobView): string[] {
 
 export async function jobsCommand(ctx: CommandContext, inv: Invocation): Promise<number> {
   const list = await ctx.api.listJobs({
-    status: stringValue(inv.values, 'status'),
+    // The server checks the value (400 invalid_input naming `status`).
+    status: stringValue(inv.values, 'status') as ListJobsQuery['status'],
     limit: intValue(inv.values, 'limit', { min: 1, max: 100 }, 20),
   });
   if (ctx.json) printJson(ctx, list);

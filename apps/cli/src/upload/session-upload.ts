@@ -56,7 +56,9 @@ export async function uploadMissing(session: UploadView, o: SessionUploadOptions
   let current = session;
   for (let round = 0; round < 3 && current.status === 'uploading'; round++) {
     const limits = { min: current.chunk_size_min, max: current.chunk_size_max };
-    const plan = planChunks(current.size, current.received, chunkSizeFor(o.chunkSize, limits), limits);
+    // The document types `received` as number[][] (pairs by minItems/maxItems): read each as [start, end].
+    const received = current.received.map(([start, end]) => [start, end] as const);
+    const plan = planChunks(current.size, received, chunkSizeFor(o.chunkSize, limits), limits);
     if (!plan.length) {
       // Every byte is stored but the session still says uploading: ask for the finish explicitly.
       current = await o.api.completeUpload(current.id);
