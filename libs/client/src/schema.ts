@@ -54,7 +54,9 @@ export interface paths {
     /** Create a job */
     post: {
       parameters: {
-        query?: never;
+        query?: {
+          wait?: string;
+        };
         header?: never;
         path?: never;
         cookie?: never;
@@ -65,7 +67,7 @@ export interface paths {
         };
       };
       responses: {
-        /** @description Created; the answer carries the job’s token */
+        /** @description Created; the answer carries the job’s token. With `wait`, held until the job has ended (or the deadline), unless it is `incomplete` */
         201: {
           headers: {
             [name: string]: unknown;
@@ -99,10 +101,12 @@ export interface paths {
       };
       cookie?: never;
     };
-    /** Get a job */
+    /** Get a job; with `wait`, the answer comes as soon as the job has ended, or at the deadline as it is */
     get: {
       parameters: {
-        query?: never;
+        query?: {
+          wait?: string;
+        };
         header?: never;
         path: {
           id: string;
@@ -120,6 +124,7 @@ export interface paths {
             'application/json': components['schemas']['Job'];
           };
         };
+        400: components['responses']['InvalidInput'];
         401: components['responses']['Unauthorized'];
         404: components['responses']['NotFound'];
         429: components['responses']['RateLimited'];
@@ -367,6 +372,8 @@ export interface paths {
       header?: {
         /** @description Chunked upload: your id for this file, unique per file in the job. */
         'X-Upload-Id'?: string;
+        /** @description online-convert’s name for X-Upload-Id (X-Upload-Id wins when both are sent). */
+        'X-Oc-Upload-Uuid'?: string;
         /** @description Chunked upload: bytes start-end/total, end inclusive. */
         'Content-Range'?: string;
         /** @description Raw body: the file name (percent-encoded). */
@@ -390,6 +397,8 @@ export interface paths {
         header?: {
           /** @description Chunked upload: your id for this file, unique per file in the job. */
           'X-Upload-Id'?: string;
+          /** @description online-convert’s name for X-Upload-Id (X-Upload-Id wins when both are sent). */
+          'X-Oc-Upload-Uuid'?: string;
           /** @description Chunked upload: bytes start-end/total, end inclusive. */
           'Content-Range'?: string;
           /** @description Raw body: the file name (percent-encoded). */
@@ -493,6 +502,64 @@ export interface paths {
         };
         401: components['responses']['Unauthorized'];
         404: components['responses']['NotFound'];
+        429: components['responses']['RateLimited'];
+        500: components['responses']['Internal'];
+        503: components['responses']['Unavailable'];
+      };
+    };
+    put?: never;
+    post?: never;
+    delete?: never;
+    options?: never;
+    head?: never;
+    patch?: never;
+    trace?: never;
+  };
+  '/v1/jobs/{id}/output/latest': {
+    parameters: {
+      query?: never;
+      header?: never;
+      path: {
+        id: string;
+      };
+      cookie?: never;
+    };
+    /** The one output of a completed job (after waiting, with `wait`): its Output JSON, or with `redirect=true` a 302 to its download; 409 while the job has not completed, when it failed or was canceled, or has several outputs */
+    get: {
+      parameters: {
+        query?: {
+          wait?: string;
+          redirect?: 'true' | 'false';
+        };
+        header?: never;
+        path: {
+          id: string;
+        };
+        cookie?: never;
+      };
+      requestBody?: never;
+      responses: {
+        /** @description OK */
+        200: {
+          headers: {
+            [name: string]: unknown;
+          };
+          content: {
+            'application/json': components['schemas']['Output'];
+          };
+        };
+        /** @description Location: the download URL */
+        302: {
+          headers: {
+            Location?: string;
+            [name: string]: unknown;
+          };
+          content?: never;
+        };
+        400: components['responses']['InvalidInput'];
+        401: components['responses']['Unauthorized'];
+        404: components['responses']['NotFound'];
+        409: components['responses']['Conflict'];
         429: components['responses']['RateLimited'];
         500: components['responses']['Internal'];
         503: components['responses']['Unavailable'];
@@ -638,6 +705,152 @@ export interface paths {
     put?: never;
     post?: never;
     delete?: never;
+    options?: never;
+    head?: never;
+    patch?: never;
+    trace?: never;
+  };
+  '/v1/presets': {
+    parameters: {
+      query?: never;
+      header?: never;
+      path?: never;
+      cookie?: never;
+    };
+    /** List this key’s presets (by name) */
+    get: {
+      parameters: {
+        query?: never;
+        header?: never;
+        path?: never;
+        cookie?: never;
+      };
+      requestBody?: never;
+      responses: {
+        /** @description OK */
+        200: {
+          headers: {
+            [name: string]: unknown;
+          };
+          content: {
+            'application/json': components['schemas']['Preset'][];
+          };
+        };
+        401: components['responses']['Unauthorized'];
+        429: components['responses']['RateLimited'];
+        500: components['responses']['Internal'];
+        503: components['responses']['Unavailable'];
+      };
+    };
+    put?: never;
+    /** Create a preset: a named target + options, checked like a conversion; 409 when the name is taken for this key */
+    post: {
+      parameters: {
+        query?: never;
+        header?: never;
+        path?: never;
+        cookie?: never;
+      };
+      requestBody: {
+        content: {
+          'application/json': components['schemas']['CreatePresetBody'];
+        };
+      };
+      responses: {
+        /** @description Created */
+        201: {
+          headers: {
+            [name: string]: unknown;
+          };
+          content: {
+            'application/json': components['schemas']['Preset'];
+          };
+        };
+        400: components['responses']['InvalidInput'];
+        401: components['responses']['Unauthorized'];
+        408: components['responses']['RequestTimeout'];
+        409: components['responses']['Conflict'];
+        413: components['responses']['PayloadTooLarge'];
+        415: components['responses']['UnsupportedMediaType'];
+        429: components['responses']['RateLimited'];
+        500: components['responses']['Internal'];
+        503: components['responses']['Unavailable'];
+      };
+    };
+    delete?: never;
+    options?: never;
+    head?: never;
+    patch?: never;
+    trace?: never;
+  };
+  '/v1/presets/{id}': {
+    parameters: {
+      query?: never;
+      header?: never;
+      path: {
+        /** @description The preset’s id, or its name. */
+        id: string;
+      };
+      cookie?: never;
+    };
+    /** Get a preset */
+    get: {
+      parameters: {
+        query?: never;
+        header?: never;
+        path: {
+          /** @description The preset’s id, or its name. */
+          id: string;
+        };
+        cookie?: never;
+      };
+      requestBody?: never;
+      responses: {
+        /** @description OK */
+        200: {
+          headers: {
+            [name: string]: unknown;
+          };
+          content: {
+            'application/json': components['schemas']['Preset'];
+          };
+        };
+        401: components['responses']['Unauthorized'];
+        404: components['responses']['NotFound'];
+        429: components['responses']['RateLimited'];
+        500: components['responses']['Internal'];
+        503: components['responses']['Unavailable'];
+      };
+    };
+    put?: never;
+    post?: never;
+    /** Delete a preset; conversions made from it keep their target and options */
+    delete: {
+      parameters: {
+        query?: never;
+        header?: never;
+        path: {
+          /** @description The preset’s id, or its name. */
+          id: string;
+        };
+        cookie?: never;
+      };
+      requestBody?: never;
+      responses: {
+        /** @description Deleted */
+        204: {
+          headers: {
+            [name: string]: unknown;
+          };
+          content?: never;
+        };
+        401: components['responses']['Unauthorized'];
+        404: components['responses']['NotFound'];
+        429: components['responses']['RateLimited'];
+        500: components['responses']['Internal'];
+        503: components['responses']['Unavailable'];
+      };
+    };
     options?: never;
     head?: never;
     patch?: never;
@@ -1854,8 +2067,12 @@ export interface components {
       )[];
       /** @default [] */
       conversion?: {
+        /** @description A preset of this API key (POST /v1/presets): its id or its name. */
+        preset?: string;
         /** @description A target of GET /v1/formats. */
-        target: string;
+        target?: string;
+        /** @description Optional (online-convert sends it): must be the target’s category (video, audio, image). */
+        category?: string;
         /** @description The target’s options, as GET /v1/formats lists them. */
         options?: {
           [key: string]: unknown;
@@ -1866,6 +2083,8 @@ export interface components {
        * @description An http or https URL.
        */
       callback?: string;
+      /** @description online-convert’s notify_status: true sends a callback on every status change (job.downloading, job.queued, job.processing), not only at the end. */
+      notify_status?: boolean;
       tag?: string;
       /** @description Epoch seconds when the job's files and rows are deleted (not before it ends); 0 = keep; default: KILN_JOB_RETENTION_SECONDS after it ends. */
       expires_at?: number;
@@ -1878,9 +2097,25 @@ export interface components {
        * @description An http or https URL.
        */
       callback?: string;
+      /** @description online-convert’s notify_status: true sends a callback on every status change (job.downloading, job.queued, job.processing), not only at the end. */
+      notify_status?: boolean;
       tag?: string;
     };
     ConversionSpec: {
+      /** @description A preset of this API key (POST /v1/presets): its id or its name. */
+      preset?: string;
+      /** @description A target of GET /v1/formats. */
+      target?: string;
+      /** @description Optional (online-convert sends it): must be the target’s category (video, audio, image). */
+      category?: string;
+      /** @description The target’s options, as GET /v1/formats lists them. */
+      options?: {
+        [key: string]: unknown;
+      };
+    };
+    CreatePresetBody: {
+      /** @description Unique per API key; 1-100 characters, not shaped like a UUID. */
+      name: string;
       /** @description A target of GET /v1/formats. */
       target: string;
       /** @description The target’s options, as GET /v1/formats lists them. */
@@ -1991,6 +2226,35 @@ export interface components {
       progress: number;
       error?: string;
     };
+    /** @description A named conversion of this API key: `{"preset": "<id or name>"}` in a conversion. */
+    Preset: {
+      /** Format: uuid */
+      id: string;
+      name: string;
+      /** @enum {string} */
+      target:
+        | 'mp4'
+        | 'webm'
+        | 'mov'
+        | 'mkv'
+        | 'gif'
+        | 'mp3'
+        | 'm4a'
+        | 'ogg'
+        | 'opus'
+        | 'wav'
+        | 'flac'
+        | 'png'
+        | 'jpg'
+        | 'webp'
+        | 'bmp'
+        | 'tiff';
+      /** @enum {string} */
+      category: 'video' | 'audio' | 'image';
+      options: Record<string, never>;
+      /** Format: date-time */
+      created_at: string;
+    };
     /** @description One converted file: an input × a conversion. */
     Output: {
       /** Format: uuid */
@@ -2042,6 +2306,8 @@ export interface components {
       }[];
       process: boolean;
       callback: string | null;
+      /** @description A callback on every status change (job.downloading, job.queued, job.processing), not only at the end. */
+      notify_status: boolean;
       tag: string | null;
       input: components['schemas']['Input'][];
       conversion: components['schemas']['Conversion'][];
