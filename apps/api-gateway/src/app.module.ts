@@ -31,6 +31,8 @@ import { WebController } from './web/web.controller';
 import { WebJobsController } from './web/web-jobs.controller';
 import { WebPage } from './web/web-page';
 import { WebSessions } from './auth/web-sessions.service';
+import { ApiKeys } from './keys/api-keys.service';
+import { KeysController } from './keys/keys.controller';
 
 @Module({})
 export class AppModule {
@@ -50,6 +52,7 @@ export class AppModule {
         WebController,
         WebJobsController,
         TusController,
+        KeysController,
       ],
       providers: [
         JobsService,
@@ -63,6 +66,7 @@ export class AppModule {
         KeyQuotas,
         WebSessions,
         AuthFailures,
+        ApiKeys,
         { provide: WebPage, useFactory: () => new WebPage() },
         metricsProvider,
         { provide: APP_GUARD, useClass: AuthGuard },

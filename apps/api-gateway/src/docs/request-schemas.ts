@@ -1,4 +1,5 @@
 import { z } from 'zod';
+import { createApiKeyBody } from '@kiln/database';
 import { conversionSpec, createJobBody, inputSpec, listJobsQuery, patchJobBody } from '../jobs/jobs.schemas';
 import { createSessionBody } from '../uploads/upload-sessions.schemas';
 import { webJobBody } from '../web/web-jobs.controller';
@@ -27,6 +28,7 @@ export const REQUEST_BODIES = {
   'post /v1/jobs/{id}/input': { name: 'InputSpec', schema: inputSpec },
   'post /v1/uploads': { name: 'CreateUploadBody', schema: createSessionBody },
   'post /web/jobs': { name: 'WebJobBody', schema: webJobBody },
+  'post /v1/keys': { name: 'CreateApiKeyBody', schema: createApiKeyBody },
 } as const satisfies Record<string, { name: string; schema: z.ZodType }>;
 
 export type BodyOperation = keyof typeof REQUEST_BODIES;
