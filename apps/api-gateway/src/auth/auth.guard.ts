@@ -83,8 +83,7 @@ export class AuthGuard implements CanActivate {
       const bootstrap = this.isBootstrap(h);
       // Managed keys are looked up by hash (PostgreSQL's unique index; never compared in the clear).
       const managed = bootstrap ? undefined : await this.keys.lookup(h);
-      if (!bootstrap && !managed)
-        throw await refuse(new KilnError('unauthorized', 'The API key is not valid (unknown or revoked).'));
+      if (!bootstrap && !managed) throw await refuse(new KilnError('unauthorized', 'The API key is not valid.'));
       await this.failures.assertAllowed(address);
       const scopes = managed?.scopes ?? BOOTSTRAP_SCOPES;
       const needed = neededScope(this.reflector.getAllAndOverride<RouteScope>(KEY_SCOPE, targets), req.method);
