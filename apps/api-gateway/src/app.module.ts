@@ -31,7 +31,7 @@ import { WebController } from './web/web.controller';
 import { WebJobsController } from './web/web-jobs.controller';
 import { WebPage } from './web/web-page';
 import { WebSessions } from './auth/web-sessions.service';
-import { ApiKeys } from './keys/api-keys.service';
+import { ApiKeys } from './auth/api-keys.service';
 import { KeysController } from './keys/keys.controller';
 
 @Module({})

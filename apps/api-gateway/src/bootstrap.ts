@@ -3,7 +3,7 @@ import type { NestExpressApplication } from '@nestjs/platform-express';
 import type { KilnConfig } from '@kiln/config';
 import { KilnMetrics, createLogger, type Logger } from '@kiln/observability';
 import { AppModule } from './app.module';
-import { ApiKeys } from './keys/api-keys.service';
+import { ApiKeys } from './auth/api-keys.service';
 import { QueueProducer } from '@kiln/queue';
 import { KilnExpressAdapter } from './http/http-server';
 import { QUEUE_BOARD_PATH, adminAuth, queueBoard } from './http/queue-board';

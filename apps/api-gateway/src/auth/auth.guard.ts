@@ -5,7 +5,7 @@ import type { Request } from 'express';
 import { KILN_CONFIG, type KilnConfig } from '@kiln/config';
 import { KilnError } from '@kiln/contracts';
 import { BOOTSTRAP_SCOPES, PRISMA, type ApiKeyScope, type PrismaClient } from '@kiln/database';
-import { ApiKeys } from '../keys/api-keys.service';
+import { ApiKeys } from './api-keys.service';
 import { WEB_CSRF_HEADER, WebSessions } from './web-sessions.service';
 import { AuthFailures, clientAddress } from './auth-failures.service';
 import { hashKey, type Principal } from './principal';

@@ -9,7 +9,7 @@ import { KilnError } from '@kiln/contracts';
 import { hashApiKey, type PrismaClient } from '@kiln/database';
 import { createLogger } from '@kiln/observability';
 import { AppModule } from '../app.module';
-import type { ApiKeys } from '../keys/api-keys.service';
+import type { ApiKeys } from './api-keys.service';
 import { AuthGuard, KEY_SCOPE, KeyScope, PUBLIC_ROUTE, neededScope, type RouteScope } from './auth.guard';
 import type { AuthFailures } from './auth-failures.service';
 import type { WebSessions } from './web-sessions.service';

@@ -1,6 +1,6 @@
 import { Body, Controller, Delete, Get, HttpCode, Param, Post } from '@nestjs/common';
 import { KeyScope } from '../auth/auth.guard';
-import { ApiKeys } from './api-keys.service';
+import { ApiKeys } from '../auth/api-keys.service';
 
 /** Managed API keys (scope `admin`): the clear key is in the creation's answer only. */
 @Controller('v1/keys')
