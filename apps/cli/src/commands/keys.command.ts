@@ -1,14 +1,7 @@
 // kiln keys create|list|revoke: managed API keys, over the API (an `admin` key) or, with --database,
 // on PostgreSQL directly (DATABASE_URL): how the first admin key is made.
 import { KilnError } from '@kiln/contracts';
-import {
-  createApiKey,
-  createPrismaClient,
-  listApiKeys,
-  revokeApiKey,
-  type ApiKeyView,
-  type CreateApiKeyBody,
-} from '@kiln/database';
+import type { ApiKeyView, CreateApiKeyBody } from '@kiln/database';
 import { flagValue, listValue, stringValue, UsageError, type Invocation } from '../args';
 import { renderTable, shortTime } from '../output/table';
 import { printJson, type CommandContext } from './command-context';
@@ -32,9 +25,11 @@ function apiStore(ctx: CommandContext): KeyStore {
   };
 }
 
-function databaseStore(ctx: CommandContext): KeyStore {
+async function databaseStore(ctx: CommandContext): Promise<KeyStore> {
   const url = ctx.io.env.DATABASE_URL;
   if (!url) throw new UsageError('--database needs DATABASE_URL (the PostgreSQL URL the gateway uses)');
+  // Loaded only here: the database client is not part of every kiln command's start.
+  const { createApiKey, createPrismaClient, listApiKeys, revokeApiKey } = await import('@kiln/database');
   const prisma = createPrismaClient({ url, poolSize: 1 });
   const usage = (err: unknown): never => {
     // Bad input is wrong use of the command line here, as a 400 is over the API.
@@ -89,7 +84,7 @@ export async function keysCommand(ctx: CommandContext, inv: Invocation): Promise
           limits: limitsOf(inv),
         }
       : undefined;
-  const store = flagValue(inv.values, 'database') ? databaseStore(ctx) : apiStore(ctx);
+  const store = flagValue(inv.values, 'database') ? await databaseStore(ctx) : apiStore(ctx);
   try {
     if (body) {
       const created = await store.create(body);
