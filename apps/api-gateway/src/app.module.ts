@@ -34,6 +34,8 @@ import { WebController } from './web/web.controller';
 import { WebJobsController } from './web/web-jobs.controller';
 import { WebPage } from './web/web-page';
 import { WebSessions } from './auth/web-sessions.service';
+import { ApiKeys } from './auth/api-keys.service';
+import { KeysController } from './keys/keys.controller';
 
 @Module({})
 export class AppModule {
@@ -54,6 +56,7 @@ export class AppModule {
         WebJobsController,
         TusController,
         PresetsController,
+        KeysController,
       ],
       providers: [
         JobsService,
@@ -69,6 +72,7 @@ export class AppModule {
         KeyQuotas,
         WebSessions,
         AuthFailures,
+        ApiKeys,
         { provide: WebPage, useFactory: () => new WebPage() },
         metricsProvider,
         { provide: APP_GUARD, useClass: AuthGuard },

@@ -3,6 +3,7 @@ import type { NestExpressApplication } from '@nestjs/platform-express';
 import type { KilnConfig } from '@kiln/config';
 import { KilnMetrics, createLogger, type Logger } from '@kiln/observability';
 import { AppModule } from './app.module';
+import { ApiKeys } from './auth/api-keys.service';
 import { QueueProducer } from '@kiln/queue';
 import { KilnExpressAdapter } from './http/http-server';
 import { QUEUE_BOARD_PATH, adminAuth, queueBoard } from './http/queue-board';
@@ -35,7 +36,7 @@ export async function createGateway(
   );
   app.use(
     QUEUE_BOARD_PATH,
-    adminAuth(config),
+    adminAuth(config, app.get(ApiKeys)),
     queueBoard(app.get(QueueProducer), { readOnly: config.KILN_QUEUE_BOARD_READ_ONLY }),
   );
   return app;

@@ -7,7 +7,7 @@ export class UsageError extends Error {
   override readonly name = 'UsageError';
 }
 
-export type CommandName = 'convert' | 'jobs' | 'status' | 'cancel' | 'formats' | 'download';
+export type CommandName = 'convert' | 'jobs' | 'status' | 'cancel' | 'formats' | 'download' | 'keys';
 
 interface OptionSpec {
   type: 'string' | 'boolean';
@@ -131,6 +131,35 @@ export const COMMANDS: readonly CommandSpec[] = [
       },
       retries,
     },
+  },
+  {
+    name: 'keys',
+    args: 'create|list|revoke [id]',
+    summary: 'manage API keys (with an admin key, or --database)',
+    positionals: { min: 1, max: 2 },
+    options: {
+      name: { type: 'string', value: '<name>', help: "create: the key's name" },
+      scope: {
+        type: 'string',
+        multiple: true,
+        value: '<scope>',
+        help: 'create: a scope, repeatable (jobs:read, jobs:write, uploads:write, admin)',
+      },
+      'rate-per-minute': {
+        type: 'string',
+        value: '<n>',
+        help: "create: this key's requests per minute, over the server's limit (0 = none)",
+      },
+      database: {
+        type: 'boolean',
+        help: 'work on PostgreSQL directly (env DATABASE_URL) instead of the API: makes the first admin key',
+      },
+    },
+    notes: [
+      'kiln keys create --name ci --scope jobs:read --scope jobs:write   prints the new key once',
+      'kiln keys list                                                    never shows keys, only their ids',
+      'kiln keys revoke <id>                                             refused on every gateway within seconds',
+    ],
   },
 ];
 

@@ -18,6 +18,7 @@ import { convertCommand } from './commands/convert.command';
 import { downloadCommand, retryNote } from './commands/download.command';
 import { formatsCommand } from './commands/formats.command';
 import { jobsCommand } from './commands/jobs.command';
+import { keysCommand } from './commands/keys.command';
 import { statusCommand } from './commands/status.command';
 import { ConfigError, loadConfig } from './config';
 import { ProgressDisplay, progressMode } from './progress/progress-display';
@@ -34,6 +35,7 @@ const RUNNERS: Record<CommandName, (ctx: CommandContext, inv: Invocation) => Pro
   cancel: cancelCommand,
   formats: formatsCommand,
   download: downloadCommand,
+  keys: keysCommand,
 };
 
 function fail(io: CliIo, lines: string[]): void {

@@ -1,9 +1,11 @@
+import { timingSafeEqual } from 'node:crypto';
 import { Inject, Injectable, SetMetadata, type CanActivate, type ExecutionContext } from '@nestjs/common';
 import { Reflector } from '@nestjs/core';
 import type { Request } from 'express';
 import { KILN_CONFIG, type KilnConfig } from '@kiln/config';
 import { KilnError } from '@kiln/contracts';
-import { PRISMA, type PrismaClient } from '@kiln/database';
+import { BOOTSTRAP_SCOPES, PRISMA, type ApiKeyScope, type PrismaClient } from '@kiln/database';
+import { ApiKeys } from './api-keys.service';
 import { WEB_CSRF_HEADER, WebSessions } from './web-sessions.service';
 import { AuthFailures, clientAddress } from './auth-failures.service';
 import { hashKey, type Principal } from './principal';
@@ -24,11 +26,30 @@ export const WEB_SESSION_ALLOWED = 'kiln:web-session';
  */
 export const AllowWebSession = () => SetMetadata(WEB_SESSION_ALLOWED, true);
 
+export const KEY_SCOPE = 'kiln:key-scope';
+/** The scope an API key needs on a controller's routes: `read` for GET/HEAD, `write` for the rest. */
+export interface RouteScope {
+  read: ApiKeyScope;
+  write: ApiKeyScope;
+}
+/**
+ * Class-level: the scope an API key needs (one for every method, or read/write). Fails closed: a
+ * route that is neither @Public nor scoped refuses every API key (and route-scopes.spec.ts fails).
+ */
+export const KeyScope = (scope: ApiKeyScope | RouteScope) =>
+  SetMetadata(KEY_SCOPE, typeof scope === 'string' ? { read: scope, write: scope } : scope);
+
+/** The scope a request of this method needs on a route of this RouteScope; undefined when the route declares none. */
+export function neededScope(scope: RouteScope | undefined, method: string): ApiKeyScope | undefined {
+  if (!scope) return undefined;
+  return method === 'GET' || method === 'HEAD' ? scope.read : scope.write;
+}
+
 export type AuthedRequest = Request & { principal: Principal };
 
 @Injectable()
 export class AuthGuard implements CanActivate {
-  private readonly keyHashes: Set<string>;
+  private readonly bootstrapHashes: Buffer[];
 
   constructor(
     private readonly reflector: Reflector,
@@ -36,8 +57,17 @@ export class AuthGuard implements CanActivate {
     @Inject(PRISMA) private readonly prisma: PrismaClient,
     private readonly webSessions: WebSessions,
     private readonly failures: AuthFailures,
+    private readonly keys: ApiKeys,
   ) {
-    this.keyHashes = new Set(config.KILN_API_KEYS.map(hashKey));
+    this.bootstrapHashes = config.KILN_API_KEYS.map((k) => Buffer.from(hashKey(k), 'hex'));
+  }
+
+  /** Whether the hash is one of KILN_API_KEYS': compared with every one, in constant time. */
+  private isBootstrap(keyHash: string): boolean {
+    const given = Buffer.from(keyHash, 'hex');
+    let found = false;
+    for (const h of this.bootstrapHashes) found = timingSafeEqual(h, given) || found;
+    return found;
   }
 
   async canActivate(context: ExecutionContext): Promise<boolean> {
@@ -50,9 +80,30 @@ export class AuthGuard implements CanActivate {
     const key = this.apiKeyOf(req);
     if (key !== undefined) {
       const h = hashKey(key);
-      if (!this.keyHashes.has(h)) throw await refuse(new KilnError('unauthorized', 'The API key is not valid.'));
+      const bootstrap = this.isBootstrap(h);
+      // Managed keys are looked up by hash (PostgreSQL's unique index; never compared in the clear).
+      const managed = bootstrap ? undefined : await this.keys.lookup(h);
+      if (!bootstrap && !managed) throw await refuse(new KilnError('unauthorized', 'The API key is not valid.'));
       await this.failures.assertAllowed(address);
-      req.principal = { kind: 'key', ownerKeyHash: h };
+      const scopes = managed?.scopes ?? BOOTSTRAP_SCOPES;
+      const needed = neededScope(this.reflector.getAllAndOverride<RouteScope>(KEY_SCOPE, targets), req.method);
+      if (!needed) throw new KilnError('forbidden', 'This route declares no API key scope, so no API key may call it.');
+      if (!scopes.includes(needed)) {
+        throw new KilnError(
+          'forbidden',
+          `This API key lacks the scope "${needed}" needed for ${req.method} ${req.path} (it has: ${scopes.join(', ')}).`,
+          [{ field: 'scope', message: `missing scope ${needed}`, scope: needed }],
+        );
+      }
+      req.principal = managed
+        ? {
+            kind: 'key',
+            ownerKeyHash: h,
+            scopes,
+            keyId: managed.id,
+            ...(managed.limits ? { limits: managed.limits } : {}),
+          }
+        : { kind: 'key', ownerKeyHash: h, scopes };
       return true;
     }
     const token = req.header('x-job-token');
@@ -84,12 +135,12 @@ export class AuthGuard implements CanActivate {
     }
     throw new KilnError(
       'unauthorized',
-      'Send an API key (X-Api-Key or Authorization: Bearer) or a job token (X-Job-Token).',
+      'Send an API key (X-Api-Key, X-Oc-Api-Key or Authorization: Bearer) or a job token (X-Job-Token).',
     );
   }
 
   private apiKeyOf(req: Request): string | undefined {
-    const header = req.header('x-api-key');
+    const header = req.header('x-api-key') ?? req.header('x-oc-api-key');
     if (header !== undefined) return header.trim();
     const auth = req.header('authorization');
     if (auth === undefined) return undefined;

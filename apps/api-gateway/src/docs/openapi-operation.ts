@@ -82,3 +82,4 @@ export const JOBS = 'jobs';
 export const UPLOADS = 'uploads';
 export const WEB = 'web page';
 export const OPS = 'operations';
+export const KEYS = 'api keys';

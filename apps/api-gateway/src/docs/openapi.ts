@@ -1,7 +1,8 @@
 import { answerSchemas } from './answer-schemas';
 import { ERROR_SCHEMA, errorResponses } from './error-responses';
 import { jobPaths } from './job-paths';
-import { JOBS, OPS, PRESETS, TUS, UPLOADS, WEB } from './openapi-operation';
+import { apiKeySchemas, keyPaths } from './key-paths';
+import { JOBS, KEYS, OPS, PRESETS, TUS, UPLOADS, WEB } from './openapi-operation';
 import { operationsPaths } from './operations-paths';
 import { presetPaths } from './preset-paths';
 import { requestBodySchemas } from './request-schemas';
@@ -29,10 +30,16 @@ export function openApiDocument(serverUrl?: string): Record<string, unknown> {
     jsonSchemaDialect: 'https://spec.openapis.org/oas/3.1/dialect/base',
     ...(serverUrl ? { servers: [{ url: serverUrl }] } : {}),
     security: [{ apiKey: [] }, { bearer: [] }],
-    tags: [JOBS, PRESETS, UPLOADS, TUS, WEB, OPS].map((name) => ({ name })),
+    tags: [JOBS, PRESETS, UPLOADS, TUS, WEB, KEYS, OPS].map((name) => ({ name })),
     components: {
       securitySchemes: {
-        apiKey: { type: 'apiKey', in: 'header', name: 'X-Api-Key' },
+        apiKey: {
+          type: 'apiKey',
+          in: 'header',
+          name: 'X-Api-Key',
+          description:
+            'X-Oc-Api-Key is accepted the same. Each route needs a scope of the key (README: API keys and scopes).',
+        },
         bearer: { type: 'http', scheme: 'bearer' },
         jobToken: {
           type: 'apiKey',
@@ -48,9 +55,17 @@ export function openApiDocument(serverUrl?: string): Record<string, unknown> {
             'The web page’s session (POST /web/session); only the /web routes. Requests other than GET also need X-Kiln-Web: 1.',
         },
       },
-      schemas: { Error: ERROR_SCHEMA, ...requestBodySchemas(), ...answerSchemas() },
+      schemas: { Error: ERROR_SCHEMA, ...requestBodySchemas(), ...answerSchemas(), ...apiKeySchemas() },
       responses: errorResponses(),
     },
-    paths: { ...jobPaths(), ...presetPaths(), ...uploadPaths(), ...tusPaths(), ...webPaths(), ...operationsPaths() },
+    paths: {
+      ...jobPaths(),
+      ...presetPaths(),
+      ...uploadPaths(),
+      ...tusPaths(),
+      ...webPaths(),
+      ...keyPaths(),
+      ...operationsPaths(),
+    },
   };
 }

@@ -1,4 +1,5 @@
 import { z } from 'zod';
+import { createApiKeyBody } from '@kiln/database';
 import { conversionRequest, createJobBody, inputSpec, listJobsQuery, patchJobBody } from '../jobs/jobs.schemas';
 import { createPresetBody } from '../presets/presets.schemas';
 import { latestOutputQuery, waitQuery } from '../jobs/job-wait.schemas';
@@ -30,6 +31,7 @@ export const REQUEST_BODIES = {
   'post /v1/jobs/{id}/input': { name: 'InputSpec', schema: inputSpec },
   'post /v1/uploads': { name: 'CreateUploadBody', schema: createSessionBody },
   'post /web/jobs': { name: 'WebJobBody', schema: webJobBody },
+  'post /v1/keys': { name: 'CreateApiKeyBody', schema: createApiKeyBody },
 } as const satisfies Record<string, { name: string; schema: z.ZodType }>;
 
 export type BodyOperation = keyof typeof REQUEST_BODIES;

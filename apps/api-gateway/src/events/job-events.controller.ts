@@ -3,7 +3,7 @@ import type { Request, Response } from 'express';
 import { FINAL_JOB_STATUSES, type JobStatus } from '@kiln/contracts';
 import { ChannelFanout, JobEvents, type JobEvent } from '@kiln/queue';
 import { jobView } from '@kiln/workflow';
-import { AllowJobToken } from '../auth/auth.guard';
+import { AllowJobToken, KeyScope } from '../auth/auth.guard';
 import { Caller } from '../auth/principal.decorator';
 import type { Principal } from '../auth/principal';
 import { JobsService } from '../jobs/jobs.service';
@@ -17,6 +17,7 @@ const HEARTBEAT_MS = 15_000;
  * Events: `status` {job_id, status, progress, at} whenever either changes; `job` the Job JSON.
  */
 @Controller('v1/jobs')
+@KeyScope('jobs:read')
 export class JobEventsController {
   constructor(
     private readonly jobs: JobsService,

@@ -1,5 +1,6 @@
 import type { NextFunction, Request, Response } from 'express';
 import { parseConfig } from '@kiln/config';
+import { hashKey } from '../auth/principal';
 import { adminAuth, sameSecret } from './queue-board';
 
 const base = {
@@ -60,5 +61,71 @@ describe('adminAuth: the queue board is for the operator', () => {
     expect(sameSecret('a', 'a')).toBe(true);
     expect(sameSecret('a', 'ab')).toBe(false);
     expect(sameSecret('', token)).toBe(false);
+  });
+});
+
+describe('adminAuth: managed API keys', () => {
+  const token = 'admin_token_0123456789abcdef';
+  const adminKey = 'kiln_admin_key_0123456789';
+  const readerKey = 'kiln_reader_key_0123456789';
+  const keys = {
+    lookup: async (hash: string) =>
+      hash === hashKey(adminKey)
+        ? { scopes: ['admin'] }
+        : hash === hashKey(readerKey)
+          ? { scopes: ['jobs:read'] }
+          : undefined,
+  };
+
+  async function callWithKeys(env: Record<string, string>, headers: Record<string, string>) {
+    const answer = { status: 0, body: undefined as unknown, passed: false };
+    const req = { header: (name: string) => headers[name.toLowerCase()] } as unknown as Request;
+    await new Promise<void>((resolve) => {
+      const res = {
+        setHeader: () => undefined,
+        status(code: number) {
+          answer.status = code;
+          return this;
+        },
+        json(body: unknown) {
+          answer.body = body;
+          resolve();
+        },
+      } as unknown as Response;
+      adminAuth(parseConfig({ ...base, ...env }), keys)(req, res, (() => {
+        answer.passed = true;
+        resolve();
+      }) as NextFunction);
+    });
+    return answer;
+  }
+
+  it('opens for a key with the admin scope, with or without KILN_ADMIN_TOKEN; the token still works', async () => {
+    for (const env of [{ KILN_ADMIN_TOKEN: token }, {}] as Record<string, string>[]) {
+      expect(await callWithKeys(env, { 'x-api-key': adminKey })).toMatchObject({ passed: true });
+      expect(await callWithKeys(env, { authorization: `Bearer ${adminKey}` })).toMatchObject({ passed: true });
+    }
+    expect(await callWithKeys({ KILN_ADMIN_TOKEN: token }, { authorization: `Bearer ${token}` })).toMatchObject({
+      passed: true,
+    });
+  });
+
+  it('refuses a managed key without the admin scope (403) and an unknown one (401)', async () => {
+    const reader = await callWithKeys({}, { 'x-api-key': readerKey });
+    expect(reader).toMatchObject({ passed: false, status: 403 });
+    expect(reader.body).toEqual({
+      error: {
+        code: 'forbidden',
+        message: 'The queue board is for operators: it needs the admin token or an API key with the scope "admin".',
+      },
+    });
+    expect(await callWithKeys({}, { 'x-api-key': 'kiln_nobody_0123456789' })).toMatchObject({
+      passed: false,
+      status: 401,
+    });
+    expect(await callWithKeys({}, { 'x-api-key': 'kiln_tenant_key_0123456789' })).toMatchObject({
+      passed: false,
+      status: 403,
+    });
   });
 });

@@ -1,4 +1,5 @@
 import { Body, Controller, Delete, Get, HttpCode, Param, Patch, Post, Query, Res } from '@nestjs/common';
+import { KeyScope } from '../auth/auth.guard';
 import type { Response } from 'express';
 import { Caller } from '../auth/principal.decorator';
 import type { Principal } from '../auth/principal';
@@ -6,6 +7,7 @@ import { JobWaitService } from './job-wait.service';
 import { JobsService } from './jobs.service';
 
 @Controller('v1/jobs')
+@KeyScope({ read: 'jobs:read', write: 'jobs:write' })
 export class JobsController {
   constructor(
     private readonly jobs: JobsService,

@@ -23,7 +23,8 @@ export const EVENT_STREAMS_RETRY_AFTER_S = 10;
 export type ReleaseSlot = () => Promise<void>;
 
 /**
- * Per-key limits shared by every gateway replica (Redis): a request rate (fixed one-minute windows),
+ * Per-key limits shared by every gateway replica (Redis): a request rate (fixed one-minute windows;
+ * a managed key's own `rate_per_minute` over the server's),
  * the number of uploads streaming at once and of event streams open. Over a limit: 429
  * `rate_limited` with Retry-After.
  */
@@ -38,8 +39,14 @@ export class KeyLimits {
     return `${this.config.KILN_QUEUE_PREFIX}:limits:${kind}:${owner}`;
   }
 
+  /** The key's own `rate_per_minute` (a managed key's limits) over KILN_RATE_LIMIT_PER_MINUTE; 0 is off. */
+  rateLimitOf(principal: Principal): number {
+    const own = principal.kind === 'key' ? principal.limits?.rate_per_minute : undefined;
+    return own ?? this.config.KILN_RATE_LIMIT_PER_MINUTE;
+  }
+
   async checkRate(principal: Principal, now = Date.now()): Promise<void> {
-    const limit = this.config.KILN_RATE_LIMIT_PER_MINUTE;
+    const limit = this.rateLimitOf(principal);
     if (!limit) return;
     const window = Math.floor(now / 60_000);
     const k = this.key(`rate:${window}`, principal.ownerKeyHash);

@@ -13,7 +13,7 @@ import {
 } from '@nestjs/common';
 import type { Request, Response } from 'express';
 import { KilnError } from '@kiln/contracts';
-import { AllowJobToken, Public } from '../auth/auth.guard';
+import { AllowJobToken, Public, KeyScope } from '../auth/auth.guard';
 import { Caller } from '../auth/principal.decorator';
 import type { Principal } from '../auth/principal';
 import { requestOrigin } from '../http/request-origin';
@@ -27,6 +27,7 @@ import { TusService, type TusAnswer } from './tus.service';
  * A tus upload is an upload session (GET /v1/uploads/{id} shows it). API key or X-Job-Token.
  */
 @Controller('v1/tus')
+@KeyScope('uploads:write')
 @AllowJobToken('resource')
 @UseFilters(TusErrorFilter)
 @UseInterceptors(TusHeadersInterceptor)

@@ -1,6 +1,6 @@
 import { Controller, Param, Post, Req, Res } from '@nestjs/common';
 import type { Request, Response } from 'express';
-import { AllowJobToken } from '../auth/auth.guard';
+import { AllowJobToken, KeyScope } from '../auth/auth.guard';
 import { Caller } from '../auth/principal.decorator';
 import type { Principal } from '../auth/principal';
 import { KeyLimits } from '../limits/key-limits.service';
@@ -9,6 +9,7 @@ import { isChunkRequest, jobChunkRequest } from './upload-headers';
 import { WholeFileUploadService } from './whole-file-upload.service';
 
 @Controller('v1/jobs')
+@KeyScope('uploads:write')
 export class JobUploadController {
   constructor(
     private readonly wholeFile: WholeFileUploadService,

@@ -1,6 +1,6 @@
 import { Body, Controller, Delete, Get, Head, HttpCode, Param, Post, Put, Req, Res } from '@nestjs/common';
 import type { Request, Response } from 'express';
-import { AllowJobToken } from '../auth/auth.guard';
+import { AllowJobToken, KeyScope } from '../auth/auth.guard';
 import { Caller } from '../auth/principal.decorator';
 import type { Principal } from '../auth/principal';
 import { requestOrigin } from '../http/request-origin';
@@ -10,6 +10,7 @@ import { UploadSessionsService } from './upload-sessions.service';
 
 /** Upload sessions (shared/design/API.md "Upload sessions"): resumable uploads of large files. */
 @Controller('v1/uploads')
+@KeyScope('uploads:write')
 @AllowJobToken('resource')
 export class UploadSessionsController {
   constructor(

@@ -1,7 +1,7 @@
 import { Body, Controller, Delete, Get, HttpCode, Param, Post, Query, Res } from '@nestjs/common';
 import type { Response } from 'express';
 import { z } from 'zod';
-import { AllowWebSession } from '../auth/auth.guard';
+import { AllowWebSession, KeyScope } from '../auth/auth.guard';
 import { Caller } from '../auth/principal.decorator';
 import type { Principal } from '../auth/principal';
 import { parseOrThrow } from '../http/validation';
@@ -33,6 +33,7 @@ export const webJobBody = z.strictObject({
  * create, list and read the owner's jobs, cancel, download. Non-GET calls need X-Kiln-Web: 1.
  */
 @Controller('web/jobs')
+@KeyScope({ read: 'jobs:read', write: 'jobs:write' })
 @AllowWebSession()
 export class WebJobsController {
   constructor(private readonly jobs: JobsService) {}

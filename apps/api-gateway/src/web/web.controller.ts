@@ -1,7 +1,7 @@
 import { Controller, Delete, Get, Inject, Param, Post, Query, Req, Res } from '@nestjs/common';
 import type { Request, Response } from 'express';
 import { KilnError } from '@kiln/contracts';
-import { AllowWebSession, Public } from '../auth/auth.guard';
+import { AllowWebSession, Public, KeyScope } from '../auth/auth.guard';
 import { Caller } from '../auth/principal.decorator';
 import type { Principal } from '../auth/principal';
 import { WebPage, type LoginMessage } from './web-page';
@@ -14,6 +14,7 @@ import { AuthFailures, clientAddress } from '../auth/auth-failures.service';
  * to `POST /web/session`, which answers with an HttpOnly cookie and a redirect back to `/`.
  */
 @Controller()
+@KeyScope({ read: 'jobs:read', write: 'jobs:write' })
 export class WebController {
   constructor(
     @Inject(WebPage) private readonly page: WebPage,

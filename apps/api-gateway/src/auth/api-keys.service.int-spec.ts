@@ -1,0 +1,89 @@
+// The gateway's managed key lookup against real PostgreSQL: how long a revoked key can still pass on
+// a replica that did not hear the revocation (the cache's 2 s), and how often `last_used_at` is written
+// (at most once a minute per key, not on every request).
+import { parseConfig } from '@kiln/config';
+import { createApiKey, createPrismaClient, hashApiKey, type PrismaClient } from '@kiln/database';
+import { createTestDatabase, type TestDatabase } from '@kiln/database/testing';
+import type { ChannelFanout, RedisClient } from '@kiln/queue';
+import { ApiKeys, KEY_CACHE_MS, LAST_USED_EVERY_MS } from './api-keys.service';
+
+let db: TestDatabase;
+let prisma: PrismaClient;
+
+beforeAll(async () => {
+  db = await createTestDatabase();
+  prisma = createPrismaClient({ url: db.url, poolSize: 2 });
+});
+
+afterAll(async () => {
+  await prisma?.$disconnect();
+  await db?.drop();
+});
+
+const config = parseConfig({
+  KILN_API_KEYS: 'kiln_test_key_0123456789',
+  DATABASE_URL: 'postgresql://postgres@127.0.0.1:5432/kiln',
+  REDIS_URL: 'redis://127.0.0.1:6379',
+  S3_ENDPOINT: 'http://127.0.0.1:7480',
+  S3_ACCESS_KEY: 'access',
+  S3_SECRET_KEY: 'secret',
+  KILN_WEBHOOK_SECRET: 'whsec_0123456789abcdef',
+});
+/** A replica that hears no revocation (no Redis): only its cache's lifetime bounds it. */
+const deafReplica = () => new ApiKeys(prisma, {} as RedisClient, {} as ChannelFanout, config);
+
+const lastUsed = async (id: string) =>
+  (await prisma.apiKey.findUniqueOrThrow({ where: { id }, select: { lastUsedAt: true } })).lastUsedAt?.getTime() ??
+  null;
+
+/** `last_used_at` is written without being awaited: wait until it holds `want`. */
+async function lastUsedBecomes(id: string, want: number | null): Promise<void> {
+  for (let i = 0; i < 100 && (await lastUsed(id)) !== want; i++) await new Promise((r) => setTimeout(r, 20));
+  expect(await lastUsed(id)).toBe(want);
+}
+
+describe('ApiKeys lookups (PostgreSQL)', () => {
+  it('finds an active key by hash, with its scopes and limits; an unknown hash is not found', async () => {
+    const { key, view } = await createApiKey(prisma, {
+      name: 'a',
+      scopes: ['jobs:read', 'jobs:read', 'uploads:write'],
+      limits: { rate_per_minute: 5 },
+    });
+    const keys = deafReplica();
+    expect(await keys.lookup(hashApiKey(key))).toEqual({
+      id: view.id,
+      scopes: ['jobs:read', 'uploads:write'],
+      limits: { rate_per_minute: 5 },
+    });
+    expect(await keys.lookup(hashApiKey(`${key}x`))).toBeUndefined();
+  });
+
+  it('keeps answering a key revoked elsewhere for at most KEY_CACHE_MS', async () => {
+    const { key, view } = await createApiKey(prisma, { name: 'b', scopes: ['jobs:read'] });
+    const keys = deafReplica();
+    const t0 = Date.now();
+    expect(await keys.lookup(hashApiKey(key), t0)).toMatchObject({ id: view.id });
+    await prisma.apiKey.update({ where: { id: view.id }, data: { revokedAt: new Date() } });
+    expect(await keys.lookup(hashApiKey(key), t0 + KEY_CACHE_MS - 1)).toMatchObject({ id: view.id });
+    expect(await keys.lookup(hashApiKey(key), t0 + KEY_CACHE_MS)).toBeUndefined();
+    // A fresh replica never sees it.
+    expect(await deafReplica().lookup(hashApiKey(key), t0)).toBeUndefined();
+  });
+
+  it('writes last_used_at at most once a minute per key, also across replicas', async () => {
+    const { key, view } = await createApiKey(prisma, { name: 'c', scopes: ['jobs:read'] });
+    const h = hashApiKey(key);
+    const t0 = Date.now();
+    const one = deafReplica();
+    await one.lookup(h, t0);
+    await lastUsedBecomes(view.id, t0);
+    // Within the minute: neither this replica (cached or not) nor another writes again.
+    for (const at of [t0 + 1_000, t0 + KEY_CACHE_MS + 1, t0 + LAST_USED_EVERY_MS - 1]) await one.lookup(h, at);
+    await deafReplica().lookup(h, t0 + 30_000);
+    await new Promise((r) => setTimeout(r, 200));
+    expect(await lastUsed(view.id)).toBe(t0);
+    // A minute on: written again.
+    await one.lookup(h, t0 + LAST_USED_EVERY_MS + 5);
+    await lastUsedBecomes(view.id, t0 + LAST_USED_EVERY_MS + 5);
+  });
+});

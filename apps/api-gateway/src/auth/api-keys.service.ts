@@ -1,0 +1,114 @@
+import { Inject, Injectable, type OnModuleDestroy, type OnModuleInit } from '@nestjs/common';
+import { KILN_CONFIG, type KilnConfig } from '@kiln/config';
+import { KilnError } from '@kiln/contracts';
+import {
+  PRISMA,
+  activeApiKey,
+  createApiKey,
+  listApiKeys,
+  revokeApiKey,
+  type ApiKeyLimits,
+  type ApiKeyScope,
+  type ApiKeyView,
+  type PrismaClient,
+} from '@kiln/database';
+import { ChannelFanout, REDIS, type RedisClient } from '@kiln/queue';
+
+/** A lookup answers from this process's memory for at most this long (revocation by the CLI's --database reaches every replica within it). */
+export const KEY_CACHE_MS = 2_000;
+/** `last_used_at` is written at most this often per key. */
+export const LAST_USED_EVERY_MS = 60_000;
+const CACHE_MAX = 10_000;
+
+export interface ActiveKey {
+  id: string;
+  scopes: readonly ApiKeyScope[];
+  limits?: ApiKeyLimits;
+}
+
+/**
+ * Managed API keys for the gateway: lookups by hash (PostgreSQL, cached briefly per process), the
+ * admin operations of /v1/keys, and revocation, which every replica hears on Redis pub/sub and drops
+ * from its cache at once; the short cache bounds it when the message is lost or the key was revoked
+ * in the database directly.
+ */
+@Injectable()
+export class ApiKeys implements OnModuleInit, OnModuleDestroy {
+  private readonly cache = new Map<string, { key: ActiveKey; until: number }>();
+  private readonly touched = new Map<string, number>();
+  private unlisten: (() => Promise<void>) | undefined;
+
+  constructor(
+    @Inject(PRISMA) private readonly prisma: PrismaClient,
+    @Inject(REDIS) private readonly redis: RedisClient,
+    @Inject(ChannelFanout) private readonly fanout: ChannelFanout,
+    @Inject(KILN_CONFIG) private readonly config: KilnConfig,
+  ) {}
+
+  private get channel(): string {
+    return `${this.config.KILN_QUEUE_PREFIX}:api-keys:revoked`;
+  }
+
+  onModuleInit(): void {
+    // Not awaited: a gateway starts while Redis is away; the cache's lifetime bounds revocation then.
+    this.fanout
+      .listen(this.channel, (keyHash) => this.cache.delete(keyHash))
+      .then((unlisten) => {
+        this.unlisten = unlisten;
+      })
+      .catch(() => undefined);
+  }
+
+  async onModuleDestroy(): Promise<void> {
+    await this.unlisten?.().catch(() => undefined);
+  }
+
+  /** The managed key of this hash, or undefined (unknown or revoked). Unknown keys are not cached. */
+  async lookup(keyHash: string, now = Date.now()): Promise<ActiveKey | undefined> {
+    const hit = this.cache.get(keyHash);
+    if (hit && hit.until > now) {
+      this.touch(hit.key.id, now);
+      return hit.key;
+    }
+    this.cache.delete(keyHash);
+    const row = await activeApiKey(this.prisma, keyHash);
+    if (!row) return undefined;
+    const limits = row.limits as ApiKeyLimits | null;
+    const key: ActiveKey = { id: row.id, scopes: row.scopes as ApiKeyScope[], ...(limits ? { limits } : {}) };
+    if (this.cache.size >= CACHE_MAX) this.cache.clear();
+    this.cache.set(keyHash, { key, until: now + KEY_CACHE_MS });
+    this.touch(row.id, now, row.lastUsedAt);
+    return key;
+  }
+
+  /** Records use at most once a minute per key (per process, and not again when another replica just did). */
+  private touch(id: string, now: number, lastUsedAt?: Date | null): void {
+    const last = Math.max(this.touched.get(id) ?? 0, lastUsedAt?.getTime() ?? 0);
+    if (now - last < LAST_USED_EVERY_MS) return;
+    if (this.touched.size >= CACHE_MAX) this.touched.clear();
+    this.touched.set(id, now);
+    void this.prisma.apiKey
+      .updateMany({
+        where: { id, OR: [{ lastUsedAt: null }, { lastUsedAt: { lt: new Date(now - LAST_USED_EVERY_MS) } }] },
+        data: { lastUsedAt: new Date(now) },
+      })
+      .catch(() => undefined);
+  }
+
+  create(body: unknown): Promise<ApiKeyView & { key: string }> {
+    return createApiKey(this.prisma, body).then(({ key, view }) => ({ ...view, key }));
+  }
+
+  async list(): Promise<{ items: ApiKeyView[] }> {
+    return { items: await listApiKeys(this.prisma) };
+  }
+
+  /** Revokes the key and tells every replica to drop it from its cache now. */
+  async revoke(id: string): Promise<ApiKeyView> {
+    const revoked = await revokeApiKey(this.prisma, id);
+    if (!revoked) throw new KilnError('not_found', 'No such API key.');
+    this.cache.delete(revoked.keyHash);
+    await this.redis.publish(this.channel, revoked.keyHash).catch(() => undefined);
+    return revoked.view;
+  }
+}
