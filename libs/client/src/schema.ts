@@ -1718,6 +1718,128 @@ export interface paths {
     patch?: never;
     trace?: never;
   };
+  '/v1/keys': {
+    parameters: {
+      query?: never;
+      header?: never;
+      path?: never;
+      cookie?: never;
+    };
+    /** Every API key, revoked ones too (scope admin); never the keys themselves */
+    get: {
+      parameters: {
+        query?: never;
+        header?: never;
+        path?: never;
+        cookie?: never;
+      };
+      requestBody?: never;
+      responses: {
+        /** @description OK */
+        200: {
+          headers: {
+            [name: string]: unknown;
+          };
+          content: {
+            'application/json': {
+              items?: components['schemas']['ApiKey'][];
+            };
+          };
+        };
+        401: components['responses']['Unauthorized'];
+        403: components['responses']['Forbidden'];
+        429: components['responses']['RateLimited'];
+        500: components['responses']['Internal'];
+        503: components['responses']['Unavailable'];
+      };
+    };
+    put?: never;
+    /** Create an API key (scope admin); the answer carries the key, once */
+    post: {
+      parameters: {
+        query?: never;
+        header?: never;
+        path?: never;
+        cookie?: never;
+      };
+      requestBody: {
+        content: {
+          'application/json': components['schemas']['CreateApiKeyBody'];
+        };
+      };
+      responses: {
+        /** @description Created */
+        201: {
+          headers: {
+            [name: string]: unknown;
+          };
+          content: {
+            'application/json': components['schemas']['CreatedApiKey'];
+          };
+        };
+        400: components['responses']['InvalidInput'];
+        401: components['responses']['Unauthorized'];
+        403: components['responses']['Forbidden'];
+        408: components['responses']['RequestTimeout'];
+        413: components['responses']['PayloadTooLarge'];
+        415: components['responses']['UnsupportedMediaType'];
+        429: components['responses']['RateLimited'];
+        500: components['responses']['Internal'];
+        503: components['responses']['Unavailable'];
+      };
+    };
+    delete?: never;
+    options?: never;
+    head?: never;
+    patch?: never;
+    trace?: never;
+  };
+  '/v1/keys/{id}': {
+    parameters: {
+      query?: never;
+      header?: never;
+      path: {
+        id: string;
+      };
+      cookie?: never;
+    };
+    get?: never;
+    put?: never;
+    post?: never;
+    /** Revoke an API key (scope admin): refused by every gateway within seconds */
+    delete: {
+      parameters: {
+        query?: never;
+        header?: never;
+        path: {
+          id: string;
+        };
+        cookie?: never;
+      };
+      requestBody?: never;
+      responses: {
+        /** @description OK */
+        200: {
+          headers: {
+            [name: string]: unknown;
+          };
+          content: {
+            'application/json': components['schemas']['ApiKey'];
+          };
+        };
+        401: components['responses']['Unauthorized'];
+        403: components['responses']['Forbidden'];
+        404: components['responses']['NotFound'];
+        429: components['responses']['RateLimited'];
+        500: components['responses']['Internal'];
+        503: components['responses']['Unavailable'];
+      };
+    };
+    options?: never;
+    head?: never;
+    patch?: never;
+    trace?: never;
+  };
   '/v1/formats': {
     parameters: {
       query?: never;
@@ -2177,6 +2299,14 @@ export interface components {
       }[];
       tag?: string;
     };
+    CreateApiKeyBody: {
+      name: string;
+      scopes: ('jobs:read' | 'jobs:write' | 'uploads:write' | 'admin')[];
+      limits?: {
+        /** @description Requests per minute for this key (over KILN_RATE_LIMIT_PER_MINUTE); 0 = no limit. */
+        rate_per_minute?: number;
+      } | null;
+    };
     /** @description A file of the job: uploaded or fetched from a URL. */
     Input: {
       /** Format: uuid */
@@ -2403,6 +2533,44 @@ export interface components {
         ms?: number;
         error?: string;
       }[];
+    };
+    ApiKey: {
+      /** Format: uuid */
+      id: string;
+      name: string;
+      scopes: ('jobs:read' | 'jobs:write' | 'uploads:write' | 'admin')[];
+      limits: {
+        rate_per_minute?: number;
+      } | null;
+      /** Format: date-time */
+      created_at: string;
+      /**
+       * Format: date-time
+       * @description Updated at most once a minute
+       */
+      last_used_at: string | null;
+      /** Format: date-time */
+      revoked_at: string | null;
+    };
+    CreatedApiKey: {
+      /** Format: uuid */
+      id: string;
+      name: string;
+      scopes: ('jobs:read' | 'jobs:write' | 'uploads:write' | 'admin')[];
+      limits: {
+        rate_per_minute?: number;
+      } | null;
+      /** Format: date-time */
+      created_at: string;
+      /**
+       * Format: date-time
+       * @description Updated at most once a minute
+       */
+      last_used_at: string | null;
+      /** Format: date-time */
+      revoked_at: string | null;
+      /** @description The key itself (prefix kiln_): shown in this answer only, stored as its SHA-256 */
+      key: string;
     };
   };
   responses: {

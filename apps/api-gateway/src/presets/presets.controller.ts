@@ -1,10 +1,12 @@
 import { Body, Controller, Delete, Get, HttpCode, Param, Post } from '@nestjs/common';
+import { KeyScope } from '../auth/auth.guard';
 import { Caller } from '../auth/principal.decorator';
 import type { Principal } from '../auth/principal';
 import { PresetsService } from './presets.service';
 
 /** Named conversions of the calling API key; `{"preset": "<id or name>"}` in a job's conversion uses one. */
 @Controller('v1/presets')
+@KeyScope({ read: 'jobs:read', write: 'jobs:write' })
 export class PresetsController {
   constructor(private readonly presets: PresetsService) {}
 
