@@ -1,2 +1,3 @@
 export * from './prisma';
 export * from './migrator';
+export * from './idempotency-store';
