@@ -1,7 +1,7 @@
 import { answerSchemas } from './answer-schemas';
 import { ERROR_SCHEMA, errorResponses } from './error-responses';
 import { jobPaths } from './job-paths';
-import { JOBS, OPS, TUS, UPLOADS, WEB } from './openapi-operation';
+import { JOBS, OPS, TUS, UPLOADS, WEB, withIdempotencyKey } from './openapi-operation';
 import { operationsPaths } from './operations-paths';
 import { requestBodySchemas } from './request-schemas';
 import { tusPaths } from './tus-paths';
@@ -50,6 +50,6 @@ export function openApiDocument(serverUrl?: string): Record<string, unknown> {
       schemas: { Error: ERROR_SCHEMA, ...requestBodySchemas(), ...answerSchemas() },
       responses: errorResponses(),
     },
-    paths: { ...jobPaths(), ...uploadPaths(), ...tusPaths(), ...webPaths(), ...operationsPaths() },
+    paths: withIdempotencyKey({ ...jobPaths(), ...uploadPaths(), ...tusPaths(), ...webPaths(), ...operationsPaths() }),
   };
 }
