@@ -111,7 +111,7 @@ describe('Idempotency-Key over two gateways', () => {
     expect(await count('idempotency_keys WHERE key = $1', keys[0])).toBe(2);
   });
 
-  it('conversions, inputs and upload sessions (also by job token) replay without a second row; a 400 is replayed too', async () => {
+  it('conversions, inputs, upload sessions (also by job token) and tus creations replay without a second row; a 400 is replayed too', async () => {
     const job = await json(post('/v1/jobs', { tag: 'units' }, null));
     const rows = async () => ({
       conversions: await count('conversions WHERE job_id = $1', job.id),
@@ -158,6 +158,32 @@ describe('Idempotency-Key over two gateways', () => {
       { key: null, headers: { 'X-Job-Token': job.token } },
     );
     expect(byToken.status).toBe(201);
+    // A tus creation (all headers, no bytes): the same Location, and tus's own headers on the replay.
+    const tusKey = randomUUID();
+    const tusCreate = (base: string, length = '40') =>
+      stack.api('/v1/tus', {
+        base,
+        method: 'POST',
+        headers: {
+          'Tus-Resumable': '1.0.0',
+          'Upload-Length': length,
+          'Upload-Metadata': `filename ${Buffer.from('d.wav').toString('base64')}`,
+          'Idempotency-Key': tusKey,
+        },
+      });
+    const tusFirst = await tusCreate(stack.gatewayUrls[0]);
+    const tusAgain = await tusCreate(stack.gatewayUrls[1]);
+    expect([tusFirst.status, tusAgain.status]).toEqual([201, 201]);
+    expect(tusFirst.headers.get('location')).toMatch(/\/v1\/tus\/[0-9a-f-]{36}$/);
+    expect(tusAgain.headers.get('location')).toBe(tusFirst.headers.get('location'));
+    expect(tusAgain.headers.get('upload-expires')).toBe(tusFirst.headers.get('upload-expires'));
+    expect(tusAgain.headers.get('tus-resumable')).toBe('1.0.0');
+    expect(tusAgain.headers.get('idempotent-replayed')).toBe('true');
+    const tusOther = await tusCreate(stack.gatewayUrls[1], '41');
+    expect(tusOther.status).toBe(422);
+    expect((await json(tusOther)).error.code).toBe('idempotency_mismatch');
+    expect(tusOther.headers.get('tus-resumable')).toBe('1.0.0');
+
     // A refused body (400) is stored and replayed as it was; nothing is created by either request.
     const refused = await twice('/v1/jobs', { conversion: [{ target: 'nope' }] });
     expect(refused.status).toBe(400);
@@ -166,7 +192,7 @@ describe('Idempotency-Key over two gateways', () => {
     expect(await rows()).toEqual({
       conversions: before.conversions + 1,
       inputs: before.inputs + 1, // the job's upload session took the pending input, made no other
-      uploads: before.uploads + 2,
+      uploads: before.uploads + 3, // two sessions and one tus upload
       jobs: before.jobs,
     });
     expect(conversion.body.id).toEqual(expect.any(String));

@@ -83,7 +83,7 @@ export const UPLOADS = 'uploads';
 export const WEB = 'web page';
 export const OPS = 'operations';
 
-/** README "Idempotent requests": the header every POST with a JSON (or empty) body takes. */
+/** README "Idempotent requests": the header of every POST with a JSON (or empty) body, and of the tus creation without bytes. */
 export const IDEMPOTENCY_KEY = {
   name: IDEMPOTENCY_HEADER,
   in: 'header',
@@ -97,7 +97,8 @@ export const IDEMPOTENCY_KEY = {
 export function withIdempotencyKey<T extends object>(paths: T): T {
   for (const [path, operations] of Object.entries(paths as Record<string, Record<string, unknown>>)) {
     const post = operations.post as { parameters?: unknown[]; responses: Record<string, unknown> } | undefined;
-    if (!post || !takesIdempotencyKey({ method: 'POST', path: path.replace(/\{[^}]+\}/g, 'id') })) continue;
+    if (!post || !takesIdempotencyKey({ method: 'POST', path: path.replace(/\{[^}]+\}/g, 'id'), headers: {} }))
+      continue;
     post.parameters = [...(post.parameters ?? []), IDEMPOTENCY_KEY];
     post.responses = { ...post.responses, ...errorRefs([409, 422]) };
   }

@@ -22,23 +22,34 @@ describe('Idempotency-Key', () => {
   it('fingerprints method, path and the body as canonical JSON (key order and spacing do not matter)', () => {
     expect(canonicalJson({ b: 1, a: [{ d: null, c: 'x' }], e: {} })).toBe('{"a":[{"c":"x","d":null}],"b":1,"e":{}}');
     expect(canonicalJson(undefined)).toBe('null');
-    const fp = (method: string, path: string, body: unknown) => requestFingerprint({ method, path, body });
+    const fp = (method: string, path: string, body: unknown, headers: Record<string, string> = {}) =>
+      requestFingerprint({ method, path, body, headers });
     const base = fp('POST', '/v1/jobs', { tag: 't', conversion: [{ target: 'mp3' }] });
     expect(fp('POST', '/v1/jobs', JSON.parse('{ "conversion": [ {"target":"mp3"} ], "tag": "t" }'))).toBe(base);
     expect(fp('POST', '/v1/jobs', { tag: 'u', conversion: [{ target: 'mp3' }] })).not.toBe(base);
     expect(fp('POST', '/v1/uploads', { tag: 't', conversion: [{ target: 'mp3' }] })).not.toBe(base);
     expect(fp('POST', '/v1/jobs', { conversion: [{ target: 'mp3' }] })).not.toBe(base);
     expect(base).toMatch(/^[0-9a-f]{64}$/);
+    // A tus creation is its headers.
+    const tus = (h: Record<string, string>) => fp('POST', '/v1/tus', undefined, h);
+    const created = tus({ 'upload-length': '10', 'upload-metadata': 'filename YS53YXY=' });
+    expect(tus({ 'upload-length': '10', 'upload-metadata': 'filename YS53YXY=', 'user-agent': 'x' })).toBe(created);
+    expect(tus({ 'upload-length': '11', 'upload-metadata': 'filename YS53YXY=' })).not.toBe(created);
+    expect(tus({ 'upload-length': '10' })).not.toBe(created);
   });
 
   it('applies to POSTs with JSON bodies, never to file bytes, and the OpenAPI document says so', () => {
-    const takes = (method: string, path: string) => takesIdempotencyKey({ method, path });
+    const takes = (method: string, path: string, headers: Record<string, string> = {}) =>
+      takesIdempotencyKey({ method, path, headers });
     expect(takes('POST', '/v1/jobs')).toBe(true);
     expect(takes('POST', '/v1/jobs/1/conversions')).toBe(true);
     expect(takes('POST', '/v1/jobs/1/input')).toBe(true);
     expect(takes('POST', '/v1/uploads')).toBe(true);
     expect(takes('POST', '/v1/jobs/1/upload')).toBe(false);
-    expect(takes('POST', '/v1/tus')).toBe(false);
+    // tus: the creation without bytes (all headers) takes one; creation-with-upload streams its body.
+    expect(takes('POST', '/v1/tus', { 'content-length': '0' })).toBe(true);
+    expect(takes('POST', '/v1/tus', { 'content-length': '10' })).toBe(false);
+    expect(takes('POST', '/v1/tus', { 'transfer-encoding': 'chunked' })).toBe(false);
     expect(takes('POST', '/v1/tus/1')).toBe(false);
     expect(takes('PUT', '/v1/uploads/1')).toBe(false);
     expect(takes('PATCH', '/v1/jobs/1')).toBe(false);
@@ -53,7 +64,8 @@ describe('Idempotency-Key', () => {
       expect.arrayContaining(['/v1/jobs', '/v1/jobs/{id}/conversions', '/v1/jobs/{id}/input', '/v1/uploads']),
     );
     expect(withKey).not.toContain('/v1/jobs/{id}/upload');
-    expect(withKey).not.toContain('/v1/tus');
+    expect(withKey).toContain('/v1/tus/');
+    expect(withKey).not.toContain('/v1/tus/{id}');
     expect(withKey).not.toContain('/web/session');
   });
 });

@@ -6,7 +6,8 @@ import { ErrorStatus, KilnError, type ErrorCode, type ErrorDetail } from '@kiln/
 import { IdempotencyStore, PRISMA, type PrismaClient, type StoredAnswer } from '@kiln/database';
 import { LOGGER, type Logger } from '@kiln/observability';
 import type { Principal } from '../auth/principal';
-import { isRawBodyRoute, readsOwnBody } from './body-routes';
+import { commonHeaders } from '../tus/tus-protocol';
+import { hasBody, isRawBodyRoute, readsOwnBody } from './body-routes';
 
 export const IDEMPOTENCY_HEADER = 'Idempotency-Key';
 export const REPLAYED_HEADER = 'Idempotent-Replayed';
@@ -16,13 +17,23 @@ export const RUNNING_RETRY_AFTER_SECONDS = 1;
 /** 1–255 visible ASCII characters (0x21–0x7E). */
 const KEY_FORMAT = /^[\x21-\x7e]{1,255}$/;
 
+/** Headers of a first answer that are replayed with it (JSON routes' Location; tus creation's answer is all headers). */
+const KEPT_HEADERS = ['Location', 'Upload-Expires', 'Kiln-Job-Id'];
+
+/** A tus creation without bytes (POST /v1/tus): its request and its answer are all headers. */
+function isTusCreation(req: Pick<Request, 'method' | 'path' | 'headers'>): boolean {
+  return req.method === 'POST' && /^\/v1\/tus\/?$/.test(req.path) && !hasBody(req);
+}
+
 /**
- * The routes an Idempotency-Key applies to: every POST with a JSON (or empty) body. File bytes
- * (whole-file and chunked uploads, tus) are never buffered to fingerprint them: those uploads are
- * idempotent by their Content-Range / Upload-Offset already.
+ * The routes an Idempotency-Key applies to: every POST with a JSON (or empty) body, and the tus
+ * creation without bytes. File bytes (whole-file and chunked uploads, tus PATCH and
+ * creation-with-upload) are never buffered to fingerprint them: those uploads are idempotent by
+ * their Content-Range / Upload-Offset already.
  */
-export function takesIdempotencyKey(req: Pick<Request, 'method' | 'path'>): boolean {
-  return req.method === 'POST' && !isRawBodyRoute(req) && !readsOwnBody(req);
+export function takesIdempotencyKey(req: Pick<Request, 'method' | 'path' | 'headers'>): boolean {
+  if (req.method !== 'POST') return false;
+  return isTusCreation(req) || (!isRawBodyRoute(req) && !readsOwnBody(req));
 }
 
 /** The header's key, or a 400 naming the header; undefined when the request has none. */
@@ -48,9 +59,15 @@ export function canonicalJson(value: unknown): string {
   );
 }
 
-/** What makes two requests "the same": method, path and the body's canonical JSON (hex SHA-256). */
-export function requestFingerprint(req: Pick<Request, 'method' | 'path' | 'body'>): string {
-  return createHash('sha256').update(`${req.method} ${req.path}\n`).update(canonicalJson(req.body)).digest('hex');
+/**
+ * What makes two requests "the same" (hex SHA-256): method, path and the body's canonical JSON; for a
+ * tus creation, its Upload-Length, Upload-Defer-Length and Upload-Metadata instead of a body.
+ */
+export function requestFingerprint(req: Pick<Request, 'method' | 'path' | 'body' | 'headers'>): string {
+  const content = isTusCreation(req)
+    ? ['upload-length', 'upload-defer-length', 'upload-metadata'].map((h) => req.headers[h] ?? null)
+    : req.body;
+  return createHash('sha256').update(`${req.method} ${req.path}\n`).update(canonicalJson(content)).digest('hex');
 }
 
 /**
@@ -97,17 +114,23 @@ export class IdempotencyInterceptor implements NestInterceptor {
         { 'Retry-After': String(RUNNING_RETRY_AFTER_SECONDS) },
       );
     }
-    if (outcome.kind === 'done') return of(replay(res, outcome.answer));
+    if (outcome.kind === 'done') {
+      const body = replay(res, outcome.answer);
+      if (!isTusCreation(req)) return of(body);
+      // The tus handler writes its own answer (@Res), so the replay does too, with tus's own headers.
+      res.set(commonHeaders(req.header('origin'))).end();
+      return of(undefined);
+    }
 
     const { claim } = outcome;
     return next.handle().pipe(
       concatMap(async (body: unknown) => {
-        const location = res.getHeader('Location');
-        await this.keep(owner, key, claim, {
-          status: res.statusCode,
-          body: body ?? null,
-          headers: typeof location === 'string' ? { Location: location } : {},
-        });
+        const headers: Record<string, string> = {};
+        for (const name of KEPT_HEADERS) {
+          const value = res.getHeader(name);
+          if (value !== undefined) headers[name] = String(value);
+        }
+        await this.keep(owner, key, claim, { status: res.statusCode, body: body ?? null, headers });
         return body;
       }),
       catchError((err: unknown) => {
