@@ -1,5 +1,6 @@
 import { KilnError } from '@kiln/contracts';
 import { openApiDocument } from '../docs/openapi';
+import { commonHeaders } from '../tus/tus-protocol';
 import { canonicalJson, idempotencyKeyOf, requestFingerprint, takesIdempotencyKey } from './idempotency';
 
 describe('Idempotency-Key', () => {
@@ -67,5 +68,9 @@ describe('Idempotency-Key', () => {
     expect(withKey).toContain('/v1/tus/');
     expect(withKey).not.toContain('/v1/tus/{id}');
     expect(withKey).not.toContain('/web/session');
+    // Browsers' tus clients may send the key and read the replay mark across origins.
+    const preflight = commonHeaders('https://app.example', true);
+    expect(preflight['Access-Control-Allow-Headers'].split(', ')).toContain('Idempotency-Key');
+    expect(preflight['Access-Control-Expose-Headers'].split(', ')).toContain('Idempotent-Replayed');
   });
 });
