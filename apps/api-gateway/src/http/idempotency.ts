@@ -6,7 +6,6 @@ import { ErrorStatus, KilnError, type ErrorCode, type ErrorDetail } from '@kiln/
 import { IdempotencyStore, PRISMA, type PrismaClient, type StoredAnswer } from '@kiln/database';
 import { LOGGER, type Logger } from '@kiln/observability';
 import type { Principal } from '../auth/principal';
-import { commonHeaders } from '../tus/tus-protocol';
 import { hasBody, isRawBodyRoute, readsOwnBody } from './body-routes';
 
 export const IDEMPOTENCY_HEADER = 'Idempotency-Key';
@@ -117,9 +116,12 @@ export class IdempotencyInterceptor implements NestInterceptor {
     if (outcome.kind === 'done') {
       const body = replay(res, outcome.answer);
       if (!isTusCreation(req)) return of(body);
-      // The tus handler writes its own answer (@Res), so the replay does too, with tus's own headers.
-      res.set(commonHeaders(req.header('origin'))).end();
-      return of(undefined);
+      // The tus handler writes its own answer (@Res): it sends this one instead, with tus's own headers.
+      (req as Request & { [REPLAYED_ANSWER]?: StoredAnswer })[REPLAYED_ANSWER] = {
+        ...outcome.answer,
+        headers: { ...outcome.answer.headers, [REPLAYED_HEADER]: 'true' },
+      };
+      return next.handle();
     }
 
     const { claim } = outcome;
@@ -155,6 +157,16 @@ export class IdempotencyInterceptor implements NestInterceptor {
       this.log.warn({ err }, 'storing the answer of an idempotency key failed');
     }
   }
+}
+
+const REPLAYED_ANSWER = Symbol('kiln:idempotent-replay');
+
+/**
+ * The stored answer a handler that writes its own answer (`@Res`: the tus creation) sends instead of
+ * running, headers included; undefined when the request is not a replay.
+ */
+export function replayedAnswer(req: Request): StoredAnswer | undefined {
+  return (req as Request & { [REPLAYED_ANSWER]?: StoredAnswer })[REPLAYED_ANSWER];
 }
 
 /** Sends the stored answer again: an error as the error it was, anything else as the route's answer. */
