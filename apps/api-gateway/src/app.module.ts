@@ -14,6 +14,7 @@ import { FormatsController } from './formats/formats.controller';
 import { HealthController } from './health/health.controller';
 import { ErrorFilter } from './http/error.filter';
 import { JsonBodyInterceptor } from './http/json-body';
+import { IdempotencyInterceptor } from './http/idempotency';
 import { JobsController } from './jobs/jobs.controller';
 import { JobsService } from './jobs/jobs.service';
 import { JobWaitService } from './jobs/job-wait.service';
@@ -79,6 +80,8 @@ export class AppModule {
         { provide: APP_GUARD, useClass: RateLimitGuard },
         // After both guards: JSON bodies are read only once the caller is authenticated and within its rate.
         { provide: APP_INTERCEPTOR, useClass: JsonBodyInterceptor },
+        // After the body is read: the key's fingerprint covers the parsed body.
+        { provide: APP_INTERCEPTOR, useClass: IdempotencyInterceptor },
         { provide: APP_FILTER, useClass: ErrorFilter },
       ],
     };

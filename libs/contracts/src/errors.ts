@@ -12,6 +12,8 @@ export const ErrorStatus = {
   unsupported_media_type: 415,
   range_not_satisfiable: 416,
   unprocessable: 422,
+  /** Kiln's addition: an Idempotency-Key already used with another method, path or body. */
+  idempotency_mismatch: 422,
   rate_limited: 429,
   internal: 500,
   unavailable: 503,

@@ -21,6 +21,7 @@ const MEANING: Record<ErrorCode, string> = {
     'the input cannot be converted to the asked target, or a body of another type than the route reads (JSON routes: application/json)',
   range_not_satisfiable: 'malformed Content-Range, end beyond total, or a total that differs from the declared size',
   unprocessable: 'checksum mismatch, corrupt media, or a media limit',
+  idempotency_mismatch: 'the Idempotency-Key was already used with another method, path or body',
   rate_limited:
     'too many requests: the key’s rate (KILN_RATE_LIMIT_PER_MINUTE), uploads in flight, open uploads, event streams or jobs in flight of the key, or failed authentications from this address; Retry-After says when to come back',
   internal: 'a bug; the body carries a request id, never a stack trace',

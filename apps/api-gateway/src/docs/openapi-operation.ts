@@ -3,6 +3,7 @@
  * none), the error responses every operation of its kind can answer, and the small builders the
  * path modules share (schema refs, JSON answers, path and header parameters, tags).
  */
+import { IDEMPOTENCY_HEADER, takesIdempotencyKey } from '../http/idempotency';
 import { errorRefs, type ErrorHttpStatus } from './error-responses';
 import { queryParameters, requestBody, type BodyOperation, type QueryOperation } from './request-schemas';
 
@@ -83,3 +84,25 @@ export const UPLOADS = 'uploads';
 export const WEB = 'web page';
 export const OPS = 'operations';
 export const KEYS = 'api keys';
+
+/** README "Idempotent requests": the header of every POST with a JSON (or empty) body, and of the tus creation without bytes. */
+export const IDEMPOTENCY_KEY = {
+  name: IDEMPOTENCY_HEADER,
+  in: 'header',
+  required: false,
+  schema: { type: 'string', minLength: 1, maxLength: 255, pattern: '^[!-~]+$' },
+  description:
+    'Any 1–255 visible ASCII characters, unique per request you mean (e.g. a UUID); scoped to the API key. The first answer to the same key, method, path and body is replayed for 24 h with `Idempotent-Replayed: true`; another body under the key is a 422 `idempotency_mismatch`; while the first is still running, a 409 `conflict` with Retry-After. A malformed key is a 400 naming the header.',
+};
+
+/** Adds the Idempotency-Key header (and its 409, 422 answers) to every POST the gateway fingerprints. */
+export function withIdempotencyKey<T extends object>(paths: T): T {
+  for (const [path, operations] of Object.entries(paths as Record<string, Record<string, unknown>>)) {
+    const post = operations.post as { parameters?: unknown[]; responses: Record<string, unknown> } | undefined;
+    if (!post || !takesIdempotencyKey({ method: 'POST', path: path.replace(/\{[^}]+\}/g, 'id'), headers: {} }))
+      continue;
+    post.parameters = [...(post.parameters ?? []), IDEMPOTENCY_KEY];
+    post.responses = { ...post.responses, ...errorRefs([409, 422]) };
+  }
+  return paths;
+}

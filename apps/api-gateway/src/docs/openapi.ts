@@ -2,7 +2,7 @@ import { answerSchemas } from './answer-schemas';
 import { ERROR_SCHEMA, errorResponses } from './error-responses';
 import { jobPaths } from './job-paths';
 import { apiKeySchemas, keyPaths } from './key-paths';
-import { JOBS, KEYS, OPS, PRESETS, TUS, UPLOADS, WEB } from './openapi-operation';
+import { JOBS, KEYS, OPS, PRESETS, TUS, UPLOADS, WEB, withIdempotencyKey } from './openapi-operation';
 import { operationsPaths } from './operations-paths';
 import { presetPaths } from './preset-paths';
 import { requestBodySchemas } from './request-schemas';
@@ -58,7 +58,7 @@ export function openApiDocument(serverUrl?: string): Record<string, unknown> {
       schemas: { Error: ERROR_SCHEMA, ...requestBodySchemas(), ...answerSchemas(), ...apiKeySchemas() },
       responses: errorResponses(),
     },
-    paths: {
+    paths: withIdempotencyKey({
       ...jobPaths(),
       ...presetPaths(),
       ...uploadPaths(),
@@ -66,6 +66,6 @@ export function openApiDocument(serverUrl?: string): Record<string, unknown> {
       ...webPaths(),
       ...keyPaths(),
       ...operationsPaths(),
-    },
+    }),
   };
 }

@@ -27,6 +27,7 @@ export const CORS_ALLOW_HEADERS = [
   'X-HTTP-Method-Override',
   'X-Request-Id',
   'X-Requested-With',
+  'Idempotency-Key',
 ].join(', ');
 /** Answer headers a browser script may read. */
 export const CORS_EXPOSE_HEADERS = [
@@ -43,6 +44,7 @@ export const CORS_EXPOSE_HEADERS = [
   'Tus-Checksum-Algorithm',
   'Kiln-Job-Id',
   'Kiln-Upload-Status',
+  'Idempotent-Replayed',
   'X-Request-Id',
   'Retry-After',
 ].join(', ');

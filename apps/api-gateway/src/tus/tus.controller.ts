@@ -16,6 +16,7 @@ import { KilnError } from '@kiln/contracts';
 import { AllowJobToken, Public, KeyScope } from '../auth/auth.guard';
 import { Caller } from '../auth/principal.decorator';
 import type { Principal } from '../auth/principal';
+import { replayedAnswer } from '../http/idempotency';
 import { requestOrigin } from '../http/request-origin';
 import { TusErrorFilter, TusHeadersInterceptor } from './tus-http';
 import { tusRequest } from './tus-request';
@@ -50,7 +51,9 @@ export class TusController {
   /** Creation: Upload-Length (or Upload-Defer-Length: 1) and Upload-Metadata → 201 with Location. */
   @Post()
   async create(@Caller() caller: Principal, @Req() req: Request, @Res() res: Response) {
-    send(res, await this.tus.create(caller, tusRequest(req), req, requestOrigin(req)));
+    // A retry with the Idempotency-Key of a creation already answered: that answer again.
+    const replayed = replayedAnswer(req);
+    send(res, replayed ?? (await this.tus.create(caller, tusRequest(req), req, requestOrigin(req))));
   }
 
   @Head(':id')

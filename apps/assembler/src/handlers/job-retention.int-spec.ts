@@ -4,7 +4,7 @@
  * multipart upload asked for its parts. Jobs not ended, kept or not yet expired stay whole; two
  * runners at once delete each job once; a failure on one job leaves the others deleted.
  */
-import { randomBytes } from 'node:crypto';
+import { randomBytes, randomUUID } from 'node:crypto';
 import { KilnError } from '@kiln/contracts';
 import { createPrismaClient, type PrismaClient } from '@kiln/database';
 import { createTestDatabase, type TestDatabase } from '@kiln/database/testing';
@@ -98,8 +98,21 @@ describe('expire-jobs', () => {
     const keptIds = kept.map((j) => j.id);
     expect(await rowsOf(prisma, expiredIds)).toEqual(times(expired.length, ROWS_PER_JOB));
 
+    // Idempotency keys: one past its 24 h (swept by the same task), one fresh (kept).
+    const idem = { ownerKeyHash: 'a'.repeat(64), fingerprint: 'f'.repeat(64), claim: randomUUID(), state: 'done' };
+    await prisma.idempotencyKey.create({
+      data: { ...idem, key: 'old', createdAt: new Date(Date.now() - 25 * HOUR_MS) },
+    });
+    await prisma.idempotencyKey.create({
+      data: { ...idem, key: 'fresh', createdAt: new Date(Date.now() - 23 * HOUR_MS) },
+    });
+
     const outcome = await handler().handle({ task: 'expire-jobs' });
-    expect(outcome).toEqual({ status: 'success', detail: '4 expired jobs deleted, 0 failed' });
+    expect(outcome).toEqual({
+      status: 'success',
+      detail: '4 expired jobs deleted, 0 failed, 1 idempotency keys expired',
+    });
+    expect((await prisma.idempotencyKey.findMany({ select: { key: true } })).map((k) => k.key)).toEqual(['fresh']);
 
     expect(await rowsOf(prisma, expiredIds)).toEqual(times(0, ROWS_PER_JOB));
     expect(
@@ -118,7 +131,7 @@ describe('expire-jobs', () => {
     // Nothing more to do: a second run deletes nothing.
     expect(await handler().handle({ task: 'expire-jobs' })).toEqual({
       status: 'success',
-      detail: '0 expired jobs deleted, 0 failed',
+      detail: '0 expired jobs deleted, 0 failed, 0 idempotency keys expired',
     });
   });
 

@@ -1,7 +1,7 @@
 import { Inject, Injectable } from '@nestjs/common';
 import { KILN_CONFIG, type KilnConfig } from '@kiln/config';
 import type { HandlerOutcome, PayloadOf } from '@kiln/contracts';
-import { PRISMA, type PrismaClient } from '@kiln/database';
+import { IdempotencyStore, PRISMA, type PrismaClient } from '@kiln/database';
 import { LOGGER, type Logger } from '@kiln/observability';
 import type { JobHandler } from '@kiln/queue';
 import { OBJECT_STORE, objectKeys, type ObjectStore } from '@kiln/storage';
@@ -43,8 +43,13 @@ export class MaintenanceHandler implements JobHandler<'maintenance'> {
         return this.requeueQueued();
       case 'expire-jobs': {
         const { deleted, failed } = await this.retention.run();
+        // Idempotency keys past their 24 h go with the same run.
+        const keys = await new IdempotencyStore(this.prisma).sweep();
         // A job that failed is retried by the next run; the others are done.
-        return { status: 'success', detail: `${deleted.length} expired jobs deleted, ${failed.length} failed` };
+        return {
+          status: 'success',
+          detail: `${deleted.length} expired jobs deleted, ${failed.length} failed, ${keys} idempotency keys expired`,
+        };
       }
       case 'sweep-orphans': {
         const { listed, deleted, foreign } = await this.orphans.run();
