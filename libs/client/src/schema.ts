@@ -57,7 +57,10 @@ export interface paths {
         query?: {
           wait?: string;
         };
-        header?: never;
+        header?: {
+          /** @description Any 1–255 visible ASCII characters, unique per request you mean (e.g. a UUID); scoped to the API key. The first answer to the same key, method, path and body is replayed for 24 h with `Idempotent-Replayed: true`; another body under the key is a 422 `idempotency_mismatch`; while the first is still running, a 409 `conflict` with Retry-After. A malformed key is a 400 naming the header. */
+          'Idempotency-Key'?: string;
+        };
         path?: never;
         cookie?: never;
       };
@@ -79,8 +82,10 @@ export interface paths {
         400: components['responses']['InvalidInput'];
         401: components['responses']['Unauthorized'];
         408: components['responses']['RequestTimeout'];
+        409: components['responses']['Conflict'];
         413: components['responses']['PayloadTooLarge'];
         415: components['responses']['UnsupportedMediaType'];
+        422: components['responses']['Unprocessable'];
         429: components['responses']['RateLimited'];
         500: components['responses']['Internal'];
         503: components['responses']['Unavailable'];
@@ -245,7 +250,10 @@ export interface paths {
     post: {
       parameters: {
         query?: never;
-        header?: never;
+        header?: {
+          /** @description Any 1–255 visible ASCII characters, unique per request you mean (e.g. a UUID); scoped to the API key. The first answer to the same key, method, path and body is replayed for 24 h with `Idempotent-Replayed: true`; another body under the key is a 422 `idempotency_mismatch`; while the first is still running, a 409 `conflict` with Retry-After. A malformed key is a 400 naming the header. */
+          'Idempotency-Key'?: string;
+        };
         path: {
           id: string;
         };
@@ -273,6 +281,7 @@ export interface paths {
         409: components['responses']['Conflict'];
         413: components['responses']['PayloadTooLarge'];
         415: components['responses']['UnsupportedMediaType'];
+        422: components['responses']['Unprocessable'];
         429: components['responses']['RateLimited'];
         500: components['responses']['Internal'];
         503: components['responses']['Unavailable'];
@@ -326,7 +335,10 @@ export interface paths {
     post: {
       parameters: {
         query?: never;
-        header?: never;
+        header?: {
+          /** @description Any 1–255 visible ASCII characters, unique per request you mean (e.g. a UUID); scoped to the API key. The first answer to the same key, method, path and body is replayed for 24 h with `Idempotent-Replayed: true`; another body under the key is a 422 `idempotency_mismatch`; while the first is still running, a 409 `conflict` with Retry-After. A malformed key is a 400 naming the header. */
+          'Idempotency-Key'?: string;
+        };
         path: {
           id: string;
         };
@@ -355,6 +367,7 @@ export interface paths {
         409: components['responses']['Conflict'];
         413: components['responses']['PayloadTooLarge'];
         415: components['responses']['UnsupportedMediaType'];
+        422: components['responses']['Unprocessable'];
         429: components['responses']['RateLimited'];
         500: components['responses']['Internal'];
         503: components['responses']['Unavailable'];
@@ -747,7 +760,10 @@ export interface paths {
     post: {
       parameters: {
         query?: never;
-        header?: never;
+        header?: {
+          /** @description Any 1–255 visible ASCII characters, unique per request you mean (e.g. a UUID); scoped to the API key. The first answer to the same key, method, path and body is replayed for 24 h with `Idempotent-Replayed: true`; another body under the key is a 422 `idempotency_mismatch`; while the first is still running, a 409 `conflict` with Retry-After. A malformed key is a 400 naming the header. */
+          'Idempotency-Key'?: string;
+        };
         path?: never;
         cookie?: never;
       };
@@ -772,6 +788,7 @@ export interface paths {
         409: components['responses']['Conflict'];
         413: components['responses']['PayloadTooLarge'];
         415: components['responses']['UnsupportedMediaType'];
+        422: components['responses']['Unprocessable'];
         429: components['responses']['RateLimited'];
         500: components['responses']['Internal'];
         503: components['responses']['Unavailable'];
@@ -869,7 +886,10 @@ export interface paths {
     post: {
       parameters: {
         query?: never;
-        header?: never;
+        header?: {
+          /** @description Any 1–255 visible ASCII characters, unique per request you mean (e.g. a UUID); scoped to the API key. The first answer to the same key, method, path and body is replayed for 24 h with `Idempotent-Replayed: true`; another body under the key is a 422 `idempotency_mismatch`; while the first is still running, a 409 `conflict` with Retry-After. A malformed key is a 400 naming the header. */
+          'Idempotency-Key'?: string;
+        };
         path?: never;
         cookie?: never;
       };
@@ -896,6 +916,7 @@ export interface paths {
         409: components['responses']['Conflict'];
         413: components['responses']['PayloadTooLarge'];
         415: components['responses']['UnsupportedMediaType'];
+        422: components['responses']['Unprocessable'];
         429: components['responses']['RateLimited'];
         500: components['responses']['Internal'];
         503: components['responses']['Unavailable'];
@@ -1070,7 +1091,10 @@ export interface paths {
     post: {
       parameters: {
         query?: never;
-        header?: never;
+        header?: {
+          /** @description Any 1–255 visible ASCII characters, unique per request you mean (e.g. a UUID); scoped to the API key. The first answer to the same key, method, path and body is replayed for 24 h with `Idempotent-Replayed: true`; another body under the key is a 422 `idempotency_mismatch`; while the first is still running, a 409 `conflict` with Retry-After. A malformed key is a 400 naming the header. */
+          'Idempotency-Key'?: string;
+        };
         path: {
           id: string;
         };
@@ -1117,7 +1141,10 @@ export interface paths {
     post: {
       parameters: {
         query?: never;
-        header?: never;
+        header?: {
+          /** @description Any 1–255 visible ASCII characters, unique per request you mean (e.g. a UUID); scoped to the API key. The first answer to the same key, method, path and body is replayed for 24 h with `Idempotent-Replayed: true`; another body under the key is a 422 `idempotency_mismatch`; while the first is still running, a 409 `conflict` with Retry-After. A malformed key is a 400 naming the header. */
+          'Idempotency-Key'?: string;
+        };
         path?: never;
         cookie?: never;
       };
@@ -1146,6 +1173,7 @@ export interface paths {
         };
         413: components['responses']['PayloadTooLarge'];
         415: components['responses']['UnsupportedMediaType'];
+        422: components['responses']['Unprocessable'];
         429: components['responses']['RateLimited'];
         500: components['responses']['Internal'];
         503: components['responses']['Unavailable'];
@@ -1564,7 +1592,10 @@ export interface paths {
     post: {
       parameters: {
         query?: never;
-        header?: never;
+        header?: {
+          /** @description Any 1–255 visible ASCII characters, unique per request you mean (e.g. a UUID); scoped to the API key. The first answer to the same key, method, path and body is replayed for 24 h with `Idempotent-Replayed: true`; another body under the key is a 422 `idempotency_mismatch`; while the first is still running, a 409 `conflict` with Retry-After. A malformed key is a 400 naming the header. */
+          'Idempotency-Key'?: string;
+        };
         path?: never;
         cookie?: never;
       };
@@ -1587,8 +1618,10 @@ export interface paths {
         401: components['responses']['Unauthorized'];
         403: components['responses']['Forbidden'];
         408: components['responses']['RequestTimeout'];
+        409: components['responses']['Conflict'];
         413: components['responses']['PayloadTooLarge'];
         415: components['responses']['UnsupportedMediaType'];
+        422: components['responses']['Unprocessable'];
         429: components['responses']['RateLimited'];
         500: components['responses']['Internal'];
         503: components['responses']['Unavailable'];
@@ -1758,7 +1791,10 @@ export interface paths {
     post: {
       parameters: {
         query?: never;
-        header?: never;
+        header?: {
+          /** @description Any 1–255 visible ASCII characters, unique per request you mean (e.g. a UUID); scoped to the API key. The first answer to the same key, method, path and body is replayed for 24 h with `Idempotent-Replayed: true`; another body under the key is a 422 `idempotency_mismatch`; while the first is still running, a 409 `conflict` with Retry-After. A malformed key is a 400 naming the header. */
+          'Idempotency-Key'?: string;
+        };
         path?: never;
         cookie?: never;
       };
@@ -1781,8 +1817,10 @@ export interface paths {
         401: components['responses']['Unauthorized'];
         403: components['responses']['Forbidden'];
         408: components['responses']['RequestTimeout'];
+        409: components['responses']['Conflict'];
         413: components['responses']['PayloadTooLarge'];
         415: components['responses']['UnsupportedMediaType'];
+        422: components['responses']['Unprocessable'];
         429: components['responses']['RateLimited'];
         500: components['responses']['Internal'];
         503: components['responses']['Unavailable'];
@@ -2146,6 +2184,7 @@ export interface components {
           | 'unsupported_media_type'
           | 'range_not_satisfiable'
           | 'unprocessable'
+          | 'idempotency_mismatch'
           | 'rate_limited'
           | 'internal'
           | 'unavailable';
@@ -2700,7 +2739,7 @@ export interface components {
         };
       };
     };
-    /** @description `unprocessable`: checksum mismatch, corrupt media, or a media limit */
+    /** @description `unprocessable`: checksum mismatch, corrupt media, or a media limit; `idempotency_mismatch`: the Idempotency-Key was already used with another method, path or body */
     Unprocessable: {
       headers: {
         [name: string]: unknown;
@@ -2709,7 +2748,7 @@ export interface components {
         'application/json': components['schemas']['Error'] & {
           error?: {
             /** @enum {unknown} */
-            code?: 'unprocessable';
+            code?: 'unprocessable' | 'idempotency_mismatch';
           };
         };
       };
