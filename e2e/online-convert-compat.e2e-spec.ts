@@ -18,8 +18,8 @@ import { Stack, json, waitFor } from '../test/stack';
 jest.setTimeout(300_000);
 
 const stack = new Stack();
-/** The credential as an online-convert client sends it (X-Oc-Api-Key once the gateway accepts that name). */
-const headers: Record<string, string> = { 'X-Api-Key': stack.apiKey };
+/** The credential as an online-convert client sends it. */
+const headers: Record<string, string> = { 'X-Oc-Api-Key': stack.apiKey };
 
 describe('online-convert compatibility', () => {
   let tmp: { dir: string; remove: () => Promise<void> };
@@ -51,8 +51,11 @@ describe('online-convert compatibility', () => {
       body: body === undefined ? undefined : JSON.stringify(body),
     });
 
-  /** Sends the file in chunks of 96 KiB, out of order, each with X-Oc-Upload-Uuid and Content-Range. */
-  async function uploadChunks(jobId: string): Promise<Response> {
+  /**
+   * Sends the file in chunks of 96 KiB, out of order, each with X-Oc-Upload-Uuid and Content-Range,
+   * authorized by the job's token as X-Oc-Token (as online-convert's upload server takes it).
+   */
+  async function uploadChunks(jobId: string, token: string): Promise<Response> {
     const uuid = randomUUID();
     const ranges = chunkRanges(wav.length, 96 * 1024);
     expect(ranges.length).toBeGreaterThan(1);
@@ -62,7 +65,7 @@ describe('online-convert compatibility', () => {
         method: 'POST',
         key: null,
         headers: {
-          ...headers,
+          'X-Oc-Token': token,
           'X-Oc-Upload-Uuid': uuid,
           'Content-Range': `bytes ${r.start}-${r.end}/${wav.length}`,
           'Content-Type': 'application/octet-stream',
@@ -105,7 +108,7 @@ describe('online-convert compatibility', () => {
     expect(input.status).toBe(201);
     const inputId = (await json(input)).id;
 
-    const done = await json(await uploadChunks(job.id));
+    const done = await json(await uploadChunks(job.id, job.token));
     expect(done).toMatchObject({ complete: true, input: { id: inputId, filename: 'tone.wav' } });
     await waitFor(
       'the input assembled',
@@ -164,7 +167,7 @@ describe('online-convert compatibility', () => {
       }).then(json);
     const [notified, plain] = await Promise.all([create(true), create(false)]);
     expect([notified.notify_status, plain.notify_status]).toEqual([true, false]);
-    await Promise.all([uploadChunks(notified.id), uploadChunks(plain.id)]);
+    await Promise.all([uploadChunks(notified.id, notified.token), uploadChunks(plain.id, plain.token)]);
     const ends = await Promise.all([jobEnded(stack, notified.id), jobEnded(stack, plain.id)]);
     expect(ends.map((j) => j.status.code)).toEqual(['completed', 'completed']);
 

@@ -106,7 +106,8 @@ export class AuthGuard implements CanActivate {
         : { kind: 'key', ownerKeyHash: h, scopes };
       return true;
     }
-    const token = req.header('x-job-token');
+    // X-Oc-Token: online-convert's name for the job token.
+    const token = req.header('x-job-token') ?? req.header('x-oc-token');
     if (token !== undefined) {
       const scope = this.reflector.getAllAndOverride<'job' | 'resource' | undefined>(JOB_TOKEN_ALLOWED, targets);
       if (!scope) {
@@ -135,7 +136,7 @@ export class AuthGuard implements CanActivate {
     }
     throw new KilnError(
       'unauthorized',
-      'Send an API key (X-Api-Key, X-Oc-Api-Key or Authorization: Bearer) or a job token (X-Job-Token).',
+      'Send an API key (X-Api-Key, X-Oc-Api-Key or Authorization: Bearer) or a job token (X-Job-Token or X-Oc-Token).',
     );
   }
 
