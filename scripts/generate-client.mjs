@@ -39,8 +39,9 @@ const { renderClientFiles } = require(path.join(root, 'libs/client/codegen/rende
 
 const files = await renderClientFiles(openApiDocument());
 if (process.argv.includes('--print')) {
-  process.stdout.write(JSON.stringify(files));
-  process.exit(0);
+  // Exit only once the pipe has taken every byte: process.exit() right after a write to a pipe cuts it.
+  process.stdout.write(JSON.stringify(files), () => process.exit(0));
+  await new Promise(() => {});
 }
 const check = process.argv.includes('--check');
 const stale = [];

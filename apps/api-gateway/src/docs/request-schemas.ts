@@ -1,7 +1,7 @@
 import { z } from 'zod';
 import { createApiKeyBody } from '@kiln/database';
 import { conversionRequest, createJobBody, inputSpec, listJobsQuery, patchJobBody } from '../jobs/jobs.schemas';
-import { createPresetBody } from '../presets/presets.schemas';
+import { createPresetBody } from '../jobs/presets.schemas';
 import { latestOutputQuery, waitQuery } from '../jobs/job-wait.schemas';
 import { createSessionBody } from '../uploads/upload-sessions.schemas';
 import { webJobBody } from '../web/web-jobs.controller';

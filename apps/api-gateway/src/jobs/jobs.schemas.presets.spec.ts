@@ -2,7 +2,7 @@
 // leaves a preset's catalog checks to its resolution (PresetsService), requires a target or a preset,
 // and accepts a category only when it is the target's own.
 import { parseOrThrow } from '../http/validation';
-import { createPresetBody } from '../presets/presets.schemas';
+import { createPresetBody } from './presets.schemas';
 import { conversionRequest, createJobBody } from './jobs.schemas';
 import { expectRefused } from './testing/refusals';
 

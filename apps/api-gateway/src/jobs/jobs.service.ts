@@ -23,7 +23,7 @@ import { attachUpload } from '@kiln/uploads';
 import type { Principal } from '../auth/principal';
 import { KeyQuotas } from '../limits/key-quotas.service';
 import { parseOrThrow } from '../http/validation';
-import { PresetsService } from '../presets/presets.service';
+import { PresetsService } from './presets.service';
 import {
   conversionRequest,
   createJobBody,

@@ -4,7 +4,7 @@ import { KilnError, findTarget, validateOptions, type ErrorDetail, type PresetVi
 import { PRISMA, type Preset, type PrismaClient } from '@kiln/database';
 import type { Principal } from '../auth/principal';
 import { parseOrThrow } from '../http/validation';
-import { categoryProblem, type ConversionRequest, type ConversionSpec } from '../jobs/jobs.schemas';
+import { categoryProblem, type ConversionRequest, type ConversionSpec } from './jobs.schemas';
 import { createPresetBody } from './presets.schemas';
 
 const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i;

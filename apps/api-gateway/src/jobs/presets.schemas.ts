@@ -1,5 +1,5 @@
 import { z } from 'zod';
-import { checkConversion, text } from '../jobs/jobs.schemas';
+import { checkConversion, text } from './jobs.schemas';
 
 const UUID_SHAPE = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i;
 
