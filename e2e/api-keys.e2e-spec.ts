@@ -25,7 +25,8 @@ describe('managed API keys (two gateways, the real CLI)', () => {
 
   beforeAll(async () => {
     home = await mkdtemp(path.join(tmpdir(), 'kiln-keys-'));
-    await stack.start({ gateways: 2, converters: 0, assemblers: 0 });
+    // A key stays in a gateway's memory for a minute here: a revocation seen within seconds was heard on Redis.
+    await stack.start({ gateways: 2, converters: 0, assemblers: 0, env: { KILN_API_KEY_CACHE_MS: '60000' } });
     db = new Client({ connectionString: stack.db.url });
     await db.connect();
   });
@@ -56,7 +57,12 @@ describe('managed API keys (two gateways, the real CLI)', () => {
       child.on('close', (code) => resolve({ code, stdout, stderr })),
     );
   }
-  const kilnDb = (args: string[]) => kiln([...args, '--database'], { DATABASE_URL: stack.db.url });
+  const kilnDb = (args: string[]) =>
+    kiln([...args, '--database'], {
+      DATABASE_URL: stack.db.url,
+      REDIS_URL: stack.env.REDIS_URL,
+      KILN_QUEUE_PREFIX: stack.env.KILN_QUEUE_PREFIX,
+    });
 
   function call(
     base: string,
@@ -250,35 +256,30 @@ describe('managed API keys (two gateways, the real CLI)', () => {
     // gateway-2 knows (and caches) every one of them.
     for (const k of [viaHttp, viaCli, viaDb]) expect((await call(gw2(), 'GET', '/v1/jobs', k.key)).status).toBe(200);
 
+    // Within seconds, while gateway-2 would still answer from its one-minute cache: it heard the revocation.
     const refusedOnGw2 = async (key: string, revoke: () => Promise<void>) => {
       await revoke();
-      const started = Date.now();
       await waitFor(
         'the other gateway to refuse the revoked key',
         async () => (await call(gw2(), 'GET', '/v1/jobs', key)).status === 401,
-        5_000,
+        10_000,
         50,
       );
-      return Date.now() - started;
     };
 
-    const httpMs = await refusedOnGw2(viaHttp.key, async () => {
+    await refusedOnGw2(viaHttp.key, async () => {
       const res = await call(gw1(), 'DELETE', `/v1/keys/${viaHttp.id}`, adminKey);
       expect(res.status).toBe(200);
       expect(await json(res)).toMatchObject({ id: viaHttp.id, name: 'to-revoke-http', revoked_at: expect.any(String) });
     });
-    const cliMs = await refusedOnGw2(viaCli.key, async () => {
+    await refusedOnGw2(viaCli.key, async () => {
       const run = await kiln(['keys', 'revoke', viaCli.id, '--api-key', adminKey]);
       expect(run).toMatchObject({ code: 0, stdout: `revoked API key ${viaCli.id} "to-revoke-cli"\n` });
     });
-    const dbMs = await refusedOnGw2(viaDb.key, async () => {
+    await refusedOnGw2(viaDb.key, async () => {
       const run = await kilnDb(['keys', 'revoke', viaDb.id]);
       expect(run).toMatchObject({ code: 0, stdout: `revoked API key ${viaDb.id} "to-revoke-db"\n` });
     });
-    // Pub/sub makes it immediate; the database path is bounded by the 2 s cache.
-    expect(httpMs).toBeLessThan(1_000);
-    expect(cliMs).toBeLessThan(1_000);
-    expect(dbMs).toBeLessThan(3_000);
     for (const k of [viaHttp, viaCli, viaDb]) {
       const res = await call(gw1(), 'GET', '/v1/jobs', k.key);
       expect(res.status).toBe(401);
@@ -298,6 +299,48 @@ describe('managed API keys (two gateways, the real CLI)', () => {
       expect(res.status).toBe(404);
       expect((await json(res)).error).toMatchObject({ code: 'not_found', message: 'No such API key.' });
     }
+  });
+
+  it("a managed key with the page's scopes logs in to the web page; its session ends on every gateway when the key is revoked", async () => {
+    const login = async (base: string, key: string) => {
+      const res = await fetch(`${base}/web/session`, {
+        method: 'POST',
+        headers: { 'Content-Type': 'application/x-www-form-urlencoded' },
+        body: new URLSearchParams({ api_key: key }).toString(),
+        redirect: 'manual',
+      });
+      return {
+        location: res.headers.get('location'),
+        token: /^kiln_session=([^;]+);/.exec(res.headers.get('set-cookie') ?? '')?.[1],
+      };
+    };
+    const page = (base: string, token: string) =>
+      fetch(`${base}/web/jobs`, { headers: { Cookie: `kiln_session=${token}` }, redirect: 'manual' });
+
+    const readOnly = await createKey({ name: 'web-read-only', scopes: ['jobs:read'] });
+    expect(await login(gw1(), readOnly.key)).toEqual({ location: '/?login=failed', token: undefined });
+
+    const full = await createKey({ name: 'web-full', scopes: ['jobs:read', 'jobs:write', 'uploads:write'] });
+    const session = await login(gw1(), full.key);
+    expect(session.location).toBe('/');
+    expect(session.token).toEqual(expect.any(String));
+    // The session works on the other gateway too, and sees the key's own jobs only.
+    const made = await json(call(gw1(), 'POST', '/v1/jobs', full.key, { process: false }));
+    const listed = await page(gw2(), session.token!);
+    expect(listed.status).toBe(200);
+    expect((await json(listed)).items.map((j: { id: string }) => j.id)).toEqual([made.id]);
+
+    expect((await call(gw1(), 'DELETE', `/v1/keys/${full.id}`, adminKey)).status).toBe(200);
+    await waitFor(
+      "the revoked key's web session to be refused on the other gateway",
+      async () => (await page(gw2(), session.token!)).status === 401,
+      10_000,
+      50,
+    );
+    const refused = await page(gw1(), session.token!);
+    expect(refused.status).toBe(401);
+    expect((await json(refused)).error.message).toMatch(/revoked/);
+    expect(await login(gw2(), full.key)).toEqual({ location: '/?login=failed', token: undefined });
   });
 
   it('an admin key opens the queue board, another key does not; no clear key is ever logged', async () => {

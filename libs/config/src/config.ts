@@ -184,6 +184,12 @@ export const configSchema = z.object({
   /** Remote inputs: the whole download, redirects included, must end within this; not retried. */
   KILN_FETCH_MAX_SECONDS: int(3600, 1),
   KILN_SHUTDOWN_GRACE_SECONDS: int(30, 0),
+  /**
+   * How long a gateway answers a managed API key from memory. A revocation over the API (or by
+   * `kiln keys revoke --database` with REDIS_URL) reaches every gateway at once over Redis; this
+   * bounds it when that message is lost or the key was revoked in the database by other means.
+   */
+  KILN_API_KEY_CACHE_MS: int(2000, 0),
   /** Requests per minute per API key (or job token's key); 0 = no limit. Over it: 429 with Retry-After. */
   KILN_RATE_LIMIT_PER_MINUTE: int(1200, 0),
   /** Uploads (whole files or chunks) streaming at once per API key, across all gateways; 0 = no limit. */

@@ -16,6 +16,9 @@ export const BOOTSTRAP_SCOPES: readonly ApiKeyScope[] = ['jobs:read', 'jobs:writ
 /** Every managed key starts with this, so a leaked one is recognisable (secret scanners, logs). */
 export const API_KEY_PREFIX = 'kiln_';
 
+/** The Redis channel on which a revoked key's hash is published: every gateway drops it from its cache at once. */
+export const revokedKeysChannel = (queuePrefix: string): string => `${queuePrefix}:api-keys:revoked`;
+
 export const hashApiKey = (key: string): string => createHash('sha256').update(key).digest('hex');
 
 /** A new key: the prefix and 32 random bytes (base64url). */

@@ -7,6 +7,7 @@ import {
   createApiKey,
   listApiKeys,
   revokeApiKey,
+  revokedKeysChannel,
   type ApiKeyLimits,
   type ApiKeyScope,
   type ApiKeyView,
@@ -14,8 +15,6 @@ import {
 } from '@kiln/database';
 import { ChannelFanout, REDIS, type RedisClient } from '@kiln/queue';
 
-/** A lookup answers from this process's memory for at most this long (revocation by the CLI's --database reaches every replica within it). */
-export const KEY_CACHE_MS = 2_000;
 /** `last_used_at` is written at most this often per key. */
 export const LAST_USED_EVERY_MS = 60_000;
 const CACHE_MAX = 10_000;
@@ -36,6 +35,7 @@ export interface ActiveKey {
 export class ApiKeys implements OnModuleInit, OnModuleDestroy {
   private readonly cache = new Map<string, { key: ActiveKey; until: number }>();
   private readonly touched = new Map<string, number>();
+  private readonly writes = new Set<Promise<unknown>>();
   private unlisten: (() => Promise<void>) | undefined;
 
   constructor(
@@ -46,7 +46,7 @@ export class ApiKeys implements OnModuleInit, OnModuleDestroy {
   ) {}
 
   private get channel(): string {
-    return `${this.config.KILN_QUEUE_PREFIX}:api-keys:revoked`;
+    return revokedKeysChannel(this.config.KILN_QUEUE_PREFIX);
   }
 
   onModuleInit(): void {
@@ -76,7 +76,8 @@ export class ApiKeys implements OnModuleInit, OnModuleDestroy {
     const limits = row.limits as ApiKeyLimits | null;
     const key: ActiveKey = { id: row.id, scopes: row.scopes as ApiKeyScope[], ...(limits ? { limits } : {}) };
     if (this.cache.size >= CACHE_MAX) this.cache.clear();
-    this.cache.set(keyHash, { key, until: now + KEY_CACHE_MS });
+    // A lookup answers from memory for at most KILN_API_KEY_CACHE_MS (revocations are also heard on Redis at once).
+    this.cache.set(keyHash, { key, until: now + this.config.KILN_API_KEY_CACHE_MS });
     this.touch(row.id, now, row.lastUsedAt);
     return key;
   }
@@ -87,12 +88,19 @@ export class ApiKeys implements OnModuleInit, OnModuleDestroy {
     if (now - last < LAST_USED_EVERY_MS) return;
     if (this.touched.size >= CACHE_MAX) this.touched.clear();
     this.touched.set(id, now);
-    void this.prisma.apiKey
+    const write = this.prisma.apiKey
       .updateMany({
         where: { id, OR: [{ lastUsedAt: null }, { lastUsedAt: { lt: new Date(now - LAST_USED_EVERY_MS) } }] },
         data: { lastUsedAt: new Date(now) },
       })
-      .catch(() => undefined);
+      .catch(() => undefined)
+      .finally(() => this.writes.delete(write));
+    this.writes.add(write);
+  }
+
+  /** Resolves once the `last_used_at` writes started so far have ended (they are not awaited by requests). */
+  async settled(): Promise<void> {
+    await Promise.all([...this.writes]);
   }
 
   create(body: unknown): Promise<ApiKeyView & { key: string }> {

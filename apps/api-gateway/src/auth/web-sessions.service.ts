@@ -3,6 +3,8 @@ import type { Request } from 'express';
 import { REDIS, type RedisClient } from '@kiln/queue';
 import { KILN_CONFIG, type KilnConfig } from '@kiln/config';
 import { KilnError } from '@kiln/contracts';
+import { BOOTSTRAP_SCOPES } from '@kiln/database';
+import { ApiKeys } from './api-keys.service';
 import { hashKey, type Principal } from './principal';
 import {
   newSessionId,
@@ -16,10 +18,15 @@ export const WEB_SESSION_COOKIE = 'kiln_session';
 /** Cookie-authenticated requests that change something must carry this header (CSRF: a cross-site form cannot set it). */
 export const WEB_CSRF_HEADER = 'x-kiln-web';
 
+/** The page uploads files, starts and reads jobs: a managed key logs in only with all of these. */
+export const WEB_PAGE_SCOPES = BOOTSTRAP_SCOPES;
+
 /**
  * Logins of the web page. The API key is checked once (POST /web/session) and never stored or sent
  * back; the browser keeps a signed, expiring token in an HttpOnly, SameSite=Strict cookie that the
  * page's JavaScript cannot read. Logout revokes the token's session id (Redis, until it expires).
+ * A bootstrap key (KILN_API_KEYS) or a managed key with the page's scopes logs in; every request of
+ * the session checks that its key is still configured or not revoked (ApiKeys' short cache).
  */
 @Injectable()
 export class WebSessions {
@@ -29,6 +36,7 @@ export class WebSessions {
   constructor(
     @Inject(KILN_CONFIG) private readonly config: KilnConfig,
     @Inject(REDIS) private readonly redis: RedisClient,
+    private readonly keys: ApiKeys,
   ) {
     this.secret = webSessionKey(config);
     this.keyHashes = new Set(config.KILN_API_KEYS.map(hashKey));
@@ -50,10 +58,17 @@ export class WebSessions {
     return this.secret!;
   }
 
-  /** A new session token for a valid API key; undefined for a wrong one. */
-  login(apiKey: string, now = Date.now()): { token: string; claims: WebSessionClaims } | undefined {
+  /** Whether this key (by hash) may use the page now: a bootstrap key, or a managed key not revoked with the page's scopes. */
+  private async mayUsePage(owner: string): Promise<boolean> {
+    if (this.keyHashes.has(owner)) return true;
+    const managed = await this.keys.lookup(owner);
+    return !!managed && WEB_PAGE_SCOPES.every((scope) => managed.scopes.includes(scope));
+  }
+
+  /** A new session token for a valid API key; undefined for a wrong one (or a managed key without the page's scopes). */
+  async login(apiKey: string, now = Date.now()): Promise<{ token: string; claims: WebSessionClaims } | undefined> {
     const owner = hashKey(apiKey);
-    if (!this.keyHashes.has(owner)) return undefined;
+    if (!apiKey || !(await this.mayUsePage(owner))) return undefined;
     const issuedAt = Math.floor(now / 1000);
     const claims = {
       owner,
@@ -72,7 +87,8 @@ export class WebSessions {
         'Set-Cookie': this.clearCookie(req),
       });
     if (!check.ok) throw refuse(check.reason === 'expired' ? 'has expired' : 'is not valid');
-    if (!this.keyHashes.has(check.claims.owner)) throw refuse('belongs to an API key that is no longer configured');
+    if (!(await this.mayUsePage(check.claims.owner)))
+      throw refuse('belongs to an API key that was revoked or is no longer configured');
     if (await this.redis.exists(this.revokedKey(check.claims.sessionId))) throw refuse('has ended (logged out)');
     return check.claims;
   }

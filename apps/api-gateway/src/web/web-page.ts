@@ -52,7 +52,7 @@ interface Asset {
 
 /** Messages the login page can show, chosen by code (never echoed from the request). */
 export const LOGIN_MESSAGES = {
-  failed: 'That API key is not valid.',
+  failed: 'That API key is not valid. A managed key needs the scopes jobs:read, jobs:write and uploads:write.',
   ended: 'Your session has ended; sign in again.',
   out: 'You are signed out.',
 } as const;

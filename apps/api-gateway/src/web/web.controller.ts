@@ -62,7 +62,7 @@ export class WebController {
       throw new KilnError('forbidden', 'Log in from the Kiln page itself.');
     const form = await readLoginForm(req);
     const address = clientAddress(req);
-    const session = this.sessions.login(form.get('api_key')?.trim() ?? '');
+    const session = await this.sessions.login(form.get('api_key')?.trim() ?? '');
     res.setHeader('Cache-Control', 'no-store');
     if (!session) {
       // Guessing keys through the form is throttled like the API: 429 past the limit.

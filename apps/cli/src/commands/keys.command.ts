@@ -29,7 +29,9 @@ async function databaseStore(ctx: CommandContext): Promise<KeyStore> {
   const url = ctx.io.env.DATABASE_URL;
   if (!url) throw new UsageError('--database needs DATABASE_URL (the PostgreSQL URL the gateway uses)');
   // Loaded only here: the database client is not part of every kiln command's start.
-  const { createApiKey, createPrismaClient, listApiKeys, revokeApiKey } = await import('@kiln/database');
+  const { createApiKey, createPrismaClient, listApiKeys, revokeApiKey, revokedKeysChannel } = await import(
+    '@kiln/database'
+  );
   const prisma = createPrismaClient({ url, poolSize: 1 });
   const usage = (err: unknown): never => {
     // Bad input is wrong use of the command line here, as a 400 is over the API.
@@ -45,10 +47,36 @@ async function databaseStore(ctx: CommandContext): Promise<KeyStore> {
     revoke: async (id) => {
       const revoked = await revokeApiKey(prisma, id);
       if (!revoked) throw new Error(`no API key with id ${id}`);
+      await announceRevocation(ctx, revokedKeysChannel, revoked.keyHash);
       return revoked.view;
     },
     close: () => prisma.$disconnect(),
   };
+}
+
+/**
+ * With REDIS_URL (the gateways' Redis), tells every gateway at once, as a revocation over the API does;
+ * without it they drop the key within KILN_API_KEY_CACHE_MS. The revocation itself is already stored.
+ */
+async function announceRevocation(
+  ctx: CommandContext,
+  channelOf: (prefix: string) => string,
+  keyHash: string,
+): Promise<void> {
+  const url = ctx.io.env.REDIS_URL;
+  if (!url) return;
+  const { Redis } = await import('ioredis');
+  const redis = new Redis(url, { lazyConnect: true, maxRetriesPerRequest: 1, connectTimeout: 5_000 });
+  try {
+    await redis.connect();
+    await redis.publish(channelOf(ctx.io.env.KILN_QUEUE_PREFIX || 'kiln'), keyHash);
+  } catch (err: unknown) {
+    ctx.io.stderr.write(
+      `kiln: revoked in the database, but Redis was not told (${err instanceof Error ? err.message : String(err)}); gateways drop the key within KILN_API_KEY_CACHE_MS\n`,
+    );
+  } finally {
+    redis.disconnect();
+  }
 }
 
 /** `--rate-per-minute` as a number (the server or the database checks its range). */
