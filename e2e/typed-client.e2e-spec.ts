@@ -50,7 +50,16 @@ describe('@kiln/client against a running stack', () => {
   });
 
   it('creates a job, uploads one file whole and one through a session, converts both and serves the outputs', async () => {
-    const kiln = createKilnClient({ baseUrl: stack.url, apiKey: stack.apiKey });
+    // Every request the client makes, to count how it waits.
+    const requested: string[] = [];
+    const kiln = createKilnClient({
+      baseUrl: stack.url,
+      apiKey: stack.apiKey,
+      fetch: (request) => {
+        requested.push(`${request.method} ${request.url.slice(stack.url.length)}`);
+        return fetch(request);
+      },
+    });
     const sizes = { short: (await stat(short)).size, long: (await stat(long)).size };
 
     const job = await kiln.createJob({
@@ -99,13 +108,18 @@ describe('@kiln/client against a running stack', () => {
     const started = await kiln.startJob(job.id);
     expect(started.process).toBe(true);
     const seen = new Set<string>();
+    const before = requested.length;
     const done = await kiln.waitForJob(job.id, {
-      intervalMs: 200,
       timeoutMs: 150_000,
       onPoll: (j) => seen.add(j.status.code),
     });
     expect(done).toMatchObject({ id: job.id, status: { code: 'completed' }, progress: 100, errors: [] });
     expect(seen.has('completed')).toBe(true);
+    // Long requests the server answers at the job's end (60 s each at most), not a poll a second.
+    const waits = requested.slice(before);
+    expect(waits.length).toBeGreaterThanOrEqual(1);
+    expect(waits.length).toBeLessThanOrEqual(3);
+    for (const r of waits) expect(r).toBe(`GET /v1/jobs/${job.id}?wait=60`);
 
     const listed = await kiln.listJobs({ status: 'completed', limit: 10 });
     expect(listed.items.map((j) => j.id)).toEqual([job.id]);
@@ -190,7 +204,7 @@ describe('@kiln/client against a running stack', () => {
     try {
       const kiln = createKilnClient({ baseUrl: stack.url, apiKey: stack.apiKey });
       const job = await kiln.createJob({ input: [{ type: 'remote', source }], conversion: [{ target: 'mp3' }] });
-      const done = await kiln.waitForJob(job.id, { intervalMs: 200, timeoutMs: 120_000 });
+      const done = await kiln.waitForJob(job.id, { timeoutMs: 120_000 });
       for (const o of await kiln.outputs(done.id)) console.log(o.filename, o.size, o.uri);
       expect(done).toMatchObject({ status: { code: 'completed' }, input: [{ type: 'remote', source }] });
     } finally {

@@ -17,6 +17,10 @@ export type JobStatusCode = Job['status']['code'];
 export type ListJobsQuery = NonNullable<paths['/v1/jobs']['get']['parameters']['query']>;
 
 /** The statuses a job does not leave. */
+/** `?wait=` bounds of the API: at most 300 s per request. */
+const MAX_WAIT_SECONDS = 300;
+const DEFAULT_WAIT_SECONDS = 60;
+
 export const FINAL_JOB_STATUSES: readonly JobStatusCode[] = ['completed', 'failed', 'canceled'];
 
 export interface KilnClientOptions {
@@ -36,11 +40,11 @@ export interface CallInit {
 }
 
 export interface WaitOptions extends CallInit {
-  /** Between two polls; default 1000 ms. */
-  intervalMs?: number;
+  /** How long the server holds each request (`GET /v1/jobs/{id}?wait=`); 1–300 s, default 60. */
+  waitSeconds?: number;
   /** Give up (throws) after this long; default: never. */
   timeoutMs?: number;
-  /** Each polled state. */
+  /** Each state answered (one per request: at the job's end, or at each wait's deadline). */
   onPoll?: (job: Job) => void;
 }
 
@@ -63,7 +67,10 @@ export interface KilnHelpers {
   createUpload(body: CreateUploadBody, init?: CallInit): Promise<Upload>;
   getUpload(id: string, init?: CallInit): Promise<Upload>;
   completeUpload(id: string, init?: CallInit): Promise<Upload>;
-  /** Polls the job until it is completed, failed or canceled; answers that last state. */
+  /**
+   * Waits until the job is completed, failed or canceled and answers that last state: long requests
+   * (`?wait=`) that the server answers as soon as the job ends, not a poll every second.
+   */
   waitForJob(id: string, options?: WaitOptions): Promise<Job>;
 }
 
@@ -84,21 +91,6 @@ function authMiddleware(apiKey: string): Middleware {
       return request;
     },
   };
-}
-
-function sleep(ms: number, signal?: AbortSignal): Promise<void> {
-  return new Promise((resolve, reject) => {
-    if (signal?.aborted) return reject(signal.reason);
-    const onAbort = () => {
-      clearTimeout(timer);
-      reject(signal!.reason);
-    };
-    const timer = setTimeout(() => {
-      signal?.removeEventListener('abort', onAbort);
-      resolve();
-    }, ms);
-    signal?.addEventListener('abort', onAbort, { once: true });
-  });
 }
 
 export function createKilnClient(options: KilnClientOptions): KilnClient {
@@ -146,12 +138,16 @@ export function createKilnClient(options: KilnClientOptions): KilnClient {
       unwrap(api.POST('/v1/uploads/{id}/complete', { params: id(uploadId), ...init })),
     waitForJob: async (jobId, o = {}) => {
       const deadline = o.timeoutMs !== undefined ? Date.now() + o.timeoutMs : Number.POSITIVE_INFINITY;
+      const most = Math.min(MAX_WAIT_SECONDS, Math.max(1, Math.floor(o.waitSeconds ?? DEFAULT_WAIT_SECONDS)));
       for (;;) {
-        const job = await helpers.getJob(jobId, { signal: o.signal });
+        const left = Math.ceil((deadline - Date.now()) / 1000);
+        const wait = String(Math.max(0, Math.min(most, left)));
+        const job = await unwrap(
+          api.GET('/v1/jobs/{id}', { params: { ...id(jobId), query: { wait } }, signal: o.signal }),
+        );
         o.onPoll?.(job);
         if (FINAL_JOB_STATUSES.includes(job.status.code)) return job;
         if (Date.now() >= deadline) throw new Error(`job ${jobId} is still ${job.status.code} after ${o.timeoutMs} ms`);
-        await sleep(o.intervalMs ?? 1000, o.signal);
       }
     },
   };
