@@ -1,14 +1,7 @@
 import { ConfigError, describeConfig, hasHashTag, parseConfig } from './config';
+import { TEST_ENV } from './testing';
 
-const base = {
-  KILN_API_KEYS: 'kiln_test_key_0123456789',
-  DATABASE_URL: 'postgresql://postgres@127.0.0.1:5432/kiln',
-  REDIS_URL: 'redis://127.0.0.1:6379',
-  S3_ENDPOINT: 'http://127.0.0.1:7480',
-  S3_ACCESS_KEY: 'access',
-  S3_SECRET_KEY: 'secret',
-  KILN_WEBHOOK_SECRET: 'whsec_0123456789abcdef',
-};
+const base = TEST_ENV;
 
 describe('parseConfig', () => {
   it('applies defaults and parses lists and byte sizes', () => {

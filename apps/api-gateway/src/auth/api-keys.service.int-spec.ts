@@ -1,7 +1,7 @@
 // The gateway's managed key lookup against real PostgreSQL: how long a revoked key can still pass on
 // a replica that did not hear the revocation (the cache's 2 s), and how often `last_used_at` is written
 // (at most once a minute per key, not on every request).
-import { parseConfig } from '@kiln/config';
+import { testConfig } from '@kiln/config/testing';
 import { createApiKey, createPrismaClient, hashApiKey, type PrismaClient } from '@kiln/database';
 import { createTestDatabase, type TestDatabase } from '@kiln/database/testing';
 import type { ChannelFanout, RedisClient } from '@kiln/queue';
@@ -20,15 +20,7 @@ afterAll(async () => {
   await db?.drop();
 });
 
-const config = parseConfig({
-  KILN_API_KEYS: 'kiln_test_key_0123456789',
-  DATABASE_URL: 'postgresql://postgres@127.0.0.1:5432/kiln',
-  REDIS_URL: 'redis://127.0.0.1:6379',
-  S3_ENDPOINT: 'http://127.0.0.1:7480',
-  S3_ACCESS_KEY: 'access',
-  S3_SECRET_KEY: 'secret',
-  KILN_WEBHOOK_SECRET: 'whsec_0123456789abcdef',
-});
+const config = testConfig();
 /** A replica that hears no revocation (no Redis): only its cache's lifetime bounds it. */
 const deafReplica = () => new ApiKeys(prisma, {} as RedisClient, {} as ChannelFanout, config);
 

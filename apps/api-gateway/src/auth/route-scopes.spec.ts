@@ -4,7 +4,7 @@
 import { Controller, Get, Post, RequestMethod, type ExecutionContext, type Type } from '@nestjs/common';
 import { METHOD_METADATA, PATH_METADATA } from '@nestjs/common/constants';
 import { Reflector } from '@nestjs/core';
-import { parseConfig } from '@kiln/config';
+import { testConfig } from '@kiln/config/testing';
 import { KilnError } from '@kiln/contracts';
 import { hashApiKey, type PrismaClient } from '@kiln/database';
 import { createLogger } from '@kiln/observability';
@@ -15,15 +15,7 @@ import type { AuthFailures } from './auth-failures.service';
 import type { WebSessions } from './web-sessions.service';
 
 const bootstrapKey = 'kiln_test_key_0123456789';
-const config = parseConfig({
-  KILN_API_KEYS: bootstrapKey,
-  DATABASE_URL: 'postgresql://postgres@127.0.0.1:5432/kiln',
-  REDIS_URL: 'redis://127.0.0.1:6379',
-  S3_ENDPOINT: 'http://127.0.0.1:7480',
-  S3_ACCESS_KEY: 'access',
-  S3_SECRET_KEY: 'secret',
-  KILN_WEBHOOK_SECRET: 'whsec_0123456789abcdef',
-});
+const config = testConfig({ KILN_API_KEYS: bootstrapKey });
 
 interface Route {
   route: string;

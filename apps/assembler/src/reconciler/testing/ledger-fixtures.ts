@@ -2,7 +2,8 @@
 // under a unique queue prefix (removed after), and the in-memory ObjectStore (the ObjectStore
 // contract suite runs the real S3 adapter). Jobs are seeded as the lifecycle leaves them.
 import { randomBytes, randomUUID } from 'node:crypto';
-import { parseConfig, type KilnConfig } from '@kiln/config';
+import type { KilnConfig } from '@kiln/config';
+import { testConfig } from '@kiln/config/testing';
 import { QueueName, jobIdFor, type PayloadOf } from '@kiln/contracts';
 import { createPrismaClient, type PrismaClient } from '@kiln/database';
 import { createTestDatabase, type TestDatabase } from '@kiln/database/testing';
@@ -40,16 +41,7 @@ export async function startLedgerServices(): Promise<LedgerServices> {
   const lifecycle = new JobLifecycle(prisma, producer, { attempts: 3, backoffMs: 10 }, undefined, { maxAttempts: 3 });
   const cancellation = new JobCancellation(prisma, producer, store, lifecycle);
   const metrics = new KilnMetrics({ app: 'reconciler-test' });
-  const config = parseConfig({
-    KILN_API_KEYS: 'kiln_test_key_0123456789',
-    KILN_WEBHOOK_SECRET: 'whsec_0123456789abcdef',
-    DATABASE_URL: db.url,
-    REDIS_URL: 'redis://127.0.0.1:6379',
-    S3_ENDPOINT: 'http://127.0.0.1:7480',
-    S3_ACCESS_KEY: 'access',
-    S3_SECRET_KEY: 'secret',
-    KILN_RECONCILE_GRACE_MS: String(GRACE_MS),
-  });
+  const config = testConfig({ DATABASE_URL: db.url, KILN_RECONCILE_GRACE_MS: String(GRACE_MS) });
   const log = createLogger('reconciler-test', 'silent');
   const schedule = new MaintenanceSchedule(producer);
   const reconciler = () => new Reconciler(prisma, producer, config, log, metrics, lifecycle, cancellation, schedule);
