@@ -125,6 +125,14 @@ export class IdempotencyInterceptor implements NestInterceptor {
     }
 
     const { claim } = outcome;
+    // A handler that writes its own answer (@Res) stores it before sending it, so that a retry sent
+    // after that answer arrived is replayed rather than told the first is still running.
+    (req as Request & { [KEEP_BEFORE_SENDING]?: KeepAnswer })[KEEP_BEFORE_SENDING] = (answer) =>
+      this.keep(owner, key, claim, {
+        status: answer.status,
+        body: null,
+        headers: Object.fromEntries(KEPT_HEADERS.flatMap((h) => (answer.headers[h] ? [[h, answer.headers[h]]] : []))),
+      });
     return next.handle().pipe(
       concatMap(async (body: unknown) => {
         const headers: Record<string, string> = {};
@@ -160,6 +168,19 @@ export class IdempotencyInterceptor implements NestInterceptor {
 }
 
 const REPLAYED_ANSWER = Symbol('kiln:idempotent-replay');
+const KEEP_BEFORE_SENDING = Symbol('kiln:idempotent-keep');
+type KeepAnswer = (answer: { status: number; headers: Record<string, string> }) => Promise<void>;
+
+/**
+ * For a handler that writes its own answer (`@Res`: the tus creation): stores that answer under the
+ * request's Idempotency-Key claim; call it before sending. Nothing to do without a claim.
+ */
+export async function keepBeforeSending(
+  req: Request,
+  answer: { status: number; headers: Record<string, string> },
+): Promise<void> {
+  await (req as Request & { [KEEP_BEFORE_SENDING]?: KeepAnswer })[KEEP_BEFORE_SENDING]?.(answer);
+}
 
 /**
  * The stored answer a handler that writes its own answer (`@Res`: the tus creation) sends instead of

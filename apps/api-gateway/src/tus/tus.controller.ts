@@ -16,7 +16,7 @@ import { KilnError } from '@kiln/contracts';
 import { AllowJobToken, Public, KeyScope } from '../auth/auth.guard';
 import { Caller } from '../auth/principal.decorator';
 import type { Principal } from '../auth/principal';
-import { replayedAnswer } from '../http/idempotency';
+import { keepBeforeSending, replayedAnswer } from '../http/idempotency';
 import { requestOrigin } from '../http/request-origin';
 import { TusErrorFilter, TusHeadersInterceptor } from './tus-http';
 import { tusRequest } from './tus-request';
@@ -53,7 +53,10 @@ export class TusController {
   async create(@Caller() caller: Principal, @Req() req: Request, @Res() res: Response) {
     // A retry with the Idempotency-Key of a creation already answered: that answer again.
     const replayed = replayedAnswer(req);
-    send(res, replayed ?? (await this.tus.create(caller, tusRequest(req), req, requestOrigin(req))));
+    if (replayed) return send(res, replayed);
+    const answer = await this.tus.create(caller, tusRequest(req), req, requestOrigin(req));
+    if (answer.status < 300) await keepBeforeSending(req, answer);
+    send(res, answer);
   }
 
   @Head(':id')
