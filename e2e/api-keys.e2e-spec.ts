@@ -249,6 +249,95 @@ describe('managed API keys (two gateways, the real CLI)', () => {
     });
   });
 
+  it("applies a key's own jobs in flight, open uploads, storage quota and event streams, to it and its job tokens", async () => {
+    const all = ['jobs:read', 'jobs:write', 'uploads:write'];
+    const jobsKey = await createKey({
+      name: 'one-job',
+      scopes: all,
+      limits: { max_jobs_in_flight: 1, max_event_streams: 1 },
+    });
+    // This one from the command line, over the API with the admin key.
+    const bad = await kiln([
+      'keys',
+      'create',
+      '--name',
+      'x',
+      '--scope',
+      'jobs:read',
+      '--limit',
+      'max_open_uploads',
+      '--api-key',
+      adminKey,
+    ]);
+    expect(bad.code).toBe(2);
+    expect(bad.stderr).toContain('--limit max_open_uploads: give <name>=<whole number>');
+    const made = await kiln([
+      'keys',
+      'create',
+      '--name',
+      'one-upload',
+      '--api-key',
+      adminKey,
+      '--json',
+      ...all.flatMap((scope) => ['--scope', scope]),
+      '--limit',
+      'max_open_uploads=1',
+    ]);
+    expect(made).toMatchObject({ code: 0, stderr: '' });
+    const uploadsKey = JSON.parse(made.stdout) as { id: string; key: string; limits: unknown };
+    expect(uploadsKey.limits).toEqual({ max_open_uploads: 1 });
+    clearKeys.push(uploadsKey.key);
+    const bytesKey = await createKey({ name: 'kilobyte', scopes: all, limits: { storage_quota_bytes: 1000 } });
+    const owned = (key: string) => count('SELECT count(*) AS n FROM jobs WHERE owner_key_hash = $1', hashKey(key));
+    const uploads = (key: string) => count('SELECT count(*) AS n FROM uploads WHERE owner_key_hash = $1', hashKey(key));
+
+    // Jobs in flight: one, on either gateway; the second is 429 and no row.
+    const first = await call(gw1(), 'POST', '/v1/jobs', jobsKey.key, { process: false });
+    expect(first.status).toBe(201);
+    const job = await json(first);
+    const second = await call(gw2(), 'POST', '/v1/jobs', jobsKey.key, { process: false });
+    expect(second.status).toBe(429);
+    expect((await json(second)).error.message).toMatch(/1 jobs in flight \(limit 1\)/);
+    expect(await owned(jobsKey.key)).toBe(1);
+    // The server's own limits still hold for other keys: the bootstrap key makes two.
+    for (let i = 0; i < 2; i++)
+      expect((await call(gw2(), 'POST', '/v1/jobs', stack.apiKey, { process: false })).status).toBe(201);
+
+    // Event streams: one open (by the key's job token too), the second is 429.
+    const open = new AbortController();
+    const stream = await fetch(`${gw1()}/v1/jobs/${job.id}/events`, {
+      headers: { 'X-Job-Token': job.token },
+      signal: open.signal,
+    });
+    expect(stream.status).toBe(200);
+    try {
+      const more = await call(gw2(), 'GET', `/v1/jobs/${job.id}/events`, jobsKey.key);
+      expect(more.status).toBe(429);
+      expect((await json(more)).error.message).toMatch(/1 event streams open \(limit 1\)/);
+    } finally {
+      open.abort();
+    }
+
+    // Open uploads: one session; the second is 429 and no row.
+    expect((await call(gw1(), 'POST', '/v1/uploads', uploadsKey.key, { filename: 'a.wav', size: 100 })).status).toBe(
+      201,
+    );
+    const refusedUpload = await call(gw2(), 'POST', '/v1/uploads', uploadsKey.key, { filename: 'b.wav', size: 100 });
+    expect(refusedUpload.status).toBe(429);
+    expect(await uploads(uploadsKey.key)).toBe(1);
+
+    // Storage quota: 1000 bytes; 600 fit, 600 more do not (413 naming size), and nothing is stored.
+    expect((await call(gw1(), 'POST', '/v1/uploads', bytesKey.key, { filename: 'a.wav', size: 600 })).status).toBe(201);
+    const over = await call(gw2(), 'POST', '/v1/uploads', bytesKey.key, { filename: 'b.wav', size: 600 });
+    expect(over.status).toBe(413);
+    expect((await json(over)).error).toMatchObject({
+      code: 'payload_too_large',
+      details: [{ field: 'size', quota: 1000 }],
+    });
+    expect(await uploads(bytesKey.key)).toBe(1);
+    expect((await call(gw2(), 'POST', '/v1/uploads', stack.apiKey, { filename: 'c.wav', size: 600 })).status).toBe(201);
+  });
+
   it('a revoked key is refused by the other gateway within seconds (over HTTP, the CLI, and the CLI on the database)', async () => {
     const viaHttp = await createKey({ name: 'to-revoke-http', scopes: ['jobs:read'] });
     const viaCli = await createKey({ name: 'to-revoke-cli', scopes: ['jobs:read'] });
@@ -330,6 +419,14 @@ describe('managed API keys (two gateways, the real CLI)', () => {
     expect(listed.status).toBe(200);
     expect((await json(listed)).items.map((j: { id: string }) => j.id)).toEqual([made.id]);
 
+    const upload = (base: string) =>
+      fetch(`${base}/v1/jobs/${made.id}/upload`, {
+        method: 'POST',
+        headers: { 'X-Job-Token': made.token, 'X-File-Name': 'a.wav', 'Content-Type': 'application/octet-stream' },
+        body: 'x',
+      });
+    expect((await upload(gw2())).status).toBe(201); // the job token works while its key does
+
     expect((await call(gw1(), 'DELETE', `/v1/keys/${full.id}`, adminKey)).status).toBe(200);
     await waitFor(
       "the revoked key's web session to be refused on the other gateway",
@@ -341,6 +438,12 @@ describe('managed API keys (two gateways, the real CLI)', () => {
     expect(refused.status).toBe(401);
     expect((await json(refused)).error.message).toMatch(/revoked/);
     expect(await login(gw2(), full.key)).toEqual({ location: '/?login=failed', token: undefined });
+    // The key's job tokens end with it, and the refused upload stores nothing.
+    const inputsBefore = await count('SELECT count(*) AS n FROM inputs WHERE job_id = $1', made.id);
+    const tokenRefused = await upload(gw2());
+    expect(tokenRefused.status).toBe(401);
+    expect((await json(tokenRefused)).error.message).toMatch(/was revoked/);
+    expect(await count('SELECT count(*) AS n FROM inputs WHERE job_id = $1', made.id)).toBe(inputsBefore);
   });
 
   it('an admin key opens the queue board, another key does not; no clear key is ever logged', async () => {

@@ -150,6 +150,12 @@ export const COMMANDS: readonly CommandSpec[] = [
         value: '<n>',
         help: "create: this key's requests per minute, over the server's limit (0 = none)",
       },
+      limit: {
+        type: 'string',
+        multiple: true,
+        value: '<name>=<n>',
+        help: 'create: another own limit, repeatable (max_jobs_in_flight, max_open_uploads, storage_quota_bytes, max_event_streams; 0 = none)',
+      },
       database: {
         type: 'boolean',
         help: 'work on PostgreSQL directly (env DATABASE_URL) instead of the API: makes the first admin key',

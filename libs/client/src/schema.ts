@@ -2344,6 +2344,14 @@ export interface components {
       limits?: {
         /** @description Requests per minute for this key (over KILN_RATE_LIMIT_PER_MINUTE); 0 = no limit. */
         rate_per_minute?: number;
+        /** @description Jobs not yet ended at once (over KILN_MAX_JOBS_IN_FLIGHT_PER_KEY); 0 = no limit. */
+        max_jobs_in_flight?: number;
+        /** @description Uploads still taking bytes at once (over KILN_MAX_OPEN_UPLOADS_PER_KEY); 0 = no limit. */
+        max_open_uploads?: number;
+        /** @description Event streams open at once (over KILN_MAX_EVENT_STREAMS_PER_KEY); 0 = no limit. */
+        max_event_streams?: number;
+        /** @description Bytes this key may store (over KILN_STORAGE_QUOTA_PER_KEY); 0 = no limit. */
+        storage_quota_bytes?: number;
       } | null;
     };
     /** @description A file of the job: uploaded or fetched from a URL. */

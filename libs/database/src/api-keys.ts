@@ -26,6 +26,17 @@ export function newApiKey(): string {
   return `${API_KEY_PREFIX}${randomBytes(32).toString('base64url')}`;
 }
 
+/** A per-key count limit: a whole number, 0 = no limit. */
+function countLimit(description: string) {
+  return z
+    .number()
+    .int('must be a whole number')
+    .min(0, 'must be 0 (no limit) or more')
+    .max(1_000_000, 'must be at most 1000000')
+    .optional()
+    .meta({ description });
+}
+
 /** Per-key limits over the server's; absent = the server's. */
 export const apiKeyLimits = z.strictObject({
   rate_per_minute: z
@@ -35,6 +46,18 @@ export const apiKeyLimits = z.strictObject({
     .max(1_000_000, 'must be at most 1000000')
     .optional()
     .meta({ description: 'Requests per minute for this key (over KILN_RATE_LIMIT_PER_MINUTE); 0 = no limit.' }),
+  max_jobs_in_flight: countLimit('Jobs not yet ended at once (over KILN_MAX_JOBS_IN_FLIGHT_PER_KEY); 0 = no limit.'),
+  max_open_uploads: countLimit(
+    'Uploads still taking bytes at once (over KILN_MAX_OPEN_UPLOADS_PER_KEY); 0 = no limit.',
+  ),
+  max_event_streams: countLimit('Event streams open at once (over KILN_MAX_EVENT_STREAMS_PER_KEY); 0 = no limit.'),
+  storage_quota_bytes: z
+    .number()
+    .int('must be a whole number')
+    .min(0, 'must be 0 (no limit) or more')
+    .max(Number.MAX_SAFE_INTEGER, 'is too large')
+    .optional()
+    .meta({ description: 'Bytes this key may store (over KILN_STORAGE_QUOTA_PER_KEY); 0 = no limit.' }),
 });
 export type ApiKeyLimits = z.infer<typeof apiKeyLimits>;
 

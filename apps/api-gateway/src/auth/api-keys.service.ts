@@ -36,6 +36,8 @@ export class ApiKeys implements OnModuleInit, OnModuleDestroy {
   private readonly cache = new Map<string, { key: ActiveKey; until: number }>();
   private readonly touched = new Map<string, number>();
   private readonly writes = new Set<Promise<unknown>>();
+  /** Owners that are not managed keys (bootstrap keys), with when to ask PostgreSQL again. */
+  private readonly unmanaged = new Map<string, number>();
   private unlisten: (() => Promise<void>) | undefined;
 
   constructor(
@@ -80,6 +82,24 @@ export class ApiKeys implements OnModuleInit, OnModuleDestroy {
     this.cache.set(keyHash, { key, until: now + this.config.KILN_API_KEY_CACHE_MS });
     this.touch(row.id, now, row.lastUsedAt);
     return key;
+  }
+
+  /**
+   * The own limits of the key that owns work (whoever calls for it: the key, a job token, the web
+   * page); undefined for a bootstrap key or a key without limits. Keys that are not managed are
+   * remembered as such for KILN_API_KEY_CACHE_MS too, so a bootstrap key costs no query per admission.
+   */
+  async limitsOf(ownerKeyHash: string, now = Date.now()): Promise<ApiKeyLimits | undefined> {
+    const unmanagedUntil = this.unmanaged.get(ownerKeyHash);
+    if (unmanagedUntil !== undefined && unmanagedUntil > now) return undefined;
+    const key = await this.lookup(ownerKeyHash, now);
+    if (!key) {
+      if (this.unmanaged.size >= CACHE_MAX) this.unmanaged.clear();
+      this.unmanaged.set(ownerKeyHash, now + this.config.KILN_API_KEY_CACHE_MS);
+      return undefined;
+    }
+    this.unmanaged.delete(ownerKeyHash);
+    return key.limits;
   }
 
   /** Records use at most once a minute per key (per process, and not again when another replica just did). */

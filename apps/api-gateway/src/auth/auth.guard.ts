@@ -118,6 +118,12 @@ export class AuthGuard implements CanActivate {
       await this.failures.assertAllowed(address);
       const job = await this.prisma.job.findUnique({ where: { token }, select: { id: true, ownerKeyHash: true } });
       if (!job) throw await refuse(new KilnError('unauthorized', 'The job token is not valid.'));
+      // A job's token lasts as long as the key that made the job: revoking a managed key ends its tokens too.
+      if (!this.isBootstrap(job.ownerKeyHash) && !(await this.keys.lookup(job.ownerKeyHash)))
+        throw new KilnError(
+          'unauthorized',
+          'The job token is no longer valid: the API key that made the job was revoked.',
+        );
       const wanted = scope === 'job' ? req.params.id : undefined;
       if (wanted && wanted !== job.id) throw new KilnError('forbidden', 'This job token belongs to another job.');
       req.principal = { kind: 'job-token', jobId: job.id, ownerKeyHash: job.ownerKeyHash };

@@ -3,6 +3,7 @@ import { Inject, Injectable } from '@nestjs/common';
 import { REDIS, type RedisClient } from '@kiln/queue';
 import { KILN_CONFIG, type KilnConfig } from '@kiln/config';
 import { KilnError } from '@kiln/contracts';
+import { ApiKeys } from '../auth/api-keys.service';
 import type { Principal } from '../auth/principal';
 
 /** An upload slot is refreshed this often while its request lives… */
@@ -33,6 +34,7 @@ export class KeyLimits {
   constructor(
     @Inject(REDIS) private readonly redis: RedisClient,
     @Inject(KILN_CONFIG) private readonly config: KilnConfig,
+    private readonly keys: ApiKeys,
   ) {}
 
   private key(kind: string, owner: string): string {
@@ -68,7 +70,9 @@ export class KeyLimits {
    * the slots of a gateway that died stop counting within STREAM_STALE_MS. Over the limit: 429.
    */
   async openEventStream(ownerKeyHash: string): Promise<ReleaseSlot> {
-    const limit = this.config.KILN_MAX_EVENT_STREAMS_PER_KEY;
+    // A managed key's own `max_event_streams` (also for its job tokens) over the server's.
+    const own = (await this.keys.limitsOf(ownerKeyHash))?.max_event_streams;
+    const limit = own ?? this.config.KILN_MAX_EVENT_STREAMS_PER_KEY;
     if (!limit) return async () => undefined;
     const k = this.key('streams', ownerKeyHash);
     const slot = randomUUID();

@@ -1,7 +1,8 @@
 import { Inject, Injectable } from '@nestjs/common';
 import { KILN_CONFIG, type KilnConfig } from '@kiln/config';
 import { FINAL_JOB_STATUSES, KilnError } from '@kiln/contracts';
-import { PRISMA, type Prisma, type PrismaClient } from '@kiln/database';
+import { PRISMA, type ApiKeyLimits, type Prisma, type PrismaClient } from '@kiln/database';
+import { ApiKeys } from '../auth/api-keys.service';
 
 type Db = PrismaClient | Prisma.TransactionClient;
 
@@ -27,7 +28,18 @@ export class KeyQuotas {
   constructor(
     @Inject(PRISMA) private readonly prisma: PrismaClient,
     @Inject(KILN_CONFIG) private readonly config: KilnConfig,
+    private readonly keys: ApiKeys,
   ) {}
+
+  /** The key's own limit (a managed key's `limits`, whoever calls for it: key, job token, web page) over the server's. */
+  private async limitOf(ownerKeyHash: string, name: keyof ApiKeyLimits, server: number): Promise<number> {
+    const own = (await this.keys.limitsOf(ownerKeyHash))?.[name];
+    return own ?? server;
+  }
+
+  private quotaOf(ownerKeyHash: string): Promise<number> {
+    return this.limitOf(ownerKeyHash, 'storage_quota_bytes', this.config.KILN_STORAGE_QUOTA_PER_KEY);
+  }
 
   /** `expires_at: 0` (never expires) is refused unless KILN_ALLOW_NEVER_EXPIRING_UPLOADS. */
   assertExpiry(expiresAt: number | undefined, field = 'expires_at'): void {
@@ -45,8 +57,10 @@ export class KeyQuotas {
    * known yet): 429 past KILN_MAX_OPEN_UPLOADS_PER_KEY, 413 past KILN_STORAGE_QUOTA_PER_KEY.
    */
   async admitUpload(tx: Prisma.TransactionClient, ownerKeyHash: string, size: number, field: SizeField): Promise<void> {
-    const limit = this.config.KILN_MAX_OPEN_UPLOADS_PER_KEY;
-    const quota = this.config.KILN_STORAGE_QUOTA_PER_KEY;
+    const [limit, quota] = await Promise.all([
+      this.limitOf(ownerKeyHash, 'max_open_uploads', this.config.KILN_MAX_OPEN_UPLOADS_PER_KEY),
+      this.quotaOf(ownerKeyHash),
+    ]);
     if (!limit && !quota) return;
     await lockKey(tx, 'uploads', ownerKeyHash);
     if (limit) {
@@ -60,28 +74,32 @@ export class KeyQuotas {
         );
       }
     }
-    if (quota) await this.assertStorage(tx, ownerKeyHash, size, field);
+    if (quota) await this.assertStorage(tx, ownerKeyHash, size, field, quota);
   }
 
   /** Another upload for this key's storage, outside admission (a declared length arriving later). */
   async assertStorageRoom(ownerKeyHash: string, size: number, field: SizeField, db: Db = this.prisma): Promise<void> {
-    if (this.config.KILN_STORAGE_QUOTA_PER_KEY) await this.assertStorage(db, ownerKeyHash, size, field);
+    const quota = await this.quotaOf(ownerKeyHash);
+    if (quota) await this.assertStorage(db, ownerKeyHash, size, field, quota);
   }
 
   /**
    * For a whole file of `size` declared bytes (0 when unknown): 413 when it does not fit; else the
-   * bytes it may still stream (`room`, Infinity without a quota) and what the key `used` before it.
-   * `quotaError(used, …)` names the quota once a stream is cut at that room.
+   * bytes it may still stream (`room`, Infinity without a quota), what the key `used` before it and
+   * its `quota`. `quotaError(used, …, quota)` names the quota once a stream is cut at that room.
    */
-  async storageRoom(ownerKeyHash: string, size: number, field: SizeField): Promise<{ room: number; used: number }> {
-    const quota = this.config.KILN_STORAGE_QUOTA_PER_KEY;
-    if (!quota) return { room: Infinity, used: 0 };
-    const used = await this.assertStorage(this.prisma, ownerKeyHash, size, field);
-    return { room: quota - used, used };
+  async storageRoom(
+    ownerKeyHash: string,
+    size: number,
+    field: SizeField,
+  ): Promise<{ room: number; used: number; quota: number }> {
+    const quota = await this.quotaOf(ownerKeyHash);
+    if (!quota) return { room: Infinity, used: 0, quota: 0 };
+    const used = await this.assertStorage(this.prisma, ownerKeyHash, size, field, quota);
+    return { room: quota - used, used, quota };
   }
 
-  quotaError(used: number, size: number, field: SizeField): KilnError {
-    const quota = this.config.KILN_STORAGE_QUOTA_PER_KEY;
+  quotaError(used: number, size: number, field: SizeField, quota: number): KilnError {
     const left = Math.max(0, quota - used);
     return new KilnError(
       'payload_too_large',
@@ -90,9 +108,9 @@ export class KeyQuotas {
     );
   }
 
-  /** Call inside the transaction that creates a job: 429 past KILN_MAX_JOBS_IN_FLIGHT_PER_KEY. */
+  /** Call inside the transaction that creates a job: 429 past the key's `max_jobs_in_flight` or KILN_MAX_JOBS_IN_FLIGHT_PER_KEY. */
   async admitJob(tx: Prisma.TransactionClient, ownerKeyHash: string): Promise<void> {
-    const limit = this.config.KILN_MAX_JOBS_IN_FLIGHT_PER_KEY;
+    const limit = await this.limitOf(ownerKeyHash, 'max_jobs_in_flight', this.config.KILN_MAX_JOBS_IN_FLIGHT_PER_KEY);
     if (!limit) return;
     await lockKey(tx, 'jobs', ownerKeyHash);
     const inFlight = await tx.job.count({ where: { ownerKeyHash, status: { notIn: [...FINAL_JOB_STATUSES] } } });
@@ -160,10 +178,15 @@ export class KeyQuotas {
     return Math.max(0, Number(rows[0]?.used ?? 0));
   }
 
-  private async assertStorage(db: Db, ownerKeyHash: string, size: number, field: SizeField): Promise<number> {
-    const quota = this.config.KILN_STORAGE_QUOTA_PER_KEY;
+  private async assertStorage(
+    db: Db,
+    ownerKeyHash: string,
+    size: number,
+    field: SizeField,
+    quota: number,
+  ): Promise<number> {
     const used = await this.storedBytes(ownerKeyHash, db);
-    if (used + size > quota || (size === 0 && used >= quota)) throw this.quotaError(used, size, field);
+    if (used + size > quota || (size === 0 && used >= quota)) throw this.quotaError(used, size, field, quota);
     return used;
   }
 }

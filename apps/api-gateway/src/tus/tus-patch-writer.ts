@@ -83,7 +83,7 @@ export class TusPatchWriter {
       : undefined;
     const quotaLeft = quota ? quota.room - offset : Infinity;
     if (declared !== undefined && declared > quotaLeft && quotaLeft < room)
-      throw this.quotas.quotaError(quota!.used + offset, declared, 'Content-Length');
+      throw this.quotas.quotaError(quota!.used + offset, declared, 'Content-Length', quota!.quota);
     const cutByQuota = quotaLeft < room;
     room = Math.min(room, quotaLeft);
     if (declared !== undefined && declared > room) throw tooLarge(declared, room, 'Content-Length');
@@ -101,7 +101,7 @@ export class TusPatchWriter {
         })
         .catch((err: unknown) => {
           throw cutByQuota && err instanceof KilnError && err.code === 'payload_too_large'
-            ? this.quotas.quotaError(quota!.used + offset, declared ?? 0, 'body')
+            ? this.quotas.quotaError(quota!.used + offset, declared ?? 0, 'body', quota!.quota)
             : err;
         });
       if (split.checksumMismatch) throw checksumMismatch(checksum!.algorithm);

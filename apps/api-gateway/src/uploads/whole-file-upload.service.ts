@@ -75,7 +75,7 @@ export class WholeFileUploadService {
         )
         .catch((err: unknown) => {
           if (!(limit < max && err instanceof KilnError && err.code === 'payload_too_large')) throw err;
-          throw this.quotas.quotaError(quota.used, fileBytes, 'Content-Length'); // cut at the storage quota
+          throw this.quotas.quotaError(quota.used, fileBytes, 'Content-Length', quota.quota); // cut at the storage quota
         });
       this.metrics.uploadBytesReceived.inc({ kind: 'whole' }, stored.size);
       const ready = await this.prisma.input.update({

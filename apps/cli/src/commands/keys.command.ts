@@ -79,12 +79,20 @@ async function announceRevocation(
   }
 }
 
-/** `--rate-per-minute` as a number (the server or the database checks its range). */
+/** `--rate-per-minute n` and `--limit name=n` as numbers (the server or the database checks names and ranges). */
 function limitsOf(inv: Invocation): CreateApiKeyBody['limits'] {
+  const limits: Record<string, number> = {};
   const rate = stringValue(inv.values, 'rate-per-minute');
-  if (rate === undefined) return undefined;
-  if (!/^\d+$/.test(rate.trim())) throw new UsageError('--rate-per-minute must be a whole number (0 = no limit)');
-  return { rate_per_minute: Number(rate) };
+  if (rate !== undefined) {
+    if (!/^\d+$/.test(rate.trim())) throw new UsageError('--rate-per-minute must be a whole number (0 = no limit)');
+    limits.rate_per_minute = Number(rate);
+  }
+  for (const pair of listValue(inv.values, 'limit')) {
+    const m = /^([a-z_]+)=(\d+)$/.exec(pair.trim());
+    if (!m) throw new UsageError(`--limit ${pair}: give <name>=<whole number>, e.g. max_jobs_in_flight=5`);
+    limits[m[1]] = Number(m[2]);
+  }
+  return Object.keys(limits).length ? (limits as CreateApiKeyBody['limits']) : undefined;
 }
 
 const keyRow = (k: ApiKeyView): string[] => [
