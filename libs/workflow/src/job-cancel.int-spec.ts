@@ -8,7 +8,7 @@ import { randomBytes, randomUUID } from 'node:crypto';
 import { Readable } from 'node:stream';
 import { QueueName, jobIdFor } from '@kiln/contracts';
 import { createPrismaClient, type PrismaClient } from '@kiln/database';
-import { createTestDatabase, type TestDatabase } from '@kiln/database/testing';
+import { createTestDatabase, seedJobRow, type TestDatabase } from '@kiln/database/testing';
 import { QueueProducer, createRedis, type RedisClient } from '@kiln/queue';
 import { InMemoryObjectStore } from '@kiln/storage/testing';
 import { JobCancellation } from './job-cancel';
@@ -52,17 +52,10 @@ afterAll(async () => {
 
 /** A processing job with a queued unit (its convert entry waiting in Redis) and a stored output of another unit. */
 async function runningJob(): Promise<{ jobId: string; queuedUnit: string; outputKey: string }> {
-  const jobId = randomUUID();
-  await prisma.job.create({
-    data: {
-      id: jobId,
-      ownerKeyHash: 'a'.repeat(64),
-      token: randomUUID().replace(/-/g, ''),
-      status: 'processing',
-      process: true,
-      callback: 'http://127.0.0.1:9/hook',
-      startedAt: new Date(),
-    },
+  const jobId = await seedJobRow(prisma, {
+    status: 'processing',
+    callback: 'http://127.0.0.1:9/hook',
+    startedAt: new Date(),
   });
   const ids: string[] = [];
   for (const status of ['queued', 'completed']) {

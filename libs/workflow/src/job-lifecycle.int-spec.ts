@@ -4,9 +4,8 @@
  * must not record a file, progress or a failure over the winner's. No queue is involved: the
  * lifecycle's unit functions only touch the database.
  */
-import { randomUUID } from 'node:crypto';
 import { createPrismaClient, type PrismaClient } from '@kiln/database';
-import { createTestDatabase, type TestDatabase } from '@kiln/database/testing';
+import { createTestDatabase, seedJobRow, seedUnitRows, type TestDatabase } from '@kiln/database/testing';
 import { noQueue as noQueueFor } from '@kiln/queue/testing';
 import { JobLifecycle, attemptsExhausted } from './job-lifecycle';
 
@@ -39,26 +38,8 @@ describe('JobLifecycle unit fencing (real PostgreSQL)', () => {
 
   /** A queued job with one unit (one input × one conversion), as startIfReady leaves it. */
   async function queuedUnit(): Promise<{ jobId: string; outputId: string }> {
-    const jobId = randomUUID();
-    await prisma.job.create({
-      data: {
-        id: jobId,
-        ownerKeyHash: 'a'.repeat(64),
-        token: randomUUID().replace(/-/g, ''),
-        status: 'queued',
-        process: true,
-      },
-    });
-    const input = await prisma.input.create({
-      data: { id: randomUUID(), jobId, type: 'upload', status: 'ready', objectKey: `inputs/${jobId}/x` },
-    });
-    const conversion = await prisma.conversion.create({
-      data: { id: randomUUID(), jobId, target: 'mp4', category: 'video', status: 'queued' },
-    });
-    const outputId = randomUUID();
-    await prisma.output.create({
-      data: { id: outputId, jobId, inputId: input.id, conversionId: conversion.id, status: 'queued' },
-    });
+    const jobId = await seedJobRow(prisma, { status: 'queued' });
+    const { outputId } = await seedUnitRows(prisma, jobId);
     return { jobId, outputId };
   }
 

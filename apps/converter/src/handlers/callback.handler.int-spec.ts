@@ -4,13 +4,12 @@
  * storage is the in-memory ObjectStore (no output is signed here). The queue is not involved: the
  * handler's attempt numbers and finality come from the outbox, not from BullMQ.
  */
-import { randomUUID } from 'node:crypto';
 import http from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { parseConfig, type KilnConfig } from '@kiln/config';
 import type { PayloadOf } from '@kiln/contracts';
 import { createPrismaClient, type PrismaClient } from '@kiln/database';
-import { createTestDatabase, type TestDatabase } from '@kiln/database/testing';
+import { createTestDatabase, seedJobRow, type TestDatabase } from '@kiln/database/testing';
 import { KilnMetrics, createLogger } from '@kiln/observability';
 import { noQueue as noQueueFor } from '@kiln/queue/testing';
 import { InMemoryObjectStore } from '@kiln/storage/testing';
@@ -69,19 +68,7 @@ beforeEach(() => (received.length = 0));
 
 /** A completed job with `callback`, its delivery pending in the outbox (as finalize leaves it). */
 async function completedJob(callback: string | null): Promise<PayloadOf<'callback'>> {
-  const jobId = randomUUID();
-  await prisma.job.create({
-    data: {
-      id: jobId,
-      ownerKeyHash: 'a'.repeat(64),
-      token: randomUUID().replace(/-/g, ''),
-      status: 'completed',
-      process: true,
-      callback,
-      progress: 100,
-      finishedAt: new Date(),
-    },
-  });
+  const jobId = await seedJobRow(prisma, { status: 'completed', callback, progress: 100, finishedAt: new Date() });
   const deliveryId = deliveryIdFor(jobId, 'job.completed');
   await prisma.delivery.create({ data: { deliveryId, jobId, event: 'job.completed' } });
   return { jobId, event: 'job.completed', deliveryId };

@@ -4,9 +4,8 @@
  * the unit when the job becomes `canceling` or another attempt claims the unit; that is how a
  * converter cut off from Redis, or busy downloading or uploading, hears it must stop.
  */
-import { randomUUID } from 'node:crypto';
 import { createPrismaClient, type PrismaClient } from '@kiln/database';
-import { createTestDatabase, type TestDatabase } from '@kiln/database/testing';
+import { createTestDatabase, seedJobRow, seedUnitRows, type TestDatabase } from '@kiln/database/testing';
 import { noQueue as noQueueFor } from '@kiln/queue/testing';
 import { JobLifecycle } from '@kiln/workflow';
 import { heartbeatPeriodMs, stopReason, UnitWatch } from './unit-watch';
@@ -41,26 +40,8 @@ describe('UnitWatch (real PostgreSQL)', () => {
 
   /** A queued job with one unit, claimed once (as the converter does before it downloads). */
   async function claimedUnit() {
-    const jobId = randomUUID();
-    await prisma.job.create({
-      data: {
-        id: jobId,
-        ownerKeyHash: 'a'.repeat(64),
-        token: randomUUID().replace(/-/g, ''),
-        status: 'queued',
-        process: true,
-      },
-    });
-    const input = await prisma.input.create({
-      data: { id: randomUUID(), jobId, type: 'upload', status: 'ready', objectKey: `inputs/${jobId}/x` },
-    });
-    const conversion = await prisma.conversion.create({
-      data: { id: randomUUID(), jobId, target: 'mp4', category: 'video', status: 'queued' },
-    });
-    const outputId = randomUUID();
-    await prisma.output.create({
-      data: { id: outputId, jobId, inputId: input.id, conversionId: conversion.id, status: 'queued' },
-    });
+    const jobId = await seedJobRow(prisma, { status: 'queued' });
+    const { outputId } = await seedUnitRows(prisma, jobId);
     const claim = (await lifecycle.markUnitStarted(jobId, outputId))!;
     return { jobId, outputId, lease: claim.lease };
   }

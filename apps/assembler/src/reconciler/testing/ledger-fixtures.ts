@@ -6,7 +6,7 @@ import type { KilnConfig } from '@kiln/config';
 import { testConfig } from '@kiln/config/testing';
 import { QueueName, jobIdFor, type PayloadOf } from '@kiln/contracts';
 import { createPrismaClient, type PrismaClient } from '@kiln/database';
-import { createTestDatabase, type TestDatabase } from '@kiln/database/testing';
+import { createTestDatabase, seedJobRow, type TestDatabase } from '@kiln/database/testing';
 import { KilnMetrics, createLogger } from '@kiln/observability';
 import { QueueProducer, createRedis, type RedisClient } from '@kiln/queue';
 import { InMemoryObjectStore } from '@kiln/storage/testing';
@@ -77,18 +77,10 @@ export async function seedJob(
   now: Date,
   options: { status?: string; units: SeededUnit[]; callback?: string; startedAgoS?: number },
 ): Promise<SeededJob> {
-  const jobId = randomUUID();
-  const startedAt = new Date(now.getTime() - (options.startedAgoS ?? 120) * 1000);
-  await prisma.job.create({
-    data: {
-      id: jobId,
-      ownerKeyHash: 'a'.repeat(64),
-      token: randomUUID().replace(/-/g, ''),
-      status: options.status ?? 'processing',
-      process: true,
-      callback: options.callback ?? null,
-      startedAt,
-    },
+  const jobId = await seedJobRow(prisma, {
+    status: options.status ?? 'processing',
+    callback: options.callback ?? null,
+    startedAt: new Date(now.getTime() - (options.startedAgoS ?? 120) * 1000),
   });
   const units: PayloadOf<'convert'>[] = [];
   for (const [n, u] of options.units.entries()) {
