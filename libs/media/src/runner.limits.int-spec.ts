@@ -32,9 +32,10 @@ describe('runner limits', () => {
   it('a timeout kills ffmpeg and rejects with timeout', async () => {
     const out = outputPath('mp4');
     let pid = 0;
-    // The pass never ends by itself (-re on an endless source): only the timeout stops it.
+    // The pass never ends by itself (-re on an endless source): only the timeout stops it. The timeout
+    // counts from the call, so it leaves room for ffmpeg to be spawned on a loaded machine first.
     const err = await run([endlessPass(out)], {
-      timeoutMs: 800,
+      timeoutMs: 3_000,
       outputPath: out,
       ffmpegPath: FFMPEG,
       onStart: (p) => (pid = p),
@@ -50,6 +51,10 @@ describe('runner limits', () => {
     const out = outputPath('mp4');
     const controller = new AbortController();
     let pid = 0;
+    let started!: () => void;
+    const spawned = new Promise<void>((r) => {
+      started = r;
+    });
     const running = run([endlessPass(out)], {
       timeoutMs: 20_000,
       outputPath: out,
@@ -57,10 +62,11 @@ describe('runner limits', () => {
       signal: controller.signal,
       onStart: (p) => {
         pid = p;
+        started();
         setTimeout(() => controller.abort(), 300);
       },
     }).catch((e: unknown) => e);
-    await new Promise((r) => setTimeout(r, 100));
+    await spawned; // ffmpeg is running: the abort is what ends it
     expect(runningProcessCount()).toBe(1);
     await new Promise<void>((r) => controller.signal.addEventListener('abort', () => r()));
     const err = await running; // the pass is endless (timeout 20 s): only the abort ends it
