@@ -178,7 +178,7 @@ class FakeDirect {
         const bb = busboy({ headers: req.headers });
         bb.on('field', (name, value) => fields.push([name, value]));
         bb.on('file', (_name, stream, info) => {
-          filename = info.filename;
+          filename = info.filename ?? '';
           stream.on('data', (d: Buffer) => files.push(d));
         });
         bb.on('close', resolve);
