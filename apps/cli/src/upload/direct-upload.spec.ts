@@ -136,7 +136,7 @@ class FakeDirect {
             size,
             url: `${this.url}/s3/part/${n}?sig=${sig}`,
             method: 'PUT',
-            headers: { 'Content-Length': String(size) },
+            headers: { 'content-length': String(size) },
           };
         }),
       });

@@ -300,7 +300,13 @@ async function putPart(
       part.url,
       {
         method: part.method || 'PUT',
-        headers: { ...part.headers, 'Content-Length': String(rangeLength(range)) },
+        headers: {
+          // The signed headers as given (a second Content-Length in another case would be joined into "n, n").
+          ...Object.fromEntries(
+            Object.entries(part.headers ?? {}).filter(([k]) => k.toLowerCase() !== 'content-length'),
+          ),
+          'Content-Length': String(rangeLength(range)),
+        },
         body,
         signal,
       },
