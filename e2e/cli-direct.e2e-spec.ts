@@ -211,11 +211,13 @@ describe('kiln convert: direct uploads to S3 (real gateway, radosgw)', () => {
     return rows[0].id;
   }
 
-  async function chunkRows(id: string): Promise<number> {
-    const { rows } = await db.query<{ n: string }>('SELECT count(*) AS n FROM upload_chunks WHERE upload_id = $1', [
-      id,
-    ]);
-    return Number(rows[0].n);
+  /** How the upload row says its bytes came: `form` / `multipart` (direct) or null (through the gateway). */
+  async function directTransfer(id: string): Promise<string | null> {
+    const { rows } = await db.query<{ direct_transfer: string | null }>(
+      'SELECT direct_transfer FROM uploads WHERE id = $1',
+      [id],
+    );
+    return rows[0].direct_transfer;
   }
 
   it('sends a 40 MiB file straight to S3 in 5 MiB parts: the gateway never sees its bytes', async () => {
@@ -238,7 +240,7 @@ describe('kiln convert: direct uploads to S3 (real gateway, radosgw)', () => {
 
     const upload = await json(stack.api(`/v1/uploads/${await uploadIdOf(jobId)}`));
     expect(upload).toMatchObject({ mode: 'direct', transfer: 'multipart', status: 'complete', size: 40 * MiB });
-    expect(await chunkRows(upload.id)).toBe(0);
+    expect(await directTransfer(upload.id)).toBe('multipart');
     expect(await cli.storedInputSha(db, jobId)).toBe(sha);
     expect(await cli.stateEntries()).toEqual({});
   });
@@ -258,6 +260,7 @@ describe('kiln convert: direct uploads to S3 (real gateway, radosgw)', () => {
     expect(await cli.gatewayBytes()).toBe(gatewayBefore);
     const upload = await json(stack.api(`/v1/uploads/${await uploadIdOf(jobId)}`));
     expect(upload).toMatchObject({ mode: 'direct', transfer: 'form', status: 'complete' });
+    expect(await directTransfer(upload.id)).toBe('form');
     expect(await cli.storedInputSha(db, jobId)).toBe(await sha256Of(file));
   });
 
@@ -336,7 +339,7 @@ describe('kiln convert: direct uploads to S3 (real gateway, radosgw)', () => {
     expect(proxy.requests.slice(from)).toEqual([]); // nothing went to the clients' S3 address
     expect((await cli.gatewayBytes()) - gatewayBefore).toBe(12 * MiB + 5);
     const uploadId = await uploadIdOf(jobId);
-    expect(await chunkRows(uploadId)).toBeGreaterThan(0);
+    expect(await directTransfer(uploadId)).toBeNull();
     expect(await json(stack.api(`/v1/uploads/${uploadId}`))).toMatchObject({ mode: 'proxied', status: 'complete' });
     expect(await cli.storedInputSha(db, jobId)).toBe(await sha256Of(file));
   });

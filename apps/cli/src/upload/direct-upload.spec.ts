@@ -318,14 +318,20 @@ describe('uploadDirect (straight to S3)', () => {
     expect(counted).toBe(size);
   });
 
-  it('a resumed form whose form expired completes if the file got there, else asks for a new session', async () => {
-    await setup(1000, 'form');
-    const expired = { ...fake.view(), form_post_expires_at: Math.floor(Date.now() / 1000) - 10 };
-    await expect(uploadDirect(expired, options())).rejects.toBeInstanceOf(StaleDirectSession);
-    expect(fake.form).toBeUndefined();
-    fake.form = { fields: [], file: bytes, filename: 'data.bin', contentLength: 0 };
-    expect((await uploadDirect(expired, options())).status).toBe('complete');
-  });
+  it.each([
+    ['expired', { form_post_expires_at: Math.floor(Date.now() / 1000) - 10 }],
+    ['not given again (GET of a form session)', { form_post_url: undefined, form_post_params: undefined }],
+  ])(
+    'a resumed form session whose form is %s completes if the file got there, else asks for a new session',
+    async (_name, change) => {
+      await setup(1000, 'form');
+      const resumed = { ...fake.view(), ...change };
+      await expect(uploadDirect(resumed, options())).rejects.toBeInstanceOf(StaleDirectSession);
+      expect(fake.form).toBeUndefined();
+      fake.form = { fields: [], file: bytes, filename: 'data.bin', contentLength: 0 };
+      expect((await uploadDirect(resumed, options())).status).toBe('complete');
+    },
+  );
 });
 
 describe('multipartFormBody', () => {

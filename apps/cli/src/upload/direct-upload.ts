@@ -56,14 +56,14 @@ export async function uploadDirect(session: DirectUploadView, o: DirectUploadOpt
 
 async function uploadForm(session: DirectUploadView, o: DirectUploadOptions): Promise<DirectUploadView> {
   const { form_post_url: url, form_post_params: params, form_post_expires_at: expires } = session;
-  if (!url || !params) throw new Error(`upload ${session.id}: the server gave no form to post the file to`);
-  if (expires && expires * 1000 < Date.now() + 5_000) {
-    // A resumed session whose form expired: the file may have reached S3 before the run stopped.
+  if (!url || !params || (expires && expires * 1000 < Date.now() + 5_000)) {
+    // A resumed session: the form is given only when the session is created (and lives a while), but
+    // the file may have reached S3 before the run stopped.
     try {
       return await o.api.completeUploadSession(session.id, o.signal);
     } catch (err: unknown) {
       if (err instanceof ApiError && err.status === 400)
-        throw new StaleDirectSession(`the upload form of ${o.name} expired before the file was sent`);
+        throw new StaleDirectSession(`the upload form of ${o.name} can no longer be posted`);
       throw err;
     }
   }
