@@ -32,6 +32,9 @@ export interface StoredChunk {
   sha256?: string;
 }
 
+/** A stored piece recordChunks takes: a chunk object, or a part of the upload's multipart upload (direct uploads). */
+export type RecordedPiece = Omit<StoredChunk, 'objectKey'> & { objectKey: string | null; partNumber?: number };
+
 /** How long recording a chunk may wait for a database connection, and run. */
 const RECORD_TX_WAIT_MS = 15_000;
 

@@ -18,6 +18,7 @@ import {
   recordChunk,
   recording,
   uploadState,
+  type RecordedPiece,
   type ChunkResult,
   type StoredChunk,
   type Tx,
@@ -27,7 +28,7 @@ import { parseChunkDigest, type ChunkRange } from './content-range';
 import { partNumberFor } from './part-plan';
 import type { UploadLocks } from './upload-lock';
 
-export type { ChunkResult, StoredChunk } from './chunk-records';
+export type { ChunkResult, RecordedPiece, StoredChunk } from './chunk-records';
 
 /** A chunk request's headers as sent: the lengths and digests it is checked against. */
 export interface ChunkHeaders {
@@ -241,7 +242,7 @@ export class ChunkStore {
    * file queues the assembly exactly as `writeChunk` does. On failure nothing is recorded; the
    * caller removes its objects.
    */
-  async recordChunks(uploadId: string, chunks: readonly StoredChunk[]): Promise<ChunkResult> {
+  async recordChunks(uploadId: string, chunks: readonly RecordedPiece[]): Promise<ChunkResult> {
     const completedNow = await recording(this.prisma, async (tx) => {
       const current = await lockedUpload(tx, uploadId);
       if (current.status !== 'uploading')
@@ -265,6 +266,7 @@ export class ChunkStore {
             sha256: c.sha256 ?? null,
             etag: c.etag ?? null,
             objectKey: c.objectKey,
+            partNumber: c.partNumber ?? null,
           },
         });
         bytes += BigInt(range.length);
