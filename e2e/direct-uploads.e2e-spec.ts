@@ -133,6 +133,16 @@ describe('direct uploads (presigned S3 URLs; real gateway, assembler, converter,
     });
   });
 
+  it('the gateway put the bucket CORS rule at start: a browser preflight for a part PUT is allowed, ETag exposed', async () => {
+    const preflight = await fetch(expiring.signed.url, {
+      method: 'OPTIONS',
+      headers: { Origin: 'https://app.example', 'Access-Control-Request-Method': 'PUT' },
+    });
+    expect(preflight.status).toBe(200);
+    expect(preflight.headers.get('access-control-allow-origin')).toMatch(/^(\*|https:\/\/app\.example)$/);
+    expect(preflight.headers.get('access-control-expose-headers')).toBe('ETag');
+  });
+
   it('a 40 MiB file in 3 parts PUT to S3 in parallel: completed in place, same sha256, nothing left over', async () => {
     const size = 40 * MiB + 123;
     const file = path.join(tmp.dir, 'big.bin');
@@ -417,6 +427,12 @@ describe('direct uploads (presigned S3 URLs; real gateway, assembler, converter,
       });
       expect(formParts.status).toBe(400);
       expect((await json(formParts)).error.details[0].field).toBe('part_size');
+      const proxiedParts = await post('/v1/uploads', { filename: 'x.bin', size: 10, part_size: 5 * MiB });
+      expect(proxiedParts.status).toBe(400);
+      expect((await json(proxiedParts)).error.details[0]).toEqual({
+        field: 'part_size',
+        message: 'only with mode "direct"',
+      });
       const big = await post('/v1/uploads', {
         filename: 'x.bin',
         size: 6 * 1024 ** 3,
