@@ -231,6 +231,9 @@ describe('direct uploads (presigned S3 URLs; real gateway, assembler, converter,
       offset: 5 * MiB,
       status: 'uploading',
     });
+    const head = await stack.api(`/v1/uploads/${session.id}`, { method: 'HEAD' });
+    expect(head.headers.get('upload-offset')).toBe(String(5 * MiB));
+    expect(head.headers.get('x-received-bytes')).toBe(String(7 * MiB + 7));
     const early = await post(`/v1/uploads/${session.id}/complete`, {});
     expect(early.status).toBe(400);
     expect((await json(early)).error).toMatchObject({

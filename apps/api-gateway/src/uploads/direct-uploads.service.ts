@@ -160,7 +160,7 @@ export class DirectUploadsService implements OnApplicationBootstrap {
   /** GET /v1/uploads/{id}: a direct session's view (parts from ListParts); other sessions as before. */
   async get(principal: Principal, id: string, origin: string): Promise<UploadView> {
     const upload = await this.sessions.loadOwned(principal, id);
-    if (!upload.directTransfer) return this.sessions.get(principal, id, origin);
+    if (!upload.directTransfer) return this.sessions.view(id, origin);
     return this.view(upload as DirectUpload, origin);
   }
 
