@@ -430,6 +430,10 @@ describe('direct uploads (presigned S3 URLs; real gateway, assembler, converter,
       });
       expect(formParts.status).toBe(400);
       expect((await json(formParts)).error.details[0].field).toBe('part_size');
+      const proxied = await json(post('/v1/uploads', { filename: 'x.bin', size: 10 }));
+      expect(proxied.mode).toBe('proxied');
+      for (const field of ['transfer', 'parts', 'parts_url', 'form_post_url'])
+        expect(proxied).not.toHaveProperty(field);
       const proxiedParts = await post('/v1/uploads', { filename: 'x.bin', size: 10, part_size: 5 * MiB });
       expect(proxiedParts.status).toBe(400);
       expect((await json(proxiedParts)).error.details[0]).toEqual({
