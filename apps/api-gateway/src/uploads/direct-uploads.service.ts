@@ -81,7 +81,10 @@ export class DirectUploadsService implements OnApplicationBootstrap {
       ]);
     const raw = body && typeof body === 'object' && !Array.isArray(body) ? body : {};
     const spec = parseOrThrow(createSessionBody, { ...raw, mode: 'direct' });
-    const transfer = spec.transfer ?? (spec.size <= this.config.KILN_DIRECT_FORM_MAX ? 'form' : 'multipart');
+    // A part size asks for parts; otherwise the size decides (KILN_DIRECT_FORM_MAX).
+    const transfer =
+      spec.transfer ??
+      (spec.part_size === undefined && spec.size <= this.config.KILN_DIRECT_FORM_MAX ? 'form' : 'multipart');
     if (transfer === 'form' && spec.part_size !== undefined)
       throw new KilnError('invalid_input', 'Invalid body: part_size: only for transfer "multipart"', [
         { field: 'part_size', message: 'only for transfer "multipart"' },
@@ -157,7 +160,7 @@ export class DirectUploadsService implements OnApplicationBootstrap {
   /** GET /v1/uploads/{id}: a direct session's view (parts from ListParts); other sessions as before. */
   async get(principal: Principal, id: string, origin: string): Promise<UploadView> {
     const upload = await this.sessions.loadOwned(principal, id);
-    if (!upload.directTransfer) return this.sessions.get(principal, id, origin);
+    if (!upload.directTransfer) return this.sessions.view(id, origin);
     return this.view(upload as DirectUpload, origin);
   }
 
