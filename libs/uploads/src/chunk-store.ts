@@ -211,7 +211,7 @@ export class ChunkStore {
    * a Redis lock rather than a database transaction: a burst of first chunks (50 at once) waits on
    * Redis without holding database connections while S3 answers.
    */
-  private async ensureMultipart(upload: Upload): Promise<{ id: string; key: string; started: boolean }> {
+  async ensureMultipart(upload: Upload): Promise<{ id: string; key: string; started: boolean }> {
     if (upload.multipartId && upload.multipartKey)
       return { id: upload.multipartId, key: upload.multipartKey, started: false };
     const lock = await this.locks.acquireWaiting(upload.id, 'multipart', PART_LOCK_WAIT_MS);
@@ -246,6 +246,7 @@ export class ChunkStore {
       const current = await lockedUpload(tx, uploadId);
       if (current.status !== 'uploading')
         throw new KilnError('conflict', `The upload is ${current.status} and takes no new bytes.`);
+      if (chunks.some((c) => c.partNumber !== undefined) && !current.multipartId) throw storageReset();
       let bytes = 0n;
       for (const c of chunks) {
         const range: ChunkRange = {
@@ -265,6 +266,7 @@ export class ChunkStore {
             sha256: c.sha256 ?? null,
             etag: c.etag ?? null,
             objectKey: c.objectKey,
+            partNumber: c.partNumber ?? null,
           },
         });
         bytes += BigInt(range.length);
