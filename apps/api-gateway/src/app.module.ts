@@ -30,6 +30,7 @@ import { UploadSessionsService } from './uploads/upload-sessions.service';
 import { uploadProviders } from './uploads/upload-providers';
 import { TusController } from './tus/tus.controller';
 import { TusPatchWriter } from './tus/tus-patch-writer';
+import { TusConcat } from './tus/tus-concat';
 import { TusService } from './tus/tus.service';
 import { WebController } from './web/web.controller';
 import { WebJobsController } from './web/web-jobs.controller';
@@ -67,6 +68,7 @@ export class AppModule {
         UploadSessionsService,
         TusService,
         TusPatchWriter,
+        TusConcat,
         PresetsService,
         ...uploadProviders,
         KeyLimits,
