@@ -3,7 +3,7 @@ import { Readable } from 'node:stream';
 import { KilnError } from '@kiln/contracts';
 import type { Upload } from '@kiln/database';
 import type { KilnMetrics } from '@kiln/observability';
-import { objectKeys, type ObjectStore } from '@kiln/storage';
+import { S3_MIN_PART_SIZE, objectKeys, type ObjectStore } from '@kiln/storage';
 import { splitBody } from './body-segments';
 import type { ChunkStore, StoredChunk } from './chunk-store';
 import { partNumberFor } from './part-plan';
@@ -23,7 +23,14 @@ export interface AppendOptions {
    * that ends the file) goes straight into the upload's S3 multipart upload as a part (see
    * part-plan.ts) instead of a chunk object. Not with a checksum (a part cannot be taken back).
    */
-  asParts?: Upload;
+  asParts?: {
+    upload: Upload;
+    /**
+     * The upload holds chunk objects already: a piece under 5 MiB that ends the file stays an object
+     * too (as a part it would only make a mix of parts and objects, assembled by reading both back).
+     */
+    holdsObjects: boolean;
+  };
 }
 
 export interface AppendResult {
@@ -58,6 +65,7 @@ export class SegmentedWriter {
     const { checksum, lock } = options;
     const hash = checksum ? createHash(checksum.algorithm) : undefined;
     const held: StoredChunk[] = [];
+    let objects = options.asParts?.holdsObjects ?? true;
     const recorded: StoredChunk[] = [];
     try {
       const split = await this.metrics.trackUpload(() =>
@@ -68,10 +76,11 @@ export class SegmentedWriter {
             lock.assertHeld();
             const start = offset + segment.start;
             const end = start + segment.length - 1;
-            const upload = checksum ? undefined : options.asParts;
-            const partNumber = upload
-              ? partNumberFor(Number(upload.size), { start, end }, upload.lengthDeferred)
-              : null;
+            const upload = checksum ? undefined : options.asParts?.upload;
+            const partNumber =
+              upload && (segment.length >= S3_MIN_PART_SIZE || !objects)
+                ? partNumberFor(Number(upload.size), { start, end }, upload.lengthDeferred)
+                : null;
             let chunk: StoredChunk;
             if (upload && partNumber !== null) {
               const multipart = await this.chunks.ensureMultipart(upload);
@@ -85,6 +94,7 @@ export class SegmentedWriter {
               );
               chunk = { start, end, objectKey: null, etag: put.etag, partNumber };
             } else {
+              objects = true;
               const key = objectKeys.chunk(uploadId, start, end, randomBytes(4).toString('hex'));
               const put = await this.store.put(key, Readable.from(segment.parts), {
                 size: segment.length,

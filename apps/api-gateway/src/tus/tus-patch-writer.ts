@@ -98,7 +98,11 @@ export class TusPatchWriter {
           maxBytes: room,
           checksum,
           lock,
-          asParts: result.upload,
+          asParts: {
+            upload: result.upload,
+            holdsObjects:
+              (await this.prisma.uploadChunk.count({ where: { uploadId: id, objectKey: { not: null } } })) > 0,
+          },
         })
         .catch((err: unknown) => {
           throw cutByQuota && err instanceof KilnError && err.code === 'payload_too_large'
