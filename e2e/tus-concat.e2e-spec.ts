@@ -141,8 +141,8 @@ describe('tus concatenation and multipart parts (real processes)', () => {
     });
 
     it('partials, a final created before they are complete, its HEAD, PATCH 403, reuse 409, bad references; assembled once complete', async () => {
-      const a = Buffer.alloc(3 * MiB, 1).map((_, i) => (i * 7) % 251);
-      const b = Buffer.alloc(MiB + 123).map((_, i) => (i * 13) % 253);
+      const a = Buffer.from(Buffer.alloc(3 * MiB).map((_, i) => (i * 7) % 251));
+      const b = Buffer.from(Buffer.alloc(MiB + 123).map((_, i) => (i * 13) % 253));
       const whole = Buffer.concat([a, b]);
       const partial = async (length: number) => {
         const res = await createRaw({ 'Upload-Length': String(length), 'Upload-Concat': 'partial' });
@@ -176,7 +176,7 @@ describe('tus concatenation and multipart parts (real processes)', () => {
       for (const [headers, status, why] of bad) {
         const res = await createRaw({ ...headers });
         expect([why, res.status]).toEqual([why, status]);
-        const body = await res.json();
+        const body = (await res.json()) as { error: { code: string } };
         expect(body.error.code).toBe(status === 404 ? 'not_found' : 'invalid_input');
       }
       // Another key's partial: 404 (as any tus resource of another key).
@@ -202,7 +202,7 @@ describe('tus concatenation and multipart parts (real processes)', () => {
       // A partial taken by one final cannot go into another.
       const again = await createRaw({ 'Upload-Concat': `final;${bUrl}` });
       expect(again.status).toBe(409);
-      expect((await again.json()).error.code).toBe('conflict');
+      expect(((await again.json()) as { error: { code: string } }).error.code).toBe('conflict');
       expect(await finals()).toBe(before + 1);
 
       expect((await t.patch(bUrl, 0, b)).status).toBe(204);
