@@ -219,6 +219,88 @@ describe('tus concatenation and multipart parts (real processes)', () => {
     });
   });
 
+  describe('job tokens and checks', () => {
+    const partialAs = async (length: number, auth: { key?: string | null; token?: string }) => {
+      const res = await createRaw(
+        {
+          'Upload-Length': String(length),
+          'Upload-Concat': 'partial',
+          ...(auth.token ? { 'X-Job-Token': auth.token } : {}),
+        },
+        auth.key,
+      );
+      expect(res.status).toBe(201);
+      return res.headers.get('location')!;
+    };
+
+    it('a job token makes partials (not inputs of its job) and the final that fills its input; another job’s token gets 403', async () => {
+      const mk = async () =>
+        json(
+          stack.api('/v1/jobs', {
+            method: 'POST',
+            headers: { 'Content-Type': 'application/json' },
+            body: JSON.stringify({ process: false, input: [{ type: 'upload' }] }),
+          }),
+        );
+      const [job, otherJob] = await Promise.all([mk(), mk()]);
+      const one = Buffer.from(Buffer.alloc(MiB + 5).map((_, i) => i % 241));
+      const two = Buffer.from(Buffer.alloc(2 * MiB).map((_, i) => (i * 3) % 239));
+      const u1 = await partialAs(one.length, { key: null, token: job.token });
+      const u2 = await partialAs(two.length, { key: null, token: job.token });
+      const row = await t.db.query<{ job_id: string | null; input_id: string | null; scope_job_id: string }>(
+        'SELECT job_id, input_id, scope_job_id FROM uploads WHERE id = $1',
+        [idOf(u1)],
+      );
+      expect(row.rows[0]).toEqual({ job_id: null, input_id: null, scope_job_id: job.id });
+      expect((await t.head(u1, undefined, { 'X-Job-Token': otherJob.token }, null)).status).toBe(403);
+      expect((await t.patch(u1, 0, one, { 'X-Job-Token': otherJob.token }, null)).status).toBe(403);
+      expect((await t.patch(u1, 0, one, { 'X-Job-Token': job.token }, null)).status).toBe(204);
+      expect((await t.patch(u2, 0, two, { 'X-Job-Token': job.token }, null)).status).toBe(204);
+      const concat = `final;${u1} ${u2}`;
+      const meta = metadata({ filename: 'tok.bin' });
+      const stolen = await createRaw(
+        { 'Upload-Concat': concat, 'X-Job-Token': otherJob.token, 'Upload-Metadata': meta },
+        null,
+      );
+      expect(stolen.status).toBe(403);
+      const made = await createRaw(
+        { 'Upload-Concat': concat, 'X-Job-Token': job.token, 'Upload-Metadata': meta },
+        null,
+      );
+      expect(made.status).toBe(201);
+      expect(made.headers.get('kiln-job-id')).toBe(job.id);
+      const input = await waitFor('input ready', async () => {
+        const j = await json(stack.api(`/v1/jobs/${job.id}`));
+        return j.input[0].status === 'ready' ? j : undefined;
+      });
+      expect(input.input).toHaveLength(1);
+      expect(input.input[0]).toMatchObject({ filename: 'tok.bin', size: one.length + two.length });
+      const key = (
+        await t.db.query<{ object_key: string }>('SELECT object_key FROM inputs WHERE job_id = $1', [job.id])
+      ).rows[0].object_key;
+      expect(await sha256OfStream(await t.store.get(key))).toBe(sha256(Buffer.concat([one, two])));
+    });
+
+    it('a final whose assembled bytes do not match checksum_sha256 fails, and its partials are removed', async () => {
+      const bytes = Buffer.from(Buffer.alloc(MiB).map((_, i) => i % 199));
+      const u = await partialAs(bytes.length, {});
+      expect((await t.patch(u, 0, bytes)).status).toBe(204);
+      const made = await createRaw({
+        'Upload-Concat': `final;${u}`,
+        'Upload-Metadata': metadata({ filename: 'bad.bin', checksum_sha256: 'a'.repeat(64) }),
+      });
+      expect(made.status).toBe(201);
+      const finalId = idOf(made.headers.get('location')!);
+      const failed = await waitFor('final failed', async () => {
+        const v = await json(stack.api(`/v1/uploads/${finalId}`));
+        return v.status === 'failed' ? v : undefined;
+      });
+      expect(failed.error).toMatch(/checksum mismatch/);
+      expect(await uploadRow(idOf(u))).toBeUndefined();
+      expect(await t.keysUnder(`uploads/${idOf(u)}/`)).toEqual([]);
+    });
+  });
+
   describe('PATCH bytes of 5 MiB or more are S3 multipart parts', () => {
     let file: string;
     let fileSha: string;
