@@ -192,6 +192,14 @@ describe('tus concatenation and multipart parts (real processes)', () => {
       });
       expect(created.status).toBe(201);
       const finalUrl = created.headers.get('location')!;
+      // The partials are the final's now, and expire with it.
+      const taken = await t.db.query<{ id: string; concat_final_id: string | null; expires_at: Date }>(
+        'SELECT id, concat_final_id, expires_at FROM uploads WHERE id = ANY($1::uuid[])',
+        [[idOf(aUrl), idOf(bUrl), idOf(finalUrl)]],
+      );
+      const finalExpiry = taken.rows.find((r) => r.id === idOf(finalUrl))!.expires_at.getTime();
+      for (const r of taken.rows.filter((r) => r.id !== idOf(finalUrl)))
+        expect([r.concat_final_id, r.expires_at.getTime()]).toEqual([idOf(finalUrl), finalExpiry]);
       const head = await t.head(finalUrl);
       expect(head.status).toBe(200);
       expect(head.headers.get('upload-concat')).toBe(`final;${aUrl} ${bUrl}`);

@@ -83,11 +83,15 @@ export class TusConcat {
     return { partials, size: partials.reduce((n, p) => n + Number(p.size), 0) };
   }
 
-  /** Inside the final's creating transaction: takes its partials for it (409 when another final took one). */
-  async take(tx: Pick<PrismaClient, 'upload'>, finalId: string, ids: string[]): Promise<void> {
+  /**
+   * Inside the final's creating transaction: takes its partials for it (409 when another final took
+   * one). They expire with the final from now on: an assembled partial is not removed as an
+   * unclaimed upload while its final waits for the others, and goes when an unfinished final does.
+   */
+  async take(tx: Pick<PrismaClient, 'upload'>, final: { id: string; expiresAt: Date }, ids: string[]): Promise<void> {
     const taken = await tx.upload.updateMany({
       where: { id: { in: ids }, tusConcat: TUS_CONCAT_PARTIAL, concatFinalId: null },
-      data: { concatFinalId: finalId },
+      data: { concatFinalId: final.id, expiresAt: final.expiresAt },
     });
     if (taken.count !== ids.length) {
       const other = await tx.upload.findFirst({ where: { id: { in: ids }, concatFinalId: { not: null } } });

@@ -192,7 +192,7 @@ export class TusService {
     const upload = await this.open(principal, spec, { deferred: false, length: size }, rawMetadata, {
       extra: { tusConcat: TUS_CONCAT_FINAL, concatParts: ids },
       admit: false,
-      within: (tx, uploadId) => this.concat.take(tx, uploadId, ids),
+      within: (tx, final) => this.concat.take(tx, final, ids),
     });
     await this.concat.queueIfReady(upload.id);
     const base = this.config.KILN_PUBLIC_URL?.replace(/\/$/, '') ?? origin;
@@ -272,7 +272,7 @@ export class TusService {
     concat: {
       extra?: { tusConcat: string; scopeJobId?: string | null; concatParts?: string[] };
       admit?: boolean;
-      within?: (tx: Parameters<KeyQuotas['admitUpload']>[0], uploadId: string) => Promise<void>;
+      within?: (tx: Parameters<KeyQuotas['admitUpload']>[0], upload: { id: string; expiresAt: Date }) => Promise<void>;
     } = {},
   ): Promise<Upload> {
     const size = length.deferred ? null : (length.length ?? null);
@@ -293,7 +293,7 @@ export class TusService {
     let created: string | undefined;
     const admit = async (tx: Parameters<KeyQuotas['admitUpload']>[0]) => {
       if (concat.admit !== false) await this.quotas.admitUpload(tx, principal.ownerKeyHash, size ?? 0, 'Upload-Length');
-      await concat.within?.(tx, data.id);
+      await concat.within?.(tx, { id: data.id, expiresAt: data.expiresAt });
     };
     if (spec.target) {
       const job = await this.jobs.create(principal, {
