@@ -157,6 +157,20 @@ describe('tus concatenation and multipart parts (real processes)', () => {
       expect((await uploadRow(idOf(aUrl))).tus_concat).toBe('partial');
       // A partial is assembled into its own object, never an input; no job anywhere.
       await t.assembled(idOf(aUrl));
+      // Nor can it be made a job's input by its id: only the final can.
+      const jobs = async () => Number((await t.db.query('SELECT count(*) AS n FROM jobs')).rows[0].n);
+      const jobsBefore = await jobs();
+      const attach = await stack.api('/v1/jobs', {
+        method: 'POST',
+        headers: { 'Content-Type': 'application/json' },
+        body: JSON.stringify({ input: [{ type: 'upload', upload_id: idOf(aUrl) }] }),
+      });
+      expect(attach.status).toBe(400);
+      expect(((await attach.json()) as { error: { details: { field: string }[] } }).error.details[0].field).toBe(
+        'upload_id',
+      );
+      expect(await jobs()).toBe(jobsBefore);
+      expect((await uploadRow(idOf(aUrl))).concat_final_id).toBeNull();
 
       const finals = async () =>
         Number((await t.db.query("SELECT count(*) AS n FROM uploads WHERE tus_concat = 'final'")).rows[0].n);
