@@ -270,7 +270,11 @@ describe('direct uploads (presigned S3 URLs; real gateway, assembler, converter,
     expect(session).toMatchObject({ mode: 'direct', transfer: 'form', input_id: job.input[0].id });
     expect(session.form_post_params).toMatchObject({ 'Content-Type': 'audio/wav' });
     expect(session.form_post_expires_at).toBeGreaterThan(Date.now() / 1000);
-    const posted = await postForm(session, wav, 'voice.wav');
+    // A client that lost the creation's answer resumes from GET, which signs a fresh form.
+    const resumed = await json(stack.api(`/v1/uploads/${session.id}`, { key: null, headers: asJob }));
+    expect(resumed).toMatchObject({ transfer: 'form', received_bytes: 0, form_post_url: session.form_post_url });
+    expect(resumed.form_post_params.key).toBe(session.form_post_params.key);
+    const posted = await postForm({ ...session, form_post_params: resumed.form_post_params }, wav, 'voice.wav');
     expect(posted.status).toBe(204);
     const done = await stack.api(`/v1/uploads/${session.id}/complete`, { method: 'POST', key: null, headers: asJob });
     expect(done.status).toBe(200);

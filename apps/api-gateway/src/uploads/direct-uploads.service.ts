@@ -157,11 +157,15 @@ export class DirectUploadsService implements OnApplicationBootstrap {
     return this.heldParts(upload);
   }
 
-  /** GET /v1/uploads/{id}: a direct session's view (parts from ListParts); other sessions as before. */
+  /**
+   * GET /v1/uploads/{id}: a direct session's view (parts from ListParts); a form session still
+   * uploading carries a freshly signed form (signing is local: no S3 request), so a client that lost
+   * the first one resumes with this. Other sessions as before.
+   */
   async get(principal: Principal, id: string, origin: string): Promise<UploadView> {
     const upload = await this.sessions.loadOwned(principal, id);
     if (!upload.directTransfer) return this.sessions.view(id, origin);
-    return this.view(upload as DirectUpload, origin);
+    return this.view(upload as DirectUpload, origin, { sign: upload.directTransfer === 'form' });
   }
 
   /**
