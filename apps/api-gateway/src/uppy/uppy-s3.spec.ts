@@ -85,11 +85,11 @@ describe('Uppy requests as Kiln direct sessions', () => {
 
   it('finds the upload a key names: the upload id, or the object key of a form upload', () => {
     const id = '0e5c1d2a-3b4c-4d5e-8f60-718293a4b5c6';
-    const input = '9b0c8d7e-1111-4222-8333-944455556666';
-    expect(keyTarget(id.toUpperCase())).toEqual({ uploadId: id });
-    expect(keyTarget(`uploads/${id}/a.wav`)).toEqual({ uploadId: id });
-    expect(keyTarget(`inputs/${jobId}/${input}/a.wav`)).toEqual({ jobId, inputId: input });
+    expect(keyTarget(id.toUpperCase())).toBe(id);
+    expect(keyTarget(`chunks/${id}/0-99.form`)).toBe(id);
+    expect(keyTarget(`uploads/${id}/a.wav`)).toBe(id);
+    expect(keyTarget(`inputs/${jobId}/${id}/a.wav`)).toBeUndefined();
+    expect(keyTarget(`chunks/${id}/../x`)).toBeUndefined();
     expect(keyTarget('outputs/x/y')).toBeUndefined();
-    expect(keyTarget('../uploads')).toBeUndefined();
   });
 });

@@ -128,15 +128,11 @@ export function partNumbersOf(value: unknown): number[] {
 
 /**
  * The Kiln upload an Uppy `key` names: Kiln answers Uppy with key = the upload id (multipart); a form
- * upload's key is its S3 object key (`uploads/<upload id>/…`, or `inputs/<job id>/<input id>/…` for a
- * job's input), which is what Uppy reports after a form upload.
+ * upload's key is its S3 object key, which holds the upload id (`chunks/<upload id>/…`, or
+ * `uploads/<upload id>/…`), and is what Uppy reports after a form upload (`response.body.key`).
  */
-export function keyTarget(key: string): { uploadId: string } | { jobId: string; inputId: string } | undefined {
-  if (UUID.test(key)) return { uploadId: key.toLowerCase() };
-  const upload = /^uploads\/([0-9a-f-]{36})\//i.exec(key);
-  if (upload && UUID.test(upload[1])) return { uploadId: upload[1].toLowerCase() };
-  const input = /^inputs\/([0-9a-f-]{36})\/([0-9a-f-]{36})\//i.exec(key);
-  if (input && UUID.test(input[1]) && UUID.test(input[2]))
-    return { jobId: input[1].toLowerCase(), inputId: input[2].toLowerCase() };
-  return undefined;
+export function keyTarget(key: string): string | undefined {
+  if (UUID.test(key)) return key.toLowerCase();
+  const m = /^(?:chunks|uploads)\/([0-9a-f-]{36})\/[^/]+$/i.exec(key);
+  return m && UUID.test(m[1]) ? m[1].toLowerCase() : undefined;
 }

@@ -14,7 +14,6 @@ import {
 } from '@nestjs/common';
 import type { Request, Response } from 'express';
 import { KilnError } from '@kiln/contracts';
-import { PRISMA, type PrismaClient } from '@kiln/database';
 import { AllowJobToken, KeyScope } from '../auth/auth.guard';
 import { Caller } from '../auth/principal.decorator';
 import type { Principal } from '../auth/principal';
@@ -44,7 +43,6 @@ import {
 export class UppyController {
   constructor(
     private readonly sessions: UploadSessionsService,
-    @Inject(PRISMA) private readonly prisma: PrismaClient,
     @Optional() @Inject(DIRECT_UPLOADS) private readonly direct?: DirectUploadsApi,
   ) {}
 
@@ -77,7 +75,7 @@ export class UppyController {
   @Post('complete')
   @HttpCode(200)
   async completeForm(@Caller() caller: Principal, @Query('key') key: unknown, @Req() req: Request) {
-    const id = await this.uploadOfKey(caller, key);
+    const id = this.uploadOfKey(key);
     const view = await this.service().complete(caller, id, requestOrigin(req));
     return { location: view.location, key, upload_id: view.id, status: view.status };
   }
@@ -169,27 +167,19 @@ export class UppyController {
   /** `key` as Kiln gave it to Uppy (the upload id); another upload's key is refused. */
   private checkKey(id: string, key: unknown): void {
     if (key === undefined) return;
-    const target = typeof key === 'string' ? keyTarget(key) : undefined;
-    if (!target || !('uploadId' in target) || target.uploadId !== id.toLowerCase())
+    if (typeof key !== 'string' || keyTarget(key) !== id.toLowerCase())
       throw new KilnError('invalid_input', 'Invalid Uppy request: key: must be the key Kiln answered for this upload', [
         { field: 'key', message: 'must be the key Kiln answered for this upload' },
       ]);
   }
 
-  private async uploadOfKey(caller: Principal, key: unknown): Promise<string> {
-    const target = typeof key === 'string' ? keyTarget(key) : undefined;
-    if (!target)
+  private uploadOfKey(key: unknown): string {
+    const id = typeof key === 'string' ? keyTarget(key) : undefined;
+    if (!id)
       throw new KilnError('invalid_input', 'Invalid Uppy request: key: must be the key of a Kiln upload', [
         { field: 'key', message: 'must be the key of a Kiln upload' },
       ]);
-    if ('uploadId' in target) return target.uploadId;
-    const upload = await this.prisma.upload.findFirst({
-      where: { jobId: target.jobId, inputId: target.inputId, ownerKeyHash: caller.ownerKeyHash },
-      orderBy: { createdAt: 'desc' },
-      select: { id: true },
-    });
-    if (!upload) throw new KilnError('not_found', 'No such upload.');
-    return upload.id;
+    return id;
   }
 }
 
