@@ -121,7 +121,7 @@ describe('kiln CLI (real processes)', () => {
     expect(job.output).toHaveLength(2);
   });
 
-  it('resumes a killed upload: the same job and upload session, and stored bytes are not sent again', async () => {
+  it('resumes a killed proxied upload: the same job and upload session, and stored bytes are not sent again', async () => {
     // 140 s of 44.1 kHz stereo PCM: about 23.6 MiB.
     const big = await makeAudio({ path: path.join(tmp.dir, 'long.wav'), seconds: 140, format: 'wav' });
     const size = (await stat(big)).size;
@@ -140,6 +140,8 @@ describe('kiln CLI (real processes)', () => {
       '2MiB',
       '--parallel',
       '2',
+      // Chunks through the gateway (the direct path's resume is in cli-direct.e2e-spec.ts).
+      '--proxied',
     ];
 
     // The first run is slowed down so that it can be killed mid-upload.

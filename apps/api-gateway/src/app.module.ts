@@ -27,6 +27,7 @@ import { WholeFileUploadService } from './uploads/whole-file-upload.service';
 import { JobChunkUploadService } from './uploads/job-chunk-upload.service';
 import { UploadSessionsController } from './uploads/upload-sessions.controller';
 import { UploadSessionsService } from './uploads/upload-sessions.service';
+import { DirectUploadsService } from './uploads/direct-uploads.service';
 import { uploadProviders } from './uploads/upload-providers';
 import { TusController } from './tus/tus.controller';
 import { TusPatchWriter } from './tus/tus-patch-writer';
@@ -67,6 +68,7 @@ export class AppModule {
         WholeFileUploadService,
         JobChunkUploadService,
         UploadSessionsService,
+        DirectUploadsService,
         TusService,
         TusPatchWriter,
         PresetsService,

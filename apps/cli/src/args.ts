@@ -76,9 +76,13 @@ export const COMMANDS: readonly CommandSpec[] = [
       'chunk-size': {
         type: 'string',
         value: '<size>',
-        help: "upload chunk size (default 8MiB, kept within the server's limits)",
+        help: "upload chunk or part size (default 8MiB chunks, the server's part size; kept within the server's limits)",
       },
-      parallel: { type: 'string', value: '<n>', help: 'chunks uploaded at once (default 3)' },
+      parallel: { type: 'string', value: '<n>', help: 'chunks or parts uploaded at once (default 3)' },
+      proxied: {
+        type: 'boolean',
+        help: 'send the bytes through the gateway in chunks even when the server offers direct uploads to S3',
+      },
       'limit-rate': { type: 'string', value: '<size>', help: 'upload at most this many bytes per second, e.g. 2MiB' },
       retries,
     },
@@ -86,6 +90,8 @@ export const COMMANDS: readonly CommandSpec[] = [
       'Every file becomes one input of one job; every input is converted to the target.',
       'An interrupted run (Ctrl-C, network failure) continues where it stopped when run again with',
       'the same files, target and options: uploaded bytes are not sent again.',
+      'When the server offers direct uploads, the bytes go straight to its S3 storage (a small file as one',
+      'form POST, a large one in parts); else, or with --proxied, in chunks through the gateway.',
     ],
   },
   {
@@ -353,6 +359,8 @@ export interface ConvertArgs {
   parallel: number;
   limitRate: number | undefined;
   retries: number;
+  /** Chunks through the gateway even when direct uploads are offered. */
+  proxied: boolean;
 }
 
 export function convertArgs(inv: Invocation): ConvertArgs {
@@ -370,5 +378,6 @@ export function convertArgs(inv: Invocation): ConvertArgs {
     parallel: intValue(inv.values, 'parallel', { min: 1, max: 16 }, 3),
     limitRate: sizeValue(inv.values, 'limit-rate'),
     retries: intValue(inv.values, 'retries', { min: 0, max: 100 }, 5),
+    proxied: flagValue(inv.values, 'proxied'),
   };
 }

@@ -119,6 +119,32 @@ export const configSchema = z.object({
     .default('kiln'),
   S3_REGION: z.string().default('us-east-1'),
   S3_PART_SIZE: bytes(16 * 1024 ** 2),
+  /** Direct uploads: clients send their bytes straight to S3 with URLs the gateway presigns. */
+  KILN_DIRECT_UPLOADS: bool.default(true),
+  /** The S3 endpoint as clients reach it (direct uploads are signed for this host); default S3_PUBLIC_ENDPOINT, then S3_ENDPOINT. */
+  KILN_S3_PUBLIC_URL: url.optional(),
+  /** Default part size of a direct multipart upload (5 MiB..5 GiB). */
+  KILN_DIRECT_PART_SIZE: bytes(16 * 1024 ** 2).pipe(
+    z
+      .number()
+      .min(5 * 1024 ** 2, 'must be at least 5MiB')
+      .max(5 * 1024 ** 3, 'must be at most 5GiB'),
+  ),
+  /** A direct upload of at most this size gets a presigned POST form; larger ones a multipart upload. */
+  KILN_DIRECT_FORM_MAX: bytes(16 * 1024 ** 2).pipe(z.number().max(5 * 1024 ** 3, 'must be at most 5GiB')),
+  /** Expiry of presigned part URLs and POST forms. */
+  KILN_DIRECT_URL_TTL_SECONDS: z.coerce.number().int().min(60).max(604_800).default(3600),
+  /** Origins of the bucket CORS rule the gateway puts at start (comma separated; `*` = any). */
+  KILN_S3_CORS_ORIGINS: z
+    .string()
+    .default('*')
+    .transform((v) =>
+      v
+        .split(',')
+        .map((o) => o.trim())
+        .filter(Boolean),
+    )
+    .refine((o) => o.length > 0, 'needs at least one origin (or *)'),
   KILN_MAX_FILE_SIZE: bytes(10 * 1024 ** 3),
   /** Smallest chunk accepted (all but the last); chunks of 5 MiB or more are assembled server-side. */
   KILN_CHUNK_SIZE_MIN: bytes(64 * 1024),

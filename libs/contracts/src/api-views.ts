@@ -93,6 +93,52 @@ export interface UploadView {
   expires_at: number;
   created_at: string;
   input?: InputView;
+  /** `direct`: the client sends the bytes straight to S3 (presigned); `proxied`: through the gateway. Always present. */
+  mode?: 'direct' | 'proxied';
+  /** Direct sessions: one presigned POST form, or presigned part PUTs. */
+  transfer?: 'form' | 'multipart';
+  /** Direct form: where to POST the form (multipart/form-data; `form_post_params` first, the file last as `file`). */
+  form_post_url?: string;
+  form_post_params?: Record<string, string>;
+  /** Direct form: epoch seconds. */
+  form_post_expires_at?: number;
+  /** Direct multipart: bytes per part (the last may be shorter). */
+  part_size?: number;
+  part_count?: number;
+  /** Direct multipart: the parts S3 holds (ListParts), the resume list. */
+  parts?: DirectPartView[];
+  /** Direct multipart: POST part numbers here to get presigned part URLs. */
+  parts_url?: string;
+}
+
+/** A part of a direct multipart upload as S3 holds it. */
+export interface DirectPartView {
+  part_number: number;
+  size: number;
+  etag: string;
+}
+
+/** A presigned part URL of a direct multipart upload (POST /v1/uploads/{id}/parts). */
+export interface SignedPartView {
+  part_number: number;
+  size: number;
+  url: string;
+  method: 'PUT';
+  headers: Record<string, string>;
+}
+
+/** GET /v1/uploads/modes: the upload modes this server offers. */
+export interface UploadModesView {
+  modes: ('direct' | 'proxied')[];
+  default: 'proxied';
+  recommended: 'direct' | 'proxied';
+  direct?: {
+    part_size: number;
+    part_size_min: number;
+    max_parts: number;
+    form_max: number;
+    url_ttl_seconds: number;
+  };
 }
 
 /** A named conversion of one API key (POST /v1/presets). */

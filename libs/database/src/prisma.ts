@@ -8,6 +8,8 @@ export interface DatabaseOptions {
   url: string;
   /** Connections in the pool of this process. */
   poolSize?: number;
+  /** Called with every SQL statement the client sends (Prisma's query events): counting round trips. */
+  onQuery?: (sql: string) => void;
 }
 
 /** The Prisma 7 client over node-postgres (driver adapter; no native engine). */
@@ -18,7 +20,11 @@ export function createPrismaClient(options: DatabaseOptions): PrismaClient {
     connectionTimeoutMillis: 5_000,
     idleTimeoutMillis: 30_000,
   });
-  return new PrismaClient({ adapter });
+  if (!options.onQuery) return new PrismaClient({ adapter });
+  const onQuery = options.onQuery;
+  const client = new PrismaClient({ adapter, log: [{ emit: 'event', level: 'query' }] });
+  client.$on('query', (e) => onQuery(e.query));
+  return client;
 }
 
 /** Nest injection token of the process's PrismaClient (built once by the core providers). */

@@ -6,6 +6,7 @@ export async function objectStoreFromConfig(config: KilnConfig): Promise<MinioOb
   const store = new MinioObjectStore({
     endpoint: config.S3_ENDPOINT,
     publicEndpoint: config.S3_PUBLIC_ENDPOINT,
+    directEndpoint: config.KILN_S3_PUBLIC_URL,
     accessKey: config.S3_ACCESS_KEY,
     secretKey: config.S3_SECRET_KEY,
     bucket: config.S3_BUCKET,

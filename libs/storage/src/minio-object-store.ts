@@ -14,12 +14,15 @@ import {
   type ObjectInfo,
   type ObjectStore,
   type PresignOptions,
+  type PresignPostOptions,
+  type PresignedPost,
   type PutOptions,
   type PutResult,
   type HashedPutResult,
 } from './object-store';
 import { S3Bucket, minioClient } from './s3-bucket';
 import { composeObjects } from './s3-compose';
+import { DirectSigner } from './s3-direct';
 import { errorCode, isNotFound } from './s3-errors';
 import { MiB, S3_MAX_OBJECT_SIZE, S3_MAX_SINGLE_PUT } from './s3-limits';
 import { putInParts, putStreamed } from './stream-put';
@@ -33,6 +36,11 @@ export interface MinioObjectStoreOptions {
   endpoint: string;
   /** Endpoint clients use for presigned downloads (another host name, a proxy); defaults to `endpoint`. */
   publicEndpoint?: string;
+  /**
+   * Endpoint clients send direct uploads to (presigned parts and POST forms; KILN_S3_PUBLIC_URL);
+   * defaults to `publicEndpoint`, then `endpoint`.
+   */
+  directEndpoint?: string;
   accessKey: string;
   secretKey: string;
   bucket: string;
@@ -71,6 +79,7 @@ export class MinioObjectStore implements ObjectStore {
   /** Signs download URLs for the public host; same keys as `client`. */
   private readonly signer: Client;
   private readonly multipart: MultipartWriter;
+  private readonly direct: DirectSigner;
   private readonly region: string;
   private readonly partSize: number;
   private readonly partsInFlight: number;
@@ -81,6 +90,11 @@ export class MinioObjectStore implements ObjectStore {
     this.client = minioClient(options.endpoint, options, region);
     this.signer = options.publicEndpoint ? minioClient(options.publicEndpoint, options, region) : this.client;
     this.bucket = new S3Bucket(this.client, options.bucket, options.idleTimeoutMs ?? 120_000);
+    const directEndpoint = options.directEndpoint ?? options.publicEndpoint ?? options.endpoint;
+    this.direct = new DirectSigner(
+      { ...options, region, publicEndpoint: directEndpoint },
+      directEndpoint === options.endpoint ? this.client : minioClient(directEndpoint, options, region),
+    );
     this.multipart = new MultipartWriter(this.bucket);
     this.region = region;
     this.partSize = options.partSize ?? 16 * MiB;
@@ -205,6 +219,18 @@ export class MinioObjectStore implements ObjectStore {
     if (options.filename) params['response-content-disposition'] = contentDisposition(options.filename);
     if (options.contentType) params['response-content-type'] = options.contentType;
     return this.signer.presignedUrl('GET', this.bucket.name, key, expirySeconds, params);
+  }
+
+  presignPart(key: string, uploadId: string, partNumber: number, size: number, expirySeconds: number): Promise<string> {
+    return this.direct.presignPart(key, uploadId, partNumber, size, expirySeconds);
+  }
+
+  presignPost(key: string, options: PresignPostOptions): Promise<PresignedPost> {
+    return this.direct.presignPost(key, options);
+  }
+
+  putBucketCors(origins: string[]): Promise<void> {
+    return this.direct.putBucketCors(origins);
   }
 
   async abortStaleUploads(

@@ -69,6 +69,19 @@ export interface ObjectStore {
   /** A time-limited download URL a client can GET without credentials. */
   presignGet(key: string, expirySeconds: number, options?: PresignOptions): Promise<string>;
   /**
+   * A time-limited URL a client PUTs part `partNumber` of a multipart upload to (direct uploads),
+   * signed for the public endpoint with `content-length` among the signed headers: S3 refuses a body
+   * of any other length than `size` (403 SignatureDoesNotMatch, nothing stored).
+   */
+  presignPart(key: string, uploadId: string, partNumber: number, size: number, expirySeconds: number): Promise<string>;
+  /**
+   * A browser-style POST form (policy) that stores exactly `key` with exactly `size` bytes
+   * (content-length-range [size, size]), the content type fixed when given; the file goes last as `file`.
+   */
+  presignPost(key: string, options: PresignPostOptions): Promise<PresignedPost>;
+  /** Puts the bucket's CORS rule: these origins may GET, PUT, POST and HEAD with any header; ETag exposed. */
+  putBucketCors(origins: string[]): Promise<void>;
+  /**
    * Aborts multipart uploads started before `olderThan` and never completed; returns how many.
    * `keep` is asked about each such upload (only those); the ones it answers true for are left alone
    * (long-lived upload sessions own multipart uploads that may be days old).
@@ -133,6 +146,20 @@ export interface ObjectStore {
    * Missing object → KilnError('not_found'); start > end or negative → invalid_input.
    */
   getRange(key: string, start: number, end: number): Promise<Readable>;
+}
+
+export interface PresignPostOptions {
+  size: number;
+  contentType?: string;
+  expirySeconds: number;
+}
+
+export interface PresignedPost {
+  url: string;
+  /** Form fields to send before the file (which goes last, as `file`). */
+  fields: Record<string, string>;
+  /** Epoch seconds. */
+  expiresAt: number;
 }
 
 /** A multipart upload in progress, as abortStaleUploads shows it to `keep`. */

@@ -4,6 +4,7 @@
 // document read here goes through parseS3Error.
 import http from 'node:http';
 import https from 'node:https';
+import type { Readable } from 'node:stream';
 
 import { S3RequestError, parseS3Error } from './s3-errors';
 
@@ -14,6 +15,8 @@ export class PutRequest {
   private settled: { error?: unknown } | undefined;
   /** A write waiting for 'drain'; failed instead when the request settles first. */
   private waiter: { resolve: () => void; reject: (error: unknown) => void } | undefined;
+  /** A relay in progress, stopped when the request settles first. */
+  private relaying: ((error: unknown) => void) | undefined;
 
   constructor(url: string, length: number, contentType: string | undefined, idleTimeoutMs: number) {
     const target = new URL(url);
@@ -41,6 +44,82 @@ export class PutRequest {
     });
   }
 
+  /**
+   * Streams `body` into the request as `pipe` does: 'data' events written straight to the socket,
+   * the body paused while the socket is full and resumed on 'drain' (no promise or async iterator
+   * per piece). `take` sees every piece before it is sent and may throw to stop (a limit, a length);
+   * the piece that brings the count to `length` is held back until the body has ended and `finish`
+   * has passed, so the server never gets a complete body from a stream that turns out longer.
+   * Resolves once the body has ended and every byte was handed to the socket (then call `end`). On
+   * failure the body is left paused with no listener of ours, not destroyed: it belongs to the caller.
+   */
+  relay(body: Readable, length: number, take: (chunk: Buffer) => void, finish: () => void): Promise<void> {
+    this.throwIfSettled();
+    return new Promise<void>((resolve, reject) => {
+      let seen = 0;
+      let held: Buffer | undefined;
+      let done = false;
+      const stop = (error?: unknown): void => {
+        if (done) return;
+        done = true;
+        this.relaying = undefined;
+        body.off('data', onData);
+        body.off('end', onEnd);
+        body.off('error', onError);
+        body.off('close', onClose);
+        this.req.off('drain', onDrain);
+        if (error === undefined) {
+          resolve();
+          return;
+        }
+        body.pause();
+        reject(error);
+      };
+      const onData = (piece: unknown): void => {
+        const chunk = asBuffer(piece);
+        if (!chunk) return stop(new TypeError('put body must yield bytes'));
+        if (!chunk.length) return;
+        try {
+          take(chunk);
+        } catch (error: unknown) {
+          return stop(error);
+        }
+        seen += chunk.length;
+        if (seen === length) {
+          held = chunk;
+          return;
+        }
+        if (!this.req.write(chunk)) body.pause();
+      };
+      const onDrain = (): void => {
+        if (!done) body.resume();
+      };
+      const onEnd = (): void => {
+        try {
+          finish();
+        } catch (error: unknown) {
+          return stop(error);
+        }
+        if (held) this.req.write(held);
+        stop();
+      };
+      const onError = (error: unknown): void => stop(error);
+      const onClose = (): void => {
+        if (!body.readableEnded) stop(prematureClose());
+      };
+      this.relaying = stop;
+      if (body.errored) return stop(body.errored);
+      if (body.readableEnded) return onEnd();
+      if (body.destroyed) return stop(prematureClose());
+      body.on('data', onData);
+      body.once('end', onEnd);
+      body.on('error', onError);
+      body.once('close', onClose);
+      this.req.on('drain', onDrain);
+      body.resume();
+    });
+  }
+
   /** Ends the body and returns the object's ETag (without quotes; empty when S3 sent none). */
   async end(): Promise<string> {
     this.throwIfSettled();
@@ -55,6 +134,7 @@ export class PutRequest {
   private settle(outcome: { error?: unknown }): void {
     this.settled ??= outcome;
     this.wake();
+    this.relaying?.(this.earlyError());
   }
 
   private wake(): void {
@@ -154,6 +234,18 @@ async function readPutAnswer(res: http.IncomingMessage): Promise<string> {
   const code = error?.code ?? `HTTP${status}`;
   const message = error?.message ?? code;
   throw new S3RequestError(`S3 PUT failed: ${status} ${code}: ${message}`, code, status);
+}
+
+/** A piece of a body as a Buffer (strings and typed arrays too); undefined for anything else. */
+function asBuffer(piece: unknown): Buffer | undefined {
+  if (Buffer.isBuffer(piece)) return piece;
+  if (typeof piece === 'string') return Buffer.from(piece);
+  if (piece instanceof Uint8Array) return Buffer.from(piece.buffer, piece.byteOffset, piece.byteLength);
+  return undefined;
+}
+
+function prematureClose(): Error {
+  return Object.assign(new Error('Premature close'), { code: 'ERR_STREAM_PREMATURE_CLOSE' });
 }
 
 function idleError(idleTimeoutMs: number): S3RequestError {

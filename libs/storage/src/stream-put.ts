@@ -15,8 +15,8 @@ import { PutRequest, sendBuffered, stripEtagQuotes } from './s3-http';
 const PART_ATTEMPTS = 3;
 
 /**
- * One presigned PUT with Content-Length, the body streamed through with backpressure. `params`
- * (partNumber, uploadId) make it an UploadPart.
+ * One presigned PUT with Content-Length, the body piped through with backpressure (PutRequest.relay:
+ * no awaited write per piece). `params` (partNumber, uploadId) make it an UploadPart.
  */
 export async function putStreamed(
   bucket: S3Bucket,
@@ -30,19 +30,15 @@ export async function putStreamed(
   const url = await bucket.presign('PUT', key, params);
   const request = new PutRequest(url, size, contentType, bucket.idleTimeoutMs);
   try {
-    // The chunk that completes `size` is held back until the body has ended, so the server never
-    // sees a complete object from a body that turns out longer than announced.
-    let last: Buffer | undefined;
-    for await (const chunk of chunksOf(body)) {
-      meter.take(chunk);
-      if (meter.bytes === size) {
-        last = chunk;
-        continue;
-      }
-      await request.write(chunk);
-    }
-    const sha256 = meter.finish();
-    if (last) await request.write(last);
+    let sha256: string | undefined;
+    await request.relay(
+      body,
+      size,
+      (chunk) => meter.take(chunk),
+      () => {
+        sha256 = meter.finish();
+      },
+    );
     const etag = stripEtagQuotes(await request.end()) || undefined;
     return { key, size, ...(sha256 !== undefined ? { sha256 } : {}), ...(etag ? { etag } : {}) };
   } catch (err: unknown) {

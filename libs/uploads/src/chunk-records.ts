@@ -6,7 +6,7 @@
 import { randomUUID } from 'node:crypto';
 import { KilnError } from '@kiln/contracts';
 import type { Prisma, PrismaClient, Upload, UploadChunk } from '@kiln/database';
-import { firstMissingByte, mergeRanges } from './byte-ranges';
+import { firstMissingByte, mergeRanges, type ByteRange } from './byte-ranges';
 import type { ChunkRange } from './content-range';
 
 export interface ChunkResult {
@@ -32,6 +32,9 @@ export interface StoredChunk {
   sha256?: string;
 }
 
+/** A stored piece recordChunks takes: a chunk object, or a part of the upload's multipart upload (direct uploads). */
+export type RecordedPiece = Omit<StoredChunk, 'objectKey'> & { objectKey: string | null; partNumber?: number };
+
 /** How long recording a chunk may wait for a database connection, and run. */
 const RECORD_TX_WAIT_MS = 15_000;
 
@@ -52,31 +55,74 @@ export async function lockedUpload(tx: Tx, uploadId: string): Promise<Upload> {
   return current;
 }
 
-/** Counts new bytes; the ones that complete the file mark it complete and its input assembling. */
-export async function addReceived(tx: Tx, current: Upload, bytes: bigint): Promise<boolean> {
-  const received = (current.receivedBytes ?? 0n) + bytes;
-  const complete = !current.lengthDeferred && received === current.size;
-  await tx.upload.update({
-    where: { id: current.id },
-    data: { receivedBytes: received, ...(complete ? { status: 'complete' } : {}) },
-  });
-  if (complete && current.inputId) {
+/** The merged received ranges kept on the upload's row (`received`, jsonb [[start, end], …]). */
+export function receivedOf(upload: Pick<Upload, 'received'>): [number, number][] {
+  const value = upload.received;
+  if (!Array.isArray(value)) return [];
+  const out: [number, number][] = [];
+  for (const r of value) if (Array.isArray(r) && r.length === 2) out.push([Number(r[0]), Number(r[1])]);
+  return out;
+}
+
+/** Whether `range` shares a byte with one of the merged received ranges. */
+export function touchesReceived(received: readonly [number, number][], range: ByteRange): boolean {
+  return received.some(([s, e]) => s <= range.end && e >= range.start);
+}
+
+/**
+ * Counts new bytes and ranges; the ones that complete the file mark it complete and its input
+ * assembling. With `chunk`, its row is inserted by the same statement that updates the upload.
+ * Returns the upload as it is now, and whether this completed it.
+ */
+export async function addReceived(
+  tx: Tx,
+  current: Upload,
+  ranges: readonly ByteRange[],
+  chunk?: ChunkRow,
+): Promise<{ completed: boolean; upload: Upload }> {
+  const bytes = ranges.reduce((n, r) => n + BigInt(r.end - r.start + 1), 0n);
+  const receivedBytes = (current.receivedBytes ?? 0n) + bytes;
+  const received = mergeRanges([...receivedOf(current).map(([start, end]) => ({ start, end })), ...ranges]);
+  const completed = !current.lengthDeferred && receivedBytes === current.size;
+  const status = completed ? 'complete' : current.status;
+  const json = JSON.stringify(received);
+  if (chunk) {
+    await tx.$executeRaw`WITH chunk AS (
+        INSERT INTO upload_chunks (id, upload_id, start, "end", sha256, etag, object_key, part_number)
+        VALUES (${randomUUID()}::uuid, ${current.id}::uuid, ${BigInt(chunk.start)}, ${BigInt(chunk.end)},
+                ${chunk.sha256}, ${chunk.etag}, ${chunk.objectKey}, ${chunk.partNumber ?? null}::int)
+      )
+      UPDATE uploads SET received_bytes = ${receivedBytes}, received = ${json}::jsonb, status = ${status}
+      WHERE id = ${current.id}::uuid`;
+  } else {
+    await tx.$executeRaw`UPDATE uploads SET received_bytes = ${receivedBytes}, received = ${json}::jsonb, status = ${status}
+      WHERE id = ${current.id}::uuid`;
+  }
+  if (completed && current.inputId) {
     await tx.input.updateMany({
       where: { id: current.inputId, status: { in: ['pending', 'uploading'] } },
       data: { status: 'assembling' },
     });
   }
-  return complete;
+  return { completed, upload: { ...current, receivedBytes, received, status } };
 }
 
 /** The stored chunks of an upload that share a byte with `range`. */
-export function overlaps(db: Tx | PrismaClient, uploadId: string, range: ChunkRange): Promise<UploadChunk[]> {
+export function overlaps(db: Tx | PrismaClient, uploadId: string, range: ByteRange): Promise<UploadChunk[]> {
   return db.uploadChunk.findMany({
     where: { uploadId, start: { lte: BigInt(range.end) }, end: { gte: BigInt(range.start) } },
   });
 }
 
-export function overlapError(range: ChunkRange, stored: UploadChunk[]): KilnError {
+/**
+ * The stored chunks sharing a byte with `range`, read only when the upload's merged received
+ * ranges say there is one (new bytes, the usual case, cost no query).
+ */
+export async function overlapsOf(db: Tx | PrismaClient, upload: Upload, range: ByteRange): Promise<UploadChunk[]> {
+  return touchesReceived(receivedOf(upload), range) ? overlaps(db, upload.id, range) : [];
+}
+
+export function overlapError(range: ByteRange, stored: readonly Pick<UploadChunk, 'start' | 'end'>[]): KilnError {
   const ranges = stored.map((c) => `${c.start}-${c.end}`).join(', ');
   return new KilnError(
     'conflict',
@@ -85,40 +131,52 @@ export function overlapError(range: ChunkRange, stored: UploadChunk[]): KilnErro
   );
 }
 
-/** The upload with its received ranges merged and the offset a client resumes from. */
-export async function uploadState(prisma: PrismaClient, uploadId: string, stored: boolean): Promise<ChunkResult> {
-  const upload = await prisma.upload.findUniqueOrThrow({ where: { id: uploadId } });
-  const chunks = await prisma.uploadChunk.findMany({ where: { uploadId }, select: { start: true, end: true } });
-  const ranges = chunks.map((c) => ({ start: Number(c.start), end: Number(c.end) }));
+/** The answer for an upload as read (its merged received ranges and the offset a client resumes from). */
+export function stateOf(upload: Upload, stored: boolean): ChunkResult {
+  const received = receivedOf(upload);
   const size = Number(upload.size);
+  const ranges = received.map(([start, end]) => ({ start, end }));
   return {
     upload,
     stored,
     complete: upload.status === 'complete',
-    received: mergeRanges(ranges),
+    received,
     receivedBytes: Number(upload.receivedBytes),
     offset: upload.status === 'complete' ? size : firstMissingByte(ranges, size),
   };
 }
 
+/** The upload with its received ranges merged and the offset a client resumes from (one query). */
+export async function uploadState(prisma: PrismaClient, uploadId: string, stored: boolean): Promise<ChunkResult> {
+  return stateOf(await prisma.upload.findUniqueOrThrow({ where: { id: uploadId } }), stored);
+}
+
+/** A chunk's row as `recordChunk` inserts it. */
+interface ChunkRow {
+  start: number;
+  end: number;
+  sha256: string | null;
+  etag: string | null;
+  objectKey: string | null;
+  partNumber?: number;
+}
+
 /**
  * Records one stored piece of an upload (a chunk object, or a multipart part) in the transaction
- * that holds the upload's lock: refused when it overlaps what is stored (`existing`) or the upload
- * takes no more bytes. True when it completed the file.
+ * that holds the upload's lock: refused when it overlaps what is stored (`existing`, see
+ * `overlapsOf`) or the upload takes no more bytes. One statement inserts the row and updates the
+ * upload's counts and ranges. Returns the upload as it is now and whether this completed it.
  */
 export async function recordChunk(
   tx: Tx,
   current: Upload,
   range: ChunkRange,
-  existing: UploadChunk[],
+  existing: readonly Pick<UploadChunk, 'start' | 'end'>[],
   stored: { sha256: string | null; etag: string | null; objectKey: string | null; partNumber?: number },
-): Promise<boolean> {
+): Promise<{ completed: boolean; upload: Upload }> {
   if (existing.length) throw overlapError(range, existing);
   if (current.status !== 'uploading') {
     throw new KilnError('conflict', `The upload is ${current.status} and takes no new bytes.`);
   }
-  await tx.uploadChunk.create({
-    data: { id: randomUUID(), uploadId: current.id, start: BigInt(range.start), end: BigInt(range.end), ...stored },
-  });
-  return addReceived(tx, current, BigInt(range.length));
+  return addReceived(tx, current, [range], { start: range.start, end: range.end, ...stored });
 }

@@ -15,9 +15,14 @@ import {
   lockedUpload,
   overlapError,
   overlaps,
+  overlapsOf,
+  receivedOf,
   recordChunk,
   recording,
+  stateOf,
+  touchesReceived,
   uploadState,
+  type RecordedPiece,
   type ChunkResult,
   type StoredChunk,
   type Tx,
@@ -27,7 +32,7 @@ import { parseChunkDigest, type ChunkRange } from './content-range';
 import { partNumberFor } from './part-plan';
 import type { UploadLocks } from './upload-lock';
 
-export type { ChunkResult, StoredChunk } from './chunk-records';
+export type { ChunkResult, RecordedPiece, StoredChunk } from './chunk-records';
 
 /** A chunk request's headers as sent: the lengths and digests it is checked against. */
 export interface ChunkHeaders {
@@ -114,11 +119,11 @@ export class ChunkStore {
       await this.store.remove(key);
       throw digestMismatch();
     }
-    let completedNow = false;
+    let recorded: { completed: boolean; upload: Upload };
     try {
-      completedNow = await recording(this.prisma, async (tx) => {
+      recorded = await recording(this.prisma, async (tx) => {
         const current = await lockedUpload(tx, upload.id);
-        const now = await overlaps(tx, upload.id, range);
+        const now = await overlapsOf(tx, current, range);
         const twin = now.find((c) => Number(c.start) === range.start && Number(c.end) === range.end);
         if (twin) {
           if (!(await sameStoredBytes(this.store, twin, { ...put, objectKey: key }))) throw differentBytes(range);
@@ -135,8 +140,8 @@ export class ChunkStore {
       if (err instanceof AlreadyStored) return this.state(upload.id, false);
       throw err;
     }
-    if (completedNow) await this.queueAssembly(upload);
-    return this.state(upload.id, true);
+    if (recorded.completed) await this.queueAssembly(upload);
+    return stateOf(recorded.upload, true);
   }
 
   /**
@@ -150,7 +155,9 @@ export class ChunkStore {
     digest: string | undefined,
     body: Readable,
   ): Promise<ChunkResult | null> {
-    const overlapping = await overlaps(this.prisma, upload.id, range);
+    // The ranges on the upload as the caller read it: new bytes (the usual case) need no chunk rows
+    // here; the transaction that records them checks again under the lock.
+    const overlapping = await overlapsOf(this.prisma, upload, range);
     const same = overlapping.find((c) => Number(c.start) === range.start && Number(c.end) === range.end);
     if (overlapping.length && !same) throw overlapError(range, overlapping);
     if (same) {
@@ -170,11 +177,16 @@ export class ChunkStore {
    * part's ETag (MD5, computed by the storage server) is what re-sends are compared with. When the
    * request fails before the part is recorded, a multipart upload it started is taken back.
    */
-  private async writePart(upload: Upload, range: ChunkRange, partNumber: number, body: Readable): Promise<ChunkResult> {
+  private async writePart(loaded: Upload, range: ChunkRange, partNumber: number, body: Readable): Promise<ChunkResult> {
+    // The row read again now that this request holds the part number: a request that stored this
+    // part since the caller read it must be seen before S3 would take the bytes again (replacing
+    // the stored part's).
+    const upload = await this.prisma.upload.findUnique({ where: { id: loaded.id } });
+    if (!upload) throw new KilnError('not_found', 'The upload no longer exists.');
     const resent = await this.resend(upload, range, undefined, body);
     if (resent) return resent;
     const multipart = await this.ensureMultipart(upload);
-    let completedNow: boolean;
+    let recorded: { completed: boolean; upload: Upload };
     try {
       const put = await this.metrics
         .trackUpload(() => this.store.putPart(multipart.key, multipart.id, partNumber, body, range.length))
@@ -184,10 +196,10 @@ export class ChunkStore {
           throw bodyLengthMismatch(err, range);
         });
       this.metrics.uploadBytesReceived.inc({ kind: 'chunk' }, put.size);
-      completedNow = await recording(this.prisma, async (tx) => {
+      recorded = await recording(this.prisma, async (tx) => {
         const current = await lockedUpload(tx, upload.id);
         if (current.multipartId !== multipart.id) throw storageReset();
-        const now = await overlaps(tx, upload.id, range);
+        const now = await overlapsOf(tx, current, range);
         return recordChunk(tx, current, range, now, {
           sha256: null,
           etag: put.etag,
@@ -202,8 +214,8 @@ export class ChunkStore {
         );
       throw err;
     }
-    if (completedNow) await this.queueAssembly(upload);
-    return this.state(upload.id, true);
+    if (recorded.completed) await this.queueAssembly(upload);
+    return stateOf(recorded.upload, true);
   }
 
   /**
@@ -241,23 +253,24 @@ export class ChunkStore {
    * file queues the assembly exactly as `writeChunk` does. On failure nothing is recorded; the
    * caller removes its objects.
    */
-  async recordChunks(uploadId: string, chunks: readonly StoredChunk[]): Promise<ChunkResult> {
-    const completedNow = await recording(this.prisma, async (tx) => {
+  async recordChunks(uploadId: string, chunks: readonly RecordedPiece[]): Promise<ChunkResult> {
+    const recorded = await recording(this.prisma, async (tx) => {
       const current = await lockedUpload(tx, uploadId);
       if (current.status !== 'uploading')
         throw new KilnError('conflict', `The upload is ${current.status} and takes no new bytes.`);
-      let bytes = 0n;
+      const received = receivedOf(current);
+      const taken: { start: number; end: number }[] = [];
       for (const c of chunks) {
-        const range: ChunkRange = {
-          start: c.start,
-          end: c.end,
-          total: Number(current.size),
-          length: c.end - c.start + 1,
-        };
-        const now = await overlaps(tx, uploadId, range);
-        if (now.length) throw overlapError(range, now);
-        await tx.uploadChunk.create({
-          data: {
+        const range = { start: c.start, end: c.end };
+        const mine = taken.filter((t) => t.start <= c.end && t.end >= c.start);
+        const stored = touchesReceived(received, range) ? await overlaps(tx, uploadId, range) : [];
+        if (mine.length || stored.length)
+          throw overlapError(range, [...stored, ...mine.map((t) => ({ start: BigInt(t.start), end: BigInt(t.end) }))]);
+        taken.push(range);
+      }
+      if (chunks.length)
+        await tx.uploadChunk.createMany({
+          data: chunks.map((c) => ({
             id: randomUUID(),
             uploadId,
             start: BigInt(c.start),
@@ -265,17 +278,13 @@ export class ChunkStore {
             sha256: c.sha256 ?? null,
             etag: c.etag ?? null,
             objectKey: c.objectKey,
-          },
+            partNumber: c.partNumber ?? null,
+          })),
         });
-        bytes += BigInt(range.length);
-      }
-      return addReceived(tx, current, bytes);
+      return addReceived(tx, current, taken);
     });
-    if (completedNow) {
-      const upload = await this.prisma.upload.findUniqueOrThrow({ where: { id: uploadId } });
-      await this.queueAssembly(upload);
-    }
-    return this.state(uploadId, chunks.length > 0);
+    if (recorded.completed) await this.queueAssembly(recorded.upload);
+    return stateOf(recorded.upload, chunks.length > 0);
   }
 
   /** Queues the assembly (deterministic job id: a repeat is a no-op). */

@@ -6,6 +6,7 @@
  */
 import type { PrismaClient } from '@kiln/database';
 import { objectKeys, type ObjectStore } from '@kiln/storage';
+import { mergeRanges } from './byte-ranges';
 import { lockedUpload, recording, type StoredChunk, type Tx } from './chunk-records';
 import type { UploadLocks } from './upload-lock';
 
@@ -32,9 +33,12 @@ export async function withdrawChunks(
     const rows = await tx.uploadChunk.findMany({ where: { uploadId, objectKey: { in: keys } } });
     const total = rows.reduce((n, c) => n + (c.end - c.start + 1n), 0n);
     await tx.uploadChunk.deleteMany({ where: { id: { in: rows.map((c) => c.id) } } });
+    // The merged ranges are read again from the rows that stay (a rare path: a refused PATCH).
+    const rest = await tx.uploadChunk.findMany({ where: { uploadId }, select: { start: true, end: true } });
+    const received = mergeRanges(rest.map((c) => ({ start: Number(c.start), end: Number(c.end) })));
     await tx.upload.update({
       where: { id: uploadId },
-      data: { receivedBytes: (current.receivedBytes ?? 0n) - total },
+      data: { receivedBytes: (current.receivedBytes ?? 0n) - total, received },
     });
     return Number(total);
   });

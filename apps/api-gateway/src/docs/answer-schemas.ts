@@ -11,6 +11,9 @@ import {
   type OutputView,
   type PresetView,
   type UploadView,
+  type DirectPartView,
+  type SignedPartView,
+  type UploadModesView,
 } from '@kiln/contracts';
 import type { JsonSchema } from './request-schemas';
 
@@ -170,8 +173,88 @@ export function answerSchemas(): Record<string, JsonSchema> {
         expires_at: { type: 'integer', description: 'Epoch seconds; 0 = never.' },
         created_at: time,
         input: ref('Input'),
+        mode: {
+          type: 'string',
+          enum: ['direct', 'proxied'],
+          description: 'direct: the bytes go straight to S3 with presigned URLs; proxied: through the gateway.',
+        },
+        transfer: {
+          type: 'string',
+          enum: ['form', 'multipart'],
+          description: 'Direct sessions: one presigned POST form, or presigned part PUTs.',
+        },
+        form_post_url: { type: 'string', description: 'Direct form: POST multipart/form-data here.' },
+        form_post_params: {
+          type: 'object',
+          additionalProperties: { type: 'string' },
+          description: 'Direct form: the fields to send first; the file goes last as field `file`.',
+        },
+        form_post_expires_at: { type: 'integer', description: 'Direct form: epoch seconds.' },
+        part_size: { type: 'integer', description: 'Direct multipart: bytes per part (the last may be shorter).' },
+        part_count: { type: 'integer' },
+        parts: {
+          type: 'array',
+          description: 'Direct multipart: the parts S3 holds (ListParts), the resume list.',
+          items: ref('DirectPart'),
+        },
+        parts_url: { type: 'string', description: 'Direct multipart: POST part numbers here for presigned URLs.' },
       },
-      ['error', 'input'],
+      [
+        'error',
+        'input',
+        'mode',
+        'transfer',
+        'form_post_url',
+        'form_post_params',
+        'form_post_expires_at',
+        'part_size',
+        'part_count',
+        'parts',
+        'parts_url',
+      ],
+    ),
+    DirectPart: view<DirectPartView>('A part of a direct multipart upload as S3 holds it.', {
+      part_number: { type: 'integer' },
+      size: { type: 'integer' },
+      etag: str,
+    }),
+    SignedParts: {
+      type: 'object',
+      description: 'Presigned part URLs (POST /v1/uploads/{id}/parts).',
+      required: ['parts', 'expires_at'],
+      properties: {
+        parts: {
+          type: 'array',
+          items: view<SignedPartView>('PUT exactly `size` bytes to `url` with these headers; S3 answers the ETag.', {
+            part_number: { type: 'integer' },
+            size: { type: 'integer' },
+            url: str,
+            method: { type: 'string', enum: ['PUT'] },
+            headers: { type: 'object', additionalProperties: { type: 'string' } },
+          }),
+        },
+        expires_at: { type: 'integer', description: 'Epoch seconds: sign again for fresh URLs after it.' },
+      },
+    },
+    UploadModes: view<UploadModesView>(
+      'The upload modes this server offers (GET /v1/uploads/modes).',
+      {
+        modes: { type: 'array', items: { type: 'string', enum: ['direct', 'proxied'] } },
+        default: { type: 'string', enum: ['proxied'] },
+        recommended: { type: 'string', enum: ['direct', 'proxied'] },
+        direct: {
+          type: 'object',
+          description: 'Absent when KILN_DIRECT_UPLOADS=false.',
+          properties: {
+            part_size: { type: 'integer' },
+            part_size_min: { type: 'integer' },
+            max_parts: { type: 'integer' },
+            form_max: { type: 'integer' },
+            url_ttl_seconds: { type: 'integer' },
+          },
+        },
+      },
+      ['direct'],
     ),
     CallbackAttempt: {
       type: 'object',

@@ -3,7 +3,7 @@ import { createApiKeyBody } from '@kiln/database';
 import { conversionRequest, createJobBody, inputSpec, listJobsQuery, patchJobBody } from '../jobs/jobs.schemas';
 import { createPresetBody } from '../jobs/presets.schemas';
 import { latestOutputQuery, waitQuery } from '../jobs/job-wait.schemas';
-import { createSessionBody } from '../uploads/upload-sessions.schemas';
+import { createSessionBody, signPartsBody } from '../uploads/upload-sessions.schemas';
 import { webJobBody } from '../web/web-jobs.controller';
 
 export type JsonSchema = Record<string, unknown>;
@@ -30,6 +30,7 @@ export const REQUEST_BODIES = {
   'post /v1/presets': { name: 'CreatePresetBody', schema: createPresetBody },
   'post /v1/jobs/{id}/input': { name: 'InputSpec', schema: inputSpec },
   'post /v1/uploads': { name: 'CreateUploadBody', schema: createSessionBody },
+  'post /v1/uploads/{id}/parts': { name: 'SignPartsBody', schema: signPartsBody },
   'post /web/jobs': { name: 'WebJobBody', schema: webJobBody },
   'post /v1/keys': { name: 'CreateApiKeyBody', schema: createApiKeyBody },
 } as const satisfies Record<string, { name: string; schema: z.ZodType }>;

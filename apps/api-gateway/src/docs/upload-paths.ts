@@ -49,6 +49,26 @@ export function uploadPaths() {
         errors: [403, 404, 409],
       }),
     },
+    '/v1/uploads/modes': {
+      get: op({
+        tag: UPLOADS,
+        summary: 'The upload modes offered: direct (straight to S3, presigned) and proxied (through the gateway)',
+        auth: 'jobToken',
+        ok: { '200': json(ref('UploadModes')) },
+        errors: [],
+      }),
+    },
+    '/v1/uploads/{id}/parts': {
+      parameters: [id],
+      post: op({
+        tag: UPLOADS,
+        summary: 'Direct multipart sessions (Kiln extension): presigned part URLs that sign their Content-Length',
+        auth: 'jobToken',
+        body: 'post /v1/uploads/{id}/parts',
+        ok: { '200': json(ref('SignedParts')) },
+        errors: [400, 403, 404, 409],
+      }),
+    },
     '/v1/uploads/{id}/complete': {
       parameters: [id],
       post: op({

@@ -3,14 +3,14 @@ import { Inject, Injectable } from '@nestjs/common';
 import type { Readable } from 'node:stream';
 import { KILN_CONFIG, type KilnConfig } from '@kiln/config';
 import { KilnError, safeFilename } from '@kiln/contracts';
-import { PRISMA, type PrismaClient, type Upload } from '@kiln/database';
+import { PRISMA, type Prisma, type PrismaClient, type Upload } from '@kiln/database';
 import { ChunkStore, claimUploadInput, gapsOf, parseContentRange, type ChunkResult } from '@kiln/uploads';
 import type { Principal } from '../auth/principal';
 import { KeyQuotas } from '../limits/key-quotas.service';
 import { parseOrThrow } from '../http/validation';
 import { JobsService } from '../jobs/jobs.service';
 import type { ChunkRequest } from './upload-headers';
-import { createSessionBody } from './upload-sessions.schemas';
+import { createSessionBody, type CreateSessionBody } from './upload-sessions.schemas';
 import { uploadView, type UploadView } from './upload-view';
 
 /**
@@ -29,6 +29,30 @@ export class UploadSessionsService {
 
   async create(principal: Principal, body: unknown, origin: string): Promise<UploadView> {
     const spec = parseOrThrow(createSessionBody, body);
+    if (spec.mode === 'direct' || spec.transfer !== undefined || spec.part_size !== undefined)
+      throw new KilnError(
+        'invalid_input',
+        'Invalid body: mode: direct sessions are opened by the direct upload service',
+        [{ field: 'mode', message: 'use mode "direct" through POST /v1/uploads' }],
+      );
+    const upload = await this.open(principal, spec);
+    return this.view(upload.id, origin);
+  }
+
+  /**
+   * Opens a session (checks, quotas, the job's input claimed) and returns its row. `prepare` runs
+   * once every check passed, before the row is written, with the new upload's id and file name: its
+   * `data` goes into the row (a direct session's multipart upload); `undo` runs when the row could
+   * not be written.
+   */
+  async open(
+    principal: Principal,
+    spec: CreateSessionBody,
+    prepare?: (
+      id: string,
+      filename: string,
+    ) => Promise<{ data: Partial<Prisma.UploadUncheckedCreateInput>; undo: () => Promise<void> }>,
+  ): Promise<Upload> {
     if (spec.size > this.config.KILN_MAX_FILE_SIZE) {
       throw new KilnError(
         'payload_too_large',
@@ -55,8 +79,17 @@ export class UploadSessionsService {
           ? new Date(spec.expires_at * 1000)
           : new Date(Date.now() + this.config.KILN_UPLOAD_TTL_SECONDS * 1000);
     const filename = safeFilename(spec.filename);
+    const id = randomUUID();
+    if (spec.input_id && !spec.job_id)
+      throw new KilnError('invalid_input', 'Invalid body: input_id needs job_id', [
+        { field: 'input_id', message: 'needs job_id' },
+      ]);
+    const job = spec.job_id ? await this.jobs.loadOwned(principal, spec.job_id) : null;
+    if (job) this.jobs.assertAccepting(job);
+    const prepared = prepare ? await prepare(id, filename) : undefined;
     const data = {
-      id: randomUUID(),
+      ...prepared?.data,
+      id,
       ownerKeyHash: principal.ownerKeyHash,
       filename,
       size: BigInt(spec.size),
@@ -64,10 +97,23 @@ export class UploadSessionsService {
       checksumSha256: spec.checksum_sha256?.toLowerCase() ?? null,
       expiresAt,
     };
+    try {
+      return await this.write(principal, spec, job, filename, data);
+    } catch (err: unknown) {
+      await prepared?.undo().catch(() => undefined);
+      throw err;
+    }
+  }
+
+  private async write(
+    principal: Principal,
+    spec: CreateSessionBody,
+    job: { id: string } | null,
+    filename: string,
+    data: Prisma.UploadUncheckedCreateInput,
+  ): Promise<Upload> {
     let upload: Upload;
-    if (spec.job_id) {
-      const job = await this.jobs.loadOwned(principal, spec.job_id);
-      this.jobs.assertAccepting(job);
+    if (job) {
       upload = await this.prisma.$transaction(async (tx) => {
         const input = await claimUploadInput(tx, job.id, spec.input_id, filename, () =>
           this.quotas.assertJobUnits(tx, job.id, { inputs: 1 }),
@@ -80,16 +126,12 @@ export class UploadSessionsService {
         return tx.upload.create({ data: { ...data, jobId: job.id, inputId: input.id } });
       });
     } else {
-      if (spec.input_id)
-        throw new KilnError('invalid_input', 'Invalid body: input_id needs job_id', [
-          { field: 'input_id', message: 'needs job_id' },
-        ]);
       upload = await this.prisma.$transaction(async (tx) => {
         await this.quotas.admitUpload(tx, principal.ownerKeyHash, spec.size, 'size');
         return tx.upload.create({ data });
       });
     }
-    return this.view(upload.id, origin);
+    return upload;
   }
 
   async putChunk(
@@ -101,6 +143,11 @@ export class UploadSessionsService {
   ): Promise<{ status: 201 | 202; body: UploadView }> {
     const range = parseContentRange(request.contentRange);
     const upload = await this.loadOwned(principal, id);
+    if (upload.directTransfer)
+      throw new KilnError(
+        'conflict',
+        'This is a direct upload session: send its bytes to S3 (parts_url or form_post_url), not to the gateway.',
+      );
     if (upload.status === 'uploading' && upload.jobId) {
       // The upload's owner is the job's owner (checked when it was opened): only the status matters here.
       const job = await this.prisma.job.findUnique({ where: { id: upload.jobId }, select: { id: true, status: true } });
@@ -153,7 +200,7 @@ export class UploadSessionsService {
     }
   }
 
-  private async loadOwned(principal: Principal, id: string): Promise<Upload> {
+  async loadOwned(principal: Principal, id: string): Promise<Upload> {
     const upload = /^[0-9a-f-]{36}$/i.test(id) ? await this.prisma.upload.findUnique({ where: { id } }) : null;
     if (!upload || upload.ownerKeyHash !== principal.ownerKeyHash) throw new KilnError('not_found', 'No such upload.');
     if (principal.kind === 'job-token' && upload.jobId !== principal.jobId)
@@ -165,7 +212,7 @@ export class UploadSessionsService {
   }
 
   /** The upload's view; `known` is the state a chunk write has just read (no second read). */
-  private async view(id: string, origin: string, known?: ChunkResult): Promise<UploadView> {
+  async view(id: string, origin: string, known?: ChunkResult): Promise<UploadView> {
     const state = known ?? (await this.chunks.state(id, false));
     const input = state.upload.inputId
       ? await this.prisma.input.findUnique({ where: { id: state.upload.inputId } })

@@ -32,5 +32,6 @@ export function uploadView(
     expires_at: u.expiresAt ? Math.floor(u.expiresAt.getTime() / 1000) : 0,
     created_at: u.createdAt.toISOString(),
     ...(input ? { input: inputView(input) } : {}),
+    mode: u.directTransfer ? 'direct' : 'proxied',
   };
 }

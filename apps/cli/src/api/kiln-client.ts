@@ -7,7 +7,18 @@ import { createKilnClient, KilnApiError, type KilnClient as TypedKilnClient, typ
 import { parseRetryAfter } from '../retry-after';
 import { DEFAULT_RETRY, withRetry, type RetryPolicy } from './retry';
 import { ApiError, apiErrorFrom, NetworkError, networkErrorFrom } from './api-error';
-import type { CreateJobBody, CreateUploadBody, JobList, JobView, OutputView, UploadView } from './types';
+import type {
+  CreateDirectUploadBody,
+  CreateJobBody,
+  CreateUploadBody,
+  DirectUploadView,
+  JobList,
+  JobView,
+  OutputView,
+  SignedParts,
+  UploadModes,
+  UploadView,
+} from './types';
 
 export interface KilnClientOptions {
   url: string;
@@ -198,6 +209,38 @@ export class KilnClient {
     return this.typedCall('POST', `/v1/uploads/${enc(id)}/complete`, (init) => this.typed.completeUpload(id, init), {
       idempotent: true,
     });
+  }
+
+  // ---- direct uploads: routes not in the generated schema yet, called through `call` ----------
+
+  /** `GET /v1/uploads/modes`: which upload modes the server offers. */
+  uploadModes(): Promise<UploadModes> {
+    return this.call<UploadModes>('GET', '/v1/uploads/modes');
+  }
+
+  /** `POST /v1/uploads` with `mode: "direct"`: a session whose bytes go straight to S3. */
+  createDirectUpload(body: CreateDirectUploadBody): Promise<DirectUploadView> {
+    return this.call<DirectUploadView>('POST', '/v1/uploads', { body });
+  }
+
+  /** `GET /v1/uploads/{id}` read with the direct-upload fields (`mode`, `transfer`, `parts`, the form). */
+  getUploadSession(id: string): Promise<DirectUploadView> {
+    return this.call<DirectUploadView>('GET', `/v1/uploads/${enc(id)}`);
+  }
+
+  /** `POST /v1/uploads/{id}/parts`: presigned PUT URLs of these parts (signing again gives fresh ones). */
+  signParts(id: string, partNumbers: number[], signal?: AbortSignal): Promise<SignedParts> {
+    // Signing changes nothing stored: safe to retry.
+    return this.call<SignedParts>('POST', `/v1/uploads/${enc(id)}/parts`, {
+      body: { part_numbers: partNumbers },
+      idempotent: true,
+      signal,
+    });
+  }
+
+  /** `POST /v1/uploads/{id}/complete` read with the direct-upload fields. */
+  completeUploadSession(id: string, signal?: AbortSignal): Promise<DirectUploadView> {
+    return this.call<DirectUploadView>('POST', `/v1/uploads/${enc(id)}/complete`, { idempotent: true, signal });
   }
 
   /** One chunk, streamed (no retry here: the caller makes a fresh body for each try). */

@@ -1,14 +1,16 @@
 // kiln convert: one job (process false) with one upload input per file and one conversion; every
-// file through an upload session; then process, follow, download. Resumable: see state/resume-store.
+// file through an upload session (direct to S3 when the server offers it, else chunks through the
+// gateway); then process, follow, download. Resumable: see state/resume-store.
 import type { Stats } from 'node:fs';
 import { stat } from 'node:fs/promises';
 import path from 'node:path';
 import { convertArgs, UsageError, type ConvertArgs, type Invocation } from '../args';
 import { ApiError, JobFailedError } from '../api/api-error';
-import type { JobView, UploadView } from '../api/types';
+import type { CreateUploadBody, DirectUploadView, JobView, UploadModes } from '../api/types';
 import { followJob } from '../events/follow-job';
 import { downloadOutputs } from '../output/download-outputs';
 import { ResumeStore, resumeKey, stateDir, type FileIdentity, type ResumeEntry } from '../state/resume-store';
+import { StaleDirectSession, uploadDirect } from '../upload/direct-upload';
 import { sha256OfFile } from '../upload/file-checksum';
 import { RateLimiter } from '../upload/rate-limiter';
 import { uploadMissing } from '../upload/session-upload';
@@ -37,11 +39,23 @@ async function describeFile(cwd: string, given: string): Promise<LocalFile> {
 
 const FINAL = new Set(['completed', 'failed', 'canceled']);
 
+const MiB = 1024 * 1024;
+/** design 14's defaults, for a server that offers direct uploads without their settings. */
+const DIRECT_DEFAULTS = {
+  part_size: 16 * MiB,
+  part_size_min: 5 * MiB,
+  max_parts: 10_000,
+  form_max: 16 * MiB,
+  url_ttl_seconds: 3600,
+};
+
 class ConvertRun {
   private readonly store: ResumeStore;
   private readonly key: string;
   /** The job this run continues (undefined: a job this run created). */
   private resumedJobId: string | undefined;
+  /** The server's direct-upload settings when it offers direct uploads (asked once per run). */
+  private directModes: Promise<UploadModes['direct'] | undefined> | undefined;
 
   constructor(
     private readonly ctx: CommandContext,
@@ -193,13 +207,17 @@ class ConvertRun {
     const limiter = args.limitRate ? new RateLimiter(args.limitRate) : undefined;
     for (const [i, file] of this.files.entries()) {
       const saved = entry.files[i];
-      let session: UploadView;
+      let session: DirectUploadView;
       try {
         if (saved.upload_id) {
-          session = await ctx.api.getUpload(saved.upload_id);
+          // A direct session is read with its direct fields (parts S3 holds, the form); not in the typed client yet.
+          session =
+            saved.mode === 'direct'
+              ? await ctx.api.getUploadSession(saved.upload_id)
+              : await ctx.api.getUpload(saved.upload_id);
         } else {
           const checksum = await sha256OfFile(file.path, ctx.io.signal);
-          session = await ctx.api.createUpload({
+          session = await this.createSession({
             filename: file.name,
             size: file.size,
             job_id: job.id,
@@ -207,6 +225,7 @@ class ConvertRun {
             checksum_sha256: checksum,
           });
           saved.upload_id = session.id;
+          saved.mode = session.mode === 'direct' ? 'direct' : 'proxied';
           await this.store.put(this.key, entry);
         }
       } catch (err: unknown) {
@@ -221,7 +240,33 @@ class ConvertRun {
         await this.discard(entry, `the saved upload of ${file.name} failed (${session.error ?? 'unknown reason'})`);
         throw new StaleResume(session.error ?? 'upload failed');
       }
-      if (session.status === 'uploading') {
+      if (session.status === 'uploading' && session.mode === 'direct') {
+        if (args.proxied && this.wasResumed(entry))
+          this.note(`continuing the direct upload of ${file.name} (--proxied applies to new uploads)`);
+        try {
+          session = await uploadDirect(session, {
+            api: ctx.api,
+            path: file.path,
+            name: file.name,
+            parallel: args.parallel,
+            retry: ctx.retry,
+            limiter,
+            signal: ctx.io.signal,
+            onStart: (stored) =>
+              ctx.progress.startUpload(file.size, stored, { index: i + 1, count: this.files.length }),
+            onBytes: (n) => ctx.progress.uploadBytes(n),
+            onRetry: (what, err, attempt, delay) => this.note(retryNote(what, err, attempt, delay, ctx.retry.attempts)),
+          });
+        } catch (err: unknown) {
+          if (err instanceof StaleDirectSession && this.wasResumed(entry)) {
+            ctx.progress.endUpload();
+            await this.discard(entry, err.message);
+            throw new StaleResume(err.message);
+          }
+          throw err;
+        }
+        ctx.progress.endUpload();
+      } else if (session.status === 'uploading') {
         ctx.progress.startUpload(file.size, session.received_bytes, { index: i + 1, count: this.files.length });
         session = await uploadMissing(session, {
           api: ctx.api,
@@ -242,6 +287,49 @@ class ConvertRun {
       if (session.status === 'failed')
         throw new Error(`the upload of ${file.name} failed: ${session.error ?? 'unknown reason'}`);
     }
+  }
+
+  /**
+   * A new upload session: direct (bytes straight to S3) when the server offers it and --proxied was
+   * not given, else proxied (chunks through the gateway).
+   */
+  private async createSession(body: CreateUploadBody): Promise<DirectUploadView> {
+    const { ctx, args } = this;
+    const direct = args.proxied ? undefined : await this.direct();
+    if (direct) {
+      // --chunk-size is the part size of a multipart transfer (kept within the server's limits); a
+      // file the server sends as one form takes no part size.
+      const partSize =
+        args.chunkSize && body.size > direct.form_max
+          ? Math.min(5 * 1024 ** 3, Math.max(direct.part_size_min, args.chunkSize))
+          : undefined;
+      try {
+        return await ctx.api.createDirectUpload({
+          ...body,
+          mode: 'direct',
+          ...(partSize ? { part_size: partSize } : {}),
+        });
+      } catch (err: unknown) {
+        // Direct uploads switched off since the modes were read: the gateway path always works.
+        if (!(err instanceof ApiError && err.status === 400 && err.details.some((d) => d.field === 'mode'))) throw err;
+        this.directModes = Promise.resolve(undefined);
+      }
+    }
+    return ctx.api.createUpload(body);
+  }
+
+  /** The server's direct-upload settings if it offers direct uploads (`GET /v1/uploads/modes`, once per run). */
+  private direct(): Promise<UploadModes['direct'] | undefined> {
+    this.directModes ??= this.ctx.api.uploadModes().then(
+      (m) => (m.modes?.includes('direct') ? (m.direct ?? DIRECT_DEFAULTS) : undefined),
+      (err: unknown) => {
+        // An older server has no such route (404, or 400 reading "modes" as an upload id).
+        if (err instanceof ApiError && (err.status === 404 || err.status === 400 || err.status === 405))
+          return undefined;
+        throw err;
+      },
+    );
+    return this.directModes;
   }
 
   private wasResumed(entry: ResumeEntry): boolean {

@@ -15,6 +15,8 @@ export interface ResumeFile {
   input_id: string;
   /** Set once the upload session exists. */
   upload_id?: string;
+  /** The session's mode: direct (bytes straight to S3) or proxied (chunks through the gateway; also when absent). */
+  mode?: 'direct' | 'proxied';
 }
 
 export interface ResumeEntry {

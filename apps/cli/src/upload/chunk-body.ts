@@ -10,6 +10,8 @@ export function chunkBody(
   onBytes: (n: number) => void,
   limiter?: RateLimiter,
   signal?: AbortSignal,
+  /** Sees every piece as it goes (e.g. a hash of the bytes sent). */
+  tap?: (piece: Buffer) => void,
 ): Readable {
   const file = createReadStream(path, { start: range.start, end: range.end, highWaterMark: 64 * 1024 });
   async function* paced() {
@@ -18,6 +20,7 @@ export function chunkBody(
         const buf = piece as Buffer;
         if (limiter) await limiter.take(buf.length, signal);
         onBytes(buf.length);
+        tap?.(buf);
         yield buf;
       }
     } finally {

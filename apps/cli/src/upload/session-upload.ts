@@ -25,7 +25,7 @@ export interface SessionUploadOptions {
  * Runs `work` over `items` with at most `n` at once (p-limit); the first failure aborts the ones in
  * flight, starts no more, and is thrown once the running ones have settled.
  */
-async function inPool<T>(
+export async function inPool<T>(
   items: T[],
   n: number,
   work: (item: T, signal: AbortSignal) => Promise<void>,

@@ -14,6 +14,8 @@ import {
   type ObjectInfo,
   type ObjectStore,
   type PresignOptions,
+  type PresignPostOptions,
+  type PresignedPost,
   type PutOptions,
   type PutResult,
   type HashedPutResult,
@@ -128,6 +130,44 @@ export class InMemoryObjectStore implements ObjectStore {
     });
     const stored = this.store(target, Buffer.concat(parts.map((p) => p.data)), parts[0].contentType);
     return info(target, stored);
+  }
+
+  /** The CORS origins last put (putBucketCors). */
+  corsOrigins: string[] | undefined;
+
+  async presignPart(
+    key: string,
+    uploadId: string,
+    partNumber: number,
+    size: number,
+    expirySeconds: number,
+  ): Promise<string> {
+    checkUploadId(uploadId);
+    checkPartNumber(partNumber);
+    if (!this.uploads.has(uploadId)) throw new KilnError('not_found', `multipart upload ${uploadId} not found`);
+    const url = new URL(`memory://${this.bucket}/${key.split('/').map(encodeURIComponent).join('/')}`);
+    url.searchParams.set('uploadId', uploadId);
+    url.searchParams.set('partNumber', String(partNumber));
+    url.searchParams.set('content-length', String(size));
+    url.searchParams.set('expires', new Date(Date.now() + expirySeconds * 1000).toISOString());
+    return url.toString();
+  }
+
+  async presignPost(key: string, options: PresignPostOptions): Promise<PresignedPost> {
+    const expiresAt = Math.floor(Date.now() / 1000) + options.expirySeconds;
+    return {
+      url: `memory://${this.bucket}`,
+      fields: {
+        key,
+        ...(options.contentType ? { 'Content-Type': options.contentType } : {}),
+        policy: JSON.stringify({ size: options.size, expiresAt }),
+      },
+      expiresAt,
+    };
+  }
+
+  async putBucketCors(origins: string[]): Promise<void> {
+    this.corsOrigins = [...origins];
   }
 
   async presignGet(key: string, expirySeconds: number, options: PresignOptions = {}): Promise<string> {
