@@ -189,7 +189,7 @@ describe('Uppy on the web page: direct upload to S3, interrupted and resumed (he
     expect(await gatewayUploadBytes(stack.url)).toBe(gatewayBytesBefore);
     const sentToGateway = gatewayRequests.reduce((n, r) => n + (r.postDataBuffer()?.length ?? 0), 0);
     expect(sentToGateway).toBeLessThan(64 * 1024);
-    // The bytes went to S3: every part S3 took once, each PUT of its part's exact length.
+    // The bytes went to S3: every part once, each PUT of its part's exact length.
     const stored: number[] = [];
     for (const r of s3Puts) {
       if (!(await r.response())?.ok()) continue;
@@ -197,7 +197,10 @@ describe('Uppy on the web page: direct upload to S3, interrupted and resumed (he
       stored.push(n);
       expect((await r.allHeaders())['content-length']).toBe(String(Math.min(PART, size - (n - 1) * PART)));
     }
-    expect(stored.sort((a, b) => a - b)).toEqual(allParts);
+    // (The part in flight at the cut may have reached S3 without the page seeing its answer: it is
+    // among the parts Kiln listed before the resume.)
+    expect(new Set(stored).size).toBe(stored.length);
+    expect([...new Set([...stored, ...held])].sort((a, b) => a - b)).toEqual(allParts);
 
     await page.screenshot({ path: path.join(ROOT, 'docs/screenshots/uppy-direct-upload.png'), fullPage: true });
 

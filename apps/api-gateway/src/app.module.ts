@@ -35,6 +35,7 @@ import { TusService } from './tus/tus.service';
 import { WebController } from './web/web.controller';
 import { WebJobsController } from './web/web-jobs.controller';
 import { UppyController } from './uppy/uppy.controller';
+import { DIRECT_UPLOADS } from './uppy/uppy-s3';
 import { STATIC_DIR, WebPage, originOf } from './web/web-page';
 import { WebSessions } from './auth/web-sessions.service';
 import { ApiKeys } from './auth/api-keys.service';
@@ -87,6 +88,8 @@ export class AppModule {
             return new WebPage(STATIC_DIR, origin ? [origin] : []);
           },
         },
+        // The Uppy endpoints run on direct upload sessions.
+        { provide: DIRECT_UPLOADS, useExisting: DirectUploadsService },
         metricsProvider,
         { provide: APP_GUARD, useClass: AuthGuard },
         { provide: APP_GUARD, useClass: RateLimitGuard },
