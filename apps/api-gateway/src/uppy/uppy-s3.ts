@@ -1,3 +1,4 @@
+import { z } from 'zod';
 import { KilnError } from '@kiln/contracts';
 import type { Principal } from '../auth/principal';
 import type { UploadView } from '../uploads/upload-view';
@@ -136,3 +137,39 @@ export function keyTarget(key: string): string | undefined {
   const m = /^(?:chunks|uploads)\/([0-9a-f-]{36})\/[^/]+$/i.exec(key);
   return m && UUID.test(m[1]) ? m[1].toLowerCase() : undefined;
 }
+
+// The requests' zod schemas (the OpenAPI document shows them; 400 invalid_input names the field).
+const uppyKey = z.string().max(1024).optional().meta({ description: 'What Kiln answered as key (the upload id)' });
+/** `?key=` of the multipart calls. */
+export const uppyKeyQuery = z.object({ key: uppyKey });
+/** `?key=&partNumbers=1,2` of batch signing (older Uppy). */
+export const uppyBatchQuery = z.object({
+  key: uppyKey,
+  partNumbers: z.string().max(60_000).meta({ description: 'Comma separated part numbers' }),
+});
+/** `POST …/s3/complete?key=`: a form upload's key (`fields.key` of /s3/params). */
+export const uppyFormKeyQuery = z.object({
+  key: z.string().min(1).max(1024).meta({ description: "The form's fields.key (Uppy's response.body.key)" }),
+});
+const metadataValue = (description: string) => z.string().max(255).optional().meta({ description });
+/** `GET …/s3/params`: what Uppy sends for a form upload (other `metadata[…]` pairs are ignored). */
+export const uppyParamsQuery = z.object({
+  filename: z.string().max(4096),
+  type: z.string().max(255).optional(),
+  'metadata[size]': z
+    .string()
+    .max(16)
+    .meta({ description: "The file's size in bytes (required: Uppy does not send it)" }),
+  'metadata[job_id]': metadataValue('The job whose input this file is'),
+  'metadata[input_id]': metadataValue('Which input of the job'),
+  'metadata[checksum_sha256]': metadataValue('SHA-256 of the whole file, checked after assembly'),
+});
+/** `POST …/s3/multipart`: `{filename, type, metadata}` (metadata: size, part_size, job_id, input_id, checksum_sha256). */
+export const uppyCreateBody = z.object({
+  filename: z.string().max(4096),
+  type: z.string().max(255).optional(),
+  metadata: z
+    .record(z.string(), z.unknown())
+    .optional()
+    .meta({ description: 'The Uppy file’s metadata: size (required), part_size, job_id, input_id, checksum_sha256' }),
+});

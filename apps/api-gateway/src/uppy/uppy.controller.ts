@@ -26,7 +26,17 @@ import {
   partNumbersOf,
   queryMetadata,
   type DirectUploadsApi,
+  uppyBatchQuery,
+  uppyCreateBody,
+  uppyFormKeyQuery,
+  uppyKeyQuery,
+  uppyParamsQuery,
 } from './uppy-s3';
+import { parseOrThrow } from '../http/validation';
+
+/** `{size: …}` → `{'metadata[size]': …}` (how the query names them). */
+const prefixed = (meta: Record<string, string>) =>
+  Object.fromEntries(Object.entries(meta).map(([k, v]) => [`metadata[${k}]`, v]));
 
 /**
  * Companion's S3 endpoints (what @uppy/aws-s3 calls with `companionEndpoint: '<kiln>/v1/uppy'`), served
@@ -57,7 +67,8 @@ export class UppyController {
    * with `POST …/s3/complete?key=<the answer's fields.key>` (or `POST /v1/uploads/{upload_id}/complete`).
    */
   @Get('params')
-  async params(@Caller() caller: Principal, @Query() query: Record<string, unknown>, @Req() req: Request) {
+  async params(@Caller() caller: Principal, @Query() raw: unknown, @Req() req: Request) {
+    const query = parseOrThrow(uppyParamsQuery, { ...(raw as object), ...prefixed(queryMetadata(req.originalUrl)) });
     const body = createBodyOf(query.filename, query.type, queryMetadata(req.originalUrl), caller, 'form');
     const view = (await this.service().create(caller, body, requestOrigin(req))) as UploadView & FormFields;
     return {
@@ -74,7 +85,8 @@ export class UppyController {
   /** Completes a form upload after Uppy's `upload-success`, named by its key (Kiln's addition to Companion's API). */
   @Post('complete')
   @HttpCode(200)
-  async completeForm(@Caller() caller: Principal, @Query('key') key: unknown, @Req() req: Request) {
+  async completeForm(@Caller() caller: Principal, @Query() query: unknown, @Req() req: Request) {
+    const { key } = parseOrThrow(uppyFormKeyQuery, query);
     const id = this.uploadOfKey(key);
     const view = await this.service().complete(caller, id, requestOrigin(req));
     return { location: view.location, key, upload_id: view.id, status: view.status };
@@ -83,12 +95,10 @@ export class UppyController {
   /** Body `{filename, type, metadata}` → `{key, uploadId}`. */
   @Post('multipart')
   async create(@Caller() caller: Principal, @Body() body: unknown, @Req() req: Request) {
-    const b = (body ?? {}) as { filename?: unknown; type?: unknown; metadata?: unknown };
-    const metadata =
-      typeof b.metadata === 'object' && b.metadata !== null ? (b.metadata as Record<string, unknown>) : {};
+    const b = parseOrThrow(uppyCreateBody, body ?? {});
     const view = await this.service().create(
       caller,
-      createBodyOf(b.filename, b.type, metadata, caller, 'multipart'),
+      createBodyOf(b.filename, b.type, b.metadata ?? {}, caller, 'multipart'),
       requestOrigin(req),
     );
     return { key: view.id, uploadId: view.id };
@@ -96,20 +106,16 @@ export class UppyController {
 
   /** The parts S3 holds: `[{PartNumber, Size, ETag}]` (what Uppy resumes from). */
   @Get('multipart/:uploadId')
-  async listParts(@Caller() caller: Principal, @Param('uploadId') id: string, @Query('key') key: unknown) {
-    this.checkKey(id, key);
+  async listParts(@Caller() caller: Principal, @Param('uploadId') id: string, @Query() query: unknown) {
+    this.checkKey(id, parseOrThrow(uppyKeyQuery, query).key);
     const parts = await this.service().listParts(caller, id);
     return parts.map((p) => ({ PartNumber: p.part_number, Size: p.size, ETag: p.etag }));
   }
 
   /** Several part URLs at once: `?partNumbers=1,2` → `{presignedUrls: {"1": url, …}}` (older Uppy versions). */
   @Get('multipart/:uploadId/batch')
-  async signBatch(
-    @Caller() caller: Principal,
-    @Param('uploadId') id: string,
-    @Query('key') key: unknown,
-    @Query('partNumbers') partNumbers: unknown,
-  ) {
+  async signBatch(@Caller() caller: Principal, @Param('uploadId') id: string, @Query() query: unknown) {
+    const { key, partNumbers } = parseOrThrow(uppyBatchQuery, query);
     this.checkKey(id, key);
     const signed = await this.service().signParts(caller, id, partNumbersOf(partNumbers));
     const presignedUrls: Record<string, string> = {};
@@ -123,9 +129,9 @@ export class UppyController {
     @Caller() caller: Principal,
     @Param('uploadId') id: string,
     @Param('partNumber') partNumber: string,
-    @Query('key') key: unknown,
+    @Query() query: unknown,
   ) {
-    this.checkKey(id, key);
+    this.checkKey(id, parseOrThrow(uppyKeyQuery, query).key);
     const [n] = partNumbersOf(partNumber);
     const signed = await this.service().signParts(caller, id, [n]);
     const part = signed.parts[0];
@@ -142,10 +148,10 @@ export class UppyController {
   async complete(
     @Caller() caller: Principal,
     @Param('uploadId') id: string,
-    @Query('key') key: unknown,
+    @Query() query: unknown,
     @Req() req: Request,
   ) {
-    this.checkKey(id, key);
+    this.checkKey(id, parseOrThrow(uppyKeyQuery, query).key);
     const view = await this.service().complete(caller, id, requestOrigin(req));
     return { location: view.location, key: view.id, upload_id: view.id, status: view.status };
   }
@@ -155,10 +161,10 @@ export class UppyController {
   async abort(
     @Caller() caller: Principal,
     @Param('uploadId') id: string,
-    @Query('key') key: unknown,
+    @Query() query: unknown,
     @Res({ passthrough: true }) res: Response,
   ) {
-    this.checkKey(id, key);
+    this.checkKey(id, parseOrThrow(uppyKeyQuery, query).key);
     await this.sessions.abort(caller, id);
     res.status(200);
     return {};
