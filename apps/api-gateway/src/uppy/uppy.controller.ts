@@ -1,17 +1,4 @@
-import {
-  Body,
-  Controller,
-  Delete,
-  Get,
-  HttpCode,
-  Inject,
-  Optional,
-  Param,
-  Post,
-  Query,
-  Req,
-  Res,
-} from '@nestjs/common';
+import { Body, Controller, Delete, Get, HttpCode, Inject, Param, Post, Query, Req, Res } from '@nestjs/common';
 import type { Request, Response } from 'express';
 import { KilnError } from '@kiln/contracts';
 import { AllowJobToken, KeyScope } from '../auth/auth.guard';
@@ -53,11 +40,11 @@ const prefixed = (meta: Record<string, string>) =>
 export class UppyController {
   constructor(
     private readonly sessions: UploadSessionsService,
-    @Optional() @Inject(DIRECT_UPLOADS) private readonly direct?: DirectUploadsApi,
+    @Inject(DIRECT_UPLOADS) private readonly direct: DirectUploadsApi,
   ) {}
 
+  /** DirectUploadsService (bound to DIRECT_UPLOADS in the app module): 400 naming mode when direct uploads are off. */
   private service(): DirectUploadsApi {
-    if (!this.direct) throw new KilnError('not_found', 'Direct uploads are not offered by this server.');
     return this.direct;
   }
 
