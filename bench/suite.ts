@@ -18,6 +18,7 @@ import {
 import type { BenchCase } from './cases/case';
 import { assemblyCase } from './cases/assembly';
 import { conversionCase } from './cases/conversion';
+import { directCase } from './cases/direct';
 import { latencyCase } from './cases/latency';
 import { memoryCase } from './cases/memory';
 import { queueCase } from './cases/queue';
@@ -26,7 +27,16 @@ import { uploadCase } from './cases/upload';
 import { abortIncompleteUploads, removeCaseObjects } from './s3';
 import { consoleTable, verdict, writeReport, type Report, type Row } from './report';
 
-const CASES: BenchCase[] = [uploadCase, memoryCase, assemblyCase, conversionCase, latencyCase, scalingCase, queueCase];
+const CASES: BenchCase[] = [
+  uploadCase,
+  directCase,
+  memoryCase,
+  assemblyCase,
+  conversionCase,
+  latencyCase,
+  scalingCase,
+  queueCase,
+];
 
 function selectCases(argv: string[]): BenchCase[] {
   const names = [...argv, ...(process.env.BENCH_CASES ?? '').split(/[\s,]+/)].map((s) => s.trim()).filter(Boolean);

@@ -215,7 +215,8 @@ describe('S3 unavailable mid-work (fault proxy in front of radosgw)', () => {
   it('assembly: UploadPartCopy answered 503 during a server-side compose → retried, the job completes once', async () => {
     const wav = await bigWav('compose.wav');
     const job = await s.createJob('mp3');
-    // tus stores a PATCH as chunk objects of at most 8 MiB: two objects, composed server-side.
+    // A tus PATCH with Upload-Checksum is stored as chunk objects of at most 8 MiB (without one, as
+    // multipart parts): two objects, composed server-side.
     const created = await stack.api('/v1/tus/', {
       method: 'POST',
       headers: {
@@ -229,7 +230,12 @@ describe('S3 unavailable mid-work (fault proxy in front of radosgw)', () => {
     proxy.unavailable({ match: (r) => s3Ops.uploadPart(r) && r.key.startsWith(`inputs/${job.id}/`) });
     const patched = await stack.api(`/v1/tus/${uploadId}`, {
       method: 'PATCH',
-      headers: { ...TUS, 'Content-Type': 'application/offset+octet-stream', 'Upload-Offset': '0' },
+      headers: {
+        ...TUS,
+        'Content-Type': 'application/offset+octet-stream',
+        'Upload-Offset': '0',
+        'Upload-Checksum': `sha256 ${Buffer.from(wav.sha, 'hex').toString('base64')}`,
+      },
       body: wav.bytes,
     });
     expect(patched.status).toBe(204);

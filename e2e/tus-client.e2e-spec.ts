@@ -60,7 +60,7 @@ describe('tus 1.0 endpoint /v1/tus/ (real processes, two gateways)', () => {
         filename: 'big.bin',
         checksum_sha256: bigSha,
       });
-      expect(await sha256OfStream(await t.store.get(`uploads/${id}/big.bin`))).toBe(bigSha);
+      expect(await sha256OfStream(await t.store.get(await t.storedKey(id)))).toBe(bigSha);
     });
 
     it('alternates PATCHes between two gateways (round-robin, no stickiness), cut off and resumed', async () => {
@@ -82,10 +82,10 @@ describe('tus 1.0 endpoint /v1/tus/ (real processes, two gateways)', () => {
       for (const g of stack.gatewayUrls) expect(patches.filter((p) => p.target === g).length).toBeGreaterThanOrEqual(3);
       const id = idOf(url);
       await assembled(id);
-      expect(await sha256OfStream(await t.store.get(`uploads/${id}/rr.bin`))).toBe(bigSha);
+      expect(await sha256OfStream(await t.store.get(await t.storedKey(id)))).toBe(bigSha);
     });
 
-    it('stores one PATCH of the whole file (no chunkSize) as chunk objects of at most KILN_CHUNK_SIZE_MAX, keeping a cut-off PATCH’s bytes', async () => {
+    it('stores one PATCH of the whole file (no chunkSize) in pieces of at most KILN_CHUNK_SIZE_MAX, keeping a cut-off PATCH’s bytes', async () => {
       const first = runClient(big, {
         endpoint: `${stack.url}/v1/tus/`,
         metadata: { filename: 'one.bin' },
@@ -109,7 +109,7 @@ describe('tus 1.0 endpoint /v1/tus/ (real processes, two gateways)', () => {
       expect(second.requests.find((r) => r.method === 'PATCH')!.offset).toBe(kept);
 
       await assembled(id);
-      expect(await sha256OfStream(await t.store.get(`uploads/${id}/one.bin`))).toBe(bigSha);
+      expect(await sha256OfStream(await t.store.get(await t.storedKey(id)))).toBe(bigSha);
       const { rows } = await t.db.query<{ length: string }>(
         'SELECT "end" - start + 1 AS length FROM upload_chunks WHERE upload_id = $1 ORDER BY start',
         [id],

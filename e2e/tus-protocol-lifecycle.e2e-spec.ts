@@ -81,7 +81,7 @@ describeTusProtocol((t, small) => {
     const rest = await patch(location, sent, small.bytes.subarray(sent));
     expect(rest.status).toBe(204);
     await assembled(idOf(location));
-    expect(await sha256OfStream(await t.store.get(`uploads/${idOf(location)}/cut.bin`))).toBe(small.sha());
+    expect(await sha256OfStream(await t.store.get(await t.storedKey(idOf(location))))).toBe(small.sha());
 
     const checked = await createUpload(SMALL, { filename: 'cut-sum.bin' });
     const cut2 = openRequest(checked, 'PATCH', {
@@ -140,7 +140,7 @@ describeTusProtocol((t, small) => {
     expect(await offsetOf(location, stack.gatewayUrls[1])).toBe(SMALL);
     expect((await patch(`${stack.gatewayUrls[1]}/v1/tus/${id}`, 0, small.bytes.subarray(0, MiB))).status).toBe(409);
     await assembled(id);
-    expect(await sha256OfStream(await t.store.get(`uploads/${id}/race.bin`))).toBe(small.sha());
+    expect(await sha256OfStream(await t.store.get(await t.storedKey(id)))).toBe(small.sha());
   });
 
   it('a job token opens uploads into its own job only (403 for another job), and the upload fills the job’s input', async () => {
@@ -182,6 +182,6 @@ describeTusProtocol((t, small) => {
       return j.input[0].status === 'ready' ? j.input[0] : undefined;
     });
     expect(input).toMatchObject({ filename: 'token.bin', size: SMALL });
-    expect(await sha256OfStream(await t.store.get(`inputs/${job.id}/${input.id}/token.bin`))).toBe(small.sha());
+    expect(await sha256OfStream(await t.store.get(await t.storedKey(idOf(location))))).toBe(small.sha());
   });
 });

@@ -27,7 +27,8 @@ describeTusProtocol((t, small) => {
     expect(Object.fromEntries([...res.headers].filter(([k]) => k.startsWith('tus-')))).toEqual({
       'tus-resumable': '1.0.0',
       'tus-version': '1.0.0',
-      'tus-extension': 'creation,creation-with-upload,creation-defer-length,expiration,checksum,termination',
+      'tus-extension':
+        'creation,creation-with-upload,creation-defer-length,expiration,checksum,termination,concatenation',
       'tus-max-size': String(MAX_FILE),
       'tus-checksum-algorithm': 'sha1,sha256',
     });
@@ -174,7 +175,7 @@ describeTusProtocol((t, small) => {
       content_type: 'application/x-test',
       size: SMALL,
     });
-    expect(await sha256OfStream(await t.store.get(`uploads/${id}/small.bin`))).toBe(small.sha());
+    expect(await sha256OfStream(await t.store.get(await t.storedKey(id)))).toBe(small.sha());
     const after = await head(location);
     expect(after.headers.get('upload-offset')).toBe(String(SMALL));
     expect(after.headers.get('upload-expires')).toBeNull();
@@ -217,7 +218,7 @@ describeTusProtocol((t, small) => {
     expect(ok2.status).toBe(204);
     expect(ok2.headers.get('upload-offset')).toBe(String(SMALL));
     await assembled(idOf(location));
-    expect(await sha256OfStream(await t.store.get(`uploads/${idOf(location)}/sum.bin`))).toBe(small.sha());
+    expect(await sha256OfStream(await t.store.get(await t.storedKey(idOf(location))))).toBe(small.sha());
   });
 
   it('creation-with-upload: the POST body is the first PATCH', async () => {
@@ -237,7 +238,7 @@ describeTusProtocol((t, small) => {
     const rest = await patch(location, 2 * MiB, small.bytes.subarray(2 * MiB));
     expect(rest.status).toBe(204);
     await assembled(idOf(location));
-    expect(await sha256OfStream(await t.store.get(`uploads/${idOf(location)}/cwu.bin`))).toBe(small.sha());
+    expect(await sha256OfStream(await t.store.get(await t.storedKey(idOf(location))))).toBe(small.sha());
 
     // The whole file in the creation request.
     const whole = await create(
@@ -280,6 +281,6 @@ describeTusProtocol((t, small) => {
     expect(h2.headers.get('upload-length')).toBe(String(SMALL));
     expect(h2.headers.get('upload-defer-length')).toBeNull();
     await assembled(idOf(location));
-    expect(await sha256OfStream(await t.store.get(`uploads/${idOf(location)}/deferred.bin`))).toBe(small.sha());
+    expect(await sha256OfStream(await t.store.get(await t.storedKey(idOf(location))))).toBe(small.sha());
   });
 });

@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # `npm run bench [-- <case> ...]` / `npm run bench:<case>`: the benchmark suite (bench/suite.ts) with
 # the services it needs: deps, the Prisma client, a fresh build, the local S3 server of `npm run up`
-# (.kiln/s3, port 7480; started when down, left running). Cases: upload memory assembly conversion
+# (.kiln/s3, port 7480; started when down, left running). Cases: upload direct memory assembly conversion
 # latency scaling queue (all when none is named; or BENCH_CASES=a,b). BENCH_RUNS (default 3) runs
 # per case. Results: bench/results/<YYYY-MM-DD>.{json,md}.
 set -euo pipefail

@@ -47,13 +47,23 @@ export async function startTusPeer(ctx: SuiteContext, name: string): Promise<Tus
   };
 }
 
-/** One tus upload of a whole file with tus-js-client (one stream, `chunkSize` per PATCH); resolves with its URL. */
-export function tusUpload(endpoint: string, file: string, chunkSize: number): Promise<string> {
+/**
+ * One tus upload of a whole file with tus-js-client (`chunkSize` per PATCH; one stream unless
+ * `parallelUploads` > 1, which needs the server's concatenation extension); resolves with its URL.
+ */
+export function tusUpload(
+  endpoint: string,
+  file: string,
+  chunkSize: number,
+  options: { headers?: Record<string, string>; parallelUploads?: number } = {},
+): Promise<string> {
   return new Promise((resolve, reject) => {
     // An fs.ReadStream with a path: tus-js-client reads each chunk from the file (never the whole file).
     const upload = new Upload(createReadStream(file) as unknown as Buffer, {
       endpoint,
       chunkSize,
+      headers: options.headers ?? {},
+      parallelUploads: options.parallelUploads ?? 1,
       retryDelays: null,
       storeFingerprintForResuming: false,
       metadata: { filename: path.basename(file) },

@@ -337,7 +337,7 @@ export const uploadCase: BenchCase = {
       kiln: { label: 'gateway VmHWM', unit: 'MiB', samples: peaks('kiln') },
       baseline: { label: 'tus peer VmHWM (its upload)', unit: 'MiB', samples: peaks('tus') },
       ratio: { samples: peaks('kiln').map((k, i) => k / peaks('tus')[i]), meaning: 'Kiln / peer' },
-      target: { on: 'kiln', op: '<', value: 250 },
+      target: { on: 'kiln', op: '<', value: 150 },
       notes: [
         peakReset
           ? "Peak reset before each run (echo 5 > /proc/<pid>/clear_refs), so each sample is that run's own peak."

@@ -98,6 +98,14 @@ export class TusStack {
 
   assembled = (uploadId: string) => assembledUpload(this.stack, uploadId);
 
+  /**
+   * Where an assembled upload's file is: its recorded object key (the multipart upload's key when
+   * every piece was a part, else the input's or the upload's own key).
+   */
+  storedKey = async (uploadId: string): Promise<string> =>
+    (await this.db.query<{ object_key: string }>('SELECT object_key FROM uploads WHERE id = $1', [uploadId])).rows[0]
+      .object_key;
+
   keysUnder = (prefix: string) => keysUnder(this.store, prefix);
 
   /** A tus-js-client upload of a file, run until success (or until `stopAt` bytes went out: then aborted). */

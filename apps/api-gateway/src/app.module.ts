@@ -31,6 +31,7 @@ import { DirectUploadsService } from './uploads/direct-uploads.service';
 import { uploadProviders } from './uploads/upload-providers';
 import { TusController } from './tus/tus.controller';
 import { TusPatchWriter } from './tus/tus-patch-writer';
+import { TusConcat } from './tus/tus-concat';
 import { TusService } from './tus/tus.service';
 import { WebController } from './web/web.controller';
 import { WebJobsController } from './web/web-jobs.controller';
@@ -72,6 +73,7 @@ export class AppModule {
         DirectUploadsService,
         TusService,
         TusPatchWriter,
+        TusConcat,
         PresetsService,
         ...uploadProviders,
         KeyLimits,

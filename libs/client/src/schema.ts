@@ -1076,6 +1076,105 @@ export interface paths {
     patch?: never;
     trace?: never;
   };
+  '/v1/uploads/modes': {
+    parameters: {
+      query?: never;
+      header?: never;
+      path?: never;
+      cookie?: never;
+    };
+    /** The upload modes offered: direct (straight to S3, presigned) and proxied (through the gateway) */
+    get: {
+      parameters: {
+        query?: never;
+        header?: never;
+        path?: never;
+        cookie?: never;
+      };
+      requestBody?: never;
+      responses: {
+        /** @description OK */
+        200: {
+          headers: {
+            [name: string]: unknown;
+          };
+          content: {
+            'application/json': components['schemas']['UploadModes'];
+          };
+        };
+        401: components['responses']['Unauthorized'];
+        429: components['responses']['RateLimited'];
+        500: components['responses']['Internal'];
+        503: components['responses']['Unavailable'];
+      };
+    };
+    put?: never;
+    post?: never;
+    delete?: never;
+    options?: never;
+    head?: never;
+    patch?: never;
+    trace?: never;
+  };
+  '/v1/uploads/{id}/parts': {
+    parameters: {
+      query?: never;
+      header?: never;
+      path: {
+        id: string;
+      };
+      cookie?: never;
+    };
+    get?: never;
+    put?: never;
+    /** Direct multipart sessions (Kiln extension): presigned part URLs that sign their Content-Length */
+    post: {
+      parameters: {
+        query?: never;
+        header?: {
+          /** @description Any 1–255 visible ASCII characters, unique per request you mean (e.g. a UUID); scoped to the API key. The first answer to the same key, method, path and body is replayed for 24 h with `Idempotent-Replayed: true`; another body under the key is a 422 `idempotency_mismatch`; while the first is still running, a 409 `conflict` with Retry-After. A malformed key is a 400 naming the header. */
+          'Idempotency-Key'?: string;
+        };
+        path: {
+          id: string;
+        };
+        cookie?: never;
+      };
+      requestBody: {
+        content: {
+          'application/json': components['schemas']['SignPartsBody'];
+        };
+      };
+      responses: {
+        /** @description OK */
+        200: {
+          headers: {
+            [name: string]: unknown;
+          };
+          content: {
+            'application/json': components['schemas']['SignedParts'];
+          };
+        };
+        400: components['responses']['InvalidInput'];
+        401: components['responses']['Unauthorized'];
+        403: components['responses']['Forbidden'];
+        404: components['responses']['NotFound'];
+        408: components['responses']['RequestTimeout'];
+        409: components['responses']['Conflict'];
+        413: components['responses']['PayloadTooLarge'];
+        415: components['responses']['UnsupportedMediaType'];
+        422: components['responses']['Unprocessable'];
+        429: components['responses']['RateLimited'];
+        500: components['responses']['Internal'];
+        503: components['responses']['Unavailable'];
+      };
+    };
+    delete?: never;
+    options?: never;
+    head?: never;
+    patch?: never;
+    trace?: never;
+  };
   '/v1/uploads/{id}/complete': {
     parameters: {
       query?: never;
@@ -1137,7 +1236,7 @@ export interface paths {
     };
     get?: never;
     put?: never;
-    /** Creation: Upload-Length (or Upload-Defer-Length: 1), Tus-Resumable: 1.0.0, Upload-Metadata (base64 pairs: filename, filetype | content_type, job_id, input_id, target — creates a job converting this upload to that target, checksum_sha256); a body sent as application/offset+octet-stream is the first PATCH */
+    /** Creation: Upload-Length (or Upload-Defer-Length: 1), Tus-Resumable: 1.0.0, Upload-Metadata (base64 pairs: filename, filetype | content_type, job_id, input_id, target — creates a job converting this upload to that target, checksum_sha256); a body sent as application/offset+octet-stream is the first PATCH. Concatenation: Upload-Concat: partial creates a partial upload (bytes only, never a job input); Upload-Concat: final;<url> <url> … (no Upload-Length, no body) creates the final upload from the caller’s partial uploads (its length their sum; 400 for a non-partial, 404 unknown, 409 a partial already in another final), assembled on the server once they are */
     post: {
       parameters: {
         query?: never;
@@ -1180,7 +1279,7 @@ export interface paths {
       };
     };
     delete?: never;
-    /** What the server supports (Tus-Version, Tus-Extension: creation,creation-with-upload,creation-defer-length,expiration,checksum,termination, Tus-Max-Size, Tus-Checksum-Algorithm: sha1,sha256); no credentials; answers CORS preflights */
+    /** What the server supports (Tus-Version, Tus-Extension: creation,creation-with-upload,creation-defer-length,expiration,checksum,termination,concatenation, Tus-Max-Size, Tus-Checksum-Algorithm: sha1,sha256); no credentials; answers CORS preflights */
     options: {
       parameters: {
         query?: never;
@@ -1234,7 +1333,7 @@ export interface paths {
         };
       };
       responses: {
-        /** @description Upload-Offset: the new offset */
+        /** @description Upload-Offset: the new offset (403 on a final upload: it takes no bytes) */
         204: {
           headers: {
             [name: string]: unknown;
@@ -1316,7 +1415,7 @@ export interface paths {
         503: components['responses']['Unavailable'];
       };
     };
-    /** What the server supports (Tus-Version, Tus-Extension: creation,creation-with-upload,creation-defer-length,expiration,checksum,termination, Tus-Max-Size, Tus-Checksum-Algorithm: sha1,sha256); no credentials; answers CORS preflights */
+    /** What the server supports (Tus-Version, Tus-Extension: creation,creation-with-upload,creation-defer-length,expiration,checksum,termination,concatenation, Tus-Max-Size, Tus-Checksum-Algorithm: sha1,sha256); no credentials; answers CORS preflights */
     options: {
       parameters: {
         query?: never;
@@ -1338,7 +1437,7 @@ export interface paths {
         500: components['responses']['Internal'];
       };
     };
-    /** Upload-Offset to resume from, Upload-Length (or Upload-Defer-Length: 1), Upload-Metadata, Upload-Expires */
+    /** Upload-Offset to resume from, Upload-Length (or Upload-Defer-Length: 1), Upload-Metadata, Upload-Expires; Upload-Concat on partial and final uploads (a final answers Upload-Offset only once every partial is complete) */
     head: {
       parameters: {
         query?: never;
@@ -1390,7 +1489,7 @@ export interface paths {
         };
       };
       responses: {
-        /** @description Upload-Offset: the new offset */
+        /** @description Upload-Offset: the new offset (403 on a final upload: it takes no bytes) */
         204: {
           headers: {
             [name: string]: unknown;
@@ -2320,6 +2419,21 @@ export interface components {
       checksum_sha256?: string;
       /** @description Epoch seconds; 0 = never; default now + KILN_UPLOAD_TTL_SECONDS. */
       expires_at?: number;
+      /**
+       * @description proxied (default): chunks go through the gateway; direct: straight to S3, presigned.
+       * @enum {string}
+       */
+      mode?: 'direct' | 'proxied';
+      /**
+       * @description Direct only. Default: form up to KILN_DIRECT_FORM_MAX bytes, else multipart.
+       * @enum {string}
+       */
+      transfer?: 'form' | 'multipart';
+      /** @description Direct multipart only: bytes per part; raised to size / 10,000 when smaller. */
+      part_size?: number;
+    };
+    SignPartsBody: {
+      part_numbers: number[];
     };
     WebJobBody: {
       input: {
@@ -2541,6 +2655,68 @@ export interface components {
       /** Format: date-time */
       created_at: string;
       input?: components['schemas']['Input'];
+      /**
+       * @description direct: the bytes go straight to S3 with presigned URLs; proxied: through the gateway.
+       * @enum {string}
+       */
+      mode?: 'direct' | 'proxied';
+      /**
+       * @description Direct sessions: one presigned POST form, or presigned part PUTs.
+       * @enum {string}
+       */
+      transfer?: 'form' | 'multipart';
+      /** @description Direct form: POST multipart/form-data here. */
+      form_post_url?: string;
+      /** @description Direct form: the fields to send first; the file goes last as field `file`. */
+      form_post_params?: {
+        [key: string]: string;
+      };
+      /** @description Direct form: epoch seconds. */
+      form_post_expires_at?: number;
+      /** @description Direct multipart: bytes per part (the last may be shorter). */
+      part_size?: number;
+      part_count?: number;
+      /** @description Direct multipart: the parts S3 holds (ListParts), the resume list. */
+      parts?: components['schemas']['DirectPart'][];
+      /** @description Direct multipart: POST part numbers here for presigned URLs. */
+      parts_url?: string;
+    };
+    /** @description A part of a direct multipart upload as S3 holds it. */
+    DirectPart: {
+      part_number: number;
+      size: number;
+      etag: string;
+    };
+    /** @description Presigned part URLs (POST /v1/uploads/{id}/parts). */
+    SignedParts: {
+      parts: {
+        part_number: number;
+        size: number;
+        url: string;
+        /** @enum {string} */
+        method: 'PUT';
+        headers: {
+          [key: string]: string;
+        };
+      }[];
+      /** @description Epoch seconds: sign again for fresh URLs after it. */
+      expires_at: number;
+    };
+    /** @description The upload modes this server offers (GET /v1/uploads/modes). */
+    UploadModes: {
+      modes: ('direct' | 'proxied')[];
+      /** @enum {string} */
+      default: 'proxied';
+      /** @enum {string} */
+      recommended: 'direct' | 'proxied';
+      /** @description Absent when KILN_DIRECT_UPLOADS=false. */
+      direct?: {
+        part_size?: number;
+        part_size_min?: number;
+        max_parts?: number;
+        form_max?: number;
+        url_ttl_seconds?: number;
+      };
     };
     /** @description One delivery attempt of the job’s callback. */
     CallbackAttempt: {

@@ -33,6 +33,44 @@ describe('parseConfig', () => {
     },
   );
 
+  it('direct uploads: defaults, byte sizes, bounds and the CORS origins list', () => {
+    const c = parseConfig(base);
+    expect(c).toMatchObject({
+      KILN_DIRECT_UPLOADS: true,
+      KILN_DIRECT_PART_SIZE: 16 * 1024 ** 2,
+      KILN_DIRECT_FORM_MAX: 16 * 1024 ** 2,
+      KILN_DIRECT_URL_TTL_SECONDS: 3600,
+      KILN_S3_CORS_ORIGINS: ['*'],
+    });
+    expect(c.KILN_S3_PUBLIC_URL).toBeUndefined();
+    const set = parseConfig({
+      ...base,
+      KILN_DIRECT_UPLOADS: 'false',
+      KILN_DIRECT_PART_SIZE: '64MiB',
+      KILN_DIRECT_FORM_MAX: '0',
+      KILN_S3_PUBLIC_URL: 'https://s3.example.com',
+      KILN_S3_CORS_ORIGINS: 'https://a.example, https://b.example',
+    });
+    expect(set).toMatchObject({
+      KILN_DIRECT_UPLOADS: false,
+      KILN_DIRECT_PART_SIZE: 64 * 1024 ** 2,
+      KILN_DIRECT_FORM_MAX: 0,
+      KILN_S3_PUBLIC_URL: 'https://s3.example.com',
+      KILN_S3_CORS_ORIGINS: ['https://a.example', 'https://b.example'],
+    });
+    for (const [variable, value] of [
+      ['KILN_DIRECT_PART_SIZE', '4MiB'],
+      ['KILN_DIRECT_PART_SIZE', '6GiB'],
+      ['KILN_DIRECT_FORM_MAX', '6GiB'],
+      ['KILN_DIRECT_URL_TTL_SECONDS', '59'],
+      ['KILN_DIRECT_URL_TTL_SECONDS', '604801'],
+      ['KILN_S3_PUBLIC_URL', 'not a url'],
+      ['KILN_S3_CORS_ORIGINS', ' , '],
+    ]) {
+      expect(() => parseConfig({ ...base, [variable]: value })).toThrow(`invalid configuration: ${variable}`);
+    }
+  });
+
   describe('Redis Cluster mode', () => {
     const cluster = {
       ...base,

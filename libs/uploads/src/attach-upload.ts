@@ -31,6 +31,12 @@ export async function attachUpload(
       [{ field: 'upload_id', message: 'already attached to a job' }],
     );
   }
+  if (upload.tusConcat === 'partial')
+    throw new KilnError(
+      'invalid_input',
+      'The upload is a tus partial upload: only the final upload made of it (Upload-Concat: final) can be an input.',
+      [{ field: 'upload_id', message: 'partial upload' }],
+    );
   if (upload.status === 'failed')
     throw new KilnError('conflict', `The upload failed: ${upload.error ?? 'see its status'}.`, [
       { field: 'upload_id', message: 'upload failed' },

@@ -27,9 +27,11 @@ export interface StoredChunk {
   start: number;
   /** Inclusive. */
   end: number;
-  objectKey: string;
+  /** Null for a piece stored as a part of the upload's multipart upload (`partNumber`). */
+  objectKey: string | null;
   etag?: string;
   sha256?: string;
+  partNumber?: number;
 }
 
 /** A stored piece recordChunks takes: a chunk object, or a part of the upload's multipart upload (direct uploads). */

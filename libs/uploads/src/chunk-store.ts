@@ -223,7 +223,7 @@ export class ChunkStore {
    * a Redis lock rather than a database transaction: a burst of first chunks (50 at once) waits on
    * Redis without holding database connections while S3 answers.
    */
-  private async ensureMultipart(upload: Upload): Promise<{ id: string; key: string; started: boolean }> {
+  async ensureMultipart(upload: Upload): Promise<{ id: string; key: string; started: boolean }> {
     if (upload.multipartId && upload.multipartKey)
       return { id: upload.multipartId, key: upload.multipartKey, started: false };
     const lock = await this.locks.acquireWaiting(upload.id, 'multipart', PART_LOCK_WAIT_MS);
@@ -258,6 +258,7 @@ export class ChunkStore {
       const current = await lockedUpload(tx, uploadId);
       if (current.status !== 'uploading')
         throw new KilnError('conflict', `The upload is ${current.status} and takes no new bytes.`);
+      if (chunks.some((c) => c.partNumber !== undefined) && !current.multipartId) throw storageReset();
       const received = receivedOf(current);
       const taken: { start: number; end: number }[] = [];
       for (const c of chunks) {

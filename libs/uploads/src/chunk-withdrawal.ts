@@ -26,11 +26,14 @@ export async function withdrawChunks(
   chunks: readonly StoredChunk[],
 ): Promise<number> {
   if (!chunks.length) return 0;
-  const keys = chunks.map((c) => c.objectKey);
+  const keys = chunks.flatMap((c) => (c.objectKey ? [c.objectKey] : []));
+  const parts = chunks.flatMap((c) => (c.partNumber !== undefined ? [c.partNumber] : []));
   const bytes = await recording(prisma, async (tx) => {
     const current = await lockedUpload(tx, uploadId);
     if (current.status !== 'uploading') return 0;
-    const rows = await tx.uploadChunk.findMany({ where: { uploadId, objectKey: { in: keys } } });
+    const rows = await tx.uploadChunk.findMany({
+      where: { uploadId, OR: [{ objectKey: { in: keys } }, { partNumber: { in: parts } }] },
+    });
     const total = rows.reduce((n, c) => n + (c.end - c.start + 1n), 0n);
     await tx.uploadChunk.deleteMany({ where: { id: { in: rows.map((c) => c.id) } } });
     // The merged ranges are read again from the rows that stay (a rare path: a refused PATCH).

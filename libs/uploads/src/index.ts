@@ -12,3 +12,4 @@ export * from './segmented-writer';
 export * from './upload-caller';
 export * from './upload-errors';
 export * from './upload-lock';
+export * from './tus-concat';

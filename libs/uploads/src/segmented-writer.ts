@@ -1,10 +1,12 @@
 import { createHash, randomBytes } from 'node:crypto';
 import { Readable } from 'node:stream';
 import { KilnError } from '@kiln/contracts';
+import type { Upload } from '@kiln/database';
 import type { KilnMetrics } from '@kiln/observability';
-import { objectKeys, type ObjectStore } from '@kiln/storage';
+import { S3_MIN_PART_SIZE, objectKeys, type ObjectStore } from '@kiln/storage';
 import { splitBody } from './body-segments';
 import type { ChunkStore, StoredChunk } from './chunk-store';
+import { partNumberFor } from './part-plan';
 import type { HeldUploadLock } from './upload-lock';
 
 export interface AppendOptions {
@@ -16,6 +18,19 @@ export interface AppendOptions {
   checksum?: { algorithm: string; digest: Buffer };
   /** The upload's lock, held by the caller: every store and record checks it still holds. */
   lock: HeldUploadLock;
+  /**
+   * The upload (its size and multipart upload): given, a segment of at least 5 MiB (or the one
+   * that ends the file) goes straight into the upload's S3 multipart upload as a part (see
+   * part-plan.ts) instead of a chunk object. Not with a checksum (a part cannot be taken back).
+   */
+  asParts?: {
+    upload: Upload;
+    /**
+     * The upload holds chunk objects already: a piece under 5 MiB that ends the file stays an object
+     * too (as a part it would only make a mix of parts and objects, assembled by reading both back).
+     */
+    holdsObjects: boolean;
+  };
 }
 
 export interface AppendResult {
@@ -50,6 +65,7 @@ export class SegmentedWriter {
     const { checksum, lock } = options;
     const hash = checksum ? createHash(checksum.algorithm) : undefined;
     const held: StoredChunk[] = [];
+    let objects = options.asParts?.holdsObjects ?? true;
     const recorded: StoredChunk[] = [];
     try {
       const split = await this.metrics.trackUpload(() =>
@@ -60,20 +76,41 @@ export class SegmentedWriter {
             lock.assertHeld();
             const start = offset + segment.start;
             const end = start + segment.length - 1;
-            const key = objectKeys.chunk(uploadId, start, end, randomBytes(4).toString('hex'));
-            const put = await this.store.put(key, Readable.from(segment.parts), {
-              size: segment.length,
-              checksum: 'none',
-            });
+            const upload = checksum ? undefined : options.asParts?.upload;
+            const partNumber =
+              upload && (segment.length >= S3_MIN_PART_SIZE || !objects)
+                ? partNumberFor(Number(upload.size), { start, end }, upload.lengthDeferred)
+                : null;
+            let chunk: StoredChunk;
+            if (upload && partNumber !== null) {
+              const multipart = await this.chunks.ensureMultipart(upload);
+              lock.assertHeld();
+              const put = await this.store.putPart(
+                multipart.key,
+                multipart.id,
+                partNumber,
+                Readable.from(segment.parts),
+                segment.length,
+              );
+              chunk = { start, end, objectKey: null, etag: put.etag, partNumber };
+            } else {
+              objects = true;
+              const key = objectKeys.chunk(uploadId, start, end, randomBytes(4).toString('hex'));
+              const put = await this.store.put(key, Readable.from(segment.parts), {
+                size: segment.length,
+                checksum: 'none',
+              });
+              chunk = { start, end, objectKey: key, ...(put.etag ? { etag: put.etag } : {}) };
+            }
             this.metrics.uploadBytesReceived.inc({ kind: 'chunk' }, segment.length);
-            const chunk: StoredChunk = { start, end, objectKey: key, ...(put.etag ? { etag: put.etag } : {}) };
             if (checksum) return void held.push(chunk);
             try {
               lock.assertHeld();
               await this.chunks.recordChunks(uploadId, [chunk]);
               recorded.push(chunk);
             } catch (err: unknown) {
-              await this.store.remove(key).catch(() => undefined);
+              // A part not recorded stays out of the completion (the assembler lists only recorded parts).
+              if (chunk.objectKey) await this.store.remove(chunk.objectKey).catch(() => undefined);
               throw err;
             }
           },
@@ -93,7 +130,9 @@ export class SegmentedWriter {
       throw err;
     } finally {
       // Objects of a body with a checksum that were not recorded: mismatch, break-off, failure.
-      await Promise.all(held.map((c) => this.store.remove(c.objectKey).catch(() => undefined)));
+      await Promise.all(
+        held.map((c) => (c.objectKey ? this.store.remove(c.objectKey).catch(() => undefined) : undefined)),
+      );
     }
   }
 }

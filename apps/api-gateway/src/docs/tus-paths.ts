@@ -7,7 +7,7 @@ export function tusPaths() {
   const tus = (o: Omit<Operation, 'tag'>) => op({ ...o, tag: TUS });
   const capabilities = tus({
     summary:
-      'What the server supports (Tus-Version, Tus-Extension: creation,creation-with-upload,creation-defer-length,expiration,checksum,termination, Tus-Max-Size, Tus-Checksum-Algorithm: sha1,sha256); no credentials; answers CORS preflights',
+      'What the server supports (Tus-Version, Tus-Extension: creation,creation-with-upload,creation-defer-length,expiration,checksum,termination,concatenation, Tus-Max-Size, Tus-Checksum-Algorithm: sha1,sha256); no credentials; answers CORS preflights',
     auth: 'public',
     ok: { '204': empty('Headers only') },
   });
@@ -17,7 +17,7 @@ export function tusPaths() {
     auth: 'jobToken' as const,
     content: { 'application/offset+octet-stream': binary },
     ok: {
-      '204': empty('Upload-Offset: the new offset'),
+      '204': empty('Upload-Offset: the new offset (403 on a final upload: it takes no bytes)'),
       '409': json(ref('Error'), 'Upload-Offset is not the offset'),
       '410': json(ref('Error'), 'Expired'),
       '423': json(ref('Error'), 'Another request is writing this upload'),
@@ -30,7 +30,7 @@ export function tusPaths() {
       options: capabilities,
       post: tus({
         summary:
-          'Creation: Upload-Length (or Upload-Defer-Length: 1), Tus-Resumable: 1.0.0, Upload-Metadata (base64 pairs: filename, filetype | content_type, job_id, input_id, target — creates a job converting this upload to that target, checksum_sha256); a body sent as application/offset+octet-stream is the first PATCH',
+          'Creation: Upload-Length (or Upload-Defer-Length: 1), Tus-Resumable: 1.0.0, Upload-Metadata (base64 pairs: filename, filetype | content_type, job_id, input_id, target — creates a job converting this upload to that target, checksum_sha256); a body sent as application/offset+octet-stream is the first PATCH. Concatenation: Upload-Concat: partial creates a partial upload (bytes only, never a job input); Upload-Concat: final;<url> <url> … (no Upload-Length, no body) creates the final upload from the caller’s partial uploads (its length their sum; 400 for a non-partial, 404 unknown, 409 a partial already in another final), assembled on the server once they are',
         auth: 'jobToken',
         ok: {
           '201': empty(
@@ -46,7 +46,7 @@ export function tusPaths() {
       options: capabilities,
       head: tus({
         summary:
-          'Upload-Offset to resume from, Upload-Length (or Upload-Defer-Length: 1), Upload-Metadata, Upload-Expires',
+          'Upload-Offset to resume from, Upload-Length (or Upload-Defer-Length: 1), Upload-Metadata, Upload-Expires; Upload-Concat on partial and final uploads (a final answers Upload-Offset only once every partial is complete)',
         auth: 'jobToken',
         ok: { '200': empty('Headers only'), '410': json(ref('Error'), 'Expired') },
         errors: [403, 404],

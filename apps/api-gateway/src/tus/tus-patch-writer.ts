@@ -94,10 +94,15 @@ export class TusPatchWriter {
     try {
       split = await this.writer
         .append(id, offset, body.iterator({ destroyOnReturn: false }), {
-          segmentSize: this.segmentSize,
+          segmentSize: segmentSizeFor(declared, this.segmentSize),
           maxBytes: room,
           checksum,
           lock,
+          asParts: {
+            upload: result.upload,
+            holdsObjects:
+              (await this.prisma.uploadChunk.count({ where: { uploadId: id, objectKey: { not: null } } })) > 0,
+          },
         })
         .catch((err: unknown) => {
           throw cutByQuota && err instanceof KilnError && err.code === 'payload_too_large'
@@ -187,6 +192,22 @@ export function tusState(result: ChunkResult): TusUploadState {
     jobId: u.jobId,
   };
 }
+
+/**
+ * The segment size for a PATCH of `declared` bytes (its Content-Length): at most `max`, and when
+ * the body is large enough, its equal share of ⌈declared / max⌉ segments, so that every segment
+ * is at least 5 MiB and becomes an S3 part (a 10 MiB PATCH with max 8 MiB: 2 × 5 MiB, not 8 + 2).
+ * A body of unknown length is cut at `max` (only its tail may be shorter).
+ */
+export function segmentSizeFor(declared: number | undefined, max: number): number {
+  if (declared === undefined || declared <= max) return max;
+  const count = Math.ceil(declared / max);
+  const share = Math.ceil(declared / count);
+  const last = declared - (count - 1) * share;
+  return last >= S3_PART_MIN ? share : max;
+}
+
+const S3_PART_MIN = 5 * MiB;
 
 export function tooLarge(bytes: number, limit: number, field: string): KilnError {
   return new KilnError('payload_too_large', `${field} ${bytes} is over the limit of ${limit} bytes.`, [

@@ -161,7 +161,8 @@ describe('answer headers', () => {
   it('OPTIONS: version, extensions, max size, checksum algorithms', () => {
     expect(optionsHeaders(10 * 1024 ** 3)).toEqual({
       'Tus-Version': '1.0.0',
-      'Tus-Extension': 'creation,creation-with-upload,creation-defer-length,expiration,checksum,termination',
+      'Tus-Extension':
+        'creation,creation-with-upload,creation-defer-length,expiration,checksum,termination,concatenation',
       'Tus-Max-Size': '10737418240',
       'Tus-Checksum-Algorithm': 'sha1,sha256',
     });

@@ -6,7 +6,8 @@ import { TusError } from '@kiln/uploads';
 export { TusError, uploadLocked } from '@kiln/uploads';
 
 export const TUS_VERSION = '1.0.0';
-export const TUS_EXTENSIONS = 'creation,creation-with-upload,creation-defer-length,expiration,checksum,termination';
+export const TUS_EXTENSIONS =
+  'creation,creation-with-upload,creation-defer-length,expiration,checksum,termination,concatenation';
 export const TUS_CHECKSUM_ALGORITHMS = ['sha1', 'sha256'] as const;
 export type TusChecksumAlgorithm = (typeof TUS_CHECKSUM_ALGORITHMS)[number];
 /** "The Request MUST include a Content-Type header [of] application/offset+octet-stream" (PATCH). */
@@ -17,6 +18,7 @@ export const CORS_ALLOW_HEADERS = [
   'Authorization',
   'Content-Type',
   'Upload-Checksum',
+  'Upload-Concat',
   'Upload-Defer-Length',
   'Upload-Length',
   'Upload-Metadata',
@@ -32,6 +34,7 @@ export const CORS_ALLOW_HEADERS = [
 /** Answer headers a browser script may read. */
 export const CORS_EXPOSE_HEADERS = [
   'Location',
+  'Upload-Concat',
   'Upload-Offset',
   'Upload-Length',
   'Upload-Defer-Length',

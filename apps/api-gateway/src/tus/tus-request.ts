@@ -9,6 +9,8 @@ export interface TusRequest {
   checksum?: string;
   contentType?: string;
   contentLength?: string;
+  /** Upload-Concat (concatenation extension): `partial` or `final;<url> <url> …`. */
+  concat?: string;
 }
 
 export function tusRequest(req: Request): TusRequest {
@@ -20,5 +22,6 @@ export function tusRequest(req: Request): TusRequest {
     checksum: req.header('upload-checksum'),
     contentType: req.header('content-type'),
     contentLength: req.header('content-length'),
+    concat: req.header('upload-concat'),
   };
 }

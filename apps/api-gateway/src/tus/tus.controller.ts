@@ -24,7 +24,7 @@ import { TusService, type TusAnswer } from './tus.service';
 
 /**
  * The tus 1.0.0 endpoint (https://tus.io/protocols/resumable-upload) with the creation,
- * creation-with-upload, creation-defer-length, expiration, checksum and termination extensions.
+ * creation-with-upload, creation-defer-length, expiration, checksum, termination and concatenation extensions.
  * A tus upload is an upload session (GET /v1/uploads/{id} shows it). API key or X-Job-Token.
  */
 @Controller('v1/tus')
@@ -60,8 +60,8 @@ export class TusController {
   }
 
   @Head(':id')
-  async head(@Caller() caller: Principal, @Param('id') id: string, @Res() res: Response) {
-    send(res, await this.tus.head(caller, id));
+  async head(@Caller() caller: Principal, @Param('id') id: string, @Req() req: Request, @Res() res: Response) {
+    send(res, await this.tus.head(caller, id, requestOrigin(req)));
   }
 
   @Patch(':id')

@@ -11,6 +11,7 @@ import { JobsService } from '../jobs/jobs.service';
 import { KeyLimits } from '../limits/key-limits.service';
 import { KeyQuotas } from '../limits/key-quotas.service';
 import { METADATA_MAX, UUID, creationSpec, type CreationSpec } from './tus-creation-spec';
+import { TUS_CONCAT_FINAL, TUS_CONCAT_PARTIAL, TusConcat, parseUploadConcat } from './tus-concat';
 import { TusPatchWriter, tooLarge } from './tus-patch-writer';
 import {
   expiresHeader,
@@ -54,6 +55,7 @@ export class TusService {
     private readonly limits: KeyLimits,
     private readonly locks: UploadLocks,
     private readonly quotas: KeyQuotas,
+    private readonly concat: TusConcat,
   ) {}
 
   options(): Record<string, string> {
@@ -65,6 +67,8 @@ export class TusService {
    * creation-with-upload: a body sent as application/offset+octet-stream is the first PATCH.
    */
   async create(principal: Principal, request: TusRequest, body: Readable, origin: string): Promise<TusAnswer> {
+    const concat = parseUploadConcat(request.concat);
+    if (concat?.kind === 'final') return this.createFinal(principal, request, concat.ids, origin);
     const max = this.config.KILN_MAX_FILE_SIZE;
     const length = parseCreationLength(request.uploadLength, request.deferLength);
     if (!length.deferred && length.length > max) throw tooLarge(length.length, max, 'Upload-Length');
@@ -75,6 +79,14 @@ export class TusService {
       ]);
     }
     const spec = creationSpec(parseUploadMetadata(rawMetadata ?? undefined));
+    // A partial upload is bytes of a final upload, never a job's input (or a new job) on its own.
+    const partial = concat?.kind === 'partial';
+    if (partial) {
+      delete spec.jobId;
+      delete spec.inputId;
+      delete spec.target;
+      delete spec.checksumSha256;
+    }
     const declared = parseByteCount('Content-Length', request.contentLength);
     const withBody = isOffsetStream(request.contentType);
     if (!withBody && (declared ?? 0) > 0) throw wrongContentType(request.contentType);
@@ -82,7 +94,7 @@ export class TusService {
     if (withBody && declared !== undefined && declared > (length.deferred ? max : length.length)) {
       throw tooLarge(declared, length.deferred ? max : length.length, 'Content-Length');
     }
-    if (principal.kind === 'job-token') {
+    if (principal.kind === 'job-token' && !partial) {
       if (spec.target)
         throw new KilnError(
           'forbidden',
@@ -93,7 +105,20 @@ export class TusService {
         throw new KilnError('forbidden', 'A job token can only open uploads into its own job (job_id).');
     }
 
-    const upload = await this.open(principal, spec, length, rawMetadata);
+    const upload = await this.open(
+      principal,
+      spec,
+      length,
+      rawMetadata,
+      partial
+        ? {
+            extra: {
+              tusConcat: TUS_CONCAT_PARTIAL,
+              scopeJobId: principal.kind === 'job-token' ? principal.jobId : null,
+            },
+          }
+        : {},
+    );
     const headers: Record<string, string> = {
       Location: `${this.config.KILN_PUBLIC_URL?.replace(/\/$/, '') ?? origin}/v1/tus/${upload.id}`,
       ...expiresHeader(upload),
@@ -120,10 +145,77 @@ export class TusService {
     return { status: 201, headers };
   }
 
-  /** HEAD: the offset to resume from. */
-  async head(principal: Principal, id: string): Promise<TusAnswer> {
-    await this.loadOwned(principal, id);
-    return { status: 200, headers: headHeaders(await this.patchWriter.state(id)) };
+  /**
+   * Concatenation: a final upload (Upload-Concat: final;<urls>) made of partial uploads of this
+   * caller. It takes no bytes itself (no body, no Upload-Length: its length is the partials'
+   * sum) and carries the metadata (file name, job_id / input_id / target, checksum_sha256), as a
+   * normal creation. The partials' storage quota was admitted when they were created. Once every
+   * partial is assembled the final is assembled from them server side.
+   */
+  private async createFinal(
+    principal: Principal,
+    request: TusRequest,
+    ids: string[],
+    origin: string,
+  ): Promise<TusAnswer> {
+    if (request.uploadLength !== undefined || request.deferLength !== undefined)
+      throw new KilnError(
+        'invalid_input',
+        'A final upload takes no Upload-Length: it is the sum of its partial uploads.',
+        [{ field: 'Upload-Length', message: 'not with Upload-Concat: final' }],
+      );
+    const declared = parseByteCount('Content-Length', request.contentLength);
+    if ((declared ?? 0) > 0 || isOffsetStream(request.contentType))
+      throw new KilnError('invalid_input', 'A final upload takes no bytes; send them to its partial uploads.', [
+        { field: 'body', message: 'not with Upload-Concat: final' },
+      ]);
+    const rawMetadata = request.metadata?.trim() || null;
+    if (rawMetadata && rawMetadata.length > METADATA_MAX) {
+      throw new KilnError('invalid_input', `Upload-Metadata is longer than ${METADATA_MAX} characters.`, [
+        { field: 'Upload-Metadata', message: 'too long' },
+      ]);
+    }
+    const spec = creationSpec(parseUploadMetadata(rawMetadata ?? undefined));
+    if (principal.kind === 'job-token') {
+      if (spec.target)
+        throw new KilnError(
+          'forbidden',
+          'A job token cannot create jobs (target); send an API key, or upload into the token’s job.',
+        );
+      spec.jobId ??= principal.jobId;
+      if (spec.jobId !== principal.jobId)
+        throw new KilnError('forbidden', 'A job token can only open uploads into its own job (job_id).');
+    }
+    const { size } = await this.concat.partialsFor(ids, (id) => this.loadOwned(principal, id));
+    const max = this.config.KILN_MAX_FILE_SIZE;
+    if (size > max) throw tooLarge(size, max, 'Upload-Concat');
+    const upload = await this.open(principal, spec, { deferred: false, length: size }, rawMetadata, {
+      extra: { tusConcat: TUS_CONCAT_FINAL, concatParts: ids },
+      admit: false,
+      within: (tx, final) => this.concat.take(tx, final, ids),
+    });
+    await this.concat.queueIfReady(upload.id);
+    const base = this.config.KILN_PUBLIC_URL?.replace(/\/$/, '') ?? origin;
+    return {
+      status: 201,
+      headers: {
+        Location: `${base}/v1/tus/${upload.id}`,
+        ...expiresHeader(upload),
+        ...(upload.jobId ? { 'Kiln-Job-Id': upload.jobId } : {}),
+      },
+    };
+  }
+
+  /** HEAD: the offset to resume from (concatenation: Upload-Concat too). */
+  async head(principal: Principal, id: string, origin = ''): Promise<TusAnswer> {
+    const upload = await this.loadOwned(principal, id);
+    if (upload.tusConcat === TUS_CONCAT_FINAL) {
+      const base = this.config.KILN_PUBLIC_URL?.replace(/\/$/, '') ?? origin;
+      return { status: 200, headers: await this.concat.head(upload, base) };
+    }
+    const headers = headHeaders(await this.patchWriter.state(id));
+    if (upload.tusConcat === TUS_CONCAT_PARTIAL) headers['Upload-Concat'] = 'partial';
+    return { status: 200, headers };
   }
 
   /**
@@ -138,6 +230,11 @@ export class TusService {
     const checksum = parseUploadChecksum(request.checksum);
     const length = parseByteCount('Upload-Length', request.uploadLength);
     const upload = await this.loadOwned(principal, id);
+    if (upload.tusConcat === TUS_CONCAT_FINAL)
+      throw new KilnError(
+        'forbidden',
+        'A final upload (Upload-Concat: final) takes no PATCH; send bytes to its partial uploads.',
+      );
     if (upload.jobId && upload.status === 'uploading')
       this.jobs.assertAccepting(await this.jobs.loadOwned(principal, upload.jobId));
     const state = await this.limits.withUploadSlot(principal, () =>
@@ -172,6 +269,11 @@ export class TusService {
     spec: CreationSpec,
     length: { deferred: boolean; length?: number },
     metadata: string | null,
+    concat: {
+      extra?: { tusConcat: string; scopeJobId?: string | null; concatParts?: string[] };
+      admit?: boolean;
+      within?: (tx: Parameters<KeyQuotas['admitUpload']>[0], upload: { id: string; expiresAt: Date }) => Promise<void>;
+    } = {},
   ): Promise<Upload> {
     const size = length.deferred ? null : (length.length ?? null);
     const data = {
@@ -184,12 +286,15 @@ export class TusService {
       expiresAt: new Date(Date.now() + this.config.KILN_UPLOAD_TTL_SECONDS * 1000),
       tusMetadata: metadata,
       lengthDeferred: length.deferred,
+      ...concat.extra,
     };
     let jobId = spec.jobId;
     let inputId = spec.inputId;
     let created: string | undefined;
-    const admit = (tx: Parameters<KeyQuotas['admitUpload']>[0]) =>
-      this.quotas.admitUpload(tx, principal.ownerKeyHash, size ?? 0, 'Upload-Length');
+    const admit = async (tx: Parameters<KeyQuotas['admitUpload']>[0]) => {
+      if (concat.admit !== false) await this.quotas.admitUpload(tx, principal.ownerKeyHash, size ?? 0, 'Upload-Length');
+      await concat.within?.(tx, { id: data.id, expiresAt: data.expiresAt });
+    };
     if (spec.target) {
       const job = await this.jobs.create(principal, {
         process: true,
@@ -228,7 +333,7 @@ export class TusService {
   private async loadOwned(principal: Principal, id: string, opts: { expired?: boolean } = {}): Promise<Upload> {
     const upload = UUID.test(id) ? await this.prisma.upload.findUnique({ where: { id } }) : null;
     if (!upload || upload.ownerKeyHash !== principal.ownerKeyHash) throw new KilnError('not_found', 'No such upload.');
-    if (principal.kind === 'job-token' && upload.jobId !== principal.jobId)
+    if (principal.kind === 'job-token' && (upload.jobId ?? upload.scopeJobId) !== principal.jobId)
       throw new KilnError('forbidden', 'This job token belongs to another job.');
     if (!opts.expired && upload.status === 'uploading' && upload.expiresAt && upload.expiresAt < new Date())
       throw uploadGone();

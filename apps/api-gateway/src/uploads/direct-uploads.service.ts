@@ -81,7 +81,10 @@ export class DirectUploadsService implements OnApplicationBootstrap {
       ]);
     const raw = body && typeof body === 'object' && !Array.isArray(body) ? body : {};
     const spec = parseOrThrow(createSessionBody, { ...raw, mode: 'direct' });
-    const transfer = spec.transfer ?? (spec.size <= this.config.KILN_DIRECT_FORM_MAX ? 'form' : 'multipart');
+    // A part size asks for parts; otherwise the size decides (KILN_DIRECT_FORM_MAX).
+    const transfer =
+      spec.transfer ??
+      (spec.part_size === undefined && spec.size <= this.config.KILN_DIRECT_FORM_MAX ? 'form' : 'multipart');
     if (transfer === 'form' && spec.part_size !== undefined)
       throw new KilnError('invalid_input', 'Invalid body: part_size: only for transfer "multipart"', [
         { field: 'part_size', message: 'only for transfer "multipart"' },
@@ -154,11 +157,15 @@ export class DirectUploadsService implements OnApplicationBootstrap {
     return this.heldParts(upload);
   }
 
-  /** GET /v1/uploads/{id}: a direct session's view (parts from ListParts); other sessions as before. */
+  /**
+   * GET /v1/uploads/{id}: a direct session's view (parts from ListParts); a form session still
+   * uploading carries a freshly signed form (signing is local: no S3 request), so a client that lost
+   * the first one resumes with this. Other sessions as before.
+   */
   async get(principal: Principal, id: string, origin: string): Promise<UploadView> {
     const upload = await this.sessions.loadOwned(principal, id);
-    if (!upload.directTransfer) return this.sessions.get(principal, id, origin);
-    return this.view(upload as DirectUpload, origin);
+    if (!upload.directTransfer) return this.sessions.view(id, origin);
+    return this.view(upload as DirectUpload, origin, { sign: upload.directTransfer === 'form' });
   }
 
   /**

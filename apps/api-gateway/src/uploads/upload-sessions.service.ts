@@ -29,12 +29,16 @@ export class UploadSessionsService {
 
   async create(principal: Principal, body: unknown, origin: string): Promise<UploadView> {
     const spec = parseOrThrow(createSessionBody, body);
-    if (spec.mode === 'direct' || spec.transfer !== undefined || spec.part_size !== undefined)
-      throw new KilnError(
-        'invalid_input',
-        'Invalid body: mode: direct sessions are opened by the direct upload service',
-        [{ field: 'mode', message: 'use mode "direct" through POST /v1/uploads' }],
-      );
+    // Direct sessions are DirectUploadsService.create's (the controller sends `mode: "direct"` there).
+    if (spec.mode === 'direct')
+      throw new KilnError('invalid_input', 'Invalid body: mode: direct sessions are opened by DirectUploadsService', [
+        { field: 'mode', message: 'not handled here' },
+      ]);
+    for (const field of ['transfer', 'part_size'] as const)
+      if (spec[field] !== undefined)
+        throw new KilnError('invalid_input', `Invalid body: ${field}: only with mode "direct"`, [
+          { field, message: 'only with mode "direct"' },
+        ]);
     const upload = await this.open(principal, spec);
     return this.view(upload.id, origin);
   }

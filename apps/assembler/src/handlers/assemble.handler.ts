@@ -5,7 +5,7 @@ import { Inject, Injectable, Optional } from '@nestjs/common';
 import { KilnError, type HandlerOutcome, type PayloadOf } from '@kiln/contracts';
 import { PRISMA, type PrismaClient, type Upload, type UploadChunk } from '@kiln/database';
 import { LOGGER, KilnMetrics, type Logger } from '@kiln/observability';
-import type { HandlerContext, JobHandler } from '@kiln/queue';
+import { QueueProducer, type HandlerContext, type JobHandler } from '@kiln/queue';
 import {
   OBJECT_STORE,
   S3_MAX_PARTS,
@@ -14,8 +14,9 @@ import {
   objectKeys,
   type ObjectStore,
 } from '@kiln/storage';
-import { coversExactly } from '@kiln/uploads';
+import { TUS_CONCAT_FINAL, coversExactly } from '@kiln/uploads';
 import { JobLifecycle } from '@kiln/workflow';
+import { ConcatAssembly } from './tus-concat-assembly';
 
 /** Where an upload's bytes end up: a job's input, or a standalone session's own object. */
 export function assembledKey(upload: Pick<Upload, 'id' | 'jobId' | 'inputId' | 'filename'>): string {
@@ -31,7 +32,7 @@ export function canComposeServerSide(chunks: readonly { start: bigint; end: bigi
 }
 
 /** The chunk objects read one after another as one stream (bounded: one chunk stream open at a time). */
-function concatenated(store: ObjectStore, keys: string[]): Readable {
+export function concatenated(store: ObjectStore, keys: string[]): Readable {
   const out = new PassThrough({ highWaterMark: 1024 * 1024 });
   void (async () => {
     for (const key of keys) await pipeline(await store.get(key), out, { end: false });
@@ -61,7 +62,18 @@ export class AssembleHandler implements JobHandler<'assemble'> {
     @Inject(LOGGER) private readonly log: Logger,
     private readonly lifecycle: JobLifecycle,
     @Optional() @Inject(KilnMetrics) private readonly metrics?: KilnMetrics,
-  ) {}
+    @Optional() @Inject(QueueProducer) producer?: QueueProducer,
+  ) {
+    this.concat = new ConcatAssembly(prisma, store, log, lifecycle, producer, {
+      assembledKey,
+      canCompose: canComposeServerSide,
+      concatenated,
+      fail: (upload, message, code) => this.fail(upload, message, code),
+    });
+  }
+
+  /** tus concatenation: partial uploads queue their final; a final is assembled from its partials. */
+  private readonly concat: ConcatAssembly;
 
   /** Counted in kiln_assemblies_total{mode, outcome} once the mode is known (skips are not counted). */
   async handle(payload: PayloadOf<'assemble'>, ctx: HandlerContext): Promise<HandlerOutcome> {
@@ -108,9 +120,11 @@ export class AssembleHandler implements JobHandler<'assemble'> {
     if (!upload) return { status: 'skipped', reason: 'upload no longer exists' };
     if (upload.job?.status === 'canceled' || upload.job?.status === 'canceling')
       return { status: 'skipped', reason: 'job canceled' };
+    if (upload.tusConcat === TUS_CONCAT_FINAL) return this.concat.assembleFinal(upload, labels);
     if (upload.completedAt) {
       await this.store.removePrefix(objectKeys.uploadChunks(upload.id));
       if (upload.jobId) await this.lifecycle.startIfReady(upload.jobId); // a retry after an outage
+      await this.concat.partialAssembled(upload);
       return { status: 'skipped', reason: 'already assembled' };
     }
     if (upload.status !== 'complete') return { status: 'skipped', reason: `upload is ${upload.status}` };
@@ -211,6 +225,7 @@ export class AssembleHandler implements JobHandler<'assemble'> {
     });
     await this.store.removePrefix(objectKeys.uploadChunks(upload.id));
     if (owner.jobId) await this.lifecycle.startIfReady(owner.jobId);
+    await this.concat.partialAssembled(upload);
     const ms = Date.now() - started;
     this.log.info(
       {
