@@ -1,6 +1,7 @@
 // The web page served by the gateway at `/`, end to end in a real headless Chromium: it logs in
 // with the API key through the plain HTML form, picks a WAV, chooses MP3 and an option, uploads it
-// in chunks, follows the conversion live and downloads the result; a dropped picture is resized.
+// straight to S3 with Uppy (a direct session; the gateway only signs), follows the conversion live and
+// downloads the result; a dropped picture is resized.
 // Real gateway, assembler and converter processes, PostgreSQL, Redis, S3 (radosgw) and ffmpeg.
 // The session cookie's plain HTTP checks are in web.e2e-spec.ts.
 import { mkdir, readFile, stat, writeFile } from 'node:fs/promises';
@@ -8,7 +9,7 @@ import path from 'node:path';
 import { chromium, type Browser, type Request as BrowserRequest } from 'playwright-core';
 import { probe } from '../libs/media/src/probe';
 import { makeImage } from '../libs/media/src/testing';
-import { CHUNK, useWebStack, withCookie } from '../test/e2e-helpers/web';
+import { useWebStack, withCookie } from '../test/e2e-helpers/web';
 import { json } from '../test/stack';
 
 jest.setTimeout(120_000);
@@ -50,8 +51,16 @@ describe('web page at / (headless Chromium, real processes)', () => {
         (async () => `${r.url()} ${JSON.stringify(await r.allHeaders())} ${await r.text().catch(() => '')}`)(),
       );
     });
+    // The file's bytes go to S3 (part PUTs); the gateway sees Uppy's signing calls only.
+    const s3Origin = new URL(stack.env.S3_ENDPOINT).origin;
     const puts: BrowserRequest[] = [];
-    page.on('request', (r) => r.method() === 'PUT' && r.url().includes('/v1/uploads/') && puts.push(r));
+    const uppyCalls: string[] = [];
+    page.on('request', (r) => {
+      if (r.method() === 'PUT' && r.url().startsWith(s3Origin)) puts.push(r);
+      if (r.url().startsWith(`${stack.url}/v1/uppy/`))
+        uppyCalls.push(`${r.method()} ${r.url().slice(stack.url.length)}`);
+      if (r.method() === 'PUT' && r.url().startsWith(stack.url)) problems.push(`a PUT to the gateway: ${r.url()}`);
+    });
 
     // The login page: a plain form, no script at all.
     await page.goto(`${stack.url}/`);
@@ -107,12 +116,19 @@ describe('web page at / (headless Chromium, real processes)', () => {
     expect(seen.uploadValues[seen.uploadValues.length - 1]).toBe('100');
     expect(seen.uploadValues.length).toBeGreaterThan(1);
 
-    // The upload went as chunks (every byte once) through the upload session, with the job's token.
+    // The upload went straight to S3 in one part (the file is under 5 MiB), of exactly the file's
+    // length, signed by the gateway's Uppy endpoints under the job's token.
     const size = (await stat(w.wav)).size;
-    expect(puts.length).toBe(Math.ceil(size / CHUNK));
-    const ranges = await Promise.all(puts.map(async (r) => (await r.allHeaders())['content-range']));
-    expect(new Set(ranges).size).toBe(puts.length);
-    for (const r of puts) expect(await r.headerValue('x-job-token')).toMatch(/^[0-9a-f]{32}$/);
+    expect(puts.length).toBe(1);
+    expect(new URL(puts[0].url()).searchParams.get('partNumber')).toBe('1');
+    expect((await puts[0].allHeaders())['content-length']).toBe(String(size));
+    const token = /^POST \/v1\/uppy\/t\/([0-9a-f]{32})\/s3\/multipart$/.exec(uppyCalls[0])?.[1];
+    expect(token).toMatch(/^[0-9a-f]{32}$/);
+    expect(uppyCalls.map((c) => c.replace(/[?].*$/, '').replace(/[0-9a-f-]{36}/g, '<id>'))).toEqual([
+      `POST /v1/uppy/t/${token}/s3/multipart`,
+      `GET /v1/uppy/t/${token}/s3/multipart/<id>/1`,
+      `POST /v1/uppy/t/${token}/s3/multipart/<id>/complete`,
+    ]);
 
     // The job as the API sees it: MP3 at the chosen bitrate, created by the key that logged in.
     const job = await json(stack.api(`/v1/jobs/${jobId}`));
@@ -160,7 +176,7 @@ describe('web page at / (headless Chromium, real processes)', () => {
     await context.close();
   });
 
-  it('takes a dropped PNG to JPG at a chosen width, and sends a chunk lost on the network again', async () => {
+  it('takes a dropped PNG to JPG at a chosen width, and sends a part lost on the network again', async () => {
     const png = await makeImage({ path: path.join(w.tmp.dir, 'frame.png'), width: 640, height: 360 });
     const context = await browser.newContext({ viewport: { width: 1280, height: 900 } });
     const page = await context.newPage();
@@ -171,12 +187,13 @@ describe('web page at / (headless Chromium, real processes)', () => {
     await Promise.all([page.waitForURL(`${stack.url}/`), page.click('button[type="submit"]')]);
     await page.waitForSelector('#target:not([disabled])');
 
-    // The first attempt of the chunk dies on the network (the page retries it); the rest pass through.
+    // The first attempt of the part dies on the network (Uppy retries it); the rest pass through.
+    const s3Origin = new URL(stack.env.S3_ENDPOINT).origin;
     const attempts: string[] = [];
-    await page.route('**/v1/uploads/*', async (route) => {
+    await page.route(`${s3Origin}/**`, async (route) => {
       const req = route.request();
       if (req.method() !== 'PUT') return route.continue();
-      attempts.push((await req.allHeaders())['content-range']);
+      attempts.push(`part ${new URL(req.url()).searchParams.get('partNumber')}: ${req.postDataBuffer()?.length} bytes`);
       return attempts.length === 1 ? route.abort('connectionreset') : route.continue();
     });
 
@@ -203,7 +220,7 @@ describe('web page at / (headless Chromium, real processes)', () => {
     const link = page.locator('#transfers li[data-job-id] a.download');
     await link.waitFor({ timeout: 90_000 });
     const size = (await stat(png)).size;
-    expect(attempts).toEqual([`bytes 0-${size - 1}/${size}`, `bytes 0-${size - 1}/${size}`]);
+    expect(attempts).toEqual([`part 1: ${size} bytes`, `part 1: ${size} bytes`]);
     const jobId = (await page.getAttribute('#transfers li[data-job-id]', 'data-job-id'))!;
     const job = await json(stack.api(`/v1/jobs/${jobId}`));
     expect(job).toMatchObject({

@@ -7,6 +7,7 @@ import { cp, mkdir, readdir, readFile, rm, writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import pLimit from 'p-limit';
+import { build } from 'esbuild';
 
 const root = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..');
 const out = path.join(root, 'dist');
@@ -61,4 +62,16 @@ for (const dir of ['apps/api-gateway/src/web/static']) {
   await rm(path.join(out, dir), { recursive: true, force: true });
   await cp(path.join(root, dir), path.join(out, dir), { recursive: true, force: true });
 }
+// Uppy (core and @uppy/aws-s3) for the web page, bundled into one ES module beside its files.
+await build({
+  entryPoints: [path.join(root, 'apps/api-gateway/src/web/bundle/uppy-entry.js')],
+  outfile: path.join(out, 'apps/api-gateway/src/web/static/uppy.js'),
+  bundle: true,
+  format: 'esm',
+  platform: 'browser',
+  target: 'es2022',
+  minify: true,
+  legalComments: 'eof',
+  logLevel: 'warning',
+});
 console.log(`built ${files.length} files into dist/`);

@@ -35,7 +35,9 @@ import { TusConcat } from './tus/tus-concat';
 import { TusService } from './tus/tus.service';
 import { WebController } from './web/web.controller';
 import { WebJobsController } from './web/web-jobs.controller';
-import { WebPage } from './web/web-page';
+import { UppyController } from './uppy/uppy.controller';
+import { DIRECT_UPLOADS } from './uppy/uppy-s3';
+import { STATIC_DIR, WebPage, originOf } from './web/web-page';
 import { WebSessions } from './auth/web-sessions.service';
 import { ApiKeys } from './auth/api-keys.service';
 import { KeysController } from './keys/keys.controller';
@@ -60,6 +62,7 @@ export class AppModule {
         TusController,
         PresetsController,
         KeysController,
+        UppyController,
       ],
       providers: [
         JobsService,
@@ -78,7 +81,17 @@ export class AppModule {
         WebSessions,
         AuthFailures,
         ApiKeys,
-        { provide: WebPage, useFactory: () => new WebPage() },
+        {
+          provide: WebPage,
+          // The page sends files straight to S3 (direct uploads): its public origin is in the CSP.
+          useFactory: () => {
+            const s3 = (config as { KILN_S3_PUBLIC_URL?: string }).KILN_S3_PUBLIC_URL ?? config.S3_PUBLIC_ENDPOINT;
+            const origin = originOf(s3 ?? config.S3_ENDPOINT);
+            return new WebPage(STATIC_DIR, origin ? [origin] : []);
+          },
+        },
+        // The Uppy endpoints run on direct upload sessions.
+        { provide: DIRECT_UPLOADS, useExisting: DirectUploadsService },
         metricsProvider,
         { provide: APP_GUARD, useClass: AuthGuard },
         { provide: APP_GUARD, useClass: RateLimitGuard },

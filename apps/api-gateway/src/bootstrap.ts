@@ -9,6 +9,7 @@ import { KilnExpressAdapter } from './http/http-server';
 import { QUEUE_BOARD_PATH, adminAuth, queueBoard } from './http/queue-board';
 import { requestContext } from './http/request-context.middleware';
 import { requestDeadlines } from './http/request-deadlines';
+import { uppyCors } from './uppy/uppy-cors';
 
 /** Builds the gateway (used by main.ts and by tests that run it in-process). */
 export async function createGateway(
@@ -34,6 +35,8 @@ export async function createGateway(
       uploadIdleMs: config.KILN_UPLOAD_IDLE_TIMEOUT_SECONDS * 1000,
     }),
   );
+  // Uppy on another origin calls /v1/uppy/… (preflights answered there).
+  app.use('/v1/uppy', uppyCors);
   app.use(
     QUEUE_BOARD_PATH,
     adminAuth(config, app.get(ApiKeys)),

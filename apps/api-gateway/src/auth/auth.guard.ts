@@ -106,8 +106,10 @@ export class AuthGuard implements CanActivate {
         : { kind: 'key', ownerKeyHash: h, scopes };
       return true;
     }
-    // X-Oc-Token: online-convert's name for the job token.
-    const token = req.header('x-job-token') ?? req.header('x-oc-token');
+    // X-Oc-Token: online-convert's name for the job token. A route with `:jobToken` in its path (the Uppy
+    // endpoints: @uppy/aws-s3 sends no headers) takes it from there.
+    const pathToken = typeof req.params?.jobToken === 'string' ? req.params.jobToken : undefined;
+    const token = req.header('x-job-token') ?? req.header('x-oc-token') ?? pathToken;
     if (token !== undefined) {
       const scope = this.reflector.getAllAndOverride<'job' | 'resource' | undefined>(JOB_TOKEN_ALLOWED, targets);
       if (!scope) {

@@ -7,6 +7,7 @@ import { operationsPaths } from './operations-paths';
 import { presetPaths } from './preset-paths';
 import { requestBodySchemas } from './request-schemas';
 import { tusPaths } from './tus-paths';
+import { UPPY, uppyPaths } from './uppy-paths';
 import { uploadPaths } from './upload-paths';
 import { webPaths } from './web-paths';
 
@@ -30,7 +31,7 @@ export function openApiDocument(serverUrl?: string): Record<string, unknown> {
     jsonSchemaDialect: 'https://spec.openapis.org/oas/3.1/dialect/base',
     ...(serverUrl ? { servers: [{ url: serverUrl }] } : {}),
     security: [{ apiKey: [] }, { bearer: [] }],
-    tags: [JOBS, PRESETS, UPLOADS, TUS, WEB, KEYS, OPS].map((name) => ({ name })),
+    tags: [JOBS, PRESETS, UPLOADS, TUS, UPPY, WEB, KEYS, OPS].map((name) => ({ name })),
     components: {
       securitySchemes: {
         apiKey: {
@@ -66,6 +67,7 @@ export function openApiDocument(serverUrl?: string): Record<string, unknown> {
       ...webPaths(),
       ...keyPaths(),
       ...operationsPaths(),
+      ...uppyPaths(),
     }),
   };
 }

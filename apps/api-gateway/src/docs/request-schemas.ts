@@ -5,6 +5,7 @@ import { createPresetBody } from '../jobs/presets.schemas';
 import { latestOutputQuery, waitQuery } from '../jobs/job-wait.schemas';
 import { createSessionBody, signPartsBody } from '../uploads/upload-sessions.schemas';
 import { webJobBody } from '../web/web-jobs.controller';
+import { uppyBatchQuery, uppyCreateBody, uppyFormKeyQuery, uppyKeyQuery, uppyParamsQuery } from '../uppy/uppy-s3';
 
 export type JsonSchema = Record<string, unknown>;
 
@@ -33,6 +34,8 @@ export const REQUEST_BODIES = {
   'post /v1/uploads/{id}/parts': { name: 'SignPartsBody', schema: signPartsBody },
   'post /web/jobs': { name: 'WebJobBody', schema: webJobBody },
   'post /v1/keys': { name: 'CreateApiKeyBody', schema: createApiKeyBody },
+  'post /v1/uppy/s3/multipart': { name: 'UppyCreateMultipartBody', schema: uppyCreateBody },
+  'post /v1/uppy/t/{job_token}/s3/multipart': { name: 'UppyCreateMultipartBody', schema: uppyCreateBody },
 } as const satisfies Record<string, { name: string; schema: z.ZodType }>;
 
 export type BodyOperation = keyof typeof REQUEST_BODIES;
@@ -44,6 +47,20 @@ export const QUERIES = {
   'post /v1/jobs': waitQuery,
   'get /v1/jobs/{id}': waitQuery,
   'get /v1/jobs/{id}/output/latest': latestOutputQuery,
+  'get /v1/uppy/s3/params': uppyParamsQuery,
+  'get /v1/uppy/t/{job_token}/s3/params': uppyParamsQuery,
+  'post /v1/uppy/s3/complete': uppyFormKeyQuery,
+  'post /v1/uppy/t/{job_token}/s3/complete': uppyFormKeyQuery,
+  'get /v1/uppy/s3/multipart/{upload_id}': uppyKeyQuery,
+  'get /v1/uppy/t/{job_token}/s3/multipart/{upload_id}': uppyKeyQuery,
+  'delete /v1/uppy/s3/multipart/{upload_id}': uppyKeyQuery,
+  'delete /v1/uppy/t/{job_token}/s3/multipart/{upload_id}': uppyKeyQuery,
+  'get /v1/uppy/s3/multipart/{upload_id}/batch': uppyBatchQuery,
+  'get /v1/uppy/t/{job_token}/s3/multipart/{upload_id}/batch': uppyBatchQuery,
+  'get /v1/uppy/s3/multipart/{upload_id}/{part_number}': uppyKeyQuery,
+  'get /v1/uppy/t/{job_token}/s3/multipart/{upload_id}/{part_number}': uppyKeyQuery,
+  'post /v1/uppy/s3/multipart/{upload_id}/complete': uppyKeyQuery,
+  'post /v1/uppy/t/{job_token}/s3/multipart/{upload_id}/complete': uppyKeyQuery,
 } as const satisfies Record<string, z.ZodObject>;
 
 export type QueryOperation = keyof typeof QUERIES;

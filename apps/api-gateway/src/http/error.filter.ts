@@ -2,6 +2,7 @@ import { ArgumentsHost, Catch, HttpException, Inject, type ExceptionFilter } fro
 import type { Request, Response } from 'express';
 import { KilnError, type ErrorCode } from '@kiln/contracts';
 import { LOGGER, type Logger } from '@kiln/observability';
+import { loggedUrl } from './request-context.middleware';
 
 const BY_STATUS: Record<number, ErrorCode> = {
   400: 'invalid_input',
@@ -127,7 +128,7 @@ export class ErrorFilter implements ExceptionFilter {
           reqId: req.id,
           err: exception instanceof Error ? { message: exception.message, stack: exception.stack } : String(exception),
           method: req.method,
-          url: req.originalUrl,
+          url: loggedUrl(req.originalUrl),
         },
         'unhandled error',
       );

@@ -5,6 +5,11 @@ import { methodLabel, routeLabel, statusLabel } from './request-metrics';
 
 const REQUEST_ID = /^[A-Za-z0-9._-]{1,128}$/;
 
+/** A URL as logged: a job token in the path (the Uppy endpoints, /v1/uppy/t/<token>/…) is left out. */
+export function loggedUrl(url: string): string {
+  return url.replace(/^(\/v1\/uppy\/t\/)[^/?]*/, '$1…');
+}
+
 /**
  * A request id on every request (taken from X-Request-Id when sane), echoed back, one log line per
  * request, and its duration in kiln_http_request_duration_seconds (route pattern read when it ends).
@@ -29,7 +34,7 @@ export function requestContext(log: Logger, metrics?: KilnMetrics) {
         {
           reqId: req.id,
           method: req.method,
-          url: req.originalUrl,
+          url: loggedUrl(req.originalUrl),
           status: res.statusCode,
           ms: Math.round(ms * 10) / 10,
         },

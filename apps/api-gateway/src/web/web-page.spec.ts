@@ -4,7 +4,7 @@ import { mkdtempSync, mkdirSync, readFileSync, rmSync, writeFileSync } from 'nod
 import os from 'node:os';
 import path from 'node:path';
 import type { Response } from 'express';
-import { STATIC_DIR, WebPage, publicAssetNames } from './web-page';
+import { BUNDLED_MODULES, STATIC_DIR, WebPage, publicAssetNames } from './web-page';
 
 /** Just what WebPage uses of an Express response. */
 function fakeResponse() {
@@ -131,7 +131,8 @@ describe('the page modules in the source folder', () => {
     for (const name of scripts) {
       for (const spec of importsOf(name)) {
         expect({ name, spec, relative: spec.startsWith('./') }).toEqual({ name, spec, relative: true });
-        expect(names).toContain(spec.slice(2));
+        // uppy.js is built into dist/ by scripts/build.mjs (esbuild), not kept in the source folder.
+        expect([...names, ...BUNDLED_MODULES]).toContain(spec.slice(2));
       }
     }
   });
@@ -140,7 +141,7 @@ describe('the page modules in the source folder', () => {
     const done = new Set<string>();
     const visit = (name: string, trail: string[]) => {
       if (trail.includes(name)) throw new Error(`import cycle: ${[...trail, name].join(' → ')}`);
-      if (done.has(name)) return;
+      if (done.has(name) || BUNDLED_MODULES.includes(name)) return;
       for (const spec of importsOf(name)) visit(spec.slice(2), [...trail, name]);
       done.add(name);
     };

@@ -5,23 +5,47 @@ import type { Response } from 'express';
 
 /**
  * The web page's assets: plain HTML, CSS and JavaScript modules in ./static (copied next to the
- * compiled code by scripts/build.mjs), read once at start. No framework, no CDN, no build step: the
- * page loads app.js with `<script type="module">` and the modules import each other by name.
+ * compiled code by scripts/build.mjs), read once at start. No framework, no CDN: the page loads app.js
+ * with `<script type="module">` and the modules import each other by name; the one bundled module is
+ * Uppy (BUNDLED_MODULES).
  */
 export const STATIC_DIR = path.join(__dirname, 'static');
 
-/** Only the page's own files, no scripts inline, no other origin (the page talks to this gateway only). */
-export const PAGE_CSP = [
-  "default-src 'self'",
-  "script-src 'self'",
-  "style-src 'self'",
-  "img-src 'self' data:",
-  "connect-src 'self'",
-  "form-action 'self'",
-  "frame-ancestors 'none'",
-  "base-uri 'none'",
-  "object-src 'none'",
-].join('; ');
+/**
+ * Modules scripts/build.mjs bundles with esbuild into the built static folder (not in the source one):
+ * uppy.js, Uppy's core and @uppy/aws-s3 (bundle/uppy-entry.js), which the page's direct uploads use.
+ */
+export const BUNDLED_MODULES: readonly string[] = ['uppy.js'];
+
+/**
+ * Only the page's own files, no scripts inline; the page talks to this gateway and, for the file's bytes
+ * (direct uploads), to the storage origins given (the S3 endpoint as browsers reach it).
+ */
+export function pageCsp(storageOrigins: readonly string[] = []): string {
+  return [
+    "default-src 'self'",
+    "script-src 'self'",
+    "style-src 'self'",
+    "img-src 'self' data:",
+    ["connect-src 'self'", ...storageOrigins].join(' '),
+    "form-action 'self'",
+    "frame-ancestors 'none'",
+    "base-uri 'none'",
+    "object-src 'none'",
+  ].join('; ');
+}
+export const PAGE_CSP = pageCsp();
+
+/** The origin (scheme, host, port) of a URL, for the CSP; undefined when it is not an http(s) URL. */
+export function originOf(url: string | undefined): string | undefined {
+  if (!url) return undefined;
+  try {
+    const u = new URL(url);
+    return u.protocol === 'http:' || u.protocol === 'https:' ? u.origin : undefined;
+  } catch {
+    return undefined;
+  }
+}
 
 const TYPES: Record<string, string> = {
   '.html': 'text/html; charset=utf-8',
@@ -63,7 +87,10 @@ export class WebPage {
   private readonly appHtml: Buffer;
   private readonly loginHtml: string;
 
-  constructor(dir = STATIC_DIR) {
+  private readonly csp: string;
+
+  constructor(dir = STATIC_DIR, storageOrigins: readonly string[] = []) {
+    this.csp = pageCsp(storageOrigins);
     const read = (name: string) => {
       try {
         return readFileSync(path.join(dir, name));
@@ -122,7 +149,7 @@ export class WebPage {
     res.status(status);
     res.setHeader('Content-Type', TYPES['.html']);
     res.setHeader('Content-Length', body.length);
-    res.setHeader('Content-Security-Policy', PAGE_CSP);
+    res.setHeader('Content-Security-Policy', this.csp);
     res.setHeader('Cache-Control', 'no-store');
     res.setHeader('X-Content-Type-Options', 'nosniff');
     res.setHeader('X-Frame-Options', 'DENY');

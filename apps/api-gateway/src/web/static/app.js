@@ -1,12 +1,14 @@
 // The Kiln web page: pick or drop files, choose a target and its options (from GET /v1/formats),
-// upload each file (chunks in parallel, retried and resumable), follow the conversion live and
+// upload each file (straight to storage in parts, retried and resumable), follow the conversion live and
 // download the outputs. This module wires the others together:
 //   api.js        calls to the gateway (X-Kiln-Web header, error mapping); the key never enters the page
 //   formats.js    the target list and its options form
 //   picker.js     the drop zone, the picked files and the start button
 //   transfers.js  one file's way: its job, its upload, its live conversion
 //   transfer-view.js  how a transfer looks: badge, stage line, bars, buttons, download links
-//   upload.js     the upload itself (upload sessions, chunks) — swap it to upload another way
+//   direct-upload.js  the upload itself: Uppy (uppy.js, bundled) sends the file straight to storage
+//                 through Kiln's direct upload sessions; upload.js (chunks through the gateway) when the
+//                 server offers no direct uploads
 //   events.js     the job's events stream, with a plain read of the job when it breaks
 //   jobs.js       the recent-jobs list
 //   display.js, dom.js  words, numbers and elements
@@ -17,10 +19,10 @@ import { loadFormats } from './formats.js';
 import { refreshRecent, wireRecentJobs } from './jobs.js';
 import { updateStart, wirePicker } from './picker.js';
 import { Transfer, transfers } from './transfers.js';
-import { ChunkedUpload } from './upload.js';
+import { DirectUpload } from './direct-upload.js';
 
 /** How this page uploads a file into its job. */
-const newUpload = (file, job, events) => new ChunkedUpload(file, job, events);
+const newUpload = (file, job, events) => new DirectUpload(file, job, events);
 
 /** Cancels a job: through its transfer when this page started it, with a plain DELETE otherwise. */
 function cancelJob(id) {
