@@ -2263,6 +2263,854 @@ export interface paths {
     patch?: never;
     trace?: never;
   };
+  '/v1/uppy/s3/params': {
+    parameters: {
+      query?: never;
+      header?: never;
+      path?: never;
+      cookie?: never;
+    };
+    /** A form upload (Uppy without multipart): opens a direct session (transfer form) and answers {method: POST, url, fields, headers, expires, upload_id, location} */
+    get: {
+      parameters: {
+        query: {
+          filename: string;
+          type?: string;
+          'metadata[size]': string;
+          'metadata[job_id]'?: string;
+          'metadata[input_id]'?: string;
+          'metadata[checksum_sha256]'?: string;
+        };
+        header?: never;
+        path?: never;
+        cookie?: never;
+      };
+      requestBody?: never;
+      responses: {
+        /** @description The S3 POST policy form */
+        200: {
+          headers: {
+            [name: string]: unknown;
+          };
+          content: {
+            'application/json': Record<string, never>;
+          };
+        };
+        400: components['responses']['InvalidInput'];
+        401: components['responses']['Unauthorized'];
+        403: components['responses']['Forbidden'];
+        404: components['responses']['NotFound'];
+        409: components['responses']['Conflict'];
+        413: components['responses']['PayloadTooLarge'];
+        429: components['responses']['RateLimited'];
+        500: components['responses']['Internal'];
+        503: components['responses']['Unavailable'];
+      };
+    };
+    put?: never;
+    post?: never;
+    delete?: never;
+    options?: never;
+    head?: never;
+    patch?: never;
+    trace?: never;
+  };
+  '/v1/uppy/s3/complete': {
+    parameters: {
+      query?: never;
+      header?: never;
+      path?: never;
+      cookie?: never;
+    };
+    get?: never;
+    put?: never;
+    /** Completes a form upload named by its key (Kiln’s addition: Uppy calls nothing after a form POST) */
+    post: {
+      parameters: {
+        query: {
+          key: string;
+        };
+        header?: {
+          /** @description Any 1–255 visible ASCII characters, unique per request you mean (e.g. a UUID); scoped to the API key. The first answer to the same key, method, path and body is replayed for 24 h with `Idempotent-Replayed: true`; another body under the key is a 422 `idempotency_mismatch`; while the first is still running, a 409 `conflict` with Retry-After. A malformed key is a 400 naming the header. */
+          'Idempotency-Key'?: string;
+        };
+        path?: never;
+        cookie?: never;
+      };
+      requestBody?: never;
+      responses: {
+        /** @description {location, key, upload_id, status} */
+        200: {
+          headers: {
+            [name: string]: unknown;
+          };
+          content: {
+            'application/json': Record<string, never>;
+          };
+        };
+        400: components['responses']['InvalidInput'];
+        401: components['responses']['Unauthorized'];
+        403: components['responses']['Forbidden'];
+        404: components['responses']['NotFound'];
+        409: components['responses']['Conflict'];
+        422: components['responses']['Unprocessable'];
+        429: components['responses']['RateLimited'];
+        500: components['responses']['Internal'];
+        503: components['responses']['Unavailable'];
+      };
+    };
+    delete?: never;
+    options?: never;
+    head?: never;
+    patch?: never;
+    trace?: never;
+  };
+  '/v1/uppy/s3/multipart': {
+    parameters: {
+      query?: never;
+      header?: never;
+      path?: never;
+      cookie?: never;
+    };
+    get?: never;
+    put?: never;
+    /** Opens a direct multipart session; part size Uppy’s own (5 MiB, or metadata.part_size). {key, uploadId} */
+    post: {
+      parameters: {
+        query?: never;
+        header?: {
+          /** @description Any 1–255 visible ASCII characters, unique per request you mean (e.g. a UUID); scoped to the API key. The first answer to the same key, method, path and body is replayed for 24 h with `Idempotent-Replayed: true`; another body under the key is a 422 `idempotency_mismatch`; while the first is still running, a 409 `conflict` with Retry-After. A malformed key is a 400 naming the header. */
+          'Idempotency-Key'?: string;
+        };
+        path?: never;
+        cookie?: never;
+      };
+      requestBody: {
+        content: {
+          'application/json': components['schemas']['UppyCreateMultipartBody'];
+        };
+      };
+      responses: {
+        /** @description {key, uploadId}: both the Kiln upload id */
+        201: {
+          headers: {
+            [name: string]: unknown;
+          };
+          content: {
+            'application/json': Record<string, never>;
+          };
+        };
+        400: components['responses']['InvalidInput'];
+        401: components['responses']['Unauthorized'];
+        403: components['responses']['Forbidden'];
+        404: components['responses']['NotFound'];
+        408: components['responses']['RequestTimeout'];
+        409: components['responses']['Conflict'];
+        413: components['responses']['PayloadTooLarge'];
+        415: components['responses']['UnsupportedMediaType'];
+        422: components['responses']['Unprocessable'];
+        429: components['responses']['RateLimited'];
+        500: components['responses']['Internal'];
+        503: components['responses']['Unavailable'];
+      };
+    };
+    delete?: never;
+    options?: never;
+    head?: never;
+    patch?: never;
+    trace?: never;
+  };
+  '/v1/uppy/s3/multipart/{upload_id}': {
+    parameters: {
+      query?: never;
+      header?: never;
+      path: {
+        /** @description The Kiln upload id (Uppy’s uploadId) */
+        upload_id: string;
+      };
+      cookie?: never;
+    };
+    /** The parts S3 holds: [{PartNumber, Size, ETag}] */
+    get: {
+      parameters: {
+        query?: {
+          key?: string;
+        };
+        header?: never;
+        path: {
+          /** @description The Kiln upload id (Uppy’s uploadId) */
+          upload_id: string;
+        };
+        cookie?: never;
+      };
+      requestBody?: never;
+      responses: {
+        /** @description OK */
+        200: {
+          headers: {
+            [name: string]: unknown;
+          };
+          content: {
+            'application/json': Record<string, never>[];
+          };
+        };
+        400: components['responses']['InvalidInput'];
+        401: components['responses']['Unauthorized'];
+        403: components['responses']['Forbidden'];
+        404: components['responses']['NotFound'];
+        429: components['responses']['RateLimited'];
+        500: components['responses']['Internal'];
+        503: components['responses']['Unavailable'];
+      };
+    };
+    put?: never;
+    post?: never;
+    /** Aborts the session (DELETE /v1/uploads/{id}); answers {} */
+    delete: {
+      parameters: {
+        query?: {
+          key?: string;
+        };
+        header?: never;
+        path: {
+          /** @description The Kiln upload id (Uppy’s uploadId) */
+          upload_id: string;
+        };
+        cookie?: never;
+      };
+      requestBody?: never;
+      responses: {
+        /** @description {} */
+        200: {
+          headers: {
+            [name: string]: unknown;
+          };
+          content: {
+            'application/json': Record<string, never>;
+          };
+        };
+        400: components['responses']['InvalidInput'];
+        401: components['responses']['Unauthorized'];
+        403: components['responses']['Forbidden'];
+        404: components['responses']['NotFound'];
+        409: components['responses']['Conflict'];
+        429: components['responses']['RateLimited'];
+        500: components['responses']['Internal'];
+        503: components['responses']['Unavailable'];
+      };
+    };
+    options?: never;
+    head?: never;
+    patch?: never;
+    trace?: never;
+  };
+  '/v1/uppy/s3/multipart/{upload_id}/batch': {
+    parameters: {
+      query?: never;
+      header?: never;
+      path: {
+        /** @description The Kiln upload id (Uppy’s uploadId) */
+        upload_id: string;
+      };
+      cookie?: never;
+    };
+    /** Signs several parts: {presignedUrls: {"1": url, …}} (older Uppy versions) */
+    get: {
+      parameters: {
+        query: {
+          key?: string;
+          partNumbers: string;
+        };
+        header?: never;
+        path: {
+          /** @description The Kiln upload id (Uppy’s uploadId) */
+          upload_id: string;
+        };
+        cookie?: never;
+      };
+      requestBody?: never;
+      responses: {
+        /** @description {presignedUrls} */
+        200: {
+          headers: {
+            [name: string]: unknown;
+          };
+          content: {
+            'application/json': Record<string, never>;
+          };
+        };
+        400: components['responses']['InvalidInput'];
+        401: components['responses']['Unauthorized'];
+        403: components['responses']['Forbidden'];
+        404: components['responses']['NotFound'];
+        409: components['responses']['Conflict'];
+        429: components['responses']['RateLimited'];
+        500: components['responses']['Internal'];
+        503: components['responses']['Unavailable'];
+      };
+    };
+    put?: never;
+    post?: never;
+    delete?: never;
+    options?: never;
+    head?: never;
+    patch?: never;
+    trace?: never;
+  };
+  '/v1/uppy/s3/multipart/{upload_id}/{part_number}': {
+    parameters: {
+      query?: never;
+      header?: never;
+      path: {
+        /** @description The Kiln upload id (Uppy’s uploadId) */
+        upload_id: string;
+        /** @description 1..part_count */
+        part_number: string;
+      };
+      cookie?: never;
+    };
+    /** Signs one part (its exact Content-Length is signed): {url, expires, headers} */
+    get: {
+      parameters: {
+        query?: {
+          key?: string;
+        };
+        header?: never;
+        path: {
+          /** @description The Kiln upload id (Uppy’s uploadId) */
+          upload_id: string;
+          /** @description 1..part_count */
+          part_number: string;
+        };
+        cookie?: never;
+      };
+      requestBody?: never;
+      responses: {
+        /** @description {url, expires, headers} */
+        200: {
+          headers: {
+            [name: string]: unknown;
+          };
+          content: {
+            'application/json': Record<string, never>;
+          };
+        };
+        400: components['responses']['InvalidInput'];
+        401: components['responses']['Unauthorized'];
+        403: components['responses']['Forbidden'];
+        404: components['responses']['NotFound'];
+        409: components['responses']['Conflict'];
+        429: components['responses']['RateLimited'];
+        500: components['responses']['Internal'];
+        503: components['responses']['Unavailable'];
+      };
+    };
+    put?: never;
+    post?: never;
+    delete?: never;
+    options?: never;
+    head?: never;
+    patch?: never;
+    trace?: never;
+  };
+  '/v1/uppy/s3/multipart/{upload_id}/complete': {
+    parameters: {
+      query?: never;
+      header?: never;
+      path: {
+        /** @description The Kiln upload id (Uppy’s uploadId) */
+        upload_id: string;
+      };
+      cookie?: never;
+    };
+    get?: never;
+    put?: never;
+    /** Kiln’s complete: every part present with its exact size (400 naming the gaps), then the usual completion. {location, key, upload_id, status} */
+    post: {
+      parameters: {
+        query?: {
+          key?: string;
+        };
+        header?: {
+          /** @description Any 1–255 visible ASCII characters, unique per request you mean (e.g. a UUID); scoped to the API key. The first answer to the same key, method, path and body is replayed for 24 h with `Idempotent-Replayed: true`; another body under the key is a 422 `idempotency_mismatch`; while the first is still running, a 409 `conflict` with Retry-After. A malformed key is a 400 naming the header. */
+          'Idempotency-Key'?: string;
+        };
+        path: {
+          /** @description The Kiln upload id (Uppy’s uploadId) */
+          upload_id: string;
+        };
+        cookie?: never;
+      };
+      requestBody?: never;
+      responses: {
+        /** @description {location, key, upload_id, status} */
+        200: {
+          headers: {
+            [name: string]: unknown;
+          };
+          content: {
+            'application/json': Record<string, never>;
+          };
+        };
+        400: components['responses']['InvalidInput'];
+        401: components['responses']['Unauthorized'];
+        403: components['responses']['Forbidden'];
+        404: components['responses']['NotFound'];
+        409: components['responses']['Conflict'];
+        422: components['responses']['Unprocessable'];
+        429: components['responses']['RateLimited'];
+        500: components['responses']['Internal'];
+        503: components['responses']['Unavailable'];
+      };
+    };
+    delete?: never;
+    options?: never;
+    head?: never;
+    patch?: never;
+    trace?: never;
+  };
+  '/v1/uppy/t/{job_token}/s3/params': {
+    parameters: {
+      query?: never;
+      header?: never;
+      path: {
+        /** @description A job token in the path (@uppy/aws-s3 6 sends no headers) */
+        job_token: string;
+      };
+      cookie?: never;
+    };
+    /** A form upload (Uppy without multipart): opens a direct session (transfer form) and answers {method: POST, url, fields, headers, expires, upload_id, location} */
+    get: {
+      parameters: {
+        query: {
+          filename: string;
+          type?: string;
+          'metadata[size]': string;
+          'metadata[job_id]'?: string;
+          'metadata[input_id]'?: string;
+          'metadata[checksum_sha256]'?: string;
+        };
+        header?: never;
+        path: {
+          /** @description A job token in the path (@uppy/aws-s3 6 sends no headers) */
+          job_token: string;
+        };
+        cookie?: never;
+      };
+      requestBody?: never;
+      responses: {
+        /** @description The S3 POST policy form */
+        200: {
+          headers: {
+            [name: string]: unknown;
+          };
+          content: {
+            'application/json': Record<string, never>;
+          };
+        };
+        400: components['responses']['InvalidInput'];
+        401: components['responses']['Unauthorized'];
+        403: components['responses']['Forbidden'];
+        404: components['responses']['NotFound'];
+        409: components['responses']['Conflict'];
+        413: components['responses']['PayloadTooLarge'];
+        429: components['responses']['RateLimited'];
+        500: components['responses']['Internal'];
+        503: components['responses']['Unavailable'];
+      };
+    };
+    put?: never;
+    post?: never;
+    delete?: never;
+    options?: never;
+    head?: never;
+    patch?: never;
+    trace?: never;
+  };
+  '/v1/uppy/t/{job_token}/s3/complete': {
+    parameters: {
+      query?: never;
+      header?: never;
+      path: {
+        /** @description A job token in the path (@uppy/aws-s3 6 sends no headers) */
+        job_token: string;
+      };
+      cookie?: never;
+    };
+    get?: never;
+    put?: never;
+    /** Completes a form upload named by its key (Kiln’s addition: Uppy calls nothing after a form POST) */
+    post: {
+      parameters: {
+        query: {
+          key: string;
+        };
+        header?: {
+          /** @description Any 1–255 visible ASCII characters, unique per request you mean (e.g. a UUID); scoped to the API key. The first answer to the same key, method, path and body is replayed for 24 h with `Idempotent-Replayed: true`; another body under the key is a 422 `idempotency_mismatch`; while the first is still running, a 409 `conflict` with Retry-After. A malformed key is a 400 naming the header. */
+          'Idempotency-Key'?: string;
+        };
+        path: {
+          /** @description A job token in the path (@uppy/aws-s3 6 sends no headers) */
+          job_token: string;
+        };
+        cookie?: never;
+      };
+      requestBody?: never;
+      responses: {
+        /** @description {location, key, upload_id, status} */
+        200: {
+          headers: {
+            [name: string]: unknown;
+          };
+          content: {
+            'application/json': Record<string, never>;
+          };
+        };
+        400: components['responses']['InvalidInput'];
+        401: components['responses']['Unauthorized'];
+        403: components['responses']['Forbidden'];
+        404: components['responses']['NotFound'];
+        409: components['responses']['Conflict'];
+        422: components['responses']['Unprocessable'];
+        429: components['responses']['RateLimited'];
+        500: components['responses']['Internal'];
+        503: components['responses']['Unavailable'];
+      };
+    };
+    delete?: never;
+    options?: never;
+    head?: never;
+    patch?: never;
+    trace?: never;
+  };
+  '/v1/uppy/t/{job_token}/s3/multipart': {
+    parameters: {
+      query?: never;
+      header?: never;
+      path: {
+        /** @description A job token in the path (@uppy/aws-s3 6 sends no headers) */
+        job_token: string;
+      };
+      cookie?: never;
+    };
+    get?: never;
+    put?: never;
+    /** Opens a direct multipart session; part size Uppy’s own (5 MiB, or metadata.part_size). {key, uploadId} */
+    post: {
+      parameters: {
+        query?: never;
+        header?: {
+          /** @description Any 1–255 visible ASCII characters, unique per request you mean (e.g. a UUID); scoped to the API key. The first answer to the same key, method, path and body is replayed for 24 h with `Idempotent-Replayed: true`; another body under the key is a 422 `idempotency_mismatch`; while the first is still running, a 409 `conflict` with Retry-After. A malformed key is a 400 naming the header. */
+          'Idempotency-Key'?: string;
+        };
+        path: {
+          /** @description A job token in the path (@uppy/aws-s3 6 sends no headers) */
+          job_token: string;
+        };
+        cookie?: never;
+      };
+      requestBody: {
+        content: {
+          'application/json': components['schemas']['UppyCreateMultipartBody'];
+        };
+      };
+      responses: {
+        /** @description {key, uploadId}: both the Kiln upload id */
+        201: {
+          headers: {
+            [name: string]: unknown;
+          };
+          content: {
+            'application/json': Record<string, never>;
+          };
+        };
+        400: components['responses']['InvalidInput'];
+        401: components['responses']['Unauthorized'];
+        403: components['responses']['Forbidden'];
+        404: components['responses']['NotFound'];
+        408: components['responses']['RequestTimeout'];
+        409: components['responses']['Conflict'];
+        413: components['responses']['PayloadTooLarge'];
+        415: components['responses']['UnsupportedMediaType'];
+        422: components['responses']['Unprocessable'];
+        429: components['responses']['RateLimited'];
+        500: components['responses']['Internal'];
+        503: components['responses']['Unavailable'];
+      };
+    };
+    delete?: never;
+    options?: never;
+    head?: never;
+    patch?: never;
+    trace?: never;
+  };
+  '/v1/uppy/t/{job_token}/s3/multipart/{upload_id}': {
+    parameters: {
+      query?: never;
+      header?: never;
+      path: {
+        /** @description A job token in the path (@uppy/aws-s3 6 sends no headers) */
+        job_token: string;
+        /** @description The Kiln upload id (Uppy’s uploadId) */
+        upload_id: string;
+      };
+      cookie?: never;
+    };
+    /** The parts S3 holds: [{PartNumber, Size, ETag}] */
+    get: {
+      parameters: {
+        query?: {
+          key?: string;
+        };
+        header?: never;
+        path: {
+          /** @description A job token in the path (@uppy/aws-s3 6 sends no headers) */
+          job_token: string;
+          /** @description The Kiln upload id (Uppy’s uploadId) */
+          upload_id: string;
+        };
+        cookie?: never;
+      };
+      requestBody?: never;
+      responses: {
+        /** @description OK */
+        200: {
+          headers: {
+            [name: string]: unknown;
+          };
+          content: {
+            'application/json': Record<string, never>[];
+          };
+        };
+        400: components['responses']['InvalidInput'];
+        401: components['responses']['Unauthorized'];
+        403: components['responses']['Forbidden'];
+        404: components['responses']['NotFound'];
+        429: components['responses']['RateLimited'];
+        500: components['responses']['Internal'];
+        503: components['responses']['Unavailable'];
+      };
+    };
+    put?: never;
+    post?: never;
+    /** Aborts the session (DELETE /v1/uploads/{id}); answers {} */
+    delete: {
+      parameters: {
+        query?: {
+          key?: string;
+        };
+        header?: never;
+        path: {
+          /** @description A job token in the path (@uppy/aws-s3 6 sends no headers) */
+          job_token: string;
+          /** @description The Kiln upload id (Uppy’s uploadId) */
+          upload_id: string;
+        };
+        cookie?: never;
+      };
+      requestBody?: never;
+      responses: {
+        /** @description {} */
+        200: {
+          headers: {
+            [name: string]: unknown;
+          };
+          content: {
+            'application/json': Record<string, never>;
+          };
+        };
+        400: components['responses']['InvalidInput'];
+        401: components['responses']['Unauthorized'];
+        403: components['responses']['Forbidden'];
+        404: components['responses']['NotFound'];
+        409: components['responses']['Conflict'];
+        429: components['responses']['RateLimited'];
+        500: components['responses']['Internal'];
+        503: components['responses']['Unavailable'];
+      };
+    };
+    options?: never;
+    head?: never;
+    patch?: never;
+    trace?: never;
+  };
+  '/v1/uppy/t/{job_token}/s3/multipart/{upload_id}/batch': {
+    parameters: {
+      query?: never;
+      header?: never;
+      path: {
+        /** @description A job token in the path (@uppy/aws-s3 6 sends no headers) */
+        job_token: string;
+        /** @description The Kiln upload id (Uppy’s uploadId) */
+        upload_id: string;
+      };
+      cookie?: never;
+    };
+    /** Signs several parts: {presignedUrls: {"1": url, …}} (older Uppy versions) */
+    get: {
+      parameters: {
+        query: {
+          key?: string;
+          partNumbers: string;
+        };
+        header?: never;
+        path: {
+          /** @description A job token in the path (@uppy/aws-s3 6 sends no headers) */
+          job_token: string;
+          /** @description The Kiln upload id (Uppy’s uploadId) */
+          upload_id: string;
+        };
+        cookie?: never;
+      };
+      requestBody?: never;
+      responses: {
+        /** @description {presignedUrls} */
+        200: {
+          headers: {
+            [name: string]: unknown;
+          };
+          content: {
+            'application/json': Record<string, never>;
+          };
+        };
+        400: components['responses']['InvalidInput'];
+        401: components['responses']['Unauthorized'];
+        403: components['responses']['Forbidden'];
+        404: components['responses']['NotFound'];
+        409: components['responses']['Conflict'];
+        429: components['responses']['RateLimited'];
+        500: components['responses']['Internal'];
+        503: components['responses']['Unavailable'];
+      };
+    };
+    put?: never;
+    post?: never;
+    delete?: never;
+    options?: never;
+    head?: never;
+    patch?: never;
+    trace?: never;
+  };
+  '/v1/uppy/t/{job_token}/s3/multipart/{upload_id}/{part_number}': {
+    parameters: {
+      query?: never;
+      header?: never;
+      path: {
+        /** @description A job token in the path (@uppy/aws-s3 6 sends no headers) */
+        job_token: string;
+        /** @description The Kiln upload id (Uppy’s uploadId) */
+        upload_id: string;
+        /** @description 1..part_count */
+        part_number: string;
+      };
+      cookie?: never;
+    };
+    /** Signs one part (its exact Content-Length is signed): {url, expires, headers} */
+    get: {
+      parameters: {
+        query?: {
+          key?: string;
+        };
+        header?: never;
+        path: {
+          /** @description A job token in the path (@uppy/aws-s3 6 sends no headers) */
+          job_token: string;
+          /** @description The Kiln upload id (Uppy’s uploadId) */
+          upload_id: string;
+          /** @description 1..part_count */
+          part_number: string;
+        };
+        cookie?: never;
+      };
+      requestBody?: never;
+      responses: {
+        /** @description {url, expires, headers} */
+        200: {
+          headers: {
+            [name: string]: unknown;
+          };
+          content: {
+            'application/json': Record<string, never>;
+          };
+        };
+        400: components['responses']['InvalidInput'];
+        401: components['responses']['Unauthorized'];
+        403: components['responses']['Forbidden'];
+        404: components['responses']['NotFound'];
+        409: components['responses']['Conflict'];
+        429: components['responses']['RateLimited'];
+        500: components['responses']['Internal'];
+        503: components['responses']['Unavailable'];
+      };
+    };
+    put?: never;
+    post?: never;
+    delete?: never;
+    options?: never;
+    head?: never;
+    patch?: never;
+    trace?: never;
+  };
+  '/v1/uppy/t/{job_token}/s3/multipart/{upload_id}/complete': {
+    parameters: {
+      query?: never;
+      header?: never;
+      path: {
+        /** @description A job token in the path (@uppy/aws-s3 6 sends no headers) */
+        job_token: string;
+        /** @description The Kiln upload id (Uppy’s uploadId) */
+        upload_id: string;
+      };
+      cookie?: never;
+    };
+    get?: never;
+    put?: never;
+    /** Kiln’s complete: every part present with its exact size (400 naming the gaps), then the usual completion. {location, key, upload_id, status} */
+    post: {
+      parameters: {
+        query?: {
+          key?: string;
+        };
+        header?: {
+          /** @description Any 1–255 visible ASCII characters, unique per request you mean (e.g. a UUID); scoped to the API key. The first answer to the same key, method, path and body is replayed for 24 h with `Idempotent-Replayed: true`; another body under the key is a 422 `idempotency_mismatch`; while the first is still running, a 409 `conflict` with Retry-After. A malformed key is a 400 naming the header. */
+          'Idempotency-Key'?: string;
+        };
+        path: {
+          /** @description A job token in the path (@uppy/aws-s3 6 sends no headers) */
+          job_token: string;
+          /** @description The Kiln upload id (Uppy’s uploadId) */
+          upload_id: string;
+        };
+        cookie?: never;
+      };
+      requestBody?: never;
+      responses: {
+        /** @description {location, key, upload_id, status} */
+        200: {
+          headers: {
+            [name: string]: unknown;
+          };
+          content: {
+            'application/json': Record<string, never>;
+          };
+        };
+        400: components['responses']['InvalidInput'];
+        401: components['responses']['Unauthorized'];
+        403: components['responses']['Forbidden'];
+        404: components['responses']['NotFound'];
+        409: components['responses']['Conflict'];
+        422: components['responses']['Unprocessable'];
+        429: components['responses']['RateLimited'];
+        500: components['responses']['Internal'];
+        503: components['responses']['Unavailable'];
+      };
+    };
+    delete?: never;
+    options?: never;
+    head?: never;
+    patch?: never;
+    trace?: never;
+  };
 }
 export type webhooks = Record<string, never>;
 export interface components {
@@ -2467,6 +3315,14 @@ export interface components {
         /** @description Bytes this key may store (over KILN_STORAGE_QUOTA_PER_KEY); 0 = no limit. */
         storage_quota_bytes?: number;
       } | null;
+    };
+    UppyCreateMultipartBody: {
+      filename: string;
+      type?: string;
+      /** @description The Uppy file’s metadata: size (required), part_size, job_id, input_id, checksum_sha256 */
+      metadata?: {
+        [key: string]: unknown;
+      };
     };
     /** @description A file of the job: uploaded or fetched from a URL. */
     Input: {
