@@ -8,7 +8,7 @@ import path from 'node:path';
 import { Queue } from 'bullmq';
 import { makeAudio } from '../libs/media/src/testing';
 import { makeRandomFile, readRange, sha256File, sha256OfStream } from '../test/files';
-import { MiB, OFFSET_STREAM, TUS, idOf, metadata, useTusStack } from '../test/e2e-helpers/tus';
+import { CHUNK_MAX, MiB, OFFSET_STREAM, TUS, idOf, metadata, useTusStack } from '../test/e2e-helpers/tus';
 import { json, waitFor } from '../test/stack';
 
 jest.setTimeout(300_000);
@@ -34,6 +34,7 @@ describe('tus concatenation and multipart parts (real processes)', () => {
         concat_final_id: string | null;
         object_key: string | null;
         multipart_key: string | null;
+        multipart_id: string | null;
         completed_at: Date | null;
       }>('SELECT * FROM uploads WHERE id = $1', [uploadId])
     ).rows[0];
@@ -368,6 +369,54 @@ describe('tus concatenation and multipart parts (real processes)', () => {
       expect(parts.length).toBeGreaterThanOrEqual(all.length - 1);
       expect(await sha256OfStream(await t.store.get(row.object_key!))).toBe(fileSha);
       expect(await t.keysUnder(`chunks/${id}/`)).toEqual([]);
+    });
+
+    it('a PATCH of 5 MiB..KILN_CHUNK_SIZE_MAX with Content-Length streams into one part; one cut off keeps nothing, sent again it completes', async () => {
+      const url = await t.createUpload(SIZE, { filename: 'one-part.bin' });
+      const id = idOf(url);
+      expect((await t.patch(url, 0, await readRange(file, 0, CHUNK_MAX - 1))).status).toBe(204);
+      const one = (await rows(id)).map((r) => [Number(r.start), Number(r.end), r.object_key, r.part_number !== null]);
+      expect(one).toEqual([[0, CHUNK_MAX - 1, null, true]]);
+
+      // The next CHUNK_MAX bytes declared, 5 MiB of them written while the gateway holds the upload's
+      // lock, then the connection dropped.
+      const next = await readRange(file, CHUNK_MAX, 2 * CHUNK_MAX - 1);
+      const lockKey = `${stack.env.KILN_QUEUE_PREFIX}:tus:lock:${id}`;
+      const u = new URL(url);
+      const req = http.request({
+        host: u.hostname,
+        port: u.port,
+        path: u.pathname,
+        method: 'PATCH',
+        headers: {
+          ...TUS,
+          'X-Api-Key': stack.apiKey,
+          'Content-Type': OFFSET_STREAM,
+          'Upload-Offset': String(CHUNK_MAX),
+          'Content-Length': String(next.length),
+        },
+      });
+      req.on('error', () => undefined);
+      req.write(next.subarray(0, 5 * MiB));
+      await waitFor('the gateway to hold the upload', async () => (await t.redis.exists(lockKey)) === 1, 30_000, 20);
+      req.destroy();
+      await waitFor('the cut-off PATCH to end', async () => (await t.redis.exists(lockKey)) === 0, 30_000, 20);
+      expect(await t.offsetOf(url)).toBe(CHUNK_MAX);
+      expect((await rows(id)).length).toBe(1);
+      expect(await t.keysUnder(`chunks/${id}/`)).toEqual([]);
+      const row = await uploadRow(id);
+      expect((await t.store.listParts(row.multipart_key!, row.multipart_id!)).map((p) => p.size)).toEqual([CHUNK_MAX]);
+
+      for (let at = CHUNK_MAX; at < SIZE; at += CHUNK_MAX) {
+        const piece = await readRange(file, at, Math.min(at + CHUNK_MAX, SIZE) - 1);
+        expect((await t.patch(url, at, piece)).status).toBe(204);
+      }
+      await t.assembled(id);
+      const all = await rows(id);
+      expect(all.length).toBe(Math.ceil(SIZE / CHUNK_MAX));
+      expect(all.every((r) => r.object_key === null && r.part_number !== null)).toBe(true);
+      const done = await uploadRow(id);
+      expect(await sha256OfStream(await t.store.get(done.object_key!))).toBe(fileSha);
     });
 
     it('one streamed PATCH without Content-Length, then the rest: all parts, assembled by one CompleteMultipartUpload', async () => {

@@ -56,6 +56,42 @@ export class SegmentedWriter {
     private readonly metrics: KilnMetrics,
   ) {}
 
+  /**
+   * Writes a body of known length (`size`, its Content-Length) at `offset` as ONE part of the
+   * upload's S3 multipart upload, streamed as it arrives (nothing buffered; the tus PATCH of a client
+   * that sends chunks of 5 MiB or more). The caller checked the room and that the part may be a part
+   * (at least 5 MiB, or the bytes that end the file). A body that breaks off stores and records
+   * nothing (S3 refuses a part shorter than signed): `interrupted` is set and the offset stays.
+   * null, with nothing read: the file is too large for the part plan (over 10,000 parts of 5 MiB).
+   */
+  async appendPart(
+    upload: Upload,
+    offset: number,
+    body: Readable,
+    size: number,
+    lock: HeldUploadLock,
+  ): Promise<AppendResult | null> {
+    const start = offset;
+    const end = offset + size - 1;
+    const partNumber = partNumberFor(Number(upload.size), { start, end }, upload.lengthDeferred);
+    if (partNumber === null) return null;
+    const multipart = await this.chunks.ensureMultipart(upload);
+    lock.assertHeld();
+    let put: { etag: string; size: number };
+    try {
+      put = await this.metrics.trackUpload(() =>
+        this.store.putPart(multipart.key, multipart.id, partNumber, body, size),
+      );
+    } catch (err: unknown) {
+      if (body.destroyed || body.readableAborted) return { bytes: 0, interrupted: err };
+      throw err;
+    }
+    this.metrics.uploadBytesReceived.inc({ kind: 'chunk' }, put.size);
+    lock.assertHeld();
+    await this.chunks.recordChunks(upload.id, [{ start, end, objectKey: null, etag: put.etag, partNumber }]);
+    return { bytes: put.size };
+  }
+
   async append(
     uploadId: string,
     offset: number,

@@ -90,6 +90,28 @@ export class TusPatchWriter {
     if (declaring !== undefined) result = await this.declareLength(id, declaring, current);
     if (declared === 0 || result.upload.status !== 'uploading') return tusState(result);
 
+    const upload = result.upload;
+    if (
+      declared !== undefined &&
+      !checksum &&
+      !upload.lengthDeferred &&
+      declared >= S3_PART_MIN &&
+      declared <= this.config.KILN_CHUNK_SIZE_MAX
+    ) {
+      // A body of known length from 5 MiB to KILN_CHUNK_SIZE_MAX is streamed straight into one S3 part
+      // (no segment buffered): the usual shape of tus-js-client's chunked PATCHes. Broken off, it keeps
+      // nothing (at most KILN_CHUNK_SIZE_MAX to send again); smaller and larger bodies go by segments.
+      const part = await this.writer.appendPart(upload, offset, body, declared, lock);
+      if (part?.interrupted) {
+        this.log.info({ uploadId: id, offset, bytes: declared }, 'tus: PATCH body broke off (one part, nothing kept)');
+        throw new KilnError(
+          'invalid_input',
+          'The request body broke off; a PATCH of 5 MiB or more is stored as one part, so nothing of it is kept (HEAD gives the offset).',
+        );
+      }
+      if (part) return this.state(id);
+    }
+
     let split: AppendResult;
     try {
       split = await this.writer
@@ -98,11 +120,7 @@ export class TusPatchWriter {
           maxBytes: room,
           checksum,
           lock,
-          asParts: {
-            upload: result.upload,
-            holdsObjects:
-              (await this.prisma.uploadChunk.count({ where: { uploadId: id, objectKey: { not: null } } })) > 0,
-          },
+          asParts: { upload, holdsObjects: await this.holdsObjects(id) },
         })
         .catch((err: unknown) => {
           throw cutByQuota && err instanceof KilnError && err.code === 'payload_too_large'
@@ -124,6 +142,11 @@ export class TusPatchWriter {
       );
     }
     return this.state(id);
+  }
+
+  /** Whether the upload holds chunk objects (then a small piece that ends the file stays an object too). */
+  private async holdsObjects(id: string): Promise<boolean> {
+    return (await this.prisma.uploadChunk.count({ where: { uploadId: id, objectKey: { not: null } } })) > 0;
   }
 
   /** creation-defer-length: what a declared Upload-Length must be, checked before anything is written. */
