@@ -17,6 +17,7 @@ import {
 import { TUS_CONCAT_FINAL, coversExactly } from '@kiln/uploads';
 import { JobLifecycle } from '@kiln/workflow';
 import { ConcatAssembly } from './tus-concat-assembly';
+import { recordAssembled } from './assembled-record';
 
 /** Where an upload's bytes end up: a job's input, or a standalone session's own object. */
 export function assembledKey(upload: Pick<Upload, 'id' | 'jobId' | 'inputId' | 'filename'>): string {
@@ -196,33 +197,7 @@ export class AssembleHandler implements JobHandler<'assemble'> {
         );
       }
     }
-    const now = new Date();
-    // Under the upload's lock, reading its job and input again: a standalone upload may have been
-    // attached to a job while it was being assembled (see the gateway's attachUpload).
-    const owner = await this.prisma.$transaction(async (tx) => {
-      await tx.$executeRaw`SELECT pg_advisory_xact_lock(hashtextextended(${`upload:${upload.id}`}, 0))`;
-      const done = await tx.upload.update({
-        where: { id: upload.id },
-        data: { objectKey: target, completedAt: now },
-        select: { jobId: true, inputId: true },
-      });
-      if (done.inputId) {
-        await tx.input.update({
-          where: { id: done.inputId },
-          data: {
-            status: 'ready',
-            filename: upload.filename,
-            size: upload.size,
-            contentType: upload.contentType,
-            checksumSha256: sha256 ?? upload.checksumSha256,
-            objectKey: target,
-            readyAt: now,
-            error: null,
-          },
-        });
-      }
-      return done;
-    });
+    const owner = await recordAssembled(this.prisma, upload, target, sha256);
     await this.store.removePrefix(objectKeys.uploadChunks(upload.id));
     if (owner.jobId) await this.lifecycle.startIfReady(owner.jobId);
     await this.concat.partialAssembled(upload);

@@ -6,6 +6,7 @@ import type { QueueProducer } from '@kiln/queue';
 import { objectKeys, type ObjectStore } from '@kiln/storage';
 import { TUS_CONCAT_PARTIAL, concatPartials, finalReady } from '@kiln/uploads';
 import type { JobLifecycle } from '@kiln/workflow';
+import { recordAssembled } from './assembled-record';
 
 export interface ConcatHelpers {
   assembledKey: (upload: Upload) => string;
@@ -84,31 +85,7 @@ export class ConcatAssembly {
         );
       }
     }
-    const now = new Date();
-    const owner = await this.prisma.$transaction(async (tx) => {
-      await tx.$executeRaw`SELECT pg_advisory_xact_lock(hashtextextended(${`upload:${final.id}`}, 0))`;
-      const done = await tx.upload.update({
-        where: { id: final.id },
-        data: { objectKey: target, completedAt: now },
-        select: { jobId: true, inputId: true },
-      });
-      if (done.inputId) {
-        await tx.input.update({
-          where: { id: done.inputId },
-          data: {
-            status: 'ready',
-            filename: final.filename,
-            size: final.size,
-            contentType: final.contentType,
-            checksumSha256: sha256 ?? final.checksumSha256,
-            objectKey: target,
-            readyAt: now,
-            error: null,
-          },
-        });
-      }
-      return done;
-    });
+    const owner = await recordAssembled(this.prisma, final, target, sha256);
     await this.removePartials(final);
     if (owner.jobId) await this.lifecycle.startIfReady(owner.jobId);
     const ms = Date.now() - started;
