@@ -94,16 +94,7 @@ export class TusService {
     if (withBody && declared !== undefined && declared > (length.deferred ? max : length.length)) {
       throw tooLarge(declared, length.deferred ? max : length.length, 'Content-Length');
     }
-    if (principal.kind === 'job-token' && !partial) {
-      if (spec.target)
-        throw new KilnError(
-          'forbidden',
-          'A job token cannot create jobs (target); send an API key, or upload into the token’s job.',
-        );
-      spec.jobId ??= principal.jobId;
-      if (spec.jobId !== principal.jobId)
-        throw new KilnError('forbidden', 'A job token can only open uploads into its own job (job_id).');
-    }
+    if (!partial) scopeToJobToken(principal, spec);
 
     const upload = await this.open(
       principal,
@@ -176,16 +167,7 @@ export class TusService {
       ]);
     }
     const spec = creationSpec(parseUploadMetadata(rawMetadata ?? undefined));
-    if (principal.kind === 'job-token') {
-      if (spec.target)
-        throw new KilnError(
-          'forbidden',
-          'A job token cannot create jobs (target); send an API key, or upload into the token’s job.',
-        );
-      spec.jobId ??= principal.jobId;
-      if (spec.jobId !== principal.jobId)
-        throw new KilnError('forbidden', 'A job token can only open uploads into its own job (job_id).');
-    }
+    scopeToJobToken(principal, spec);
     const { size } = await this.concat.partialsFor(ids, (id) => this.loadOwned(principal, id));
     const max = this.config.KILN_MAX_FILE_SIZE;
     if (size > max) throw tooLarge(size, max, 'Upload-Concat');
@@ -339,4 +321,20 @@ export class TusService {
       throw uploadGone();
     return upload;
   }
+}
+
+/**
+ * A creation by a job token: the upload goes into the token's job (job_id defaults to it, another
+ * one is 403) and creates no job (`target` is 403). An API key's creation is left as it is.
+ */
+function scopeToJobToken(principal: Principal, spec: { target?: unknown; jobId?: string }): void {
+  if (principal.kind !== 'job-token') return;
+  if (spec.target)
+    throw new KilnError(
+      'forbidden',
+      'A job token cannot create jobs (target); send an API key, or upload into the token’s job.',
+    );
+  spec.jobId ??= principal.jobId;
+  if (spec.jobId !== principal.jobId)
+    throw new KilnError('forbidden', 'A job token can only open uploads into its own job (job_id).');
 }
