@@ -3353,6 +3353,7 @@ export interface components {
         | 'webm'
         | 'mov'
         | 'mkv'
+        | 'hls'
         | 'gif'
         | 'mp3'
         | 'm4a'
@@ -3360,11 +3361,22 @@ export interface components {
         | 'opus'
         | 'wav'
         | 'flac'
+        | 'waveform'
+        | 'metadata'
         | 'png'
         | 'jpg'
         | 'webp'
+        | 'avif'
         | 'bmp'
-        | 'tiff';
+        | 'tiff'
+        | 'pdf'
+        | 'docx'
+        | 'odt'
+        | 'xlsx'
+        | 'ods'
+        | 'csv'
+        | 'pptx'
+        | 'odp';
       /** @enum {string} */
       category: 'video' | 'audio' | 'image';
       options: Record<string, never>;
@@ -3384,6 +3396,7 @@ export interface components {
         | 'webm'
         | 'mov'
         | 'mkv'
+        | 'hls'
         | 'gif'
         | 'mp3'
         | 'm4a'
@@ -3391,11 +3404,22 @@ export interface components {
         | 'opus'
         | 'wav'
         | 'flac'
+        | 'waveform'
+        | 'metadata'
         | 'png'
         | 'jpg'
         | 'webp'
+        | 'avif'
         | 'bmp'
-        | 'tiff';
+        | 'tiff'
+        | 'pdf'
+        | 'docx'
+        | 'odt'
+        | 'xlsx'
+        | 'ods'
+        | 'csv'
+        | 'pptx'
+        | 'odp';
       /** @enum {string} */
       category: 'video' | 'audio' | 'image';
       options: Record<string, never>;
@@ -3594,13 +3618,21 @@ export interface components {
     Target: {
       target?: string;
       /** @enum {string} */
-      category?: 'video' | 'audio' | 'image';
+      category?: 'video' | 'audio' | 'image' | 'document' | 'spreadsheet' | 'presentation' | 'data';
       description?: string;
       extension?: string;
       content_type?: string;
-      accepts?: ('video' | 'audio' | 'image')[];
-      /** @description Option name → {type: integer|number, min, max, default?, description} or {type: enum, values, default?, description}. */
+      accepts?: ('video' | 'audio' | 'image' | 'document' | 'spreadsheet' | 'presentation' | 'pdf')[];
+      /** @description Input kind → the engine that makes this target from it (ffmpeg, vips, office). */
+      engines?: {
+        [key: string]: 'ffmpeg' | 'vips' | 'office';
+      };
+      /** @description Option name → {type: integer|number, min, max, default?, description}, {type: enum, values, default?, description} or {type: boolean, default?, description}. */
       options?: Record<string, never>;
+      /** @description Engine → the options it reads, when not every option applies to every input kind. */
+      options_for?: {
+        [key: string]: string[];
+      };
     };
     HealthChecks: {
       /** @enum {string} */

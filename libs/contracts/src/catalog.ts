@@ -3,11 +3,35 @@
  * against, and the converter executes (libs/media builds ffmpeg arguments from it).
  * Pure data and pure functions: no runtime dependencies.
  */
-export type MediaCategory = 'video' | 'audio' | 'image';
+export type MediaCategory = 'video' | 'audio' | 'image' | 'document' | 'spreadsheet' | 'presentation' | 'data';
+
+/**
+ * What an input is, told from its bytes (input-kind.ts), never from its name: `pdf` is a kind of
+ * its own because it converts to pages (pdftoppm) as well as being a document target.
+ */
+export type InputKind = 'video' | 'audio' | 'image' | 'document' | 'spreadsheet' | 'presentation' | 'pdf';
+export const INPUT_KINDS: readonly InputKind[] = [
+  'video',
+  'audio',
+  'image',
+  'document',
+  'spreadsheet',
+  'presentation',
+  'pdf',
+];
+
+/**
+ * The programs that convert, each run by converters that declare it (`KILN_CONVERTER_ENGINES`) and
+ * fed by its own queue: `ffmpeg` audio and video (and a frame of a video), `vips` images through
+ * libvips (sharp), `office` documents through LibreOffice and PDF pages through poppler.
+ */
+export type EngineName = 'ffmpeg' | 'vips' | 'office';
+export const ENGINES: readonly EngineName[] = ['ffmpeg', 'vips', 'office'];
 
 export type OptionSpec =
   | { type: 'integer' | 'number'; min: number; max: number; default?: number; description: string }
-  | { type: 'enum'; values: readonly (string | number)[]; default?: string | number; description: string };
+  | { type: 'enum'; values: readonly (string | number)[]; default?: string | number; description: string }
+  | { type: 'boolean'; default?: boolean; description: string };
 
 export interface TargetSpec {
   target: string;
@@ -15,9 +39,13 @@ export interface TargetSpec {
   description: string;
   extension: string;
   content_type: string;
-  /** Input kinds (by ffprobe) this target accepts. */
-  accepts: readonly MediaCategory[];
+  /** Input kinds this target accepts (the keys of `engines`). */
+  accepts: readonly InputKind[];
+  /** The engine that makes this target from each kind of input it accepts. */
+  engines: Readonly<Partial<Record<InputKind, EngineName>>>;
   options: Readonly<Record<string, OptionSpec>>;
+  /** Options that apply only when a given engine converts (e.g. `fit` for images through libvips). */
+  options_for?: Readonly<Partial<Record<EngineName, readonly string[]>>>;
 }
 
 const width: OptionSpec = {
@@ -102,6 +130,61 @@ const imageQuality: OptionSpec = {
   description: 'Quality 1-100 (lossy formats).',
 };
 
+/** Engines per input kind, for the common shapes. */
+const FFMPEG_VIDEO = { video: 'ffmpeg' } as const;
+const FFMPEG_AUDIO = { audio: 'ffmpeg', video: 'ffmpeg' } as const;
+/** A still image: libvips for an image, a frame of a video through ffmpeg, a PDF page through poppler. */
+const STILL = { image: 'vips', video: 'ffmpeg', pdf: 'office' } as const;
+const OFFICE_DOCUMENT = { document: 'office' } as const;
+
+const fit: OptionSpec = {
+  type: 'enum',
+  values: ['cover', 'contain', 'fill', 'inside', 'outside'],
+  default: 'inside',
+  description:
+    'Images: how the picture fits width × height (libvips): inside keeps it whole within the box, cover fills and crops, contain letterboxes, fill stretches, outside covers the box.',
+};
+const strip: OptionSpec = {
+  type: 'boolean',
+  default: true,
+  description: 'Images: drop metadata (EXIF, XMP, ICC profile other than sRGB) from the output.',
+};
+const autoRotate: OptionSpec = {
+  type: 'boolean',
+  default: true,
+  description: 'Images: turn the picture upright by its EXIF orientation, then drop the tag.',
+};
+const page: OptionSpec = {
+  type: 'integer',
+  min: 1,
+  max: 100000,
+  description: 'PDF input: the page to render (1-based); without it every page becomes a file (up to KILN_MAX_PAGES).',
+};
+const dpi: OptionSpec = {
+  type: 'integer',
+  min: 10,
+  max: 600,
+  default: 150,
+  description: 'PDF input: resolution of the rendered page in dots per inch.',
+};
+/** Options of a still-image target, with the engines each one is for. */
+const stillOptions = (extra: Record<string, OptionSpec> = {}) => ({
+  width,
+  height,
+  fit,
+  strip,
+  auto_rotate: autoRotate,
+  time,
+  page,
+  dpi,
+  ...extra,
+});
+const STILL_OPTIONS_FOR = {
+  ffmpeg: ['width', 'height', 'time', 'quality'],
+  vips: ['width', 'height', 'fit', 'strip', 'auto_rotate', 'quality', 'lossless', 'effort'],
+  office: ['page', 'dpi', 'quality'],
+} as const;
+
 export const CATALOG: readonly TargetSpec[] = [
   {
     target: 'mp4',
@@ -110,6 +193,7 @@ export const CATALOG: readonly TargetSpec[] = [
     extension: 'mp4',
     content_type: 'video/mp4',
     accepts: ['video'],
+    engines: FFMPEG_VIDEO,
     options: videoOptions(51, 23),
   },
   {
@@ -119,6 +203,7 @@ export const CATALOG: readonly TargetSpec[] = [
     extension: 'webm',
     content_type: 'video/webm',
     accepts: ['video'],
+    engines: FFMPEG_VIDEO,
     options: { ...videoOptions(63, 32), sample_rate: opusSampleRate },
   },
   {
@@ -128,6 +213,7 @@ export const CATALOG: readonly TargetSpec[] = [
     extension: 'mov',
     content_type: 'video/quicktime',
     accepts: ['video'],
+    engines: FFMPEG_VIDEO,
     options: videoOptions(51, 23),
   },
   {
@@ -137,16 +223,40 @@ export const CATALOG: readonly TargetSpec[] = [
     extension: 'mkv',
     content_type: 'video/x-matroska',
     accepts: ['video'],
+    engines: FFMPEG_VIDEO,
     options: videoOptions(51, 23),
+  },
+  {
+    target: 'hls',
+    category: 'video',
+    description:
+      'HTTP Live Streaming: a master playlist (the output) with 360p and 720p renditions (H.264 + AAC, 6 s MPEG-TS segments) as its files',
+    extension: 'm3u8',
+    content_type: 'application/vnd.apple.mpegurl',
+    accepts: ['video'],
+    engines: FFMPEG_VIDEO,
+    options: {
+      renditions: {
+        type: 'enum',
+        values: ['360p', '720p', '360p,720p', '360p,720p,1080p'],
+        default: '360p,720p',
+        description: 'The renditions (heights) in the master playlist; none is taller than the input.',
+      },
+      segment_duration: { type: 'integer', min: 2, max: 30, default: 6, description: 'Segment length in seconds.' },
+      start,
+      duration,
+    },
   },
   {
     target: 'gif',
     category: 'video',
-    description: 'Animated GIF (palette-based)',
+    description: 'Animated GIF (palette-based; from a video, or an image through libvips, animation kept)',
     extension: 'gif',
     content_type: 'image/gif',
     accepts: ['video', 'image'],
-    options: { width, height, fps: { ...fps, default: 10 } as OptionSpec, start, duration },
+    engines: { video: 'ffmpeg', image: 'vips' },
+    options: { width, height, fit, fps: { ...fps, default: 10 } as OptionSpec, start, duration },
+    options_for: { ffmpeg: ['width', 'height', 'fps', 'start', 'duration'], vips: ['width', 'height', 'fit'] },
   },
   {
     target: 'mp3',
@@ -155,6 +265,7 @@ export const CATALOG: readonly TargetSpec[] = [
     extension: 'mp3',
     content_type: 'audio/mpeg',
     accepts: ['audio', 'video'],
+    engines: FFMPEG_AUDIO,
     options: { ...audioOptions, audio_channels: stereoChannels },
   },
   {
@@ -164,6 +275,7 @@ export const CATALOG: readonly TargetSpec[] = [
     extension: 'm4a',
     content_type: 'audio/mp4',
     accepts: ['audio', 'video'],
+    engines: FFMPEG_AUDIO,
     options: audioOptions,
   },
   {
@@ -173,6 +285,7 @@ export const CATALOG: readonly TargetSpec[] = [
     extension: 'ogg',
     content_type: 'audio/ogg',
     accepts: ['audio', 'video'],
+    engines: FFMPEG_AUDIO,
     options: audioOptions,
   },
   {
@@ -182,6 +295,7 @@ export const CATALOG: readonly TargetSpec[] = [
     extension: 'opus',
     content_type: 'audio/ogg',
     accepts: ['audio', 'video'],
+    engines: FFMPEG_AUDIO,
     options: { ...audioOptions, sample_rate: opusSampleRate },
   },
   {
@@ -191,6 +305,7 @@ export const CATALOG: readonly TargetSpec[] = [
     extension: 'wav',
     content_type: 'audio/wav',
     accepts: ['audio', 'video'],
+    engines: FFMPEG_AUDIO,
     options: { start, duration, audio_channels: channels, sample_rate: sampleRate },
   },
   {
@@ -200,34 +315,104 @@ export const CATALOG: readonly TargetSpec[] = [
     extension: 'flac',
     content_type: 'audio/flac',
     accepts: ['audio', 'video'],
+    engines: FFMPEG_AUDIO,
     options: { start, duration, audio_channels: channels, sample_rate: sampleRate },
+  },
+  {
+    target: 'waveform',
+    category: 'image',
+    description: 'Waveform of the audio as a PNG picture',
+    extension: 'png',
+    content_type: 'image/png',
+    accepts: ['audio', 'video'],
+    engines: FFMPEG_AUDIO,
+    options: {
+      width: { ...width, max: 8192, default: 1800 } as OptionSpec,
+      height: { ...height, max: 2048, default: 280 } as OptionSpec,
+      color: {
+        type: 'enum',
+        values: ['black', 'white', 'gray', 'blue', 'red', 'green', 'orange'],
+        default: 'blue',
+        description: 'Colour of the wave (on a transparent background).',
+      },
+      split_channels: {
+        type: 'boolean',
+        default: false,
+        description: 'Draw each channel in its own band instead of one mix.',
+      },
+      start,
+      duration,
+    },
+  },
+  {
+    target: 'metadata',
+    category: 'data',
+    description: "The input's probe as JSON (format, duration, size, streams, tags), as CloudConvert's metadata task",
+    extension: 'json',
+    content_type: 'application/json',
+    accepts: ['video', 'audio', 'image'],
+    engines: { video: 'ffmpeg', audio: 'ffmpeg', image: 'ffmpeg' },
+    options: {},
   },
   {
     target: 'png',
     category: 'image',
-    description: 'PNG (from an image, or a frame of a video)',
+    description: 'PNG (from an image, a frame of a video, or PDF pages)',
     extension: 'png',
     content_type: 'image/png',
-    accepts: ['image', 'video'],
-    options: { width, height, time },
+    accepts: ['image', 'video', 'pdf'],
+    engines: STILL,
+    options: stillOptions(),
+    options_for: STILL_OPTIONS_FOR,
   },
   {
     target: 'jpg',
     category: 'image',
-    description: 'JPEG (from an image, or a frame of a video)',
+    description: 'JPEG (from an image, a frame of a video, or PDF pages)',
     extension: 'jpg',
     content_type: 'image/jpeg',
-    accepts: ['image', 'video'],
-    options: { width, height, quality: imageQuality, time },
+    accepts: ['image', 'video', 'pdf'],
+    engines: STILL,
+    options: stillOptions({ quality: imageQuality }),
+    options_for: STILL_OPTIONS_FOR,
   },
   {
     target: 'webp',
     category: 'image',
-    description: 'WebP (from an image, or a frame of a video)',
+    description: 'WebP (from an image, animation kept, or a frame of a video)',
     extension: 'webp',
     content_type: 'image/webp',
     accepts: ['image', 'video'],
-    options: { width, height, quality: imageQuality, time },
+    engines: { image: 'vips', video: 'ffmpeg' },
+    options: {
+      width,
+      height,
+      fit,
+      strip,
+      auto_rotate: autoRotate,
+      quality: imageQuality,
+      lossless: { type: 'boolean', default: false, description: 'Images: lossless WebP.' },
+      time,
+    },
+    options_for: STILL_OPTIONS_FOR,
+  },
+  {
+    target: 'avif',
+    category: 'image',
+    description: 'AVIF (AV1 still image, through libvips)',
+    extension: 'avif',
+    content_type: 'image/avif',
+    accepts: ['image'],
+    engines: { image: 'vips' },
+    options: {
+      width,
+      height,
+      fit,
+      strip,
+      auto_rotate: autoRotate,
+      quality: { ...imageQuality, default: 50 } as OptionSpec,
+      effort: { type: 'integer', min: 0, max: 9, default: 4, description: 'CPU effort 0 (fastest) to 9 (smallest).' },
+    },
   },
   {
     target: 'bmp',
@@ -236,16 +421,99 @@ export const CATALOG: readonly TargetSpec[] = [
     extension: 'bmp',
     content_type: 'image/bmp',
     accepts: ['image', 'video'],
+    engines: { image: 'ffmpeg', video: 'ffmpeg' },
     options: { width, height, time },
   },
   {
     target: 'tiff',
     category: 'image',
-    description: 'TIFF',
+    description: 'TIFF (from an image, or a frame of a video)',
     extension: 'tiff',
     content_type: 'image/tiff',
     accepts: ['image', 'video'],
-    options: { width, height, time },
+    engines: { image: 'vips', video: 'ffmpeg' },
+    options: { width, height, fit, strip, auto_rotate: autoRotate, time },
+    options_for: STILL_OPTIONS_FOR,
+  },
+  {
+    target: 'pdf',
+    category: 'document',
+    description: 'PDF (from a text document, spreadsheet or presentation, through LibreOffice)',
+    extension: 'pdf',
+    content_type: 'application/pdf',
+    accepts: ['document', 'spreadsheet', 'presentation'],
+    engines: { document: 'office', spreadsheet: 'office', presentation: 'office' },
+    options: {},
+  },
+  {
+    target: 'docx',
+    category: 'document',
+    description: 'Word document (Office Open XML)',
+    extension: 'docx',
+    content_type: 'application/vnd.openxmlformats-officedocument.wordprocessingml.document',
+    accepts: ['document'],
+    engines: OFFICE_DOCUMENT,
+    options: {},
+  },
+  {
+    target: 'odt',
+    category: 'document',
+    description: 'OpenDocument text',
+    extension: 'odt',
+    content_type: 'application/vnd.oasis.opendocument.text',
+    accepts: ['document'],
+    engines: OFFICE_DOCUMENT,
+    options: {},
+  },
+  {
+    target: 'xlsx',
+    category: 'spreadsheet',
+    description: 'Excel workbook (Office Open XML)',
+    extension: 'xlsx',
+    content_type: 'application/vnd.openxmlformats-officedocument.spreadsheetml.sheet',
+    accepts: ['spreadsheet'],
+    engines: { spreadsheet: 'office' },
+    options: {},
+  },
+  {
+    target: 'ods',
+    category: 'spreadsheet',
+    description: 'OpenDocument spreadsheet',
+    extension: 'ods',
+    content_type: 'application/vnd.oasis.opendocument.spreadsheet',
+    accepts: ['spreadsheet'],
+    engines: { spreadsheet: 'office' },
+    options: {},
+  },
+  {
+    target: 'csv',
+    category: 'spreadsheet',
+    description: 'CSV (UTF-8, comma-separated; the first sheet)',
+    extension: 'csv',
+    content_type: 'text/csv',
+    accepts: ['spreadsheet'],
+    engines: { spreadsheet: 'office' },
+    options: {},
+  },
+  {
+    target: 'pptx',
+    category: 'presentation',
+    description: 'PowerPoint presentation (Office Open XML)',
+    extension: 'pptx',
+    content_type: 'application/vnd.openxmlformats-officedocument.presentationml.presentation',
+    accepts: ['presentation'],
+    engines: { presentation: 'office' },
+    options: {},
+  },
+  {
+    target: 'odp',
+    category: 'presentation',
+    description: 'OpenDocument presentation',
+    extension: 'odp',
+    content_type: 'application/vnd.oasis.opendocument.presentation',
+    accepts: ['presentation'],
+    engines: { presentation: 'office' },
+    options: {},
   },
 ];
 
@@ -255,7 +523,7 @@ export function findTarget(target: string): TargetSpec | undefined {
   return BY_TARGET.get(target.toLowerCase());
 }
 
-export type ConversionOptions = Record<string, string | number>;
+export type ConversionOptions = Record<string, string | number | boolean>;
 
 export interface OptionProblem {
   field: string;
@@ -278,6 +546,10 @@ export function validateOptions(spec: TargetSpec, options: unknown): OptionProbl
         field,
         message: `unknown option for target ${spec.target}; known: ${known.join(', ') || 'none'}`,
       });
+      continue;
+    }
+    if (opt.type === 'boolean') {
+      if (typeof value !== 'boolean') problems.push({ field, message: 'must be true or false' });
       continue;
     }
     if (opt.type === 'enum') {
@@ -303,4 +575,30 @@ export function validateOptions(spec: TargetSpec, options: unknown): OptionProbl
     problems.push({ field: 'options.crf', message: 'give either crf or video_bitrate, not both' });
   }
   return problems;
+}
+
+/**
+ * The engine that makes `target` from an input of `kind`; undefined when the target does not take
+ * that kind (an impossible pair). An input whose kind is not known yet goes to ffmpeg, whose probe
+ * tells media apart (and refuses the rest as `unsupported_media_type`).
+ */
+export function engineFor(
+  target: TargetSpec,
+  kind: InputKind | null | undefined,
+  format?: string | null,
+): EngineName | undefined {
+  if (!kind) return 'ffmpeg';
+  const engine = target.engines[kind];
+  // libvips reads the common formats; an image in another one (BMP, ICO…) is ffmpeg's, where it can make the target.
+  if (engine === 'vips' && format && !VIPS_READS.includes(format))
+    return target.target === 'avif' ? undefined : 'ffmpeg';
+  return engine;
+}
+
+/** Image formats (as input-kind.ts names them) that the vips engine reads. */
+export const VIPS_READS: readonly string[] = ['png', 'jpeg', 'webp', 'gif', 'tiff', 'avif'];
+
+/** The options of `target` that `engine` reads (all of them unless the target says otherwise). */
+export function optionsForEngine(target: TargetSpec, engine: EngineName): readonly string[] {
+  return target.options_for?.[engine] ?? Object.keys(target.options);
 }

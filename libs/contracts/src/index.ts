@@ -6,3 +6,4 @@ export * from './api-views';
 export * from './byte-size';
 export * from './sse-parser';
 export * from './filename';
+export * from './input-kind';

@@ -10,6 +10,8 @@ function payloadsWith(
     assemble: { uploadId: id },
     fetch: { jobId: id, inputId: id },
     convert: { jobId: id, inputId: id, conversionId: id, outputId: id },
+    'convert-vips': { jobId: id, inputId: id, conversionId: id, outputId: id, engine: 'vips' },
+    'convert-office': { jobId: id, inputId: id, conversionId: id, outputId: id, engine: 'office' },
     finalize: { jobId: id },
     callback: { jobId: id, deliveryId: id, event: 'job.completed' },
     maintenance: { task },

@@ -7,6 +7,8 @@ export const QueueName = {
   assemble: 'assemble',
   fetch: 'fetch',
   convert: 'convert',
+  convertVips: 'convert-vips',
+  convertOffice: 'convert-office',
   finalize: 'finalize',
   callback: 'callback',
   maintenance: 'maintenance',
@@ -16,7 +18,16 @@ export type QueueName = (typeof QueueName)[keyof typeof QueueName];
 export interface QueuePayloads {
   assemble: { uploadId: string };
   fetch: { jobId: string; inputId: string };
-  convert: { jobId: string; inputId: string; conversionId: string; outputId: string };
+  /** `engine` picks the unit's queue (convertQueueFor); absent means ffmpeg. */
+  convert: {
+    jobId: string;
+    inputId: string;
+    conversionId: string;
+    outputId: string;
+    engine?: import('./catalog').EngineName;
+  };
+  'convert-vips': QueuePayloads['convert'];
+  'convert-office': QueuePayloads['convert'];
   finalize: { jobId: string };
   callback: { jobId: string; deliveryId: string; event: import('./status').CallbackEvent };
   maintenance: { task: 'expire-uploads' | 'stale-multipart' | 'requeue-queued' | 'expire-jobs' | 'sweep-orphans' };
@@ -33,6 +44,9 @@ export function jobIdFor<Q extends QueueName>(queue: Q, payload: PayloadOf<Q>): 
       return `fetch.${(payload as PayloadOf<'fetch'>).inputId}`;
     case 'convert':
       return `convert.${(payload as PayloadOf<'convert'>).outputId}`;
+    case 'convert-vips':
+    case 'convert-office':
+      return `${queue}.${(payload as PayloadOf<'convert'>).outputId}`;
     case 'finalize':
       return `finalize.${(payload as PayloadOf<'finalize'>).jobId}`;
     case 'callback':
@@ -43,6 +57,18 @@ export function jobIdFor<Q extends QueueName>(queue: Q, payload: PayloadOf<Q>): 
       throw new Error(`unknown queue ${String(queue)}`);
   }
 }
+
+/** The queues that carry conversion units, one per engine (catalog.ts `EngineName`). */
+export type ConvertQueueName = 'convert' | 'convert-vips' | 'convert-office';
+
+/** The queue of `engine`'s units: ffmpeg keeps the original `convert` queue. */
+export function convertQueueFor(engine: import('./catalog').EngineName | null | undefined): ConvertQueueName {
+  if (engine === 'vips') return 'convert-vips';
+  if (engine === 'office') return 'convert-office';
+  return 'convert';
+}
+
+export const CONVERT_QUEUES: readonly ConvertQueueName[] = ['convert', 'convert-vips', 'convert-office'];
 
 /** What a handler reports for a unit of work; expected failures are outcomes, not exceptions. */
 export type HandlerOutcome =

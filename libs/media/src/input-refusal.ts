@@ -6,7 +6,7 @@ export function refuseInput(target: TargetSpec, input: MediaInfo): string | null
   if (input.kind === 'unknown') {
     return 'input has no audio, video or image stream that ffmpeg can decode';
   }
-  if (!target.accepts.includes(input.kind)) {
+  if (!(target.accepts as readonly string[]).includes(input.kind)) {
     return `${describeInput(input.kind)}; ${target.target} needs ${describeNeeds(target.accepts)}${suggest(input.kind, true)}`;
   }
   if (target.category === 'audio' && input.streams.audio === 0) {
@@ -26,7 +26,7 @@ function describeInput(kind: Exclude<MediaKind, 'unknown'>): string {
   }
 }
 
-function describeNeeds(accepts: readonly MediaCategory[]): string {
+function describeNeeds(accepts: readonly string[]): string {
   if (accepts.includes('video') && accepts.includes('image')) return 'video or an image';
   if (accepts.includes('video') && accepts.includes('audio')) return 'audio';
   return accepts.map((k) => (k === 'image' ? 'an image' : k)).join(' or ');

@@ -191,8 +191,8 @@ function outputSize(w: number, h: number, ow: number | null, oh: number | null):
   return [w, h];
 }
 
-function numberOption(value: string | number | undefined): number | null {
-  if (value === undefined) return null;
+function numberOption(value: string | number | boolean | undefined): number | null {
+  if (value === undefined || typeof value === 'boolean') return null;
   const n = Number(value);
   return Number.isFinite(n) ? n : null;
 }

@@ -1,12 +1,14 @@
 import { FlowProducer, Queue, type JobsOptions } from 'bullmq';
 import type { RedisClient } from './connection';
-import { jobIdFor, QueueName, type PayloadOf } from '@kiln/contracts';
+import { convertQueueFor, jobIdFor, QueueName, type PayloadOf } from '@kiln/contracts';
 
 /** Default options per queue: retries for crashes and transient errors, bounded history in Redis. */
 export const QUEUE_JOB_DEFAULTS: Record<QueueName, JobsOptions> = {
   assemble: { attempts: 5, backoff: { type: 'exponential', delay: 1_000 } },
   fetch: { attempts: 3, backoff: { type: 'exponential', delay: 2_000 } },
   convert: { attempts: 3, backoff: { type: 'exponential', delay: 2_000 } },
+  'convert-vips': { attempts: 3, backoff: { type: 'exponential', delay: 2_000 } },
+  'convert-office': { attempts: 3, backoff: { type: 'exponential', delay: 2_000 } },
   finalize: { attempts: 10, backoff: { type: 'exponential', delay: 1_000 } },
   callback: { attempts: 8, backoff: { type: 'exponential', delay: 2_000 } },
   maintenance: { attempts: 1 },
@@ -79,8 +81,9 @@ export class QueueProducer {
   }
 
   /**
-   * One `convert` job per input × conversion under one `finalize` parent that runs once every child
-   * has ended, failed or not (a failed unit is recorded in the database and judged by finalize).
+   * One convert job per input × conversion, on its engine's queue (`convert`, `convert-vips`,
+   * `convert-office`), under one `finalize` parent that runs once every child has ended, failed or
+   * not (a failed unit is recorded in the database and judged by finalize).
    */
   async enqueueConversionFlow(
     jobId: string,
@@ -98,15 +101,15 @@ export class QueueProducer {
         data: parent,
         opts: { ...HISTORY, ...QUEUE_JOB_DEFAULTS.finalize, jobId: jobIdFor('finalize', parent) },
         children: units.map((unit, index) => ({
-          name: QueueName.convert,
-          queueName: QueueName.convert,
+          name: convertQueueFor(unit.engine),
+          queueName: convertQueueFor(unit.engine),
           data: unit,
           opts: {
             ...HISTORY,
-            ...QUEUE_JOB_DEFAULTS.convert,
+            ...QUEUE_JOB_DEFAULTS[convertQueueFor(unit.engine)],
             ...convertOptions,
             ...(priorityOf ? { priority: priorityOf(index) } : {}),
-            jobId: jobIdFor('convert', unit),
+            jobId: jobIdFor(convertQueueFor(unit.engine), unit),
             ignoreDependencyOnFailure: true,
           },
         })),

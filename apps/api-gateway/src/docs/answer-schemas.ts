@@ -1,5 +1,7 @@
 import {
   CATALOG,
+  ENGINES,
+  INPUT_KINDS,
   InputStatus,
   JobStatus,
   TaskStatus,
@@ -276,15 +278,28 @@ export function answerSchemas(): Record<string, JsonSchema> {
       description: 'A conversion target of the catalog.',
       properties: {
         target: str,
-        category: { type: 'string', enum: ['video', 'audio', 'image'] },
+        category: {
+          type: 'string',
+          enum: ['video', 'audio', 'image', 'document', 'spreadsheet', 'presentation', 'data'],
+        },
         description: str,
         extension: str,
         content_type: str,
-        accepts: { type: 'array', items: { type: 'string', enum: ['video', 'audio', 'image'] } },
+        accepts: { type: 'array', items: { type: 'string', enum: [...INPUT_KINDS] } },
+        engines: {
+          type: 'object',
+          description: 'Input kind → the engine that makes this target from it (ffmpeg, vips, office).',
+          additionalProperties: { type: 'string', enum: [...ENGINES] },
+        },
         options: {
           type: 'object',
           description:
-            'Option name → {type: integer|number, min, max, default?, description} or {type: enum, values, default?, description}.',
+            'Option name → {type: integer|number, min, max, default?, description}, {type: enum, values, default?, description} or {type: boolean, default?, description}.',
+        },
+        options_for: {
+          type: 'object',
+          description: 'Engine → the options it reads, when not every option applies to every input kind.',
+          additionalProperties: { type: 'array', items: str },
         },
       },
     },

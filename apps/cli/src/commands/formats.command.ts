@@ -5,6 +5,7 @@ import { printJson, type CommandContext } from './command-context';
 
 function optionRange(o: OptionSpec): string {
   if (o.type === 'enum') return o.values.join('|');
+  if (o.type === 'boolean') return 'true|false';
   return `${o.type} ${o.min}-${o.max}`;
 }
 
@@ -12,7 +13,8 @@ function optionRange(o: OptionSpec): string {
 export function renderFormats(targets: TargetSpec[]): string {
   return targets
     .map((t) => {
-      const head = `${t.target}  (${t.category}; from ${t.accepts.join(', ')})  ${t.description}`;
+      const from = t.accepts.map((k) => (t.engines?.[k] ? `${k} via ${t.engines[k]}` : k)).join(', ');
+      const head = `${t.target}  (${t.category}; from ${from})  ${t.description}`;
       const rows = Object.entries(t.options).map(([name, o]) => [
         `  ${name}`,
         optionRange(o),
