@@ -3426,7 +3426,7 @@ export interface components {
       /** Format: date-time */
       created_at: string;
     };
-    /** @description One converted file: an input × a conversion. */
+    /** @description One converted file (or a set of files): an input × a conversion. */
     Output: {
       /** Format: uuid */
       id: string;
@@ -3445,6 +3445,15 @@ export interface components {
       uri: string | null;
       /** Format: date-time */
       created_at: string;
+      /** @description An output of several files (HLS playlists and segments, PDF pages): each file, the first being the output itself, with its own time-limited URL; `name` is relative, as the playlists refer to each other. */
+      files?: {
+        name: string;
+        size: number;
+        content_type: string;
+        checksum_sha256: string;
+        /** Format: uri */
+        uri: string;
+      }[];
     };
     /** @description A job: inputs × conversions = outputs. */
     Job: {

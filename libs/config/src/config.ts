@@ -156,6 +156,19 @@ export const configSchema = z.object({
   /** Objects under Kiln's prefixes with no job or upload row are deleted once older than this. */
   KILN_ORPHAN_MIN_AGE_SECONDS: int(24 * 3600, 3600),
   KILN_CONVERTER_CONCURRENCY: int(1, 1),
+  /**
+   * The engines this converter runs, each fed by its own queue (`convert`, `convert-vips`,
+   * `convert-office`), so document converters scale apart from media converters.
+   */
+  KILN_CONVERTER_ENGINES: z
+    .string()
+    .default('ffmpeg,vips,office')
+    .transform((v) => [...new Set(v.split(',').map((e) => e.trim().toLowerCase()).filter(Boolean))])
+    .pipe(z.array(z.enum(['ffmpeg', 'vips', 'office'])).min(1)),
+  /** PDF pages rendered to images when a job asks for no single page. */
+  KILN_MAX_PAGES: int(200, 1),
+  /** LibreOffice's path (Debian: soffice on PATH). */
+  KILN_SOFFICE_PATH: z.string().default('soffice'),
   KILN_ASSEMBLER_CONCURRENCY: int(4, 1),
   KILN_CONVERSION_TIMEOUT_SECONDS: int(3600, 1),
   /** A converter that stops renewing its lock (crashed) loses the unit to another after this long. */

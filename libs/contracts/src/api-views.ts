@@ -38,6 +38,20 @@ export interface OutputView {
   checksum_sha256: string | null;
   uri: string | null;
   created_at: string;
+  /**
+   * An output of several files (HLS: the master playlist, its renditions' playlists and segments; PDF
+   * pages): every file, the first being the output itself, each with its own time-limited URL.
+   * `name` is relative (`360p/index.m3u8`), as the playlists refer to each other.
+   */
+  files?: OutputFileView[];
+}
+
+export interface OutputFileView {
+  name: string;
+  size: number;
+  content_type: string;
+  checksum_sha256: string;
+  uri: string;
 }
 
 export interface JobView {

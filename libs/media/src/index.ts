@@ -8,3 +8,4 @@ export * from './media-limits';
 export * from './memory-limit';
 export * from './input-formats';
 export * from './tool-exit';
+export * from './engines/engine';

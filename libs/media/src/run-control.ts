@@ -36,6 +36,12 @@ export interface RunOptions {
   sizeCheckIntervalMs?: number;
   /** Called with each ffmpeg child's pid as it starts. */
   onStart?: (pid: number) => void;
+  /**
+   * The bytes the output holds so far, for an output of many files (HLS: playlists and segments):
+   * the size cap is checked against it while ffmpeg writes and at the end. Default: the size of
+   * the pass's output file.
+   */
+  outputBytes?: () => Promise<number>;
 }
 
 export type StopReason = 'timeout' | 'canceled' | 'payload_too_large';
@@ -95,6 +101,7 @@ export async function checkOutput(options: RunOptions): Promise<void> {
   let size: number;
   try {
     size = (await stat(path)).size;
+    if (options.outputBytes) size = Math.max(size, await options.outputBytes());
   } catch (err: unknown) {
     throw new MediaError('unprocessable', 'ffmpeg wrote no output (e.g. a time past the end of the input)', undefined, {
       cause: err,

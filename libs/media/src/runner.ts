@@ -127,9 +127,9 @@ function runPass(
       const cap = options.maxOutputBytes;
       if (cap !== undefined) {
         sizeTimer = setInterval(() => {
-          stat(pass.output)
-            .then((s) => {
-              if (s.size > cap) control.stop('payload_too_large');
+          outputSize(pass, options)
+            .then((size) => {
+              if (size > cap) control.stop('payload_too_large');
             })
             .catch(() => undefined); // not created yet
         }, options.sizeCheckIntervalMs ?? 250);
@@ -179,9 +179,9 @@ function runPass(
         const tail = lastLines(stderr ?? '', pass.input, pass.output);
         return reject(new MediaError('infrastructure', fault.message, tail, { fault: fault.fault }));
       }
-      stat(pass.output)
-        .then((s) => {
-          if (options.maxOutputBytes !== undefined && s.size > options.maxOutputBytes) {
+      outputSize(pass, options)
+        .then((size) => {
+          if (options.maxOutputBytes !== undefined && size > options.maxOutputBytes) {
             return reject(control.error('payload_too_large'));
           }
           progress.passDone(index);
@@ -194,6 +194,12 @@ function runPass(
 
     command.run();
   });
+}
+
+/** The bytes written so far: the caller's measure for a many-file output, else the pass's output file. */
+async function outputSize(pass: FfmpegPass, options: RunOptions): Promise<number> {
+  if (options.outputBytes) return options.outputBytes();
+  return (await stat(pass.output)).size;
 }
 
 const verified = new Map<string, Promise<void>>();

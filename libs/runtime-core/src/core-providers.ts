@@ -67,15 +67,16 @@ export function coreProviders(config: KilnConfig, log: Logger, role: CoreRole): 
     },
     {
       provide: JobLifecycle,
-      useFactory: (prisma: PrismaClient, producer: QueueProducer, events: JobEvents) =>
+      useFactory: (prisma: PrismaClient, producer: QueueProducer, events: JobEvents, store: ObjectStore) =>
         new JobLifecycle(
           prisma,
           producer,
           { attempts: config.KILN_CALLBACK_ATTEMPTS, backoffMs: config.KILN_CALLBACK_BACKOFF_MS },
           events,
           { maxAttempts: config.KILN_MAX_UNIT_ATTEMPTS },
+          store,
         ),
-      inject: [PRISMA, QueueProducer, JobEvents],
+      inject: [PRISMA, QueueProducer, JobEvents, OBJECT_STORE],
     },
     {
       provide: JobCancellation,

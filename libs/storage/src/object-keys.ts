@@ -6,6 +6,7 @@ import { filenameProblem } from '@kiln/contracts';
  *
  *   inputs/<jobId>/<inputId>/<filename>                  a job's input file (whole upload, fetch, assembly)
  *   outputs/<jobId>/<outputId>/<attempt>/<filename>      a conversion's output, per claim of its unit
+ *   outputs/<jobId>/<outputId>/<attempt>/<dir>/<name>    a file of a many-file output (an HLS rendition's segments)
  *   uploads/<uploadId>/<filename>                        a standalone upload's file (and its S3 multipart upload)
  *   uploads/<uploadId>/assembled/<filename>              an assembly target beside that multipart upload
  *   chunks/<uploadId>/<start>-<end>.<nonce>              one stored chunk of an upload
@@ -55,6 +56,15 @@ export const objectKeys = {
   jobInputs: (jobId: string) => `inputs/${id('job id', jobId)}/`,
   output: (jobId: string, outputId: string, attempt: number, filename: string) =>
     `outputs/${id('job id', jobId)}/${id('output id', outputId)}/${count('attempt', attempt)}/${name(filename)}`,
+  /**
+   * A file of a many-file output (HLS renditions, PDF pages) beside its first: `name` is relative,
+   * `/`-separated, at most three levels (`360p/segment_000.ts`), each level a file name.
+   */
+  outputFile: (jobId: string, outputId: string, attempt: number, relative: string) => {
+    const levels = String(relative).split('/');
+    if (levels.length > 3) throw new ObjectKeyError(`an output file name has at most 3 levels (got ${levels.length})`);
+    return `outputs/${id('job id', jobId)}/${id('output id', outputId)}/${count('attempt', attempt)}/${levels.map(name).join('/')}`;
+  },
   /** Every output file of a job. */
   jobOutputs: (jobId: string) => `outputs/${id('job id', jobId)}/`,
   upload: (uploadId: string, filename: string) => `uploads/${id('upload id', uploadId)}/${name(filename)}`,

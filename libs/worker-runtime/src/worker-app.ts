@@ -21,7 +21,8 @@ export const JOB_HANDLERS = Symbol('JobHandlers');
 
 export interface WorkerAppSpec {
   name: string;
-  handlers: Type<JobHandler>[];
+  /** Its handlers, or a function of the config choosing them (a converter's enabled engines). */
+  handlers: Type<JobHandler>[] | ((config: KilnConfig) => Type<JobHandler>[]);
   consumes: (config: KilnConfig) => Partial<Record<QueueName, { concurrency: number; lockDurationMs?: number }>>;
   providers?: Provider[];
   /** Process gauges read on scrape (the converter passes `ffmpegProcesses`). */
@@ -108,6 +109,7 @@ export async function runWorkerApp(spec: WorkerAppSpec): Promise<void> {
   const config = loadConfig();
   const log = createLogger(spec.name, config.KILN_LOG_LEVEL);
   const metrics = new KilnMetrics({ app: spec.name, ...spec.metrics });
+  const handlers = typeof spec.handlers === 'function' ? spec.handlers(config) : spec.handlers;
 
   @Module({})
   class WorkerModule {}
@@ -117,9 +119,9 @@ export async function runWorkerApp(spec: WorkerAppSpec): Promise<void> {
     providers: [
       ...workerProviders(config, log, metrics),
       ...(spec.providers ?? []),
-      ...spec.handlers,
+      ...handlers,
       { provide: 'WORKER_SPEC', useValue: spec },
-      { provide: JOB_HANDLERS, useFactory: (...hs: JobHandler[]) => hs, inject: spec.handlers },
+      { provide: JOB_HANDLERS, useFactory: (...hs: JobHandler[]) => hs, inject: handlers },
       WorkerLifecycle,
     ],
   };

@@ -2,3 +2,4 @@ export * from './job-view';
 export * from './job-lifecycle';
 export * from './job-decisions';
 export * from './job-cancel';
+export * from './input-kinds';

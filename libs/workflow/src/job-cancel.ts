@@ -1,4 +1,4 @@
-import { STOPPED_JOB_STATUSES, jobIdFor, type JobStatus } from '@kiln/contracts';
+import { STOPPED_JOB_STATUSES, convertQueueFor, jobIdFor, type EngineName, type JobStatus } from '@kiln/contracts';
 import type { PrismaClient } from '@kiln/database';
 import type { QueueProducer } from '@kiln/queue';
 import { objectKeys, type ObjectStore } from '@kiln/storage';
@@ -60,13 +60,15 @@ export class JobCancellation {
     await this.lifecycle.events?.publishCancel(jobId).catch((err: unknown) => this.onStepFailed(jobId, 'publish', err));
     const units = await this.prisma.output.findMany({
       where: { jobId },
-      select: { id: true, inputId: true, conversionId: true },
+      select: { id: true, inputId: true, conversionId: true, engine: true },
     });
-    const convert = this.producer.queue('convert');
-    for (const o of units)
-      await convert
-        .remove(jobIdFor('convert', { jobId, inputId: o.inputId, conversionId: o.conversionId, outputId: o.id }))
+    for (const o of units) {
+      const queue = convertQueueFor(o.engine as EngineName); // each engine's units wait on its own queue
+      await this.producer
+        .queue(queue)
+        .remove(jobIdFor(queue, { jobId, inputId: o.inputId, conversionId: o.conversionId, outputId: o.id }))
         .catch(() => 0); // an active unit cannot be removed: it stops on the cancel
+    }
     const uploads = await this.prisma.upload.findMany({
       where: { jobId },
       select: { id: true, multipartId: true, multipartKey: true, completedAt: true },

@@ -1,8 +1,10 @@
 import { createHash, randomUUID } from 'node:crypto';
-import type { CallbackEvent, JobStatus, NOTIFIED_JOB_STATUSES, PayloadOf } from '@kiln/contracts';
+import type { CallbackEvent, EngineName, JobStatus, NOTIFIED_JOB_STATUSES, PayloadOf } from '@kiln/contracts';
 import { FINAL_JOB_STATUSES, STOPPED_JOB_STATUSES } from '@kiln/contracts';
 import type { Output, PrismaClient } from '@kiln/database';
 import type { QueueProducer, JobEvents } from '@kiln/queue';
+import type { ObjectStore } from '@kiln/storage';
+import { detectStoredKinds, unitEngine } from './input-kinds';
 import {
   NOT_READY_AT_START,
   RETRIES_EXHAUSTED,
@@ -60,6 +62,8 @@ export class JobLifecycle {
     private readonly callbacks: CallbackPolicy,
     readonly events?: JobEvents,
     private readonly units: UnitPolicy = { maxAttempts: 5 },
+    /** Reads the head of each ready input to tell its kind (input-kinds.ts); without it every unit is ffmpeg's. */
+    private readonly store?: ObjectStore,
   ) {}
 
   /** Publishes the job's current status and progress to live listeners. */
@@ -80,6 +84,8 @@ export class JobLifecycle {
    * Returns the number of units enqueued (0 when the job is not startable).
    */
   async startIfReady(jobId: string): Promise<number> {
+    // The kind of each input (read from its first bytes, once) picks each unit's engine and queue.
+    if (this.store) await detectStoredKinds(this.prisma, this.store, jobId);
     const started = await this.prisma.$transaction(async (tx) => {
       const locked = await tx.$queryRaw<{ status: string; process: boolean; owner_key_hash: string }[]>`
         SELECT status, process, owner_key_hash FROM jobs WHERE id = ${jobId}::uuid FOR UPDATE`;
@@ -98,6 +104,7 @@ export class JobLifecycle {
             inputId: o.inputId,
             conversionId: o.conversionId,
             outputId: o.id,
+            engine: o.engine as EngineName,
           })),
         };
       }
@@ -119,6 +126,10 @@ export class JobLifecycle {
         conversionId: u.conversionId,
         inputId: u.inputId,
         status: 'queued',
+        engine: unitEngine(
+          conversions.find((c) => c.id === u.conversionId)!.target,
+          inputs.find((i) => i.id === u.inputId)!,
+        ),
       }));
       await tx.output.createMany({ data: rows, skipDuplicates: true });
       await tx.conversion.updateMany({ where: { jobId }, data: { status: 'queued' } });
@@ -137,6 +148,7 @@ export class JobLifecycle {
           inputId: o.inputId,
           conversionId: o.conversionId,
           outputId: o.id,
+          engine: o.engine as EngineName,
         })),
       };
     });
@@ -286,7 +298,10 @@ export class JobLifecycle {
     jobId: string,
     outputId: string,
     lease: string,
-    file: Pick<Output, 'objectKey' | 'filename' | 'size' | 'contentType' | 'checksumSha256'>,
+    file: Pick<Output, 'objectKey' | 'filename' | 'size' | 'contentType' | 'checksumSha256'> & {
+      /** Every file of a many-file output (HLS, PDF pages), the first being the output itself. */
+      files?: { name: string; key: string; size: number; content_type: string; sha256: string }[];
+    },
   ): Promise<boolean> {
     const won = await this.prisma.output.updateMany({
       where: { id: outputId, jobId, lease, status: 'processing', job: { status: { in: ['queued', 'processing'] } } },

@@ -129,7 +129,32 @@ export async function outputView(o: Output, sign: OutputUrlSigner, job: JobReten
     checksum_sha256: o.checksumSha256,
     uri: o.objectKey ? await sign(o, job) : null,
     created_at: (o.finishedAt ?? o.createdAt).toISOString(),
+    ...(Array.isArray(o.files) ? { files: await fileViews(o, o.files as unknown as StoredOutputFile[], sign, job) } : {}),
   };
+}
+
+/** One file of a many-file output as the converter stores it (the output row's `files`). */
+interface StoredOutputFile {
+  name: string;
+  key: string;
+  size: number;
+  content_type: string;
+  sha256: string;
+}
+
+function fileViews(o: Output, files: StoredOutputFile[], sign: OutputUrlSigner, job: JobRetention) {
+  return Promise.all(
+    files.map(async (f) => ({
+      name: f.name,
+      size: f.size,
+      content_type: f.content_type,
+      checksum_sha256: f.sha256,
+      uri: await sign(
+        { ...o, objectKey: f.key, filename: f.name.split('/').pop() ?? f.name, contentType: f.content_type },
+        job,
+      ),
+    })),
+  );
 }
 
 const STATUS_INFO: Record<JobStatus, string> = {

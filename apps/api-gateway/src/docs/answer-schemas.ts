@@ -99,17 +99,37 @@ export function answerSchemas(): Record<string, JsonSchema> {
       options: { type: 'object' },
       created_at: time,
     }),
-    Output: view<OutputView>('One converted file: an input × a conversion.', {
-      id: uuid,
-      conversion_id: uuid,
-      input_id: uuid,
-      filename: strOrNull,
-      size: intOrNull,
-      content_type: strOrNull,
-      checksum_sha256: strOrNull,
-      uri: { type: ['string', 'null'], format: 'uri', description: 'A time-limited download URL.' },
-      created_at: time,
-    }),
+    Output: view<OutputView>(
+      'One converted file (or a set of files): an input × a conversion.',
+      {
+        id: uuid,
+        conversion_id: uuid,
+        input_id: uuid,
+        filename: strOrNull,
+        size: intOrNull,
+        content_type: strOrNull,
+        checksum_sha256: strOrNull,
+        uri: { type: ['string', 'null'], format: 'uri', description: 'A time-limited download URL.' },
+        created_at: time,
+        files: {
+          type: 'array',
+          description:
+            'An output of several files (HLS playlists and segments, PDF pages): each file, the first being the output itself, with its own time-limited URL; `name` is relative, as the playlists refer to each other.',
+          items: {
+            type: 'object',
+            required: ['name', 'size', 'content_type', 'checksum_sha256', 'uri'],
+            properties: {
+              name: str,
+              size: { type: 'integer' },
+              content_type: str,
+              checksum_sha256: str,
+              uri: { type: 'string', format: 'uri' },
+            },
+          },
+        },
+      },
+      ['files'],
+    ),
     Job: view<JobView>(
       'A job: inputs × conversions = outputs.',
       {

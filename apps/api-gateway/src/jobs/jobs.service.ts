@@ -10,6 +10,8 @@ import {
   JobCancellation,
   JobLifecycle,
   outputUrlSigner,
+  detectStoredKinds,
+  readStoredKind,
   conversionView,
   inputView,
   jobView,
@@ -68,6 +70,9 @@ export class JobsService {
     );
     // Presets resolve before anything is stored: an unknown one refuses the job with no row written.
     const conversions = await this.presets.resolveAll(principal, spec.conversion, (n) => `conversion.${n}.`);
+    // An uploaded file's kind is known from its bytes: an impossible pair is refused before any row.
+    const uploaded = spec.input.flatMap((i) => (i.type === 'upload' && i.upload_id ? [i.upload_id] : []));
+    if (uploaded.length) await this.refuseImpossiblePairs(await this.uploadKinds(principal, uploaded), conversions);
     const id = randomUUID();
     const inputs = spec.input.map((i, n) => this.inputRow(i, n));
     const job = {
@@ -169,6 +174,10 @@ export class JobsService {
     this.assertAccepting(job);
     const [spec] = await this.presets.resolveAll(principal, [request], () => '');
     this.quotas.assertUnits(job.inputs.length, job.conversions.length + 1, 'conversion');
+    // The ready inputs' kinds, read from their bytes once, refuse a target none of them can become.
+    await detectStoredKinds(this.prisma, this.store, id);
+    const inputs = await this.prisma.input.findMany({ where: { jobId: id }, select: { kind: true, format: true } });
+    await this.refuseImpossiblePairs(inputs, [spec]);
     const row = await this.prisma.conversion.create({
       data: { ...this.conversionRow(spec, job.conversions.length), jobId: id },
     });
@@ -324,6 +333,35 @@ export class JobsService {
       size: i.type === 'upload' && i.size !== undefined ? BigInt(i.size) : null,
       createdAt: new Date(Date.now() + n), // keeps the request's order
     };
+  }
+
+  /** The detected kinds of a caller's finished uploads (the ones not finished yet have none to check). */
+  private async uploadKinds(principal: Principal, uploadIds: string[]) {
+    const uploads = await this.prisma.upload.findMany({
+      where: { id: { in: uploadIds }, ownerKeyHash: principal.ownerKeyHash, status: 'complete', objectKey: { not: null } },
+      select: { objectKey: true, filename: true },
+    });
+    return Promise.all(
+      uploads.map((u) => readStoredKind(this.store, u.objectKey!, u.filename).catch(() => ({ kind: null, format: null }))),
+    );
+  }
+
+  /** 415 `unsupported_media_type` when an input of a known kind cannot become a requested target (audio → pdf). */
+  private async refuseImpossiblePairs(
+    inputs: { kind: string | null; format: string | null }[],
+    conversions: ConversionSpec[],
+  ): Promise<void> {
+    for (const [n, c] of conversions.entries()) {
+      const target = findTarget(c.target);
+      if (!target) continue;
+      const wrong = inputs.find((i) => i.kind && !(target.accepts as readonly string[]).includes(i.kind));
+      if (wrong)
+        throw new KilnError(
+          'unsupported_media_type',
+          `An input is ${/^[aeiou]/.test(wrong.kind!) ? 'an' : 'a'} ${wrong.kind} (${wrong.format}); ${target.target} is made from ${target.accepts.join(', ')}.`,
+          [{ field: conversions.length > 1 ? `conversion.${n}.target` : 'target', message: `${target.target} cannot be made from ${wrong.kind}` }],
+        );
+    }
   }
 
   private conversionRow(c: ConversionSpec, n: number) {

@@ -1,6 +1,14 @@
 import { Inject, Injectable } from '@nestjs/common';
 import { KILN_CONFIG, type KilnConfig } from '@kiln/config';
-import { jobIdFor, type CallbackEvent, type PayloadOf, type QueueName } from '@kiln/contracts';
+import {
+  convertQueueFor,
+  jobIdFor,
+  type CallbackEvent,
+  type ConvertQueueName,
+  type EngineName,
+  type PayloadOf,
+  type QueueName,
+} from '@kiln/contracts';
 import { PRISMA, type PrismaClient } from '@kiln/database';
 import { LOGGER, KilnMetrics, type Logger } from '@kiln/observability';
 import { QueueProducer } from '@kiln/queue';
@@ -34,6 +42,8 @@ interface Unit {
   conversionId: string;
   status: string;
   heartbeatAt: Date | null;
+  /** Names the queue the unit waits on (convertQueueFor). */
+  engine: string;
 }
 
 /**
@@ -124,7 +134,9 @@ export class Reconciler {
       where: { id: jobId },
       select: {
         status: true,
-        outputs: { select: { id: true, inputId: true, conversionId: true, status: true, heartbeatAt: true } },
+        outputs: {
+          select: { id: true, inputId: true, conversionId: true, status: true, heartbeatAt: true, engine: true },
+        },
       },
     });
     if (!job || (job.status !== 'queued' && job.status !== 'processing')) return null;
@@ -139,12 +151,12 @@ export class Reconciler {
     }
     // A finalize about to run judges the open units itself (retries exhausted).
     if (LIVE.has(finalizeState) && finalizeState !== 'waiting-children') return null;
-    const states = await Promise.all(open.map((u) => this.state('convert', this.convertId(jobId, u))));
+    const states = await Promise.all(open.map((u) => this.state(this.queueOf(u), this.convertId(jobId, u))));
     const live = open.some((u, i) => LIVE.has(states[i]) || (u.heartbeatAt !== null && u.heartbeatAt > before));
     if (live) return null;
     // Nothing will move these units: clear their history entries (they block the fixed ids) and send the flow again.
     for (const [i, u] of open.entries())
-      if (DONE.has(states[i])) await this.producer.queue('convert').remove(this.convertId(jobId, u));
+      if (DONE.has(states[i])) await this.producer.queue(this.queueOf(u)).remove(this.convertId(jobId, u));
     if (finalizeState !== 'unknown') await this.producer.queue('finalize').remove(finalizeId);
     await this.producer.enqueueConversionFlow(
       jobId,
@@ -291,10 +303,14 @@ export class Reconciler {
   }
 
   private unitPayload(jobId: string, u: Unit): PayloadOf<'convert'> {
-    return { jobId, inputId: u.inputId, conversionId: u.conversionId, outputId: u.id };
+    return { jobId, inputId: u.inputId, conversionId: u.conversionId, outputId: u.id, engine: u.engine as EngineName };
+  }
+
+  private queueOf(u: Unit): ConvertQueueName {
+    return convertQueueFor(u.engine as EngineName);
   }
 
   private convertId(jobId: string, u: Unit): string {
-    return jobIdFor('convert', this.unitPayload(jobId, u));
+    return jobIdFor(this.queueOf(u), this.unitPayload(jobId, u));
   }
 }

@@ -1,30 +1,37 @@
 import { createHash } from 'node:crypto';
 import { createReadStream, createWriteStream } from 'node:fs';
 import { Transform } from 'node:stream';
-import { rm, stat } from 'node:fs/promises';
+import { mkdir, rm, stat } from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
 import { pipeline } from 'node:stream/promises';
-import { Inject, Injectable, type OnApplicationBootstrap } from '@nestjs/common';
+import { Inject, Injectable, type OnApplicationBootstrap, type OnApplicationShutdown } from '@nestjs/common';
 import { KILN_CONFIG, type KilnConfig } from '@kiln/config';
-import { findTarget, type ConversionOptions, type HandlerOutcome, type PayloadOf, safeFilename } from '@kiln/contracts';
+import {
+  findTarget,
+  safeFilename,
+  type ConversionOptions,
+  type ConvertQueueName,
+  type EngineName,
+  type HandlerOutcome,
+  type InputKind,
+  type PayloadOf,
+} from '@kiln/contracts';
 import { PRISMA, type PrismaClient } from '@kiln/database';
 import {
-  buildConversion,
-  checkMediaLimits,
   isMediaError,
   outputByteCap,
-  probe,
-  run,
-  type MediaInfo,
+  type ConversionEngine,
+  type EngineResult,
+  type InputFacts,
   type MediaLimits,
-  type X264Preset,
 } from '@kiln/media';
 import { LOGGER, KilnMetrics, type Logger } from '@kiln/observability';
 import type { HandlerContext, JobHandler } from '@kiln/queue';
 import { OBJECT_STORE, objectKeys, type ObjectStore } from '@kiln/storage';
 import { CancelSignals } from '@kiln/worker-runtime';
 import { JobLifecycle } from '@kiln/workflow';
+import { CONVERSION_ENGINES, type EngineRegistry } from '../engines.provider';
 import { makeWorkDir, selfMaker, sweepWorkDirs, touchWorkDir } from '../work-dirs';
 import { infrastructureCause, infrastructureFailureMessage } from './infrastructure-failure';
 import { heartbeatPeriodMs, stopReason, UnitWatch } from './unit-watch';
@@ -32,18 +39,35 @@ import { RECORD_PATIENCE_MS, recordPatiently } from './record-patiently';
 
 const PROGRESS_EVERY_MS = 1_000;
 
+/** One file of an output as stored (the output row's `files`, for an output of several). */
+interface StoredFile {
+  name: string;
+  key: string;
+  size: number;
+  content_type: string;
+  sha256: string;
+}
+
+const what = (engine: EngineName): string =>
+  engine === 'office' ? 'document' : engine === 'vips' ? 'image' : 'media file';
+
 /**
- * One input × one conversion: download, probe, ffmpeg, upload the output, record it. Throughout, a
- * heartbeat (unit-watch.ts) keeps the claim fresh and stops the unit when PostgreSQL says the job
- * is being canceled or another attempt holds it.
+ * One input × one conversion: download, probe, convert with the unit's engine (engine port,
+ * libs/media/src/engines), upload every file it made, record them. Throughout, a heartbeat
+ * (unit-watch.ts) keeps the claim fresh and stops the unit when PostgreSQL says the job is being
+ * canceled or another attempt holds it. One subclass per engine queue (see the end of this file).
  */
 @Injectable()
-export class ConvertHandler implements JobHandler<'convert'>, OnApplicationBootstrap {
-  readonly queue = 'convert' as const;
+export abstract class EngineConvertHandler
+  implements JobHandler<ConvertQueueName>, OnApplicationBootstrap, OnApplicationShutdown
+{
+  abstract readonly queue: ConvertQueueName;
+  protected abstract readonly engineName: EngineName;
   /** This process, as its scratch folders' names record it (work-dirs.ts). */
   private readonly maker = selfMaker();
 
   constructor(
+    @Inject(CONVERSION_ENGINES) private readonly engines: EngineRegistry,
     @Inject(PRISMA) private readonly prisma: PrismaClient,
     @Inject(OBJECT_STORE) private readonly store: ObjectStore,
     @Inject(KILN_CONFIG) private readonly config: KilnConfig,
@@ -52,6 +76,12 @@ export class ConvertHandler implements JobHandler<'convert'>, OnApplicationBoots
     private readonly cancels: CancelSignals,
     @Inject(KilnMetrics) private readonly metrics: KilnMetrics,
   ) {}
+
+  private get engine(): ConversionEngine {
+    const engine = this.engines.get(this.engineName);
+    if (!engine) throw new Error(`engine ${this.engineName} is not enabled in this converter`);
+    return engine;
+  }
 
   private get tmpRoot(): string {
     return this.config.KILN_TMP_DIR || os.tmpdir();
@@ -71,6 +101,11 @@ export class ConvertHandler implements JobHandler<'convert'>, OnApplicationBoots
     });
     if (removed.length)
       this.log.info({ dir: this.tmpRoot, removed }, 'removed temp dirs left by converters that are gone');
+  }
+
+  /** A resident engine (a warm LibreOffice) stops with the process. */
+  async onApplicationShutdown(): Promise<void> {
+    await this.engines.get(this.engineName)?.close?.();
   }
 
   /** The unit, timed into kiln_conversion_duration_seconds{target, outcome}. */
@@ -106,6 +141,13 @@ export class ConvertHandler implements JobHandler<'convert'>, OnApplicationBoots
     const target = findTarget(conversion.target);
     if (!target) return this.fail(unit, 'invalid_input', `unknown target ${conversion.target}`);
     labels.target = target.target; // a catalog name: a bounded label
+    // An impossible pair (a spreadsheet → mp3) is known from the input's bytes: refused without a claim.
+    if (input.kind && !(target.accepts as readonly string[]).includes(input.kind))
+      return this.fail(
+        unit,
+        'unsupported_media_type',
+        `the input is ${article(input.kind)} (${input.format}); ${target.target} is made from ${target.accepts.join(', ')}`,
+      );
     if (!input.objectKey) return this.fail(unit, 'unprocessable', 'the input has no stored file');
 
     // The claim fences this attempt: if the queue lock is lost (e.g. a partition) and another
@@ -148,63 +190,49 @@ export class ConvertHandler implements JobHandler<'convert'>, OnApplicationBoots
       if (!input.checksumSha256)
         await this.prisma.input.update({ where: { id: input.id }, data: { checksumSha256: hash.digest('hex') } });
 
-      let media: MediaInfo;
+      const detected = input.kind ? { kind: input.kind as InputKind, format: input.format ?? '' } : null;
+      let facts: InputFacts;
       try {
-        media = await probe(inputPath, {
-          timeoutMs: 60_000,
-          maxPixels: this.config.KILN_MAX_PIXELS,
-          memoryLimitBytes: this.config.KILN_FFMPEG_MEMORY_LIMIT,
-          signal,
-        });
+        facts = await this.engine.probe(inputPath, { timeoutMs: 60_000, signal, detected });
       } catch (err: unknown) {
         // Stopped, or the machine failed (a signal, an I/O error): retried, not blamed on the input.
         if (isMediaError(err) && (err.code === 'canceled' || err.code === 'infrastructure')) throw err;
-        if (isMediaError(err) && err.limit) return this.fail(unit, 'unprocessable', err.message, lease); // a media bomb, named
+        if (isMediaError(err) && (err.limit || err.code !== 'unprocessable'))
+          return this.fail(unit, err.code, err.message, lease); // a media bomb, named; a format no engine reads
         if (isMediaError(err))
-          return this.fail(unit, 'unprocessable', `the input is not a readable media file (${err.message})`, lease);
+          return this.fail(unit, 'unprocessable', `the input is not a readable ${what(this.engine.name)} (${err.message})`, lease);
         throw err;
       }
-      if (!input.media) await this.prisma.input.update({ where: { id: input.id }, data: { media: media as object } });
-      // Media bombs are refused from the probe, before ffmpeg decodes anything.
-      const limits = this.mediaLimits();
-      const refusal = checkMediaLimits(media, target, limits, conversion.options as ConversionOptions);
-      if (refusal) return this.fail(unit, 'unprocessable', refusal.message, lease);
+      if (!input.media) await this.prisma.input.update({ where: { id: input.id }, data: { media: facts as object } });
 
       const base = path.parse(input.filename ?? 'file').name || 'file';
-      const filename = safeFilename(`${base}.${target.extension}`); // within 255 bytes, extension kept
-      const outputPath = path.join(workDir, `output.${target.extension}`);
-      const built = buildConversion(
-        { target, options: conversion.options as ConversionOptions, input: media, inputPath, outputPath },
-        {
-          preset: this.config.KILN_FFMPEG_PRESET as X264Preset,
-          threads: this.config.KILN_FFMPEG_THREADS || undefined,
-          maxPixels: limits.maxPixels,
-        },
-      );
-      if (built.kind === 'unsupported') return this.fail(unit, built.code, built.message, lease);
-
+      const baseName = safeFilename(`${base}.${target.extension}`).slice(0, -(target.extension.length + 1)) || 'file';
+      const outputDir = path.join(workDir, 'out');
+      await mkdir(outputDir);
       let lastWrite = 0;
-      const outputCap = outputByteCap(media.size_bytes, limits);
+      const outputCap = outputByteCap(facts.size_bytes, this.mediaLimits());
+      let result: EngineResult;
       try {
-        await run(built.passes, {
-          durationS: built.expectedDurationS,
-          timeoutMs: this.config.KILN_CONVERSION_TIMEOUT_SECONDS * 1000,
-          maxOutputBytes: outputCap.bytes,
-          maxOutputDescription: outputCap.description,
-          memoryLimitBytes: this.config.KILN_FFMPEG_MEMORY_LIMIT,
-          outputPath,
-          signal,
-          onProgress: (percent: number) => {
-            const now = Date.now();
-            if (now - lastWrite < PROGRESS_EVERY_MS) return;
-            lastWrite = now;
-            void this.lifecycle
-              .reportProgress(jobId, outputId, percent, lease)
-              .then((holds) => watch.answer(holds))
-              .catch(() => undefined);
-            void ctx.job.updateProgress(Math.floor(percent)).catch(() => undefined);
+        result = await this.engine.convert(
+          { target, options: conversion.options as ConversionOptions, inputPath, outputDir, baseName, facts },
+          {
+            timeoutMs: this.config.KILN_CONVERSION_TIMEOUT_SECONDS * 1000,
+            maxOutputBytes: outputCap.bytes,
+            maxOutputDescription: outputCap.description,
+            memoryLimitBytes: this.config.KILN_FFMPEG_MEMORY_LIMIT,
+            signal,
+            onProgress: (percent: number) => {
+              const now = Date.now();
+              if (now - lastWrite < PROGRESS_EVERY_MS) return;
+              lastWrite = now;
+              void this.lifecycle
+                .reportProgress(jobId, outputId, percent, lease)
+                .then((holds) => watch.answer(holds))
+                .catch(() => undefined);
+              void ctx.job.updateProgress(Math.floor(percent)).catch(() => undefined);
+            },
           },
-        });
+        );
       } catch (err: unknown) {
         if (isMediaError(err)) {
           if (err.code === 'canceled') throw err; // shutdown (BullMQ hands the unit on) or a stop
@@ -212,27 +240,29 @@ export class ConvertHandler implements JobHandler<'convert'>, OnApplicationBoots
             // Not the input's fault: thrown, so BullMQ retries the unit (on whichever converter is free).
             this.log.warn(
               { jobId, outputId, attempt: claim.attempt, fault: err.fault, err: err.message, stderr: err.stderrTail },
-              'ffmpeg failed: an infrastructure failure, the unit is retried',
+              `${this.engine.name} failed: an infrastructure failure, the unit is retried`,
             );
             throw err;
           }
           const code = err.code === 'timeout' ? 'unprocessable' : err.code;
-          this.log.warn({ jobId, outputId, code: err.code, stderr: err.stderrTail }, 'ffmpeg failed');
+          this.log.warn({ jobId, outputId, code: err.code, stderr: err.stderrTail }, `${this.engine.name} failed`);
           return this.fail(unit, code, err.message, lease);
         }
         throw err;
       }
 
-      const size = (await stat(outputPath)).size;
-      // Each attempt writes its own key: an attempt that lost the unit never touches the winner's file.
-      const key = objectKeys.output(jobId, outputId, claim.attempt, filename);
-      const put = await this.store.put(key, createReadStream(outputPath), { size, contentType: target.content_type });
+      // Each attempt writes its own keys: an attempt that lost the unit never touches the winner's files.
+      const stored = await this.storeFiles(jobId, outputId, claim.attempt, result);
+      const [first] = stored;
+      const key = first.key;
+      const filename = first.name;
       const file = {
-        objectKey: key,
-        filename,
-        size: BigInt(put.size),
-        contentType: target.content_type,
-        checksumSha256: put.sha256,
+        objectKey: first.key,
+        filename: first.name,
+        size: BigInt(first.size),
+        contentType: first.content_type,
+        checksumSha256: first.sha256,
+        files: stored.length > 1 ? stored : undefined,
       };
       // The conversion is done and stored: a database outage now must not throw the work away.
       const won = await recordPatiently(
@@ -261,7 +291,8 @@ export class ConvertHandler implements JobHandler<'convert'>, OnApplicationBoots
       await this.removeUnitFiles(jobId, outputId, (k) => k !== key).catch((err: unknown) =>
         this.log.warn({ jobId, outputId, err: String(err) }, 'files of other attempts not removed'),
       );
-      return { status: 'success', detail: `${filename} (${put.size} bytes)` };
+      const files = stored.length > 1 ? `, ${stored.length} files` : '';
+      return { status: 'success', detail: `${filename} (${first.size} bytes${files})` };
     } catch (err: unknown) {
       if (cancel.signal.aborted) return { status: 'skipped', reason: 'job canceled during conversion' };
       if (watch.stopped) return { status: 'skipped', reason: watch.reason! };
@@ -278,6 +309,27 @@ export class ConvertHandler implements JobHandler<'convert'>, OnApplicationBoots
       cancel.release();
       if (dir) await rm(dir, { recursive: true, force: true });
     }
+  }
+
+  /** Stores every file of a conversion under this attempt's prefix, the first as the output's own name. */
+  private async storeFiles(jobId: string, outputId: string, attempt: number, result: EngineResult): Promise<StoredFile[]> {
+    const stored: StoredFile[] = [];
+    for (const [i, f] of result.files.entries()) {
+      const size = (await stat(f.path)).size;
+      const key =
+        i === 0
+          ? objectKeys.output(jobId, outputId, attempt, safeFilename(f.name))
+          : objectKeys.outputFile(jobId, outputId, attempt, f.name);
+      const put = await this.store.put(key, createReadStream(f.path), { size, contentType: f.contentType });
+      stored.push({
+        name: i === 0 ? safeFilename(f.name) : f.name,
+        key,
+        size: put.size,
+        content_type: f.contentType,
+        sha256: put.sha256,
+      });
+    }
+    return stored;
   }
 
   /** Removes the objects under this unit's prefix that `doomed` picks (by key and attempt number). */
@@ -324,4 +376,27 @@ export class ConvertHandler implements JobHandler<'convert'>, OnApplicationBoots
       };
     return { status: 'failed', code, message };
   }
+}
+
+const article = (kind: string): string => (/^[aeiou]/.test(kind) ? `an ${kind}` : `a ${kind}`);
+
+/** ffmpeg's units: audio, video, a frame of a video (the `convert` queue). */
+@Injectable()
+export class ConvertHandler extends EngineConvertHandler {
+  readonly queue = 'convert' as const;
+  protected readonly engineName = 'ffmpeg' as const;
+}
+
+/** Images through libvips (the `convert-vips` queue). */
+@Injectable()
+export class VipsConvertHandler extends EngineConvertHandler {
+  readonly queue = 'convert-vips' as const;
+  protected readonly engineName = 'vips' as const;
+}
+
+/** Documents through LibreOffice and PDF pages through poppler (the `convert-office` queue). */
+@Injectable()
+export class OfficeConvertHandler extends EngineConvertHandler {
+  readonly queue = 'convert-office' as const;
+  protected readonly engineName = 'office' as const;
 }
