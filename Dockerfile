@@ -33,3 +33,20 @@ USER node
 ENV KILN_TMP_DIR=/tmp/kiln
 ENTRYPOINT ["/usr/bin/tini", "--"]
 CMD ["node", "dist/apps/api-gateway/src/main.js"]
+
+# The document converter: the same image plus LibreOffice (headless, no GUI) and poppler, for the
+# `office` engine's queue only (KILN_CONVERTER_ENGINES=office), so it scales apart from the media
+# converters. `docker build --target document .`
+FROM runtime AS document
+USER root
+RUN apt-get update \
+ && apt-get install -y --no-install-recommends libreoffice-writer-nogui libreoffice-calc-nogui \
+      libreoffice-impress-nogui poppler-utils fonts-dejavu-core fonts-liberation2 fonts-crosextra-carlito \
+      fonts-crosextra-caladea \
+ && rm -rf /var/lib/apt/lists/*
+USER node
+ENV KILN_CONVERTER_ENGINES=office
+CMD ["node", "dist/apps/converter/src/main.js"]
+
+# The default target: every app but the document converter (a plain `docker build .`).
+FROM runtime AS app

@@ -20,6 +20,8 @@ apt_install() {
 }
 
 command -v ffmpeg >/dev/null && command -v ffprobe >/dev/null || apt_install ffmpeg
+# Documents: LibreOffice headless (no GUI) and poppler for PDF pages, with fonts a document can name.
+command -v soffice >/dev/null && command -v pdftoppm >/dev/null && command -v pdfinfo >/dev/null || apt_install libreoffice-writer-nogui libreoffice-calc-nogui libreoffice-impress-nogui poppler-utils fonts-dejavu-core fonts-liberation2 fonts-crosextra-carlito fonts-crosextra-caladea
 command -v radosgw >/dev/null && command -v ceph-mon >/dev/null && command -v ceph-osd >/dev/null || apt_install ceph-mon ceph-osd radosgw ceph-common
 if [ "${KILN_NEED_COMPOSE:-1}" = 1 ] && ! command -v docker-compose >/dev/null; then apt_install docker-compose || log "docker-compose not installable; compose validation will be skipped"; fi
 command -v redis-server >/dev/null || apt_install redis-server

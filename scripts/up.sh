@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # `npm run up`: the whole service on this machine. Installs what is missing, starts Redis/PostgreSQL
 # when down and a local S3 server (Ceph radosgw), migrates, then runs the gateway, one assembler and
-# two converters. Ctrl-C stops everything it started. Every address, port and key can be overridden
+# a converter of each kind (media: ffmpeg and libvips; documents: LibreOffice). Ctrl-C stops everything it started. Every address, port and key can be overridden
 # by environment variables (README: Configuration).
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -87,14 +87,16 @@ node dist/libs/database/src/migrate.main.js
 
 start() {
   local name=$1 script=$2
-  node "$script" >> ".kiln/logs/$name.log" 2>&1 &
+  shift 2
+  env "$@" node "$script" >> ".kiln/logs/$name.log" 2>&1 &
   pids+=($!)
   echo "[up] $name started (pid $!, log .kiln/logs/$name.log)"
 }
 start api-gateway dist/apps/api-gateway/src/main.js
 start assembler dist/apps/assembler/src/main.js
-start converter-1 dist/apps/converter/src/main.js
-start converter-2 dist/apps/converter/src/main.js
+# One converter of each kind: media (ffmpeg and libvips) and documents (LibreOffice and poppler).
+start converter dist/apps/converter/src/main.js KILN_CONVERTER_ENGINES=ffmpeg,vips
+start document-converter dist/apps/converter/src/main.js KILN_CONVERTER_ENGINES=office
 
 for _ in $(seq 1 120); do
   if curl -fsS "http://127.0.0.1:$KILN_PORT/health/ready" >/dev/null 2>&1; then break; fi
