@@ -133,7 +133,10 @@ const POINTS: (keyof Timeline)[] = [
 export async function timelines(stack: BenchStack, clocks: JobClock[]): Promise<Timeline[]> {
   const connection = new Redis(stack.env.REDIS_URL, { maxRetriesPerRequest: null });
   const queues = Object.fromEntries(
-    ['convert', 'finalize', 'callback'].map((q) => [q, new Queue(q, { connection, prefix: stack.prefix })]),
+    ['convert', 'convert-vips', 'convert-office', 'finalize', 'callback'].map((q) => [
+      q,
+      new Queue(q, { connection, prefix: stack.prefix }),
+    ]),
   ) as Record<string, Queue>;
   const out: Timeline[] = [];
   try {
@@ -141,8 +144,13 @@ export async function timelines(stack: BenchStack, clocks: JobClock[]): Promise<
       const outputId = c.arrival.json?.output?.[0]?.id as string | undefined;
       const deliveryId = c.arrival.headers['x-kiln-delivery'] as string | undefined;
       if (!outputId || !deliveryId) continue;
+      // The unit waited on its engine's queue (ffmpeg: convert, libvips: convert-vips, LibreOffice: convert-office).
+      const convertUnit = async () =>
+        (await Job.fromId(queues.convert, `convert.${outputId}`)) ??
+        (await Job.fromId(queues['convert-vips'], `convert-vips.${outputId}`)) ??
+        (await Job.fromId(queues['convert-office'], `convert-office.${outputId}`));
       const [convert, finalize, callback] = await Promise.all([
-        Job.fromId(queues.convert, `convert.${outputId}`),
+        convertUnit(),
         Job.fromId(queues.finalize, `finalize.${c.jobId}`),
         Job.fromId(queues.callback, `callback.${deliveryId}`),
       ]);

@@ -19,6 +19,7 @@ import type { BenchCase } from './cases/case';
 import { assemblyCase } from './cases/assembly';
 import { conversionCase } from './cases/conversion';
 import { directCase } from './cases/direct';
+import { documentCase } from './cases/document';
 import { latencyCase } from './cases/latency';
 import { memoryCase } from './cases/memory';
 import { queueCase } from './cases/queue';
@@ -35,6 +36,7 @@ const CASES: BenchCase[] = [
   conversionCase,
   latencyCase,
   scalingCase,
+  documentCase,
   queueCase,
 ];
 

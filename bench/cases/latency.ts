@@ -1,7 +1,9 @@
 // Case 5, small-job latency: BENCH_SMALL_JOBS (default 200) jobs one after another, each a 2 KiB PNG
 // → jpg (job created with an upload input and a callback; then the whole file uploaded; the time
 // is upload start → callback arrival). Baseline: the converter's very ffmpeg command for that file,
-// run bare, once after each job (interleaved). Kiln's p50 target: < 150 ms; p99 reported. Where the
+// run bare, once after each job (interleaved). The PNG is converted by libvips in the converter
+// process (the vips engine); the bare ffmpeg run is what the same job cost before. Kiln's p50
+// target: < 50 ms; p99 reported. Where the
 // time goes comes from BullMQ's timestamps of each job's convert, finalize and callback units.
 import http from 'node:http';
 import { readFile, rm } from 'node:fs/promises';
@@ -132,7 +134,7 @@ export const latencyCase: BenchCase = {
         kiln: { label: 'Kiln p50: upload start → callback', unit: 'ms', samples: p50 },
         baseline: { label: 'bare ffmpeg p50', unit: 'ms', samples: bareP50 },
         ratio: { samples: p50.map((k, i) => k / bareP50[i]), meaning: 'Kiln / bare' },
-        target: { on: 'kiln', op: '<', value: 150 },
+        target: { on: 'kiln', op: '<', value: 50 },
         notes: [
           `Input ${bytes.length} bytes (testsrc2 96×96 PNG). One gateway, one converter (KILN_CONVERTER_CONCURRENCY=1); jobs strictly one after another; a bare run of the converter's ffmpeg command after each job; 5 unmeasured warm-up jobs.`,
           `Command: ffmpeg ${cmd.args.join(' ')}`,

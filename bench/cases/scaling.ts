@@ -107,8 +107,9 @@ export const scalingCase: BenchCase = {
           const shares = await Promise.all(
             converters.map(
               async (c) =>
-                (await logLines(c.logFile, 'job handled')).filter((l: { queue?: string }) => l.queue === 'convert')
-                  .length,
+                (await logLines(c.logFile, 'job handled')).filter((l: { queue?: string }) =>
+                  l.queue?.startsWith('convert'),
+                ).length,
             ),
           );
           samples.push({
