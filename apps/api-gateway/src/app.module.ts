@@ -16,6 +16,7 @@ import { ErrorFilter } from './http/error.filter';
 import { JsonBodyInterceptor } from './http/json-body';
 import { IdempotencyInterceptor } from './http/idempotency';
 import { JobsController } from './jobs/jobs.controller';
+import { OutputFilesController } from './jobs/output-files.controller';
 import { JobsService } from './jobs/jobs.service';
 import { JobWaitService } from './jobs/job-wait.service';
 import { MetricsController } from './metrics/metrics.controller';
@@ -50,6 +51,7 @@ export class AppModule {
       imports: [CoreModule.forRoot(config, logger)],
       controllers: [
         JobsController,
+        OutputFilesController,
         JobEventsController,
         JobUploadController,
         UploadSessionsController,

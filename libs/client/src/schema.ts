@@ -3454,6 +3454,11 @@ export interface components {
         /** Format: uri */
         uri: string;
       }[];
+      /**
+       * Format: uri
+       * @description HLS outputs: the master playlist at a signed path of the gateway, playable as it is (its relative URIs resolve to the renditions and segments).
+       */
+      stream_uri?: string;
     };
     /** @description A job: inputs × conversions = outputs. */
     Job: {

@@ -44,6 +44,12 @@ export interface OutputView {
    * `name` is relative (`360p/index.m3u8`), as the playlists refer to each other.
    */
   files?: OutputFileView[];
+  /**
+   * HLS outputs: the master playlist at a signed path of the gateway, playable as it is (ffmpeg,
+   * hls.js, Safari): its relative URIs resolve to the renditions' playlists, whose segments redirect
+   * to storage. Valid as long as `uri`.
+   */
+  stream_uri?: string;
 }
 
 export interface OutputFileView {

@@ -1,3 +1,4 @@
+import { signedFileUrl } from './output-file-urls';
 import type { Conversion, Input, Job, Output } from '@kiln/database';
 import {
   FINAL_JOB_STATUSES,
@@ -43,6 +44,11 @@ export function jobDataExpiry(job: JobRetention, retentionSeconds: number): Date
 export interface OutputUrlSigner {
   (output: Output, job: JobRetention): Promise<string>;
   dataExpiry(job: JobRetention): Date | null;
+  /**
+   * The playable URL of an HLS output (output-file-urls.ts): the master playlist under a signed path
+   * of the gateway at `filesBase`; null without a base or a job token.
+   */
+  streamUrl(output: Output, job: JobRetention & { token?: string }): string | null;
 }
 
 /**
@@ -55,22 +61,33 @@ export function outputUrlSigner(
   store: Pick<ObjectStore, 'presignGet'>,
   ttlSeconds: number,
   retentionSeconds = DEFAULT_JOB_RETENTION_SECONDS,
+  /** Where the gateway answers (KILN_PUBLIC_URL), for the signed file paths of HLS outputs. */
+  filesBase?: string,
 ): OutputUrlSigner {
   const dataExpiry = (job: JobRetention) => jobDataExpiry(job, retentionSeconds);
-  const sign = (o: Output, job: JobRetention) => {
+  const seconds = (job: JobRetention) => {
     const expiry = dataExpiry(job);
     const left = expiry
       ? Math.floor((expiry.getTime() - Date.now()) / 1000)
       : job.keepData
         ? Number.POSITIVE_INFINITY
         : retentionSeconds;
-    return store.presignGet(o.objectKey!, Math.max(1, Math.min(ttlSeconds, left)), {
+    return Math.max(1, Math.min(ttlSeconds, left));
+  };
+  const sign = (o: Output, job: JobRetention) =>
+    store.presignGet(o.objectKey!, seconds(job), {
       filename: o.filename ?? undefined,
       contentType: o.contentType ?? undefined,
     });
+  const streamUrl = (o: Output, job: JobRetention & { token?: string }) => {
+    if (!filesBase || !job.token || !o.filename || o.contentType !== HLS_PLAYLIST) return null;
+    return signedFileUrl(filesBase, job.token, o.id, Math.floor(Date.now() / 1000) + seconds(job), o.filename);
   };
-  return Object.assign(sign, { dataExpiry });
+  return Object.assign(sign, { dataExpiry, streamUrl });
 }
+
+/** The content type of an HLS playlist (the `hls` target's output). */
+export const HLS_PLAYLIST = 'application/vnd.apple.mpegurl';
 
 const iso = (d: Date | null | undefined): string | null => (d ? d.toISOString() : null);
 const num = (n: bigint | null | undefined): number | null => (n === null || n === undefined ? null : Number(n));
@@ -118,7 +135,11 @@ export function conversionView(c: Conversion, outputs: Output[]): ConversionView
   };
 }
 
-export async function outputView(o: Output, sign: OutputUrlSigner, job: JobRetention): Promise<OutputView> {
+export async function outputView(
+  o: Output,
+  sign: OutputUrlSigner,
+  job: JobRetention & { token?: string },
+): Promise<OutputView> {
   return {
     id: o.id,
     conversion_id: o.conversionId,
@@ -129,7 +150,10 @@ export async function outputView(o: Output, sign: OutputUrlSigner, job: JobReten
     checksum_sha256: o.checksumSha256,
     uri: o.objectKey ? await sign(o, job) : null,
     created_at: (o.finishedAt ?? o.createdAt).toISOString(),
-    ...(Array.isArray(o.files) ? { files: await fileViews(o, o.files as unknown as StoredOutputFile[], sign, job) } : {}),
+    ...(Array.isArray(o.files)
+      ? { files: await fileViews(o, o.files as unknown as StoredOutputFile[], sign, job) }
+      : {}),
+    ...(sign.streamUrl(o, job) ? { stream_uri: sign.streamUrl(o, job)! } : {}),
   };
 }
 

@@ -127,8 +127,14 @@ export function answerSchemas(): Record<string, JsonSchema> {
             },
           },
         },
+        stream_uri: {
+          type: 'string',
+          format: 'uri',
+          description:
+            'HLS outputs: the master playlist at a signed path of the gateway, playable as it is (its relative URIs resolve to the renditions and segments).',
+        },
       },
-      ['files'],
+      ['files', 'stream_uri'],
     ),
     Job: view<JobView>(
       'A job: inputs × conversions = outputs.',

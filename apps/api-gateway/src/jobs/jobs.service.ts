@@ -10,6 +10,7 @@ import {
   JobCancellation,
   JobLifecycle,
   outputUrlSigner,
+  gatewayBaseUrl,
   detectStoredKinds,
   readStoredKind,
   conversionView,
@@ -54,7 +55,7 @@ export class JobsService {
   /** Signs a download URL for a stored output, never valid past the job's data (see outputUrlSigner). */
   get signOutput(): OutputUrlSigner {
     const { KILN_DOWNLOAD_URL_TTL_SECONDS: ttl, KILN_JOB_RETENTION_SECONDS: retention } = this.config;
-    return outputUrlSigner(this.store, ttl, retention);
+    return outputUrlSigner(this.store, ttl, retention, gatewayBaseUrl(this.config));
   }
 
   async create(principal: Principal, body: unknown): Promise<JobView> {
@@ -338,11 +339,18 @@ export class JobsService {
   /** The detected kinds of a caller's finished uploads (the ones not finished yet have none to check). */
   private async uploadKinds(principal: Principal, uploadIds: string[]) {
     const uploads = await this.prisma.upload.findMany({
-      where: { id: { in: uploadIds }, ownerKeyHash: principal.ownerKeyHash, status: 'complete', objectKey: { not: null } },
+      where: {
+        id: { in: uploadIds },
+        ownerKeyHash: principal.ownerKeyHash,
+        status: 'complete',
+        objectKey: { not: null },
+      },
       select: { objectKey: true, filename: true },
     });
     return Promise.all(
-      uploads.map((u) => readStoredKind(this.store, u.objectKey!, u.filename).catch(() => ({ kind: null, format: null }))),
+      uploads.map((u) =>
+        readStoredKind(this.store, u.objectKey!, u.filename).catch(() => ({ kind: null, format: null })),
+      ),
     );
   }
 
@@ -359,7 +367,12 @@ export class JobsService {
         throw new KilnError(
           'unsupported_media_type',
           `An input is ${/^[aeiou]/.test(wrong.kind!) ? 'an' : 'a'} ${wrong.kind} (${wrong.format}); ${target.target} is made from ${target.accepts.join(', ')}.`,
-          [{ field: conversions.length > 1 ? `conversion.${n}.target` : 'target', message: `${target.target} cannot be made from ${wrong.kind}` }],
+          [
+            {
+              field: conversions.length > 1 ? `conversion.${n}.target` : 'target',
+              message: `${target.target} cannot be made from ${wrong.kind}`,
+            },
+          ],
         );
     }
   }

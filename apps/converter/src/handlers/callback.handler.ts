@@ -9,7 +9,7 @@ import { LOGGER, KilnMetrics, type Logger } from '@kiln/observability';
 import type { JobHandler } from '@kiln/queue';
 import { OBJECT_STORE, type ObjectStore } from '@kiln/storage';
 import { TransferClock, callbackSecretsFor, guardedRequest, signCallback } from '@kiln/outbound-http';
-import { JobLifecycle, jobView, outputUrlSigner } from '@kiln/workflow';
+import { JobLifecycle, gatewayBaseUrl, jobView, outputUrlSigner } from '@kiln/workflow';
 import { RECORD_PATIENCE_MS, recordPatiently } from './record-patiently';
 
 interface Attempt {
@@ -95,7 +95,12 @@ export class CallbackHandler implements JobHandler<'callback'> {
     const isLastAttempt = attempt >= this.lifecycle.callbackAttempts;
     const view = await jobView(
       job,
-      outputUrlSigner(this.store, this.config.KILN_DOWNLOAD_URL_TTL_SECONDS, this.config.KILN_JOB_RETENTION_SECONDS),
+      outputUrlSigner(
+        this.store,
+        this.config.KILN_DOWNLOAD_URL_TTL_SECONDS,
+        this.config.KILN_JOB_RETENTION_SECONDS,
+        gatewayBaseUrl(this.config),
+      ),
     );
     const body = JSON.stringify(view);
     const started = Date.now();
