@@ -66,6 +66,7 @@ describe('Kubernetes manifests (deploy/k8s)', () => {
     expect(deployments.map((d) => d.metadata.name).sort()).toEqual([
       'kiln-assembler',
       'kiln-converter',
+      'kiln-document-converter',
       'kiln-gateway',
     ]);
     expect(of('Job').map((j) => j.metadata.name)).toEqual(['kiln-migrate']);
@@ -114,6 +115,9 @@ describe('Kubernetes manifests (deploy/k8s)', () => {
     expect([...namespaces]).toEqual([one('Namespace', 'kiln').metadata.name]);
     expect(secret.metadata.namespace).toBe('kiln');
     const images = kustomizations.flatMap((k) => k.doc.images ?? []);
-    expect(images).toEqual([{ name: 'kiln', newTag: packageVersion }]);
+    expect(images).toEqual([
+      { name: 'kiln', newTag: packageVersion },
+      { name: 'kiln-document', newTag: packageVersion },
+    ]);
   });
 });

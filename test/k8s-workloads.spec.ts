@@ -51,7 +51,10 @@ describe('Kubernetes manifests (deploy/k8s)', () => {
     for (const { c } of containers) {
       expect(c.image).toMatch(/^[^:@]+(:[\w.-]+|@sha256:[0-9a-f]{64})$/);
       expect(c.image).not.toMatch(/:latest$/);
-      expect(c.image).toBe(`kiln:${packageVersion}`);
+      // One image for every app, and the same image with LibreOffice (the Dockerfile's `document` target) for the document converter.
+      expect(c.image).toBe(
+        c.name === 'document-converter' ? `kiln-document:${packageVersion}` : `kiln:${packageVersion}`,
+      );
       // args, not command: the image's entrypoint (tini) reaps ffmpeg children and forwards signals.
       expect(c.command).toBeUndefined();
       expect(c.args[0]).toBe('node');
@@ -61,6 +64,7 @@ describe('Kubernetes manifests (deploy/k8s)', () => {
     expect(deployments.map((d) => appOf(d.spec.template.spec.containers[0])).sort()).toEqual([
       'api-gateway',
       'assembler',
+      'converter',
       'converter',
     ]);
   });

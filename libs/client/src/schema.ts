@@ -632,6 +632,120 @@ export interface paths {
     patch?: never;
     trace?: never;
   };
+  '/v1/files/{output_id}/{expires}/{signature}/{name}': {
+    parameters: {
+      query?: never;
+      header?: never;
+      path: {
+        output_id: string;
+        expires: string;
+        signature: string;
+        name: string;
+      };
+      cookie?: never;
+    };
+    /** A file of a many-file output under a signed path (an output's `stream_uri`): playlists (.m3u8) are served, every other file redirects (302) to storage */
+    get: {
+      parameters: {
+        query?: never;
+        header?: never;
+        path: {
+          output_id: string;
+          expires: string;
+          signature: string;
+          name: string;
+        };
+        cookie?: never;
+      };
+      requestBody?: never;
+      responses: {
+        /** @description An HLS playlist */
+        200: {
+          headers: {
+            [name: string]: unknown;
+          };
+          content: {
+            'application/vnd.apple.mpegurl': string;
+          };
+        };
+        /** @description Location: the file in storage */
+        302: {
+          headers: {
+            Location?: string;
+            [name: string]: unknown;
+          };
+          content?: never;
+        };
+        404: components['responses']['NotFound'];
+        500: components['responses']['Internal'];
+      };
+    };
+    put?: never;
+    post?: never;
+    delete?: never;
+    options?: never;
+    head?: never;
+    patch?: never;
+    trace?: never;
+  };
+  '/v1/files/{output_id}/{expires}/{signature}/{dir}/{name}': {
+    parameters: {
+      query?: never;
+      header?: never;
+      path: {
+        output_id: string;
+        expires: string;
+        signature: string;
+        name: string;
+        dir: string;
+      };
+      cookie?: never;
+    };
+    /** A file one folder down of a many-file output (an HLS rendition: `360p/index.m3u8`, `360p/segment_000.ts`) */
+    get: {
+      parameters: {
+        query?: never;
+        header?: never;
+        path: {
+          output_id: string;
+          expires: string;
+          signature: string;
+          name: string;
+          dir: string;
+        };
+        cookie?: never;
+      };
+      requestBody?: never;
+      responses: {
+        /** @description An HLS playlist */
+        200: {
+          headers: {
+            [name: string]: unknown;
+          };
+          content: {
+            'application/vnd.apple.mpegurl': string;
+          };
+        };
+        /** @description Location: the file in storage */
+        302: {
+          headers: {
+            Location?: string;
+            [name: string]: unknown;
+          };
+          content?: never;
+        };
+        404: components['responses']['NotFound'];
+        500: components['responses']['Internal'];
+      };
+    };
+    put?: never;
+    post?: never;
+    delete?: never;
+    options?: never;
+    head?: never;
+    patch?: never;
+    trace?: never;
+  };
   '/v1/jobs/{id}/callbacks': {
     parameters: {
       query?: never;

@@ -1,5 +1,7 @@
 // The jobs area of the OpenAPI document: jobs, their inputs, uploads, outputs, callbacks and events.
-import { binary, header, id, JOBS, json, listOf, op, outputId, ref } from './openapi-operation';
+import { binary, header, id, JOBS, json, listOf, op, outputId, pathParam, ref } from './openapi-operation';
+
+const filePath = [outputId, pathParam('expires'), pathParam('signature'), pathParam('name')];
 
 export function jobPaths() {
   return {
@@ -145,6 +147,40 @@ export function jobPaths() {
         summary: 'Redirect (302) to a fresh download URL',
         ok: {
           '302': { description: 'Location: the download URL', headers: { Location: { schema: { type: 'string' } } } },
+        },
+        errors: [404],
+      }),
+    },
+    '/v1/files/{output_id}/{expires}/{signature}/{name}': {
+      parameters: filePath,
+      get: op({
+        tag: JOBS,
+        auth: 'public',
+        summary:
+          "A file of a many-file output under a signed path (an output's `stream_uri`): playlists (.m3u8) are served, every other file redirects (302) to storage",
+        ok: {
+          '200': { description: 'An HLS playlist', content: { 'application/vnd.apple.mpegurl': binary } },
+          '302': {
+            description: 'Location: the file in storage',
+            headers: { Location: { schema: { type: 'string' } } },
+          },
+        },
+        errors: [404],
+      }),
+    },
+    '/v1/files/{output_id}/{expires}/{signature}/{dir}/{name}': {
+      parameters: [...filePath, pathParam('dir')],
+      get: op({
+        tag: JOBS,
+        auth: 'public',
+        summary:
+          'A file one folder down of a many-file output (an HLS rendition: `360p/index.m3u8`, `360p/segment_000.ts`)',
+        ok: {
+          '200': { description: 'An HLS playlist', content: { 'application/vnd.apple.mpegurl': binary } },
+          '302': {
+            description: 'Location: the file in storage',
+            headers: { Location: { schema: { type: 'string' } } },
+          },
         },
         errors: [404],
       }),

@@ -33,16 +33,39 @@ export class OutputFilesController {
     @Inject(KILN_CONFIG) private readonly config: KilnConfig,
   ) {}
 
-  @Get(':outputId/:expires/:signature/*name')
+  @Get(':outputId/:expires/:signature/:name')
   @Public()
-  async file(
+  async topFile(
     @Param('outputId') outputId: string,
-    @Param('expires') expiresParam: string,
+    @Param('expires') expires: string,
     @Param('signature') signature: string,
-    @Param('name') nameParts: string[] | string,
+    @Param('name') name: string,
     @Res() res: Response,
   ): Promise<void> {
-    const name = (Array.isArray(nameParts) ? nameParts : [nameParts]).join('/');
+    await this.file(outputId, expires, signature, name, res);
+  }
+
+  /** A file one folder down (an HLS rendition's playlist and segments: `360p/segment_000.ts`). */
+  @Get(':outputId/:expires/:signature/:dir/:name')
+  @Public()
+  async nestedFile(
+    @Param('outputId') outputId: string,
+    @Param('expires') expires: string,
+    @Param('signature') signature: string,
+    @Param('dir') dir: string,
+    @Param('name') name: string,
+    @Res() res: Response,
+  ): Promise<void> {
+    await this.file(outputId, expires, signature, `${dir}/${name}`, res);
+  }
+
+  private async file(
+    outputId: string,
+    expiresParam: string,
+    signature: string,
+    name: string,
+    res: Response,
+  ): Promise<void> {
     const expires = Number(expiresParam);
     const left = expires - Math.floor(Date.now() / 1000);
     const missing = () => new KilnError('not_found', 'No such file, or its link has expired.');
