@@ -139,6 +139,7 @@ describe('docker-compose.yml', () => {
       expect(Object.keys(config.services).sort()).toEqual([
         'assembler',
         'converter',
+        'document-converter',
         'gateway',
         'migrate',
         'postgres',
@@ -147,8 +148,13 @@ describe('docker-compose.yml', () => {
       ]);
       expect(stdout).toMatch(/appendonly/);
       expect(config.services.converter.deploy?.replicas).toBe(2);
+      // Media and documents in separate pools: each converter consumes its engines' queues only.
+      expect(config.services.converter.environment?.KILN_CONVERTER_ENGINES).toBe('ffmpeg,vips');
+      expect(config.services['document-converter'].environment?.KILN_CONVERTER_ENGINES).toBe('office');
+      expect(config.services['document-converter'].build).toMatchObject({ target: 'document' });
+      expect(config.services.converter.build).toMatchObject({ target: 'app' });
       expect(stdout).toMatch(/condition: service_completed_successfully/);
-      for (const app of ['gateway', 'assembler', 'converter']) {
+      for (const app of ['gateway', 'assembler', 'converter', 'document-converter']) {
         expect(config.services[app].depends_on).toMatchObject({
           s3: { condition: 'service_healthy' },
           postgres: { condition: 'service_healthy' },
@@ -254,7 +260,7 @@ describe('docker-compose.yml', () => {
       ).resolves.toBeDefined();
       const config = await resolvedConfig([MAIN, OVERRIDE], { ...REQUIRED_SECRETS, ...EXTERNAL_S3 });
       expect(config.services.s3.deploy?.replicas).toBe(0);
-      for (const app of ['gateway', 'assembler', 'converter']) {
+      for (const app of ['gateway', 'assembler', 'converter', 'document-converter']) {
         expect(config.services[app].environment).toMatchObject({
           ...EXTERNAL_S3,
           S3_SECRET_KEY: REQUIRED_SECRETS.S3_SECRET_KEY,
