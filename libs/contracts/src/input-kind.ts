@@ -135,9 +135,11 @@ function textKind(b: Uint8Array, filename?: string | null): DetectedKind | null 
   let start = 0;
   if (startsWith(b, [0xef, 0xbb, 0xbf])) start = 3;
   const sample = b.subarray(start, Math.min(b.length, 8192));
-  for (const c of sample) if (c === 0 || (c < 0x20 && c !== 0x09 && c !== 0x0a && c !== 0x0d && c !== 0x0c)) return null;
+  for (const c of sample)
+    if (c === 0 || (c < 0x20 && c !== 0x09 && c !== 0x0a && c !== 0x0d && c !== 0x0c)) return null;
   const text = ascii(sample, 0, sample.length);
-  if (/^\s*(<!doctype html|<html|<head|<body|<\?xml[^>]*>\s*<html)/i.test(text)) return { kind: 'document', format: 'html' };
+  if (/^\s*(<!doctype html|<html|<head|<body|<\?xml[^>]*>\s*<html)/i.test(text))
+    return { kind: 'document', format: 'html' };
   if (/^\s*(<\?xml|<svg)/i.test(text)) return null; // XML and SVG: not converted (an SVG may point at other files)
   const ext = extensionOf(filename);
   if (ext === 'csv' || ext === 'tsv') return { kind: 'spreadsheet', format: ext };

@@ -4,7 +4,14 @@
  * a ranged GET of the stored object's head, and kept on the input row (`kind`, `format`); a file no
  * engine reads keeps `kind` null with format `unknown`, and goes to ffmpeg, whose probe refuses it.
  */
-import { detectInputKind, engineFor, findTarget, KIND_HEAD_BYTES, type EngineName, type InputKind } from '@kiln/contracts';
+import {
+  detectInputKind,
+  engineFor,
+  findTarget,
+  KIND_HEAD_BYTES,
+  type EngineName,
+  type InputKind,
+} from '@kiln/contracts';
 import type { PrismaClient } from '@kiln/database';
 import type { ObjectStore } from '@kiln/storage';
 
