@@ -11,8 +11,11 @@ import type { BuilderSettings, ConversionPlan, ConversionRequest, FfmpegPass } f
 import { imagePass } from './image-pass';
 import { refuseInput } from './input-refusal';
 import { gifPass, videoPass } from './video-passes';
+import { hlsOptions, hlsPass, planRenditions } from './hls-passes';
+import { waveformPass } from './waveform-pass';
 
-export { targetsWithoutRecipe } from './conversion-recipes';
+export { isFfmpegTarget, PROBE_ONLY_TARGETS, targetsWithoutRecipe } from './conversion-recipes';
+export { HLS_MASTER_NAME, planRenditions, type HlsRendition } from './hls-passes';
 export {
   toArgs,
   type BuilderSettings,
@@ -53,6 +56,13 @@ export function buildConversion(request: ConversionRequest, settings: BuilderSet
       return ok(audioPass(recipe, options, trim, request, settings), trim.expectedDurationS);
     case 'image':
       return ok(imagePass(recipe, options, request, settings), null);
+    case 'hls': {
+      const hls = hlsOptions(target, request.options);
+      const renditions = planRenditions(hls.renditions, input);
+      return ok(hlsPass(renditions, hls.segmentS, trim, request, settings), trim.expectedDurationS);
+    }
+    case 'waveform':
+      return ok(waveformPass(options, trim, request, settings), trim.expectedDurationS);
   }
 }
 

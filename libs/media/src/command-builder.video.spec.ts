@@ -1,17 +1,22 @@
 // The ffmpeg command builder for video targets: what every catalog target shares (globals, the
 // input whitelist, paths), the video encoders' argument lists, scaling and trimming.
 import { CATALOG, type TargetSpec } from '@kiln/contracts';
-import { targetsWithoutRecipe } from './command-builder';
+import { isFfmpegTarget, PROBE_ONLY_TARGETS, targetsWithoutRecipe } from './command-builder';
 import { GLOBAL, IN, OUT, args, audio, flagValue, image, plan, silentVideo, video } from './testing/conversion-plans';
 
+/** The catalog targets ffmpeg makes with a pass (metadata is written from ffprobe alone). */
+const FFMPEG_TARGETS = CATALOG.filter((t) => isFfmpegTarget(t) && !PROBE_ONLY_TARGETS.has(t.target));
+/** Of those, the ones whose pass writes one file at the output path (hls writes a folder: hls-passes.spec.ts). */
+const SINGLE_FILE_TARGETS = FFMPEG_TARGETS.filter((t) => t.target !== 'hls');
+const inputFor = (t: TargetSpec) => (t.category === 'audio' || t.target === 'waveform' ? audio : video);
+
 describe('buildConversion', () => {
-  describe('every catalog target', () => {
+  describe('every catalog target ffmpeg makes', () => {
     it('has a recipe', () => {
       expect(targetsWithoutRecipe()).toEqual([]);
     });
 
-    const inputFor = (t: TargetSpec) => (t.category === 'audio' ? audio : video);
-    it.each(CATALOG.map((t) => [t.target, t] as const))(
+    it.each(SINGLE_FILE_TARGETS.map((t) => [t.target, t] as const))(
       '%s: whitelist and globals come before -i, paths in place',
       (_n, t) => {
         const a = args(t.target, inputFor(t));
@@ -82,8 +87,8 @@ describe('buildConversion', () => {
   });
 
   it("reads only the input file, with Kiln's demuxers, and caps the decoder's pixels when told", () => {
-    for (const t of CATALOG) {
-      const a = args(t.target, t.category === 'audio' ? audio : video, {}, { maxPixels: 50_000_000 });
+    for (const t of FFMPEG_TARGETS) {
+      const a = args(t.target, inputFor(t), {}, { maxPixels: 50_000_000 });
       const i = a.indexOf('-i');
       expect(flagValue(a, '-protocol_whitelist')).toBe('file');
       const demuxers = flagValue(a, '-format_whitelist')!.split(',');

@@ -1,5 +1,5 @@
 /** How each catalog target is executed: its muxer and encoders, grouped by family. */
-import { CATALOG } from '@kiln/contracts';
+import { CATALOG, type TargetSpec } from '@kiln/contracts';
 
 export type AudioEncoder = 'aac' | 'libopus' | 'libmp3lame' | 'libvorbis' | 'pcm_s16le' | 'flac';
 export type ImageEncoder = 'png' | 'mjpeg' | 'libwebp' | 'bmp' | 'tiff';
@@ -8,7 +8,9 @@ export type Recipe =
   | { family: 'video'; muxer: string; video: 'libx264' | 'libvpx-vp9'; audio: AudioEncoder; faststart: boolean }
   | { family: 'gif'; muxer: 'gif' }
   | { family: 'audio'; muxer: string; audio: AudioEncoder; faststart: boolean }
-  | { family: 'image'; muxer: string; codec: ImageEncoder };
+  | { family: 'image'; muxer: string; codec: ImageEncoder }
+  | { family: 'hls'; muxer: 'hls' }
+  | { family: 'waveform'; muxer: 'image2' };
 
 /** How each catalog target is executed. A catalog target without a recipe is reported, never guessed. */
 export const RECIPES: Readonly<Record<string, Recipe>> = {
@@ -28,9 +30,21 @@ export const RECIPES: Readonly<Record<string, Recipe>> = {
   webp: { family: 'image', muxer: 'webp', codec: 'libwebp' },
   bmp: { family: 'image', muxer: 'image2', codec: 'bmp' },
   tiff: { family: 'image', muxer: 'image2', codec: 'tiff' },
+  hls: { family: 'hls', muxer: 'hls' },
+  waveform: { family: 'waveform', muxer: 'image2' },
 };
 
-/** The catalog targets this builder has no recipe for (a unit test keeps this empty). */
+/** Targets the ffmpeg engine writes from ffprobe's answer alone, without an ffmpeg pass. */
+export const PROBE_ONLY_TARGETS: ReadonlySet<string> = new Set(['metadata']);
+
+/** Whether the ffmpeg engine makes `target` from some input kind (the catalog's `engines`). */
+export function isFfmpegTarget(target: TargetSpec): boolean {
+  return Object.values(target.engines).includes('ffmpeg');
+}
+
+/** The catalog targets ffmpeg makes that this builder has no recipe for (a unit test keeps this empty). */
 export function targetsWithoutRecipe(): string[] {
-  return CATALOG.filter((t) => !RECIPES[t.target]).map((t) => t.target);
+  return CATALOG.filter((t) => isFfmpegTarget(t) && !RECIPES[t.target] && !PROBE_ONLY_TARGETS.has(t.target)).map(
+    (t) => t.target,
+  );
 }

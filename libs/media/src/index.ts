@@ -9,3 +9,4 @@ export * from './memory-limit';
 export * from './input-formats';
 export * from './tool-exit';
 export * from './engines/engine';
+export * from './engines/ffmpeg';

@@ -65,6 +65,35 @@ export function probeArgs(path: string, maxPixels?: number): string[] {
  * an I/O error reading the file: tool-exit.ts), or `internal` (file or ffprobe missing).
  */
 export async function probe(path: string, options: ProbeOptions): Promise<MediaInfo> {
+  await checkFile(path, options);
+  if (options.sniffImages !== false) {
+    const sniffed = await sniffImage(path).catch(() => null);
+    if (sniffed) {
+      const { width, height } = sniffed;
+      if (options.maxPixels && width !== null && height !== null && width * height > options.maxPixels) {
+        throw limitError(pixelLimitRefusal(width, height, options.maxPixels));
+      }
+      return sniffed;
+    }
+  }
+  return (await runFfprobe(path, options)).info;
+}
+
+/**
+ * One ffprobe run (never the header reader) answering both the MediaInfo and ffprobe's own JSON
+ * (format tags, every stream), for a report of the whole probe (the metadata target). Rejects as
+ * `probe` does.
+ */
+export async function probeWithRaw(
+  path: string,
+  options: ProbeOptions,
+): Promise<{ info: MediaInfo; raw: FfprobeJson }> {
+  await checkFile(path, options);
+  return runFfprobe(path, options);
+}
+
+/** The file exists, is a regular file and is not empty, and the probe is not canceled yet. */
+async function checkFile(path: string, options: ProbeOptions): Promise<void> {
   try {
     const info = await stat(path);
     if (!info.isFile()) throw new MediaError('internal', `probe: ${path} is not a file`);
@@ -76,17 +105,9 @@ export async function probe(path: string, options: ProbeOptions): Promise<MediaI
     });
   }
   if (options.signal?.aborted) throw new MediaError('canceled', 'probe canceled');
-  if (options.sniffImages !== false) {
-    const sniffed = await sniffImage(path).catch(() => null);
-    if (sniffed) {
-      const { width, height } = sniffed;
-      if (options.maxPixels && width !== null && height !== null && width * height > options.maxPixels) {
-        throw limitError(pixelLimitRefusal(width, height, options.maxPixels));
-      }
-      return sniffed;
-    }
-  }
+}
 
+async function runFfprobe(path: string, options: ProbeOptions): Promise<{ info: MediaInfo; raw: FfprobeJson }> {
   const ffprobe = options.ffprobePath ?? 'ffprobe';
   const [command, args] = limitedCommand(ffprobe, probeArgs(path, options.maxPixels), options.memoryLimitBytes);
   const { stdout, stderr } = await new Promise<{ stdout: string; stderr: string }>((resolve, reject) => {
@@ -174,7 +195,7 @@ export async function probe(path: string, options: ProbeOptions): Promise<MediaI
   if (tooLarge && options.maxPixels) {
     throw limitError(pixelLimitRefusal(Number(tooLarge[1]), Number(tooLarge[2]), options.maxPixels));
   }
-  return normaliseProbe(json);
+  return { info: normaliseProbe(json), raw: json };
 }
 
 function limitError(refusal: { limit: MediaError['limit']; message: string }): MediaError {
