@@ -64,7 +64,7 @@ describe('input kinds from the bytes (real files, real S3)', () => {
       await sharp(files.png).toFormat(fmt).toFile(path.join(d, name));
       files[fmt] = path.join(d, name);
     }
-    files.mp4 = await makeVideo({ path: path.join(d, 'v.mp4'), seconds: 1, width: 64, height: 48 });
+    files.mp4 = await makeVideo({ path: path.join(d, 'v.mp4'), seconds: 1, width: 64, height: 48, audio: true });
     files.wav = await makeAudio({ path: path.join(d, 't.wav'), seconds: 1, format: 'wav' });
     files.mp3 = await makeAudio({ path: path.join(d, 't.mp3'), seconds: 1, format: 'mp3' });
     files.flac = await makeAudio({ path: path.join(d, 't.flac'), seconds: 1, format: 'flac' });
