@@ -10,3 +10,5 @@ export * from './input-formats';
 export * from './tool-exit';
 export * from './engines/engine';
 export * from './engines/ffmpeg';
+export * from './engines/vips';
+export * from './engines/office';
