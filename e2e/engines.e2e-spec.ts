@@ -235,15 +235,16 @@ describe('engines: a media pool and a document pool', () => {
       60_000,
       50,
     );
+    // LibreOffice runs for this converter (its profiles live under kiln-office-<pid>): the check below can fail.
+    const pid = documents().child.pid!;
+    const soffice = async () =>
+      (await run('pgrep', ['-f', `kiln-office-${pid}`]).catch(() => ({ stdout: '' }))).stdout.trim();
+    await waitFor('soffice at work', async () => (await soffice()) !== '', 30_000, 50);
     const del = await stack.api(`/v1/jobs/${id}`, { method: 'DELETE' });
     expect(del.status).toBe(200);
     const job = await jobEnded(stack, id);
     expect(job.status.code).toBe('canceled');
-    const pid = documents().child.pid!;
-    await waitFor('no soffice of the document converter', async () => {
-      const { stdout } = await run('pgrep', ['-f', `kiln-office-${pid}`]).catch(() => ({ stdout: '' }));
-      return stdout.trim() === '';
-    });
+    await waitFor('no soffice of the document converter', async () => (await soffice()) === '');
     const outputs = await q<{ status: string }>('SELECT status FROM outputs WHERE job_id = $1', [id]);
     expect(outputs.map((o) => o.status)).toEqual(['canceled']);
   });
