@@ -418,9 +418,9 @@ End Sub
   it('times out a hung LibreOffice: kills its process tree, removes the output, restarts it', async () => {
     const slotProfile = join(root, 'solo-profiles', 'slot-0', 'profile');
     await convert(docx, 'pdf', {}, {}, soloEngine);
-    const residents = await pgrep(`soffice.bin.*${slotProfile}`);
-    expect(residents).toHaveLength(1);
-    process.kill(residents[0], 'SIGSTOP'); // hung: it neither converts nor answers SIGTERM
+    expect(await pgrep(`soffice.bin.*${slotProfile}`)).toHaveLength(1);
+    // Hung: every process of the resident (oosplash and soffice.bin) stopped, so none answers SIGTERM.
+    for (const pid of await pgrep(slotProfile)) process.kill(pid, 'SIGSTOP');
     const started = Date.now();
     const err = await expectMediaError(convert(docx, 'pdf', {}, { timeoutMs: 2000 }, soloEngine), 'timeout');
     expect(err.message).toContain('2000 ms');
@@ -490,6 +490,24 @@ End Sub
       expect(await readdir(outputDir)).toEqual([]);
     }
   }, 60_000);
+
+  it('stops pdftoppm as soon as the pages pass the cap, not after rendering them all', async () => {
+    const long = join(root, 'long.html');
+    await writeFile(
+      long,
+      `<!DOCTYPE html><html><body>${Array.from({ length: 60 }, (_, i) => `<h1 style="page-break-before: always">Page ${i + 1}</h1>`).join('')}</body></html>`,
+    );
+    const longPdf = (await convert(long, 'pdf')).files[0].path;
+    expect(await pdfPages(longPdf)).toBe(60);
+    let started = Date.now();
+    const all = await convert(longPdf, 'png', { dpi: 200 });
+    const full = Date.now() - started;
+    expect(all.files).toHaveLength(60);
+    const onePage = (await stat(all.files[0].path)).size;
+    started = Date.now();
+    await expectMediaError(convert(longPdf, 'png', { dpi: 200 }, { maxOutputBytes: onePage * 3 }), 'payload_too_large');
+    expect(Date.now() - started).toBeLessThan(full / 2);
+  }, 120_000);
 });
 
 describe('refusals', () => {
