@@ -2,13 +2,16 @@
 // whose WAV would dwarf it, an .m3u8 that points at a local file, and a picture that passes every
 // probe check but needs more memory than the converter's ffmpeg may have. Each job ends failed,
 // `unprocessable`, with a message naming the limit, and stores no output.
+import { execFile } from 'node:child_process';
 import { readFile, stat, writeFile } from 'node:fs/promises';
+import { promisify } from 'node:util';
 import path from 'node:path';
 import * as Minio from 'minio';
 import { makeAudio, makeDeclaredPng, makeImage, makeTempDir, watchFifo } from '../libs/media/src/testing';
 import { Stack, json, waitFor } from '../test/stack';
 
 jest.setTimeout(240_000);
+const run = promisify(execFile);
 
 describe('media bombs are refused, naming the limit', () => {
   const stack = new Stack();
@@ -126,9 +129,26 @@ describe('media bombs are refused, naming the limit', () => {
   });
 
   it('a 48 MP picture that passes the probe but needs more than the memory limit is stopped by it', async () => {
-    const png = await makeImage({ path: path.join(tmp.dir, 'flat.png'), width: 8000, height: 6000, solid: true });
-    expect((await stat(png)).size).toBeLessThan(1024 ** 2);
-    const id = await submit(png, 'flat.png', 'jpg');
+    // A frame of a video goes through ffmpeg (an image would go through libvips, below).
+    const video = path.join(tmp.dir, 'flat.mkv');
+    await run('ffmpeg', [
+      '-v',
+      'error',
+      '-f',
+      'lavfi',
+      '-i',
+      'color=c=gray:s=8000x6000:d=0.04',
+      '-frames:v',
+      '1',
+      '-c:v',
+      'mjpeg',
+      '-q:v',
+      '2',
+      '-y',
+      video,
+    ]);
+    expect((await stat(video)).size).toBeLessThan(4 * 1024 ** 2);
+    const id = await submit(video, 'flat.mkv', 'png');
     await expectRefused(
       id,
       /: memory limit exceeded: converting this input needs more than the 200 MiB ffmpeg may use \(KILN_FFMPEG_MEMORY_LIMIT\)/,
@@ -137,5 +157,21 @@ describe('media bombs are refused, naming the limit', () => {
     const small = await makeImage({ path: path.join(tmp.dir, 'small.png'), width: 640, height: 480 });
     const ok = await ended(await submit(small, 'small.png', 'jpg'));
     expect(ok.status.code).toBe('completed');
+  });
+
+  it('the same 48 MP picture as a PNG converts through libvips, streamed, in bounded memory', async () => {
+    const png = await makeImage({ path: path.join(tmp.dir, 'flat.png'), width: 8000, height: 6000, solid: true });
+    expect((await stat(png)).size).toBeLessThan(1024 ** 2);
+    const converter = stack.apps.find((a) => a.app === 'converter')!;
+    const peak = async () =>
+      Number(/VmHWM:\s+(\d+) kB/.exec(await readFile(`/proc/${converter.child.pid}/status`, 'utf8'))![1]) * 1024;
+    const before = await peak();
+    const job = await ended(await submit(png, 'flat.png', 'jpg'));
+    expect(job.status.code).toBe('completed');
+    expect(job.output[0].content_type).toBe('image/jpeg');
+    // The decoded picture alone is 144 MB (8000 × 6000 × 3): libvips reads it in strips, so the
+    // converter's peak grows by far less.
+    const grown = (await peak()) - before;
+    expect(grown).toBeLessThan(100 * 1024 ** 2);
   });
 });

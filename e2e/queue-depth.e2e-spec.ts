@@ -103,6 +103,8 @@ describe('queue depth for autoscaling (real processes)', () => {
       'assemble',
       'callback',
       'convert',
+      'convert-office',
+      'convert-vips',
       'fetch',
       'finalize',
       'maintenance',

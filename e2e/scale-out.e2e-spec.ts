@@ -14,7 +14,9 @@ import { Stack, json, waitFor, type RunningApp } from '../test/stack';
 
 jest.setTimeout(180_000);
 
-const convertedBy = (app: RunningApp) => logLines(app).filter((l) => l.queue === 'convert' && l.outcome === 'success');
+// Audio through ffmpeg (`convert`), images through libvips (`convert-vips`): every converter runs both.
+const convertedBy = (app: RunningApp) =>
+  logLines(app).filter((l) => (l.queue === 'convert' || l.queue === 'convert-vips') && l.outcome === 'success');
 
 describe('scale-out: 2 gateways, 3 converters, 30 jobs', () => {
   const stack = new Stack();

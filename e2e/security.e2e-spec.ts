@@ -135,6 +135,8 @@ describe('security: a hardened stack', () => {
         'assemble',
         'callback',
         'convert',
+        'convert-office',
+        'convert-vips',
         'fetch',
         'finalize',
         'maintenance',

@@ -32,7 +32,7 @@ export async function untilQueueIdle(
 }
 
 /** The queues of one job's conversion: its units, the flow's parent that waits for them, its callbacks. */
-export const JOB_QUEUES = ['convert', 'finalize', 'callback'] as const;
+export const JOB_QUEUES = ['convert', 'convert-vips', 'convert-office', 'finalize', 'callback'] as const;
 
 /**
  * Waits until none of `queues` holds work: nothing waiting, prioritized, running or delayed, and no
