@@ -64,7 +64,9 @@ export function detectInputKind(head: Uint8Array, filename?: string | null): Det
   if (ascii(b, 0, 3) === 'FLV') return { kind: 'video', format: 'flv' };
   if (startsWith(b, [0x00, 0x00, 0x01, 0xba]) || startsWith(b, [0x00, 0x00, 0x01, 0xb3]))
     return { kind: 'video', format: 'mpeg' };
-  if (b[0] === 0x47 && (b.length < 189 || b[188] === 0x47)) return { kind: 'video', format: 'mpegts' };
+  // MPEG-TS: a sync byte opening three 188-byte packets in a row (one "G" alone is just text).
+  if (b.length >= 377 && b[0] === 0x47 && b[188] === 0x47 && b[376] === 0x47)
+    return { kind: 'video', format: 'mpegts' };
   // Audio
   if (ascii(b, 0, 4) === 'RIFF' && ascii(b, 8, 4) === 'WAVE') return { kind: 'audio', format: 'wav' };
   if (ascii(b, 0, 4) === 'FORM' && /AIF[FC]/.test(ascii(b, 8, 4))) return { kind: 'audio', format: 'aiff' };
