@@ -235,10 +235,10 @@ describe('engines: a media pool and a document pool', () => {
       60_000,
       50,
     );
-    // LibreOffice runs for this converter (its profiles live under kiln-office-<pid>): the check below can fail.
+    // LibreOffice runs for this converter (its profiles live under kiln-office-<tag>.<pid>.<start>): the check below can fail.
     const pid = documents().child.pid!;
     const soffice = async () =>
-      (await run('pgrep', ['-f', `kiln-office-${pid}`]).catch(() => ({ stdout: '' }))).stdout.trim();
+      (await run('pgrep', ['-f', `kiln-office-[0-9a-f]{8}\\.${pid}\\.`]).catch(() => ({ stdout: '' }))).stdout.trim();
     await waitFor('soffice at work', async () => (await soffice()) !== '', 30_000, 50);
     const del = await stack.api(`/v1/jobs/${id}`, { method: 'DELETE' });
     expect(del.status).toBe(200);

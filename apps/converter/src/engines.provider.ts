@@ -4,10 +4,11 @@
  * LibreOffice) scales apart from a media converter (ffmpeg, libvips).
  */
 import os from 'node:os';
-import path from 'node:path';
 import type { Provider } from '@nestjs/common';
 import { KILN_CONFIG, type KilnConfig } from '@kiln/config';
 import type { EngineName } from '@kiln/contracts';
+import { officeProfileRoot } from './office-residents';
+import { selfMaker } from './work-dirs';
 import { FfmpegEngine, OfficeEngine, VipsEngine, type ConversionEngine, type X264Preset } from '@kiln/media';
 
 export const CONVERSION_ENGINES = Symbol('CONVERSION_ENGINES');
@@ -42,7 +43,8 @@ export function buildEngines(config: KilnConfig): EngineRegistry {
         name,
         new OfficeEngine({
           slots: config.KILN_CONVERTER_CONCURRENCY,
-          profileRoot: path.join(config.KILN_TMP_DIR || os.tmpdir(), `kiln-office-${process.pid}`),
+          // Named after this converter, so a converter started later can stop residents left by a killed one.
+          profileRoot: officeProfileRoot(config.KILN_TMP_DIR || os.tmpdir(), selfMaker()),
           sofficePath: config.KILN_SOFFICE_PATH,
           maxPages: config.KILN_MAX_PAGES,
           memoryLimitBytes: config.KILN_FFMPEG_MEMORY_LIMIT,

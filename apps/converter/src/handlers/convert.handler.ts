@@ -32,7 +32,8 @@ import { OBJECT_STORE, objectKeys, type ObjectStore } from '@kiln/storage';
 import { CancelSignals } from '@kiln/worker-runtime';
 import { JobLifecycle } from '@kiln/workflow';
 import { CONVERSION_ENGINES, type EngineRegistry } from '../engines.provider';
-import { makeWorkDir, selfMaker, sweepWorkDirs, touchWorkDir } from '../work-dirs';
+import { sweepOfficeResidents } from '../office-residents';
+import { makeWorkDir, selfMaker, sweepWorkDirs, touchWorkDir, type Maker } from '../work-dirs';
 import { infrastructureCause, infrastructureFailureMessage } from './infrastructure-failure';
 import { heartbeatPeriodMs, stopReason, UnitWatch } from './unit-watch';
 import { RECORD_PATIENCE_MS, recordPatiently } from './record-patiently';
@@ -81,6 +82,18 @@ export abstract class EngineConvertHandler
     const engine = this.engines.get(this.engineName);
     if (!engine) throw new Error(`engine ${this.engineName} is not enabled in this converter`);
     return engine;
+  }
+
+  protected get scratchRoot(): string {
+    return this.tmpRoot;
+  }
+
+  protected get self(): Maker {
+    return this.maker;
+  }
+
+  protected get logger(): Logger {
+    return this.log;
   }
 
   private get tmpRoot(): string {
@@ -200,7 +213,12 @@ export abstract class EngineConvertHandler
         if (isMediaError(err) && (err.limit || err.code !== 'unprocessable'))
           return this.fail(unit, err.code, err.message, lease); // a media bomb, named; a format no engine reads
         if (isMediaError(err))
-          return this.fail(unit, 'unprocessable', `the input is not a readable ${what(this.engine.name)} (${err.message})`, lease);
+          return this.fail(
+            unit,
+            'unprocessable',
+            `the input is not a readable ${what(this.engine.name)} (${err.message})`,
+            lease,
+          );
         throw err;
       }
       if (!input.media) await this.prisma.input.update({ where: { id: input.id }, data: { media: facts as object } });
@@ -312,7 +330,12 @@ export abstract class EngineConvertHandler
   }
 
   /** Stores every file of a conversion under this attempt's prefix, the first as the output's own name. */
-  private async storeFiles(jobId: string, outputId: string, attempt: number, result: EngineResult): Promise<StoredFile[]> {
+  private async storeFiles(
+    jobId: string,
+    outputId: string,
+    attempt: number,
+    result: EngineResult,
+  ): Promise<StoredFile[]> {
     const stored: StoredFile[] = [];
     for (const [i, f] of result.files.entries()) {
       const size = (await stat(f.path)).size;
@@ -399,4 +422,15 @@ export class VipsConvertHandler extends EngineConvertHandler {
 export class OfficeConvertHandler extends EngineConvertHandler {
   readonly queue = 'convert-office' as const;
   protected readonly engineName = 'office' as const;
+
+  /** At start: LibreOffice residents left by converters that were killed are stopped (office-residents.ts). */
+  override async onApplicationBootstrap(): Promise<void> {
+    await super.onApplicationBootstrap();
+    const swept = await sweepOfficeResidents(this.scratchRoot, this.self).catch((err: unknown) => {
+      this.logger.warn({ err: String(err) }, 'LibreOffice resident sweep failed');
+      return { killed: [], removed: [] };
+    });
+    if (swept.killed.length || swept.removed.length)
+      this.logger.info(swept, 'stopped LibreOffice residents left by converters that are gone');
+  }
 }
