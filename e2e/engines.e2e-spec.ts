@@ -9,7 +9,7 @@ import path from 'node:path';
 import { promisify } from 'node:util';
 import { Client } from 'pg';
 import sharp from 'sharp';
-import { makeAudio, makeDeclaredPng, makeImage, makeTempDir } from '../libs/media/src/testing';
+import { makeAudio, makeDeclaredPng, makeImage, makeTempDir, makeVideo } from '../libs/media/src/testing';
 import { logLines } from '../test/e2e-helpers/app-logs';
 import { jobEnded } from '../test/e2e-helpers/jobs';
 import { Stack, json, waitFor } from '../test/stack';
@@ -258,11 +258,50 @@ describe('engines: a media pool and a document pool', () => {
     const job = await jobEnded(stack, id);
     expect(job.status.code).toBe('completed');
     const files = job.output[0].files as { name: string; uri: string; content_type: string }[];
-    expect(files).toHaveLength(10);
-    const first = await sharp(Buffer.from(await (await fetch(files[0].uri)).arrayBuffer())).metadata();
-    expect(first.format).toBe('png');
+    expect(files.map((f) => f.name)).toEqual(Array.from({ length: 10 }, (_, i) => `pages-${i + 1}.png`));
+    // Every page is stored and downloadable, not only the first.
+    const pages = await Promise.all(
+      files.map(async (f) => sharp(Buffer.from(await (await fetch(f.uri)).arrayBuffer())).metadata()),
+    );
+    expect(pages.map((p) => p.format)).toEqual(Array(10).fill('png'));
+    const first = pages[0];
     // A4 or Letter at 50 dpi: about 413-425 × 550-585 pixels.
     expect(first.width).toBeGreaterThan(400);
     expect(first.width).toBeLessThan(440);
+  });
+
+  it('makes HLS through the media pool, playable by ffmpeg from its stream_uri (segments from storage)', async () => {
+    const video = await readFile(
+      await makeVideo({ path: path.join(tmp.dir, 'clip.mp4'), seconds: 4, width: 640, height: 360, audio: true }),
+    );
+    const id = await submit(video, 'clip.mp4', { target: 'hls', options: { renditions: '360p', segment_duration: 2 } });
+    const job = await jobEnded(stack, id);
+    expect(job.status.code).toBe('completed');
+    const out = job.output[0];
+    expect(out.filename).toBe('clip.m3u8');
+    expect(out.files.map((f: { name: string }) => f.name)).toEqual(
+      expect.arrayContaining(['clip.m3u8', '360p/index.m3u8', '360p/segment_000.ts']),
+    );
+    expect(out.stream_uri).toMatch(/\/v1\/files\/[0-9a-f-]{36}\/\d+\/[\w-]+\/clip\.m3u8$/);
+    const { stdout } = await run('ffprobe', [
+      '-v',
+      'error',
+      '-show_entries',
+      'format=duration:stream=codec_type,height',
+      '-of',
+      'json',
+      out.stream_uri,
+    ]);
+    const probe = JSON.parse(stdout);
+    expect(Number(probe.format.duration)).toBeGreaterThan(3.5);
+    expect(Number(probe.format.duration)).toBeLessThan(4.5);
+    expect(probe.streams.find((s: { codec_type: string }) => s.codec_type === 'video').height).toBe(360);
+    // A segment answers with a redirect to storage; a wrong signature is a 404.
+    const segment = out.stream_uri.replace(/clip\.m3u8$/, '360p/segment_000.ts');
+    const redirect = await fetch(segment, { redirect: 'manual' });
+    expect(redirect.status).toBe(302);
+    expect(redirect.headers.get('location')).toContain(stack.env.S3_BUCKET);
+    const forged = out.stream_uri.replace(/\/([\w-]{32})\/clip\.m3u8$/, '/AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA/clip.m3u8');
+    expect((await fetch(forged)).status).toBe(404);
   });
 });

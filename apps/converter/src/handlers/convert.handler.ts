@@ -180,10 +180,12 @@ export abstract class EngineConvertHandler
     const signal = AbortSignal.any([ctx.signal, cancel.signal, watch.signal]);
     try {
       // Files of earlier attempts of this unit that were never recorded (the converter crashed, or the
-      // database was away, between the upload and the record): no row names them, this claim supersedes them.
-      await this.removeUnitFiles(jobId, outputId, (_k, attempt) => attempt < claim.attempt).catch((err: unknown) =>
-        this.log.warn({ jobId, outputId, err: String(err) }, 'files of earlier attempts not removed'),
-      );
+      // database was away, between the upload and the record): no row names them, this claim supersedes
+      // them. A first attempt has none (and skips the listing: a small job's time is mostly round trips).
+      if (claim.attempt > 1)
+        await this.removeUnitFiles(jobId, outputId, (_k, attempt) => attempt < claim.attempt).catch((err: unknown) =>
+          this.log.warn({ jobId, outputId, err: String(err) }, 'files of earlier attempts not removed'),
+        );
       const workDir = await makeWorkDir(this.tmpRoot, this.maker);
       dir = workDir;
       const inputPath = path.join(workDir, 'input');
@@ -199,9 +201,8 @@ export abstract class EngineConvertHandler
         createWriteStream(inputPath),
         { signal },
       );
-      // Inputs assembled server-side have no checksum yet: the bytes passed through here anyway.
-      if (!input.checksumSha256)
-        await this.prisma.input.update({ where: { id: input.id }, data: { checksumSha256: hash.digest('hex') } });
+      // Inputs assembled server-side have no checksum yet: the bytes passed through here anyway (stored with the probe below).
+      const checksum = input.checksumSha256 ? {} : { checksumSha256: hash.digest('hex') };
 
       const detected = input.kind ? { kind: input.kind as InputKind, format: input.format ?? '' } : null;
       let facts: InputFacts;
@@ -221,7 +222,11 @@ export abstract class EngineConvertHandler
           );
         throw err;
       }
-      if (!input.media) await this.prisma.input.update({ where: { id: input.id }, data: { media: facts as object } });
+      if (!input.media || 'checksumSha256' in checksum)
+        await this.prisma.input.update({
+          where: { id: input.id },
+          data: { ...checksum, ...(input.media ? {} : { media: facts as object }) },
+        });
 
       const base = path.parse(input.filename ?? 'file').name || 'file';
       const baseName = safeFilename(`${base}.${target.extension}`).slice(0, -(target.extension.length + 1)) || 'file';
@@ -290,7 +295,7 @@ export abstract class EngineConvertHandler
         signal,
       );
       if (!won) {
-        await this.store.remove(key);
+        for (const f of stored) await this.store.remove(f.key);
         const job = await this.prisma.job.findUnique({ where: { id: jobId }, select: { status: true } });
         if (!job || job.status === 'canceled' || job.status === 'canceling')
           return { status: 'skipped', reason: 'job canceled during conversion' };
@@ -305,10 +310,13 @@ export abstract class EngineConvertHandler
         };
       }
       // Recorded: no other attempt's file of this unit can be recorded any more (an attempt that
-      // stored its file but could not record it, e.g. during a database cut, left it behind).
-      await this.removeUnitFiles(jobId, outputId, (k) => k !== key).catch((err: unknown) =>
-        this.log.warn({ jobId, outputId, err: String(err) }, 'files of other attempts not removed'),
-      );
+      // stored its file but could not record it, e.g. during a database cut, left it behind). A first
+      // attempt that won has no other: a later claim would have taken its lease.
+      const mine = new Set(stored.map((f) => f.key));
+      if (claim.attempt > 1)
+        await this.removeUnitFiles(jobId, outputId, (k) => !mine.has(k)).catch((err: unknown) =>
+          this.log.warn({ jobId, outputId, err: String(err) }, 'files of other attempts not removed'),
+        );
       const files = stored.length > 1 ? `, ${stored.length} files` : '';
       return { status: 'success', detail: `${filename} (${first.size} bytes${files})` };
     } catch (err: unknown) {
