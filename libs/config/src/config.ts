@@ -163,7 +163,14 @@ export const configSchema = z.object({
   KILN_CONVERTER_ENGINES: z
     .string()
     .default('ffmpeg,vips,office')
-    .transform((v) => [...new Set(v.split(',').map((e) => e.trim().toLowerCase()).filter(Boolean))])
+    .transform((v) => [
+      ...new Set(
+        v
+          .split(',')
+          .map((e) => e.trim().toLowerCase())
+          .filter(Boolean),
+      ),
+    ])
     .pipe(z.array(z.enum(['ffmpeg', 'vips', 'office'])).min(1)),
   /** PDF pages rendered to images when a job asks for no single page. */
   KILN_MAX_PAGES: int(200, 1),

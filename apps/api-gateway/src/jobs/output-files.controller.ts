@@ -82,7 +82,7 @@ export class OutputFilesController {
         job: { select: { token: true } },
       },
     });
-    if (!output || output.status !== 'completed' || !fileSignatureHolds(output.job.token, outputId, expires, signature))
+    if (output?.status !== 'completed' || !fileSignatureHolds(output.job.token, outputId, expires, signature))
       throw missing();
     const files: StoredFile[] = Array.isArray(output.files)
       ? (output.files as unknown as StoredFile[])
