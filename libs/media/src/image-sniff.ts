@@ -12,7 +12,7 @@
  */
 import { open } from 'node:fs/promises';
 import { extname } from 'node:path';
-import type { MediaInfo } from './media-info';
+import { pictureInfo, type MediaInfo } from './media-info';
 
 /** Enough for the PNG chunks before the first IDAT and the JPEG segments before SOF in nearly every file. */
 const HEAD_BYTES = 64 * 1024;
@@ -46,23 +46,13 @@ export function sniffImageHead(head: Buffer, size: number): MediaInfo | null {
       ? jpegSize(head)
       : null;
   if (!dims) return null;
-  return {
+  return pictureInfo({
     format: dims.format,
-    duration_s: null,
     size_bytes: size,
-    bit_rate: null,
-    kind: 'image',
     width: dims.width,
     height: dims.height,
-    fps: null,
-    video_codec: dims.codec,
-    audio_codec: null,
-    audio_channels: null,
-    sample_rate: null,
-    streams: { video: 1, audio: 0 },
-    video_stream_index: 0,
-    audio_stream_index: null,
-  };
+    codec: dims.codec,
+  });
 }
 
 interface Dims {

@@ -30,6 +30,38 @@ export interface MediaInfo {
   audio_stream_index: number | null;
 }
 
+/**
+ * The MediaInfo of a picture told from its header, without ffprobe (image-sniff.ts, the vips
+ * engine): one picture stream, no audio; `duration_s` and `fps` only for an animation.
+ */
+export function pictureInfo(p: {
+  format: string;
+  size_bytes: number | null;
+  width: number;
+  height: number;
+  codec: string;
+  duration_s?: number | null;
+  fps?: number | null;
+}): MediaInfo {
+  return {
+    format: p.format,
+    duration_s: p.duration_s ?? null,
+    size_bytes: p.size_bytes,
+    bit_rate: null,
+    kind: 'image',
+    width: p.width,
+    height: p.height,
+    fps: p.fps ?? null,
+    video_codec: p.codec,
+    audio_codec: null,
+    audio_channels: null,
+    sample_rate: null,
+    streams: { video: 1, audio: 0 },
+    video_stream_index: 0,
+    audio_stream_index: null,
+  };
+}
+
 /** The parts of ffprobe's JSON we read. Numbers arrive as strings in JSON output ("2.000000", "N/A"). */
 export interface FfprobeStream {
   index?: number;

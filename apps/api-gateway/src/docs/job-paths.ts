@@ -2,6 +2,11 @@
 import { binary, header, id, JOBS, json, listOf, op, outputId, pathParam, ref } from './openapi-operation';
 
 const filePath = [outputId, pathParam('expires'), pathParam('signature'), pathParam('name')];
+/** A file of a many-file output: a playlist is served, any other file redirected to storage. */
+const fileAnswers = {
+  '200': { description: 'An HLS playlist', content: { 'application/vnd.apple.mpegurl': binary } },
+  '302': { description: 'Location: the file in storage', headers: { Location: { schema: { type: 'string' } } } },
+};
 
 export function jobPaths() {
   return {
@@ -158,13 +163,7 @@ export function jobPaths() {
         auth: 'public',
         summary:
           "A file of a many-file output under a signed path (an output's `stream_uri`): playlists (.m3u8) are served, every other file redirects (302) to storage",
-        ok: {
-          '200': { description: 'An HLS playlist', content: { 'application/vnd.apple.mpegurl': binary } },
-          '302': {
-            description: 'Location: the file in storage',
-            headers: { Location: { schema: { type: 'string' } } },
-          },
-        },
+        ok: fileAnswers,
         errors: [404],
       }),
     },
@@ -175,13 +174,7 @@ export function jobPaths() {
         auth: 'public',
         summary:
           'A file one folder down of a many-file output (an HLS rendition: `360p/index.m3u8`, `360p/segment_000.ts`)',
-        ok: {
-          '200': { description: 'An HLS playlist', content: { 'application/vnd.apple.mpegurl': binary } },
-          '302': {
-            description: 'Location: the file in storage',
-            headers: { Location: { schema: { type: 'string' } } },
-          },
-        },
+        ok: fileAnswers,
         errors: [404],
       }),
     },

@@ -7,7 +7,7 @@
 import { stat } from 'node:fs/promises';
 import sharp, { type Metadata } from 'sharp';
 import { MediaError } from '../../media-error';
-import type { MediaInfo } from '../../media-info';
+import { pictureInfo, type MediaInfo } from '../../media-info';
 import { type MediaLimitRefusal, checkPicture, pixelLimitRefusal } from '../../media-limits';
 import { formatBytes } from '../../memory-limit';
 import { sharpFailure } from './vips-errors';
@@ -150,23 +150,15 @@ export function imageMediaInfo(header: ImageHeader): MediaInfo {
     ms += delay > 10 ? delay : 100;
   }
   const duration = animated ? ms / 1000 : null;
-  return {
+  return pictureInfo({
     format: header.format,
-    duration_s: duration,
     size_bytes: header.size_bytes,
-    bit_rate: null,
-    kind: 'image',
     width: header.displayWidth,
     height: header.displayHeight,
+    codec: CODECS[header.format] ?? header.format,
+    duration_s: duration,
     fps: duration ? Math.round((header.frames / duration) * 1000) / 1000 : null,
-    video_codec: CODECS[header.format] ?? header.format,
-    audio_codec: null,
-    audio_channels: null,
-    sample_rate: null,
-    streams: { video: 1, audio: 0 },
-    video_stream_index: 0,
-    audio_stream_index: null,
-  };
+  });
 }
 
 function megapixels(pixels: number): string {
