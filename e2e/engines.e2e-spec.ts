@@ -130,6 +130,8 @@ describe('engines: a media pool and a document pool', () => {
     await writeFile(pdf, await download(doc));
     expect(await pdfPages(pdf)).toBe(10);
     expect(doc.output[0]).toMatchObject({ filename: 'report.pdf', content_type: 'application/pdf' });
+    expect(doc.input[0]).toMatchObject({ kind: 'document', format: 'docx' });
+    expect(image.input[0]).toMatchObject({ kind: 'image', format: 'png' });
 
     const meta = await sharp(await download(image)).metadata();
     expect({ format: meta.format, width: meta.width, height: meta.height }).toEqual({

@@ -120,13 +120,14 @@ describe('per-key limits, fair share and the queue board', () => {
   });
 
   it("one key's long backlog does not starve another key's single job", async () => {
-    const submit = async (key: string) => {
+    // bmp goes through ffmpeg (a process start per unit, ~70 ms): slow enough for a backlog to build.
+    const submit = async (key: string, process: boolean) => {
       const job = await json(
         stack.api('/v1/jobs', {
           key,
           method: 'POST',
           headers: { 'Content-Type': 'application/json' },
-          body: JSON.stringify({ conversion: [{ target: 'jpg' }] }),
+          body: JSON.stringify({ process, conversion: [{ target: 'bmp' }] }),
         }),
       );
       const up = await stack.api(`/v1/jobs/${job.id}/upload`, {
@@ -139,8 +140,20 @@ describe('per-key limits, fair share and the queue board', () => {
       return job.id as string;
     };
     const busy: string[] = [];
-    for (let i = 0; i < 30; i++) busy.push(await submit(stack.apiKey));
-    const single = await submit(stack.otherKey);
+    for (let i = 0; i < 30; i++) busy.push(await submit(stack.apiKey, false));
+    // The whole backlog is queued at once (a converter keeps up with jobs submitted one by one)…
+    const started = await Promise.all(
+      busy.map((id) =>
+        stack.api(`/v1/jobs/${id}`, {
+          method: 'PATCH',
+          headers: { 'Content-Type': 'application/json' },
+          body: JSON.stringify({ process: true }),
+        }),
+      ),
+    );
+    expect(started.map((r) => r.status)).toEqual(Array(30).fill(200));
+    // …and the other key's single job comes after it.
+    const single = await submit(stack.otherKey, true);
     const finishedAt = async (id: string) => {
       const j = await json(stack.api(`/v1/jobs/${id}`, { key: id === single ? stack.otherKey : stack.apiKey }));
       return j.status.code === 'completed' ? Date.parse(j.finished_at) : undefined;

@@ -3452,8 +3452,15 @@ export interface components {
       /** @enum {string} */
       status: 'pending' | 'uploading' | 'assembling' | 'ready' | 'failed';
       error?: string;
-      /** @description What ffprobe found once the file is ready: duration_s, width, height, codecs… */
+      /** @description What the engine's probe found once the file is converted: duration_s, width, height, codecs… (pages for a PDF) */
       media?: Record<string, never>;
+      /**
+       * @description What the file is, read from its first bytes once it is ready (not from its name).
+       * @enum {string}
+       */
+      kind?: 'video' | 'audio' | 'image' | 'document' | 'spreadsheet' | 'presentation' | 'pdf';
+      /** @description The detected format (png, docx, mp4…), `unknown` when no engine reads it. */
+      format?: string;
       /** Format: date-time */
       created_at: string;
     };
@@ -3492,7 +3499,7 @@ export interface components {
         | 'pptx'
         | 'odp';
       /** @enum {string} */
-      category: 'video' | 'audio' | 'image';
+      category: 'video' | 'audio' | 'image' | 'data' | 'document' | 'spreadsheet' | 'presentation';
       options: Record<string, never>;
       /** @enum {string} */
       status: 'pending' | 'queued' | 'processing' | 'completed' | 'failed' | 'canceled';
@@ -3535,7 +3542,7 @@ export interface components {
         | 'pptx'
         | 'odp';
       /** @enum {string} */
-      category: 'video' | 'audio' | 'image';
+      category: 'video' | 'audio' | 'image' | 'data' | 'document' | 'spreadsheet' | 'presentation';
       options: Record<string, never>;
       /** Format: date-time */
       created_at: string;

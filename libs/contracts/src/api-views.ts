@@ -15,6 +15,10 @@ export interface InputView {
   status: string;
   error?: string;
   media?: unknown;
+  /** What the file is, read from its first bytes once it is ready (video, audio, image, document, spreadsheet, presentation, pdf). */
+  kind?: string;
+  /** The detected format with `kind` (png, docx, mp4…), `unknown` when no engine reads it. */
+  format?: string;
   created_at: string;
 }
 

@@ -104,6 +104,8 @@ export function inputView(i: Input): InputView {
     status: i.status,
     ...(i.error ? { error: i.error } : {}),
     ...(i.media ? { media: i.media } : {}),
+    ...(i.kind ? { kind: i.kind } : {}),
+    ...(i.format ? { format: i.format } : {}),
     created_at: i.createdAt.toISOString(),
   };
 }

@@ -72,18 +72,28 @@ export function answerSchemas(): Record<string, JsonSchema> {
         error: str,
         media: {
           type: 'object',
-          description: 'What ffprobe found once the file is ready: duration_s, width, height, codecs…',
+          description:
+            "What the engine's probe found once the file is converted: duration_s, width, height, codecs… (pages for a PDF)",
+        },
+        kind: {
+          type: 'string',
+          enum: [...INPUT_KINDS],
+          description: 'What the file is, read from its first bytes once it is ready (not from its name).',
+        },
+        format: {
+          type: 'string',
+          description: 'The detected format (png, docx, mp4…), `unknown` when no engine reads it.',
         },
         created_at: time,
       },
-      ['error', 'media'],
+      ['error', 'media', 'kind', 'format'],
     ),
     Conversion: view<ConversionView>(
       'One target applied to every input of the job.',
       {
         id: uuid,
         target: { type: 'string', enum: CATALOG.map((t) => t.target) },
-        category: { type: 'string', enum: ['video', 'audio', 'image'] },
+        category: { type: 'string', enum: [...new Set(CATALOG.map((t) => t.category))] },
         options: { type: 'object' },
         status: values(TaskStatus),
         progress: { type: 'integer', minimum: 0, maximum: 100 },
@@ -95,7 +105,7 @@ export function answerSchemas(): Record<string, JsonSchema> {
       id: uuid,
       name: str,
       target: { type: 'string', enum: CATALOG.map((t) => t.target) },
-      category: { type: 'string', enum: ['video', 'audio', 'image'] },
+      category: { type: 'string', enum: [...new Set(CATALOG.map((t) => t.category))] },
       options: { type: 'object' },
       created_at: time,
     }),
