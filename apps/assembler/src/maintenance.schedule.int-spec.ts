@@ -10,8 +10,10 @@ import { MaintenanceSchedule } from './maintenance.schedule';
 let redis: RedisClient;
 let producer: QueueProducer;
 
-beforeAll(() => {
+beforeAll(async () => {
   redis = createRedis(process.env.REDIS_URL ?? 'redis://127.0.0.1:6379', 'producer');
+  // The producer connection queues nothing offline: the first command must wait until it is ready.
+  if (redis.status !== 'ready') await new Promise((resolve) => redis.once('ready', resolve));
   producer = new QueueProducer(redis, `kiln-test-sched-${randomBytes(4).toString('hex')}`);
 });
 

@@ -45,6 +45,8 @@ beforeAll(async () => {
   store = new MinioObjectStore({ ...minioObjectStoreOptionsFromEnv(process.env), bucket });
   await store.ensureBucket();
   redis = createRedis(process.env.REDIS_URL ?? 'redis://127.0.0.1:6379', 'producer');
+  // The producer connection queues nothing offline: the first command must wait until it is ready.
+  if (redis.status !== 'ready') await new Promise((resolve) => redis.once('ready', resolve));
   producer = new QueueProducer(redis, prefix);
   const config = { KILN_CHUNK_SIZE_MIN: MiB, KILN_CHUNK_SIZE_MAX: 64 * MiB, KILN_MAX_FILE_SIZE: 1024 * MiB };
   chunks = new ChunkStore(

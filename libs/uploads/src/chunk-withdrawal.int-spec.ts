@@ -30,6 +30,8 @@ beforeAll(async () => {
   store = new MinioObjectStore({ ...minioObjectStoreOptionsFromEnv(process.env), bucket });
   await store.ensureBucket();
   redis = createRedis(process.env.REDIS_URL ?? 'redis://127.0.0.1:6379', 'producer');
+  // The producer connection queues nothing offline: the first command must wait until it is ready.
+  if (redis.status !== 'ready') await new Promise((resolve) => redis.once('ready', resolve));
   locks = new UploadLocks(redis, { KILN_QUEUE_PREFIX: prefix } as KilnConfig);
 });
 

@@ -40,6 +40,8 @@ beforeAll(async () => {
   store = new MinioObjectStore({ ...minioObjectStoreOptionsFromEnv(process.env), bucket });
   await store.ensureBucket();
   redis = createRedis(process.env.REDIS_URL ?? 'redis://127.0.0.1:6379', 'producer');
+  // The producer connection queues nothing offline: the first command must wait until it is ready.
+  if (redis.status !== 'ready') await new Promise((resolve) => redis.once('ready', resolve));
   producer = new QueueProducer(redis, `kiln-test-asm-${randomBytes(4).toString('hex')}`);
   const lifecycle = new JobLifecycle(prisma, producer, { attempts: 1, backoffMs: 100 });
   handler = new AssembleHandler(prisma, store, createLogger('assemble-test', 'silent'), lifecycle);
