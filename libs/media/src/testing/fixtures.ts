@@ -21,6 +21,8 @@ export interface VideoFixture extends FixtureOptions {
   audio: boolean;
   /** Default 25. */
   fps?: number;
+  /** Container tags (`-metadata k=v`). */
+  metadata?: Record<string, string>;
 }
 
 export type AudioFixtureFormat = 'wav' | 'mp3' | 'flac' | 'ogg' | 'm4a';
@@ -61,6 +63,7 @@ export async function makeVideo(o: VideoFixture): Promise<string> {
       ? ['-c:v', 'libvpx-vp9', '-deadline', 'realtime', '-cpu-used', '8']
       : ['-c:v', 'libx264', '-preset', 'ultrafast', '-pix_fmt', 'yuv420p']),
     ...(o.audio ? ['-c:a', webm ? 'libopus' : 'aac', '-ac', '2'] : []),
+    ...Object.entries(o.metadata ?? {}).flatMap(([k, v]) => ['-metadata', `${k}=${v}`]),
     o.path,
   ];
   await ffmpeg(args, o.ffmpegPath);

@@ -4,8 +4,8 @@
 // its limit before ffmpeg runs; an option that does not fit the input, a document, and options
 // meant for another engine are handled as the port says.
 import { join } from 'node:path';
-import { makeTempDir } from '../../testing';
-import { ffprobe, filesUnder, makeClip, makeEngine, request } from './testing/engine-bench';
+import { makeTempDir, makeVideo } from '../../testing';
+import { ffprobe, filesUnder, makeEngine, request } from './testing/engine-bench';
 
 jest.setTimeout(60_000);
 
@@ -17,8 +17,8 @@ let long: string;
 
 beforeAll(async () => {
   ({ dir: root, remove: removeRoot } = await makeTempDir('kiln-engine-'));
-  clip = await makeClip(join(root, 'clip.mp4'), { width: 320, height: 240, seconds: 3 });
-  long = await makeClip(join(root, 'long.mp4'), { width: 1280, height: 720, seconds: 20 });
+  clip = await makeVideo({ path: join(root, 'clip.mp4'), audio: true, width: 320, height: 240, seconds: 3 });
+  long = await makeVideo({ path: join(root, 'long.mp4'), audio: true, width: 1280, height: 720, seconds: 20 });
 });
 afterAll(async () => removeRoot());
 

@@ -4,9 +4,9 @@
 // same times in every rendition, every file written is reported, and the size cap counts them all.
 import { readFile, rm, stat } from 'node:fs/promises';
 import { join } from 'node:path';
-import { makeTempDir } from '../../testing';
 import type { EngineResult } from '../engine';
-import { ffprobe, filesUnder, firstFrameIsKey, makeClip, makeEngine, request } from './testing/engine-bench';
+import { makeTempDir, makeVideo } from '../../testing';
+import { ffprobe, filesUnder, firstFrameIsKey, makeEngine, request } from './testing/engine-bench';
 
 jest.setTimeout(60_000);
 
@@ -19,8 +19,8 @@ const SECONDS = 5;
 
 beforeAll(async () => {
   ({ dir: root, remove: removeRoot } = await makeTempDir('kiln-hls-'));
-  hd = await makeClip(join(root, 'hd.mp4'), { width: 1280, height: 720, seconds: SECONDS });
-  sd = await makeClip(join(root, 'sd.mp4'), { width: 854, height: 480, seconds: SECONDS });
+  hd = await makeVideo({ path: join(root, 'hd.mp4'), audio: true, width: 1280, height: 720, seconds: SECONDS });
+  sd = await makeVideo({ path: join(root, 'sd.mp4'), audio: true, width: 854, height: 480, seconds: SECONDS });
 });
 afterAll(async () => removeRoot());
 

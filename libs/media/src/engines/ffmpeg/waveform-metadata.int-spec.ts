@@ -5,8 +5,8 @@
 import { readFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import sharp from 'sharp';
-import { makeTempDir } from '../../testing';
-import { ffprobe, filesUnder, makeClip, makeEngine, makeWav, request } from './testing/engine-bench';
+import { makeTempDir, makeVideo } from '../../testing';
+import { ffprobe, filesUnder, makeEngine, makeWav, request } from './testing/engine-bench';
 
 jest.setTimeout(60_000);
 
@@ -19,13 +19,15 @@ let leftOnly: string;
 
 beforeAll(async () => {
   ({ dir: root, remove: removeRoot } = await makeTempDir('kiln-wave-'));
-  clip = await makeClip(join(root, 'clip.mp4'), {
+  clip = await makeVideo({
+    path: join(root, 'clip.mp4'),
+    audio: true,
     width: 320,
     height: 240,
     seconds: 2,
     metadata: { title: 'Kiln metadata test', artist: 'Kiln' },
   });
-  silent = await makeClip(join(root, 'silent.mp4'), { width: 320, height: 240, seconds: 1, audio: false });
+  silent = await makeVideo({ path: join(root, 'silent.mp4'), audio: false, width: 320, height: 240, seconds: 1 });
   leftOnly = await makeWav(join(root, 'left.wav'), 'sin(440*2*PI*t)|0', 2);
 });
 afterAll(async () => removeRoot());

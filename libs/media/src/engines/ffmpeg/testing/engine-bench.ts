@@ -27,35 +27,6 @@ export function makeEngine(limits: Partial<MediaLimits> = {}): FfmpegEngine {
   return new FfmpegEngine({ preset: 'ultrafast', threads: 2, limits: { ...LIMITS, ...limits } });
 }
 
-/** testsrc2 (+ a 440 Hz sine when `audio`), H.264 + AAC in MP4; `metadata` become container tags. */
-export async function makeClip(
-  path: string,
-  o: { width: number; height: number; seconds: number; audio?: boolean; metadata?: Record<string, string> },
-): Promise<string> {
-  await exec('ffmpeg', [
-    '-hide_banner',
-    '-nostdin',
-    '-loglevel',
-    'error',
-    '-y',
-    '-f',
-    'lavfi',
-    '-i',
-    `testsrc2=size=${o.width}x${o.height}:rate=25:duration=${o.seconds}`,
-    ...(o.audio === false ? [] : ['-f', 'lavfi', '-i', `sine=frequency=440:sample_rate=48000:duration=${o.seconds}`]),
-    '-c:v',
-    'libx264',
-    '-preset',
-    'ultrafast',
-    '-pix_fmt',
-    'yuv420p',
-    ...(o.audio === false ? [] : ['-c:a', 'aac', '-ac', '2']),
-    ...Object.entries(o.metadata ?? {}).flatMap(([k, v]) => ['-metadata', `${k}=${v}`]),
-    path,
-  ]);
-  return path;
-}
-
 /** A WAV from an `aevalsrc` expression per channel (e.g. `sin(440*2*PI*t)|0`: sound left, silence right). */
 export async function makeWav(path: string, expression: string, seconds: number): Promise<string> {
   await exec('ffmpeg', [
