@@ -33,7 +33,7 @@ import { CancelSignals } from '@kiln/worker-runtime';
 import { JobLifecycle } from '@kiln/workflow';
 import { CONVERSION_ENGINES, type EngineRegistry } from '../engines.provider';
 import { sweepOfficeResidents } from '../office-residents';
-import { makeWorkDir, selfMaker, sweepWorkDirs, touchWorkDir, type Maker } from '../work-dirs';
+import { makeWorkDir, selfMaker, sweepWorkDirs, touchWorkDir } from '../work-dirs';
 import { infrastructureCause, infrastructureFailureMessage } from './infrastructure-failure';
 import { heartbeatPeriodMs, stopReason, UnitWatch } from './unit-watch';
 import { RECORD_PATIENCE_MS, recordPatiently } from './record-patiently';
@@ -48,6 +48,9 @@ interface StoredFile {
   content_type: string;
   sha256: string;
 }
+
+/** The scratch-folder sweep at start, shared by the engine handlers of this process. */
+let workDirSweep: Promise<void> | undefined;
 
 const what = (engine: EngineName): string =>
   engine === 'office' ? 'document' : engine === 'vips' ? 'image' : 'media file';
@@ -65,14 +68,14 @@ export abstract class EngineConvertHandler
   abstract readonly queue: ConvertQueueName;
   protected abstract readonly engineName: EngineName;
   /** This process, as its scratch folders' names record it (work-dirs.ts). */
-  private readonly maker = selfMaker();
+  protected readonly maker = selfMaker();
 
   constructor(
     @Inject(CONVERSION_ENGINES) private readonly engines: EngineRegistry,
     @Inject(PRISMA) private readonly prisma: PrismaClient,
     @Inject(OBJECT_STORE) private readonly store: ObjectStore,
     @Inject(KILN_CONFIG) private readonly config: KilnConfig,
-    @Inject(LOGGER) private readonly log: Logger,
+    @Inject(LOGGER) protected readonly log: Logger,
     private readonly lifecycle: JobLifecycle,
     private readonly cancels: CancelSignals,
     @Inject(KilnMetrics) private readonly metrics: KilnMetrics,
@@ -84,24 +87,18 @@ export abstract class EngineConvertHandler
     return engine;
   }
 
-  protected get scratchRoot(): string {
-    return this.tmpRoot;
-  }
-
-  protected get self(): Maker {
-    return this.maker;
-  }
-
-  protected get logger(): Logger {
-    return this.log;
-  }
-
-  private get tmpRoot(): string {
+  protected get tmpRoot(): string {
     return this.config.KILN_TMP_DIR || os.tmpdir();
   }
 
   /** At start: the scratch folders of converters that are gone (killed mid-unit) are removed. */
   async onApplicationBootstrap(): Promise<void> {
+    // One sweep per process, whichever engine handlers it runs.
+    workDirSweep ??= this.sweepWorkDirs();
+    await workDirSweep;
+  }
+
+  private async sweepWorkDirs(): Promise<void> {
     const grace = this.config.KILN_RECONCILE_GRACE_MS;
     const removed = await sweepWorkDirs(this.tmpRoot, {
       self: this.maker,
@@ -434,11 +431,11 @@ export class OfficeConvertHandler extends EngineConvertHandler {
   /** At start: LibreOffice residents left by converters that were killed are stopped (office-residents.ts). */
   override async onApplicationBootstrap(): Promise<void> {
     await super.onApplicationBootstrap();
-    const swept = await sweepOfficeResidents(this.scratchRoot, this.self).catch((err: unknown) => {
-      this.logger.warn({ err: String(err) }, 'LibreOffice resident sweep failed');
+    const swept = await sweepOfficeResidents(this.tmpRoot, this.maker).catch((err: unknown) => {
+      this.log.warn({ err: String(err) }, 'LibreOffice resident sweep failed');
       return { killed: [], removed: [] };
     });
     if (swept.killed.length || swept.removed.length)
-      this.logger.info(swept, 'stopped LibreOffice residents left by converters that are gone');
+      this.log.info(swept, 'stopped LibreOffice residents left by converters that are gone');
   }
 }
