@@ -11,7 +11,7 @@ import { Client } from 'pg';
 import sharp from 'sharp';
 import { makeAudio, makeDeclaredPng, makeImage, makeTempDir, makeVideo } from '../libs/media/src/testing';
 import { logLines } from '../test/e2e-helpers/app-logs';
-import { jobEnded } from '../test/e2e-helpers/jobs';
+import { jobEnded, submitJob } from '../test/e2e-helpers/jobs';
 import { Stack, json, waitFor } from '../test/stack';
 
 jest.setTimeout(240_000);
@@ -85,20 +85,7 @@ describe('engines: a media pool and a document pool', () => {
     await tmp?.remove();
   });
 
-  async function submit(file: Buffer, filename: string, conversion: object): Promise<string> {
-    const res = await stack.api('/v1/jobs', {
-      method: 'POST',
-      headers: { 'Content-Type': 'application/json' },
-      body: JSON.stringify({ conversion: [conversion] }),
-    });
-    expect(res.status).toBe(201);
-    const job = await json(res);
-    const form = new FormData();
-    form.append('file', new Blob([new Uint8Array(file)]), filename);
-    const up = await stack.api(`/v1/jobs/${job.id}/upload`, { method: 'POST', body: form });
-    expect(up.status).toBe(201);
-    return job.id;
-  }
+  const submit = (file: Buffer, filename: string, conversion: object) => submitJob(stack, file, filename, conversion);
 
   async function download(job: { output: { uri: string }[] }): Promise<Buffer> {
     const res = await fetch(job.output[0].uri);
