@@ -8,12 +8,15 @@ import { KilnError } from '@kiln/contracts';
 export class BodyMeter {
   bytes = 0;
   private readonly hash: Hash | undefined;
+  /** The first `headLimit` bytes, copied as they pass (bounded: a file's kind is read from them). */
+  private readonly headParts: Buffer[] = [];
 
   constructor(
     private readonly key: string,
     private readonly size: number | undefined,
     private readonly maxBytes: number | undefined,
     hashing: boolean,
+    private readonly headLimit = 0,
   ) {
     this.hash = hashing ? createHash('sha256') : undefined;
   }
@@ -23,6 +26,13 @@ export class BodyMeter {
     if (this.maxBytes !== undefined && this.bytes > this.maxBytes) throw tooLarge(this.key, this.maxBytes);
     if (this.size !== undefined && this.bytes > this.size) throw sizeMismatch(this.key, this.size, 'more');
     this.hash?.update(chunk);
+    const kept = this.bytes - chunk.length;
+    if (kept < this.headLimit) this.headParts.push(Buffer.from(chunk.subarray(0, this.headLimit - kept)));
+  }
+
+  /** The first bytes kept (undefined when none were asked for). */
+  head(): Buffer | undefined {
+    return this.headLimit > 0 ? Buffer.concat(this.headParts) : undefined;
   }
 
   /** Hex SHA-256 of everything taken (undefined when not hashing); throws when fewer bytes came than announced. */

@@ -146,14 +146,19 @@ export class MinioObjectStore implements ObjectStore {
     if (size !== undefined && size > S3_MAX_OBJECT_SIZE) {
       throw new KilnError('payload_too_large', `${size} bytes exceed the S3 object limit of 5 TiB`);
     }
-    const meter = new BodyMeter(key, size, maxBytes, options.checksum !== 'none');
+    const meter = new BodyMeter(key, size, maxBytes, options.checksum !== 'none', options.keepHead);
+    let result: PutResult;
     if (size !== undefined && size <= S3_MAX_SINGLE_PUT) {
-      return putStreamed(this.bucket, key, body, size, contentType, meter);
+      result = await putStreamed(this.bucket, key, body, size, contentType, meter);
+    } else {
+      // Unknown size, or known and over 5 GiB: S3's part rule is parts ≥ 5 MiB, ≤ 10,000 of them.
+      const partSize =
+        size === undefined ? this.partSize : Math.max(this.partSize, Math.ceil(size / S3_MAX_PARTS / MiB) * MiB);
+      const parts = { partSize, partsInFlight: this.partsInFlight, contentType };
+      result = await putInParts(this.bucket, key, body, parts, meter);
     }
-    // Unknown size, or known and over 5 GiB: S3's part rule is parts ≥ 5 MiB, ≤ 10,000 of them.
-    const partSize =
-      size === undefined ? this.partSize : Math.max(this.partSize, Math.ceil(size / S3_MAX_PARTS / MiB) * MiB);
-    return putInParts(this.bucket, key, body, { partSize, partsInFlight: this.partsInFlight, contentType }, meter);
+    const head = meter.head();
+    return head ? { ...result, head } : result;
   }
 
   async get(key: string): Promise<Readable> {

@@ -20,6 +20,8 @@ export interface PutOptions {
    * uploads, which compare re-sent chunks by the server's ETag instead).
    */
   checksum?: 'sha256' | 'none';
+  /** Also keep the first this many bytes as they pass (`PutResult.head`): a file's kind from its head, with no read back. */
+  keepHead?: number;
 }
 
 export interface PutResult {
@@ -32,6 +34,8 @@ export interface PutResult {
    * (S3 single PUT without KMS encryption); for multipart writes it is S3's "md5-of-parts-N" form.
    */
   etag?: string;
+  /** The body's first `PutOptions.keepHead` bytes (fewer when it is shorter), when asked for. */
+  head?: Buffer;
 }
 
 export type HashedPutResult = PutResult & { sha256: string };

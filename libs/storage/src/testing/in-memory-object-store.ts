@@ -71,8 +71,9 @@ export class InMemoryObjectStore implements ObjectStore {
     const data = await readBody(key, body, size, maxBytes);
     this.store(key, data, options.contentType);
     const etag = md5(data);
-    if (options.checksum === 'none') return { key, size: data.length, etag };
-    return { key, size: data.length, sha256: createHash('sha256').update(data).digest('hex'), etag };
+    const head = options.keepHead ? { head: Buffer.from(data.subarray(0, options.keepHead)) } : {};
+    if (options.checksum === 'none') return { key, size: data.length, etag, ...head };
+    return { key, size: data.length, sha256: createHash('sha256').update(data).digest('hex'), etag, ...head };
   }
 
   async get(key: string): Promise<Readable> {

@@ -41,6 +41,24 @@ export function putContract({ store, k }: ContractSuite): void {
     );
 
     it(
+      'with keepHead returns the first bytes as they passed, in small chunks or one, known size or not',
+      async () => {
+        const data = randomBytes(200_000);
+        const known = await store.put(k('head-known'), streamOf(data, 1000), { size: data.length, keepHead: 65_536 });
+        expectBytes(known.head!, data.subarray(0, 65_536));
+        const unknown = await store.put(k('head-unknown'), streamOf(data), { keepHead: 4096 });
+        expectBytes(unknown.head!, data.subarray(0, 4096));
+        // A body shorter than the head asked for: all of it.
+        const short = await store.put(k('head-short'), streamOf(data.subarray(0, 10)), { size: 10, keepHead: 4096 });
+        expectBytes(short.head!, data.subarray(0, 10));
+        // Not asked for: none.
+        expect((await store.put(k('head-none'), streamOf(data), { size: data.length })).head).toBeUndefined();
+        expectBytes(await readAll(await store.get(k('head-known'))), data);
+      },
+      TIMEOUT,
+    );
+
+    it(
       'of unknown size spanning several parts keeps every byte in order',
       async () => {
         const data = randomBytes(12 * MiB + 5);
