@@ -45,7 +45,8 @@ describe('walking skeleton: upload → convert → callback (real processes)', (
     const uploaded = await json(up);
     expect(uploaded).toMatchObject({
       complete: true,
-      input: { status: 'ready', filename: 'tone.wav', size: (await stat(s.wav)).size },
+      // The kind is read from the bytes as they pass: known in the upload's own answer.
+      input: { status: 'ready', filename: 'tone.wav', size: (await stat(s.wav)).size, kind: 'audio', format: 'wav' },
     });
     expect(uploaded.input.checksum_sha256).toMatch(/^[0-9a-f]{64}$/);
 
@@ -104,7 +105,13 @@ describe('walking skeleton: upload → convert → callback (real processes)', (
       duplex: 'half',
     } as RequestInit);
     expect(res.status).toBe(201);
-    expect((await json(res)).input).toMatchObject({ filename: 'raw tone.wav', size, content_type: 'audio/wav' });
+    expect((await json(res)).input).toMatchObject({
+      filename: 'raw tone.wav',
+      size,
+      content_type: 'audio/wav',
+      kind: 'audio',
+      format: 'wav',
+    });
     const final = await finished(job.id);
     expect(final.status.code).toBe('completed');
     expect(final.output[0]).toMatchObject({ filename: 'raw tone.ogg', content_type: 'audio/ogg' });

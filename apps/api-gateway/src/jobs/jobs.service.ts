@@ -263,12 +263,16 @@ export class JobsService {
 
   /** The job if this principal may see it; 404 otherwise (other keys must not learn it exists). */
   async loadOwned(principal: Principal, id: string): Promise<JobWithChildren> {
-    if (!UUID.test(id)) throw new KilnError('not_found', 'No such job.');
-    if (principal.kind === 'job-token' && principal.jobId !== id)
-      throw new KilnError('forbidden', 'This job token belongs to another job.');
-    const job = await this.lifecycle.load(id);
-    if (!job || job.ownerKeyHash !== principal.ownerKeyHash) throw new KilnError('not_found', 'No such job.');
-    return job;
+    return owned(principal, await this.lifecycle.load(checkedJobId(principal, id)));
+  }
+
+  /** The job row alone, owned by the caller (a request that needs none of its inputs, conversions or outputs). */
+  async loadOwnedRow(principal: Principal, id: string): Promise<{ id: string; status: string }> {
+    const job = await this.prisma.job.findUnique({
+      where: { id: checkedJobId(principal, id) },
+      select: { id: true, status: true, ownerKeyHash: true },
+    });
+    return owned(principal, job);
   }
 
   assertAccepting(job: { status: string; id: string }): void {
@@ -387,4 +391,18 @@ export class JobsService {
       createdAt: new Date(Date.now() + n),
     };
   }
+}
+
+/** A job id the caller may ask for: a UUID, and its own job for a job token. */
+function checkedJobId(principal: Principal, id: string): string {
+  if (!UUID.test(id)) throw new KilnError('not_found', 'No such job.');
+  if (principal.kind === 'job-token' && principal.jobId !== id)
+    throw new KilnError('forbidden', 'This job token belongs to another job.');
+  return id;
+}
+
+/** The job when the caller's key owns it; another key's job is not found, as a missing one. */
+function owned<T extends { ownerKeyHash: string }>(principal: Principal, job: T | null): T {
+  if (!job || job.ownerKeyHash !== principal.ownerKeyHash) throw new KilnError('not_found', 'No such job.');
+  return job;
 }

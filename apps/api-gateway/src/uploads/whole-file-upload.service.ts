@@ -3,10 +3,10 @@ import busboy from 'busboy';
 import type { IncomingHttpHeaders } from 'node:http';
 import type { Readable } from 'node:stream';
 import { KILN_CONFIG, type KilnConfig } from '@kiln/config';
-import { KilnError, headerFilename, parseFilename } from '@kiln/contracts';
+import { KIND_HEAD_BYTES, KilnError, detectInputKind, headerFilename, parseFilename } from '@kiln/contracts';
 import { PRISMA, type PrismaClient } from '@kiln/database';
 import { LOGGER, KilnMetrics, type Logger } from '@kiln/observability';
-import { OBJECT_STORE, objectKeys, type ObjectStore } from '@kiln/storage';
+import { OBJECT_STORE, objectKeys, type HashedPutResult, type ObjectStore } from '@kiln/storage';
 import { claimUploadInput } from '@kiln/uploads';
 import { inputView, type InputView, JobLifecycle } from '@kiln/workflow';
 import type { Principal } from '../auth/principal';
@@ -14,6 +14,9 @@ import { KeyQuotas } from '../limits/key-quotas.service';
 import { JobsService } from '../jobs/jobs.service';
 
 const MULTIPART_OVERHEAD = 64 * 1024;
+
+/** A whole file as stored: its key, size, sha256 and head (its kind is read from it), with its name and type. */
+type StoredFile = HashedPutResult & { filename: string; contentType: string };
 
 export interface WholeFileResult {
   input: InputView;
@@ -45,7 +48,7 @@ export class WholeFileUploadService {
     body: Readable,
   ): Promise<WholeFileResult> {
     const header = (name: string) => headerValue(headers, name);
-    const job = await this.jobs.loadOwned(principal, jobId);
+    const job = await this.jobs.loadOwnedRow(principal, jobId);
     this.jobs.assertAccepting(job);
     const max = this.config.KILN_MAX_FILE_SIZE;
     const declared = header('content-length') !== undefined ? Number(header('content-length')) : undefined;
@@ -78,6 +81,11 @@ export class WholeFileUploadService {
           throw this.quotas.quotaError(quota.used, fileBytes, 'Content-Length', quota.quota); // cut at the storage quota
         });
       this.metrics.uploadBytesReceived.inc({ kind: 'whole' }, stored.size);
+      // The kind from the head kept on the way (input-kinds.ts reads it back for inputs stored otherwise).
+      const kind =
+        stored.size > 0 && stored.head
+          ? (detectInputKind(stored.head, stored.filename) ?? { kind: null, format: 'unknown' })
+          : {};
       const ready = await this.prisma.input.update({
         where: { id: input.id },
         data: {
@@ -89,6 +97,7 @@ export class WholeFileUploadService {
           objectKey: stored.key,
           readyAt: new Date(),
           error: null,
+          ...kind,
         },
       });
       // The file is stored and recorded: a queue outage now must not fail the upload. The job is
@@ -124,88 +133,86 @@ export class WholeFileUploadService {
       (headerValue(headers, 'content-type') ?? 'application/octet-stream').split(';')[0].trim() ||
       'application/octet-stream';
     const key = objectKeys.input(jobId, inputId, filename);
-    const put = await this.store.put(key, body, { size, contentType, maxBytes: max });
+    const put = await this.store.put(key, body, { size, contentType, maxBytes: max, keepHead: KIND_HEAD_BYTES });
     return { ...put, filename, contentType };
   }
 
   private fromMultipart(headers: IncomingHttpHeaders, body: Readable, jobId: string, inputId: string, max: number) {
-    return new Promise<{ key: string; size: number; sha256: string; filename: string; contentType: string }>(
-      (resolve, reject) => {
-        let bb: busboy.Busboy;
-        try {
-          // preservePath: a name with a path is refused like any other bad name, not cut silently.
-          bb = busboy({
-            headers,
-            preservePath: true,
-            limits: { files: 1, fileSize: max + 1, fields: 20, fieldSize: 64 * 1024, parts: 30 },
-          });
-        } catch (err: unknown) {
-          reject(
-            new KilnError(
-              'invalid_input',
-              `Malformed multipart body: ${err instanceof Error ? err.message : String(err)}`,
-              [{ field: 'Content-Type', message: 'bad multipart boundary' }],
-            ),
-          );
-          return;
-        }
-        let settled = false;
-        let storing: Promise<unknown> | undefined;
-        const fail = (err: unknown) => {
-          if (settled) return;
-          settled = true;
-          body.unpipe(bb); // the error filter drains or closes what is left
-          reject(err);
-        };
-        bb.on('file', (field: string, stream: Readable, info: busboy.FileInfo) => {
-          if (field !== 'file' || storing) {
-            stream.resume();
-            return;
-          }
-          let filename: string;
-          try {
-            filename = info.filename ? parseFilename(info.filename, 'file.filename') : 'file';
-          } catch (err: unknown) {
-            storing = Promise.resolve(); // no later part is stored either
-            stream.resume();
-            fail(err);
-            return;
-          }
-          const contentType = info.mimeType || 'application/octet-stream';
-          const key = objectKeys.input(jobId, inputId, filename);
-          storing = this.store.put(key, stream, { contentType, maxBytes: max }).then(
-            (put) => {
-              if (settled) return;
-              settled = true;
-              resolve({ ...put, filename, contentType });
-            },
-            (err: unknown) => {
-              stream.resume();
-              fail(err);
-            },
-          );
+    return new Promise<StoredFile>((resolve, reject) => {
+      let bb: busboy.Busboy;
+      try {
+        // preservePath: a name with a path is refused like any other bad name, not cut silently.
+        bb = busboy({
+          headers,
+          preservePath: true,
+          limits: { files: 1, fileSize: max + 1, fields: 20, fieldSize: 64 * 1024, parts: 30 },
         });
-        bb.on('error', (err: unknown) =>
-          fail(
-            new KilnError(
-              'invalid_input',
-              `Malformed multipart body: ${err instanceof Error ? err.message : String(err)}`,
-              [{ field: 'body', message: 'malformed multipart' }],
-            ),
+      } catch (err: unknown) {
+        reject(
+          new KilnError(
+            'invalid_input',
+            `Malformed multipart body: ${err instanceof Error ? err.message : String(err)}`,
+            [{ field: 'Content-Type', message: 'bad multipart boundary' }],
           ),
         );
-        bb.on('close', () => {
-          if (!storing)
-            fail(
-              new KilnError('invalid_input', 'The multipart body has no "file" field.', [
-                { field: 'file', message: 'required' },
-              ]),
-            );
-        });
-        body.on('aborted', () => fail(new KilnError('invalid_input', 'The upload was interrupted.')));
-        body.pipe(bb);
-      },
-    ).catch((err: unknown) => {
+        return;
+      }
+      let settled = false;
+      let storing: Promise<unknown> | undefined;
+      const fail = (err: unknown) => {
+        if (settled) return;
+        settled = true;
+        body.unpipe(bb); // the error filter drains or closes what is left
+        reject(err);
+      };
+      bb.on('file', (field: string, stream: Readable, info: busboy.FileInfo) => {
+        if (field !== 'file' || storing) {
+          stream.resume();
+          return;
+        }
+        let filename: string;
+        try {
+          filename = info.filename ? parseFilename(info.filename, 'file.filename') : 'file';
+        } catch (err: unknown) {
+          storing = Promise.resolve(); // no later part is stored either
+          stream.resume();
+          fail(err);
+          return;
+        }
+        const contentType = info.mimeType || 'application/octet-stream';
+        const key = objectKeys.input(jobId, inputId, filename);
+        storing = this.store.put(key, stream, { contentType, maxBytes: max, keepHead: KIND_HEAD_BYTES }).then(
+          (put) => {
+            if (settled) return;
+            settled = true;
+            resolve({ ...put, filename, contentType });
+          },
+          (err: unknown) => {
+            stream.resume();
+            fail(err);
+          },
+        );
+      });
+      bb.on('error', (err: unknown) =>
+        fail(
+          new KilnError(
+            'invalid_input',
+            `Malformed multipart body: ${err instanceof Error ? err.message : String(err)}`,
+            [{ field: 'body', message: 'malformed multipart' }],
+          ),
+        ),
+      );
+      bb.on('close', () => {
+        if (!storing)
+          fail(
+            new KilnError('invalid_input', 'The multipart body has no "file" field.', [
+              { field: 'file', message: 'required' },
+            ]),
+          );
+      });
+      body.on('aborted', () => fail(new KilnError('invalid_input', 'The upload was interrupted.')));
+      body.pipe(bb);
+    }).catch((err: unknown) => {
       this.log.debug(
         { jobId, inputId, err: err instanceof Error ? err.message : String(err) },
         'multipart upload failed',
