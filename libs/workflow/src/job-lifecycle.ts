@@ -87,8 +87,18 @@ export class JobLifecycle {
     // The kind of each input (read from its first bytes, once) picks each unit's engine and queue.
     if (this.store) await detectStoredKinds(this.prisma, this.store, jobId);
     const started = await this.prisma.$transaction(async (tx) => {
-      const locked = await tx.$queryRaw<{ status: string; process: boolean; owner_key_hash: string }[]>`
-        SELECT status, process, owner_key_hash FROM jobs WHERE id = ${jobId}::uuid FOR UPDATE`;
+      const locked = await tx.$queryRaw<
+        {
+          status: string;
+          process: boolean;
+          owner_key_hash: string;
+          notify_status: boolean;
+          callback: string | null;
+          progress: number;
+        }[]
+      >`
+        SELECT status, process, owner_key_hash, notify_status, callback, progress FROM jobs
+        WHERE id = ${jobId}::uuid FOR UPDATE`;
       const gate = startGate(locked[0]);
       if (gate.go === 'no') return null;
       if (gate.go === 'resend') {
@@ -97,7 +107,7 @@ export class JobLifecycle {
         const queued = await tx.output.findMany({ where: { jobId, status: 'queued' } });
         if (!queued.length) return null;
         return {
-          fresh: false,
+          fresh: false as const,
           priority: 0,
           units: queued.map<PayloadOf<'convert'>>((o) => ({
             jobId,
@@ -122,41 +132,67 @@ export class JobLifecycle {
       }
       const rows = plan.units.map((u) => ({
         id: randomUUID(),
-        jobId,
         conversionId: u.conversionId,
         inputId: u.inputId,
-        status: 'queued',
         engine: unitEngine(
           conversions.find((c) => c.id === u.conversionId)!.target,
           inputs.find((i) => i.id === u.inputId)!,
         ),
       }));
-      await tx.output.createMany({ data: rows, skipDuplicates: true });
-      await tx.conversion.updateMany({ where: { jobId }, data: { status: 'queued' } });
-      await tx.job.update({ where: { id: jobId }, data: { status: 'queued', statusInfo: '', startedAt: new Date() } });
-      const stored = await tx.output.findMany({ where: { jobId } });
+      // One statement for the writes (a small job's time is mostly round trips): the units, the job
+      // and its conversions queued, every unit of the job (those made now and any made before: one
+      // snapshot, so the second SELECT cannot see the first's rows), and the fair-share backlog.
       // Fair share between API keys: a unit's priority is its key's backlog, so one key's thousand
       // queued units do not starve another key's single one (BullMQ: lower number runs first).
-      const [{ backlog }] = await tx.$queryRaw<{ backlog: number }[]>`
-        SELECT COUNT(*)::int AS backlog FROM outputs o JOIN jobs j ON j.id = o.job_id
-        WHERE j.owner_key_hash = ${locked[0].owner_key_hash} AND o.status = 'queued' AND o.job_id <> ${jobId}::uuid`;
+      const stored = await tx.$queryRaw<
+        { id: string; input_id: string; conversion_id: string; engine: string; backlog: number }[]
+      >`
+        WITH made AS (
+          INSERT INTO outputs (id, job_id, conversion_id, input_id, status, engine)
+          SELECT v.id, ${jobId}::uuid, v.conversion_id, v.input_id, 'queued', v.engine
+          FROM unnest(${rows.map((r) => r.id)}::uuid[], ${rows.map((r) => r.conversionId)}::uuid[],
+            ${rows.map((r) => r.inputId)}::uuid[], ${rows.map((r) => r.engine)}::text[])
+            WITH ORDINALITY AS v(id, conversion_id, input_id, engine, ord)
+          ORDER BY v.ord
+          ON CONFLICT DO NOTHING
+          RETURNING id, input_id, conversion_id, engine, created_at),
+        conv AS (UPDATE conversions SET status = 'queued' WHERE job_id = ${jobId}::uuid),
+        job AS (
+          UPDATE jobs SET status = 'queued', status_info = '', started_at = now(), modified_at = now()
+          WHERE id = ${jobId}::uuid),
+        backlog AS (
+          SELECT COUNT(*)::int AS n FROM outputs o JOIN jobs j ON j.id = o.job_id
+          WHERE j.owner_key_hash = ${locked[0].owner_key_hash} AND o.status = 'queued' AND o.job_id <> ${jobId}::uuid),
+        units AS (
+          SELECT id, input_id, conversion_id, engine, created_at, 1 AS fresh FROM made
+          UNION ALL
+          SELECT id, input_id, conversion_id, engine, created_at, 0 FROM outputs WHERE job_id = ${jobId}::uuid)
+        SELECT units.id, units.input_id, units.conversion_id, units.engine, backlog.n AS backlog
+        FROM units, backlog ORDER BY units.fresh, units.created_at`;
+      const backlog = stored[0]?.backlog ?? 0;
+      const { notify_status, callback, progress } = locked[0];
       return {
-        fresh: true,
+        fresh: true as const,
+        job: { notifyStatus: notify_status, callback, progress },
         priority: backlog,
         units: stored.map<PayloadOf<'convert'>>((o) => ({
           jobId,
-          inputId: o.inputId,
-          conversionId: o.conversionId,
+          inputId: o.input_id,
+          conversionId: o.conversion_id,
           outputId: o.id,
           engine: o.engine as EngineName,
         })),
       };
     });
     if (!started) return 0;
-    const { units, priority, fresh } = started;
-    if (fresh) await this.notifyStatus(jobId, 'queued');
+    const { units, priority } = started;
+    if (started.fresh) {
+      // Announced before the units can start, so no listener hears `queued` after `processing`.
+      await this.notifyStatus(jobId, 'queued', started.job);
+      await this.events?.publish(jobId, 'queued', started.job.progress);
+    }
     await this.producer.enqueueConversionFlow(jobId, units, {}, (i) => fairPriority(priority + i));
-    await this.announce(jobId);
+    if (!started.fresh) await this.announce(jobId);
     return units.length;
   }
 
@@ -216,13 +252,30 @@ export class JobLifecycle {
    */
   async markUnitStarted(jobId: string, outputId: string): Promise<UnitClaim | null> {
     const lease = randomUUID();
-    const claimed = await this.prisma.$queryRaw<{ attempt: number }[]>`
-      UPDATE outputs SET status = 'processing', started_at = now(), heartbeat_at = now(), progress = 0,
-        attempt = attempt + 1, lease = ${lease}::uuid
-      WHERE id = ${outputId}::uuid AND job_id = ${jobId}::uuid AND status IN ('queued', 'processing')
-        AND attempt < ${this.units.maxAttempts}
-        AND EXISTS (SELECT 1 FROM jobs WHERE id = ${jobId}::uuid AND status IN ('queued', 'processing'))
-      RETURNING attempt`;
+    // One statement (a small job's time is mostly round trips): the claim, and the first claim of the
+    // job moving it to processing, with what its notice and event need.
+    const claimed = await this.prisma.$queryRaw<
+      {
+        attempt: number;
+        moved: boolean;
+        notify_status: boolean | null;
+        callback: string | null;
+        progress: number | null;
+      }[]
+    >`
+      WITH claim AS (
+        UPDATE outputs SET status = 'processing', started_at = now(), heartbeat_at = now(), progress = 0,
+          attempt = attempt + 1, lease = ${lease}::uuid
+        WHERE id = ${outputId}::uuid AND job_id = ${jobId}::uuid AND status IN ('queued', 'processing')
+          AND attempt < ${this.units.maxAttempts}
+          AND EXISTS (SELECT 1 FROM jobs WHERE id = ${jobId}::uuid AND status IN ('queued', 'processing'))
+        RETURNING attempt),
+      moved AS (
+        UPDATE jobs SET status = 'processing', status_info = '', modified_at = now()
+        WHERE id = ${jobId}::uuid AND status = 'queued' AND EXISTS (SELECT 1 FROM claim)
+        RETURNING notify_status, callback, progress)
+      SELECT claim.attempt, moved.progress IS NOT NULL AS moved, moved.notify_status, moved.callback, moved.progress
+      FROM claim LEFT JOIN moved ON true`;
     if (!claimed.length) {
       // Claims ran out: every earlier attempt crashed or was lost. The unit fails for good.
       const spent = await this.prisma.output.findFirst({
@@ -240,15 +293,12 @@ export class JobLifecycle {
       }
       return null;
     }
-    const moved = await this.prisma.job.updateMany({
-      where: { id: jobId, status: 'queued' },
-      data: { status: 'processing', statusInfo: '' },
-    });
-    if (moved.count) {
-      await this.notifyStatus(jobId, 'processing');
-      await this.announce(jobId);
+    const [row] = claimed;
+    if (row.moved) {
+      await this.notifyStatus(jobId, 'processing', { notifyStatus: !!row.notify_status, callback: row.callback });
+      await this.events?.publish(jobId, 'processing', row.progress ?? 0);
     }
-    return claimed.length ? { lease, attempt: claimed[0].attempt } : null;
+    return { lease, attempt: row.attempt };
   }
 
   /**
@@ -357,23 +407,28 @@ export class JobLifecycle {
         );
       }
     }
+    let decided: { status: string; progress: number; callback: string | null } | undefined;
     if (outcome.decided) {
       const { status, errors } = outcome;
-      const finishedAt = new Date();
-      await this.prisma.$transaction([
-        this.prisma.job.updateMany({
-          where: { id: jobId, status: { notIn: [...STOPPED_JOB_STATUSES] } },
-          data: { status, statusInfo: '', errors: errors as object[], progress: 100, finishedAt },
-        }),
-        ...outcome.conversions.map((c) =>
-          this.prisma.conversion.update({
-            where: { id: c.id },
-            data: { status: c.status, progress: 100, error: c.error },
-          }),
-        ),
-      ]);
+      // One statement (a small job's time is mostly round trips): the job's outcome, unless it was
+      // stopped meanwhile, and each conversion's.
+      const convs = outcome.conversions;
+      const [moved] = await this.prisma.$queryRaw<{ count: number }[]>`
+        WITH job AS (
+          UPDATE jobs SET status = ${status}, status_info = '', errors = ${JSON.stringify(errors)}::jsonb,
+            progress = 100, finished_at = now(), modified_at = now()
+          WHERE id = ${jobId}::uuid AND status <> ALL(${[...STOPPED_JOB_STATUSES]}::text[])
+          RETURNING id),
+        conv AS (
+          UPDATE conversions c SET status = v.status, progress = 100, error = v.error
+          FROM unnest(${convs.map((c) => c.id)}::uuid[], ${convs.map((c) => c.status)}::text[],
+            ${convs.map((c) => c.error)}::text[]) AS v(id, status, error)
+          WHERE c.id = v.id)
+        SELECT COUNT(*)::int AS count FROM job`;
+      // Decided here: the row is known without reading it again.
+      if (moved?.count) decided = { status, progress: 100, callback: job.callback };
     }
-    const final = await this.prisma.job.findUniqueOrThrow({ where: { id: jobId } });
+    const final = decided ?? (await this.prisma.job.findUniqueOrThrow({ where: { id: jobId } }));
     const status = final.status as JobStatus;
     await this.events?.publish(jobId, status, final.progress);
     // A job being canceled has no event yet: its cancel sends `job.canceled` once it is done.
@@ -390,12 +445,19 @@ export class JobLifecycle {
    * A notice never fails the change it reports: its outbox row, once written, is resumed by the
    * reconciler when the queue could not take it.
    */
-  private async notifyStatus(jobId: string, status: (typeof NOTIFIED_JOB_STATUSES)[number]): Promise<void> {
+  private async notifyStatus(
+    jobId: string,
+    status: (typeof NOTIFIED_JOB_STATUSES)[number],
+    /** The job's settings when the caller read them already (one round trip fewer). */
+    known?: { notifyStatus: boolean; callback: string | null },
+  ): Promise<void> {
     try {
-      const job = await this.prisma.job.findUnique({
-        where: { id: jobId },
-        select: { notifyStatus: true, callback: true },
-      });
+      const job =
+        known ??
+        (await this.prisma.job.findUnique({
+          where: { id: jobId },
+          select: { notifyStatus: true, callback: true },
+        }));
       if (job?.notifyStatus && job.callback) await this.enqueueCallback(jobId, job.callback, `job.${status}`);
     } catch {
       // See above: the reconciler resumes a pending row; a row never written loses only this notice.
@@ -409,8 +471,15 @@ export class JobLifecycle {
   async enqueueCallback(jobId: string, url: string | null, event: CallbackEvent): Promise<boolean> {
     if (!url) return false;
     const deliveryId = deliveryIdFor(jobId, event);
-    await this.prisma.delivery.createMany({ data: [{ deliveryId, jobId, event }], skipDuplicates: true });
-    const row = await this.prisma.delivery.findUnique({ where: { deliveryId }, select: { state: true } });
+    // One statement: the row made when missing, else the state it has (the insert is not visible to
+    // the second SELECT: one snapshot).
+    const [row] = await this.prisma.$queryRaw<{ state: string }[]>`
+      WITH made AS (
+        INSERT INTO deliveries (delivery_id, job_id, event, state, attempts, created_at, updated_at)
+        VALUES (${deliveryId}::uuid, ${jobId}::uuid, ${event}, 'pending', 0, now(), now())
+        ON CONFLICT (delivery_id) DO NOTHING
+        RETURNING state)
+      SELECT state FROM made UNION ALL SELECT state FROM deliveries WHERE delivery_id = ${deliveryId}::uuid`;
     if (row?.state !== 'pending') return false;
     await this.sendDelivery(jobId, event);
     return true;

@@ -180,10 +180,13 @@ export class CallbackHandler implements JobHandler<'callback'> {
    */
   private async nextAttempt(payload: PayloadOf<'callback'>): Promise<number | string> {
     const { deliveryId, jobId, event } = payload;
-    await this.prisma.delivery.createMany({ data: [{ deliveryId, jobId, event }], skipDuplicates: true });
+    // One statement: the row made when missing, the attempt counted while the delivery is pending.
     const rows = await this.prisma.$queryRaw<{ attempts: number }[]>`
-      UPDATE deliveries SET attempts = attempts + 1, updated_at = now()
-      WHERE delivery_id = ${deliveryId}::uuid AND state = 'pending'
+      INSERT INTO deliveries (delivery_id, job_id, event, state, attempts, created_at, updated_at)
+      SELECT ${deliveryId}::uuid, ${jobId}::uuid, ${event}, 'pending', 1, now(), now()
+      WHERE EXISTS (SELECT 1 FROM jobs WHERE id = ${jobId}::uuid)
+      ON CONFLICT (delivery_id) DO UPDATE SET attempts = deliveries.attempts + 1, updated_at = now()
+        WHERE deliveries.state = 'pending'
       RETURNING attempts`;
     if (rows.length) return rows[0].attempts;
     const row = await this.prisma.delivery.findUnique({

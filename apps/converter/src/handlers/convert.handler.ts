@@ -219,17 +219,24 @@ export abstract class EngineConvertHandler
           );
         throw err;
       }
-      if (!input.media || 'checksumSha256' in checksum)
-        await this.prisma.input.update({
-          where: { id: input.id },
-          data: { ...checksum, ...(input.media ? {} : { media: facts as object }) },
-        });
+      // Written while the engine works (awaited before the output is recorded, and on a failure).
+      const inputFacts =
+        !input.media || 'checksumSha256' in checksum
+          ? this.prisma.input
+              .update({
+                where: { id: input.id },
+                data: { ...checksum, ...(input.media ? {} : { media: facts as object }) },
+              })
+              .then(() => undefined)
+          : Promise.resolve();
+      inputFacts.catch(() => undefined); // its rejection is taken where it is awaited
 
       const base = path.parse(input.filename ?? 'file').name || 'file';
       const baseName = safeFilename(`${base}.${target.extension}`).slice(0, -(target.extension.length + 1)) || 'file';
       const outputDir = path.join(workDir, 'out');
       await mkdir(outputDir);
-      let lastWrite = 0;
+      // The claim set progress 0: the first report is worth a write only once the unit has run a while.
+      let lastWrite = Date.now();
       const outputCap = outputByteCap(facts.size_bytes, this.mediaLimits());
       let result: EngineResult;
       try {
@@ -254,6 +261,7 @@ export abstract class EngineConvertHandler
           },
         );
       } catch (err: unknown) {
+        await inputFacts.catch(() => undefined);
         if (isMediaError(err)) {
           if (err.code === 'canceled') throw err; // shutdown (BullMQ hands the unit on) or a stop
           if (err.code === 'infrastructure') {
@@ -271,6 +279,7 @@ export abstract class EngineConvertHandler
         throw err;
       }
 
+      await inputFacts;
       // Each attempt writes its own keys: an attempt that lost the unit never touches the winner's files.
       const stored = await this.storeFiles(jobId, outputId, claim.attempt, result);
       const [first] = stored;
