@@ -42,6 +42,14 @@ export async function readStoredKind(
   return detected ?? { kind: null, format: 'unknown' };
 }
 
+/** A ready input whose kind was never read (detectStoredKinds reads it). */
+export const kindUnread = (input: {
+  status: string;
+  format: string | null;
+  objectKey: string | null;
+  size: bigint | null;
+}): boolean => input.status === 'ready' && input.format === null && input.objectKey !== null && input.size !== 0n;
+
 /** Reads the kind of every ready input of the job that has none yet. A storage error leaves it unread (ffmpeg's then). */
 export async function detectStoredKinds(prisma: PrismaClient, store: ObjectStore, jobId: string): Promise<void> {
   const unread = await prisma.input.findMany({

@@ -1,3 +1,4 @@
+import { randomUUID } from 'node:crypto';
 /**
  * Fencing of conversion units against real PostgreSQL (a cloned test database): a converter that
  * lost its unit (its queue lock expired during a partition and another converter claimed the unit)
@@ -7,6 +8,9 @@
 import { createPrismaClient, type PrismaClient } from '@kiln/database';
 import { createTestDatabase, seedJobRow, seedUnitRows, type TestDatabase } from '@kiln/database/testing';
 import { noQueue as noQueueFor } from '@kiln/queue/testing';
+import type { QueueProducer } from '@kiln/queue';
+import { InMemoryObjectStore } from '@kiln/storage/testing';
+import { Readable } from 'node:stream';
 import { JobLifecycle, attemptsExhausted } from './job-lifecycle';
 
 jest.setTimeout(30_000);
@@ -186,6 +190,43 @@ describe('JobLifecycle unit fencing (real PostgreSQL)', () => {
     // Both attempts crashed (no outcome recorded); the third claim is refused and the unit fails.
     expect(await capped.markUnitStarted(jobId, outputId)).toBeNull();
     expect(await row(outputId)).toMatchObject({ status: 'failed', attempt: 2, ...errorOf(attemptsExhausted(2)) });
+  });
+
+  it('a start told its input kind was read still reads the kind of another ready input whose reading failed', async () => {
+    const store = new InMemoryObjectStore();
+    const flows: { engine: string }[][] = [];
+    const producer = {
+      enqueueConversionFlow: async (_job: string, units: { engine: string }[]) => void flows.push(units),
+    } as unknown as QueueProducer;
+    const starter = new JobLifecycle(prisma, producer, { attempts: 1, backoffMs: 1 }, undefined, undefined, store);
+    const jobId = await seedJobRow(prisma, { status: 'incomplete' });
+    // A PNG's signature: the first input's kind was never read (its reading failed when it became ready).
+    const png = Buffer.from('89504e470d0a1a0a0000000d494844520000000100000001080600000000', 'hex');
+    await store.put(`inputs/${jobId}/a.bin`, Readable.from([png]), { size: png.length });
+    const unread = randomUUID();
+    await prisma.input.create({
+      data: {
+        id: unread,
+        jobId,
+        type: 'upload',
+        status: 'ready',
+        objectKey: `inputs/${jobId}/a.bin`,
+        size: png.length,
+      },
+    });
+    await prisma.input.create({
+      data: { id: randomUUID(), jobId, type: 'upload', status: 'ready', objectKey: 'k', kind: 'image', format: 'png' },
+    });
+    await prisma.conversion.create({ data: { id: randomUUID(), jobId, target: 'webp', category: 'image' } });
+
+    expect(await starter.startIfReady(jobId, { kindRead: true })).toBe(2);
+    expect(await prisma.input.findUniqueOrThrow({ where: { id: unread } })).toMatchObject({
+      kind: 'image',
+      format: 'png',
+    });
+    const engines = await prisma.output.findMany({ where: { jobId }, select: { engine: true } });
+    expect(engines).toEqual([{ engine: 'vips' }, { engine: 'vips' }]);
+    expect(flows.flat().map((u) => u.engine)).toEqual(['vips', 'vips']);
   });
 });
 

@@ -4,7 +4,7 @@ import { FINAL_JOB_STATUSES, STOPPED_JOB_STATUSES } from '@kiln/contracts';
 import type { Output, PrismaClient } from '@kiln/database';
 import type { QueueProducer, JobEvents } from '@kiln/queue';
 import type { ObjectStore } from '@kiln/storage';
-import { detectStoredKinds, unitEngine } from './input-kinds';
+import { detectStoredKinds, kindUnread, unitEngine } from './input-kinds';
 import {
   NOT_READY_AT_START,
   RETRIES_EXHAUSTED,
@@ -83,9 +83,13 @@ export class JobLifecycle {
    * For a job already `queued` it sends the queued units again (a no-op unless an outage lost them).
    * Returns the number of units enqueued (0 when the job is not startable).
    */
-  async startIfReady(jobId: string): Promise<number> {
+  async startIfReady(
+    jobId: string,
+    /** The caller has just recorded its input's kind (read from the bytes as they were stored). */
+    options: { kindRead?: boolean } = {},
+  ): Promise<number> {
     // The kind of each input (read from its first bytes, once) picks each unit's engine and queue.
-    if (this.store) await detectStoredKinds(this.prisma, this.store, jobId);
+    if (this.store && !options.kindRead) await detectStoredKinds(this.prisma, this.store, jobId);
     const started = await this.prisma.$transaction(async (tx) => {
       const locked = await tx.$queryRaw<
         {
@@ -122,6 +126,8 @@ export class JobLifecycle {
         tx.input.findMany({ where: { jobId }, orderBy: { createdAt: 'asc' } }),
         tx.conversion.findMany({ where: { jobId }, orderBy: { createdAt: 'asc' } }),
       ]);
+      // Another ready input whose kind is unread (its reading failed earlier): read first, then start.
+      if (options.kindRead && this.store && inputs.some(kindUnread)) return 'read-kinds' as const;
       const plan = planStart(locked[0], inputs, conversions);
       if (!plan.start) return null;
       if (plan.failInputIds.length) {
@@ -184,6 +190,7 @@ export class JobLifecycle {
         })),
       };
     });
+    if (started === 'read-kinds') return this.startIfReady(jobId);
     if (!started) return 0;
     const { units, priority } = started;
     if (started.fresh) {
@@ -353,11 +360,30 @@ export class JobLifecycle {
       files?: { name: string; key: string; size: number; content_type: string; sha256: string }[];
     },
   ): Promise<boolean> {
-    const won = await this.prisma.output.updateMany({
-      where: { id: outputId, jobId, lease, status: 'processing', job: { status: { in: ['queued', 'processing'] } } },
-      data: { ...file, status: 'completed', progress: 100, finishedAt: new Date(), error: null, errorCode: null },
-    });
-    if (!won.count) {
+    // One statement: the file recorded while `lease` holds the unit, and the job's progress with it
+    // (one snapshot: the mean counts this unit as done when it was recorded here).
+    const [row] = await this.prisma.$queryRaw<
+      { won: number; status: string | null; progress: number | null; changed: boolean | null }[]
+    >`
+      WITH won AS (
+        UPDATE outputs SET object_key = ${file.objectKey}, filename = ${file.filename}, size = ${file.size},
+          content_type = ${file.contentType}, checksum_sha256 = ${file.checksumSha256},
+          files = ${file.files ? JSON.stringify(file.files) : null}::jsonb, status = 'completed', progress = 100,
+          finished_at = now(), error = NULL, error_code = NULL
+        WHERE id = ${outputId}::uuid AND job_id = ${jobId}::uuid AND lease = ${lease}::uuid AND status = 'processing'
+          AND EXISTS (SELECT 1 FROM jobs WHERE id = ${jobId}::uuid AND status IN ('queued', 'processing'))
+        RETURNING id),
+      job AS (
+        UPDATE jobs SET progress = GREATEST(jobs.progress, (
+          SELECT COALESCE(FLOOR(AVG(CASE WHEN o.id IN (SELECT id FROM won) OR o.status IN ('completed', 'failed')
+            THEN 100 ELSE o.progress END)), 0)::int
+          FROM outputs o WHERE o.job_id = ${jobId}::uuid)), modified_at = now()
+        FROM (SELECT progress AS before FROM jobs WHERE id = ${jobId}::uuid) b
+        WHERE jobs.id = ${jobId}::uuid AND jobs.status IN ('queued', 'processing') AND EXISTS (SELECT 1 FROM won)
+        RETURNING jobs.status, jobs.progress, jobs.progress <> b.before AS changed)
+      SELECT (SELECT COUNT(*) FROM won)::int AS won, job.status, job.progress, job.changed
+      FROM (SELECT 1) one LEFT JOIN job ON true`;
+    if (!row?.won) {
       // A repeat after a lost answer (the database committed, the connection broke before the
       // reply): this attempt's file is already the unit's. Anything else lost the unit.
       const already = await this.prisma.output.count({
@@ -365,7 +391,7 @@ export class JobLifecycle {
       });
       return already > 0;
     }
-    await this.refreshJobProgress(jobId);
+    if (row.changed) await this.events?.publish(jobId, row.status as JobStatus, row.progress ?? 100);
     return true;
   }
 
@@ -430,11 +456,13 @@ export class JobLifecycle {
     }
     const final = decided ?? (await this.prisma.job.findUniqueOrThrow({ where: { id: jobId } }));
     const status = final.status as JobStatus;
-    await this.events?.publish(jobId, status, final.progress);
-    // A job being canceled has no event yet: its cancel sends `job.canceled` once it is done.
-    const callbackEnqueued =
+    // The live event and the callback's outbox row and queue entry, side by side.
+    const [, callbackEnqueued] = await Promise.all([
+      this.events?.publish(jobId, status, final.progress),
+      // A job being canceled has no event yet: its cancel sends `job.canceled` once it is done.
       FINAL_JOB_STATUSES.includes(status) &&
-      (await this.enqueueCallback(jobId, final.callback, `job.${status}` as CallbackEvent));
+        this.enqueueCallback(jobId, final.callback, `job.${status}` as CallbackEvent),
+    ]);
     return { status, callbackEnqueued };
   }
 

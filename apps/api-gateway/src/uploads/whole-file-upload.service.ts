@@ -103,7 +103,7 @@ export class WholeFileUploadService {
       // The file is stored and recorded: a queue outage now must not fail the upload. The job is
       // queued in PostgreSQL and the assembler's maintenance run sends its units again.
       await this.lifecycle
-        .startIfReady(job.id)
+        .startIfReady(job.id, { kindRead: 'kind' in kind })
         .catch((err: unknown) =>
           this.log.warn({ jobId: job.id, err: String(err) }, 'job start deferred: queue unavailable'),
         );

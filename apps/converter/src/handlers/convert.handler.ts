@@ -49,6 +49,37 @@ interface StoredFile {
   sha256: string;
 }
 
+interface UnitRow {
+  status: string;
+  job_status: string;
+  target: string;
+  options: unknown;
+  input_id: string;
+  kind: string | null;
+  format: string | null;
+  object_key: string | null;
+  checksum_sha256: string | null;
+  has_media: boolean;
+  filename: string | null;
+}
+
+/** What a conversion reads of its unit (ConvertHandler.loadUnit). */
+interface UnitToConvert {
+  status: string;
+  job: { status: string };
+  conversion: { target: string; options: unknown };
+  input: {
+    id: string;
+    kind: string | null;
+    format: string | null;
+    objectKey: string | null;
+    checksumSha256: string | null;
+    /** Whether the input's media facts are stored already. */
+    media: boolean;
+    filename: string | null;
+  };
+}
+
 /** The scratch-folder sweep at start, shared by the engine handlers of this process. */
 let workDirSweep: Promise<void> | undefined;
 
@@ -138,10 +169,7 @@ export abstract class EngineConvertHandler
     labels: { target: string },
   ): Promise<HandlerOutcome> {
     const { jobId, outputId } = unit;
-    const output = await this.prisma.output.findUnique({
-      where: { id: outputId },
-      include: { input: true, conversion: true, job: true },
-    });
+    const output = await this.loadUnit(outputId);
     if (!output) return { status: 'skipped', reason: 'the unit no longer exists' };
     if (output.job.status === 'canceled' || output.job.status === 'canceling' || output.status === 'canceled')
       return { status: 'skipped', reason: 'job canceled' };
@@ -222,12 +250,10 @@ export abstract class EngineConvertHandler
       // Written while the engine works (awaited before the output is recorded, and on a failure).
       const inputFacts =
         !input.media || 'checksumSha256' in checksum
-          ? this.prisma.input
-              .update({
-                where: { id: input.id },
-                data: { ...checksum, ...(input.media ? {} : { media: facts as object }) },
-              })
-              .then(() => undefined)
+          ? this.prisma.$executeRaw`
+              UPDATE inputs SET media = COALESCE(media, ${JSON.stringify(facts)}::jsonb),
+                checksum_sha256 = COALESCE(checksum_sha256, ${checksum.checksumSha256 ?? null})
+              WHERE id = ${input.id}::uuid`.then(() => undefined)
           : Promise.resolve();
       inputFacts.catch(() => undefined); // its rejection is taken where it is awaited
 
@@ -341,6 +367,31 @@ export abstract class EngineConvertHandler
       cancel.release();
       if (dir) await rm(dir, { recursive: true, force: true });
     }
+  }
+
+  /** The unit with what its conversion needs of its job, input and conversion: one query. */
+  private async loadUnit(outputId: string): Promise<UnitToConvert | null> {
+    const [row] = await this.prisma.$queryRaw<UnitRow[]>`
+      SELECT o.status, j.status AS job_status, c.target, c.options, i.id AS input_id, i.kind, i.format,
+        i.object_key, i.checksum_sha256, i.media IS NOT NULL AS has_media, i.filename
+      FROM outputs o JOIN jobs j ON j.id = o.job_id JOIN conversions c ON c.id = o.conversion_id
+        JOIN inputs i ON i.id = o.input_id
+      WHERE o.id = ${outputId}::uuid`;
+    if (!row) return null;
+    return {
+      status: row.status,
+      job: { status: row.job_status },
+      conversion: { target: row.target, options: row.options },
+      input: {
+        id: row.input_id,
+        kind: row.kind,
+        format: row.format,
+        objectKey: row.object_key,
+        checksumSha256: row.checksum_sha256,
+        media: row.has_media,
+        filename: row.filename,
+      },
+    };
   }
 
   /** Stores every file of a conversion under this attempt's prefix, the first as the output's own name. */
