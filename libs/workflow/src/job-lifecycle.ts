@@ -122,10 +122,11 @@ export class JobLifecycle {
           })),
         };
       }
-      const [inputs, conversions] = await Promise.all([
-        tx.input.findMany({ where: { jobId }, orderBy: { createdAt: 'asc' } }),
-        tx.conversion.findMany({ where: { jobId }, orderBy: { createdAt: 'asc' } }),
-      ]);
+      // Both lists in one query (relation joins).
+      const { inputs, conversions } = await tx.job.findUniqueOrThrow({
+        where: { id: jobId },
+        select: { inputs: { orderBy: { createdAt: 'asc' } }, conversions: { orderBy: { createdAt: 'asc' } } },
+      });
       // Another ready input whose kind is unread (its reading failed earlier): read first, then start.
       if (options.kindRead && this.store && inputs.some(kindUnread)) return 'read-kinds' as const;
       const plan = planStart(locked[0], inputs, conversions);

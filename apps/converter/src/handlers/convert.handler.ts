@@ -194,6 +194,7 @@ export abstract class EngineConvertHandler
     if (!claim) return { status: 'skipped', reason: 'the unit is no longer claimable (ended or canceled)' };
     const { lease } = claim;
     let dir: string | undefined; // made inside the try: a full disk there is a failure of this attempt too
+    let removal: Promise<void> | undefined; // of `dir`, once its files are stored
     const cancel = this.cancels.register(jobId);
     // The durable stop: heartbeats (and progress reports) answered false by PostgreSQL.
     const watch = new UnitWatch({ jobId, outputId, lease }, heartbeatPeriodMs(this.config.KILN_RECONCILE_GRACE_MS), {
@@ -308,6 +309,9 @@ export abstract class EngineConvertHandler
       await inputFacts;
       // Each attempt writes its own keys: an attempt that lost the unit never touches the winner's files.
       const stored = await this.storeFiles(jobId, outputId, claim.attempt, result);
+      // The scratch files are stored: removed while the record is written (awaited below, in finally).
+      removal = rm(workDir, { recursive: true, force: true });
+      removal.catch(() => undefined); // its failure surfaces where it is awaited
       const [first] = stored;
       const key = first.key;
       const filename = first.name;
@@ -365,7 +369,7 @@ export abstract class EngineConvertHandler
     } finally {
       watch.dispose();
       cancel.release();
-      if (dir) await rm(dir, { recursive: true, force: true });
+      if (dir) await (removal ?? rm(dir, { recursive: true, force: true }));
     }
   }
 
