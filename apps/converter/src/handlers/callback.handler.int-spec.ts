@@ -230,6 +230,8 @@ describe('CallbackHandler: one signed POST per attempt, the answer decides, the 
       reason: 'no callback URL',
     });
     expect(await prisma.callbackDelivery.count({ where: { deliveryId: p.deliveryId } })).toBe(0);
+    // Nothing is left pending for the reconciler to send again.
+    expect(await prisma.delivery.count({ where: { deliveryId: p.deliveryId, state: 'pending' } })).toBe(0);
     expect(received).toEqual([]);
   });
 });

@@ -84,13 +84,21 @@ export class CallbackHandler implements JobHandler<'callback'> {
   ) {}
 
   async handle(payload: PayloadOf<'callback'>): Promise<HandlerOutcome> {
-    const job = await this.lifecycle.load(payload.jobId);
-    if (!job?.callback) return { status: 'skipped', reason: 'no callback URL' };
     // PostgreSQL is the ledger (the outbox): a delivery it holds as delivered or failed is never
     // sent again, even when Redis lost the callback job's completion and runs it once more. The
     // attempt number is counted there too, so attempts stay bounded when the reconciler resumes a
-    // delivery whose queue entry was lost.
-    const attempt = await this.nextAttempt(payload);
+    // delivery whose queue entry was lost. Counted while the job is read (a small job's time is
+    // mostly round trips).
+    const [job, attempt] = await Promise.all([this.lifecycle.load(payload.jobId), this.nextAttempt(payload)]);
+    if (!job?.callback) {
+      // The URL was removed since: the delivery ends here (never resumed again).
+      if (typeof attempt === 'number')
+        await this.prisma.delivery.updateMany({
+          where: { deliveryId: payload.deliveryId, state: 'pending' },
+          data: { state: 'failed' },
+        });
+      return { status: 'skipped', reason: 'no callback URL' };
+    }
     if (typeof attempt === 'string') return { status: 'skipped', reason: attempt };
     const isLastAttempt = attempt >= this.lifecycle.callbackAttempts;
     const view = await jobView(
