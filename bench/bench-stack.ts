@@ -72,7 +72,7 @@ export class BenchStack {
       KILN_RATE_LIMIT_PER_MINUTE: '1000000',
       KILN_MAX_CONCURRENT_UPLOADS_PER_KEY: '256',
       // As the Dockerfile and `npm run up` run the apps; BENCH_NODE_OPTIONS overrides it.
-      NODE_OPTIONS: process.env.BENCH_NODE_OPTIONS ?? '--max-semi-space-size=2',
+      NODE_OPTIONS: process.env.BENCH_NODE_OPTIONS ?? '--max-semi-space-size=2 --expose-gc',
       MALLOC_ARENA_MAX: process.env.BENCH_MALLOC_ARENA_MAX ?? '2',
       ...extraEnv,
     };

@@ -57,7 +57,7 @@ else
   key_note=""
 fi
 # A small young generation keeps upload buffers short-lived (README: Performance).
-export NODE_OPTIONS=${NODE_OPTIONS:---max-semi-space-size=2}
+export NODE_OPTIONS=${NODE_OPTIONS:---max-semi-space-size=2 --expose-gc}
 export MALLOC_ARENA_MAX=${MALLOC_ARENA_MAX:-2}
 
 pids=()

@@ -71,7 +71,7 @@ export class Stack {
       PATH: process.env.PATH ?? '',
       HOME: process.env.HOME ?? '/tmp',
       NODE_ENV: 'test',
-      NODE_OPTIONS: '--max-semi-space-size=2',
+      NODE_OPTIONS: '--max-semi-space-size=2 --expose-gc',
       MALLOC_ARENA_MAX: '2',
       KILN_API_KEYS: `${this.apiKey},${this.otherKey}`,
       KILN_WEBHOOK_SECRET: this.webhookSecret,

@@ -3,6 +3,7 @@ import { createHash, type Hash } from 'node:crypto';
 import type { Readable } from 'node:stream';
 
 import { KilnError } from '@kiln/contracts';
+import { relayed } from './relay-collection';
 
 /** Counts, hashes and checks the bytes of a put as they pass. */
 export class BodyMeter {
@@ -26,6 +27,7 @@ export class BodyMeter {
     if (this.maxBytes !== undefined && this.bytes > this.maxBytes) throw tooLarge(this.key, this.maxBytes);
     if (this.size !== undefined && this.bytes > this.size) throw sizeMismatch(this.key, this.size, 'more');
     this.hash?.update(chunk);
+    relayed(chunk.length);
     const kept = this.bytes - chunk.length;
     if (kept < this.headLimit) this.headParts.push(Buffer.from(chunk.subarray(0, this.headLimit - kept)));
   }

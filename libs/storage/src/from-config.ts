@@ -1,8 +1,10 @@
 import type { KilnConfig } from '@kiln/config';
 import { MinioObjectStore } from './minio-object-store';
+import { setRelayCollection } from './relay-collection';
 
 /** The S3 adapter as the apps configure it; the bucket is created when missing. */
 export async function objectStoreFromConfig(config: KilnConfig): Promise<MinioObjectStore> {
+  setRelayCollection(config.KILN_RELAY_GC_BYTES);
   const store = new MinioObjectStore({
     endpoint: config.S3_ENDPOINT,
     publicEndpoint: config.S3_PUBLIC_ENDPOINT,
