@@ -123,7 +123,7 @@ export const configSchema = z.object({
    * Bytes relayed to S3 between two minor collections (libs/storage relay-collection.ts), which keep
    * the dead pieces of busy streams from piling up; 0 turns them off. Needs NODE_OPTIONS=--expose-gc.
    */
-  KILN_RELAY_GC_BYTES: bytes(8 * 1024 ** 2),
+  KILN_RELAY_GC_BYTES: bytes(4 * 1024 ** 2),
   /** Direct uploads: clients send their bytes straight to S3 with URLs the gateway presigns. */
   KILN_DIRECT_UPLOADS: bool.default(true),
   /** The S3 endpoint as clients reach it (direct uploads are signed for this host); default S3_PUBLIC_ENDPOINT, then S3_ENDPOINT. */

@@ -10,7 +10,7 @@ describe('relay collection (a minor GC per KILN_RELAY_GC_BYTES relayed)', () => 
   });
   afterAll(() => {
     holder.gc = saved;
-    setRelayCollection(8 * 1024 * 1024);
+    setRelayCollection(4 * 1024 * 1024);
   });
 
   it('collects the young generation once every `every` bytes, counting across pieces', () => {

@@ -9,7 +9,7 @@
  */
 type Collect = (options?: { type?: 'minor' | 'major'; execution?: 'sync' | 'async' }) => void;
 
-let every = 8 * 1024 * 1024;
+let every = 4 * 1024 * 1024;
 let since = 0;
 
 /** KILN_RELAY_GC_BYTES: relayed bytes between two minor collections; 0 turns them off. */
