@@ -3,7 +3,7 @@
 // returns; the Prometheus alternative reads series the gateway exports.
 import 'reflect-metadata';
 import type { KilnConfig } from '../libs/config/src';
-import { QueueName } from '../libs/contracts/src';
+import { type EngineName, QueueName, convertQueueFor } from '../libs/contracts/src';
 import { KilnMetrics, QUEUE_STATES } from '../libs/observability/src';
 import { MetricsController } from '../apps/api-gateway/src/metrics/metrics.controller';
 import { type Doc, loadManifests } from './k8s-manifests';
@@ -65,6 +65,41 @@ describe('Kubernetes manifests (deploy/k8s)', () => {
         .split('.')
         .reduce<unknown>((v, k) => (v as Record<string, unknown>)?.[k], body);
       expect(value).toBe(1 + 7 + 2);
+    });
+
+    it('scales each converter Deployment on exactly the queues of the engines it runs', async () => {
+      const scaledObjects = resources.filter((l) => l.doc.kind === 'ScaledObject' && !l.file.includes('example'));
+      const converters = resources.filter(
+        (l) => l.doc.kind === 'Deployment' && appOf(l.doc.spec.template.spec.containers[0]) === 'converter',
+      );
+      // Every converter Deployment has its ScaledObject (their manifests leave the count to KEDA).
+      expect(scaledObjects.map((l) => l.doc.spec.scaleTargetRef.name).sort()).toEqual(
+        converters.map((l) => l.doc.metadata.name).sort(),
+      );
+      const body = await queuesBody({
+        convert: { waiting: 1 },
+        'convert-vips': { prioritized: 2 },
+        'convert-office': { active: 3 },
+      });
+      for (const { doc } of scaledObjects) {
+        const target = one('Deployment', doc.spec.scaleTargetRef.name);
+        expect(target.spec.replicas).toBeUndefined();
+        const env = target.spec.template.spec.containers[0].env as { name: string; value: string }[];
+        const engines = env.find((e) => e.name === 'KILN_CONVERTER_ENGINES')!.value.split(',') as EngineName[];
+        const queues = (doc.spec.triggers as Doc[]).map((t) => {
+          const [root, queue, field] = (t.metadata.valueLocation as string).split('.');
+          expect([root, field]).toEqual(['queues', 'demand']);
+          expect(t.metadata.url).toBe(trigger.metadata.url);
+          expect(t.authenticationRef).toEqual(trigger.authenticationRef);
+          // A number the endpoint really returns for that queue.
+          expect(typeof ((body as Doc).queues[queue] as Doc).demand).toBe('number');
+          return queue;
+        });
+        expect({ deployment: doc.spec.scaleTargetRef.name, queues: queues.sort() }).toEqual({
+          deployment: doc.spec.scaleTargetRef.name,
+          queues: engines.map((e) => convertQueueFor(e)).sort(),
+        });
+      }
     });
 
     it('documents the Prometheus alternative on series the gateway exports', () => {

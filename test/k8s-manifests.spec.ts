@@ -71,7 +71,7 @@ describe('Kubernetes manifests (deploy/k8s)', () => {
     ]);
     expect(of('Job').map((j) => j.metadata.name)).toEqual(['kiln-migrate']);
     expect(secret).toMatchObject({ kind: 'Secret', metadata: { name: 'kiln-secrets' } });
-    expect(of('ScaledObject').map((s) => s.metadata.name)).toEqual(['kiln-converter']);
+    expect(of('ScaledObject').map((s) => s.metadata.name)).toEqual(['kiln-converter', 'kiln-document-converter']);
     expect(kustomizations.map((k) => k.file).sort()).toEqual(['keda/kustomization.yaml', 'kustomization.yaml']);
   });
 
