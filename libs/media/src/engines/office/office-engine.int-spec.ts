@@ -325,6 +325,31 @@ describe('hardening', () => {
     }
   }, 120_000);
 
+  it('runs every LibreOffice process of a slot under the memory ceiling (RLIMIT_DATA through prlimit)', async () => {
+    const limit = 3 * 1024 ** 3;
+    const profiles = join(root, 'limited-profiles');
+    const limited = new OfficeEngine({ slots: 1, profileRoot: profiles, memoryLimitBytes: limit });
+    try {
+      const { files } = await convert(csv, 'ods', {}, {}, limited);
+      expect((await stat(files[0].path)).size).toBeGreaterThan(0);
+      // The resident stays warm: the launcher and soffice.bin it starts, found by their profile.
+      const pids: number[] = [];
+      for (const entry of await readdir('/proc')) {
+        if (!/^\d+$/.test(entry)) continue;
+        const cmdline = await readFile(`/proc/${entry}/cmdline`, 'utf8').catch(() => '');
+        if (cmdline.includes(profiles) && cmdline.includes('soffice')) pids.push(Number(entry));
+      }
+      expect(pids.length).toBeGreaterThan(0);
+      for (const pid of pids) {
+        const limits = await readFile(`/proc/${pid}/limits`, 'utf8');
+        const [soft, hard] = /^Max data size\s+(\S+)\s+(\S+)/m.exec(limits)!.slice(1);
+        expect({ pid, soft, hard }).toEqual({ pid, soft: String(limit), hard: String(limit) });
+      }
+    } finally {
+      await limited.close();
+    }
+  }, 120_000);
+
   it('never runs a macro: an OnLoad macro that works in a plain profile does nothing in the engine', async () => {
     const marker = join(root, 'macro-ran');
     const fodt = join(root, 'macro.fodt');
