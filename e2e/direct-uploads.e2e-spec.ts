@@ -13,6 +13,7 @@ import { jobEnded } from '../test/e2e-helpers/jobs';
 import { keysUnder, objectStoreOf } from '../test/e2e-helpers/object-store';
 import { assembledUpload, runMaintenance } from '../test/e2e-helpers/uploads';
 import { inParallel, makeRandomFile, readRange, sha256OfStream } from '../test/files';
+import { parseMetrics, value } from '../test/prometheus';
 import { Stack, freePort, json, waitFor } from '../test/stack';
 
 jest.setTimeout(300_000);
@@ -116,6 +117,22 @@ describe('direct uploads (presigned S3 URLs; real gateway, assembler, converter,
 
   const storedSha = async (key: string) => sha256OfStream(await store.get(key));
 
+  /** The gateway's direct-upload counters for multipart sessions (its /metrics). */
+  async function directCounters() {
+    const res = await fetch(`${stack.url}/metrics`);
+    expect(res.status).toBe(200);
+    const samples = parseMetrics(await res.text());
+    const uploads = (event: string) =>
+      value(samples, 'kiln_direct_uploads_total', { transfer: 'multipart', event }) ?? 0;
+    return {
+      opened: uploads('opened'),
+      completed: uploads('completed'),
+      refused: uploads('refused'),
+      bytes: value(samples, 'kiln_direct_upload_bytes_total', { transfer: 'multipart' }) ?? 0,
+      partUrls: value(samples, 'kiln_direct_part_urls_signed_total') ?? 0,
+    };
+  }
+
   it('GET /v1/uploads/modes names direct as offered and recommended, proxied as the default', async () => {
     const res = await stack.api('/v1/uploads/modes');
     expect(res.status).toBe(200);
@@ -147,6 +164,7 @@ describe('direct uploads (presigned S3 URLs; real gateway, assembler, converter,
     const size = 40 * MiB + 123;
     const file = path.join(tmp.dir, 'big.bin');
     const sha = await makeRandomFile(file, size);
+    const counted = await directCounters();
     const created = await post('/v1/uploads', { filename: 'big.bin', size, mode: 'direct', checksum_sha256: sha });
     expect(created.status).toBe(201);
     const session = await json(created);
@@ -203,6 +221,14 @@ describe('direct uploads (presigned S3 URLs; real gateway, assembler, converter,
     expect(await keysUnder(store, `uploads/${session.id}/`)).toEqual([`uploads/${session.id}/big.bin`]);
     expect(await storedSha(`uploads/${session.id}/big.bin`)).toBe(sha);
     expect(await keysUnder(store, `chunks/${session.id}/`)).toEqual([]);
+    // The metrics count the session, its 3 part URLs and its bytes, which never reached the gateway.
+    expect(await directCounters()).toEqual({
+      ...counted,
+      opened: counted.opened + 1,
+      completed: counted.completed + 1,
+      bytes: counted.bytes + size,
+      partUrls: counted.partUrls + 3,
+    });
     expect(await openMultipart(`uploads/${session.id}/`)).toBe(0);
     // Completing again answers the current state.
     const again = await post(`/v1/uploads/${session.id}/complete`, {});
@@ -373,6 +399,7 @@ describe('direct uploads (presigned S3 URLs; real gateway, assembler, converter,
       const size = 11 * MiB;
       const file = path.join(tmp.dir, 'gaps.bin');
       await makeRandomFile(file, size);
+      const counted = await directCounters();
       const session = await json(
         post('/v1/uploads', { filename: 'gaps.bin', size, mode: 'direct', part_size: 5 * MiB }),
       );
@@ -399,6 +426,13 @@ describe('direct uploads (presigned S3 URLs; real gateway, assembler, converter,
       expect(await chunkRows(session.id)).toEqual([]);
       expect(await uploadRow(session.id)).toMatchObject({ status: 'uploading', completed_at: null });
       expect(await openMultipart(`uploads/${session.id}/`)).toBe(1);
+      // Three refused completes; nothing completed.
+      expect(await directCounters()).toMatchObject({
+        opened: counted.opened + 1,
+        completed: counted.completed,
+        refused: counted.refused + 3,
+        bytes: counted.bytes,
+      });
     });
 
     it('part numbers out of range (0, part_count + 1, 1001 of them, not whole) are 400 naming part_numbers', async () => {

@@ -75,6 +75,12 @@ export class KilnMetrics {
   readonly uploadBytesReceived: Counter<'kind'>;
   /** Gateway: requests streaming a file or chunk right now. */
   readonly uploadsInProgress: Gauge;
+  /** Direct upload sessions (bytes straight to S3) by transfer and event. */
+  readonly directUploads: Counter<'transfer' | 'event'>;
+  /** Bytes of completed direct uploads: in S3 without passing through the gateway. */
+  readonly directUploadBytes: Counter<'transfer'>;
+  /** Presigned UploadPart URLs handed out for direct multipart uploads. */
+  readonly directPartUrls: Counter;
   /** Gateway: requests held open by `?wait=` until their job ends. */
   readonly jobWaits: Gauge;
   /** Gateway: BullMQ jobs per queue and state, read on scrape (see `watchQueues`). */
@@ -110,6 +116,23 @@ export class KilnMetrics {
       name: 'kiln_upload_bytes_received_total',
       help: 'Upload body bytes accepted by the gateway (kind: whole file or chunk).',
       labelNames: ['kind'],
+      registers,
+    });
+    this.directUploads = new Counter({
+      name: 'kiln_direct_uploads_total',
+      help: 'Direct upload sessions by transfer (form, multipart) and event: opened; completed (S3 held exactly the declared file); refused (a complete found missing or wrong parts, or another size).',
+      labelNames: ['transfer', 'event'],
+      registers,
+    });
+    this.directUploadBytes = new Counter({
+      name: 'kiln_direct_upload_bytes_total',
+      help: 'Bytes of completed direct uploads, by transfer: they reached S3 without passing through the gateway.',
+      labelNames: ['transfer'],
+      registers,
+    });
+    this.directPartUrls = new Counter({
+      name: 'kiln_direct_part_urls_signed_total',
+      help: 'Presigned UploadPart URLs handed out for direct multipart uploads.',
       registers,
     });
     this.uploadsInProgress = new Gauge({

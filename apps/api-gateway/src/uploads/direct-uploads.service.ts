@@ -8,7 +8,7 @@ import {
   type UploadModesView,
 } from '@kiln/contracts';
 import { PRISMA, type PrismaClient, type Upload } from '@kiln/database';
-import { LOGGER, type Logger } from '@kiln/observability';
+import { KilnMetrics, LOGGER, type Logger } from '@kiln/observability';
 import { OBJECT_STORE, S3_MAX_PARTS, S3_MIN_PART_SIZE, objectKeys, type ObjectStore } from '@kiln/storage';
 import { ChunkStore, firstMissingByte, mergeRanges } from '@kiln/uploads';
 import type { Principal } from '../auth/principal';
@@ -44,6 +44,7 @@ export class DirectUploadsService implements OnApplicationBootstrap {
     private readonly sessions: UploadSessionsService,
     private readonly chunks: ChunkStore,
     private readonly jobs: JobsService,
+    @Inject(KilnMetrics) private readonly metrics: KilnMetrics,
   ) {}
 
   /** The bucket's CORS rule, so that a web page may PUT parts and POST forms (ETag exposed). */
@@ -114,6 +115,7 @@ export class DirectUploadsService implements OnApplicationBootstrap {
         undo: () => this.store.abortMultipart(key, multipartId),
       };
     });
+    this.metrics.directUploads.inc({ transfer, event: 'opened' });
     return this.view(upload as DirectUpload, origin, { sign: true });
   }
 
@@ -148,6 +150,7 @@ export class DirectUploadsService implements OnApplicationBootstrap {
         };
       }),
     );
+    this.metrics.directPartUrls.inc(parts.length);
     return { parts, expires_at: expiresAt };
   }
 
@@ -181,9 +184,18 @@ export class DirectUploadsService implements OnApplicationBootstrap {
     if (direct.status === 'failed')
       throw new KilnError('conflict', `The upload failed: ${direct.error ?? 'see its status'}.`);
     if (direct.status === 'uploading') {
-      const pieces = direct.directTransfer === 'form' ? await this.formPiece(direct) : await this.partPieces(direct);
+      const transfer = direct.directTransfer;
+      const pieces = await (transfer === 'form' ? this.formPiece(direct) : this.partPieces(direct)).catch(
+        (err: unknown) => {
+          if (err instanceof KilnError && err.code === 'invalid_input')
+            this.metrics.directUploads.inc({ transfer, event: 'refused' });
+          throw err;
+        },
+      );
       try {
         await this.chunks.recordChunks(direct.id, pieces);
+        this.metrics.directUploads.inc({ transfer, event: 'completed' });
+        this.metrics.directUploadBytes.inc({ transfer }, Number(direct.size));
       } catch (err: unknown) {
         // Another complete of the same upload recorded it first: answer the state it left.
         const now = await this.prisma.upload.findUnique({ where: { id }, select: { status: true } });
