@@ -322,6 +322,34 @@ describe('tus concatenation and multipart parts (real processes)', () => {
       expect(await uploadRow(idOf(u))).toBeUndefined();
       expect(await t.keysUnder(`uploads/${idOf(u)}/`)).toEqual([]);
     });
+
+    it('DELETE of a final removes its partial uploads: one assembled, one with a multipart upload still open', async () => {
+      const a = Buffer.from(Buffer.alloc(MiB).map((_, i) => i % 197));
+      const b = Buffer.from(Buffer.alloc(6 * MiB).map((_, i) => i % 193));
+      const aUrl = await partialAs(a.length, {});
+      const bUrl = await partialAs(b.length, {});
+      expect((await t.patch(aUrl, 0, a)).status).toBe(204);
+      await t.assembled(idOf(aUrl));
+      // 5 MiB of b: one part of its multipart upload, which stays open; the rest never comes.
+      expect((await t.patch(bUrl, 0, b.subarray(0, 5 * MiB))).status).toBe(204);
+      const made = await createRaw({ 'Upload-Concat': `final;${aUrl} ${bUrl}` });
+      expect(made.status).toBe(201);
+      const finalPath = new URL(made.headers.get('location')!, stack.url).pathname;
+      const open = await uploadRow(idOf(bUrl));
+      const held = await t.store.listParts(open.multipart_key!, open.multipart_id!);
+      expect(held.map((p) => [p.partNumber, p.size])).toEqual([[1, 5 * MiB]]);
+      const assembledKey = (await uploadRow(idOf(aUrl))).object_key!;
+      expect(await t.keysUnder(`uploads/${idOf(aUrl)}/`)).toEqual([assembledKey]);
+
+      expect((await stack.api(finalPath, { method: 'DELETE', headers: TUS })).status).toBe(204);
+      for (const u of [finalPath, aUrl, bUrl]) expect(await uploadRow(idOf(u))).toBeUndefined();
+      expect((await t.head(aUrl)).status).toBe(404);
+      expect(await t.keysUnder(`uploads/${idOf(aUrl)}/`)).toEqual([]);
+      expect(await t.keysUnder(`chunks/${idOf(bUrl)}/`)).toEqual([]);
+      await expect(t.store.listParts(open.multipart_key!, open.multipart_id!)).rejects.toMatchObject({
+        code: 'not_found',
+      });
+    });
   });
 
   describe('PATCH bytes of 5 MiB or more are S3 multipart parts', () => {

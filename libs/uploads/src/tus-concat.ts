@@ -7,9 +7,32 @@
  * final's assembly.
  */
 import type { PrismaClient, Upload } from '@kiln/database';
+import { objectKeys, type ObjectStore } from '@kiln/storage';
 
 export const TUS_CONCAT_PARTIAL = 'partial';
 export const TUS_CONCAT_FINAL = 'final';
+
+/**
+ * The partials a final took (an assembled, refused or terminated final): their assembled objects,
+ * open multipart uploads, chunk leftovers and rows. Storage errors leave an object to the orphan
+ * sweep; the rows go regardless. Returns how many partials were removed.
+ */
+export async function removeConcatPartials(
+  db: Pick<PrismaClient, 'upload'>,
+  store: ObjectStore,
+  final: Pick<Upload, 'id' | 'concatParts'>,
+): Promise<number> {
+  let removed = 0;
+  for (const p of await concatPartials(db, final)) {
+    if (p.concatFinalId !== final.id) continue;
+    if (p.multipartId && p.multipartKey && !p.completedAt)
+      await store.abortMultipart(p.multipartKey, p.multipartId).catch(() => undefined);
+    if (p.objectKey) await store.remove(p.objectKey).catch(() => undefined);
+    await store.removePrefix(objectKeys.uploadChunks(p.id)).catch(() => undefined);
+    removed += (await db.upload.deleteMany({ where: { id: p.id } })).count;
+  }
+  return removed;
+}
 
 /** The partial uploads of a final, in its order (missing ones left out). */
 export async function concatPartials(

@@ -3,7 +3,15 @@
 import { Inject, Injectable } from '@nestjs/common';
 import { KilnError } from '@kiln/contracts';
 import { PRISMA, type PrismaClient, type Upload } from '@kiln/database';
-import { ChunkStore, TUS_CONCAT_FINAL, TUS_CONCAT_PARTIAL, concatPartials, finalReady } from '@kiln/uploads';
+import { OBJECT_STORE, type ObjectStore } from '@kiln/storage';
+import {
+  ChunkStore,
+  TUS_CONCAT_FINAL,
+  TUS_CONCAT_PARTIAL,
+  concatPartials,
+  finalReady,
+  removeConcatPartials,
+} from '@kiln/uploads';
 import { UUID } from './tus-creation-spec';
 import { expiresHeader } from './tus-protocol';
 
@@ -50,7 +58,13 @@ export class TusConcat {
   constructor(
     @Inject(PRISMA) private readonly prisma: PrismaClient,
     private readonly chunks: ChunkStore,
+    @Inject(OBJECT_STORE) private readonly store: ObjectStore,
   ) {}
+
+  /** A terminated final's partial uploads, removed with it (objects, multipart uploads, chunks, rows). */
+  async discardPartials(final: Upload): Promise<void> {
+    await removeConcatPartials(this.prisma, this.store, final);
+  }
 
   /**
    * The partial uploads a final creation names, checked before anything is stored: each one the

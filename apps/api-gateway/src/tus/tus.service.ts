@@ -227,11 +227,16 @@ export class TusService {
     return { status: 204, headers: patchHeaders(state) };
   }
 
-  /** Termination (DELETE): chunks and row deleted, as an upload session's abort. */
+  /**
+   * Termination (DELETE): chunks and row deleted, as an upload session's abort. A final upload takes
+   * its partial uploads with it (they are bytes of this final only): their objects, multipart
+   * uploads, chunks and rows.
+   */
   async terminate(principal: Principal, id: string): Promise<void> {
     const upload = await this.loadOwned(principal, id, { expired: true });
     if (upload.status === 'complete')
       throw new KilnError('conflict', 'The upload is complete; delete its job instead.');
+    if (upload.tusConcat === TUS_CONCAT_FINAL) await this.concat.discardPartials(upload);
     await this.chunks.discard(id);
     if (upload.inputId) {
       await this.prisma.input.updateMany({

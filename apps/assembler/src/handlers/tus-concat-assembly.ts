@@ -3,8 +3,8 @@ import type { HandlerOutcome } from '@kiln/contracts';
 import type { PrismaClient, Upload } from '@kiln/database';
 import type { Logger } from '@kiln/observability';
 import type { QueueProducer } from '@kiln/queue';
-import { objectKeys, type ObjectStore } from '@kiln/storage';
-import { TUS_CONCAT_PARTIAL, concatPartials, finalReady } from '@kiln/uploads';
+import type { ObjectStore } from '@kiln/storage';
+import { TUS_CONCAT_PARTIAL, concatPartials, finalReady, removeConcatPartials } from '@kiln/uploads';
 import type { JobLifecycle } from '@kiln/workflow';
 import { recordAssembled } from './assembled-record';
 
@@ -101,13 +101,7 @@ export class ConcatAssembly {
 
   /** The partials of an assembled (or refused) final: their objects, chunk leftovers and rows. */
   private async removePartials(final: Upload): Promise<void> {
-    const partials = await concatPartials(this.prisma, final);
-    for (const p of partials) {
-      if (p.concatFinalId !== final.id) continue;
-      if (p.objectKey) await this.store.remove(p.objectKey).catch(() => undefined);
-      await this.store.removePrefix(objectKeys.uploadChunks(p.id)).catch(() => undefined);
-      await this.prisma.upload.deleteMany({ where: { id: p.id } });
-    }
+    await removeConcatPartials(this.prisma, this.store, final);
   }
 
   private async hashObject(key: string): Promise<string> {
