@@ -4,8 +4,8 @@
  * finds their small wrappers dead; with a small young generation a collection comes seldom enough
  * that several streams leave tens of MiB of dead pieces resident (V8 collects for external memory
  * only past 64 MiB). A minor collection (a scavenge, about a millisecond) after every `every` bytes
- * relayed bounds that. It needs the process started with `--expose-gc` (the Dockerfile, `npm run up`
- * and the Kubernetes manifests pass it in NODE_OPTIONS); without it, or with `every` 0, it is off.
+ * relayed bounds that. It needs the process started with `--expose-gc` (the image's NODE_OPTIONS, so
+ * compose and Kubernetes too, and `npm run up`); without it, or with `every` 0, it is off.
  */
 type Collect = (options?: { type?: 'minor' | 'major'; execution?: 'sync' | 'async' }) => void;
 
